@@ -1,0 +1,155 @@
+# openvdi - one hand-written GNU Makefile (STYLE.md 2.2).
+#
+#   make                 libvdi.so/.a, libsqlvdi.so, vdisql, vdi, run-tests
+#   make check           every test, plus ASan+UBSan and TSan runs, fuzz corpora
+#   make bench           benchmarks (bench/results.json, bench/throughput.png)
+#   make demo            the main job: back up ~100 MB through 4 devices, restore
+#   make install PREFIX=/usr/local DESTDIR=
+#   make SAN=address,undefined BUILD=build/asan   a sanitizer build
+#
+# Everything builds into $(BUILD).  Set WERROR=1 to fail on warnings (CI does).
+
+CC       ?= gcc
+CXX      ?= g++
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+SAN      ?=
+OPT      ?= -O2
+WERROR   ?=
+
+VDI_SONAME  = libvdi.so.0
+VDI_SOVER   = libvdi.so.0.1.0
+SQLVDI_SONAME = libsqlvdi.so
+
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+       -Wpointer-arith -Wformat=2 -Wno-missing-field-initializers
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+SANFLAGS =
+ifneq ($(SAN),)
+SANFLAGS = -fsanitize=$(SAN) -fno-omit-frame-pointer
+ifneq ($(findstring undefined,$(SAN)),)
+SANFLAGS += -fno-sanitize-recover=undefined
+endif
+endif
+
+CPPFLAGS += -Iinclude -Isrc
+BASE     = -std=c11 -D_GNU_SOURCE -g $(OPT) -pthread $(SANFLAGS)
+LIBCFLAGS = $(BASE) $(WARN) -fPIC -fvisibility=hidden
+TOOLCFLAGS = $(BASE) $(WARN)
+CXXFLAGS_ALL = -std=c++11 -g $(OPT) -pthread -fPIC $(SANFLAGS) -Wall -Wextra \
+       $(if $(filter 1,$(WERROR)),-Werror)
+LDLIBS_ALL = -pthread $(SANFLAGS)
+
+LIB_SRCS   := $(sort $(wildcard src/*.c))
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_SRCS  := $(sort $(wildcard tests/*.c))
+TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+VDISQL_SRCS := $(sort $(wildcard tools/vdisql/*.c))
+VDISQL_OBJS := $(VDISQL_SRCS:%.c=$(BUILD)/obj/%.o)
+VDIAPP_SRCS := $(sort $(wildcard tools/vdi/*.c))
+VDIAPP_OBJS := $(VDIAPP_SRCS:%.c=$(BUILD)/obj/%.o)
+COMMON_SRCS := $(sort $(wildcard tools/common/*.c))
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
+SQLVDI_SRCS := $(sort $(wildcard sqlvdi/*.cpp))
+SQLVDI_OBJS := $(SQLVDI_SRCS:%.cpp=$(BUILD)/obj/%.o)
+CXXTEST_SRCS := $(sort $(wildcard tests/cxx/*.cpp))
+CXXTEST_BINS := $(CXXTEST_SRCS:tests/cxx/%.cpp=$(BUILD)/cxx/%)
+
+PROGS = $(BUILD)/vdisql $(BUILD)/vdi
+ALL = $(BUILD)/libvdi.a $(BUILD)/$(VDI_SOVER) $(BUILD)/vdi.pc \
+      $(if $(SQLVDI_SRCS),$(BUILD)/$(SQLVDI_SONAME)) \
+      $(if $(VDISQL_SRCS),$(BUILD)/vdisql) $(if $(VDIAPP_SRCS),$(BUILD)/vdi) \
+      $(BUILD)/run-tests $(CXXTEST_BINS)
+
+.PHONY: all check bench demo install clean format format-check deps fuzz
+all: $(ALL)
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(VDISQL_OBJS:.o=.d) \
+         $(VDIAPP_OBJS:.o=.d) $(COMMON_OBJS:.o=.d) $(SQLVDI_OBJS:.o=.d)
+
+$(BUILD)/obj/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(LIBCFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests -Itools/common $(TOOLCFLAGS) -Wno-missing-prototypes $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/tools/%.o: tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itools/common $(TOOLCFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/sqlvdi/%.o: sqlvdi/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -Iinclude -Isqlvdi/include $(CXXFLAGS_ALL) -fvisibility=hidden $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libvdi.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/$(VDI_SOVER): $(LIB_OBJS) vdi.map
+	$(CC) -shared -Wl,-soname,$(VDI_SONAME) -Wl,--version-script=vdi.map \
+	  -Wl,-z,defs -o $@ $(LIB_OBJS) $(LDLIBS_ALL)
+	ln -sf $(VDI_SOVER) $(BUILD)/$(VDI_SONAME)
+	ln -sf $(VDI_SOVER) $(BUILD)/libvdi.so
+
+$(BUILD)/$(SQLVDI_SONAME): $(SQLVDI_OBJS) $(LIB_OBJS)
+	$(CXX) -shared -Wl,-soname,$(SQLVDI_SONAME) -Wl,-z,defs -o $@ \
+	  $(SQLVDI_OBJS) $(LIB_OBJS) $(LDLIBS_ALL)
+
+$(BUILD)/vdi.pc: vdi.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
+
+$(BUILD)/vdisql: $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
+	$(CC) -o $@ $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(LDLIBS_ALL)
+
+$(BUILD)/vdi: $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
+	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd $(LDLIBS_ALL)
+
+$(BUILD)/run-tests: $(TEST_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
+	$(CC) -o $@ $(TEST_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(LDLIBS_ALL)
+
+$(BUILD)/cxx/%: tests/cxx/%.cpp $(BUILD)/$(SQLVDI_SONAME)
+	@mkdir -p $(dir $@)
+	$(CXX) -Isqlvdi/include $(CXXFLAGS_ALL) -o $@ $< -L$(BUILD) -lsqlvdi \
+	  -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS_ALL)
+
+# ---------------------------------------------------------------- checks
+check: all
+	@BUILD=$(BUILD) MAKE="$(MAKE)" tests/check.sh
+
+bench: all
+	@BUILD=$(BUILD) bench/run.sh
+
+demo: all
+	@BUILD=$(BUILD) tools/demo.sh
+
+deps:
+	@tools/install-deps.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cpp')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(PREFIX)/include/sqlvdi
+	install -m 0644 include/vdi.h $(DESTDIR)$(PREFIX)/include/
+	for h in include/vdi_*.h; do [ -f "$$h" ] && install -m 0644 $$h $(DESTDIR)$(PREFIX)/include/ || true; done
+	install -m 0755 $(BUILD)/$(VDI_SOVER) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(VDI_SOVER) $(DESTDIR)$(PREFIX)/lib/$(VDI_SONAME)
+	ln -sf $(VDI_SOVER) $(DESTDIR)$(PREFIX)/lib/libvdi.so
+	install -m 0644 $(BUILD)/libvdi.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(BUILD)/vdi.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	if [ -f $(BUILD)/$(SQLVDI_SONAME) ]; then \
+	  install -m 0755 $(BUILD)/$(SQLVDI_SONAME) $(DESTDIR)$(PREFIX)/lib/; \
+	  install -m 0644 sqlvdi/include/*.h $(DESTDIR)$(PREFIX)/include/sqlvdi/; fi
+	for p in vdisql vdi; do [ -f $(BUILD)/$$p ] && install -m 0755 $(BUILD)/$$p $(DESTDIR)$(PREFIX)/bin/ || true; done
+
+clean:
+	rm -rf build

@@ -1,0 +1,439 @@
+/*
+ * vdi.h - openvdi: the SQL Server Virtual Device Interface for Linux, in C.
+ *
+ * A *virtual device set* is a channel between two processes on one machine:
+ * the *client* (a backup application, which plays the tape drive) and the
+ * *server* (a database engine, which produces or consumes a backup stream).
+ * The client creates a named set of 1 to 64 *virtual devices*; the server
+ * attaches to it by name, negotiates a configuration, allocates data buffers
+ * in shared memory that both processes map, and sends device commands (Read,
+ * Write, Flush, ...) on each device.  The client executes each command
+ * against its own storage and completes it.  Payload is never copied: the
+ * client reads and writes the server's buffer in place.
+ *
+ * Life cycle, client side:
+ *   vdi_set_new -> vdi_set_create -> vdi_set_get_configuration
+ *   -> vdi_set_open_device (per device)
+ *   -> per device: vdi_dev_get_command / vdi_dev_complete_command ...
+ *      until VD_E_CLOSE (normal end) or VD_E_ABORT
+ *   -> vdi_set_close -> (reuse with vdi_set_create, or vdi_set_free)
+ *
+ * Life cycle, server side:
+ *   vdi_srv_new -> vdi_srv_open -> vdi_srv_get_configuration
+ *   -> vdi_srv_begin_configuration -> vdi_srv_request_buffers*
+ *   -> vdi_srv_end_configuration -> vdi_srv_open_device (per device)
+ *   -> a thread runs vdi_srv_execute_completion_agent
+ *   -> vdi_srv_allocate_buffer / vdi_srvdev_send_command ...
+ *   -> vdi_srvdev_close_device (per device) -> vdi_srv_close -> vdi_srv_free
+ *
+ * Every function returns 0 (NOERROR) on success or one of the negative
+ * VD_E_* codes below, which carry Microsoft's numbers (0x8077xxxx as an int).
+ * The return value is about the call; the result of the I/O a command asked
+ * for travels inside the command (VDS_Command.completionCode).
+ *
+ * Caveats:
+ * - Timeouts are milliseconds on the monotonic clock.  0 polls; a negative
+ *   value or INFINITE (0xFFFFFFFF) waits forever.  A forever-wait still
+ *   returns VD_E_ABORT when either side aborts or a peer process dies.
+ * - A dead peer (client, server, or a secondary client holding open devices)
+ *   is noticed by the kernel through the rendezvous socket: every blocked
+ *   call of the survivor returns VD_E_ABORT at once.
+ * - After an abort or a protocol violation the set is poisoned: every later
+ *   call returns the same code until vdi_set_close / vdi_srv_close.
+ * - A set object is used by one process; do not use it in a child after
+ *   fork().  Set-level calls are thread-safe.  A device is meant to be driven
+ *   by one thread, but get/complete on one device from several threads is
+ *   safe too.
+ * - Only processes of the creating user (and of a group the creator allows
+ *   with vdi_set_allow_group) can attach to a set.
+ * - Everything the peer writes into shared memory is validated; a peer that
+ *   writes garbage makes the set abort with VD_E_PROTOCOL.
+ */
+#ifndef OPENVDI_VDI_H
+#define OPENVDI_VDI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define VDI_EXPORT __attribute__((visibility("default")))
+#else
+#define VDI_EXPORT
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define VDI_VERSION_MAJOR  0
+#define VDI_VERSION_MINOR  1
+#define VDI_VERSION_PATCH  0
+#define VDI_VERSION_NUMBER                                                     \
+  (VDI_VERSION_MAJOR * 10000 + VDI_VERSION_MINOR * 100 + VDI_VERSION_PATCH)
+#define VDI_VERSION_STRING "0.1.0"
+
+/** @brief The library's VDI_VERSION_NUMBER, for checks at run time. */
+VDI_EXPORT unsigned vdi_version_number(void);
+
+/* ------------------------------------------------------------ error codes */
+
+/* Microsoft's vdierror.h: VD_ERROR(c) = MAKE_HRESULT(1, 0x77, c), i.e.
+ * 0x8077000c, which is negative as an int.  The numbers are the interface's
+ * and never change.  VD_E_QUEUE_FULL and VD_E_IO_ERROR are named by the
+ * documentation but have no published value; openvdi uses 16 and 17. */
+#define VD_ERROR(code) ((int)(0x80000000u | (0x77u << 16) | (unsigned)(code)))
+
+#define VD_E_NOTOPEN       VD_ERROR(2)  /**< object not open */
+#define VD_E_TIMEOUT       VD_ERROR(3)  /**< the wait's timeout elapsed */
+#define VD_E_ABORT         VD_ERROR(4)  /**< abort in effect */
+#define VD_E_SECURITY      VD_ERROR(5)  /**< peer not allowed / no access */
+#define VD_E_INVALID       VD_ERROR(6)  /**< invalid parameter */
+#define VD_E_INSTANCE_NAME VD_ERROR(7)  /**< instance name not recognised */
+#define VD_E_NOTSUPPORTED  VD_ERROR(9)  /**< configuration not supported */
+#define VD_E_MEMORY        VD_ERROR(10) /**< out of memory */
+#define VD_E_UNEXPECTED    VD_ERROR(11) /**< unexpected internal error */
+#define VD_E_PROTOCOL      VD_ERROR(12) /**< not legal now / peer broke it */
+#define VD_E_OPEN          VD_ERROR(13) /**< all devices are open */
+#define VD_E_CLOSE         VD_ERROR(14) /**< the device is now closed */
+#define VD_E_BUSY          VD_ERROR(15) /**< resource busy (name in use) */
+#define VD_E_QUEUE_FULL    VD_ERROR(16) /**< SendCommand: queue is full */
+#define VD_E_IO_ERROR      VD_ERROR(17) /**< SendCommand: device IO-ERROR */
+
+#ifndef NOERROR
+#define NOERROR 0
+#endif
+
+/** @brief Symbolic name of a code ("VD_E_ABORT", "NOERROR"); "?" if unknown.
+ */
+VDI_EXPORT const char *vdi_error_name(int code);
+/** @brief One-line English description of a code; never NULL. */
+VDI_EXPORT const char *vdi_strerror(int code);
+
+/* ------------------------------------------------------ Win32 completion
+ * codes that VDI commands are completed with (winerror.h values). */
+#ifndef ERROR_SUCCESS
+#define ERROR_SUCCESS             0
+#endif
+#define ERROR_INVALID_HANDLE      6
+#define ERROR_ARENA_TRASHED       7
+#define ERROR_BAD_ENVIRONMENT     10
+#define ERROR_HANDLE_EOF          38
+#define ERROR_HANDLE_DISK_FULL    39
+#define ERROR_NOT_SUPPORTED       50
+#define ERROR_DISK_FULL           112
+#define ERROR_OPERATION_ABORTED   995
+#define ERROR_END_OF_MEDIA        1100
+#define ERROR_FILEMARK_DETECTED   1101
+#define ERROR_BEGINNING_OF_MEDIA  1102
+#define ERROR_SETMARK_DETECTED    1103
+#define ERROR_NO_DATA_DETECTED    1104
+#define ERROR_NO_MEDIA_IN_DRIVE   1112
+#define ERROR_IO_DEVICE           1117
+#define ERROR_EOM_OVERFLOW        1129
+#define ERROR_NO_SYSTEM_RESOURCES 1450
+
+#ifndef INFINITE
+#define INFINITE 0xFFFFFFFFu /**< wait forever (any negative value too) */
+#endif
+
+/* ---------------------------------------------------------- feature bits */
+
+#define VDF_Removable       0x00000001u
+#define VDF_Rewind          0x00000002u
+#define VDF_Position        0x00000010u
+#define VDF_SkipBlocks      0x00000020u
+#define VDF_ReversePosition 0x00000040u
+#define VDF_Discard         0x00000080u
+#define VDF_FileMarks       0x00000100u
+#define VDF_RandomAccess    0x00000200u
+#define VDF_SnapshotPrepare 0x00000400u
+#define VDF_EnumFrozenFiles 0x00000800u
+#define VDF_VSSWriter       0x00001000u
+#define VDF_RequestComplete 0x00002000u
+#define VDF_WriteMedia      0x00010000u /**< server: BACKUP writes media */
+#define VDF_ReadMedia       0x00020000u /**< server: RESTORE reads media */
+#define VDF_CompleteEnabled 0x00040000u /**< server will send VDC_Complete */
+#define VDF_LatchStats      0x80000000u
+
+#define VDF_LikePipe 0x00000000u /**< sequential stream (+VDF_Removable) */
+#define VDF_LikeTape 0x00000173u /**< FileMarks|Removable|Rewind|Position|
+                                      SkipBlocks|ReversePosition */
+#define VDF_LikeDisk 0x00000200u /**< RandomAccess (+VDF_Removable) */
+
+/* ----------------------------------------------------------- commands */
+
+enum VDCommands {
+  VDC_Read = 1,
+  VDC_Write = 2,
+  VDC_ClearError = 3,
+  VDC_Rewind = 4,
+  VDC_WriteMark = 5,
+  VDC_SkipMarks = 6,
+  VDC_SkipBlocks = 7,
+  VDC_Load = 8,
+  VDC_GetPosition = 9,
+  VDC_SetPosition = 10,
+  VDC_Discard = 11,
+  VDC_Flush = 12,
+  VDC_Snapshot = 13,
+  VDC_MountSnapshot = 14,
+  VDC_PrepareToFreeze = 15,
+  VDC_FileInfoBegin = 16,
+  VDC_FileInfoEnd = 17,
+  VDC_GetError = 18,
+  VDC_Complete = 19
+};
+
+/** SetPosition "whence" with VDF_RandomAccess, carried in the size field. */
+enum VDWhence { VDC_Beginning = 0, VDC_Current = 1, VDC_End = 2 };
+
+/* ------------------------------------------------------ plain structures */
+
+/** The configuration of a set: 11 x uint32, 44 bytes, Microsoft's order. */
+typedef struct VDConfig {
+  uint32_t deviceCount;           /**< client: 1..64 */
+  uint32_t features;              /**< client asks; server adds media bits */
+  uint32_t prefixZoneSize;        /**< client: bytes before each buffer */
+  uint32_t alignment;             /**< client: minimum data alignment */
+  uint32_t softFileMarkBlockSize; /**< client, with VDF_FileMarks */
+  uint32_t EOMWarningSize;        /**< client: end-of-media warning zone */
+  uint32_t serverTimeOut;         /**< client: ms, 0 = infinite */
+  uint32_t blockSize;             /**< server: BLOCKSIZE */
+  uint32_t maxIODepth;            /**< server: always 4 */
+  uint32_t maxTransferSize;       /**< server: MAXTRANSFERSIZE */
+  uint32_t bufferAreaSize;        /**< server: bytes of buffer area */
+} VDConfig;
+
+/** A command as the client sees it (24 bytes). */
+typedef struct VDC_Command {
+  int32_t commandCode; /**< VDC_* */
+  int32_t size;        /**< bytes for Read/Write; count/whence otherwise */
+  int64_t position;    /**< position (SetPosition; Read/Write if disk-like) */
+  uint8_t *buffer;     /**< data, in shared memory; prefix zone before it */
+} VDC_Command;
+
+/** A command as the server builds it (56 bytes). */
+typedef struct VDS_Command {
+  int32_t commandCode;        /**< in */
+  int32_t size;               /**< in */
+  int64_t inPosition;         /**< in: position to locate */
+  int64_t outPosition;        /**< out: GetPosition/SetPosition result */
+  uint8_t *buffer;            /**< in: from vdi_srv_allocate_buffer */
+  uint8_t *completionRoutine; /**< in: void (*)(VDS_Command *) */
+  uint8_t *completionContext; /**< in: the server's own */
+  int32_t completionCode;     /**< out: ERROR_* */
+  int32_t bytesTransferred;   /**< out */
+} VDS_Command;
+
+/** The type of VDS_Command.completionRoutine. */
+typedef void (*VDS_CompletionRoutine)(VDS_Command *cmd);
+/** Store a completion routine in a VDS_Command. */
+#define VDS_SET_COMPLETION(cmd, fn)                                            \
+  ((cmd)->completionRoutine = (uint8_t *)(uintptr_t)(VDS_CompletionRoutine)(fn))
+
+/* The layouts are the interface's ABI (x86-64 and other LP64 targets). */
+#if defined(__cplusplus)
+#define VDI_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define VDI_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+VDI_STATIC_ASSERT(sizeof(VDConfig) == 44, "VDConfig is 44 bytes");
+VDI_STATIC_ASSERT(offsetof(VDConfig, serverTimeOut) == 24, "VDConfig order");
+VDI_STATIC_ASSERT(offsetof(VDConfig, bufferAreaSize) == 40, "VDConfig order");
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+VDI_STATIC_ASSERT(sizeof(VDC_Command) == 24, "VDC_Command is 24 bytes");
+VDI_STATIC_ASSERT(offsetof(VDC_Command, position) == 8, "VDC_Command");
+VDI_STATIC_ASSERT(offsetof(VDC_Command, buffer) == 16, "VDC_Command");
+VDI_STATIC_ASSERT(sizeof(VDS_Command) == 56, "VDS_Command is 56 bytes");
+VDI_STATIC_ASSERT(offsetof(VDS_Command, outPosition) == 16, "VDS_Command");
+VDI_STATIC_ASSERT(offsetof(VDS_Command, buffer) == 24, "VDS_Command");
+VDI_STATIC_ASSERT(offsetof(VDS_Command, completionRoutine) == 32, "VDS");
+VDI_STATIC_ASSERT(offsetof(VDS_Command, completionContext) == 40, "VDS");
+VDI_STATIC_ASSERT(offsetof(VDS_Command, completionCode) == 48, "VDS");
+VDI_STATIC_ASSERT(offsetof(VDS_Command, bytesTransferred) == 52, "VDS");
+#endif
+
+#define VDI_MAX_DEVICES         64
+#define VDI_MAX_NAME            95      /**< bytes in a set or device name */
+#define VDI_MIN_BLOCKSIZE       512
+#define VDI_MAX_BLOCKSIZE       65536
+#define VDI_MAXTRANSFER_UNIT    65536
+#define VDI_MAX_MAXTRANSFERSIZE 4194304
+#define VDI_MAX_ALIGNMENT       65536
+#define VDI_MAX_PREFIXZONE      (1u << 20)
+#define VDI_MAXIODEPTH_REPORTED 4
+
+/* ============================================================ client side */
+
+typedef struct vdi_set vdi_set_t;       /**< IClientVirtualDeviceSet2 */
+typedef struct vdi_device vdi_device_t; /**< IClientVirtualDevice */
+
+/** @brief Make a set object (state DNE).
+ * @return 0 or VD_E_MEMORY. */
+VDI_EXPORT int vdi_set_new(vdi_set_t **out);
+/** @brief Destroy a set object; closes it first if it is open. */
+VDI_EXPORT void vdi_set_free(vdi_set_t *set);
+
+/** @brief Allow processes whose groups include @p gid to attach (call before
+ * create).  By default only the creating user may. @return 0, VD_E_PROTOCOL
+ * if the set is already created. */
+VDI_EXPORT int vdi_set_allow_group(vdi_set_t *set, gid_t gid);
+
+/** @brief Create the set: the client's side of the rendezvous.
+ * @param name 1..VDI_MAX_NAME bytes, printable, no '/' or '\\'.
+ * @param cfg  requested configuration; server fields should be 0.
+ * @return 0; VD_E_INVALID (bad name or value); VD_E_NOTSUPPORTED (feature
+ * mix); VD_E_PROTOCOL (this object already holds a set); VD_E_BUSY (a live
+ * set of that name exists); VD_E_MEMORY; VD_E_UNEXPECTED (system error). */
+VDI_EXPORT int vdi_set_create(vdi_set_t *set, const char *name,
+                              VDConfig *cfg);
+/** @brief vdi_set_create in a named instance (NULL or "" = default). */
+VDI_EXPORT int vdi_set_create_ex(vdi_set_t *set, const char *instance,
+                                 const char *name, VDConfig *cfg);
+
+/** @brief Wait until the server has configured the set.
+ * @param timeout_ms 0 polls; negative or INFINITE waits forever.
+ * @param[out] cfg the configuration the server chose.
+ * @return 0; VD_E_TIMEOUT; VD_E_ABORT; VD_E_PROTOCOL (no set). */
+VDI_EXPORT int vdi_set_get_configuration(vdi_set_t *set, int64_t timeout_ms,
+                                         VDConfig *cfg);
+
+/** @brief Open a device by name (the first is named like the set).
+ * @return 0; VD_E_OPEN (all open); VD_E_INVALID (no such device);
+ * VD_E_PROTOCOL (wrong state or already open); VD_E_ABORT.  On failure
+ * *out is NULL.  The device object belongs to the set. */
+VDI_EXPORT int vdi_set_open_device(vdi_set_t *set, const char *name,
+                                   vdi_device_t **out);
+
+/** @brief Release the set.  @return 0; VD_E_PROTOCOL (nothing open);
+ * VD_E_OPEN (devices still open: the set was aborted, and released). */
+VDI_EXPORT int vdi_set_close(vdi_set_t *set);
+
+/** @brief Abort the whole set from the client side.
+ * @return 0 (also when already aborted); VD_E_PROTOCOL in DNE. */
+VDI_EXPORT int vdi_set_signal_abort(vdi_set_t *set);
+
+/** @brief Attach as a secondary client to a set another process created
+ * and configured.  @return 0; VD_E_PROTOCOL (already open here, no such
+ * set, or not configured yet); VD_E_SECURITY; VD_E_ABORT; VD_E_INVALID. */
+VDI_EXPORT int vdi_set_open_in_secondary(vdi_set_t *set, const char *name);
+VDI_EXPORT int vdi_set_open_in_secondary_ex(vdi_set_t *set,
+                                            const char *instance,
+                                            const char *name);
+
+/** @brief A process-independent handle for a buffer address.
+ * @return 0; VD_E_PROTOCOL (set not open); VD_E_INVALID (not a buffer). */
+VDI_EXPORT int vdi_set_get_buffer_handle(vdi_set_t *set, const uint8_t *buf,
+                                         uint32_t *handle);
+/** @brief The address of a buffer handle in this process.
+ * @return 0; VD_E_PROTOCOL; VD_E_INVALID (bad handle). */
+VDI_EXPORT int vdi_set_map_buffer_handle(vdi_set_t *set, uint32_t handle,
+                                         uint8_t **buf);
+
+/** @brief Wait for the next command on a device.
+ * @param timeout_ms 0 polls; negative or INFINITE waits forever.
+ * @param[out] cmd read-only; pass it back to vdi_dev_complete_command.
+ * @return 0; VD_E_TIMEOUT; VD_E_CLOSE (server closed the device: normal
+ * end); VD_E_ABORT; VD_E_PROTOCOL (device not active). */
+VDI_EXPORT int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
+                                   VDC_Command **cmd);
+
+/** @brief Report the result of a command.
+ * @param code ERROR_SUCCESS or another Win32 code (non-zero puts the device
+ *        in the IO-ERROR state until the server clears it).
+ * @param bytes bytes transferred (Read/Write).  @param position result
+ *        position (GetPosition/SetPosition).
+ * @return 0; VD_E_INVALID (not an outstanding command of this device);
+ * VD_E_ABORT; VD_E_PROTOCOL (device not open). */
+VDI_EXPORT int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd,
+                                        uint32_t code, uint32_t bytes,
+                                        uint64_t position);
+
+/* ============================================================ server side */
+
+typedef struct vdi_srvset vdi_srvset_t; /**< IServerVirtualDeviceSet2 */
+typedef struct vdi_srvdev vdi_srvdev_t; /**< IServerVirtualDevice */
+
+VDI_EXPORT int vdi_srv_new(vdi_srvset_t **out);
+VDI_EXPORT void vdi_srv_free(vdi_srvset_t *srv);
+
+/** @brief Attach to the set a client created.  @return 0; VD_E_INVALID (no
+ * accessible set of that name); VD_E_SECURITY (owner not trusted);
+ * VD_E_PROTOCOL (already open, or the set is not fresh). */
+VDI_EXPORT int vdi_srv_open(vdi_srvset_t *srv, const char *instance,
+                            const char *name);
+/** @brief The configuration the client asked for (or, once configured, the
+ * chosen one). @return 0; VD_E_ABORT; VD_E_PROTOCOL. */
+VDI_EXPORT int vdi_srv_get_configuration(vdi_srvset_t *srv, VDConfig *cfg);
+/** @brief Fix features (VDF_WriteMedia or VDF_ReadMedia, optionally
+ * VDF_CompleteEnabled), block size, alignment (0 = block size), maximum
+ * transfer size.  Parameter order is the header's.  @return 0;
+ * VD_E_INVALID (bad value); VD_E_ABORT; VD_E_PROTOCOL. */
+VDI_EXPORT int vdi_srv_begin_configuration(vdi_srvset_t *srv,
+                                           uint32_t features,
+                                           uint32_t block_size,
+                                           uint32_t alignment,
+                                           uint32_t max_transfer_size,
+                                           uint32_t timeout_ms);
+/** @brief Declare @p count buffers of @p size bytes.  During configuration
+ * requests are summed; afterwards each call adds a segment at once.
+ * @return 0; VD_E_INVALID; VD_E_MEMORY; VD_E_ABORT; VD_E_PROTOCOL. */
+VDI_EXPORT int vdi_srv_request_buffers(vdi_srvset_t *srv, uint32_t size,
+                                       uint32_t alignment, uint32_t count);
+/** @brief How many buffers of that size and alignment are free now. */
+VDI_EXPORT int vdi_srv_query_available_buffers(vdi_srvset_t *srv,
+                                               uint32_t size,
+                                               uint32_t alignment,
+                                               uint32_t *count);
+/** @brief Allocate the buffer area and release the client's
+ * GetConfiguration. @return 0; VD_E_MEMORY; VD_E_ABORT; VD_E_PROTOCOL. */
+VDI_EXPORT int vdi_srv_end_configuration(vdi_srvset_t *srv);
+/** @brief Open the next device and give it @p name (the first device's
+ * name is the set's).  @return 0; VD_E_OPEN (all open); VD_E_INVALID (bad
+ * or duplicate name); VD_E_ABORT; VD_E_PROTOCOL. */
+VDI_EXPORT int vdi_srv_open_device(vdi_srvset_t *srv, const char *name,
+                                   vdi_srvdev_t **out);
+/** @brief Body of the completion-agent thread: runs completion routines
+ * until every device is closed with nothing outstanding (0), or the set is
+ * aborted (outstanding commands are completed with ERROR_OPERATION_ABORTED,
+ * then VD_E_ABORT) or closed. */
+VDI_EXPORT int vdi_srv_execute_completion_agent(vdi_srvset_t *srv);
+/** @brief Take a buffer of at least @p size bytes; its data start is
+ * aligned to max(set alignment, @p alignment).  @return 0; VD_E_MEMORY (none
+ * free); VD_E_INVALID; VD_E_ABORT; VD_E_PROTOCOL. */
+VDI_EXPORT int vdi_srv_allocate_buffer(vdi_srvset_t *srv, uint8_t **buf,
+                                       uint32_t size, uint32_t alignment);
+/** @brief Give a buffer back.  @return 0; VD_E_INVALID. */
+VDI_EXPORT int vdi_srv_free_buffer(vdi_srvset_t *srv, uint8_t *buf,
+                                   uint32_t size);
+/** @brief 1 if @p buf is the data start of one of the set's buffers. */
+VDI_EXPORT int vdi_srv_is_shared_buffer(vdi_srvset_t *srv,
+                                        const uint8_t *buf);
+/** @brief Abort the set from the server side.  @return 0 (also again). */
+VDI_EXPORT int vdi_srv_signal_abort(vdi_srvset_t *srv);
+/** @brief Release everything.  @return 0; VD_E_PROTOCOL (nothing open, or
+ * devices were still open: abort processing was done). */
+VDI_EXPORT int vdi_srv_close(vdi_srvset_t *srv);
+
+/** @brief Queue a command to the client.  On failure the completion routine
+ * is called at once from this thread with the mapped code.
+ * @return 0; VD_E_QUEUE_FULL; VD_E_IO_ERROR; VD_E_PROTOCOL; VD_E_ABORT;
+ * VD_E_INVALID (bad buffer or command code). */
+VDI_EXPORT int vdi_srvdev_send_command(vdi_srvdev_t *dev, VDS_Command *cmd);
+/** @brief Close the device; the client's GetCommand then returns
+ * VD_E_CLOSE.  @return 0; VD_E_CLOSE (already); VD_E_ABORT. */
+VDI_EXPORT int vdi_srvdev_close_device(vdi_srvdev_t *dev);
+
+/* ========================================================== tuning */
+
+/** @brief How long (µs) a waiter spins before it sleeps in the kernel.
+ * Process-wide; the default is 50, or $VDI_SPIN_US when set. */
+VDI_EXPORT void vdi_set_spin_us(uint32_t us);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OPENVDI_VDI_H */
