@@ -117,12 +117,21 @@ $(BUILD)/cxx/%: tests/cxx/%.cpp $(BUILD)/$(SQLVDI_SONAME)
 	$(CXX) -Isqlvdi/include $(CXXFLAGS_ALL) -o $@ $< -L$(BUILD) -lsqlvdi \
 	  -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS_ALL)
 
+CXXCOM_SRCS := $(sort $(wildcard tests/cxx-com/*.cpp))
+CXXCOM_BINS := $(CXXCOM_SRCS:tests/cxx-com/%.cpp=$(BUILD)/cxx-com/%)
+all: $(CXXCOM_BINS)
+$(BUILD)/cxx-com/%: tests/cxx-com/%.cpp $(BUILD)/libvdi.a
+	@mkdir -p $(dir $@)
+	$(CXX) -Iinclude $(CXXFLAGS_ALL) -o $@ $< $(BUILD)/libvdi.a $(LDLIBS_ALL)
+
+# Fragments owned by their directories (benchmarks, fuzzers).
+-include bench/bench.mk
+-include fuzz/fuzz.mk
+
 # ---------------------------------------------------------------- checks
 check: all
 	@BUILD=$(BUILD) MAKE="$(MAKE)" tests/check.sh
 
-bench: all
-	@BUILD=$(BUILD) bench/run.sh
 
 demo: all
 	@BUILD=$(BUILD) tools/demo.sh
