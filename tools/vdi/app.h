@@ -1,0 +1,288 @@
+/*
+ * app.h - internal interfaces of `vdi`, the reference backup application
+ * (the CLIENT role of VDI).  One subsystem per file:
+ *
+ *   main.c      command line: subcommands, options, usage errors, --help
+ *   ops.c       backup / restore / verify / list, built from the parts below
+ *   engine.c    the vdisql child process: find it, spawn it, relay its output
+ *   transfer.c  the virtual device set: configuration, one thread per device
+ *   stripe.c    stripe files: temp name, fsync, rename, checksums, test hook
+ *   manifest.c  the manifest written last and atomically; its checks
+ *   json.c      a small reader for the manifest's JSON
+ *   progress.c  progress bar / plain progress lines and the summary line
+ *   util.c      messages, names, time, directory fsync
+ */
+#ifndef VDI_APP_H
+#define VDI_APP_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "crc32c.h"
+#include "vdi.h"
+
+#define APP_NAME    "vdi"
+#define APP_VERSION VDI_VERSION_STRING
+
+/* Exit statuses. */
+#define EXIT_OK    0
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+
+/* Win32 code not in vdi.h: data error (cyclic redundancy check). */
+#ifndef ERROR_CRC
+#define ERROR_CRC 23
+#endif
+
+#define APP_MAX_STRIPES VDI_MAX_DEVICES
+
+/* ------------------------------------------------------------ util.c */
+
+/* "vdi: error: ..." on stderr (clears a progress bar line first). */
+void app_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "vdi: ..." on stderr. */
+void app_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Serialises every write to stderr with the progress bar. */
+extern pthread_mutex_t app_out_lock;
+
+/* A database name usable as a file name and inside a statement. */
+int app_valid_db_name(const char *name);
+/* Fill buf with n random hex digits. */
+void app_random_hex(char *buf, size_t n);
+/* Wall clock in seconds (with fraction) and monotonic seconds. */
+double app_wall_s(void);
+double app_mono_s(void);
+/* ISO 8601 UTC of a wall-clock time. */
+void app_iso_time(double t, char *buf, size_t n);
+/* fsync a directory (after a rename in it). 0 or -errno. */
+int app_fsync_dir(const char *dir);
+/* snprintf that reports truncation: 0 ok, -1 too long. */
+int app_path(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------ engine.c */
+
+struct engine {
+  pid_t pid;
+  int out_fd, err_fd;         /* read ends of the child's stdout/stderr */
+  pthread_t relay[2], waiter; /* output relays and the reaper */
+  int relay_started[2], waiter_started;
+  FILE *relay_to_out; /* where the child's stdout goes */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int exited;           /* the reaper saw the child end */
+  int status;           /* raw wait status */
+  char last_error[512]; /* the last "Msg ..." line and the line after it */
+  char last_line[512];  /* the last line of any output */
+  int saw_msg;
+  /* Called from the reaper thread when the child ends (may be NULL). */
+  void (*on_exit)(void *ctx, int status);
+  void *on_exit_ctx;
+};
+
+/* The vdisql to run: --vdisql, else next to /proc/self/exe, else PATH.
+ * Returns 0 and fills out, or -1 with a message printed. */
+int engine_find(const char *override, char *out, size_t n);
+/* Start `vdisql [-S instance] -b -Q statement`; stdin is /dev/null, stdout
+ * and stderr are captured and relayed (stdout to relay_to_out, stderr to
+ * stderr).  0 or -1 with a message. */
+int engine_start(struct engine *e, const char *vdisql, const char *instance,
+                 const char *statement);
+/* Has the child ended? (non-blocking) */
+int engine_exited(struct engine *e);
+/* Wait until it ends, at most timeout_ms (<0 forever); 1 if ended. */
+int engine_wait(struct engine *e, int timeout_ms);
+/* Kill the child (SIGKILL) if it is still running. */
+void engine_kill(struct engine *e);
+/* Join the threads, close the pipes.  Returns the exit code (0..255) or
+ * 128 + signal. */
+int engine_finish(struct engine *e);
+
+/* ------------------------------------------------------------ stripe.c */
+
+struct stripe {
+  int index;
+  int fd;
+  int is_std; /* fd is our stdin/stdout: never renamed or closed */
+  char dir[4096];
+  char name[256];  /* final file name inside dir */
+  char tmp[300];   /* temporary name inside dir (backup) */
+  uint64_t bytes;  /* bytes written / read so far */
+  uint64_t expect; /* restore: size from the manifest */
+  uint32_t crc;    /* running CRC-32C of the bytes so far */
+  uint32_t expect_crc;
+  int check_feed; /* restore: compare bytes fed with expect/expect_crc */
+  int finalized;  /* backup: fsync'd after VDC_Complete */
+};
+
+/* Backup: create "<dir>/.<name>.tmp-<tag>" exclusively.  0 or -errno. */
+int stripe_create(struct stripe *s, const char *dir, const char *name,
+                  const char *tag);
+/* Use an inherited descriptor (stdin / stdout). */
+void stripe_use_fd(struct stripe *s, int fd);
+/* Restore: open "<dir>/<name>".  0 or -errno. */
+int stripe_open(struct stripe *s, const char *dir, const char *name);
+/* Append n bytes.  0 or -errno (a failed write leaves the file as before
+ * it).  Honours the VDI_TEST_FAIL_WRITE_AFTER test hook. */
+int stripe_write(struct stripe *s, const void *buf, size_t n);
+/* Read up to n bytes; *got is the count.  0 or -errno. */
+int stripe_read(struct stripe *s, void *buf, size_t n, size_t *got);
+/* fsync.  0 or -errno (pipes and terminals count as durable). */
+int stripe_sync(struct stripe *s);
+/* Backup: rename the temporary file to its final name.  0 or -errno. */
+int stripe_commit(struct stripe *s);
+/* Close; on a backup that was not committed, remove the temporary file. */
+void stripe_close(struct stripe *s);
+/* CRC-32C of a whole file and its size.  0 or -errno. */
+int stripe_file_crc(const char *path, uint64_t *size, uint32_t *crc);
+/* CRC-32C update: tools/common/crc32c.h (chained, start with 0). */
+#define app_crc32c crc32c_update
+
+/* ------------------------------------------------------------ manifest.c */
+
+struct manifest_stripe {
+  char file[256];
+  uint64_t bytes;
+  uint32_t crc32c;
+};
+
+struct manifest {
+  char database[128];
+  char set_name[128];
+  char compression[16]; /* "zstd" or "none" */
+  char tool[64];
+  char started[40], finished[40];
+  double seconds;
+  uint64_t db_bytes; /* size of the database file at the start, 0 unknown */
+  int nstripes;
+  struct manifest_stripe stripes[APP_MAX_STRIPES];
+};
+
+#define MANIFEST_SUFFIX ".manifest.json"
+
+/* "<db>.manifest.json" */
+void manifest_file_name(const char *db, char *buf, size_t n);
+/* Write "<dir>/<db>.manifest.json" atomically (temp, fsync, rename, fsync
+ * dir).  0 or -errno. */
+int manifest_write(const char *dir, const struct manifest *m);
+/* Read and validate the manifest of db in dir.  0; -ENOENT (no manifest);
+ * -EINVAL (malformed: message in why). */
+int manifest_read(const char *path, struct manifest *m, char *why,
+                  size_t whylen);
+/* Check every stripe's presence, size and (if full) CRC-32C.  0 or -1 with
+ * one message per problem printed. */
+int manifest_check(const char *dir, const struct manifest *m, int full);
+
+/* ------------------------------------------------------------ json.c */
+
+/* A tiny JSON reader: enough for the manifest (objects, arrays, strings,
+ * integers and reals, true/false/null).  Values are looked up by key. */
+enum json_type { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+struct json {
+  enum json_type type;
+  double num;
+  int boolean;
+  char *str;           /* J_STR (NUL-terminated, unescaped) */
+  int n;               /* J_ARR / J_OBJ: element count */
+  char **keys;         /* J_OBJ */
+  struct json **items; /* J_ARR / J_OBJ */
+};
+/* Parse text (NUL-terminated).  NULL on error with a message in err. */
+struct json *json_parse(const char *text, char *err, size_t errlen);
+void json_free(struct json *j);
+const struct json *json_get(const struct json *obj, const char *key);
+
+/* ------------------------------------------------------------ progress.c */
+
+struct progress {
+  const char *verb;       /* "backup", "restore", "verify" */
+  uint64_t total;         /* expected bytes; 0 = unknown (no percent) */
+  volatile uint64_t done; /* updated atomically by device threads */
+  double start;           /* app_mono_s() at the start */
+  int tty;                /* stderr is a terminal: draw a bar */
+  int quiet;
+  pthread_t thread;
+  int running;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop;
+};
+
+void progress_start(struct progress *p, const char *verb, uint64_t total,
+                    int quiet);
+static inline void progress_add(struct progress *p, uint64_t n) {
+  __atomic_add_fetch(&p->done, n, __ATOMIC_RELAXED);
+}
+/* Stop the display thread and erase the bar. */
+void progress_stop(struct progress *p);
+/* Clear the bar line (call with app_out_lock held) before other output. */
+void progress_clear_line(void);
+/* One-line summary on stderr. */
+void progress_summary(struct progress *p, const char *what, int nstripes);
+
+/* ------------------------------------------------------------ transfer.c */
+
+enum xfer_mode { XFER_BACKUP, XFER_RESTORE };
+
+struct transfer {
+  enum xfer_mode mode;
+  int ndev;
+  char set_name[96];
+  char dev_names[APP_MAX_STRIPES][96];
+  struct stripe *stripes; /* ndev of them, opened by the caller */
+  struct progress *progress;
+  const char *vdisql, *instance;
+  char statement[8192]; /* with the device clauses filled in */
+  /* results */
+  int dev_ok[APP_MAX_STRIPES];
+  char dev_err[APP_MAX_STRIPES][256];
+  int configured;
+  int interrupted;   /* the signal number, 0 if none */
+  int engine_status; /* exit code of vdisql (or 128 + signal) */
+  int engine_started;
+};
+
+/* Pick a unique set name and the device names. */
+void transfer_names(struct transfer *t, int ndev);
+/* The "VIRTUAL_DEVICE='a', VIRTUAL_DEVICE='b'" list. */
+void transfer_device_clause(const struct transfer *t, char *buf, size_t n);
+/* Run the whole exchange.  Returns 0 when every device ended normally and
+ * the statement succeeded; otherwise -1, with the reason printed. */
+int transfer_run(struct transfer *t, FILE *relay_to);
+
+/* Signals: SIGINT/SIGTERM/SIGHUP are blocked in every thread and taken by a
+ * watcher thread that aborts the set. */
+void signals_init(void);
+/* The signal taken so far (0 if none). */
+int signals_caught(void);
+/* Install/remove the action run on a signal (from the watcher thread). */
+void signals_on(void (*fn)(void *ctx, int sig), void *ctx);
+
+/* ------------------------------------------------------------ ops.c */
+
+struct options {
+  const char *cmd;
+  const char *db;
+  const char *instance; /* NULL: vdisql's default */
+  const char *to, *from;
+  const char *as;
+  const char *vdisql;
+  int stripes;
+  int compress;
+  int replace;
+  int quiet;
+};
+
+int op_backup(const struct options *o);
+int op_restore(const struct options *o);
+int op_verify(const struct options *o);
+int op_list(const struct options *o);
+
+/* The instance directory vdisql will use when -S is not given (for sizes
+ * only): $VDI_INSTANCE_DIR, else the per-user default.  NULL if unknown. */
+const char *app_default_instance(char *buf, size_t n);
+
+#endif

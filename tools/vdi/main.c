@@ -1,0 +1,210 @@
+/*
+ * main.c - the command line of `vdi`, the reference backup application:
+ *
+ *   vdi backup DB --to DIR|- [--instance DIR] [--stripes N] [--compress]
+ *   vdi restore DB --from DIR|- [--instance DIR] [--replace] [--as NAME]
+ *   vdi verify [DB] --from DIR|- [--instance DIR]
+ *   vdi list --from DIR
+ *
+ * Every usage error is one line on stderr naming the problem, exit 2.
+ */
+#include "app.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *usage_top =
+    "usage: vdi COMMAND [ARGS]   back up and restore databases through SQL\n"
+    "                            Server Virtual Device Interface devices\n"
+    "\n"
+    "commands:\n"
+    "  backup DB --to DIR|-     back up database DB (one file per stripe)\n"
+    "  restore DB --from DIR|-  restore it (optionally under another name)\n"
+    "  verify [DB] --from DIR   check a backup end to end, restoring nothing\n"
+    "  list --from DIR          show the backups in a directory\n"
+    "\n"
+    "'vdi COMMAND --help' describes each command; see also vdi(1).\n";
+
+static const char *usage_backup =
+    "usage: vdi backup DB --to DIR|- [--instance DIR] [--stripes N]\n"
+    "                  [--compress] [--vdisql PATH] [--quiet]\n"
+    "\n"
+    "Back up database DB of the instance (the SQLite file DB.db) through N\n"
+    "virtual devices (1..64, default 1) into DIR: one file per stripe,\n"
+    "DB.stripe<i>.vdibak, and DB.manifest.json written last.  '-' writes\n"
+    "the single stripe to stdout (no manifest).  --compress asks the engine\n"
+    "for zstd compression.  --instance defaults to vdisql's default\n"
+    "instance ($VDI_INSTANCE_DIR, see vdisql(1)).\n";
+
+static const char *usage_restore =
+    "usage: vdi restore DB --from DIR|- [--instance DIR] [--replace]\n"
+    "                   [--as NAME] [--vdisql PATH] [--quiet]\n"
+    "\n"
+    "Restore the backup of DB found in DIR (checked against its manifest\n"
+    "first) into the instance, as DB or as NAME with --as.  An existing\n"
+    "database is replaced only with --replace.  '-' reads one stripe from\n"
+    "stdin.\n";
+
+static const char *usage_verify =
+    "usage: vdi verify [DB] --from DIR|- [--instance DIR] [--vdisql PATH]\n"
+    "\n"
+    "Check every backup in DIR (or only DB's): the manifest, each stripe's\n"
+    "size and CRC-32C, then the engine reads the whole stream with RESTORE\n"
+    "VERIFYONLY.  Nothing is restored.\n";
+
+static const char *usage_list =
+    "usage: vdi list --from DIR\n"
+    "\n"
+    "Show what the manifests in DIR record: database, time, stripes, sizes,\n"
+    "checksums, compression.  Stripe files are checked for size.\n";
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", APP_NAME);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see '%s %s--help')\n", APP_NAME, cmd ? cmd : "");
+  return EXIT_USAGE;
+}
+
+static const char *help_of(const char *cmd) {
+  if (strcmp(cmd, "backup") == 0) return usage_backup;
+  if (strcmp(cmd, "restore") == 0) return usage_restore;
+  if (strcmp(cmd, "verify") == 0) return usage_verify;
+  if (strcmp(cmd, "list") == 0) return usage_list;
+  return NULL;
+}
+
+/* Options taking a value; the rest are flags. */
+static const char *const valued[] = {
+    "--instance", "--to", "--from", "--stripes", "--as", "--vdisql", NULL};
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage_error(NULL, "no command given (backup, restore, verify, "
+                             "list)");
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+      strcmp(cmd, "help") == 0) {
+    fputs(usage_top, stdout);
+    return EXIT_OK;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    printf("%s %s\n", APP_NAME, APP_VERSION);
+    return EXIT_OK;
+  }
+  if (!help_of(cmd)) return usage_error(NULL, "unknown command '%s'", cmd);
+  char cmdsp[32];
+  snprintf(cmdsp, sizeof cmdsp, "%s ", cmd);
+
+  struct options o = {.cmd = cmd, .stripes = 0};
+  const char *stripes_arg = NULL;
+  for (int i = 2; i < argc; i++) {
+    char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(help_of(cmd), stdout);
+      return EXIT_OK;
+    }
+    if (a[0] != '-' || strcmp(a, "-") == 0) {
+      if (o.db) return usage_error(cmdsp, "unexpected argument '%s'", a);
+      o.db = a;
+      continue;
+    }
+    const char *val = NULL;
+    char key[32];
+    char *eq = strchr(a, '=');
+    if (eq && (size_t)(eq - a) < sizeof key) {
+      snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
+      val = eq + 1;
+    } else {
+      snprintf(key, sizeof key, "%s", strlen(a) < sizeof key ? a : "?");
+    }
+    int takes = 0;
+    for (int k = 0; valued[k]; k++)
+      if (strcmp(key, valued[k]) == 0) takes = 1;
+    if (takes && !val) {
+      if (i + 1 >= argc) return usage_error(cmdsp, "%s needs a value", key);
+      val = argv[++i];
+    } else if (!takes && val) {
+      return usage_error(cmdsp, "%s takes no value", key);
+    }
+    if (takes && !*val) return usage_error(cmdsp, "%s needs a value", key);
+    if (strcmp(key, "--instance") == 0)
+      o.instance = val;
+    else if (strcmp(key, "--to") == 0)
+      o.to = val;
+    else if (strcmp(key, "--from") == 0)
+      o.from = val;
+    else if (strcmp(key, "--stripes") == 0)
+      stripes_arg = val;
+    else if (strcmp(key, "--as") == 0)
+      o.as = val;
+    else if (strcmp(key, "--vdisql") == 0)
+      o.vdisql = val;
+    else if (strcmp(key, "--compress") == 0)
+      o.compress = 1;
+    else if (strcmp(key, "--replace") == 0)
+      o.replace = 1;
+    else if (strcmp(key, "--quiet") == 0 || strcmp(key, "-q") == 0)
+      o.quiet = 1;
+    else
+      return usage_error(cmdsp, "unknown option '%s'", a);
+  }
+
+  int backup = strcmp(cmd, "backup") == 0;
+  int restore = strcmp(cmd, "restore") == 0;
+  int verify = strcmp(cmd, "verify") == 0;
+  /* Options that belong to another command are errors, not no-ops. */
+  if (!backup && (o.to || stripes_arg || o.compress))
+    return usage_error(cmdsp, "%s is an option of 'vdi backup'",
+                       o.to          ? "--to"
+                       : stripes_arg ? "--stripes"
+                                     : "--compress");
+  if (!restore && (o.replace || o.as))
+    return usage_error(cmdsp, "%s is an option of 'vdi restore'",
+                       o.replace ? "--replace" : "--as");
+  if (backup && o.from)
+    return usage_error(cmdsp, "--from is not an option of 'vdi backup' "
+                              "(use --to)");
+  if (!backup && !restore && !verify && (o.instance || o.vdisql || o.db))
+    return usage_error(cmdsp, "%s",
+                       o.db ? "list takes no database name"
+                            : "list does not use the engine");
+
+  if ((backup || restore) && !o.db)
+    return usage_error(cmdsp, "no database name given");
+  if (o.db && !app_valid_db_name(o.db))
+    return usage_error(
+        cmdsp, "invalid database name '%s' (letters, digits, _ - .)", o.db);
+  if (o.as && !app_valid_db_name(o.as))
+    return usage_error(
+        cmdsp, "invalid database name '%s' (letters, digits, _ - .)", o.as);
+  if (backup && !o.to) return usage_error(cmdsp, "--to DIR|- is required");
+  if (!backup && !o.from)
+    return usage_error(cmdsp, "--from DIR%s is required",
+                       verify || restore ? "|-" : "");
+  if (!backup && !restore && !verify && strcmp(o.from, "-") == 0)
+    return usage_error(cmdsp, "list needs a directory, not '-'");
+  o.stripes = 1;
+  if (stripes_arg) {
+    char *end;
+    errno = 0;
+    long n = strtol(stripes_arg, &end, 10);
+    if (errno || *end || n < 1 || n > APP_MAX_STRIPES)
+      return usage_error(cmdsp, "--stripes must be 1..%d, not '%s'",
+                         APP_MAX_STRIPES, stripes_arg);
+    o.stripes = (int)n;
+  }
+  if (backup && strcmp(o.to, "-") == 0 && o.stripes != 1)
+    return usage_error(cmdsp, "--to - (stdout) takes exactly one stripe");
+
+  signals_init();
+  if (backup) return op_backup(&o);
+  if (restore) return op_restore(&o);
+  if (verify) return op_verify(&o);
+  return op_list(&o);
+}

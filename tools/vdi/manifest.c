@@ -1,0 +1,261 @@
+/*
+ * manifest.c - "<db>.manifest.json", the record that makes a backup
+ * directory hold a complete backup.
+ *
+ * It is written LAST, after every stripe file is durable and renamed, and
+ * atomically (temporary file, fsync, rename, fsync of the directory), so a
+ * manifest exists only for a backup that finished.  It names the database,
+ * the set, each stripe's file, size and CRC-32C as stored, the times, the
+ * compression and the tool version.  Restore and verify read it first and
+ * check every stripe against it before the engine sees a byte.
+ */
+#include "app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MANIFEST_FORMAT  "openvdi-backup-manifest"
+#define MANIFEST_VERSION 1
+#define MANIFEST_MAX     (1 << 20)
+
+void manifest_file_name(const char *db, char *buf, size_t n) {
+  snprintf(buf, n, "%s%s", db, MANIFEST_SUFFIX);
+}
+
+/* Names written by us are from a safe alphabet, but escape anyway. */
+static void put_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+int manifest_write(const char *dir, const struct manifest *m) {
+  char name[256], path[4400], tmp[4500];
+  manifest_file_name(m->database, name, sizeof name);
+  if (app_path(path, sizeof path, "%s/%s", dir, name) != 0 ||
+      app_path(tmp, sizeof tmp, "%s/.%s.tmp-%s", dir, name, m->set_name) != 0)
+    return -ENAMETOOLONG;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return -errno;
+  FILE *f = fdopen(fd, "w");
+  if (!f) {
+    int err = errno;
+    close(fd);
+    unlink(tmp);
+    return -err;
+  }
+  uint64_t total = 0;
+  for (int i = 0; i < m->nstripes; i++)
+    total += m->stripes[i].bytes;
+  fprintf(f, "{\n  \"format\": \"%s\",\n  \"format_version\": %d,\n",
+          MANIFEST_FORMAT, MANIFEST_VERSION);
+  fprintf(f, "  \"tool\": ");
+  put_str(f, m->tool);
+  fprintf(f, ",\n  \"database\": ");
+  put_str(f, m->database);
+  fprintf(f, ",\n  \"set\": ");
+  put_str(f, m->set_name);
+  fprintf(f, ",\n  \"compression\": ");
+  put_str(f, m->compression);
+  fprintf(f, ",\n  \"started\": ");
+  put_str(f, m->started);
+  fprintf(f, ",\n  \"finished\": ");
+  put_str(f, m->finished);
+  fprintf(f, ",\n  \"seconds\": %.3f,\n", m->seconds);
+  fprintf(f, "  \"database_bytes\": %" PRIu64 ",\n", m->db_bytes);
+  fprintf(f, "  \"total_bytes\": %" PRIu64 ",\n", total);
+  fprintf(f, "  \"stripes\": [\n");
+  for (int i = 0; i < m->nstripes; i++) {
+    fprintf(f, "    {\"index\": %d, \"file\": ", i);
+    put_str(f, m->stripes[i].file);
+    fprintf(f, ", \"bytes\": %" PRIu64 ", \"crc32c\": \"%08" PRIx32 "\"}%s\n",
+            m->stripes[i].bytes, m->stripes[i].crc32c,
+            i + 1 < m->nstripes ? "," : "");
+  }
+  fprintf(f, "  ]\n}\n");
+  int err = 0;
+  if (fflush(f) != 0 || ferror(f)) err = errno ? errno : EIO;
+  if (!err && fsync(fd) != 0) err = errno;
+  if (fclose(f) != 0 && !err) err = errno;
+  if (!err && rename(tmp, path) != 0) err = errno;
+  if (err) {
+    unlink(tmp);
+    return -err;
+  }
+  int rc = app_fsync_dir(dir);
+  return rc;
+}
+
+/* A stripe file name from a manifest must stay inside the directory. */
+static int safe_file_name(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 200 || s[0] == '.') return 0;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '/' || (unsigned char)s[i] < 0x20) return 0;
+  return 1;
+}
+
+static int get_str(const struct json *o, const char *key, char *out, size_t n) {
+  const struct json *v = json_get(o, key);
+  if (!v || v->type != J_STR || strlen(v->str) >= n) return -1;
+  snprintf(out, n, "%s", v->str);
+  return 0;
+}
+
+static int get_u64(const struct json *o, const char *key, uint64_t *out) {
+  const struct json *v = json_get(o, key);
+  if (!v || v->type != J_NUM || v->num < 0 || v->num > 9007199254740992.0 ||
+      (double)(uint64_t)v->num != v->num)
+    return -1;
+  *out = (uint64_t)v->num;
+  return 0;
+}
+
+int manifest_read(const char *path, struct manifest *m, char *why,
+                  size_t whylen) {
+  memset(m, 0, sizeof *m);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    snprintf(why, whylen, "%s", strerror(err));
+    return -err;
+  }
+  char *text = malloc(MANIFEST_MAX + 1);
+  if (!text) abort();
+  size_t n = 0;
+  for (;;) {
+    ssize_t r = read(fd, text + n, MANIFEST_MAX + 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+    if (n > MANIFEST_MAX) break;
+  }
+  close(fd);
+  if (n > MANIFEST_MAX) {
+    free(text);
+    snprintf(why, whylen, "manifest too large");
+    return -EINVAL;
+  }
+  text[n] = 0;
+  char err[128];
+  struct json *j = json_parse(text, err, sizeof err);
+  free(text);
+  if (!j) {
+    snprintf(why, whylen, "malformed manifest: %s", err);
+    return -EINVAL;
+  }
+  int rc = -EINVAL;
+  char fmt[64];
+  uint64_t ver = 0, u = 0;
+  const struct json *arr = json_get(j, "stripes");
+  const struct json *secs = json_get(j, "seconds");
+  if (j->type != J_OBJ || get_str(j, "format", fmt, sizeof fmt) != 0 ||
+      strcmp(fmt, MANIFEST_FORMAT) != 0) {
+    snprintf(why, whylen, "not an openvdi backup manifest");
+    goto out;
+  }
+  if (get_u64(j, "format_version", &ver) != 0 || ver != MANIFEST_VERSION) {
+    snprintf(why, whylen, "unsupported manifest version");
+    goto out;
+  }
+  if (get_str(j, "database", m->database, sizeof m->database) != 0 ||
+      !app_valid_db_name(m->database) ||
+      get_str(j, "set", m->set_name, sizeof m->set_name) != 0 ||
+      get_str(j, "compression", m->compression, sizeof m->compression) != 0 ||
+      get_str(j, "tool", m->tool, sizeof m->tool) != 0 ||
+      get_str(j, "started", m->started, sizeof m->started) != 0 ||
+      get_str(j, "finished", m->finished, sizeof m->finished) != 0 ||
+      get_u64(j, "database_bytes", &m->db_bytes) != 0 ||
+      get_u64(j, "total_bytes", &u) != 0 || !secs || secs->type != J_NUM) {
+    snprintf(why, whylen, "manifest lacks a field or has a bad value");
+    goto out;
+  }
+  m->seconds = secs->num;
+  if (!arr || arr->type != J_ARR || arr->n < 1 || arr->n > APP_MAX_STRIPES) {
+    snprintf(why, whylen, "manifest has no valid stripe list");
+    goto out;
+  }
+  uint64_t total = 0;
+  for (int i = 0; i < arr->n; i++) {
+    const struct json *s = arr->items[i];
+    struct manifest_stripe *ms = &m->stripes[i];
+    uint64_t idx;
+    char crc[16], *end;
+    if (get_u64(s, "index", &idx) != 0 || idx != (uint64_t)i ||
+        get_str(s, "file", ms->file, sizeof ms->file) != 0 ||
+        !safe_file_name(ms->file) || get_u64(s, "bytes", &ms->bytes) != 0 ||
+        get_str(s, "crc32c", crc, sizeof crc) != 0 || strlen(crc) != 8) {
+      snprintf(why, whylen, "stripe %d: bad entry in the manifest", i);
+      goto out;
+    }
+    unsigned long c = strtoul(crc, &end, 16);
+    if (*end != 0) {
+      snprintf(why, whylen, "stripe %d: bad checksum in the manifest", i);
+      goto out;
+    }
+    ms->crc32c = (uint32_t)c;
+    total += ms->bytes;
+  }
+  if (total != u) {
+    snprintf(why, whylen, "manifest total does not match its stripes");
+    goto out;
+  }
+  m->nstripes = arr->n;
+  rc = 0;
+out:
+  json_free(j);
+  return rc;
+}
+
+int manifest_check(const char *dir, const struct manifest *m, int full) {
+  int bad = 0;
+  for (int i = 0; i < m->nstripes; i++) {
+    const struct manifest_stripe *s = &m->stripes[i];
+    char path[4400];
+    if (app_path(path, sizeof path, "%s/%s", dir, s->file) != 0) {
+      app_err("stripe %d: path too long", i);
+      bad = 1;
+      continue;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+      app_err("stripe %d (%s): %s", i, path, strerror(errno));
+      bad = 1;
+      continue;
+    }
+    if ((uint64_t)st.st_size != s->bytes) {
+      app_err("stripe %d (%s): size %lld, manifest says %llu: the backup is "
+              "damaged",
+              i, path, (long long)st.st_size, (unsigned long long)s->bytes);
+      bad = 1;
+      continue;
+    }
+    if (!full) continue;
+    uint64_t size;
+    uint32_t crc;
+    int rc = stripe_file_crc(path, &size, &crc);
+    if (rc != 0) {
+      app_err("stripe %d (%s): %s", i, path, strerror(-rc));
+      bad = 1;
+    } else if (size != s->bytes || crc != s->crc32c) {
+      app_err("stripe %d (%s): CRC-32C %08x, manifest says %08x: the backup "
+              "is damaged",
+              i, path, (unsigned)crc, (unsigned)s->crc32c);
+      bad = 1;
+    }
+  }
+  return bad ? -1 : 0;
+}

@@ -1,0 +1,149 @@
+/*
+ * progress.c - what the user sees while bytes move: a bar redrawn in place
+ * on stderr when stderr is a terminal (percent, MB/s, time left), a plain
+ * line every few seconds otherwise (logs stay readable), and a one-line
+ * summary at the end.  Device threads only add to an atomic counter; a
+ * separate thread draws, so the data path never waits on the terminal.
+ */
+#include "app.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BAR_WIDTH    28
+#define TTY_PERIOD   0.2 /* seconds between redraws */
+#define PLAIN_PERIOD 5.0 /* seconds between plain lines */
+
+static int bar_drawn; /* guarded by app_out_lock */
+
+void progress_clear_line(void) {
+  if (bar_drawn) {
+    fputs("\r\033[K", stderr);
+    bar_drawn = 0;
+  }
+}
+
+static void fmt_eta(double s, char *buf, size_t n) {
+  if (s < 0 || s > 359999) {
+    snprintf(buf, n, "--:--");
+    return;
+  }
+  int t = (int)(s + 0.5);
+  if (t >= 3600)
+    snprintf(buf, n, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+  else
+    snprintf(buf, n, "%d:%02d", t / 60, t % 60);
+}
+
+static void draw(struct progress *p, int final) {
+  uint64_t done = __atomic_load_n(&p->done, __ATOMIC_RELAXED);
+  double el = app_mono_s() - p->start;
+  double mbs = el > 0 ? done / 1e6 / el : 0;
+  double pct = -1;
+  if (p->total > 0) {
+    pct = 100.0 * (double)done / (double)p->total;
+    /* The engine's stream has headers and the file may grow: never claim
+     * to be done before we are. */
+    if (pct > 99.0 && !final) pct = 99.0;
+    if (pct > 100.0) pct = 100.0;
+  }
+  char eta[32] = "";
+  if (pct >= 0 && done > 0 && !final) {
+    double rate = done / (el > 0 ? el : 1e-9);
+    char t[24];
+    fmt_eta(((double)p->total - (double)done) / rate, t, sizeof t);
+    snprintf(eta, sizeof eta, "  %s left", t);
+  }
+  pthread_mutex_lock(&app_out_lock);
+  if (p->tty) {
+    char bar[BAR_WIDTH + 1];
+    int fill = pct >= 0 ? (int)(pct / 100.0 * BAR_WIDTH) : 0;
+    for (int i = 0; i < BAR_WIDTH; i++)
+      bar[i] = i < fill ? '#' : '.';
+    bar[BAR_WIDTH] = 0;
+    fputs("\r\033[K", stderr);
+    if (pct >= 0)
+      fprintf(stderr, "%s [%s] %3.0f%%  %.1f MB  %.1f MB/s%s", p->verb, bar,
+              pct, done / 1e6, mbs, eta);
+    else
+      fprintf(stderr, "%s  %.1f MB  %.1f MB/s", p->verb, done / 1e6, mbs);
+    bar_drawn = 1;
+  } else {
+    if (pct >= 0)
+      fprintf(stderr, "%s: %s: %.0f%% (%.1f MB), %.1f MB/s%s\n", APP_NAME,
+              p->verb, pct, done / 1e6, mbs, eta);
+    else
+      fprintf(stderr, "%s: %s: %.1f MB, %.1f MB/s\n", APP_NAME, p->verb,
+              done / 1e6, mbs);
+  }
+  fflush(stderr);
+  pthread_mutex_unlock(&app_out_lock);
+}
+
+static void *progress_main(void *arg) {
+  struct progress *p = arg;
+  double period = p->tty ? TTY_PERIOD : PLAIN_PERIOD;
+  pthread_mutex_lock(&p->mu);
+  while (!p->stop) {
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    long ns = dl.tv_nsec + (long)(period * 1e9);
+    dl.tv_sec += ns / 1000000000L;
+    dl.tv_nsec = ns % 1000000000L;
+    int rc = pthread_cond_timedwait(&p->cv, &p->mu, &dl);
+    if (p->stop) break;
+    if (rc == ETIMEDOUT) {
+      pthread_mutex_unlock(&p->mu);
+      draw(p, 0);
+      pthread_mutex_lock(&p->mu);
+    }
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+void progress_start(struct progress *p, const char *verb, uint64_t total,
+                    int quiet) {
+  p->verb = verb;
+  p->total = total;
+  p->done = 0;
+  p->start = app_mono_s();
+  p->tty = isatty(2);
+  p->quiet = quiet;
+  p->stop = 0;
+  p->running = 0;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  if (quiet) return;
+  if (pthread_create(&p->thread, NULL, progress_main, p) == 0) p->running = 1;
+}
+
+void progress_stop(struct progress *p) {
+  if (p->running) {
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    p->running = 0;
+  }
+  pthread_mutex_lock(&app_out_lock);
+  progress_clear_line();
+  fflush(stderr);
+  pthread_mutex_unlock(&app_out_lock);
+}
+
+void progress_summary(struct progress *p, const char *what, int nstripes) {
+  uint64_t done = __atomic_load_n(&p->done, __ATOMIC_RELAXED);
+  double el = app_mono_s() - p->start;
+  if (p->quiet) return;
+  pthread_mutex_lock(&app_out_lock);
+  progress_clear_line();
+  fprintf(stderr, "%s: %s: %llu bytes in %.2f s (%.1f MB/s), %d stripe%s\n",
+          APP_NAME, what, (unsigned long long)done, el,
+          el > 0 ? done / 1e6 / el : 0.0, nstripes, nstripes == 1 ? "" : "s");
+  fflush(stderr);
+  pthread_mutex_unlock(&app_out_lock);
+}
