@@ -1,0 +1,231 @@
+#!/bin/sh
+# bench/run.sh - the driver of `make bench`: runs every measurement of
+# issue 5 in one go, collects the programs' one-line results in
+# $BUILD/bench/raw.txt, then bench/report.py prints the tables and writes
+# bench/results.json and bench/throughput.png.
+#
+#   BUILD=build bench/run.sh          (what `make bench` does)
+#   BENCH_SCALE=0.25                  move a quarter of the default amounts
+#   BENCH_ONLY="stream latency e2e"   run only some sections
+#
+# Speed never fails the run; a failed correctness check does (a checksum
+# mismatch in bench-stream, a failed backup or restore, restored data that
+# differs): every section still runs, and the exit status is 1 at the end.
+set -u
+
+BUILD=${BUILD:-build}
+SCALE=${BENCH_SCALE:-1}
+[ -n "$SCALE" ] || SCALE=1
+ONLY=${BENCH_ONLY:-stream latency e2e}
+BIN=$BUILD/bench
+RAW=$BIN/raw.txt
+CACHE=$BIN/cache
+WORK=$BIN/work
+REPS=5
+failed=""
+
+mkdir -p "$BIN" "$CACHE"
+: >"$RAW"
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# Bytes for one measurement: $1 (a number of MiB) times $BENCH_SCALE.
+mib() {
+  awk -v m="$1" -v s="$SCALE" 'BEGIN { printf "%d\n", m * s * 1048576 }'
+}
+
+# Run a measuring program; its result lines go to raw.txt (and the screen).
+# Exit status 77 means "libvdi is the link stub": noted, not a failure.
+measure() {
+  "$@" >"$BIN/out.txt"
+  rc=$?
+  cat "$BIN/out.txt" >>"$RAW"
+  sed 's/^/  /' "$BIN/out.txt"
+  if [ $rc -eq 77 ]; then
+    echo "skip stub $*" >>"$RAW"
+  elif [ $rc -ne 0 ]; then
+    echo "bench: FAILED ($rc): $*" >&2
+    failed="$failed
+  $*"
+  fi
+  return $rc
+}
+
+# ------------------------------------------------------------- machine
+{
+  printf 'machine cpu=%s\n' "$(sed -n 's/^model name[[:space:]]*: //p' \
+    /proc/cpuinfo | head -n 1 | tr ' ' '_')"
+  printf 'machine cores=%s\n' "$(nproc)"
+  printf 'machine kernel=%s\n' "$(uname -r)"
+  printf 'machine memory_gib=%s\n' "$(awk '/^MemTotal/ {
+    printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
+  printf 'machine cc=%s\n' "$(${CC:-cc} --version 2>/dev/null | head -n 1 |
+    tr ' ' '_')"
+  printf 'machine date=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  printf 'machine scale=%s\n' "$SCALE"
+} >>"$RAW"
+echo "== machine"
+sed -n 's/^machine /  /p' "$RAW"
+
+# -------------------------------------------------------------- stream
+# 64 KiB transfers cost a command each, so fewer bytes keep the run short.
+if want stream; then
+  echo "== stream throughput ($REPS repetitions each)"
+  for size in 64K 1M 4M; do
+    case $size in 64K) amount=$(mib 1024) ;; *) amount=$(mib 4096) ;; esac
+    for mode in inproc pipe unix; do
+      measure "$BIN/bench-stream" -m $mode -s $size -d 1 -b "$amount" \
+        -r $REPS
+    done
+    for dev in 1 2 4; do
+      measure "$BIN/bench-stream" -m vdi -s $size -d $dev -b "$amount" \
+        -r $REPS
+    done
+  done
+  # The peers with 4 streams too, so that 4 devices meet 4 pipes/sockets.
+  for mode in pipe unix; do
+    measure "$BIN/bench-stream" -m $mode -s 1M -d 4 -b "$(mib 4096)" \
+      -r $REPS
+  done
+fi
+
+# ------------------------------------------------------------- latency
+if want latency; then
+  echo "== round-trip latency"
+  rounds=$(awk -v s="$SCALE" 'BEGIN { n = 100000 * s; if (n < 1000) n = 1000;
+    printf "%d\n", n }')
+  measure "$BIN/bench-latency" -m eventfd -n "$rounds"
+  measure "$BIN/bench-latency" -m pipe -n "$rounds"
+  measure "$BIN/bench-latency" -m vdi -n "$rounds"
+  measure "$BIN/bench-latency" -m vdi -n "$rounds" -S 1000
+fi
+
+# ---------------------------------------------------------- end to end
+# Needs $BUILD/vdi and $BUILD/vdisql (tools/vdi, tools/vdisql).  Every
+# timed command runs twice; the second (warm page cache) run is the one
+# reported, since dropping caches needs root and is not reliable here.
+make_db() { # DIR NAME MIB
+  [ -f "$1/$2.db" ] && return 0
+  echo "  generating $1/$2.db ($3 MiB, cached for later runs)"
+  mkdir -p "$1"
+  rows=$(($3 * 1024))
+  sqlite3 "$1/$2.db.tmp" "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+    PRAGMA page_size=4096;
+    CREATE TABLE item(id INTEGER PRIMARY KEY, name TEXT, payload BLOB);
+    WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
+                            WHERE x < $rows)
+    INSERT INTO item SELECT x, 'item ' || x, randomblob(980) FROM c;
+    CREATE INDEX item_name ON item(name);" >/dev/null &&
+    mv "$1/$2.db.tmp" "$1/$2.db"
+}
+
+e2e_ok() {
+  [ -x "$BUILD/vdi" ] && [ -x "$BUILD/vdisql" ] || {
+    echo "  skipped: $BUILD/vdi or $BUILD/vdisql is not built"
+    return 1
+  }
+  command -v sqlite3 >/dev/null || {
+    echo "  skipped: the sqlite3 shell is not installed"
+    return 1
+  }
+  # A smoke round trip on a tiny database: if the tools do not work yet,
+  # the rest of the benchmarks still run.
+  t=$WORK/smoke
+  rm -rf "$t" && mkdir -p "$t/inst" "$t/out" "$t/rest"
+  sqlite3 "$t/inst/smoke.db" "CREATE TABLE t(x); INSERT INTO t VALUES(42);"
+  if "$BUILD/vdi" backup smoke --instance "$t/inst" --to "$t/out" \
+       --stripes 2 >"$t/log" 2>&1 &&
+     "$BUILD/vdi" restore smoke --instance "$t/rest" --from "$t/out" \
+       >>"$t/log" 2>&1 &&
+     [ "$(sqlite3 "$t/rest/smoke.db" 'SELECT x FROM t')" = 42 ]; then
+    rm -rf "$t"
+    return 0
+  fi
+  echo "  skipped: a smoke backup/restore with $BUILD/vdi failed:"
+  sed 's/^/    /' "$t/log" | tail -n 5
+  return 1
+}
+
+# timed LABEL TARGET CMD...: run twice, keep the second run's line.  TARGET
+# (a file, or a directory ending in /) is removed before each run, so that
+# no run overwrites the output of the one before.
+fresh() {
+  case $1 in
+  */) rm -rf "$1" && mkdir -p "$1" ;;
+  *) rm -f "$1" ;;
+  esac
+}
+timed() {
+  label=$1 target=$2
+  shift 2
+  fresh "$target"
+  "$BIN/bench-run" -l "$label.cold" -- "$@" >/dev/null 2>"$BIN/err.txt" ||
+    true
+  fresh "$target"
+  sync
+  measure "$BIN/bench-run" -l "$label" -- "$@" 2>"$BIN/err.txt" || {
+    sed 's/^/    /' "$BIN/err.txt" | tail -n 5
+    return 1
+  }
+}
+
+same_rows() { # DB1 DB2: the restored database holds the same rows
+  q="SELECT hex(sha3_query('SELECT * FROM item ORDER BY id'))"
+  a=$(sqlite3 "$1" "$q")
+  b=$(sqlite3 "$2" "$q")
+  [ -n "$a" ] && [ "$a" = "$b" ] &&
+    [ "$(sqlite3 "$2" 'PRAGMA integrity_check')" = ok ]
+}
+
+if want e2e; then
+  echo "== end to end (second of two runs, warm page cache)"
+  if e2e_ok; then
+    for sz in 100 1024; do
+      inst=$CACHE/db$sz
+      make_db "$inst" bench "$sz" || {
+        failed="$failed
+  generating the $sz MiB database"
+        continue
+      }
+      echo "dbsize mib=$sz bytes=$(stat -c %s "$inst/bench.db")" >>"$RAW"
+      rm -rf "$WORK" && mkdir -p "$WORK"
+      timed "backup_vdi_$sz" "$WORK/vdi/" "$BUILD/vdi" backup bench \
+        --instance "$inst" --to "$WORK/vdi" --stripes 4
+      timed "backup_disk_$sz" "$WORK/disk.bak" "$BUILD/vdisql" -S "$inst" \
+        -b -Q "BACKUP DATABASE bench TO DISK='$WORK/disk.bak' WITH FORMAT, INIT"
+      timed "restore_vdi_$sz" "$WORK/rest-vdi/" "$BUILD/vdi" restore bench \
+        --instance "$WORK/rest-vdi" --from "$WORK/vdi" --replace &&
+        { same_rows "$inst/bench.db" "$WORK/rest-vdi/bench.db" || {
+          echo "bench: the database restored by vdi differs" >&2
+          failed="$failed
+  restore_vdi_$sz: restored rows differ"
+        }; }
+      timed "restore_disk_$sz" "$WORK/rest-disk/" "$BUILD/vdisql" \
+        -S "$WORK/rest-disk" -b -Q \
+        "RESTORE DATABASE bench FROM DISK='$WORK/disk.bak' WITH REPLACE" &&
+        { same_rows "$inst/bench.db" "$WORK/rest-disk/bench.db" || {
+          echo "bench: the database restored from disk differs" >&2
+          failed="$failed
+  restore_disk_$sz: restored rows differ"
+        }; }
+      if [ "$sz" = 1024 ]; then
+        timed "backup_sqlite_$sz" "$WORK/sqlite.db" sqlite3 "$inst/bench.db" \
+          ".backup '$WORK/sqlite.db'"
+        timed "backup_cp_$sz" "$WORK/cp.db" cp "$inst/bench.db" "$WORK/cp.db"
+      fi
+      rm -rf "$WORK"
+    done
+  fi
+fi
+
+# -------------------------------------------------------------- report
+echo
+python3 bench/report.py "$RAW" bench/results.json bench/throughput.png ||
+  failed="$failed
+  bench/report.py"
+
+if [ -n "$failed" ]; then
+  echo "bench: these failed:$failed" >&2
+  exit 1
+fi
+exit 0
