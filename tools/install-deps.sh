@@ -1,0 +1,56 @@
+#!/bin/sh
+# install-deps.sh - check for the Debian packages openvdi needs to build and
+# test, and install the missing ones.
+#
+#   tools/install-deps.sh          (also: make deps)
+#
+# As root: apt-get update, then apt-get install -y of what is missing
+# (non-interactive).  As another user: prints the exact apt-get line to run
+# and exits 1.  Exit 0 when everything is (or now is) installed.
+#
+#   gcc make          the C11 build
+#   g++               libsqlvdi.so (C++ SDK face) and its tests
+#   libsqlite3-dev    vdisql's databases (-lsqlite3)
+#   libzstd-dev       backup compression (-lzstd)
+#   sqlite3           the CLI used by the demo and the tests' checks
+#   pkg-config        finding the libraries
+#   clang             fuzzers (libFuzzer)
+#   gnuplot-nox       the benchmark chart
+#   util-linux        setpriv (tests that drop privileges)
+set -eu
+
+PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev sqlite3 pkg-config clang \
+gnuplot-nox util-linux"
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "install-deps: this is not a Debian-like system (no dpkg-query)." >&2
+  echo "install-deps: install the equivalents of: $PACKAGES" >&2
+  exit 1
+fi
+
+missing=""
+for p in $PACKAGES; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$status" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+  esac
+done
+
+if [ -z "$missing" ]; then
+  echo "install-deps: all build and test packages are installed."
+  exit 0
+fi
+
+echo "install-deps: missing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root:" >&2
+  echo "  apt-get update && apt-get install -y$missing" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+# shellcheck disable=SC2086 # the list is meant to split into words
+apt-get install -y --no-install-recommends $missing
+echo "install-deps: installed:$missing"
