@@ -1,0 +1,210 @@
+/*
+ * bufarea.c - the server's buffer area: segments of [prefix zone][data]
+ * buffers, carved per RequestBuffers call, and the allocator over them.
+ *
+ * Layout of one group of count buffers in a segment (A = the group's data
+ * alignment, P = the client's prefix zone):
+ *
+ *   first  = align_up(cursor + P, A)      data start of buffer 0
+ *   stride = align_up(P + size, A)        so every data start is aligned
+ *   buffer i data at first + i * stride, its prefix zone the P bytes below
+ *
+ * Only the server decides where buffers are; the client learns a buffer's
+ * place from each command and checks it against the segment's bounds.
+ * All bookkeeping is private to the server process.
+ */
+#include "server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
+static bool pow2(uint32_t x) { return x && (x & (x - 1)) == 0; }
+
+void vdi__ba_init(struct bufarea *ba) {
+  memset(ba, 0, sizeof *ba);
+  pthread_mutex_init(&ba->lock, NULL);
+}
+
+void vdi__ba_free(struct bufarea *ba) {
+  for (uint32_t i = 0; i < ba->ngroups; i++) free(ba->groups[i].busy);
+  free(ba->groups);
+  pthread_mutex_destroy(&ba->lock);
+  memset(ba, 0, sizeof *ba);
+}
+
+int vdi__ba_declare(struct bufarea *ba, uint32_t size, uint32_t align,
+                    uint32_t count) {
+  if (size == 0 || size > VDI_MAX_MAXTRANSFERSIZE || count == 0 ||
+      count > 4096 || (align && (!pow2(align) || align > VDI_MAX_ALIGNMENT)))
+    return VD_E_INVALID;
+  pthread_mutex_lock(&ba->lock);
+  struct ba_group *g = realloc(ba->groups, (ba->ngroups + 1) * sizeof *g);
+  if (!g) {
+    pthread_mutex_unlock(&ba->lock);
+    return VD_E_MEMORY;
+  }
+  ba->groups = g;
+  g = &ba->groups[ba->ngroups];
+  memset(g, 0, sizeof *g);
+  g->size = size;
+  g->align = align;
+  g->count = count;
+  ba->ngroups++;
+  ba->npending++;
+  pthread_mutex_unlock(&ba->lock);
+  return 0;
+}
+
+static void drop_pending(struct bufarea *ba) {
+  for (uint32_t i = ba->ngroups - ba->npending; i < ba->ngroups; i++)
+    free(ba->groups[i].busy);
+  ba->ngroups -= ba->npending;
+  ba->npending = 0;
+}
+
+int vdi__ba_commit(struct vdi_srvset *srv) {
+  struct bufarea *ba = &srv->ba;
+  struct vdi_common *c = &srv->c;
+  uint32_t prefix = srv->requested.prefixZoneSize;
+  pthread_mutex_lock(&ba->lock);
+  if (ba->npending == 0) {
+    pthread_mutex_unlock(&ba->lock);
+    return 0;
+  }
+  int rc = VD_E_MEMORY;
+  if (ba->nsegs >= VDI_SHM_MAX_SEGMENTS) goto fail;
+  uint64_t cursor = 0;
+  uint32_t seg_align = 4096;
+  for (uint32_t i = ba->ngroups - ba->npending; i < ba->ngroups; i++) {
+    struct ba_group *g = &ba->groups[i];
+    uint32_t a = g->align > srv->alignment ? g->align : srv->alignment;
+    g->align = a;
+    g->seg = ba->nsegs;
+    g->first = align_up(cursor + prefix, a);
+    g->stride = align_up((uint64_t)prefix + g->size, a);
+    g->nfree = g->count;
+    g->busy = calloc(g->count, 1);
+    if (!g->busy) goto fail;
+    cursor = g->first + (uint64_t)(g->count - 1) * g->stride + g->size;
+    if (a > seg_align) seg_align = a;
+  }
+  uint64_t size = align_up(cursor, 4096);
+  /* Buffer handles address a segment in 512-byte units with 24 bits. */
+  if (size > ((uint64_t)512 << 24)) goto fail;
+  int fd;
+  if ((rc = vdi__memfd_new("vdi-buffers", size, &fd)) != 0) goto fail;
+  uint32_t idx = ba->nsegs;
+  if ((rc = vdi__seg_add(c, idx, fd, size, seg_align)) != 0) goto fail;
+  /* Hand the segment to the client before anything in shared memory
+   * names it, so a command can never refer to a segment not on its way. */
+  struct vdi_msg m = {VDI_SHM_MAGIC, VDI_MSG_SEGMENT, idx, seg_align, size};
+  if (vdi__send_msg(c->conn_fd, &m, c->segs[idx].fd) != 0) {
+    rc = VD_E_ABORT;
+    goto fail;
+  }
+  c->hdr->seg[idx].size = size;
+  c->hdr->seg[idx].align = seg_align;
+  atomic_store_explicit(&c->hdr->seg_count, idx + 1, memory_order_release);
+  ba->nsegs++;
+  ba->total += size;
+  ba->npending = 0;
+  pthread_mutex_unlock(&ba->lock);
+  return 0;
+fail:
+  drop_pending(ba);
+  pthread_mutex_unlock(&ba->lock);
+  return rc;
+}
+
+static bool fits(const struct ba_group *g, uint32_t size, uint32_t align) {
+  return g->busy && g->size >= size && g->align >= align;
+}
+
+int vdi__ba_alloc(struct vdi_srvset *srv, uint32_t size, uint32_t align,
+                  uint8_t **out) {
+  struct bufarea *ba = &srv->ba;
+  if (size == 0 || (align && (!pow2(align) || align > VDI_MAX_ALIGNMENT)))
+    return VD_E_INVALID;
+  if (align < srv->alignment) align = srv->alignment;
+  pthread_mutex_lock(&ba->lock);
+  struct ba_group *best = NULL;
+  bool any_fits = false;
+  for (uint32_t i = 0; i < ba->ngroups; i++) {
+    struct ba_group *g = &ba->groups[i];
+    if (!fits(g, size, align)) continue;
+    any_fits = true;
+    if (g->nfree && (!best || g->size < best->size)) best = g;
+  }
+  if (!best) {
+    pthread_mutex_unlock(&ba->lock);
+    return any_fits ? VD_E_MEMORY : VD_E_INVALID;
+  }
+  uint32_t k = 0;
+  while (best->busy[k]) k++;
+  best->busy[k] = 1;
+  best->nfree--;
+  *out = atomic_load(&srv->c.segs[best->seg].base) + best->first +
+         (uint64_t)k * best->stride;
+  pthread_mutex_unlock(&ba->lock);
+  return 0;
+}
+
+/* Caller holds ba->lock. */
+static int lookup_locked(struct vdi_srvset *srv, const uint8_t *p,
+                         struct ba_ref *ref) {
+  struct bufarea *ba = &srv->ba;
+  for (uint32_t i = 0; i < ba->ngroups; i++) {
+    struct ba_group *g = &ba->groups[i];
+    if (!g->busy) continue;
+    const uint8_t *base = atomic_load(&srv->c.segs[g->seg].base);
+    if (!p || p < base + g->first) continue;
+    uint64_t rel = (uint64_t)(p - base) - g->first;
+    if (rel % g->stride || rel / g->stride >= g->count) continue;
+    ref->seg = g->seg;
+    ref->group = i;
+    ref->slot = (uint32_t)(rel / g->stride);
+    ref->off = (uint64_t)(p - base);
+    return 0;
+  }
+  return VD_E_INVALID;
+}
+
+int vdi__ba_lookup(struct vdi_srvset *srv, const uint8_t *p,
+                   struct ba_ref *ref) {
+  pthread_mutex_lock(&srv->ba.lock);
+  int rc = lookup_locked(srv, p, ref);
+  pthread_mutex_unlock(&srv->ba.lock);
+  return rc;
+}
+
+int vdi__ba_release(struct vdi_srvset *srv, uint8_t *p, uint32_t size) {
+  struct bufarea *ba = &srv->ba;
+  struct ba_ref r;
+  pthread_mutex_lock(&ba->lock);
+  int rc = lookup_locked(srv, p, &r);
+  if (rc == 0) {
+    struct ba_group *g = &ba->groups[r.group];
+    if (!g->busy[r.slot] || size > g->size) {
+      rc = VD_E_INVALID;
+    } else {
+      g->busy[r.slot] = 0;
+      g->nfree++;
+    }
+  }
+  pthread_mutex_unlock(&ba->lock);
+  return rc;
+}
+
+uint32_t vdi__ba_available(struct vdi_srvset *srv, uint32_t size,
+                           uint32_t align) {
+  struct bufarea *ba = &srv->ba;
+  if (align < srv->alignment) align = srv->alignment;
+  uint32_t n = 0;
+  pthread_mutex_lock(&ba->lock);
+  for (uint32_t i = 0; i < ba->ngroups; i++)
+    if (fits(&ba->groups[i], size, align)) n += ba->groups[i].nfree;
+  pthread_mutex_unlock(&ba->lock);
+  return n;
+}

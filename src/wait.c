@@ -1,0 +1,125 @@
+/*
+ * wait.c - deadlines on the monotonic clock, and the spin-then-futex wait
+ * every blocking call uses.
+ *
+ * The wait is an event count on a 32-bit word in shared memory.  A waiter
+ * first spins (a cross-CPU wake-up costs tens of microseconds, so while the
+ * peer keeps up, spinning finds the work without any system call), then
+ * announces itself in *sleepers, reads *seq, re-checks, and sleeps in
+ * FUTEX_WAIT_BITSET with an absolute deadline.  A producer publishes its
+ * work, fences, and only if someone sleeps bumps *seq and calls FUTEX_WAKE.
+ * The seq_cst fence pairs with the waiter's seq_cst increment of *sleepers:
+ * either the producer sees the sleeper, or the sleeper sees the work.
+ *
+ * The futexes are not FUTEX_PRIVATE: the words live in a MAP_SHARED memfd
+ * mapping and the waker may be another process.
+ */
+#include "vdi_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static _Atomic uint32_t spin_us = UINT32_MAX; /* UINT32_MAX = not read yet */
+
+void vdi_set_spin_us(uint32_t us) {
+  atomic_store(&spin_us, us == UINT32_MAX ? UINT32_MAX - 1 : us);
+}
+
+static uint32_t get_spin_us(void) {
+  uint32_t v = atomic_load_explicit(&spin_us, memory_order_relaxed);
+  if (v == UINT32_MAX) {
+    const char *e = getenv("VDI_SPIN_US");
+    v = e ? (uint32_t)strtoul(e, NULL, 10) : 50;
+    if (v == UINT32_MAX) v--;
+    atomic_store(&spin_us, v);
+  }
+  return v;
+}
+
+int64_t vdi__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void vdi__deadline_init(struct vdi_deadline *dl, int64_t timeout_ms) {
+  /* Negative, and INFINITE passed through a DWORD, mean forever. */
+  dl->infinite = timeout_ms < 0 || timeout_ms == (int64_t)INFINITE;
+  if (dl->infinite) return;
+  clock_gettime(CLOCK_MONOTONIC, &dl->at);
+  dl->at.tv_sec += (time_t)(timeout_ms / 1000);
+  dl->at.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (dl->at.tv_nsec >= 1000000000L) {
+    dl->at.tv_sec++;
+    dl->at.tv_nsec -= 1000000000L;
+  }
+}
+
+bool vdi__deadline_passed(const struct vdi_deadline *dl) {
+  if (dl->infinite) return false;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec > dl->at.tv_sec ||
+         (now.tv_sec == dl->at.tv_sec && now.tv_nsec >= dl->at.tv_nsec);
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+static int futex_wait(_Atomic uint32_t *addr, uint32_t val,
+                      const struct vdi_deadline *dl) {
+  if (vdi__fault_hit(VDI_SYS_FUTEX)) return -ENOSYS;
+  long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_BITSET, val,
+                   dl->infinite ? NULL : &dl->at, NULL, FUTEX_BITSET_MATCH_ANY);
+  return r == 0 ? 0 : -errno;
+}
+
+void vdi__wake_all(_Atomic uint32_t *seq) {
+  atomic_fetch_add(seq, 1);
+  syscall(SYS_futex, (uint32_t *)seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+void vdi__notify(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers) {
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(sleepers, memory_order_relaxed) != 0)
+    vdi__wake_all(seq);
+}
+
+int vdi__wait(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
+              vdi_ready_fn ready, void *arg, const struct vdi_deadline *dl) {
+  int r = ready(arg);
+  if (r) return r;
+  uint32_t spin = get_spin_us();
+  if (spin) {
+    int64_t end = vdi__now_ns() + (int64_t)spin * 1000;
+    for (unsigned i = 1;; i++) {
+      cpu_relax();
+      if ((r = ready(arg)) != 0) return r;
+      if ((i & 63) == 0 && vdi__now_ns() >= end) break;
+    }
+  }
+  for (;;) {
+    if (vdi__deadline_passed(dl)) return VD_E_TIMEOUT;
+    atomic_fetch_add(sleepers, 1);
+    uint32_t s = atomic_load(seq);
+    r = ready(arg);
+    if (r) {
+      atomic_fetch_sub(sleepers, 1);
+      return r;
+    }
+    int w = futex_wait(seq, s, dl);
+    atomic_fetch_sub(sleepers, 1);
+    if ((r = ready(arg)) != 0) return r;
+    if (w == -ETIMEDOUT) return VD_E_TIMEOUT;
+    if (w == -ENOSYS || w == -EFAULT) return VD_E_UNEXPECTED;
+  }
+}
