@@ -208,7 +208,17 @@ static void *client_dev_thread(void *arg) {
   int nheld = 0;
   for (;;) {
     VDC_Command *cmd;
-    int rc = vdi_dev_get_command(d->dev, -1, &cmd);
+    /* While holding commands, only poll: the server may be waiting for
+     * exactly those before it sends more. */
+    int rc = vdi_dev_get_command(d->dev, nheld ? 0 : -1, &cmd);
+    if (rc == VD_E_TIMEOUT && nheld) {
+      while (nheld > 0) {
+        VDC_Command *h = held[--nheld];
+        if (vdi_dev_complete_command(d->dev, h, 0, (uint32_t)h->size, 0))
+          d->errors++;
+      }
+      continue;
+    }
     if (rc == VD_E_CLOSE) break;
     if (rc != 0) {
       d->errors++;
