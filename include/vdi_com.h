@@ -204,6 +204,8 @@ extern VDI_EXPORT const CLSID vdi_CLSID_MSSQL_ServerVirtualDeviceSet;
  * Each vtable's QueryInterface takes a pointer to the IID in both
  * languages, so the vtable types are the same for C and C++; the C++
  * member QueryInterface takes REFIID (a reference) and passes its address.
+ * (clang-format is off in the vtables: it takes "HRESULT (*f)(" for a
+ * call and breaks the lines badly.)
  */
 typedef struct IClientVirtualDevice IClientVirtualDevice;
 typedef struct IClientVirtualDeviceSet IClientVirtualDeviceSet;
@@ -212,17 +214,19 @@ typedef struct IServerVirtualDevice IServerVirtualDevice;
 typedef struct IServerVirtualDeviceSet2 IServerVirtualDeviceSet2;
 
 /* IClientVirtualDevice : IUnknown */
+/* clang-format off */
 typedef struct IClientVirtualDeviceVtbl {
-  HRESULT (*QueryInterface)
-  (IClientVirtualDevice *This, const IID *riid, void **ppvObject);
+  HRESULT (*QueryInterface)(IClientVirtualDevice *This, const IID *riid,
+                            void **ppvObject);
   ULONG (*AddRef)(IClientVirtualDevice *This);
   ULONG (*Release)(IClientVirtualDevice *This);
-  HRESULT (*GetCommand)
-  (IClientVirtualDevice *This, DWORD dwTimeOut, VDC_Command **ppCmd);
-  HRESULT (*CompleteCommand)
-  (IClientVirtualDevice *This, VDC_Command *pCmd, DWORD dwCompletionCode,
-   DWORD dwBytesTransferred, DWORDLONG dwlPosition);
+  HRESULT (*GetCommand)(IClientVirtualDevice *This, DWORD dwTimeOut,
+                        VDC_Command **ppCmd);
+  HRESULT (*CompleteCommand)(IClientVirtualDevice *This, VDC_Command *pCmd,
+                             DWORD dwCompletionCode, DWORD dwBytesTransferred,
+                             DWORDLONG dwlPosition);
 } IClientVirtualDeviceVtbl;
+/* clang-format on */
 
 struct IClientVirtualDevice {
   const IClientVirtualDeviceVtbl *lpVtbl;
@@ -249,26 +253,27 @@ struct IClientVirtualDevice {
 
 /* IClientVirtualDeviceSet : IUnknown (v1).  The v2 vtable below repeats
  * these slots and appends two, so a v2 object is also a v1 object. */
+/* clang-format off */
 typedef struct IClientVirtualDeviceSetVtbl {
-  HRESULT (*QueryInterface)
-  (IClientVirtualDeviceSet *This, const IID *riid, void **ppvObject);
+  HRESULT (*QueryInterface)(IClientVirtualDeviceSet *This, const IID *riid,
+                            void **ppvObject);
   ULONG (*AddRef)(IClientVirtualDeviceSet *This);
   ULONG (*Release)(IClientVirtualDeviceSet *This);
-  HRESULT (*Create)
-  (IClientVirtualDeviceSet *This, LPCWSTR lpName, VDConfig *pCfg);
-  HRESULT (*GetConfiguration)
-  (IClientVirtualDeviceSet *This, DWORD dwTimeOut, VDConfig *pCfg);
-  HRESULT (*OpenDevice)
-  (IClientVirtualDeviceSet *This, LPCWSTR lpName,
-   IClientVirtualDevice **ppVirtualDevice);
+  HRESULT (*Create)(IClientVirtualDeviceSet *This, LPCWSTR lpName,
+                    VDConfig *pCfg);
+  HRESULT (*GetConfiguration)(IClientVirtualDeviceSet *This, DWORD dwTimeOut,
+                              VDConfig *pCfg);
+  HRESULT (*OpenDevice)(IClientVirtualDeviceSet *This, LPCWSTR lpName,
+                        IClientVirtualDevice **ppVirtualDevice);
   HRESULT (*Close)(IClientVirtualDeviceSet *This);
   HRESULT (*SignalAbort)(IClientVirtualDeviceSet *This);
   HRESULT (*OpenInSecondary)(IClientVirtualDeviceSet *This, LPCWSTR lpSetName);
-  HRESULT (*GetBufferHandle)
-  (IClientVirtualDeviceSet *This, BYTE *pBuffer, DWORD *pBufferHandle);
-  HRESULT (*MapBufferHandle)
-  (IClientVirtualDeviceSet *This, DWORD dwBuffer, BYTE **ppBuffer);
+  HRESULT (*GetBufferHandle)(IClientVirtualDeviceSet *This, BYTE *pBuffer,
+                             DWORD *pBufferHandle);
+  HRESULT (*MapBufferHandle)(IClientVirtualDeviceSet *This, DWORD dwBuffer,
+                             BYTE **ppBuffer);
 } IClientVirtualDeviceSetVtbl;
+/* clang-format on */
 
 struct IClientVirtualDeviceSet {
   const IClientVirtualDeviceSetVtbl *lpVtbl;
@@ -310,31 +315,31 @@ struct IClientVirtualDeviceSet {
 };
 
 /* IClientVirtualDeviceSet2 : IClientVirtualDeviceSet */
+/* clang-format off */
 typedef struct IClientVirtualDeviceSet2Vtbl {
-  HRESULT (*QueryInterface)
-  (IClientVirtualDeviceSet2 *This, const IID *riid, void **ppvObject);
+  HRESULT (*QueryInterface)(IClientVirtualDeviceSet2 *This, const IID *riid,
+                            void **ppvObject);
   ULONG (*AddRef)(IClientVirtualDeviceSet2 *This);
   ULONG (*Release)(IClientVirtualDeviceSet2 *This);
-  HRESULT (*Create)
-  (IClientVirtualDeviceSet2 *This, LPCWSTR lpName, VDConfig *pCfg);
-  HRESULT (*GetConfiguration)
-  (IClientVirtualDeviceSet2 *This, DWORD dwTimeOut, VDConfig *pCfg);
-  HRESULT (*OpenDevice)
-  (IClientVirtualDeviceSet2 *This, LPCWSTR lpName,
-   IClientVirtualDevice **ppVirtualDevice);
+  HRESULT (*Create)(IClientVirtualDeviceSet2 *This, LPCWSTR lpName,
+                    VDConfig *pCfg);
+  HRESULT (*GetConfiguration)(IClientVirtualDeviceSet2 *This, DWORD dwTimeOut,
+                              VDConfig *pCfg);
+  HRESULT (*OpenDevice)(IClientVirtualDeviceSet2 *This, LPCWSTR lpName,
+                        IClientVirtualDevice **ppVirtualDevice);
   HRESULT (*Close)(IClientVirtualDeviceSet2 *This);
   HRESULT (*SignalAbort)(IClientVirtualDeviceSet2 *This);
   HRESULT (*OpenInSecondary)(IClientVirtualDeviceSet2 *This, LPCWSTR lpSetName);
-  HRESULT (*GetBufferHandle)
-  (IClientVirtualDeviceSet2 *This, BYTE *pBuffer, DWORD *pBufferHandle);
-  HRESULT (*MapBufferHandle)
-  (IClientVirtualDeviceSet2 *This, DWORD dwBuffer, BYTE **ppBuffer);
-  HRESULT (*CreateEx)
-  (IClientVirtualDeviceSet2 *This, LPCWSTR lpInstanceName, LPCWSTR lpName,
-   VDConfig *pCfg);
-  HRESULT (*OpenInSecondaryEx)
-  (IClientVirtualDeviceSet2 *This, LPCWSTR lpInstanceName, LPCWSTR lpSetName);
+  HRESULT (*GetBufferHandle)(IClientVirtualDeviceSet2 *This, BYTE *pBuffer,
+                             DWORD *pBufferHandle);
+  HRESULT (*MapBufferHandle)(IClientVirtualDeviceSet2 *This, DWORD dwBuffer,
+                             BYTE **ppBuffer);
+  HRESULT (*CreateEx)(IClientVirtualDeviceSet2 *This, LPCWSTR lpInstanceName,
+                      LPCWSTR lpName, VDConfig *pCfg);
+  HRESULT (*OpenInSecondaryEx)(IClientVirtualDeviceSet2 *This,
+                               LPCWSTR lpInstanceName, LPCWSTR lpSetName);
 } IClientVirtualDeviceSet2Vtbl;
+/* clang-format on */
 
 struct IClientVirtualDeviceSet2 {
   const IClientVirtualDeviceSet2Vtbl *lpVtbl;
@@ -382,14 +387,16 @@ struct IClientVirtualDeviceSet2 {
 };
 
 /* IServerVirtualDevice : IUnknown */
+/* clang-format off */
 typedef struct IServerVirtualDeviceVtbl {
-  HRESULT (*QueryInterface)
-  (IServerVirtualDevice *This, const IID *riid, void **ppvObject);
+  HRESULT (*QueryInterface)(IServerVirtualDevice *This, const IID *riid,
+                            void **ppvObject);
   ULONG (*AddRef)(IServerVirtualDevice *This);
   ULONG (*Release)(IServerVirtualDevice *This);
   HRESULT (*SendCommand)(IServerVirtualDevice *This, VDS_Command *pCmd);
   HRESULT (*CloseDevice)(IServerVirtualDevice *This);
 } IServerVirtualDeviceVtbl;
+/* clang-format on */
 
 struct IServerVirtualDevice {
   const IServerVirtualDeviceVtbl *lpVtbl;
@@ -414,37 +421,36 @@ struct IServerVirtualDevice {
 
 /* IServerVirtualDeviceSet2 : IUnknown.  BeginConfiguration takes its
  * arguments in the header's order (blockSize before alignment). */
+/* clang-format off */
 typedef struct IServerVirtualDeviceSet2Vtbl {
-  HRESULT (*QueryInterface)
-  (IServerVirtualDeviceSet2 *This, const IID *riid, void **ppvObject);
+  HRESULT (*QueryInterface)(IServerVirtualDeviceSet2 *This, const IID *riid,
+                            void **ppvObject);
   ULONG (*AddRef)(IServerVirtualDeviceSet2 *This);
   ULONG (*Release)(IServerVirtualDeviceSet2 *This);
-  HRESULT (*Open)
-  (IServerVirtualDeviceSet2 *This, LPCWSTR lpInstanceName, LPCWSTR lpSetName);
+  HRESULT (*Open)(IServerVirtualDeviceSet2 *This, LPCWSTR lpInstanceName,
+                  LPCWSTR lpSetName);
   HRESULT (*GetConfiguration)(IServerVirtualDeviceSet2 *This, VDConfig *pCfg);
-  HRESULT (*BeginConfiguration)
-  (IServerVirtualDeviceSet2 *This, DWORD dwFeatures, DWORD dwBlockSize,
-   DWORD dwAlignment, DWORD dwMaxTransferSize, DWORD dwTimeout);
+  HRESULT (*BeginConfiguration)(IServerVirtualDeviceSet2 *This,
+                                DWORD dwFeatures, DWORD dwBlockSize,
+                                DWORD dwAlignment, DWORD dwMaxTransferSize,
+                                DWORD dwTimeout);
   HRESULT (*EndConfiguration)(IServerVirtualDeviceSet2 *This);
-  HRESULT (*RequestBuffers)
-  (IServerVirtualDeviceSet2 *This, DWORD dwSize, DWORD dwAlignment,
-   DWORD dwCount);
-  HRESULT (*QueryAvailableBuffers)
-  (IServerVirtualDeviceSet2 *This, DWORD dwSize, DWORD dwAlignment,
-   DWORD *pCount);
+  HRESULT (*RequestBuffers)(IServerVirtualDeviceSet2 *This, DWORD dwSize,
+                            DWORD dwAlignment, DWORD dwCount);
+  HRESULT (*QueryAvailableBuffers)(IServerVirtualDeviceSet2 *This, DWORD dwSize,
+                                   DWORD dwAlignment, DWORD *pCount);
   HRESULT (*ExecuteCompletionAgent)(IServerVirtualDeviceSet2 *This);
-  HRESULT (*OpenDevice)
-  (IServerVirtualDeviceSet2 *This, LPCWSTR lpName,
-   IServerVirtualDevice **ppVirtualDevice);
-  HRESULT (*AllocateBuffer)
-  (IServerVirtualDeviceSet2 *This, BYTE **ppBuffer, DWORD dwSize,
-   DWORD dwAlignment);
-  HRESULT (*FreeBuffer)
-  (IServerVirtualDeviceSet2 *This, BYTE *pBuffer, DWORD dwSize);
+  HRESULT (*OpenDevice)(IServerVirtualDeviceSet2 *This, LPCWSTR lpName,
+                        IServerVirtualDevice **ppVirtualDevice);
+  HRESULT (*AllocateBuffer)(IServerVirtualDeviceSet2 *This, BYTE **ppBuffer,
+                            DWORD dwSize, DWORD dwAlignment);
+  HRESULT (*FreeBuffer)(IServerVirtualDeviceSet2 *This, BYTE *pBuffer,
+                        DWORD dwSize);
   HRESULT (*IsSharedBuffer)(IServerVirtualDeviceSet2 *This, BYTE *pBuffer);
   HRESULT (*SignalAbort)(IServerVirtualDeviceSet2 *This);
   HRESULT (*Close)(IServerVirtualDeviceSet2 *This);
 } IServerVirtualDeviceSet2Vtbl;
+/* clang-format on */
 
 struct IServerVirtualDeviceSet2 {
   const IServerVirtualDeviceSet2Vtbl *lpVtbl;

@@ -1,0 +1,61 @@
+/*
+ * test-com-cpp.c - the C++ view of vdi_com.h: runs the C++ client
+ * cxx-com/com_cpp (p->CreateEx(...), p->SignalAbort(), ...) against the C
+ * server helper of test-com-peer.c, each in its own process, and checks the
+ * data the C++ client stored.
+ */
+#include "task.h"
+
+#include "vdi_com.h"
+
+#include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int com_verify_file(const char *path, uint64_t bytes, unsigned dev);
+
+/* fork + exec the C++ program with up to three arguments. */
+static pid_t spawn_cpp(const char *a1, const char *a2, const char *a3) {
+  char prog[4096];
+  snprintf(prog, sizeof prog, "%s", build_path("cxx-com/com_cpp"));
+  if (access(prog, X_OK) != 0)
+    TASK_FAIL_("%s is not built (make builds it with run-tests)", prog);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) TASK_FAIL_("fork: %s", strerror(errno));
+  if (pid == 0) {
+    execl(prog, prog, a1, a2, a3, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+TEST_IMPL(com_cpp_unknown) {
+  ASSERT_EQ(wait_helper(spawn_cpp("unknown", NULL, NULL)), 0);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(com_cpp_backup, 30) {
+  const char *set = unique_name("comcpp");
+  char path[512];
+  snprintf(path, sizeof path, "%s/cpp-backup", test_tmpdir());
+  const unsigned bytes = 1u << 20;
+  char nbytes[32];
+  snprintf(nbytes, sizeof nbytes, "%u", bytes);
+  /* The server retries Open until the C++ client has created the set. */
+  pid_t client = spawn_cpp("backup", set, path);
+  pid_t server = spawn_helper("com_server", set, "1", nbytes, "backup", NULL);
+  ASSERT_EQ(wait_helper(client), 0);
+  ASSERT_EQ(wait_helper(server), 0);
+  ASSERT_EQ(com_verify_file(path, bytes, 0), 0);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(com_cpp_abort, 30) {
+  const char *set = unique_name("comab");
+  pid_t client = spawn_cpp("abort", set, NULL);
+  pid_t server = spawn_helper("com_server", set, "1", "0", "abort", NULL);
+  ASSERT_EQ(wait_helper(client), 0);
+  ASSERT_EQ(wait_helper(server), 0);
+  return 0;
+}
