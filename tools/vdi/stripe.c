@@ -10,6 +10,8 @@
  * Test hook: VDI_TEST_FAIL_WRITE_AFTER=<bytes> makes writes fail with
  * ENOSPC once that many bytes (over all stripes of the process) have been
  * stored, which is how the tests exercise a full disk without mounting one.
+ * VDI_TEST_SLOW_WRITE_MS=<ms> sleeps that long before each write, so that a
+ * test can act in the middle of a backup.
  */
 #include "app.h"
 
@@ -22,6 +24,7 @@
 
 static uint64_t fail_after = UINT64_MAX;
 static uint64_t written_total;
+static unsigned slow_write_ms;
 static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
 
 static void hook_init(void) {
@@ -31,6 +34,8 @@ static void hook_init(void) {
     unsigned long long x = strtoull(v, &end, 10);
     if (*end == 0) fail_after = x;
   }
+  v = getenv("VDI_TEST_SLOW_WRITE_MS");
+  if (v && *v) slow_write_ms = (unsigned)strtoul(v, NULL, 10);
 }
 
 static void stripe_init(struct stripe *s) {
@@ -87,6 +92,7 @@ int stripe_open(struct stripe *s, const char *dir, const char *name) {
 }
 
 int stripe_write(struct stripe *s, const void *buf, size_t n) {
+  if (slow_write_ms) usleep(slow_write_ms * 1000u);
   uint64_t before =
       __atomic_fetch_add(&written_total, (uint64_t)n, __ATOMIC_RELAXED);
   if (before + n > fail_after) {

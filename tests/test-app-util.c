@@ -1,0 +1,280 @@
+/*
+ * test-app-util.c - helpers of the `vdi` end-to-end tests (test-app-*.c):
+ * run the real vdi binary as a separate process and capture its output,
+ * make SQLite databases with known content and digest them, find the
+ * vdisql child of a running vdi through /proc, look at backup directories.
+ * Declarations are repeated in each test-app-*.c file (see APP_T_DECLS).
+ */
+#include "task.h"
+
+#include "crc32c.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Start vdi with argv (NULL-terminated list); stdout+stderr to out_path
+ * (or inherited when NULL); stdin from in_path (or /dev/null); stdout alone
+ * to stdout_path when given.  env "K=V" strings are added (NULL ends). */
+pid_t app_t_spawn(const char *out_path, const char *stdout_path,
+                  const char *in_path, const char *const *env,
+                  const char *const *args) {
+  const char *argv[64];
+  int argc = 0;
+  argv[argc++] = build_path("vdi");
+  for (int i = 0; args[i] && argc < 63; i++)
+    argv[argc++] = args[i];
+  argv[argc] = NULL;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) TASK_FAIL_("fork: %s", strerror(errno));
+  if (pid == 0) {
+    int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
+    if (in >= 0) dup2(in, 0);
+    if (out_path) {
+      int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+    }
+    if (stdout_path) {
+      int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) dup2(fd, 1);
+    }
+    for (int i = 0; env && env[i]; i++)
+      putenv((char *)env[i]);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return strdup("");
+  char *buf = malloc(1 << 20);
+  size_t n = fread(buf, 1, (1 << 20) - 1, f);
+  buf[n] = 0;
+  fclose(f);
+  return buf;
+}
+
+/* Run vdi to completion; returns its exit status and (malloc'd, caller
+ * frees) its combined output in *out. */
+int app_t_run(char **out, const char *const *env, const char *const *args) {
+  char path[4200];
+  static int seq;
+  snprintf(path, sizeof path, "%s/vdi-out-%d.txt", test_tmpdir(), ++seq);
+  pid_t pid = app_t_spawn(path, NULL, NULL, env, args);
+  int rc = wait_helper(pid);
+  char *text = slurp(path);
+  if (out)
+    *out = text;
+  else
+    free(text);
+  return rc;
+}
+
+/* Print vdi's output when a test fails right after a run. */
+void app_t_show(const char *what, const char *out) {
+  fprintf(stderr, "---- %s ----\n%s---- end ----\n", what, out);
+}
+
+static void exec_sql(sqlite3 *db, const char *sql) {
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+    TASK_FAIL_("sqlite: %s: %s", sql, err ? err : "?");
+}
+
+/* A database "<dir>/<name>.db" with `rows` customers and 3x orders, text
+ * and numbers that depend on seed, an index, and the given page size. */
+void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
+                   int seed) {
+  char path[4200], sql[1024];
+  snprintf(path, sizeof path, "%s/%s.db", dir, name);
+  unlink(path);
+  sqlite3 *db;
+  if (sqlite3_open(path, &db) != SQLITE_OK) TASK_FAIL_("open %s", path);
+  snprintf(sql, sizeof sql, "PRAGMA page_size=%d", page_size);
+  exec_sql(db, sql);
+  exec_sql(db, "PRAGMA journal_mode=DELETE; BEGIN;"
+               "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT,"
+               " balance REAL, blob BLOB);"
+               "CREATE TABLE orders(id INTEGER PRIMARY KEY, cust INTEGER,"
+               " note TEXT, total REAL);"
+               "CREATE INDEX orders_cust ON orders(cust);");
+  snprintf(sql, sizeof sql,
+           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+           "WHERE i < %d) INSERT INTO customers SELECT i, 'name ' || (i * %d "
+           "%% 100003) || ' ' || printf('%%0*d', i %% 50, i), (i * %d %% 9973) "
+           "/ 7.0, zeroblob(i %% 300) FROM n;"
+           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+           "WHERE i < %d) INSERT INTO orders SELECT i, 1 + i %% %d, "
+           "'order ' || i || ' of seed %d ' || substr('abcdefghijklmnop', 1 "
+           "+ i %% 16), i * 1.25 FROM n;",
+           rows, seed * 31 + 7, seed + 3, rows * 3, rows > 0 ? rows : 1, seed);
+  exec_sql(db, sql);
+  exec_sql(db, "COMMIT");
+  sqlite3_close(db);
+}
+
+/* A digest of every table's rows in rowid order (count and CRC-32C of the
+ * values' text/blob forms), plus the schema.  "" if it cannot be read. */
+void app_t_digest(const char *path, char *out, size_t n) {
+  sqlite3 *db;
+  out[0] = 0;
+  if (access(path, R_OK) != 0) return;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    sqlite3_close(db);
+    return;
+  }
+  const char *tables[] = {"sqlite_schema", "customers", "orders"};
+  uint32_t crc = 0;
+  uint64_t count = 0;
+  for (int t = 0; t < 3; t++) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY %s", tables[t],
+             t == 0 ? "name" : "rowid");
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+      sqlite3_close(db);
+      return;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      count++;
+      for (int c = 0; c < sqlite3_column_count(st); c++) {
+        const void *b = sqlite3_column_blob(st, c);
+        int len = sqlite3_column_bytes(st, c);
+        crc = crc32c_update(crc, &c, sizeof c);
+        if (b) crc = crc32c_update(crc, b, (size_t)len);
+      }
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  snprintf(out, n, "%llu:%08x", (unsigned long long)count, (unsigned)crc);
+}
+
+/* "ok" from PRAGMA integrity_check? */
+int app_t_integrity_ok(const char *path) {
+  sqlite3 *db;
+  int ok = 0;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) ==
+        SQLITE_OK) {
+      if (sqlite3_step(st) == SQLITE_ROW)
+        ok = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+      sqlite3_finalize(st);
+    }
+  }
+  sqlite3_close(db);
+  return ok;
+}
+
+int app_t_exists(const char *dir, const char *name) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return access(path, F_OK) == 0;
+}
+
+/* Number of entries in dir (not . and ..); also the count of those whose
+ * name starts with prefix, in *with_prefix, when given. */
+int app_t_count_files(const char *dir, const char *prefix, int *with_prefix) {
+  DIR *d = opendir(dir);
+  int n = 0, p = 0;
+  if (!d) return -1;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    n++;
+    if (prefix && strncmp(e->d_name, prefix, strlen(prefix)) == 0) p++;
+  }
+  closedir(d);
+  if (with_prefix) *with_prefix = p;
+  return n;
+}
+
+/* The pid of a process named `comm` whose parent is `parent`, or -1. */
+pid_t app_t_find_child(pid_t parent, const char *comm) {
+  DIR *d = opendir("/proc");
+  pid_t found = -1;
+  if (!d) return -1;
+  struct dirent *e;
+  while (found < 0 && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) continue;
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r <= 0) continue;
+    buf[r] = 0;
+    /* pid (comm) state ppid ... ; comm may hold spaces: use the last ')' */
+    char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
+    if (!open_p || !close_p) continue;
+    int ppid = 0;
+    char state;
+    if (sscanf(close_p + 1, " %c %d", &state, &ppid) != 2) continue;
+    *close_p = 0;
+    if (ppid == parent && strcmp(open_p + 1, comm) == 0 && state != 'Z')
+      found = (pid_t)atoi(e->d_name);
+  }
+  closedir(d);
+  return found;
+}
+
+/* Poll until the regular files in dir (temporary ones included) hold at
+ * least min_bytes; 1 if they did within timeout_ms. */
+int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms) {
+  int64_t end = now_ms() + timeout_ms;
+  while (now_ms() < end) {
+    /* Temporary stripe files are dot-files: count every regular file. */
+    DIR *d = opendir(dir);
+    long long sum = 0;
+    if (d) {
+      struct dirent *e;
+      while ((e = readdir(d)) != NULL) {
+        char path[4400];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) sum += st.st_size;
+      }
+      closedir(d);
+    }
+    if (sum >= min_bytes) return 1;
+    sleep_ms(5);
+  }
+  return 0;
+}
+
+/* Is the vdi + vdisql pair usable here?  The end-to-end tests skip (77)
+ * until the library and the engine have landed. */
+int app_t_engine_ready(void) {
+  return access(build_path("vdisql"), X_OK) == 0 &&
+         access(build_path("vdi"), X_OK) == 0;
+}
+
+/* Flip one byte of a file at offset off. */
+void app_t_flip_byte(const char *path, long off) {
+  int fd = open(path, O_RDWR);
+  if (fd < 0) TASK_FAIL_("open %s: %s", path, strerror(errno));
+  unsigned char c;
+  if (pread(fd, &c, 1, off) != 1) TASK_FAIL_("pread %s", path);
+  c ^= 0x5a;
+  if (pwrite(fd, &c, 1, off) != 1) TASK_FAIL_("pwrite %s", path);
+  close(fd);
+}
+
+long long app_t_file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
