@@ -4,7 +4,12 @@
  *
  *   vdi     libvdi: the server process fills shared buffers and sends
  *           VDC_Write on each device, the client process sums them in place
- *           (zero copy) and completes;
+ *           (zero copy) and completes.  One producer thread per device
+ *           keeps `depth` buffers in flight, waiting (mutex + condition
+ *           variable) for the completion agent to give one back;
+ *   vdi-agent  the same, completion-driven: each completion routine (on
+ *           the agent thread) refills its buffer and sends it again, so
+ *           the server has a single busy thread;
  *   pipe    two processes, a pipe per stream enlarged with F_SETPIPE_SZ,
  *           plain write()/read() loops (one copy in, one copy out);
  *   unix    the same over a Unix stream socketpair with large buffers;
@@ -37,6 +42,7 @@ struct opts {
   uint64_t bytes; /* total per repetition, over all streams */
   int reps;
   int depth;        /* VDI buffers (= commands in flight) per device */
+  int agent_fills;  /* VDI: the completion routine refills and resends */
   uint64_t per_dev; /* transfers per stream */
 };
 
@@ -311,14 +317,22 @@ struct srv_dev {
   struct slot *free_list;
   int nfree;
   int failed;
+  uint64_t next; /* agent mode: transfers of this device sent so far */
   struct slot slots[64];
 };
 
 /* Runs on the completion-agent thread: give the buffer back to its
  * device's producer. */
+static void send_fill(struct srv_dev *d, struct slot *s);
+
 static void on_complete(VDS_Command *cmd) {
   struct slot *s = (struct slot *)(void *)cmd->completionContext;
   struct srv_dev *d = s->owner;
+  if (o.agent_fills && cmd->completionCode == ERROR_SUCCESS &&
+      cmd->bytesTransferred == cmd->size && d->next < o.per_dev) {
+    send_fill(d, s); /* only this agent thread touches d->next now */
+    return;
+  }
   pthread_mutex_lock(&d->mu);
   if (cmd->completionCode != ERROR_SUCCESS ||
       cmd->bytesTransferred != cmd->size) {
@@ -332,6 +346,44 @@ static void on_complete(VDS_Command *cmd) {
   d->nfree++;
   pthread_cond_signal(&d->cv);
   pthread_mutex_unlock(&d->mu);
+}
+
+/* Fill @p s with the device's next transfer and send it. */
+static void send_fill(struct srv_dev *d, struct slot *s) {
+  uint64_t k = d->next++;
+  bench_fill(s->cmd.buffer, o.size, (uint64_t)d->index * o.per_dev + k);
+  s->cmd.commandCode = VDC_Write;
+  s->cmd.size = (int32_t)o.size;
+  int rc = vdi_srvdev_send_command(d->dev, &s->cmd);
+  if (rc != 0) bench_die("vdi: send_command: %s", vdi_error_name(rc));
+}
+
+/* Completion-driven producer (-p agent): the main thread primes each
+ * device with `depth` filled buffers; from then on the completion routine,
+ * on the agent thread, refills each buffer and sends it again, so the
+ * server has one busy thread however many devices there are.  A buffer
+ * that is not resent goes back to the free list; once all are back the
+ * device is closed. */
+static void *srv_primer(void *arg) {
+  struct srv_dev *d = arg;
+  pthread_mutex_lock(&d->mu);
+  int n = 0;
+  while (d->free_list != NULL && (uint64_t)n < o.per_dev) {
+    struct slot *s = d->free_list;
+    d->free_list = s->next_free;
+    d->nfree--;
+    n++;
+    s->next_free = NULL;
+    pthread_mutex_unlock(&d->mu);
+    send_fill(d, s);
+    pthread_mutex_lock(&d->mu);
+  }
+  while (d->nfree < o.depth)
+    pthread_cond_wait(&d->cv, &d->mu);
+  pthread_mutex_unlock(&d->mu);
+  int rc = vdi_srvdev_close_device(d->dev);
+  if (rc != 0) bench_die("vdi: close_device: %s", vdi_error_name(rc));
+  return NULL;
 }
 
 /* A device's producer: fill a free buffer, send it, keep `depth` in
@@ -425,7 +477,8 @@ static void run_vdi(int rep) {
   double t0 = bench_now(), c0 = bench_cpu_self();
   pthread_create(&agent, NULL, agent_thread, srv);
   for (int i = 0; i < o.streams; i++)
-    pthread_create(&th[i], NULL, srv_producer, &d[i]);
+    pthread_create(&th[i], NULL, o.agent_fills ? srv_primer : srv_producer,
+                   &d[i]);
   for (int i = 0; i < o.streams; i++)
     pthread_join(th[i], NULL);
   pthread_join(agent, NULL);
@@ -452,13 +505,14 @@ static void run_vdi(int rep) {
 /* --------------------------------------------------------------- main */
 
 static void usage(void) {
-  fprintf(stderr, "usage: bench-stream -m inproc|pipe|unix|vdi -s SIZE "
-                  "[-d STREAMS] [-b BYTES] [-r REPS] [-n DEPTH]\n");
+  fprintf(stderr,
+          "usage: bench-stream -m inproc|pipe|unix|vdi|vdi-agent -s SIZE "
+          "[-d STREAMS] [-b BYTES] [-r REPS] [-n DEPTH]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
-  o = (struct opts){"vdi", 1 << 20, 1, 1ull << 30, 5, 8, 0};
+  o = (struct opts){"vdi", 1 << 20, 1, 1ull << 30, 5, 8, 0, 0};
   int c;
   while ((c = getopt(argc, argv, "m:s:d:b:r:n:")) != -1) {
     switch (c) {
@@ -498,7 +552,8 @@ int main(int argc, char **argv) {
     fn = run_inproc;
   } else if (strcmp(o.mode, "pipe") == 0 || strcmp(o.mode, "unix") == 0) {
     fn = run_fd;
-  } else if (strcmp(o.mode, "vdi") == 0) {
+  } else if (strcmp(o.mode, "vdi") == 0 || strcmp(o.mode, "vdi-agent") == 0) {
+    o.agent_fills = strcmp(o.mode, "vdi-agent") == 0;
     /* The link stub answers everything with VD_E_UNEXPECTED; the real
      * vdi_srv_new can only fail with VD_E_MEMORY. */
     vdi_srvset_t *probe;

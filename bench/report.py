@@ -110,11 +110,12 @@ def main():
     if stream:
         body = []
         names = {"inproc": "in-process (no IPC)", "pipe": "pipe (1 MiB)",
-                 "unix": "unix socket", "vdi": "openvdi"}
+                 "unix": "unix socket", "vdi": "openvdi",
+                 "vdi-agent": "openvdi, completion-driven"}
         for (mode, size, dev), v in sorted(
                 stream.items(),
-                key=lambda kv: (kv[0][1], ["inproc", "pipe", "unix",
-                                           "vdi"].index(kv[0][0]), kv[0][2])):
+                key=lambda kv: (kv[0][1], list(names).index(kv[0][0]),
+                                kv[0][2])):
             med, lo, hi = spread([x[0] for x in v])
             srv = statistics.median(x[1] for x in v)
             cli = statistics.median(x[2] for x in v)
@@ -142,6 +143,13 @@ def main():
             "GB/s")
         put("stream_%s_vs_inprocess" % tag, gbps("vdi", size),
             gbps("inproc", size), "GB/s")
+    for tag, size in (("64k", K64), ("1m", M1), ("4m", M4)):
+        put("stream_%s_agent_vs_pipe" % tag, gbps("vdi-agent", size),
+            gbps("pipe", size), "GB/s")
+        put("stream_%s_agent_vs_inprocess" % tag, gbps("vdi-agent", size),
+            gbps("inproc", size), "GB/s")
+    put("stream_1m_agent_vs_unix", gbps("vdi-agent", M1), gbps("unix", M1),
+        "GB/s")
     put("stream_1m_4dev_vs_4pipes", gbps("vdi", M1, 4), gbps("pipe", M1, 4),
         "GB/s")
     put("stream_1m_4dev_vs_4unix", gbps("vdi", M1, 4), gbps("unix", M1, 4),
@@ -249,7 +257,9 @@ def main():
     series = [("inproc", 1, "in-process, no IPC"), ("pipe", 1, "pipe"),
               ("unix", 1, "unix socket"), ("vdi", 1, "openvdi, 1 device"),
               ("vdi", 2, "openvdi, 2 devices"),
-              ("vdi", 4, "openvdi, 4 devices")]
+              ("vdi", 4, "openvdi, 4 devices"),
+              ("vdi-agent", 1, "openvdi completion-driven, 1 device"),
+              ("vdi-agent", 4, "openvdi completion-driven, 4 devices")]
     series = [s for s in series if any(k[0] == s[0] and k[2] == s[1]
                                        for k in stream)]
     sizes = sorted({k[1] for k in stream})

@@ -72,19 +72,22 @@ sed -n 's/^machine /  /p' "$RAW"
 if want stream; then
   echo "== stream throughput ($REPS repetitions each)"
   for size in 64K 1M 4M; do
-    case $size in 64K) amount=$(mib 1024) ;; *) amount=$(mib 4096) ;; esac
+    case $size in 64K) amount=$(mib 2048) ;; *) amount=$(mib 8192) ;; esac
     for mode in inproc pipe unix; do
       measure "$BIN/bench-stream" -m $mode -s $size -d 1 -b "$amount" \
         -r $REPS
     done
-    for dev in 1 2 4; do
-      measure "$BIN/bench-stream" -m vdi -s $size -d $dev -b "$amount" \
-        -r $REPS
+    # vdi: a producer thread per device; vdi-agent: completion-driven.
+    for mode in vdi vdi-agent; do
+      for dev in 1 2 4; do
+        measure "$BIN/bench-stream" -m $mode -s $size -d $dev -b "$amount" \
+          -r $REPS
+      done
     done
   done
   # The peers with 4 streams too, so that 4 devices meet 4 pipes/sockets.
   for mode in pipe unix; do
-    measure "$BIN/bench-stream" -m $mode -s 1M -d 4 -b "$(mib 4096)" \
+    measure "$BIN/bench-stream" -m $mode -s 1M -d 4 -b "$(mib 8192)" \
       -r $REPS
   done
 fi
