@@ -126,7 +126,8 @@ static uint8_t pattern_byte(uint32_t seed, size_t i) {
 }
 
 void lp_fill(uint8_t *p, size_t n, uint32_t seed) {
-  for (size_t i = 0; i < n; i++) p[i] = pattern_byte(seed, i);
+  for (size_t i = 0; i < n; i++)
+    p[i] = pattern_byte(seed, i);
 }
 
 long lp_check(const uint8_t *p, size_t n, uint32_t seed) {
@@ -210,13 +211,12 @@ int lp_srv_agent_join(lp_srv *s, int timeout_ms) {
   return s->agent_rc;
 }
 
-void lp_srv_config(lp_srv *s, const char *name, uint32_t features,
-                   uint32_t bs, uint32_t mt, uint32_t nbuf) {
+void lp_srv_config(lp_srv *s, const char *name, uint32_t features, uint32_t bs,
+                   uint32_t mt, uint32_t nbuf) {
   VDConfig c;
   ASSERT_RC(vdi_srv_open(s->srv, NULL, name), 0);
   ASSERT_RC(vdi_srv_get_configuration(s->srv, &c), 0);
-  ASSERT_RC(vdi_srv_begin_configuration(s->srv, features, bs, 0, mt, 1000),
-            0);
+  ASSERT_RC(vdi_srv_begin_configuration(s->srv, features, bs, 0, mt, 1000), 0);
   ASSERT_RC(vdi_srv_request_buffers(s->srv, mt, 0, nbuf), 0);
   ASSERT_RC(vdi_srv_end_configuration(s->srv), 0);
 }
@@ -230,6 +230,46 @@ void lp_srv_open_devs(lp_srv *s, const char *name, int n) {
     ASSERT_NOT_NULL(s->dev[s->ndev]);
     s->ndev++;
   }
+}
+
+void lp_pair_up(lp_pair *x, const char *tag, int ndev, uint32_t cfeat,
+                uint32_t prefix, uint32_t align, uint32_t sto, uint32_t sfeat,
+                uint32_t bs, uint32_t mt, uint32_t nbuf) {
+  char dn[128];
+  memset(x, 0, sizeof *x);
+  snprintf(x->name, sizeof x->name, "%s", unique_name(tag));
+  x->cli = lp_spawn("lp_cli");
+  ASSERT_RC(lp_call(x->cli, "create %s %d %u %u %u %u", x->name, ndev, cfeat,
+                    prefix, align, sto),
+            0);
+  ASSERT_RC(vdi_srv_new(&x->s.srv), 0);
+  lp_srv_config(&x->s, x->name, sfeat, bs, mt, nbuf);
+  lp_srv_open_devs(&x->s, x->name, ndev);
+  lp_srv_agent_start(&x->s);
+  ASSERT_RC(lp_call(x->cli, "cfg 2000"), 0);
+  for (int i = 0; i < ndev; i++)
+    ASSERT_RC(
+        lp_call(x->cli, "odev %d %s", i, lp_devname(x->name, i, dn, sizeof dn)),
+        0);
+}
+
+int64_t lp_pair_down(lp_pair *x, int client_serving) {
+  int64_t served = -1;
+  for (int i = 0; i < x->s.ndev; i++)
+    ASSERT_RC(vdi_srvdev_close_device(x->s.dev[i]), 0);
+  if (client_serving) {
+    ASSERT_RC(lp_call(x->cli, "sjoin 5000"), 0);
+    served = lp_v(x->cli, 0);
+  } else {
+    for (int i = 0; i < x->s.ndev; i++)
+      ASSERT_RC(lp_call(x->cli, "get %d 0 2000", i), VD_E_CLOSE);
+  }
+  ASSERT_RC(lp_srv_agent_join(&x->s, 2000), 0);
+  ASSERT_RC(vdi_srv_close(x->s.srv), 0);
+  ASSERT_RC(lp_call(x->cli, "close"), 0);
+  lp_end(x->cli);
+  vdi_srv_free(x->s.srv);
+  return served;
 }
 
 /* ------------------------------------------------------ helper plumbing */
@@ -282,7 +322,8 @@ static int hio_is(struct hio *h, const char *verb) {
 
 static void cfg_values(const VDConfig *c, int64_t *v) {
   const uint32_t *f = (const uint32_t *)c;
-  for (int i = 0; i < 11; i++) v[i] = f[i];
+  for (int i = 0; i < 11; i++)
+    v[i] = f[i];
 }
 
 static void hio_init(struct hio *h, int argc, char **argv) {
@@ -393,8 +434,8 @@ HELPER_IMPL(lp_srv) {
     } else if (hio_is(&h, "shared")) {
       rc = vdi_srv_is_shared_buffer(s.srv, srv_buf(hio_num(&h, 1)));
     } else if (hio_is(&h, "fill")) {
-      lp_fill(srv_buf(hio_num(&h, 1)) + hio_num(&h, 2),
-              (size_t)hio_num(&h, 3), (uint32_t)hio_num(&h, 4));
+      lp_fill(srv_buf(hio_num(&h, 1)) + hio_num(&h, 2), (size_t)hio_num(&h, 3),
+              (uint32_t)hio_num(&h, 4));
     } else if (hio_is(&h, "check")) {
       long bad = lp_check(srv_buf(hio_num(&h, 1)) + hio_num(&h, 2),
                           (size_t)hio_num(&h, 3), (uint32_t)hio_num(&h, 4));
@@ -404,8 +445,8 @@ HELPER_IMPL(lp_srv) {
       lp_slot *sl = srv_slot(hio_num(&h, 1));
       int64_t d = hio_num(&h, 2);
       if (d < 0 || d >= s.ndev) exit(3);
-      lp_slot_init(sl, (int)hio_num(&h, 3), (int)hio_num(&h, 4),
-                   hio_num(&h, 5), srv_buf(hio_num(&h, 6)));
+      lp_slot_init(sl, (int)hio_num(&h, 3), (int)hio_num(&h, 4), hio_num(&h, 5),
+                   srv_buf(hio_num(&h, 6)));
       rc = vdi_srvdev_send_command(s.dev[d], &sl->cmd);
       /* A failed send must have run the routine already, in this thread. */
       v[nv++] = atomic_load(&sl->calls);
@@ -454,7 +495,7 @@ struct cli_state {
   uint8_t *maps[16];
   pthread_t serve[VDI_MAX_DEVICES];
   int serving[VDI_MAX_DEVICES];
-  atomic_int served;  /* commands answered by the serve threads */
+  atomic_int served;   /* commands answered by the serve threads */
   atomic_int serve_rc; /* first failure of a serve thread */
   atomic_int serve_left;
 };
@@ -577,8 +618,8 @@ HELPER_IMPL(lp_cli) {
       rc = vdi_set_map_buffer_handle(cs.set, (uint32_t)hio_num(&h, 2),
                                      &cs.maps[m]);
     } else if (hio_is(&h, "mfill")) {
-      lp_fill(cli_map(hio_num(&h, 1)) + hio_num(&h, 2),
-              (size_t)hio_num(&h, 3), (uint32_t)hio_num(&h, 4));
+      lp_fill(cli_map(hio_num(&h, 1)) + hio_num(&h, 2), (size_t)hio_num(&h, 3),
+              (uint32_t)hio_num(&h, 4));
     } else if (hio_is(&h, "mcheck")) {
       long bad = lp_check(cli_map(hio_num(&h, 1)) + hio_num(&h, 2),
                           (size_t)hio_num(&h, 3), (uint32_t)hio_num(&h, 4));
@@ -596,7 +637,8 @@ HELPER_IMPL(lp_cli) {
         }
     } else if (hio_is(&h, "sjoin")) {
       int64_t end = now_ms() + hio_num(&h, 1);
-      while (atomic_load(&cs.serve_left) > 0 && now_ms() < end) sleep_ms(1);
+      while (atomic_load(&cs.serve_left) > 0 && now_ms() < end)
+        sleep_ms(1);
       if (atomic_load(&cs.serve_left) > 0) {
         rc = LP_RUNNING;
       } else {

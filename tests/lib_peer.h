@@ -107,10 +107,28 @@ void lp_srv_agent_start(lp_srv *s);
 int lp_srv_agent_join(lp_srv *s, int timeout_ms);
 /* open + get_configuration + begin + request_buffers(mt, 0, nbuf) + end,
  * asserting 0 at each step. */
-void lp_srv_config(lp_srv *s, const char *name, uint32_t features,
-                   uint32_t bs, uint32_t mt, uint32_t nbuf);
+void lp_srv_config(lp_srv *s, const char *name, uint32_t features, uint32_t bs,
+                   uint32_t mt, uint32_t nbuf);
 /* Open n devices named by lp_devname, asserting 0. */
 void lp_srv_open_devs(lp_srv *s, const char *name, int n);
+
+/* A server here and a client in a helper process, both Active: the client
+ * creates the set (cfeat, prefix, align, serverTimeOut sto), we configure
+ * it (sfeat, block size bs, nbuf buffers of mt) and open ndev devices with
+ * the agent running; the client gets the configuration and opens every
+ * device (as its device 0..ndev-1). */
+typedef struct lp_pair {
+  lp_srv s;
+  lp_peer *cli;
+  char name[96];
+} lp_pair;
+void lp_pair_up(lp_pair *x, const char *tag, int ndev, uint32_t cfeat,
+                uint32_t prefix, uint32_t align, uint32_t sto, uint32_t sfeat,
+                uint32_t bs, uint32_t mt, uint32_t nbuf);
+/* Normal end: close every device, the client sees VD_E_CLOSE on each
+ * (unless it is serving them), the agent returns 0, both sides close.
+ * Returns how many commands the serving threads answered (or -1). */
+int64_t lp_pair_down(lp_pair *x, int client_serving);
 
 /* A VDConfig as a client asks for it. */
 VDConfig lp_cfg(uint32_t ndev, uint32_t features);

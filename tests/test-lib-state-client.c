@@ -48,9 +48,9 @@ static void to_configurable(struct cl *c, const char *tag, int ndev) {
  * completion agent; our GetConfiguration returns. */
 static void to_initializing(struct cl *c) {
   VDConfig cfg;
-  ASSERT_RC(lp_call(c->srv, "config %s %u 4096 0 %u 8", c->name,
-                    VDF_WriteMedia, MT),
-            0);
+  ASSERT_RC(
+      lp_call(c->srv, "config %s %u 4096 0 %u 8", c->name, VDF_WriteMedia, MT),
+      0);
   ASSERT_RC(lp_call(c->srv, "odevs %s %d", c->name, c->ndev), 0);
   ASSERT_RC(lp_call(c->srv, "agent"), 0);
   ASSERT_RC(vdi_set_get_configuration(c->set, 2000, &cfg), 0);
@@ -66,7 +66,8 @@ static void open_dev(struct cl *c, int i) {
  * VD_E_CLOSE seen by us. One Flush per device went through first, so the
  * caller has a stale command pointer in *stale. */
 static void to_normterm(struct cl *c, VDC_Command **stale) {
-  for (int i = 0; i < c->ndev; i++) open_dev(c, i);
+  for (int i = 0; i < c->ndev; i++)
+    open_dev(c, i);
   ASSERT_RC(lp_call(c->srv, "send 0 0 %d 0 0 -1", VDC_Flush), 0);
   ASSERT_RC(vdi_dev_get_command(c->dev[0], 2000, stale), 0);
   ASSERT_RC(vdi_dev_complete_command(c->dev[0], *stale, 0, 0, 0), 0);
@@ -485,8 +486,7 @@ TEST_IMPL(lib_st_client_normterm) {
   ASSERT_NULL(d);
   ASSERT_RC(vdi_dev_get_command(c.dev[0], 0, &cmd), VD_E_PROTOCOL);
   ASSERT_RC(vdi_dev_get_command(c.dev[1], 0, &cmd), VD_E_PROTOCOL);
-  ASSERT_RC(vdi_dev_complete_command(c.dev[0], stale, 0, 0, 0),
-            VD_E_PROTOCOL);
+  ASSERT_RC(vdi_dev_complete_command(c.dev[0], stale, 0, 0, 0), VD_E_PROTOCOL);
   ASSERT_RC(vdi_set_close(c.set), 0);
   ASSERT_RC(vdi_set_close(c.set), VD_E_PROTOCOL);
   ASSERT_RC(lp_call(c.srv, "close"), 0);
@@ -584,7 +584,8 @@ TEST_IMPL(lib_st_client_abort_by_server) {
   ASSERT_RC(lp_call(c.srv, "abort"), 0);
   ASSERT_RC(lp_call(c.srv, "abort"), 0);
   int64_t t0 = now_ms();
-  while (!atomic_load(&w.done) && now_ms() - t0 < 2000) sleep_ms(1);
+  while (!atomic_load(&w.done) && now_ms() - t0 < 2000)
+    sleep_ms(1);
   ASSERT_EQ(atomic_load(&w.done), 1);
   pthread_join(t, NULL);
   ASSERT_RC(w.rc, VD_E_ABORT);
@@ -620,9 +621,9 @@ TEST_IMPL(lib_st_client_secondary) {
   c.srv = lp_spawn("lp_srv");
   /* The primary has not finished GetConfiguration yet. */
   ASSERT_RC(lp_call(sec, "sec %s", nm), VD_E_PROTOCOL);
-  ASSERT_RC(lp_call(c.srv, "config %s %u 4096 0 %u 8", c.name,
-                    VDF_WriteMedia, MT),
-            0);
+  ASSERT_RC(
+      lp_call(c.srv, "config %s %u 4096 0 %u 8", c.name, VDF_WriteMedia, MT),
+      0);
   ASSERT_RC(lp_call(c.srv, "odevs %s 3", c.name), 0);
   ASSERT_RC(lp_call(c.srv, "agent"), 0);
   ASSERT_RC(lp_call(sec, "sec %s", nm), VD_E_PROTOCOL);
@@ -677,7 +678,8 @@ TEST_IMPL(lib_st_client_secondary) {
   ASSERT_EQ(lp_call(c.srv, "wait 0 2000"), 1);
   ASSERT_EQ(lp_v(c.srv, 1), MT);
   ASSERT_EQ(lp_call(c.srv, "wait 1 2000"), 1);
-  for (int i = 0; i < 3; i++) ASSERT_RC(lp_call(c.srv, "cdev %d", i), 0);
+  for (int i = 0; i < 3; i++)
+    ASSERT_RC(lp_call(c.srv, "cdev %d", i), 0);
   ASSERT_RC(vdi_dev_get_command(c.dev[0], 2000, &cmd), VD_E_CLOSE);
   ASSERT_RC(vdi_dev_get_command(c.dev[2], 2000, &cmd), VD_E_CLOSE);
   ASSERT_RC(lp_call(sec, "get 1 1 2000"), VD_E_CLOSE);
