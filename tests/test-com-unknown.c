@@ -7,6 +7,8 @@
 
 #include "vdi_com.h"
 
+#include <signal.h>
+
 void com_widen(const char *s, wchar_t *out, size_t cap);
 
 static const IID not_an_iid = {
@@ -146,6 +148,52 @@ TEST_IMPL(com_release_closes) {
   IClientVirtualDeviceSet2 *c = new_client();
   ASSERT_RC(IClientVirtualDeviceSet2_Create(c, wname, &cfg), NOERROR);
   ASSERT_RC(IClientVirtualDeviceSet2_Close(c), NOERROR);
+  ASSERT_EQ(IClientVirtualDeviceSet2_Release(c), 0);
+  return 0;
+}
+
+/* A server set released without Close closes the set: the client's wait
+ * for the configuration ends in VD_E_ABORT instead of timing out. */
+HELPER_IMPL(com_server_release) {
+  if (argc != 2) return 2;
+  wchar_t wname[128];
+  com_widen(argv[1], wname, 128);
+  IServerVirtualDeviceSet2 *s = NULL;
+  ASSERT_RC(vdi_CoCreateInstance(&CLSID_MSSQL_ServerVirtualDeviceSet, NULL,
+                                 CLSCTX_INPROC_SERVER,
+                                 &IID_IServerVirtualDeviceSet2, (void **)&s),
+            S_OK);
+  ASSERT_RC(IServerVirtualDeviceSet2_Open(s, NULL, wname), NOERROR);
+  VDConfig cfg;
+  ASSERT_RC(IServerVirtualDeviceSet2_GetConfiguration(s, &cfg), NOERROR);
+  ASSERT_EQ(IServerVirtualDeviceSet2_Release(s), 0);
+  /* Stay alive, so it is the Release and not our exit that the client
+   * sees; the test kills us. */
+  sleep_ms(20000);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(com_server_release_closes, 15) {
+  const char *name = unique_name("comsrel");
+  wchar_t wname[128];
+  com_widen(name, wname, 128);
+  IClientVirtualDeviceSet2 *c = new_client();
+  VDConfig cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.deviceCount = 1;
+  ASSERT_RC(IClientVirtualDeviceSet2_Create(c, wname, &cfg), NOERROR);
+  pid_t server = spawn_helper("com_server_release", name, NULL);
+  int64_t end = now_ms() + 5000;
+  HRESULT hr;
+  while ((hr = IClientVirtualDeviceSet2_GetConfiguration(c, 100, &cfg)) ==
+             VD_E_TIMEOUT &&
+         now_ms() < end)
+    ASSERT_EQ(wait_helper_timeout(server, 0), -1);
+  ASSERT_RC(hr, VD_E_ABORT);
+  ASSERT_EQ(wait_helper_timeout(server, 0), -1); /* still alive */
+  kill(server, SIGKILL);
+  wait_helper(server);
+  IClientVirtualDeviceSet2_Close(c);
   ASSERT_EQ(IClientVirtualDeviceSet2_Release(c), 0);
   return 0;
 }
