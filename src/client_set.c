@@ -302,7 +302,9 @@ int vdi_set_open_in_secondary_ex(vdi_set_t *set, const char *instance,
   }
   if ((rc = vdi__listener_trusted(c->conn_fd)) != 0) goto fail;
   struct vdi_msg m = {VDI_SHM_MAGIC, VDI_MSG_ATTACH, VDI_ROLE_SECONDARY, 0, 0};
-  if ((rc = vdi__send_msg(c->conn_fd, &m, -1)) != 0) goto fail;
+  /* A refused peer may find the socket closed under its ATTACH: what
+   * tells it why is the REJECT already waiting to be read. */
+  vdi__send_msg(c->conn_fd, &m, -1);
   int fd;
   rc = vdi__recv_msg_timeout(c->conn_fd, &m, &fd, ATTACH_WAIT_MS);
   if (rc != 1) {

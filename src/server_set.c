@@ -77,7 +77,9 @@ int vdi_srv_open(vdi_srvset_t *srv, const char *instance, const char *name) {
   if ((rc = vdi__connect(c->instance, c->name, &c->conn_fd)) != 0) goto fail;
   if ((rc = vdi__listener_trusted(c->conn_fd)) != 0) goto fail;
   struct vdi_msg m = {VDI_SHM_MAGIC, VDI_MSG_ATTACH, VDI_ROLE_SERVER, 0, 0};
-  if ((rc = vdi__send_msg(c->conn_fd, &m, -1)) != 0) goto fail;
+  /* A refused peer may find the socket closed under its ATTACH: what
+   * tells it why is the REJECT already waiting to be read. */
+  vdi__send_msg(c->conn_fd, &m, -1);
   int fd;
   rc = vdi__recv_msg_timeout(c->conn_fd, &m, &fd, ATTACH_WAIT_MS);
   if (rc != 1) {

@@ -88,6 +88,7 @@ VDI_INTERNAL void vdi__notify(_Atomic uint32_t *seq,
                               _Atomic uint32_t *sleepers);
 /* Unconditional: bump and wake every waiter. */
 VDI_INTERNAL void vdi__wake_all(_Atomic uint32_t *seq);
+VDI_INTERNAL void vdi__wake_all_for_tests(_Atomic uint32_t *seq);
 
 /* ------------------------------------------------------------ shm.c */
 

@@ -30,6 +30,7 @@ struct vdi_peer {
   uint32_t id;   /* client id for secondaries (2, 3, ...) */
   int role;      /* 0 until ATTACH, then enum vdi_role */
   bool bye;
+  bool untrusted; /* answered with REJECT once its ATTACH is read */
   struct vdi_peer *next;
 };
 
@@ -82,6 +83,12 @@ static bool primary_handle(struct vdi_common *c, struct vdi_peer *p,
   if (p->role == 0) {
     if (fd >= 0) close(fd);
     if (m->type != VDI_MSG_ATTACH) return false;
+    /* Rejections are sent after reading the ATTACH: closing a socket with
+     * unread data would reset the connection and lose the REJECT. */
+    if (p->untrusted) {
+      reject(p->fd, VD_E_SECURITY);
+      return false;
+    }
     if (vdi__aborted(c)) {
       reject(p->fd, VD_E_ABORT);
       return false;
@@ -152,17 +159,13 @@ static void accept_peers(struct vdi_common *c) {
     if (fd < 0) return;
     int n = 0;
     for (struct vdi_peer *p = c->peers; p; p = p->next) n++;
-    if (n >= MAX_PEERS || vdi__peer_trusted(fd, &c->trust, NULL) != 0) {
-      if (n < MAX_PEERS) reject(fd, VD_E_SECURITY);
-      close(fd);
-      continue;
-    }
-    struct vdi_peer *p = calloc(1, sizeof *p);
+    struct vdi_peer *p = n < MAX_PEERS ? calloc(1, sizeof *p) : NULL;
     if (!p) {
       close(fd);
       continue;
     }
     p->fd = fd;
+    p->untrusted = vdi__peer_trusted(fd, &c->trust, NULL) != 0;
     pthread_mutex_lock(&c->peers_lock);
     p->next = c->peers;
     c->peers = p;

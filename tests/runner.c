@@ -97,7 +97,7 @@ const char *unique_name(const char *tag) {
 const char *test_tmpdir(void) { return tmpdir_path; }
 
 const char *build_path(const char *prog) {
-  static __thread char buf[4096];
+  static __thread char buf[8300];
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", self_exe);
   char *slash = strrchr(dir, '/');
@@ -108,7 +108,7 @@ const char *build_path(const char *prog) {
     char *s2 = strrchr(dir, '/');
     if (s2) {
       *s2 = 0;
-      char alt[4096];
+      char alt[8300];
       snprintf(alt, sizeof alt, "%s/%s", dir, prog);
       if (access(alt, X_OK) == 0) snprintf(buf, sizeof buf, "%s", alt);
     }

@@ -38,11 +38,12 @@ void runner_register_helper(const char *name, helper_fn fn);
 
 /* A helper: a peer process, started with spawn_helper("name", args..., 0). */
 #define HELPER_IMPL(name)                                                      \
-  static int helper_##name(int argc, char **argv);                             \
+  static int helper_##name(int argc, char **argv);                            \
   __attribute__((constructor)) static void reg_helper_##name(void) {           \
     runner_register_helper(#name, helper_##name);                              \
   }                                                                            \
-  static int helper_##name(int argc, char **argv)
+  static int helper_##name(int argc __attribute__((unused)),                  \
+                           char **argv __attribute__((unused)))
 
 /* Start a helper process; the argument list ends with NULL. */
 pid_t spawn_helper(const char *name, ...);
