@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ signals */
@@ -266,7 +267,13 @@ static void *device_main(void *arg) {
 /* ------------------------------------------------------------ the run */
 
 static const char *engine_reason(struct engine *e) {
+  static char buf[96];
   if (e->last_error[0]) return e->last_error;
+  if (e->exited && WIFSIGNALED(e->status)) {
+    snprintf(buf, sizeof buf, "killed by signal %d (%s)", WTERMSIG(e->status),
+             strsignal(WTERMSIG(e->status)));
+    return buf;
+  }
   if (e->last_line[0]) return e->last_line;
   return "no message";
 }

@@ -1,0 +1,369 @@
+/*
+ * test-app-e2e.c - `vdi` against the real engine: two real processes each
+ * time (vdi, the client, spawns vdisql, the server, and they talk VDI).
+ * Round trips with equal content, verify and list, damage refused with the
+ * existing database intact, and every way a backup can fail (unknown
+ * database, full disk, either process killed, SIGTERM) leaving no manifest
+ * and no file that looks complete.
+ */
+#include "task.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* test-app-util.c */
+pid_t app_t_spawn(const char *out_path, const char *stdout_path,
+                  const char *in_path, const char *const *env,
+                  const char *const *args);
+int app_t_run(char **out, const char *const *env, const char *const *args);
+void app_t_show(const char *what, const char *out);
+void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
+                   int seed);
+void app_t_digest(const char *path, char *out, size_t n);
+int app_t_integrity_ok(const char *path);
+int app_t_exists(const char *dir, const char *name);
+int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
+pid_t app_t_find_child(pid_t parent, const char *comm);
+int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
+int app_t_engine_ready(void);
+void app_t_flip_byte(const char *path, long off);
+long long app_t_file_size(const char *path);
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ENV(...)  ((const char *const[]){__VA_ARGS__, NULL})
+
+static char inst[4200], bk[4200];
+
+static void setup(void) {
+  if (!app_t_engine_ready()) {
+    fprintf(stderr, "vdisql is not built yet\n");
+    exit(TEST_SKIP);
+  }
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  snprintf(bk, sizeof bk, "%s/bk", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+}
+
+static void db_path(const char *name, char *buf, size_t n) {
+  snprintf(buf, n, "%s/%s.db", inst, name);
+}
+
+static void digest_of(const char *name, char *out, size_t n) {
+  char p[4400];
+  db_path(name, p, sizeof p);
+  app_t_digest(p, out, n);
+}
+
+static int run_ok(const char *what, const char *const *env,
+                  const char *const *args) {
+  char *out = NULL;
+  int rc = app_t_run(&out, env, args);
+  if (rc != 0) {
+    app_t_show(what, out);
+    TASK_FAIL_("%s exited %d", what, rc);
+  }
+  free(out);
+  return rc;
+}
+
+/* No manifest, and nothing but temporary dot-files (or nothing at all). */
+static void assert_no_backup(const char *db) {
+  char name[256];
+  snprintf(name, sizeof name, "%s.manifest.json", db);
+  ASSERT(!app_t_exists(bk, name));
+  snprintf(name, sizeof name, "%s.stripe", db);
+  int stripes = 0;
+  app_t_count_files(bk, name, &stripes);
+  ASSERT_EQ(stripes, 0);
+}
+
+static void roundtrip(int rows, int page, int nstripes, int compress) {
+  setup();
+  app_t_make_db(inst, "src", rows, page, 7);
+  char stripes[8];
+  snprintf(stripes, sizeof stripes, "%d", nstripes);
+  if (compress)
+    run_ok("backup", NULL,
+           ARGS("backup", "src", "--instance", inst, "--to", bk, "--stripes",
+                stripes, "--compress"));
+  else
+    run_ok("backup", NULL,
+           ARGS("backup", "src", "--instance", inst, "--to", bk, "--stripes",
+                stripes));
+  ASSERT(app_t_exists(bk, "src.manifest.json"));
+  for (int i = 0; i < nstripes; i++) {
+    char n[64];
+    snprintf(n, sizeof n, "src.stripe%d.vdibak", i);
+    ASSERT(app_t_exists(bk, n));
+  }
+  /* Nothing else: no temporary file left behind. */
+  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), nstripes + 1);
+  run_ok(
+      "restore", NULL,
+      ARGS("restore", "src", "--instance", inst, "--from", bk, "--as", "copy"));
+  char d1[64], d2[64], p[4400];
+  digest_of("src", d1, sizeof d1);
+  digest_of("copy", d2, sizeof d2);
+  ASSERT(d1[0] != 0);
+  ASSERT_STR_EQ(d1, d2);
+  db_path("copy", p, sizeof p);
+  ASSERT(app_t_integrity_ok(p));
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_roundtrip_1stripe, 30) {
+  roundtrip(3000, 4096, 1, 0);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_roundtrip_4stripes_compress, 30) {
+  roundtrip(20000, 1024, 4, 1);
+  char path[4400];
+  snprintf(path, sizeof path, "%s/src.manifest.json", bk);
+  FILE *f = fopen(path, "r");
+  ASSERT_NOT_NULL(f);
+  char text[8192] = {0};
+  ASSERT(fread(text, 1, sizeof text - 1, f) > 0);
+  fclose(f);
+  ASSERT(strstr(text, "\"compression\": \"zstd\"") != NULL);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_roundtrip_empty_db_8stripes, 30) {
+  roundtrip(0, 512, 8, 0);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_roundtrip_stdio, 30) {
+  setup();
+  app_t_make_db(inst, "src", 5000, 4096, 3);
+  char stream[4400], log[4400];
+  snprintf(stream, sizeof stream, "%s/stream.vdibak", test_tmpdir());
+  snprintf(log, sizeof log, "%s/log.txt", test_tmpdir());
+  pid_t p = app_t_spawn(log, stream, NULL, NULL,
+                        ARGS("backup", "src", "--instance", inst, "--to", "-"));
+  ASSERT_EQ(wait_helper(p), 0);
+  ASSERT_GT(app_t_file_size(stream), 0);
+  p = app_t_spawn(log, NULL, stream, NULL,
+                  ARGS("restore", "src", "--instance", inst, "--from", "-",
+                       "--as", "viapipe"));
+  ASSERT_EQ(wait_helper(p), 0);
+  char d1[64], d2[64];
+  digest_of("src", d1, sizeof d1);
+  digest_of("viapipe", d2, sizeof d2);
+  ASSERT_STR_EQ(d1, d2);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_verify_and_list, 30) {
+  setup();
+  app_t_make_db(inst, "one", 2000, 4096, 1);
+  app_t_make_db(inst, "two", 1000, 2048, 2);
+  run_ok(
+      "backup one", NULL,
+      ARGS("backup", "one", "--instance", inst, "--to", bk, "--stripes", "3"));
+  run_ok("backup two", NULL,
+         ARGS("backup", "two", "--instance", inst, "--to", bk));
+  char *out = NULL;
+  int rc =
+      app_t_run(&out, NULL, ARGS("verify", "--instance", inst, "--from", bk));
+  if (rc != 0) app_t_show("verify", out);
+  ASSERT_EQ(rc, 0);
+  ASSERT(strstr(out, "'one' is valid") && strstr(out, "'two' is valid"));
+  free(out);
+  rc = app_t_run(&out, NULL, ARGS("list", "--from", bk));
+  ASSERT_EQ(rc, 0);
+  ASSERT(strstr(out, "one ") && strstr(out, "3 stripes"));
+  ASSERT(strstr(out, "two ") && strstr(out, "1 stripe "));
+  free(out);
+  /* Backing up again with fewer stripes replaces the old backup whole. */
+  run_ok("backup one again", NULL,
+         ARGS("backup", "one", "--instance", inst, "--to", bk));
+  ASSERT(!app_t_exists(bk, "one.stripe2.vdibak"));
+  run_ok("verify one", NULL,
+         ARGS("verify", "one", "--instance", inst, "--from", bk));
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_flipped_byte_refused, 30) {
+  setup();
+  app_t_make_db(inst, "db", 4000, 4096, 5);
+  run_ok(
+      "backup", NULL,
+      ARGS("backup", "db", "--instance", inst, "--to", bk, "--stripes", "2"));
+  char before[64], after[64], path[4400];
+  digest_of("db", before, sizeof before);
+  snprintf(path, sizeof path, "%s/db.stripe1.vdibak", bk);
+  long long size = app_t_file_size(path);
+  ASSERT_GT(size, 100);
+  app_t_flip_byte(path, (long)(size / 2));
+  char *out = NULL;
+  int rc = app_t_run(
+      &out, NULL,
+      ARGS("restore", "db", "--instance", inst, "--from", bk, "--replace"));
+  ASSERT_NE(rc, 0);
+  ASSERT(strstr(out, "damaged") != NULL);
+  free(out);
+  rc = app_t_run(&out, NULL, ARGS("verify", "--instance", inst, "--from", bk));
+  ASSERT_NE(rc, 0);
+  free(out);
+  digest_of("db", after, sizeof after);
+  ASSERT_STR_EQ(before, after);
+
+  /* The engine's own checks catch it too when no manifest protects the
+   * stream (stdin): the restore fails and the database stays as it was. */
+  char log[4400];
+  snprintf(log, sizeof log, "%s/log.txt", test_tmpdir());
+  snprintf(path, sizeof path, "%s/db.stripe0.vdibak", bk);
+  char solo[4400];
+  snprintf(solo, sizeof solo, "%s/solo.vdibak", test_tmpdir());
+  pid_t p = app_t_spawn(log, solo, NULL, NULL,
+                        ARGS("backup", "db", "--instance", inst, "--to", "-"));
+  ASSERT_EQ(wait_helper(p), 0);
+  app_t_flip_byte(solo, (long)(app_t_file_size(solo) / 2));
+  p = app_t_spawn(
+      log, NULL, solo, NULL,
+      ARGS("restore", "db", "--instance", inst, "--from", "-", "--replace"));
+  ASSERT_NE(wait_helper(p), 0);
+  digest_of("db", after, sizeof after);
+  ASSERT_STR_EQ(before, after);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_replace_needed, 30) {
+  setup();
+  app_t_make_db(inst, "db", 1000, 4096, 1);
+  run_ok("backup", NULL, ARGS("backup", "db", "--instance", inst, "--to", bk));
+  app_t_make_db(inst, "other", 50, 4096, 9);
+  char before[64], after[64], orig[64];
+  digest_of("db", orig, sizeof orig);
+  digest_of("other", before, sizeof before);
+  char *out = NULL;
+  int rc = app_t_run(
+      &out, NULL,
+      ARGS("restore", "db", "--instance", inst, "--from", bk, "--as", "other"));
+  ASSERT_NE(rc, 0);
+  free(out);
+  digest_of("other", after, sizeof after);
+  ASSERT_STR_EQ(before, after);
+  run_ok("restore --replace", NULL,
+         ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+              "other", "--replace"));
+  digest_of("other", after, sizeof after);
+  ASSERT_STR_EQ(orig, after);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_unknown_db_no_manifest, 20) {
+  setup();
+  char *out = NULL;
+  int rc = app_t_run(&out, NULL,
+                     ARGS("backup", "nosuchdb", "--instance", inst, "--to", bk,
+                          "--stripes", "2"));
+  ASSERT_EQ(rc, 1);
+  ASSERT(strstr(out, "Msg ") != NULL); /* the engine's message, relayed */
+  free(out);
+  assert_no_backup("nosuchdb");
+  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_disk_full, 30) {
+  setup();
+  app_t_make_db(inst, "db", 30000, 4096, 4);
+  /* An earlier good backup must survive a failed one. */
+  run_ok("backup", NULL, ARGS("backup", "db", "--instance", inst, "--to", bk));
+  char *out = NULL;
+  int rc = app_t_run(
+      &out, ENV("VDI_TEST_FAIL_WRITE_AFTER=200000"),
+      ARGS("backup", "db", "--instance", inst, "--to", bk, "--stripes", "2"));
+  if (rc != 1) app_t_show("backup", out);
+  ASSERT_EQ(rc, 1);
+  ASSERT(strstr(out, "No space left on device") != NULL);
+  free(out);
+  /* Only the earlier backup: its manifest and one stripe. */
+  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 2);
+  run_ok("verify", NULL, ARGS("verify", "--instance", inst, "--from", bk));
+  /* And into an empty directory: nothing at all. */
+  snprintf(bk, sizeof bk, "%s/bk2", test_tmpdir());
+  rc = app_t_run(&out, ENV("VDI_TEST_FAIL_WRITE_AFTER=100000"),
+                 ARGS("backup", "db", "--instance", inst, "--to", bk));
+  ASSERT_EQ(rc, 1);
+  free(out);
+  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
+  return 0;
+}
+
+/* Start a slow backup and wait until it has written something. */
+static pid_t start_slow_backup(const char *log) {
+  app_t_make_db(inst, "db", 40000, 4096, 6);
+  pid_t vdi = app_t_spawn(log, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=100"),
+                          ARGS("backup", "db", "--instance", inst, "--to", bk,
+                               "--stripes", "2", "--quiet"));
+  if (!app_t_wait_bytes(bk, 1, 5000)) {
+    kill(vdi, SIGKILL);
+    TASK_FAIL_("the backup did not start");
+  }
+  return vdi;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_kill_vdisql, 30) {
+  setup();
+  char log[4400];
+  snprintf(log, sizeof log, "%s/log.txt", test_tmpdir());
+  pid_t vdi = start_slow_backup(log);
+  pid_t eng = app_t_find_child(vdi, "vdisql");
+  ASSERT_GT(eng, 0);
+  ASSERT_EQ(kill(eng, SIGKILL), 0);
+  int64_t t0 = now_ms();
+  int rc = wait_helper_timeout(vdi, 1000);
+  if (rc < 0) kill(vdi, SIGKILL);
+  ASSERT_GE(rc, 0); /* ended within a second */
+  ASSERT_NE(rc, 0);
+  fprintf(stderr, "vdi ended %lld ms after vdisql was killed\n",
+          (long long)(now_ms() - t0));
+  assert_no_backup("db");
+  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0); /* temp files removed */
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_kill_vdi, 30) {
+  setup();
+  /* Orphans of our children come to us, so the engine can be reaped and
+   * its exit status read once vdi is gone. */
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  char log[4400];
+  snprintf(log, sizeof log, "%s/log.txt", test_tmpdir());
+  pid_t vdi = start_slow_backup(log);
+  pid_t eng = app_t_find_child(vdi, "vdisql");
+  ASSERT_GT(eng, 0);
+  ASSERT_EQ(kill(vdi, SIGKILL), 0);
+  ASSERT_EQ(wait_helper(vdi), 128 + SIGKILL);
+  int rc = wait_helper_timeout(eng, 1000);
+  if (rc < 0) kill(eng, SIGKILL);
+  ASSERT_GE(rc, 0); /* the engine noticed within a second */
+  ASSERT_NE(rc, 0); /* and its statement failed */
+  assert_no_backup("db");
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_sigterm, 30) {
+  setup();
+  char log[4400];
+  snprintf(log, sizeof log, "%s/log.txt", test_tmpdir());
+  pid_t vdi = start_slow_backup(log);
+  pid_t eng = app_t_find_child(vdi, "vdisql");
+  ASSERT_GT(eng, 0);
+  ASSERT_EQ(kill(vdi, SIGTERM), 0);
+  int rc = wait_helper_timeout(vdi, 2000);
+  if (rc < 0) kill(vdi, SIGKILL);
+  ASSERT_EQ(rc, 128 + SIGTERM);
+  /* vdi waited for its engine: it is gone too. */
+  ASSERT(kill(eng, 0) != 0 && errno == ESRCH);
+  assert_no_backup("db");
+  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
+  return 0;
+}
