@@ -100,6 +100,7 @@ TEST_IMPL(lib_st_client_dne) {
   ASSERT_RC(vdi_set_close(set), VD_E_PROTOCOL);
   ASSERT_RC(vdi_set_get_buffer_handle(set, local, &h), VD_E_PROTOCOL);
   ASSERT_RC(vdi_set_map_buffer_handle(set, 1, &p), VD_E_PROTOCOL);
+  ASSERT_RC(vdi_set_allow_group(set, getgid()), 0);
   /* Create works from DNE; after Close the object is DNE again. */
   const char *name = unique_name("dne");
   cfg = lp_cfg(1, VDF_LikePipe);
@@ -253,6 +254,8 @@ TEST_IMPL(lib_st_client_configurable) {
   to_configurable(&c, "cfgb", 2);
   ASSERT_RC(vdi_set_create(c.set, c.name, &cfg), VD_E_PROTOCOL);
   ASSERT_RC(vdi_set_create(c.set, unique_name("other"), &cfg), VD_E_PROTOCOL);
+  ASSERT_RC(vdi_set_allow_group(c.set, getgid()), VD_E_PROTOCOL);
+  ASSERT_RC(vdi_set_open_in_secondary(c.set, c.name), VD_E_PROTOCOL);
   ASSERT_RC(vdi_set_get_configuration(c.set, 0, &cfg), VD_E_TIMEOUT);
   int64_t t0 = now_ms();
   ASSERT_RC(vdi_set_get_configuration(c.set, 100, &cfg), VD_E_TIMEOUT);
@@ -630,6 +633,7 @@ TEST_IMPL(lib_st_client_secondary) {
   ASSERT_RC(vdi_set_get_configuration(c.set, 2000, &cfg), 0);
   ASSERT_RC(lp_call(sec, "sec %s", nm), 0);
   ASSERT_RC(lp_call(sec, "sec %s", nm), VD_E_PROTOCOL);
+  ASSERT_RC(vdi_set_open_in_secondary(c.set, nm), VD_E_PROTOCOL);
   ASSERT_RC(lp_call(sec, "cfg 0"), 0);
   ASSERT_EQ(lp_v(sec, 0), 3);
   /* Devices are split between the processes; one process cannot open a
