@@ -166,6 +166,8 @@ static int lookup_locked(struct vdi_srvset *srv, const uint8_t *p,
     ref->group = i;
     ref->slot = (uint32_t)(rel / g->stride);
     ref->off = (uint64_t)(p - base);
+    ref->size = g->size;
+    ref->allocated = g->busy[ref->slot] != 0;
     return 0;
   }
   return VD_E_INVALID;

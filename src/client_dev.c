@@ -72,6 +72,26 @@ static uint8_t *resolve_buffer(struct vdi_device *d,
   return p;
 }
 
+/* IO-ERROR: complete what the server queued, up to a ClearError, with
+ * ERROR_IO_DEVICE at once, so the server learns of it without waiting for
+ * our next GetCommand.  Caller holds d->lock. */
+static int refuse_queued(struct vdi_device *d) {
+  uint32_t entries = d->set->c.geom.ring_entries;
+  struct vdi_shm_cmd e;
+  int r;
+  while ((r = vdi__cmd_peek(d->sd, entries, &d->rs, &e)) == 1 &&
+         e.code != VDC_ClearError) {
+    vdi__cmd_pop(d->sd, entries, &d->rs, &e);
+    if (post_completion(d, e.tag, ERROR_IO_DEVICE, 0, 0) != 0)
+      return VD_E_PROTOCOL;
+  }
+  if (r < 0) {
+    protocol_error(d);
+    return VD_E_PROTOCOL;
+  }
+  return 0;
+}
+
 struct get_ctx {
   struct vdi_device *d;
   VDC_Command *out;
@@ -149,6 +169,8 @@ int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
                         VDC_Command **cmd) {
   if (!dev || !cmd) return VD_E_INVALID;
   *cmd = NULL;
+  int a = vdi__aborted(&dev->set->c);
+  if (a) return a;
   if (!dev->opened || dev->closed) return VD_E_PROTOCOL;
   struct get_ctx g = {dev, NULL};
   struct vdi_deadline dl;
@@ -203,6 +225,7 @@ int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd,
     dev->io_error = true;
   else if (slot->cmd.commandCode == VDC_ClearError)
     dev->io_error = false;
+  if (dev->io_error && rc == 0) rc = refuse_queued(dev);
   pthread_mutex_unlock(&dev->lock);
   /* A ClearError held back may now be deliverable to a waiting thread. */
   if (was_error || dev->io_error) vdi__wake_all(&dev->sd->cmd_seq);

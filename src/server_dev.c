@@ -54,8 +54,8 @@ int vdi_srvdev_send_command(vdi_srvdev_t *dev, VDS_Command *cmd) {
   if (cmd->commandCode == VDC_Read || cmd->commandCode == VDC_Write) {
     struct ba_ref r;
     if (cmd->size <= 0 || (uint32_t)cmd->size > srv->max_transfer ||
-        vdi__ba_lookup(srv, cmd->buffer, &r) != 0 ||
-        (uint32_t)cmd->size > srv->ba.groups[r.group].size)
+        vdi__ba_lookup(srv, cmd->buffer, &r) != 0 || !r.allocated ||
+        (uint32_t)cmd->size > r.size)
       return refuse(cmd, VD_E_INVALID, ERROR_INVALID_PARAMETER);
     e.seg = r.seg;
     e.offset = r.off;

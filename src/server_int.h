@@ -38,6 +38,8 @@ struct bufarea {
 struct ba_ref {
   uint32_t seg, group, slot;
   uint64_t off;
+  uint32_t size; /* the buffer's data bytes */
+  bool allocated;
 };
 
 /* A command in flight, as the server remembers it (never from shm). */

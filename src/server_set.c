@@ -231,7 +231,8 @@ int vdi_srv_query_available_buffers(vdi_srvset_t *srv, uint32_t size,
   if (!srv || !count) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
   int rc = check_state(srv, SV_CONFIGURABLE, SV_ACTIVE);
-  if (rc == 0 && (alignment && !pow2(alignment))) rc = VD_E_INVALID;
+  if (rc == 0 && (size == 0 || (alignment && !pow2(alignment))))
+    rc = VD_E_INVALID;
   if (rc == 0) *count = vdi__ba_available(srv, size, alignment);
   pthread_mutex_unlock(&srv->lock);
   return rc;
