@@ -1,0 +1,236 @@
+/*
+ * vstream.c - encoder and decoder of the backup stream records; the layout
+ * is in vstream.h and docs/STREAM-FORMAT.md.  Decoders trust nothing: every
+ * record carries its own CRC-32C and every field is range-checked.
+ */
+#include "vstream.h"
+
+#include "crc32c.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+static uint64_t get64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+uint32_t vs_peek_magic(const uint8_t *in) {
+  return get32(in);
+}
+
+/* Header offsets. */
+enum {
+  H_MAGIC = 0,
+  H_VERSION = 8,
+  H_SIZE = 12,
+  H_SETID = 16,
+  H_STRIPE = 32,
+  H_NSTRIPES = 36,
+  H_PAGESIZE = 40,
+  H_PPB = 44,
+  H_PAGES = 48,
+  H_TIME = 56,
+  H_FLAGS = 64,
+  H_DEVTYPE = 68,
+  H_DBNAME = 80,
+  H_NAME = 208,
+  H_DESC = 336,
+  H_SERVER = 592,
+  H_CRC = 1020
+};
+
+static void put_str(uint8_t *p, const char *s, size_t field) {
+  size_t n = strnlen(s, field - 1);
+  memcpy(p, s, n); /* the rest of the field stays zero */
+}
+
+static int get_str(char *dst, const uint8_t *p, size_t field) {
+  if (memchr(p, 0, field) == NULL) return -1; /* must be terminated */
+  memcpy(dst, p, field);
+  return 0;
+}
+
+void vs_header_encode(const vs_header *h, uint8_t *out) {
+  memset(out, 0, VS_HEADER_SIZE);
+  memcpy(out + H_MAGIC, VS_MAGIC, 8);
+  put32(out + H_VERSION, VS_VERSION);
+  put32(out + H_SIZE, VS_HEADER_SIZE);
+  memcpy(out + H_SETID, h->set_id, 16);
+  put32(out + H_STRIPE, h->stripe_index);
+  put32(out + H_NSTRIPES, h->stripe_count);
+  put32(out + H_PAGESIZE, h->page_size);
+  put32(out + H_PPB, h->pages_per_block);
+  put64(out + H_PAGES, h->page_count);
+  put64(out + H_TIME, (uint64_t)h->start_time);
+  put32(out + H_FLAGS, h->flags);
+  put32(out + H_DEVTYPE, h->device_type);
+  put_str(out + H_DBNAME, h->database, 128);
+  put_str(out + H_NAME, h->name, 128);
+  put_str(out + H_DESC, h->description, 256);
+  put_str(out + H_SERVER, h->server, 64);
+  put32(out + H_CRC, crc32c_update(0, out, H_CRC));
+}
+
+static int pow2_in(uint32_t v, uint32_t lo, uint32_t hi) {
+  return v >= lo && v <= hi && (v & (v - 1)) == 0;
+}
+
+int vs_header_decode(vs_header *h, const uint8_t *in) {
+  memset(h, 0, sizeof *h);
+  if (memcmp(in + H_MAGIC, VS_MAGIC, 8) != 0) return VS_BAD_MAGIC;
+  if (get32(in + H_CRC) != crc32c_update(0, in, H_CRC)) return VS_BAD_CRC;
+  if (get32(in + H_VERSION) != VS_VERSION) return VS_BAD_VERSION;
+  if (get32(in + H_SIZE) != VS_HEADER_SIZE) return VS_BAD_FIELD;
+  memcpy(h->set_id, in + H_SETID, 16);
+  h->stripe_index = get32(in + H_STRIPE);
+  h->stripe_count = get32(in + H_NSTRIPES);
+  h->page_size = get32(in + H_PAGESIZE);
+  h->pages_per_block = get32(in + H_PPB);
+  h->page_count = get64(in + H_PAGES);
+  h->start_time = (int64_t)get64(in + H_TIME);
+  h->flags = get32(in + H_FLAGS);
+  h->device_type = get32(in + H_DEVTYPE);
+  if (h->stripe_count < 1 || h->stripe_count > VS_MAX_STRIPES ||
+      h->stripe_index >= h->stripe_count)
+    return VS_BAD_FIELD;
+  if (!pow2_in(h->page_size, 512, 65536) || h->pages_per_block == 0 ||
+      (uint64_t)h->pages_per_block * h->page_size > VS_MAX_RAW_BLOCK)
+    return VS_BAD_FIELD;
+  if ((h->flags & ~VS_F_KNOWN) != 0) return VS_BAD_FIELD;
+  if (h->page_count > ((uint64_t)1 << 32)) return VS_BAD_FIELD;
+  if (get_str(h->database, in + H_DBNAME, 128) ||
+      get_str(h->name, in + H_NAME, 128) ||
+      get_str(h->description, in + H_DESC, 256) ||
+      get_str(h->server, in + H_SERVER, 64))
+    return VS_BAD_FIELD;
+  return VS_OK;
+}
+
+/* Block header: magic 0, flags 4, seq 8, first_page 16, pages 24,
+ * stored_len 28, raw_len 32, raw_crc 36, stored_crc 40, header CRC 44. */
+void vs_block_encode(const vs_block *b, uint8_t *out) {
+  put32(out, VS_BLOCK_MAGIC);
+  put32(out + 4, b->flags);
+  put64(out + 8, b->seq);
+  put64(out + 16, b->first_page);
+  put32(out + 24, b->pages);
+  put32(out + 28, b->stored_len);
+  put32(out + 32, b->raw_len);
+  put32(out + 36, b->raw_crc);
+  put32(out + 40, b->stored_crc);
+  put32(out + 44, crc32c_update(0, out, 44));
+}
+
+int vs_block_decode(vs_block *b, const uint8_t *in, uint32_t page_size) {
+  memset(b, 0, sizeof *b);
+  if (get32(in) != VS_BLOCK_MAGIC) return VS_BAD_MAGIC;
+  if (get32(in + 44) != crc32c_update(0, in, 44)) return VS_BAD_CRC;
+  b->flags = get32(in + 4);
+  b->seq = get64(in + 8);
+  b->first_page = get64(in + 16);
+  b->pages = get32(in + 24);
+  b->stored_len = get32(in + 28);
+  b->raw_len = get32(in + 32);
+  b->raw_crc = get32(in + 36);
+  b->stored_crc = get32(in + 40);
+  if ((b->flags & ~VS_B_ZSTD) != 0 || b->pages == 0 || b->first_page == 0)
+    return VS_BAD_FIELD;
+  if ((uint64_t)b->pages * page_size != b->raw_len ||
+      b->raw_len > VS_MAX_RAW_BLOCK)
+    return VS_BAD_FIELD;
+  /* A stored (uncompressed) block is exactly raw; a zstd frame of it is
+   * never much larger than the raw bytes (we store raw when it would be). */
+  if (b->flags & VS_B_ZSTD) {
+    if (b->stored_len == 0 || b->stored_len >= b->raw_len) return VS_BAD_FIELD;
+  } else if (b->stored_len != b->raw_len) {
+    return VS_BAD_FIELD;
+  }
+  return VS_OK;
+}
+
+/* Trailer fixed part: magic 0, pad_len 4, blocks 8, pages 16, stored 24,
+ * total_blocks 32, total_pages 40, chain_crc 48, reserved 52, end_time 56;
+ * then pad_len zero bytes; then the CRC of everything before it. */
+size_t vs_trailer_size(uint32_t pad_len) {
+  return VS_TRAILER_FIXED + (size_t)pad_len + 4;
+}
+
+void vs_trailer_encode(const vs_trailer *t, uint8_t *out) {
+  size_t n = VS_TRAILER_FIXED + t->pad_len;
+  memset(out, 0, n);
+  put32(out, VS_TRAILER_MAGIC);
+  put32(out + 4, t->pad_len);
+  put64(out + 8, t->blocks);
+  put64(out + 16, t->pages);
+  put64(out + 24, t->stored_bytes);
+  put64(out + 32, t->total_blocks);
+  put64(out + 40, t->total_pages);
+  put32(out + 48, t->chain_crc);
+  put64(out + 56, (uint64_t)t->end_time);
+  put32(out + n, crc32c_update(0, out, n));
+}
+
+int vs_trailer_decode_fixed(vs_trailer *t, const uint8_t *in) {
+  memset(t, 0, sizeof *t);
+  if (get32(in) != VS_TRAILER_MAGIC) return VS_BAD_MAGIC;
+  t->pad_len = get32(in + 4);
+  t->blocks = get64(in + 8);
+  t->pages = get64(in + 16);
+  t->stored_bytes = get64(in + 24);
+  t->total_blocks = get64(in + 32);
+  t->total_pages = get64(in + 40);
+  t->chain_crc = get32(in + 48);
+  t->end_time = (int64_t)get64(in + 56);
+  if (t->pad_len > VS_MAX_PAD || get32(in + 52) != 0) return VS_BAD_FIELD;
+  return VS_OK;
+}
+
+int vs_trailer_check(const vs_trailer *t, const uint8_t *whole) {
+  size_t n = VS_TRAILER_FIXED + t->pad_len;
+  for (size_t i = VS_TRAILER_FIXED; i < n; i++)
+    if (whole[i] != 0) return VS_BAD_FIELD;
+  if (get32(whole + n) != crc32c_update(0, whole, n)) return VS_BAD_CRC;
+  return VS_OK;
+}
+
+void vs_format_guid(const uint8_t id[16], char *out) {
+  char *p = out;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    p += sprintf(p, "%02X", id[i]);
+  }
+  *p = 0;
+}
+
+const char *vs_status_text(int st) {
+  switch (st) {
+  case VS_OK:
+    return "valid";
+  case VS_BAD_MAGIC:
+    return "unrecognized record";
+  case VS_BAD_VERSION:
+    return "unsupported format version";
+  case VS_BAD_CRC:
+    return "checksum mismatch";
+  case VS_BAD_FIELD:
+    return "invalid field value";
+  }
+  return "unknown error";
+}

@@ -1,0 +1,194 @@
+/*
+ * dbwrite.c - the restore writer (see dbwrite.h).
+ *
+ * Replacing a database another process uses would pull it from under that
+ * process, so before the rename vdisql makes sure nobody holds it: it opens
+ * the old database, checkpoints and truncates its WAL if it has one, and
+ * takes an exclusive lock for a moment; if any of that is refused, the
+ * restore fails with Msg 3101 and the old database stays.  This also
+ * guarantees that no old -wal file is left to be replayed onto the new one.
+ */
+#include "dbwrite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct dbw {
+  char *target, *tmp, *dir, *db;
+  int fd;
+  uint32_t ps;
+};
+
+static int io_fail(vmsg *err, const char *path, const char *what) {
+  int e = errno;
+  vmsg_set(err, 3634,
+           "The operating system returned the error '%d(%s)' while "
+           "attempting '%s' on '%s'.",
+           e, strerror(e), what, path);
+  return -1;
+}
+
+dbw_t *dbw_open(const char *inst_dir, const char *db, uint32_t page_size,
+                int replace, vmsg *err) {
+  dbw_t *w = calloc(1, sizeof *w);
+  struct stat st;
+  if (!w) return NULL;
+  w->fd = -1;
+  w->ps = page_size;
+  if (asprintf(&w->target, "%s/%s.db", inst_dir, db) < 0 ||
+      asprintf(&w->tmp, "%s/.%s.db.restore-XXXXXX", inst_dir, db) < 0) {
+    w->target = w->tmp = NULL;
+    goto fail;
+  }
+  w->dir = strdup(inst_dir);
+  w->db = strdup(db);
+  if (!w->dir || !w->db) goto fail;
+  if (stat(w->target, &st) == 0 && !replace) {
+    vmsg_set(err, 1834,
+             "The file '%s' cannot be overwritten. It is being used by "
+             "database '%s'. Use WITH REPLACE to overwrite the existing "
+             "database.",
+             w->target, db);
+    goto fail;
+  }
+  w->fd = mkostemp(w->tmp, O_CLOEXEC);
+  if (w->fd < 0) {
+    io_fail(err, w->tmp, "create");
+    free(w->tmp);
+    w->tmp = NULL;
+    goto fail;
+  }
+  fchmod(w->fd, 0644);
+  return w;
+fail:
+  dbw_free(w);
+  return NULL;
+}
+
+int dbw_write(void *ctx, uint64_t first, uint32_t n, const uint8_t *data,
+              vmsg *err) {
+  dbw_t *w = ctx;
+  size_t len = (size_t)n * w->ps;
+  off_t off = (off_t)((first - 1) * w->ps);
+  while (len > 0) {
+    ssize_t k = pwrite(w->fd, data, len, off);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return io_fail(err, w->tmp, "write");
+    data += k;
+    len -= (size_t)k;
+    off += k;
+  }
+  return 0;
+}
+
+static void unlink_sidecars(const char *path) {
+  char buf[4200];
+  snprintf(buf, sizeof buf, "%s-wal", path);
+  unlink(buf);
+  snprintf(buf, sizeof buf, "%s-shm", path);
+  unlink(buf);
+  snprintf(buf, sizeof buf, "%s-journal", path);
+  unlink(buf);
+}
+
+static int check_restored(dbw_t *w, vmsg *err) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int ok = 0;
+  char first[256] = "";
+  if (sqlite3_open_v2(w->tmp, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+      sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) ==
+          SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char *t = sqlite3_column_text(st, 0);
+    snprintf(first, sizeof first, "%s", t ? (const char *)t : "");
+    ok = strcmp(first, "ok") == 0;
+  } else {
+    snprintf(first, sizeof first, "%s", db ? sqlite3_errmsg(db) : "?");
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  unlink_sidecars(w->tmp);
+  if (!ok) {
+    vmsg_set(err, 3183,
+             "RESTORE detected an error in the restored database '%s': "
+             "integrity_check says: %s",
+             w->db, first);
+    return -1;
+  }
+  return 0;
+}
+
+/* Make sure nobody uses the old database and its WAL is empty. */
+static int take_over_target(dbw_t *w, vmsg *err) {
+  struct stat st;
+  if (stat(w->target, &st) != 0) return 0;
+  sqlite3 *db = NULL;
+  int busy = 1;
+  if (sqlite3_open_v2(w->target, &db, SQLITE_OPEN_READWRITE, NULL) ==
+      SQLITE_OK) {
+    sqlite3_busy_timeout(db, 2000);
+    sqlite3_stmt *s = NULL;
+    busy = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+      busy = sqlite3_column_int(s, 0) != 0;
+    sqlite3_finalize(s);
+    if (!busy &&
+        sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK)
+      busy = 1;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  sqlite3_close(db);
+  char wal[4200];
+  snprintf(wal, sizeof wal, "%s-wal", w->target);
+  if (!busy && stat(wal, &st) == 0 && st.st_size > 0) busy = 1;
+  if (busy) {
+    vmsg_set(err, 3101,
+             "Exclusive access could not be obtained because the database "
+             "'%s' is in use.",
+             w->db);
+    return -1;
+  }
+  return 0;
+}
+
+int dbw_commit(dbw_t *w, uint64_t page_count, vmsg *err) {
+  if (ftruncate(w->fd, (off_t)(page_count * w->ps)) != 0)
+    return io_fail(err, w->tmp, "truncate");
+  if (fsync(w->fd) != 0) return io_fail(err, w->tmp, "fsync");
+  if (check_restored(w, err)) return -1;
+  if (take_over_target(w, err)) return -1;
+  if (fsync(w->fd) != 0) return io_fail(err, w->tmp, "fsync");
+  if (rename(w->tmp, w->target) != 0) return io_fail(err, w->target, "rename");
+  free(w->tmp);
+  w->tmp = NULL;
+  int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || fsync(dfd) != 0) {
+    if (dfd >= 0) close(dfd);
+    return io_fail(err, w->dir, "fsync");
+  }
+  close(dfd);
+  return 0;
+}
+
+void dbw_free(dbw_t *w) {
+  if (!w) return;
+  if (w->fd >= 0) close(w->fd);
+  if (w->tmp) {
+    unlink(w->tmp);
+    unlink_sidecars(w->tmp);
+  }
+  free(w->tmp);
+  free(w->target);
+  free(w->dir);
+  free(w->db);
+  free(w);
+}

@@ -1,0 +1,225 @@
+/*
+ * exec.c - the statement runner: opens the database snapshot or the
+ * restore target and the media, runs the stream writer or reader, prints
+ * the result lines (Processed ..., ... successfully processed ...) or the
+ * Msg lines followed by the statement's "terminating abnormally" message.
+ */
+#include "exec.h"
+
+#include "dbwrite.h"
+#include "stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int fail(const stmt *s, const vmsg *m) {
+  out_vmsg(m, s->line);
+  out_msg(3013, 16, s->line, "%s is terminating abnormally.",
+          stmt_verb(s->kind));
+  return -1;
+}
+
+/* A statement that fails before its devices are used still has to tell
+ * a waiting VDI client, or that client would wait forever. */
+static int fail_early(const stmt *s, const vmsg *m) {
+  if (s->dev_kind == DEV_VIRTUAL && s->ndev > 0) vdidev_abort_set(s->dev[0]);
+  return fail(s, m);
+}
+
+static media_t *open_media(const exec_ctx *cx, const stmt *s, int writing,
+                           vmsg *err) {
+  media_opts o = {0};
+  o.writing = writing;
+  o.overwrite = s->init || s->format;
+  o.blocksize = s->blocksize;
+  o.buffercount = s->buffercount;
+  o.maxtransfer = s->maxtransfer;
+  o.base_dir = cx->inst_dir;
+  if (s->dev_kind == DEV_DISK) return disk_open(s->dev, s->ndev, &o, err);
+  return vdidev_open(s->dev, s->ndev, &o, err);
+}
+
+static void done_line(const char *verb, uint64_t pages, uint32_t ps,
+                      double secs) {
+  double mb = (double)pages * ps / 1048576.0;
+  if (secs < 0.001) secs = 0.001;
+  out_info("%s successfully processed %llu pages in %.3f seconds (%.3f "
+           "MB/sec).",
+           verb, (unsigned long long)pages, secs, mb / secs);
+}
+
+static int run_backup(const exec_ctx *cx, const stmt *s) {
+  vmsg err = {0};
+  char path[4200];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/%s.db", cx->inst_dir, s->db);
+  if (stat(path, &st) != 0) {
+    vmsg_set(&err, 911,
+             "Database '%s' does not exist. Make sure that the name is "
+             "entered correctly.",
+             s->db);
+    return fail_early(s, &err);
+  }
+  double t0 = now_s();
+  media_t *m = open_media(cx, s, 1, &err);
+  if (!m) return fail(s, &err);
+  snap_t *snap = NULL;
+  if (snap_open(path, &snap, &err)) {
+    media_close(m, 0);
+    return fail(s, &err);
+  }
+  wopts o = {0};
+  o.compress = s->compression && !s->no_compression;
+  o.checksum = s->checksum && !s->no_checksum;
+  o.copy_only = s->copy_only;
+  o.stats = s->stats;
+  o.database = s->db;
+  o.name = s->name;
+  o.description = s->description;
+  o.server = cx->server;
+  int rc = stream_backup(snap, m, &o, &err);
+  uint64_t pages = snap_page_count(snap);
+  uint32_t ps = snap_page_size(snap);
+  snap_close(snap); /* writers may go on while the media is finished */
+  if (media_close(m, rc == 0) != 0) rc = -1;
+  if (rc) return fail(s, &err);
+  out_info("Processed %llu pages for database '%s', file '%s' on file 1.",
+           (unsigned long long)pages, s->db, s->db);
+  done_line("BACKUP DATABASE", pages, ps, now_s() - t0);
+  return 0;
+}
+
+static void print_row(const exec_ctx *cx, const char *const *cols, int n) {
+  for (int i = 0; i < n; i++)
+    printf("%s%s", i ? cx->colsep : "", cols[i]);
+  putchar('\n');
+}
+
+static void print_info(const exec_ctx *cx, const stmt *s, const vs_header *h,
+                       const char *source) {
+  char guid[40], size[32], date[32], pages[32], psz[32], stripes[32],
+      logical[200], physical[4200];
+  struct tm tm;
+  time_t t = (time_t)h->start_time;
+  vs_format_guid(h->set_id, guid);
+  snprintf(size, sizeof size, "%llu",
+           (unsigned long long)(h->page_count * h->page_size));
+  localtime_r(&t, &tm);
+  strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
+  snprintf(pages, sizeof pages, "%llu", (unsigned long long)h->page_count);
+  snprintf(psz, sizeof psz, "%u", h->page_size);
+  snprintf(stripes, sizeof stripes, "%u", h->stripe_count);
+  if (s->kind == ST_HEADERONLY) {
+    static const char *const head[] = {
+        "BackupName",  "BackupDescription", "BackupType", "Compressed",
+        "Position",    "DeviceType",        "ServerName", "DatabaseName",
+        "BackupSize",  "BackupStartDate",   "PageSize",   "PageCount",
+        "FamilyCount", "BackupSetGUID",     "IsCopyOnly", "HasBackupChecksums"};
+    const char *row[] = {h->name[0] ? h->name : "NULL",
+                         h->description[0] ? h->description : "NULL",
+                         "1",
+                         (h->flags & VS_F_COMPRESSED) ? "1" : "0",
+                         "1",
+                         h->device_type == VS_DEVICE_VIRTUAL ? "7" : "2",
+                         h->server,
+                         h->database,
+                         size,
+                         date,
+                         psz,
+                         pages,
+                         stripes,
+                         guid,
+                         (h->flags & VS_F_COPY_ONLY) ? "1" : "0",
+                         (h->flags & VS_F_CHECKSUM) ? "1" : "0"};
+    if (cx->headers) print_row(cx, head, 16);
+    print_row(cx, row, 16);
+  } else {
+    static const char *const head[] = {
+        "LogicalName",       "PhysicalName",   "Type",
+        "FileGroupName",     "Size",           "FileId",
+        "BackupSizeInBytes", "SourceBlockSize"};
+    snprintf(logical, sizeof logical, "%s", h->database);
+    snprintf(physical, sizeof physical, "%s/%s.db", source, h->database);
+    const char *row[] = {logical, physical, "D",  "PRIMARY",
+                         size,    "1",      size, psz};
+    if (cx->headers) print_row(cx, head, 8);
+    print_row(cx, row, 8);
+  }
+  printf("\n(1 rows affected)\n");
+  fflush(stdout);
+}
+
+static int run_restore(const exec_ctx *cx, const stmt *s) {
+  vmsg err = {0};
+  dbw_t *w = NULL;
+  if (s->kind == ST_RESTORE_DB) {
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s.db", cx->inst_dir, s->db);
+    if (stat(path, &st) == 0 && !s->replace) {
+      vmsg_set(&err, 1834,
+               "The file '%s' cannot be overwritten. It is being used by "
+               "database '%s'. Use WITH REPLACE to overwrite the existing "
+               "database.",
+               path, s->db);
+      return fail_early(s, &err);
+    }
+  }
+  double t0 = now_s();
+  media_t *m = open_media(cx, s, 0, &err);
+  if (!m) return fail(s, &err);
+  vs_header h;
+  unsigned order[VS_MAX_STRIPES];
+  int rc = stream_read_headers(m, s->dev, &h, order, &err);
+  if (rc == 0 && (s->kind == ST_HEADERONLY || s->kind == ST_FILELISTONLY)) {
+    media_close(m, 1);
+    print_info(cx, s, &h, cx->inst_dir);
+    return 0;
+  }
+  if (rc == 0 && s->kind == ST_RESTORE_DB) {
+    w = dbw_open(cx->inst_dir, s->db, h.page_size, s->replace, &err);
+    if (!w) rc = -1;
+  }
+  rsink sink = {w, w ? dbw_write : NULL};
+  if (rc == 0)
+    rc = stream_read_body(m, s->dev, &h, order, &sink, s->stats, &err);
+  if (media_close(m, rc == 0) != 0) rc = -1;
+  if (rc == 0 && w) rc = dbw_commit(w, h.page_count, &err);
+  dbw_free(w);
+  if (rc) return fail(s, &err);
+  if (s->kind == ST_VERIFYONLY) {
+    out_info("The backup set on file 1 is valid.");
+    return 0;
+  }
+  out_info("Processed %llu pages for database '%s', file '%s' on file 1.",
+           (unsigned long long)h.page_count, s->db, s->db);
+  done_line("RESTORE DATABASE", h.page_count, h.page_size, now_s() - t0);
+  return 0;
+}
+
+int exec_stmt(const exec_ctx *cx, const stmt *s) {
+  vmsg err = {0};
+  switch (s->kind) {
+  case ST_BACKUP_DB:
+    return run_backup(cx, s);
+  case ST_BACKUP_LOG:
+  case ST_RESTORE_LOG:
+    vmsg_set(&err, 4208,
+             "The statement %s is not allowed: a SQLite database has no "
+             "transaction log to back up or restore. Use %s DATABASE.",
+             stmt_verb(s->kind),
+             s->kind == ST_BACKUP_LOG ? "BACKUP" : "RESTORE");
+    return fail_early(s, &err);
+  default:
+    return run_restore(cx, s);
+  }
+}

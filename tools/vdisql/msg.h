@@ -1,0 +1,36 @@
+/*
+ * msg.h - messages in SQL Server's form: informational lines on stdout and
+ * errors as "Msg N, Level L, State 1, Server S, Line n" plus a text line.
+ * A vmsg carries the first error of an operation up to the statement runner;
+ * the numbers used are listed in vdisql.1.
+ */
+#ifndef VDISQL_MSG_H
+#define VDISQL_MSG_H
+
+#include <stdarg.h>
+
+typedef struct vmsg {
+  int num;         /* 0 = no error */
+  int level;       /* 16 unless set otherwise (syntax errors are 15) */
+  int line;        /* line in the batch, 0 = the statement's */
+  char text[1024]; /* plain words, one line */
+} vmsg;
+
+/** Record an error unless one is recorded already (the first cause wins). */
+void vmsg_set(vmsg *m, int num, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** The same with a level and a line number. */
+void vmsg_setl(vmsg *m, int num, int level, int line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/** Output settings: server name in Msg lines; errors to stderr if asked. */
+void out_init(const char *server, int errors_to_stderr);
+/** Print an error in SQL Server's two-line form. */
+void out_msg(int num, int level, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/** Print a recorded error (the statement's line if m->line is 0). */
+void out_vmsg(const vmsg *m, int stmt_line);
+/** Print an informational line on stdout (flushed: progress is live). */
+void out_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

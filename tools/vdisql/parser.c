@@ -1,0 +1,386 @@
+/*
+ * parser.c - recursive-descent parser for vdisql's BACKUP / RESTORE
+ * statements (see parser.h).  Option checks that need no I/O happen here,
+ * so a bad statement is refused before any device is touched.
+ */
+#include "parser.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct pstate {
+  const toklist *tl;
+  size_t i;
+  vmsg *err;
+} pstate;
+
+static const tok *cur(pstate *ps) {
+  return &ps->tl->v[ps->i];
+}
+static const tok *next(pstate *ps) {
+  const tok *t = cur(ps);
+  if (t->kind != T_END) ps->i++;
+  return t;
+}
+static int is_punct(const tok *t, char c) {
+  return t->kind == T_PUNCT && t->text[0] == c;
+}
+
+static int syntax(pstate *ps, const tok *t) {
+  if (t->kind == T_END)
+    vmsg_setl(ps->err, 102, 15, t->line,
+              "Incorrect syntax near the end of the batch.");
+  else
+    vmsg_setl(ps->err, 102, 15, t->line, "Incorrect syntax near '%s'.",
+              t->text);
+  return -1;
+}
+
+static int expect_punct(pstate *ps, char c) {
+  if (!is_punct(cur(ps), c)) return syntax(ps, cur(ps));
+  next(ps);
+  return 0;
+}
+
+/* A database name: word, [bracketed], "quoted" or 'quoted'. */
+static int parse_name(pstate *ps, char *out, size_t outsz) {
+  const tok *t = cur(ps);
+  if (t->kind != T_WORD && t->kind != T_QID && t->kind != T_STR)
+    return syntax(ps, t);
+  if (t->text[0] == 0 || strlen(t->text) >= outsz) return syntax(ps, t);
+  /* The name becomes a file name in the instance directory. */
+  if (strchr(t->text, '/') || strcmp(t->text, ".") == 0 ||
+      strcmp(t->text, "..") == 0) {
+    vmsg_setl(ps->err, 911, 16, t->line,
+              "Database '%s' does not exist. Make sure that the name is "
+              "entered correctly.",
+              t->text);
+    return -1;
+  }
+  snprintf(out, outsz, "%s", t->text);
+  next(ps);
+  return 0;
+}
+
+static int parse_devices(pstate *ps, stmt *s) {
+  for (;;) {
+    const tok *t = next(ps);
+    int kind;
+    if (tok_is(t, "DISK"))
+      kind = DEV_DISK;
+    else if (tok_is(t, "VIRTUAL_DEVICE"))
+      kind = DEV_VIRTUAL;
+    else if (tok_is(t, "TAPE") || tok_is(t, "URL")) {
+      vmsg_setl(ps->err, 3032, 16, t->line,
+                "Backup device type %s is not supported by vdisql; use DISK "
+                "or VIRTUAL_DEVICE.",
+                t->text);
+      return -1;
+    } else
+      return syntax(ps, t);
+    if (expect_punct(ps, '=')) return -1;
+    const tok *v = next(ps);
+    if (v->kind != T_STR || v->text[0] == 0) return syntax(ps, v);
+    if (s->ndev > 0 && kind != s->dev_kind) {
+      vmsg_setl(ps->err, 3032, 16, t->line,
+                "DISK and VIRTUAL_DEVICE cannot be mixed in one statement.");
+      return -1;
+    }
+    if (s->ndev == MAX_DEVICES) {
+      vmsg_setl(ps->err, 3205, 16, t->line,
+                "Too many backup devices specified for backup or restore; "
+                "only %d are allowed.",
+                MAX_DEVICES);
+      return -1;
+    }
+    s->dev_kind = kind;
+    s->dev[s->ndev] = strdup(v->text);
+    if (!s->dev[s->ndev]) return syntax(ps, v);
+    s->ndev++;
+    if (!is_punct(cur(ps), ',')) return 0;
+    next(ps);
+  }
+}
+
+/* Options that SQL Server knows but that mean nothing for SQLite. */
+static const char *const unsupported[] = {"NORECOVERY",
+                                          "STANDBY",
+                                          "MOVE",
+                                          "DIFFERENTIAL",
+                                          "CONTINUE_AFTER_ERROR",
+                                          "PARTIAL",
+                                          "ENCRYPTION",
+                                          "MEDIANAME",
+                                          "MEDIADESCRIPTION",
+                                          "MEDIAPASSWORD",
+                                          "PASSWORD",
+                                          "EXPIREDATE",
+                                          "RETAINDAYS",
+                                          "SKIP",
+                                          "NOSKIP",
+                                          "REWIND",
+                                          "NOREWIND",
+                                          "UNLOAD",
+                                          "NOUNLOAD",
+                                          "RESTRICTED_USER",
+                                          "KEEP_REPLICATION",
+                                          "KEEP_CDC",
+                                          "NO_TRUNCATE",
+                                          "STOPAT",
+                                          "STOPATMARK",
+                                          "STOPBEFOREMARK",
+                                          "CREDENTIAL",
+                                          "FILESTREAM",
+                                          "NEW_BROKER",
+                                          "ENABLE_BROKER",
+                                          "ERROR_BROKER_CONVERSATIONS",
+                                          "LOADHISTORY",
+                                          "SNAPSHOT",
+                                          "METADATA_ONLY",
+                                          "DBO_ONLY",
+                                          "NO_LOG",
+                                          "TRUNCATE_ONLY",
+                                          "BACKUP_OPTIONS",
+                                          "RESTORE_OPTIONS",
+                                          NULL};
+
+enum { O_BACKUP = 1, O_RESTORE = 2, O_INFO = 4, O_ALL = 7 };
+
+static int parse_number(pstate *ps, uint32_t *out) {
+  if (expect_punct(ps, '=')) return -1;
+  const tok *v = next(ps);
+  if (v->kind != T_NUM) return syntax(ps, v);
+  *out = v->num_overflow ? 0xFFFFFFFFu : (uint32_t)v->num;
+  if (v->num_overflow || v->num > 0xFFFFFFFFull) *out = 0xFFFFFFFFu;
+  return 0;
+}
+
+static int parse_string(pstate *ps, char *out, size_t outsz, const char *opt) {
+  if (expect_punct(ps, '=')) return -1;
+  const tok *v = next(ps);
+  if (v->kind != T_STR) return syntax(ps, v);
+  if (strlen(v->text) >= outsz) {
+    vmsg_setl(ps->err, 3250, 16, v->line,
+              "The value for the %s parameter is longer than %zu characters.",
+              opt, outsz - 1);
+    return -1;
+  }
+  snprintf(out, outsz, "%s", v->text);
+  return 0;
+}
+
+static int range(pstate *ps, const tok *t, uint32_t v, uint32_t lo, uint32_t hi,
+                 int pow2) {
+  if (v < lo || v > hi || (pow2 && (v & (v - 1)) != 0)) {
+    vmsg_setl(ps->err, 3250, 16, t->line,
+              "The value '%u' is not within range for the %s parameter.", v,
+              t->text);
+    return -1;
+  }
+  return 0;
+}
+
+static int parse_option(pstate *ps, stmt *s, int where) {
+  const tok *t = next(ps);
+  const char *what = (where == O_BACKUP) ? "BACKUP" : "RESTORE";
+  int allowed = 0;
+  if (t->kind != T_WORD) return syntax(ps, t);
+#define FLAG(kw, field, w)                                                     \
+  if (tok_is(t, kw)) {                                                         \
+    allowed = (w);                                                             \
+    if (!(allowed & where)) goto notopt;                                       \
+    s->field = 1;                                                              \
+    return 0;                                                                  \
+  }
+  FLAG("FORMAT", format, O_BACKUP)
+  FLAG("NOFORMAT", noformat, O_BACKUP)
+  FLAG("INIT", init, O_BACKUP)
+  FLAG("NOINIT", noinit, O_BACKUP)
+  FLAG("CHECKSUM", checksum, O_ALL)
+  FLAG("NO_CHECKSUM", no_checksum, O_ALL)
+  FLAG("COPY_ONLY", copy_only, O_BACKUP)
+  FLAG("COMPRESSION", compression, O_BACKUP)
+  FLAG("NO_COMPRESSION", no_compression, O_BACKUP)
+  FLAG("REPLACE", replace, O_RESTORE)
+  FLAG("RECOVERY", recovery, O_RESTORE)
+#undef FLAG
+  if (tok_is(t, "STATS")) {
+    s->stats = 10;
+    if (!is_punct(cur(ps), '=')) return 0;
+    uint32_t v;
+    if (parse_number(ps, &v) || range(ps, t, v, 1, 100, 0)) return -1;
+    s->stats = (int)v;
+    return 0;
+  }
+  if (tok_is(t, "BLOCKSIZE"))
+    return parse_number(ps, &s->blocksize) ||
+                   range(ps, t, s->blocksize, 512, 65536, 1)
+               ? -1
+               : 0;
+  if (tok_is(t, "BUFFERCOUNT"))
+    return parse_number(ps, &s->buffercount) ||
+                   range(ps, t, s->buffercount, 1, 4096, 0)
+               ? -1
+               : 0;
+  if (tok_is(t, "MAXTRANSFERSIZE")) {
+    if (parse_number(ps, &s->maxtransfer) ||
+        range(ps, t, s->maxtransfer, 65536, 4194304, 0))
+      return -1;
+    if (s->maxtransfer % 65536 != 0)
+      return range(ps, t, s->maxtransfer, 1, 0, 0);
+    return 0;
+  }
+  if (tok_is(t, "FILE")) {
+    if (parse_number(ps, &s->file)) return -1;
+    if (s->file != 1) {
+      vmsg_setl(ps->err, 3032, 16, t->line,
+                "FILE = %u: vdisql keeps one backup set per media family, so "
+                "only FILE = 1 exists.",
+                s->file);
+      return -1;
+    }
+    return 0;
+  }
+  if (tok_is(t, "DESCRIPTION")) {
+    if (where != O_BACKUP) goto notopt;
+    return parse_string(ps, s->description, sizeof s->description,
+                        "DESCRIPTION");
+  }
+  if (tok_is(t, "NAME")) {
+    if (where != O_BACKUP) goto notopt;
+    return parse_string(ps, s->name, sizeof s->name, "NAME");
+  }
+  for (int k = 0; unsupported[k]; k++)
+    if (tok_is(t, unsupported[k])) {
+      vmsg_setl(ps->err, 3032, 16, t->line,
+                "One or more of the options (%s) are not supported for this "
+                "statement: it has no meaning for a SQLite database.",
+                unsupported[k]);
+      return -1;
+    }
+notopt:
+  vmsg_setl(ps->err, 155, 15, t->line, "'%s' is not a recognized %s option.",
+            t->text, what);
+  return -1;
+}
+
+static int parse_with(pstate *ps, stmt *s, int where) {
+  if (!tok_is(cur(ps), "WITH")) return 0;
+  next(ps);
+  for (;;) {
+    if (parse_option(ps, s, where)) return -1;
+    if (!is_punct(cur(ps), ',')) return 0;
+    next(ps);
+  }
+}
+
+static int parse_stmt(pstate *ps, stmt *s) {
+  const tok *t = next(ps);
+  s->line = t->line;
+  if (tok_is(t, "BACKUP")) {
+    const tok *k = next(ps);
+    if (tok_is(k, "DATABASE"))
+      s->kind = ST_BACKUP_DB;
+    else if (tok_is(k, "LOG"))
+      s->kind = ST_BACKUP_LOG;
+    else
+      return syntax(ps, k);
+    if (parse_name(ps, s->db, sizeof s->db)) return -1;
+    if (!tok_is(cur(ps), "TO")) return syntax(ps, cur(ps));
+    next(ps);
+    if (parse_devices(ps, s)) return -1;
+    return parse_with(ps, s, O_BACKUP);
+  }
+  if (tok_is(t, "RESTORE")) {
+    const tok *k = next(ps);
+    int where = O_INFO;
+    if (tok_is(k, "DATABASE"))
+      s->kind = ST_RESTORE_DB, where = O_RESTORE;
+    else if (tok_is(k, "LOG"))
+      s->kind = ST_RESTORE_LOG, where = O_RESTORE;
+    else if (tok_is(k, "VERIFYONLY"))
+      s->kind = ST_VERIFYONLY;
+    else if (tok_is(k, "HEADERONLY"))
+      s->kind = ST_HEADERONLY;
+    else if (tok_is(k, "FILELISTONLY"))
+      s->kind = ST_FILELISTONLY;
+    else if (tok_is(k, "LABELONLY") || tok_is(k, "REWINDONLY")) {
+      vmsg_setl(ps->err, 3032, 16, k->line,
+                "RESTORE %s is not supported by vdisql.", k->text);
+      return -1;
+    } else
+      return syntax(ps, k);
+    if (where == O_RESTORE && parse_name(ps, s->db, sizeof s->db)) return -1;
+    if (!tok_is(cur(ps), "FROM")) return syntax(ps, cur(ps));
+    next(ps);
+    if (parse_devices(ps, s)) return -1;
+    /* VERIFYONLY and friends take RESTORE's option names. */
+    return parse_with(ps, s, where);
+  }
+  return syntax(ps, t);
+}
+
+int parse_batch(const toklist *tl, stmtlist *out, vmsg *err) {
+  pstate ps = {tl, 0, err};
+  size_t cap = 0;
+  out->v = NULL;
+  out->n = 0;
+  for (;;) {
+    while (is_punct(cur(&ps), ';'))
+      next(&ps);
+    if (cur(&ps)->kind == T_END) return 0;
+    if (out->n == cap) {
+      cap = cap ? cap * 2 : 4;
+      stmt *nv = realloc(out->v, cap * sizeof *nv);
+      if (!nv) {
+        vmsg_set(err, 701, "There is insufficient system memory.");
+        goto fail;
+      }
+      out->v = nv;
+    }
+    stmt *s = &out->v[out->n++];
+    memset(s, 0, sizeof *s);
+    if (parse_stmt(&ps, s)) goto fail;
+    /* Next must be ';', the end, or the start of another statement. */
+    const tok *t = cur(&ps);
+    if (!is_punct(t, ';') && t->kind != T_END && !tok_is(t, "BACKUP") &&
+        !tok_is(t, "RESTORE")) {
+      syntax(&ps, t);
+      goto fail;
+    }
+  }
+fail:
+  stmtlist_free(out);
+  return -1;
+}
+
+void stmtlist_free(stmtlist *sl) {
+  for (size_t i = 0; i < sl->n; i++)
+    for (int d = 0; d < sl->v[i].ndev; d++)
+      free(sl->v[i].dev[d]);
+  free(sl->v);
+  sl->v = NULL;
+  sl->n = 0;
+}
+
+const char *stmt_verb(int kind) {
+  switch (kind) {
+  case ST_BACKUP_DB:
+    return "BACKUP DATABASE";
+  case ST_BACKUP_LOG:
+    return "BACKUP LOG";
+  case ST_RESTORE_DB:
+    return "RESTORE DATABASE";
+  case ST_RESTORE_LOG:
+    return "RESTORE LOG";
+  case ST_VERIFYONLY:
+    return "VERIFY DATABASE";
+  case ST_HEADERONLY:
+    return "RESTORE HEADERONLY";
+  case ST_FILELISTONLY:
+    return "RESTORE FILELISTONLY";
+  }
+  return "?";
+}

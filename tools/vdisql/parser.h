@@ -1,0 +1,59 @@
+/*
+ * parser.h - the statements vdisql understands, as parsed from a batch:
+ *   BACKUP DATABASE db TO dev[, dev...] [WITH opt[, opt...]]
+ *   BACKUP LOG db TO ...                       (parsed; refused when run)
+ *   RESTORE DATABASE db FROM dev[, ...] [WITH ...]
+ *   RESTORE VERIFYONLY | HEADERONLY | FILELISTONLY FROM dev[, ...] [WITH ...]
+ * where dev is DISK = 'path' or VIRTUAL_DEVICE = 'name'.
+ */
+#ifndef VDISQL_PARSER_H
+#define VDISQL_PARSER_H
+
+#include "lexer.h"
+
+#include <stdint.h>
+
+enum stmt_kind {
+  ST_BACKUP_DB,
+  ST_BACKUP_LOG,
+  ST_RESTORE_DB,
+  ST_RESTORE_LOG,
+  ST_VERIFYONLY,
+  ST_HEADERONLY,
+  ST_FILELISTONLY
+};
+enum dev_kind { DEV_DISK, DEV_VIRTUAL };
+
+#define MAX_DEVICES 64
+
+typedef struct stmt {
+  int kind;
+  int line; /* first line of the statement in its batch */
+  char db[128];
+  int dev_kind;
+  int ndev;
+  char *dev[MAX_DEVICES];
+  /* WITH options; 0 = not given */
+  int format, noformat, init, noinit, checksum, no_checksum, copy_only;
+  int compression, no_compression, replace, recovery;
+  int stats; /* 0 = no STATS, else the percent step */
+  uint32_t blocksize, buffercount, maxtransfer, file;
+  char description[256];
+  char name[128];
+} stmt;
+
+typedef struct stmtlist {
+  stmt *v;
+  size_t n;
+} stmtlist;
+
+/** Parse a whole batch.  @return 0, or -1 with @p err set (Msg 102
+ * syntax, 155 unknown option, 3032 option not supported for SQLite, 3250
+ * value out of range, 3205 too many devices); then nothing in the batch
+ * runs, as in SQL Server. */
+int parse_batch(const toklist *tl, stmtlist *out, vmsg *err);
+void stmtlist_free(stmtlist *sl);
+/** "BACKUP DATABASE", "RESTORE VERIFYONLY", ... for messages. */
+const char *stmt_verb(int kind);
+
+#endif
