@@ -89,7 +89,7 @@ out:
 struct tally {
   int seen[NSPEC];
   int extra;
-  int core; /* vdi_* names of the C core linked into the library */
+  int core; /* C names of the core linked into the library */
 };
 
 static void check_symbol(const char *name, void *ctx) {
@@ -100,6 +100,13 @@ static void check_symbol(const char *name, void *ctx) {
       return;
     }
   if (strncmp(name, "vdi_", 4) == 0) {
+    t->core++;
+    return;
+  }
+  /* Sanitizer builds add their own bookkeeping names (ASan's ODR
+   * indicators of the core's globals); they are not part of any ABI. */
+  if (strncmp(name, "__odr_asan", 10) == 0 ||
+      strncmp(name, "__asan_", 7) == 0) {
     t->core++;
     return;
   }
@@ -122,7 +129,6 @@ TEST_IMPL(sqlvdi_exported_symbols) {
    * only as C names: nothing else besides them and the SDK's members. */
   ASSERT_EQ(n, (int)NSPEC + t.core);
   if (t.core > 0)
-    fprintf(stderr, "note: %d vdi_* symbols of the core are exported\n",
-            t.core);
+    fprintf(stderr, "note: %d C symbols of the core are exported\n", t.core);
   return 0;
 }

@@ -392,11 +392,15 @@ HELPER_IMPL(sqlvdi_server) {
 
 /* -------------------------------------------------------- the test side */
 
-/* Start a client program from tests/cxx/, its output going to `log`. */
+/* If set, the client runs with this LD_LIBRARY_PATH. */
+static const char *client_lib_dir;
+
+/* Start a client program from tests/cxx/ (or, given a path with a '/',
+ * that program), its output going to `log`. */
 static pid_t start_client(const char *prog, const char *log,
                           const char *const *args) {
   char path[4096];
-  snprintf(path, sizeof path, "%s", build_path(prog));
+  snprintf(path, sizeof path, "%s", prog[0] == '/' ? prog : build_path(prog));
   if (access(path, X_OK) != 0)
     TASK_FAIL_("%s is not built (make builds tests/cxx/*.cpp)", path);
   const char *argv[16];
@@ -413,6 +417,7 @@ static pid_t start_client(const char *prog, const char *log,
     if (fd < 0) _exit(127);
     dup2(fd, 1);
     dup2(fd, 2);
+    if (client_lib_dir) setenv("LD_LIBRARY_PATH", client_lib_dir, 1);
     execv(path, (char *const *)argv);
     _exit(127);
   }
@@ -609,5 +614,33 @@ TEST_IMPL_TIMEOUT(sqlvdi_short_timeout_expires, 30) {
   fclose(f);
   ASSERT_GE(waited, 89);
   ASSERT_LT(waited, 350);
+  return 0;
+}
+
+/* A client binary whose library is not where it was linked (as one built
+ * against /opt/mssql/lib/libsqlvdi.so) runs on ours through
+ * LD_LIBRARY_PATH: copied away from the build tree, its $ORIGIN/.. run
+ * path finds nothing. */
+TEST_IMPL_TIMEOUT(sqlvdi_ld_library_path, 30) {
+  char bin[4200], libdir[4096];
+  snprintf(bin, sizeof bin, "%s/bin/pipe_backup", test_tmpdir());
+  snprintf(libdir, sizeof libdir, "%s", build_path("libsqlvdi.so"));
+  *strrchr(libdir, '/') = 0;
+  ASSERT_EQ(mkdir(tmp_path("bin"), 0755), 0);
+  char cmd[9000];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", build_path("cxx/pipe_backup"), bin);
+  ASSERT_EQ(system(cmd), 0);
+  const char *name = unique_name("ldp");
+  const char *out = tmp_path("ld.bak"), *log = tmp_path("client.log");
+  uint64_t bytes = 2u * MAXTX;
+  char nb[32];
+  snprintf(nb, sizeof nb, "%llu", (unsigned long long)bytes);
+  const char *args[] = {name, out, NULL};
+  client_lib_dir = libdir;
+  pid_t c = start_client(bin, log, args);
+  pid_t s =
+      spawn_helper("sqlvdi_server", name, "backup", "1", nb, SEED, "1", NULL);
+  finish(c, 0, s, log);
+  check_file(out, bytes, stream_seed(7, 0, 0));
   return 0;
 }
