@@ -9,7 +9,9 @@
 #include "task.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -365,5 +367,55 @@ TEST_IMPL_TIMEOUT(app_e2e_sigterm, 30) {
   ASSERT(kill(eng, 0) != 0 && errno == ESRCH);
   assert_no_backup("db");
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
+  return 0;
+}
+
+/* On a terminal, stderr shows a bar redrawn in place with percent, MB/s and
+ * time left, then the summary line. */
+TEST_IMPL_TIMEOUT(app_e2e_progress_on_tty, 30) {
+  setup();
+  app_t_make_db(inst, "db", 15000, 4096, 8);
+  int m = posix_openpt(O_RDWR | O_NOCTTY);
+  ASSERT(m >= 0);
+  ASSERT_EQ(grantpt(m), 0);
+  ASSERT_EQ(unlockpt(m), 0);
+  const char *slave = ptsname(m);
+  ASSERT_NOT_NULL(slave);
+  char log[4400];
+  snprintf(log, sizeof log, "%s/out.txt", test_tmpdir());
+  fflush(NULL);
+  pid_t pid = fork();
+  ASSERT(pid >= 0);
+  if (pid == 0) {
+    int s = open(slave, O_RDWR | O_NOCTTY);
+    int o = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (s < 0 || o < 0) _exit(126);
+    dup2(o, 1);
+    dup2(s, 2);
+    close(m);
+    putenv("VDI_TEST_SLOW_WRITE_MS=20");
+    execl(build_path("vdi"), "vdi", "backup", "db", "--instance", inst, "--to",
+          bk, (char *)NULL);
+    _exit(127);
+  }
+  char buf[65536];
+  size_t n = 0;
+  for (;;) {
+    ssize_t r = read(m, buf + n, sizeof buf - 1 - n);
+    if (r <= 0) break; /* EIO once the child's side is closed */
+    n += (size_t)r;
+    if (n >= sizeof buf - 1) break;
+  }
+  buf[n] = 0;
+  close(m);
+  ASSERT_EQ(wait_helper(pid), 0);
+  if (!strstr(buf, "\r") || !strstr(buf, "%") || !strstr(buf, "MB/s") ||
+      !strstr(buf, "left") || !strstr(buf, "backup complete"))
+    app_t_show("stderr on a tty", buf);
+  ASSERT(strstr(buf, "\r") != NULL);
+  ASSERT(strstr(buf, "%") != NULL);
+  ASSERT(strstr(buf, "MB/s") != NULL);
+  ASSERT(strstr(buf, "left") != NULL);
+  ASSERT(strstr(buf, "backup complete") != NULL);
   return 0;
 }

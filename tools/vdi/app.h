@@ -138,6 +138,9 @@ int stripe_commit(struct stripe *s);
 void stripe_close(struct stripe *s);
 /* CRC-32C of a whole file and its size.  0 or -errno. */
 int stripe_file_crc(const char *path, uint64_t *size, uint32_t *crc);
+/* Set once the current transfer is being aborted (test hooks stop
+ * waiting). */
+extern int app_aborting;
 /* CRC-32C update: tools/common/crc32c.h (chained, start with 0). */
 #define app_crc32c crc32c_update
 

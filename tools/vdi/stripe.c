@@ -10,8 +10,9 @@
  * Test hook: VDI_TEST_FAIL_WRITE_AFTER=<bytes> makes writes fail with
  * ENOSPC once that many bytes (over all stripes of the process) have been
  * stored, which is how the tests exercise a full disk without mounting one.
- * VDI_TEST_SLOW_WRITE_MS=<ms> sleeps that long before each write, so that a
- * test can act in the middle of a backup.
+ * VDI_TEST_SLOW_WRITE_MS=<ms> sleeps that long per 64 KiB before each write
+ * (whatever the engine's transfer size), so that a test can act in the
+ * middle of a backup; the sleep ends early once the transfer is aborting.
  */
 #include "app.h"
 
@@ -92,7 +93,13 @@ int stripe_open(struct stripe *s, const char *dir, const char *name) {
 }
 
 int stripe_write(struct stripe *s, const void *buf, size_t n) {
-  if (slow_write_ms) usleep(slow_write_ms * 1000u);
+  if (slow_write_ms) {
+    double end =
+        app_mono_s() + slow_write_ms / 1000.0 * (double)((n >> 16) + 1);
+    while (app_mono_s() < end &&
+           !__atomic_load_n(&app_aborting, __ATOMIC_RELAXED))
+      usleep(2000);
+  }
   uint64_t before =
       __atomic_fetch_add(&written_total, (uint64_t)n, __ATOMIC_RELAXED);
   if (before + n > fail_after) {

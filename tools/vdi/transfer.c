@@ -110,7 +110,10 @@ struct devctx {
   pthread_t th;
 };
 
+int app_aborting;
+
 static void abort_set(struct run *r) {
+  __atomic_store_n(&app_aborting, 1, __ATOMIC_RELAXED);
   pthread_mutex_lock(&r->mu);
   if (r->set_live) vdi_set_signal_abort(r->set);
   pthread_mutex_unlock(&r->mu);
