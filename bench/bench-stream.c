@@ -26,6 +26,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -317,22 +318,22 @@ struct srv_dev {
   struct slot *free_list;
   int nfree;
   int failed;
-  uint64_t next; /* agent mode: transfers of this device sent so far */
+  /* agent mode: transfers of this device handed out so far; the primer
+   * and the agent thread both take numbers from it */
+  _Atomic uint64_t next;
   struct slot slots[64];
 };
 
 /* Runs on the completion-agent thread: give the buffer back to its
  * device's producer. */
-static void send_fill(struct srv_dev *d, struct slot *s);
+static bool send_fill(struct srv_dev *d, struct slot *s);
 
 static void on_complete(VDS_Command *cmd) {
   struct slot *s = (struct slot *)(void *)cmd->completionContext;
   struct srv_dev *d = s->owner;
   if (o.agent_fills && cmd->completionCode == ERROR_SUCCESS &&
-      cmd->bytesTransferred == cmd->size && d->next < o.per_dev) {
-    send_fill(d, s); /* only this agent thread touches d->next now */
+      cmd->bytesTransferred == cmd->size && send_fill(d, s))
     return;
-  }
   pthread_mutex_lock(&d->mu);
   if (cmd->completionCode != ERROR_SUCCESS ||
       cmd->bytesTransferred != cmd->size) {
@@ -348,14 +349,17 @@ static void on_complete(VDS_Command *cmd) {
   pthread_mutex_unlock(&d->mu);
 }
 
-/* Fill @p s with the device's next transfer and send it. */
-static void send_fill(struct srv_dev *d, struct slot *s) {
-  uint64_t k = d->next++;
+/* Fill @p s with the device's next transfer and send it; false if the
+ * device has sent them all. */
+static bool send_fill(struct srv_dev *d, struct slot *s) {
+  uint64_t k = atomic_fetch_add(&d->next, 1);
+  if (k >= o.per_dev) return false;
   bench_fill(s->cmd.buffer, o.size, (uint64_t)d->index * o.per_dev + k);
   s->cmd.commandCode = VDC_Write;
   s->cmd.size = (int32_t)o.size;
   int rc = vdi_srvdev_send_command(d->dev, &s->cmd);
   if (rc != 0) bench_die("vdi: send_command: %s", vdi_error_name(rc));
+  return true;
 }
 
 /* Completion-driven producer (-p agent): the main thread primes each
@@ -367,16 +371,19 @@ static void send_fill(struct srv_dev *d, struct slot *s) {
 static void *srv_primer(void *arg) {
   struct srv_dev *d = arg;
   pthread_mutex_lock(&d->mu);
-  int n = 0;
-  while (d->free_list != NULL && (uint64_t)n < o.per_dev) {
+  while (d->free_list != NULL) {
     struct slot *s = d->free_list;
     d->free_list = s->next_free;
     d->nfree--;
-    n++;
-    s->next_free = NULL;
     pthread_mutex_unlock(&d->mu);
-    send_fill(d, s);
+    bool sent = send_fill(d, s);
     pthread_mutex_lock(&d->mu);
+    if (!sent) { /* all handed out: put it back and stop priming */
+      s->next_free = d->free_list;
+      d->free_list = s;
+      d->nfree++;
+      break;
+    }
   }
   while (d->nfree < o.depth)
     pthread_cond_wait(&d->cv, &d->mu);
@@ -456,6 +463,7 @@ static void run_vdi(int rep) {
     char dn[VDI_MAX_NAME + 1];
     dev_name(dn, sizeof dn, name, i);
     memset(&d[i], 0, sizeof d[i]);
+    atomic_init(&d[i].next, 0);
     d[i].index = i;
     pthread_mutex_init(&d[i].mu, NULL);
     pthread_cond_init(&d[i].cv, NULL);

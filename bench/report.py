@@ -271,15 +271,16 @@ def main():
                 "%.4f" % v if v else "NaN" for v in vals)))
     plot = ", ".join("'%s' using 1:%d with linespoints lw 2 title '%s'"
                      % (dat, i + 2, t) for i, (_, _, t) in enumerate(series))
-    script = """set terminal png size 900,560
+    script = """set terminal png size 800,640
 set output '%s'
 set title 'Stream throughput against transfer size (%s, %s cores)'
 set xlabel 'transfer size (KiB)'
 set ylabel 'GB/s (median of repetitions)'
 set logscale x 2
 set xtics (64, 256, 1024, 4096)
+set xrange [48:5600]
 set yrange [0:*]
-set key outside right
+set key below
 set grid
 plot %s
 """ % (out_png, machine.get("cpu", "?"), machine.get("cores", "?"), plot)

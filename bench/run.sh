@@ -31,7 +31,7 @@ want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Bytes for one measurement: $1 (a number of MiB) times $BENCH_SCALE.
 mib() {
-  awk -v m="$1" -v s="$SCALE" 'BEGIN { printf "%d\n", m * s * 1048576 }'
+  awk -v m="$1" -v s="$SCALE" 'BEGIN { printf "%.0f\n", m * s * 1048576 }'
 }
 
 # Run a measuring program; its result lines go to raw.txt (and the screen).
