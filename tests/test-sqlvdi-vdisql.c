@@ -49,6 +49,18 @@ static void dump(const char *path) {
   fclose(f);
 }
 
+/* Whether the file holds the line. */
+static int log_has(const char *path, const char *line) {
+  FILE *f = fopen(path, "r");
+  char buf[512];
+  int found = 0;
+  if (!f) return 0;
+  while (!found && fgets(buf, sizeof buf, f))
+    found = !strcmp(buf, line);
+  fclose(f);
+  return found;
+}
+
 /* One statement through one SDK client program; both must succeed. */
 static void engine_round(const char *client, const char *set, const char *file,
                          const char *sql, const char *log) {
@@ -57,6 +69,17 @@ static void engine_round(const char *client, const char *set, const char *file,
   snprintf(epath, sizeof epath, "%s", build_path("vdisql"));
   const char *cargs[] = {set, file, NULL};
   pid_t c = start(cpath, log, cargs);
+  /* As a backup tool does: the statement runs once the set exists. */
+  char ready[256];
+  snprintf(ready, sizeof ready, "created set %s\n", set);
+  int64_t end = now_ms() + 10000;
+  while (!log_has(log, ready)) {
+    if (now_ms() > end || wait_helper_timeout(c, 0) >= 0) {
+      dump(log);
+      TASK_FAIL_("%s did not create its set", client);
+    }
+    sleep_ms(2);
+  }
   const char *eargs[] = {"-S", test_tmpdir(), "-b", "-Q", sql, NULL};
   pid_t e = start(epath, log, eargs);
   int ec = wait_helper_timeout(e, 20000);

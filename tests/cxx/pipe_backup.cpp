@@ -49,6 +49,9 @@ static int run_backup(ClientVirtualDeviceSet *vds, char *name,
     close(fd);
     return 1;
   }
+  /* Now the engine can be told to run its statement. */
+  printf("created set %s\n", name);
+  fflush(stdout);
   /* The engine attaches when its statement runs: wait a while for it. */
   for (int tries = 0; tries < 20; tries++) {
     rc = vds->GetConfiguration(1000, &cfg);

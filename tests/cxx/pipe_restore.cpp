@@ -52,6 +52,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "Create: 0x%08x\n", (unsigned)rc);
     return 1;
   }
+  /* Now the engine can be told to run its statement. */
+  printf("created set %s\n", name);
+  fflush(stdout);
   for (int tries = 0; tries < 20; tries++)
     if ((rc = vds->GetConfiguration(1000, &cfg)) != VD_E_TIMEOUT) break;
   if (rc != 0) {
