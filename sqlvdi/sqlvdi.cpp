@@ -50,6 +50,15 @@ static_assert(offsetof(VDC_Command, buffer) == 16, "VDC_Command layout");
 static_assert(sizeof(VDS_Command) == 56, "VDS_Command is 56 bytes");
 static_assert(sizeof(ClientVirtualDeviceSet) == 8, "one pointer");
 static_assert(sizeof(ClientVirtualDevice) == 8, "one pointer");
+/* The header's codes are the core's (and the interface's) numbers. */
+static_assert(VD_E_NOTOPEN == (int)0x80770002u &&
+                  VD_E_ABORT == (int)0x80770004u &&
+                  VD_E_PROTOCOL == (int)0x8077000Cu &&
+                  VD_E_BUSY == (int)0x8077000Fu,
+              "VD_E_* values");
+static_assert(VDF_LikeTape == 0x173 && VDF_CompleteEnabled == 0x40000 &&
+                  VDC_Complete == 19,
+              "enum values");
 
 /* A set carries at most this many devices (the interface's limit). */
 static const int kMaxDevices = 64;
