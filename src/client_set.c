@@ -70,8 +70,9 @@ static void free_devices(struct vdi_set *s) {
 }
 
 static void release(struct vdi_set *s) {
+  vdi__watcher_stop(&s->c); /* nothing may use the devices after this */
+  free_devices(s);          /* needs geom, which the common release clears */
   vdi__common_release(&s->c);
-  free_devices(s);
   s->nopened = s->nclosed = 0;
   atomic_store(&s->c.configured, false);
   s->state = CL_DNE;

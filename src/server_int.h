@@ -71,7 +71,8 @@ struct vdi_srvset {
   uint32_t features, block_size, alignment, max_transfer;
   struct bufarea ba;
   struct vdi_srvdev *devs;
-  uint32_t nopened, nclosed;
+  uint32_t nopened;
+  _Atomic uint32_t nclosed;     /* read by the agent and the watcher */
   bool agent_running;
   _Atomic bool closing;
   _Atomic uint32_t in_flight;   /* commands outstanding on all devices */

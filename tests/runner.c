@@ -338,5 +338,11 @@ int main(int argc, char **argv) {
     }
   }
   printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  free(run);
+  free(todo);
+  free(pats);
+  free(excl);
+  free(tests);
+  free(helpers);
   return failed ? 1 : 0;
 }

@@ -307,7 +307,13 @@ TEST_IMPL(lib_st_client_configurable_close) {
   ASSERT_RC(vdi_set_close(c.set), 0);
   /* DNE again: the name is free for a new object. */
   VDConfig cfg = lp_cfg(1, VDF_LikePipe);
-  ASSERT_RC(try_create(c.name, cfg), 0);
+  /* A helper forked just after Create holds a copy of the listening socket
+   * until its exec (CLOEXEC), so the name can stay bound for that moment. */
+  int rc;
+  int64_t end = now_ms() + 2000;
+  while ((rc = try_create(c.name, cfg)) == VD_E_BUSY && now_ms() < end)
+    sleep_ms(5);
+  ASSERT_RC(rc, 0);
   ASSERT_RC(vdi_set_get_configuration(c.set, 0, &cfg), VD_E_PROTOCOL);
   /* No server can attach to a closed set. */
   ASSERT_RC(lp_call(c.srv, "open %s", c.name), VD_E_INVALID);

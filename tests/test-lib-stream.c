@@ -190,6 +190,7 @@ HELPER_IMPL(lib_server) {
   ASSERT_RC((int)(intptr_t)arc, 0);
   ASSERT_RC(vdi_srv_close(srv), 0);
   vdi_srv_free(srv);
+  free(devs);
   return errors ? 3 : 0;
 }
 
@@ -261,8 +262,20 @@ static void *client_dev_thread(void *arg) {
   return NULL;
 }
 
-static void run_stream(uint32_t ndev, uint32_t count, uint32_t size,
-                       int restore, uint32_t prefix, uint32_t align) {
+struct inproc {
+  int argc;
+  char *argv[8];
+};
+
+static void *server_thread(void *arg) {
+  struct inproc *ip = arg;
+  return (void *)(intptr_t)helper_lib_server(ip->argc, ip->argv);
+}
+
+/* inproc: the server is a thread of this process (the mode TSan checks). */
+static void run_stream_mode(uint32_t ndev, uint32_t count, uint32_t size,
+                            int restore, uint32_t prefix, uint32_t align,
+                            int inproc) {
   const char *name = unique_name("stream");
   vdi_set_t *set;
   ASSERT_RC(vdi_set_new(&set), 0);
@@ -276,8 +289,16 @@ static void run_stream(uint32_t ndev, uint32_t count, uint32_t size,
   snprintf(a2, sizeof a2, "%u", count);
   snprintf(a3, sizeof a3, "%u", size);
   snprintf(a4, sizeof a4, "%u", 4u);
-  pid_t pid = spawn_helper("lib_server", name, a1, a2, a3,
-                           restore ? "restore" : "backup", a4, NULL);
+  pid_t pid = 0;
+  pthread_t st;
+  struct inproc ip = {7,
+                      {"lib_server", (char *)name, a1, a2, a3,
+                       restore ? "restore" : "backup", a4, NULL}};
+  if (inproc)
+    pthread_create(&st, NULL, server_thread, &ip);
+  else
+    pid = spawn_helper("lib_server", name, a1, a2, a3,
+                       restore ? "restore" : "backup", a4, NULL);
   int rc;
   while ((rc = vdi_set_get_configuration(set, 1000, &cfg)) == VD_E_TIMEOUT) {
   }
@@ -316,10 +337,33 @@ static void run_stream(uint32_t ndev, uint32_t count, uint32_t size,
       ASSERT_EQ(devs[i].flushes, 1);
     }
   }
-  ASSERT_EQ(wait_helper(pid), 0);
+  if (inproc) {
+    void *r;
+    pthread_join(st, &r);
+    ASSERT_EQ((int)(intptr_t)r, 0);
+  } else {
+    ASSERT_EQ(wait_helper(pid), 0);
+  }
   ASSERT_RC(vdi_set_close(set), 0);
   ASSERT_RC(vdi_set_close(set), VD_E_PROTOCOL);
   vdi_set_free(set);
+  free(devs);
+}
+
+static void run_stream(uint32_t ndev, uint32_t count, uint32_t size,
+                       int restore, uint32_t prefix, uint32_t align) {
+  run_stream_mode(ndev, count, size, restore, prefix, align, 0);
+}
+
+/* The same protocol with both halves as threads of one process, so the
+ * thread sanitizer can see every access of both sides. */
+TEST_IMPL_TIMEOUT(loop_stream_backup, 30) {
+  run_stream_mode(3, 100, 65536, 0, 512, 0, 1);
+  return 0;
+}
+TEST_IMPL_TIMEOUT(loop_stream_restore, 30) {
+  run_stream_mode(2, 100, 65536, 1, 0, 0, 1);
+  return 0;
 }
 
 TEST_IMPL(lib_stream_backup_1dev) { run_stream(1, 200, 65536, 0, 0, 0); return 0; }

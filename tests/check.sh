@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# check.sh - what `make check` runs, in order:
+#   1. every test of the normal build (run-tests),
+#   2. the core tests (lib_, loop_) built with ASan+UBSan,
+#   3. the threads-in-one-process protocol tests (loop_) built with TSan,
+#   4. the fuzz corpora replayed, when fuzz/ provides a replay target.
+# Each phase prints its own summary; the last line adds them up as
+# "N passed, N failed" (CI reads it).  Exit status 1 if anything failed.
+set -u
+BUILD=${BUILD:-build}
+MAKE=${MAKE:-make}
+JOBS=$(nproc 2>/dev/null || echo 2)
+total_pass=0
+total_fail=0
+total_skip=0
+
+phase() { # label, then the command
+  local label=$1
+  shift
+  echo "== $label"
+  local log
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local line
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "check: phase '$label' printed no summary; counted as 1 failure"
+    total_fail=$((total_fail + 1))
+  else
+    local p f s
+    p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    total_skip=$((total_skip + ${s:-0}))
+  fi
+  rm -f "$log"
+}
+
+build_or_fail() { # label, then make arguments
+  local label=$1
+  shift
+  if ! $MAKE -s -j"$JOBS" "$@" >/dev/null; then
+    echo "check: build for $label failed"
+    total_fail=$((total_fail + 1))
+    return 1
+  fi
+}
+
+phase "all tests" "$BUILD/run-tests"
+
+if build_or_fail asan BUILD="$BUILD/asan" SAN=address,undefined OPT=-O1 \
+    "$BUILD/asan/run-tests"; then
+  ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+  VDI_TEST_TIMEOUT_MULTIPLIER=4 \
+    phase "ASan+UBSan: core tests" "$BUILD/asan/run-tests" lib_ loop_
+fi
+
+if build_or_fail tsan BUILD="$BUILD/tsan" SAN=thread OPT=-O1 \
+    "$BUILD/tsan/run-tests"; then
+  TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+  VDI_TEST_TIMEOUT_MULTIPLIER=6 \
+    phase "TSan: one-process protocol tests" "$BUILD/tsan/run-tests" loop_
+fi
+
+if [ -f fuzz/fuzz.mk ] && $MAKE -s -n fuzz-replay >/dev/null 2>&1; then
+  phase "fuzz corpora" $MAKE -s fuzz-replay
+fi
+
+echo
+if [ "$total_skip" -gt 0 ]; then
+  echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+else
+  echo "$total_pass passed, $total_fail failed"
+fi
+[ "$total_fail" -eq 0 ]
