@@ -66,6 +66,13 @@ lp_peer *lp_spawn(const char *helper) {
   close(up[1]);
   p->to = down[1];
   p->from = up[0];
+  /* Wait until the helper runs its own image: until exec, the forked child
+   * holds copies of our descriptors, a set's listening socket included, so
+   * a set closed in that window would keep its name bound. */
+  char hello[32];
+  if (read_line(p->from, hello, sizeof hello, 5000) != 0 ||
+      strcmp(hello, "ready") != 0)
+    TASK_FAIL_("helper %s did not start", helper);
   return p;
 }
 
@@ -333,6 +340,7 @@ static void hio_init(struct hio *h, int argc, char **argv) {
   }
   h->in = atoi(argv[1]);
   h->out = atoi(argv[2]);
+  write_all(h->out, "ready\n", 6);
 }
 
 /* ------------------------------------------------------- remote server */
