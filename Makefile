@@ -17,6 +17,10 @@ BUILD    ?= build
 SAN      ?=
 OPT      ?= -O2
 WERROR   ?=
+# Build with every core by default (a command line -j wins).
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 
 VDI_SONAME  = libvdi.so.0
 VDI_SOVER   = libvdi.so.0.1.0
@@ -66,6 +70,15 @@ ALL = $(BUILD)/libvdi.a $(BUILD)/$(VDI_SOVER) $(BUILD)/vdi.pc \
 
 .PHONY: all check bench demo install clean format format-check deps fuzz
 all: $(ALL)
+
+# The first build on a machine checks (and, as root, installs) the Debian
+# packages the project needs, so `make demo` and `make check` work on a
+# fresh machine.  Every object waits for it.
+$(BUILD)/.deps-ok: tools/install-deps.sh
+	@mkdir -p $(BUILD)
+	@tools/install-deps.sh
+	@touch $@
+$(LIB_OBJS) $(TEST_OBJS) $(VDISQL_OBJS) $(VDIAPP_OBJS) $(COMMON_OBJS) $(SQLVDI_OBJS): | $(BUILD)/.deps-ok
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(VDISQL_OBJS:.o=.d) \
          $(VDIAPP_OBJS:.o=.d) $(COMMON_OBJS:.o=.d) $(SQLVDI_OBJS:.o=.d)
