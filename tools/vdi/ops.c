@@ -16,20 +16,37 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* vdisql's rule (see vdisql(1)): $VDI_INSTANCE_DIR, else
+ * $XDG_DATA_HOME/openvdi/instance, else ~/.local/share/openvdi/instance. */
 const char *app_default_instance(char *buf, size_t n) {
   const char *env = getenv("VDI_INSTANCE_DIR");
   if (env && *env) {
     snprintf(buf, n, "%s", env);
     return buf;
   }
+  const char *x = getenv("XDG_DATA_HOME");
+  if (x && *x)
+    return app_path(buf, n, "%s/openvdi/instance", x) == 0 ? buf : NULL;
+  const char *home = getenv("HOME");
+  if (home && *home)
+    return app_path(buf, n, "%s/.local/share/openvdi/instance", home) == 0
+               ? buf
+               : NULL;
   return NULL;
 }
 
+/* The size of the database file, for the progress percent (0: unknown). */
 static uint64_t db_file_size(const char *instance, const char *db) {
   char ibuf[4096], path[4400];
+  /* The names sqlcmd (and so vdisql) takes for the default instance. */
+  if (instance &&
+      (strcmp(instance, ".") == 0 || strcasecmp(instance, "localhost") == 0 ||
+       strcasecmp(instance, "(local)") == 0))
+    instance = NULL;
   if (!instance) instance = app_default_instance(ibuf, sizeof ibuf);
   if (!instance) return 0;
   struct stat st;
