@@ -419,3 +419,22 @@ TEST_IMPL_TIMEOUT(app_e2e_progress_on_tty, 30) {
   ASSERT(strstr(buf, "backup complete") != NULL);
   return 0;
 }
+
+/* Without --instance, vdi passes no -S and vdisql uses its default
+ * instance ($VDI_INSTANCE_DIR here). */
+TEST_IMPL_TIMEOUT(app_e2e_default_instance, 30) {
+  setup();
+  app_t_make_db(inst, "dflt", 2500, 4096, 11);
+  char env[4300];
+  snprintf(env, sizeof env, "VDI_INSTANCE_DIR=%s", inst);
+  run_ok("backup", ENV(env),
+         ARGS("backup", "dflt", "--to", bk, "--stripes", "2"));
+  run_ok("restore", ENV(env),
+         ARGS("restore", "dflt", "--from", bk, "--as", "dflt2"));
+  char d1[64], d2[64];
+  digest_of("dflt", d1, sizeof d1);
+  digest_of("dflt2", d2, sizeof d2);
+  ASSERT(d1[0] != 0);
+  ASSERT_STR_EQ(d1, d2);
+  return 0;
+}
