@@ -1,0 +1,282 @@
+/*
+ * test-sql-disk.c - BACKUP TO DISK / RESTORE FROM DISK with the real
+ * vdisql binary: round trips over database sizes, page sizes, stripe
+ * counts and compression (restored content equal row by row and file
+ * equal byte by byte); RESTORE without REPLACE refuses; a flipped byte in
+ * any stripe makes VERIFYONLY and RESTORE fail and leaves the existing
+ * database intact; missing stripes; NOINIT; no partial files.
+ */
+#include "task.h"
+#include "test-sql-util.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void path(char *out, const char *name) {
+  snprintf(out, 4200, "%s/%s", test_tmpdir(), name);
+}
+
+/* "DISK='p0', DISK='p1', ..." for stripes named tag0.bak ... */
+static void disks(char *out, size_t n, const char *tag, int stripes) {
+  out[0] = 0;
+  for (int i = 0; i < stripes; i++)
+    snprintf(out + strlen(out), n - strlen(out), "%sDISK='%s%d.bak'",
+             i ? ", " : "", tag, i);
+}
+
+static void roundtrip(int rows, int page_size, int stripes, int compress,
+                      int wal) {
+  const char *d = test_tmpdir();
+  char src[4200], dst[4200], devs[2048], sql[4096], *out;
+  path(src, "src.db");
+  path(dst, "dst.db");
+  sql_make_db(src, rows, page_size, wal, (unsigned)rows);
+  disks(devs, sizeof devs, "rt", stripes);
+  snprintf(sql, sizeof sql, "BACKUP DATABASE src TO %s WITH INIT%s", devs,
+           compress ? ", COMPRESSION" : "");
+  int rc = sql_q(d, sql, &out);
+  if (rc != 0) TASK_FAIL_("%s\n%s", sql, out);
+  free(out);
+  snprintf(sql, sizeof sql, "RESTORE VERIFYONLY FROM %s", devs);
+  rc = sql_q(d, sql, &out);
+  if (rc != 0) TASK_FAIL_("%s\n%s", sql, out);
+  free(out);
+  snprintf(sql, sizeof sql, "RESTORE DATABASE dst FROM %s WITH REPLACE", devs);
+  rc = sql_q(d, sql, &out);
+  if (rc != 0) TASK_FAIL_("%s\n%s", sql, out);
+  free(out);
+  long r1, r2;
+  ASSERT_EQ(sql_digest(src, &r1), sql_digest(dst, &r2));
+  ASSERT_EQ(r1, rows);
+  ASSERT_EQ(r2, rows);
+  ASSERT(sql_integrity_ok(dst));
+  /* The source was closed cleanly: the files are identical. */
+  uint32_t c1, c2;
+  ASSERT_EQ(sql_file_crc(src, &c1), sql_file_crc(dst, &c2));
+  ASSERT_UEQ(c1, c2);
+}
+
+TEST_IMPL_TIMEOUT(sql_disk_roundtrip_shapes, 30) {
+  roundtrip(0, 512, 1, 0, 0);
+  roundtrip(1, 1024, 2, 1, 0);
+  roundtrip(3000, 1024, 3, 0, 0);
+  roundtrip(3000, 4096, 4, 1, 0);
+  roundtrip(2000, 65536, 2, 0, 0);
+  roundtrip(20000, 8192, 5, 1, 0);
+  roundtrip(5000, 4096, 1, 0, 1);
+  roundtrip(300, 2048, 8, 0, 0); /* more stripes than blocks */
+  return 0;
+}
+
+TEST_IMPL(sql_disk_compression_shrinks) {
+  const char *d = test_tmpdir();
+  char src[4200], a[4200], b[4200];
+  path(src, "src.db");
+  sql_make_db(src, 5000, 4096, 0, 3);
+  ASSERT_EQ(sql_q(d, "BACKUP DATABASE src TO DISK='plain.bak'", NULL), 0);
+  ASSERT_EQ(
+      sql_q(d, "BACKUP DATABASE src TO DISK='z.bak' WITH COMPRESSION", NULL),
+      0);
+  path(a, "plain.bak");
+  path(b, "z.bak");
+  ASSERT_GT(sql_fsize(a), sql_fsize(src));
+  ASSERT_LT(sql_fsize(b), sql_fsize(src) * 3 / 4);
+  return 0;
+}
+
+TEST_IMPL(sql_disk_restore_needs_replace) {
+  const char *d = test_tmpdir();
+  char a[4200], b[4200], *out;
+  path(a, "one.db");
+  path(b, "two.db");
+  sql_make_db(a, 500, 4096, 0, 1);
+  sql_make_db(b, 800, 4096, 0, 2);
+  ASSERT_EQ(sql_q(d, "BACKUP DATABASE one TO DISK='one.bak'", NULL), 0);
+  uint32_t before, after;
+  int64_t sz = sql_file_crc(b, &before);
+  int rc = sql_q(d, "RESTORE DATABASE two FROM DISK='one.bak'", &out);
+  ASSERT_EQ(rc, 1);
+  ASSERT(sql_has_msg(out, 1834));
+  ASSERT(sql_has_msg(out, 3013));
+  ASSERT(strstr(out, "RESTORE DATABASE is terminating abnormally.") != NULL);
+  free(out);
+  ASSERT_EQ(sql_file_crc(b, &after), sz);
+  ASSERT_UEQ(before, after);
+  long rows;
+  sql_digest(b, &rows);
+  ASSERT_EQ(rows, 800);
+  rc = sql_q(d, "RESTORE DATABASE two FROM DISK='one.bak' WITH REPLACE", &out);
+  ASSERT_EQ(rc, 0);
+  free(out);
+  ASSERT_EQ(sql_digest(a, NULL), sql_digest(b, &rows));
+  ASSERT_EQ(rows, 500);
+  /* No temporary file is left in the instance directory. */
+  DIR *dir = opendir(d);
+  struct dirent *e;
+  while ((e = readdir(dir)) != NULL)
+    ASSERT(strstr(e->d_name, "restore-") == NULL);
+  closedir(dir);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(sql_disk_flipped_byte_any_stripe, 40) {
+  const char *d = test_tmpdir();
+  char src[4200], keep[4200], f[4200], g[4200], *out;
+  path(src, "src.db");
+  path(keep, "keep.db");
+  sql_make_db(src, 4000, 1024, 0, 5);
+  sql_make_db(keep, 100, 4096, 0, 6);
+  uint32_t kc0, kc1;
+  int64_t ks = sql_file_crc(keep, &kc0);
+  for (int comp = 0; comp <= 1; comp++) {
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "BACKUP DATABASE src TO DISK='f0.bak', DISK='f1.bak', "
+             "DISK='f2.bak' WITH INIT%s",
+             comp ? ", COMPRESSION" : "");
+    ASSERT_EQ(sql_q(d, sql, NULL), 0);
+    for (int s = 0; s < 3; s++) {
+      char name[32];
+      snprintf(name, sizeof name, "f%d.bak", s);
+      path(f, name);
+      path(g, "orig.bak");
+      sql_copy(f, g);
+      int64_t size = sql_fsize(f);
+      /* header, first block header, middle, payload end, trailer, CRC */
+      int64_t offs[] = {3, 100, 1020, 1030, size / 2, size - 70, size - 30, -1};
+      for (size_t k = 0; k < sizeof offs / sizeof offs[0]; k++) {
+        sql_copy(g, f);
+        sql_flip(f, offs[k]);
+        int rc = sql_q(d,
+                       "RESTORE VERIFYONLY FROM DISK='f0.bak', DISK='f1.bak', "
+                       "DISK='f2.bak'",
+                       &out);
+        if (rc != 1 || !(sql_has_msg(out, 3189) || sql_has_msg(out, 3241)))
+          TASK_FAIL_("verify, stripe %d offset %lld: rc %d\n%s", s,
+                     (long long)offs[k], rc, out);
+        free(out);
+        rc = sql_q(d,
+                   "RESTORE DATABASE keep FROM DISK='f2.bak', DISK='f0.bak', "
+                   "DISK='f1.bak' WITH REPLACE",
+                   &out);
+        if (rc != 1 || !(sql_has_msg(out, 3189) || sql_has_msg(out, 3241)))
+          TASK_FAIL_("restore, stripe %d offset %lld: rc %d\n%s", s,
+                     (long long)offs[k], rc, out);
+        free(out);
+        ASSERT_EQ(sql_file_crc(keep, &kc1), ks);
+        ASSERT_UEQ(kc0, kc1);
+      }
+      sql_copy(g, f);
+    }
+  }
+  /* Undamaged, in any order, it restores. */
+  ASSERT_EQ(sql_q(d,
+                  "RESTORE DATABASE keep FROM DISK='f1.bak', DISK='f2.bak', "
+                  "DISK='f0.bak' WITH REPLACE",
+                  NULL),
+            0);
+  ASSERT_EQ(sql_digest(keep, NULL), sql_digest(src, NULL));
+  return 0;
+}
+
+TEST_IMPL(sql_disk_truncated_or_missing_stripe) {
+  const char *d = test_tmpdir();
+  char src[4200], f[4200], *out;
+  path(src, "src.db");
+  sql_make_db(src, 2000, 4096, 0, 7);
+  ASSERT_EQ(sql_q(d,
+                  "BACKUP DATABASE src TO DISK='m0.bak', DISK='m1.bak', "
+                  "DISK='m2.bak'",
+                  NULL),
+            0);
+  int rc =
+      sql_q(d, "RESTORE VERIFYONLY FROM DISK='m0.bak', DISK='m1.bak'", &out);
+  ASSERT_EQ(rc, 1);
+  ASSERT(sql_has_msg(out, 3132));
+  free(out);
+  rc = sql_q(d,
+             "RESTORE VERIFYONLY FROM DISK='m0.bak', DISK='m1.bak', "
+             "DISK='m1.bak'",
+             &out);
+  ASSERT_EQ(rc, 1);
+  free(out);
+  /* A stripe of another backup set. */
+  ASSERT_EQ(sql_q(d,
+                  "BACKUP DATABASE src TO DISK='o0.bak', DISK='o1.bak', "
+                  "DISK='o2.bak'",
+                  NULL),
+            0);
+  rc = sql_q(d,
+             "RESTORE VERIFYONLY FROM DISK='m0.bak', DISK='o1.bak', "
+             "DISK='m2.bak'",
+             &out);
+  ASSERT_EQ(rc, 1);
+  ASSERT(sql_has_msg(out, 3241));
+  free(out);
+  /* Truncated. */
+  path(f, "m1.bak");
+  ASSERT_EQ(truncate(f, sql_fsize(f) - 10), 0);
+  rc = sql_q(d,
+             "RESTORE VERIFYONLY FROM DISK='m0.bak', DISK='m1.bak', "
+             "DISK='m2.bak'",
+             &out);
+  ASSERT_EQ(rc, 1);
+  ASSERT(sql_has_msg(out, 3189));
+  free(out);
+  /* Extra bytes after the trailer. */
+  path(f, "m2.bak");
+  FILE *fp = fopen(f, "ab");
+  fputs("junk", fp);
+  fclose(fp);
+  rc = sql_q(d,
+             "RESTORE VERIFYONLY FROM DISK='o0.bak', DISK='o1.bak', "
+             "DISK='o2.bak'",
+             NULL);
+  ASSERT_EQ(rc, 0);
+  rc = sql_q(d,
+             "RESTORE VERIFYONLY FROM DISK='m0.bak', DISK='m2.bak', "
+             "DISK='o1.bak'",
+             &out);
+  ASSERT_EQ(rc, 1);
+  free(out);
+  /* Not a backup at all. */
+  rc = sql_q(d, "RESTORE HEADERONLY FROM DISK='src.db'", &out);
+  ASSERT_EQ(rc, 1);
+  ASSERT(sql_has_msg(out, 3241));
+  free(out);
+  return 0;
+}
+
+TEST_IMPL(sql_disk_noinit_and_no_partial_files) {
+  const char *d = test_tmpdir();
+  char src[4200], f[4200], *out;
+  path(src, "src.db");
+  sql_make_db(src, 500, 4096, 0, 8);
+  ASSERT_EQ(sql_q(d, "BACKUP DATABASE src TO DISK='n.bak'", NULL), 0);
+  path(f, "n.bak");
+  uint32_t c0, c1;
+  int64_t s0 = sql_file_crc(f, &c0);
+  int rc = sql_q(d, "BACKUP DATABASE src TO DISK='n.bak' WITH NOINIT", &out);
+  ASSERT_EQ(rc, 1);
+  ASSERT(sql_has_msg(out, 3032));
+  ASSERT(strstr(out, "INIT") != NULL);
+  free(out);
+  ASSERT_EQ(sql_file_crc(f, &c1), s0);
+  ASSERT_UEQ(c0, c1);
+  ASSERT_EQ(sql_q(d, "BACKUP DATABASE src TO DISK='n.bak' WITH INIT", NULL), 0);
+  ASSERT_EQ(sql_q(d, "BACKUP DATABASE src TO DISK='n.bak' WITH FORMAT", NULL),
+            0);
+  /* A statement that fails leaves no file behind, complete or partial. */
+  rc = sql_q(d, "BACKUP DATABASE src TO DISK='p0.bak', DISK='nodir/p1.bak'",
+             &out);
+  ASSERT_EQ(rc, 1);
+  ASSERT(sql_has_msg(out, 3201));
+  free(out);
+  DIR *dir = opendir(d);
+  struct dirent *e;
+  while ((e = readdir(dir)) != NULL)
+    if (strncmp(e->d_name, "p0", 2) == 0) TASK_FAIL_("left %s", e->d_name);
+  closedir(dir);
+  return 0;
+}
