@@ -109,8 +109,9 @@ $(BUILD)/$(VDI_SOVER): $(LIB_OBJS) vdi.map
 	ln -sf $(VDI_SOVER) $(BUILD)/$(VDI_SONAME)
 	ln -sf $(VDI_SOVER) $(BUILD)/libvdi.so
 
-$(BUILD)/$(SQLVDI_SONAME): $(SQLVDI_OBJS) $(LIB_OBJS)
-	$(CXX) -shared -Wl,-soname,$(SQLVDI_SONAME) -Wl,-z,defs -o $@ \
+$(BUILD)/$(SQLVDI_SONAME): $(SQLVDI_OBJS) $(LIB_OBJS) sqlvdi/sqlvdi.map
+	$(CXX) -shared -Wl,-soname,$(SQLVDI_SONAME) \
+	  -Wl,--version-script=sqlvdi/sqlvdi.map -Wl,-z,defs -o $@ \
 	  $(SQLVDI_OBJS) $(LIB_OBJS) $(LDLIBS_ALL)
 
 $(BUILD)/vdi.pc: vdi.pc.in
