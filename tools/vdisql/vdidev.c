@@ -142,8 +142,10 @@ static void call_error(vmedia_t *vm, struct vdev *d, const char *what, int rc) {
            vdi_error_name(rc), vdi_strerror(rc));
 }
 
-static int send(vmedia_t *vm, struct vdev *d, struct slot *s, int code,
-                uint32_t size, int64_t pos) {
+/* Queue a command; returns the library's code.  On failure the
+ * completion routine has already run in this thread. */
+static int send_raw(vmedia_t *vm, struct vdev *d, struct slot *s, int code,
+                    uint32_t size, int64_t pos) {
   memset(&s->cmd, 0, sizeof s->cmd);
   s->cmd.commandCode = code;
   s->cmd.size = (int32_t)size;
@@ -158,27 +160,65 @@ static int send(vmedia_t *vm, struct vdev *d, struct slot *s, int code,
   s->size = size;
   s->avail = s->rd = 0;
   pthread_mutex_unlock(&vm->mu);
-  int rc = vdi_srvdev_send_command(d->h, &s->cmd);
-  if (rc != 0) {
-    /* The completion routine has run already, in this thread. */
-    call_error(vm, d, "SendCommand", rc);
-    return -1;
-  }
-  return 0;
+  return vdi_srvdev_send_command(d->h, &s->cmd);
 }
 
 /* Wait until @p s is not in flight.  -1 if the agent ended without it. */
-static int wait_slot(vmedia_t *vm, struct slot *s) {
+static int wait_quiet(vmedia_t *vm, struct slot *s) {
   pthread_mutex_lock(&vm->mu);
   while (s->state == SL_INFLIGHT && !vm->agent_done)
     pthread_cond_wait(&vm->cv, &vm->mu);
   int st = s->state;
   pthread_mutex_unlock(&vm->mu);
-  if (st == SL_INFLIGHT) {
+  return st;
+}
+
+static int wait_slot(vmedia_t *vm, struct slot *s) {
+  if (wait_quiet(vm, s) == SL_INFLIGHT) {
     io_error(vm, s->dev, ERROR_OPERATION_ABORTED);
     return -1;
   }
   return 0;
+}
+
+/* A send was refused: the cause is usually an earlier command's error
+ * completion (the device is then in IO-ERROR), so report that one. */
+static int send_failed(vmedia_t *vm, struct vdev *d, struct slot *failed,
+                       int rc) {
+  if (rc == VD_E_IO_ERROR) {
+    for (unsigned k = 0; k < d->ns; k++) {
+      struct slot *o = &d->sl[k];
+      if (o == failed || o->state == SL_FREE) continue;
+      wait_slot(vm, o);
+      if (o->state == SL_DONE && o->cmd.completionCode != ERROR_SUCCESS) {
+        io_error(vm, d, o->cmd.completionCode);
+        break;
+      }
+    }
+  }
+  call_error(vm, d, "SendCommand", rc);
+  return -1;
+}
+
+static int send(vmedia_t *vm, struct vdev *d, struct slot *s, int code,
+                uint32_t size, int64_t pos) {
+  int rc = send_raw(vm, d, s, code, size, pos);
+  return rc ? send_failed(vm, d, s, rc) : 0;
+}
+
+/* A command refused because the device was already in IO-ERROR (1117) or
+ * aborted (995) is a consequence; report the completion that caused it. */
+static int primary_code(vmedia_t *vm, struct vdev *d, int code) {
+  if (code != ERROR_IO_DEVICE && code != ERROR_OPERATION_ABORTED) return code;
+  for (unsigned k = 0; k < d->ns; k++) {
+    struct slot *o = &d->sl[k];
+    if (wait_quiet(vm, o) != SL_DONE) continue;
+    int c = o->cmd.completionCode;
+    if (c != ERROR_SUCCESS && c != ERROR_IO_DEVICE &&
+        c != ERROR_OPERATION_ABORTED)
+      return c;
+  }
+  return code;
 }
 
 /* Backup: a finished command must have succeeded in full. */
@@ -186,7 +226,7 @@ static int check_done(vmedia_t *vm, struct slot *s) {
   if (s->state != SL_DONE) return 0;
   s->state = SL_FREE;
   if (s->cmd.completionCode != ERROR_SUCCESS) {
-    io_error(vm, s->dev, s->cmd.completionCode);
+    io_error(vm, s->dev, primary_code(vm, s->dev, s->cmd.completionCode));
     return -1;
   }
   if ((s->cmd.commandCode == VDC_Write) &&
@@ -228,12 +268,69 @@ static int v_write(media_t *m, unsigned i, const void *buf, size_t len) {
   return 0;
 }
 
-static int start_reads(vmedia_t *vm, struct vdev *d) {
-  d->started = 1;
+/* 1 if a read of this device other than @p s came back with an error or
+ * end-of-data code: the stream ends there, and the device may be in the
+ * IO-ERROR state until cleared. */
+static int error_seen(vmedia_t *vm, struct vdev *d, struct slot *s) {
+  int seen = 0;
+  pthread_mutex_lock(&vm->mu);
+  for (unsigned k = 0; k < d->ns; k++)
+    if (&d->sl[k] != s && d->sl[k].state == SL_DONE &&
+        d->sl[k].cmd.completionCode != ERROR_SUCCESS)
+      seen = 1;
+  pthread_mutex_unlock(&vm->mu);
+  return seen;
+}
+
+/* Restore: ask for the next chunk in slot @p s (at the ring's head, just
+ * consumed).  Once any later read has reported the end (or an error), no
+ * new read is sent: the data up to there is already on its way. */
+static int refill(vmedia_t *vm, struct vdev *d, struct slot *s) {
+  if (error_seen(vm, d, s)) {
+    s->state = SL_FREE;
+    return 0;
+  }
+  int rc = send_raw(vm, d, s, VDC_Read, vm->mts, d->send_off);
+  if (rc == VD_E_IO_ERROR) { /* an end-of-data completion just arrived */
+    s->state = SL_FREE;
+    return 0;
+  }
+  if (rc) return send_failed(vm, d, s, rc);
+  d->send_off += vm->mts;
+  return 0;
+}
+
+/* Disk-like device, short read at the head: the reads already sent for
+ * later offsets asked for the wrong bytes.  Let them come back, clear the
+ * device's error state if one of them ran past the end, and send them
+ * again, in ring order, at the right offsets. */
+static int resync(vmedia_t *vm, struct vdev *d, struct slot *head) {
+  int clear = 0;
   for (unsigned k = 0; k < d->ns; k++) {
-    if (send(vm, d, &d->sl[k], VDC_Read, vm->mts, d->send_off)) return -1;
+    struct slot *o = &d->sl[k];
+    if (o == head || o->state == SL_FREE) continue;
+    if (wait_slot(vm, o)) return -1;
+    if (o->cmd.completionCode != ERROR_SUCCESS) clear = 1;
+  }
+  if (clear) {
+    if (send(vm, d, &d->ctl, VDC_ClearError, 0, 0) || wait_slot(vm, &d->ctl) ||
+        check_done(vm, &d->ctl))
+      return -1;
+  }
+  for (unsigned j = 1; j < d->ns; j++) {
+    struct slot *o = &d->sl[(d->head + j) % d->ns];
+    if (send(vm, d, o, VDC_Read, vm->mts, d->send_off)) return -1;
     d->send_off += vm->mts;
   }
+  return 0;
+}
+
+/* The first reads: one in every slot.  A stripe smaller than the reads
+ * can end (and put the device in IO-ERROR) before the last are sent. */
+static int start_reads(vmedia_t *vm, struct vdev *d) {
+  d->started = 1;
+  for (unsigned k = 0; k < d->ns; k++)
+    if (refill(vm, d, &d->sl[k])) return -1;
   return 0;
 }
 
@@ -246,24 +343,22 @@ static long v_read(media_t *m, unsigned i, void *buf, size_t len) {
   if (!d->started && start_reads(vm, d)) return -1;
   while (got < len && !d->at_end) {
     struct slot *s = &d->sl[d->head];
+    if (s->state == SL_FREE) { /* not sent again: the end is further on */
+      d->head = (d->head + 1) % d->ns;
+      continue;
+    }
     if (wait_slot(vm, s)) return -1;
     if (!s->checked) {
       int code = s->cmd.completionCode;
       int32_t bytes = s->cmd.bytesTransferred;
-      if (vm->random && s->pos != d->expect) {
-        /* Sent before a short read moved the offsets: ask again. */
-        if (send(vm, d, s, VDC_Read, vm->mts, d->send_off)) return -1;
-        d->send_off += vm->mts;
-        d->head = (d->head + 1) % d->ns;
-        continue;
-      }
       if (code == ERROR_HANDLE_EOF || code == ERROR_NO_DATA_DETECTED) {
         s->eof = 1;
       } else if (code != ERROR_SUCCESS) {
-        io_error(vm, d, code);
+        io_error(vm, d, primary_code(vm, d, code));
         return -1;
       }
-      if (bytes < 0 || (uint32_t)bytes > s->size) {
+      if (bytes < 0 || (uint32_t)bytes > s->size ||
+          (vm->random && s->pos != d->expect)) {
         vm->failed = 1;
         vmsg_set(m->err, 3203,
                  "Read on \"%s\" failed: the device reported %d bytes for a "
@@ -274,7 +369,10 @@ static long v_read(media_t *m, unsigned i, void *buf, size_t len) {
       s->checked = 1;
       s->avail = (uint32_t)bytes;
       d->expect = s->pos + bytes;
-      if (vm->random && !s->eof && s->avail < s->size) d->send_off = d->expect;
+      if (vm->random && !s->eof && s->avail < s->size) {
+        d->send_off = d->expect;
+        if (resync(vm, d, s)) return -1;
+      }
     }
     size_t n = s->avail - s->rd;
     if (n > len - got) n = len - got;
@@ -287,8 +385,7 @@ static long v_read(media_t *m, unsigned i, void *buf, size_t len) {
         s->state = SL_FREE;
         break;
       }
-      if (send(vm, d, s, VDC_Read, vm->mts, d->send_off)) return -1;
-      d->send_off += vm->mts;
+      if (refill(vm, d, s)) return -1;
       d->head = (d->head + 1) % d->ns;
     }
   }
