@@ -183,28 +183,6 @@ static int wait_slot(vmedia_t *vm, struct slot *s) {
 
 /* A send was refused: the cause is usually an earlier command's error
  * completion (the device is then in IO-ERROR), so report that one. */
-static int send_failed(vmedia_t *vm, struct vdev *d, struct slot *failed,
-                       int rc) {
-  if (rc == VD_E_IO_ERROR) {
-    for (unsigned k = 0; k < d->ns; k++) {
-      struct slot *o = &d->sl[k];
-      if (o == failed || o->state == SL_FREE) continue;
-      wait_slot(vm, o);
-      if (o->state == SL_DONE && o->cmd.completionCode != ERROR_SUCCESS) {
-        io_error(vm, d, o->cmd.completionCode);
-        break;
-      }
-    }
-  }
-  call_error(vm, d, "SendCommand", rc);
-  return -1;
-}
-
-static int send(vmedia_t *vm, struct vdev *d, struct slot *s, int code,
-                uint32_t size, int64_t pos) {
-  int rc = send_raw(vm, d, s, code, size, pos);
-  return rc ? send_failed(vm, d, s, rc) : 0;
-}
 
 /* A command refused because the device was already in IO-ERROR (1117) or
  * aborted (995) is a consequence; report the completion that caused it. */
@@ -219,6 +197,30 @@ static int primary_code(vmedia_t *vm, struct vdev *d, int code) {
       return c;
   }
   return code;
+}
+
+/* A send was refused: the cause is usually an earlier command's error
+ * completion (the device is then in IO-ERROR), so report that one. */
+static int send_failed(vmedia_t *vm, struct vdev *d, struct slot *failed,
+                       int rc) {
+  if (rc == VD_E_IO_ERROR) {
+    for (unsigned k = 0; k < d->ns; k++) {
+      struct slot *o = &d->sl[k];
+      if (o == failed || wait_quiet(vm, o) != SL_DONE) continue;
+      if (o->cmd.completionCode != ERROR_SUCCESS) {
+        io_error(vm, d, primary_code(vm, d, o->cmd.completionCode));
+        break;
+      }
+    }
+  }
+  call_error(vm, d, "SendCommand", rc);
+  return -1;
+}
+
+static int send(vmedia_t *vm, struct vdev *d, struct slot *s, int code,
+                uint32_t size, int64_t pos) {
+  int rc = send_raw(vm, d, s, code, size, pos);
+  return rc ? send_failed(vm, d, s, rc) : 0;
 }
 
 /* Backup: a finished command must have succeeded in full. */
