@@ -75,7 +75,7 @@ struct engine {
   pthread_cond_t cv;
   int exited;           /* the reaper saw the child end */
   int status;           /* raw wait status */
-  char last_error[512]; /* the last "Msg ..." line and the line after it */
+  char last_error[512]; /* the first "Msg ..." line and the next line */
   char last_line[512];  /* the last line of any output */
   int saw_msg;
   /* Called from the reaper thread when the child ends (may be NULL). */

@@ -80,9 +80,13 @@ struct relay_arg {
 static void note_line(struct engine *e, const char *line, int *after_msg) {
   pthread_mutex_lock(&e->mu);
   if (strncmp(line, "Msg ", 4) == 0) {
-    snprintf(e->last_error, sizeof e->last_error, "%s", line);
+    /* Keep the first error: the engine's cause comes before the general
+     * "Msg 3013 ... terminating abnormally". */
+    if (!e->saw_msg) {
+      snprintf(e->last_error, sizeof e->last_error, "%s", line);
+      *after_msg = 1;
+    }
     e->saw_msg = 1;
-    *after_msg = 1;
   } else if (*after_msg) {
     size_t l = strlen(e->last_error);
     if (l + 3 < sizeof e->last_error)
