@@ -319,9 +319,20 @@ static int resync(vmedia_t *vm, struct vdev *d, struct slot *head) {
         check_done(vm, &d->ctl))
       return -1;
   }
+  int stop = 0;
   for (unsigned j = 1; j < d->ns; j++) {
     struct slot *o = &d->sl[(d->head + j) % d->ns];
-    if (send(vm, d, o, VDC_Read, vm->mts, d->send_off)) return -1;
+    if (stop) { /* an earlier one of these already met the end */
+      o->state = SL_FREE;
+      continue;
+    }
+    int rc = send_raw(vm, d, o, VDC_Read, vm->mts, d->send_off);
+    if (rc == VD_E_IO_ERROR) {
+      o->state = SL_FREE;
+      stop = 1;
+      continue;
+    }
+    if (rc) return send_failed(vm, d, o, rc);
     d->send_off += vm->mts;
   }
   return 0;
