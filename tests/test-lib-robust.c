@@ -365,9 +365,10 @@ HELPER_IMPL(lib_server_open_expect) {
   vdi_srvset_t *srv;
   ASSERT_RC(vdi_srv_new(&srv), 0);
   int rc = vdi_srv_open(srv, NULL, argv[1]);
+  int want = strcmp(argv[2], "ok") == 0 ? 0 : VD_E_SECURITY;
   printf("%s\n", vdi_error_name(rc));
   vdi_srv_free(srv);
-  return rc == VD_E_SECURITY ? 0 : 1;
+  return rc == want ? 0 : 1;
 }
 
 TEST_IMPL(lib_other_user_cannot_attach) {
@@ -385,10 +386,28 @@ TEST_IMPL(lib_other_user_cannot_attach) {
   if (pid == 0) {
     execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
           "--clear-groups", self, "--helper", "lib_server_open_expect", name,
-          (char *)NULL);
+          "refused", (char *)NULL);
     _exit(127);
   }
   ASSERT_EQ(wait_helper(pid), 0);
+  /* Another user in a group the creator allows is let in. */
+  char gname[96];
+  snprintf(gname, sizeof gname, "%s_g", name);
+  vdi_set_t *gset;
+  ASSERT_RC(vdi_set_new(&gset), 0);
+  ASSERT_RC(vdi_set_allow_group(gset, 4242), 0);
+  VDConfig cfg = {0};
+  cfg.deviceCount = 1;
+  ASSERT_RC(vdi_set_create(gset, gname, &cfg), 0);
+  pid = fork();
+  if (pid == 0) {
+    execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
+          "--groups=4242", self, "--helper", "lib_server_open_expect", gname,
+          "ok", (char *)NULL);
+    _exit(127);
+  }
+  ASSERT_EQ(wait_helper(pid), 0);
+  vdi_set_free(gset);
   /* The owner's set is undisturbed: a real server still attaches. */
   vdi_srvset_t *srv;
   ASSERT_RC(vdi_srv_new(&srv), 0);
