@@ -438,3 +438,59 @@ TEST_IMPL_TIMEOUT(app_e2e_default_instance, 30) {
   ASSERT_STR_EQ(d1, d2);
   return 0;
 }
+
+/* A restore over an existing database that is interrupted (SIGTERM to vdi,
+ * or vdi killed outright) fails, and the database it would have replaced
+ * is exactly as it was. */
+static void interrupted_restore(int sig) {
+  setup();
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  app_t_make_db(inst, "db", 40000, 4096, 12);
+  run_ok(
+      "backup", NULL,
+      ARGS("backup", "db", "--instance", inst, "--to", bk, "--stripes", "2"));
+  /* The live database moves on: it now differs from the backup. */
+  app_t_make_db(inst, "db", 3000, 4096, 13);
+  char before[64], after[64], p[4400];
+  digest_of("db", before, sizeof before);
+  char log[4400];
+  snprintf(log, sizeof log, "%s/log.txt", test_tmpdir());
+  pid_t vdi = app_t_spawn(log, NULL, NULL, ENV("VDI_TEST_SLOW_READ_MS=100"),
+                          ARGS("restore", "db", "--instance", inst, "--from",
+                               bk, "--replace", "--quiet"));
+  pid_t eng = -1;
+  for (int i = 0; i < 500 && eng < 0; i++) {
+    eng = app_t_find_child(vdi, "vdisql");
+    if (eng < 0) sleep_ms(5);
+  }
+  ASSERT_GT(eng, 0);
+  sleep_ms(400); /* well inside the transfer, which takes seconds */
+  ASSERT_EQ(kill(vdi, sig), 0);
+  int rc = wait_helper_timeout(vdi, 2000);
+  if (rc < 0) kill(vdi, SIGKILL);
+  ASSERT_EQ(rc, 128 + sig);
+  if (sig == SIGKILL) {
+    /* The orphaned engine is ours now: it must notice and fail. */
+    rc = wait_helper_timeout(eng, 1000);
+    if (rc < 0) kill(eng, SIGKILL);
+    ASSERT_GE(rc, 0);
+    ASSERT_NE(rc, 0);
+  } else {
+    /* vdi waited for its engine before exiting. */
+    ASSERT(kill(eng, 0) != 0 && errno == ESRCH);
+  }
+  digest_of("db", after, sizeof after);
+  ASSERT_STR_EQ(before, after);
+  db_path("db", p, sizeof p);
+  ASSERT(app_t_integrity_ok(p));
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_restore_sigterm_keeps_db, 30) {
+  interrupted_restore(SIGTERM);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(app_e2e_restore_kill_vdi_keeps_db, 30) {
+  interrupted_restore(SIGKILL);
+  return 0;
+}

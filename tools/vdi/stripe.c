@@ -13,6 +13,7 @@
  * VDI_TEST_SLOW_WRITE_MS=<ms> sleeps that long per 64 KiB before each write
  * (whatever the engine's transfer size), so that a test can act in the
  * middle of a backup; the sleep ends early once the transfer is aborting.
+ * VDI_TEST_SLOW_READ_MS=<ms> does the same before each read of a restore.
  */
 #include "app.h"
 
@@ -25,7 +26,7 @@
 
 static uint64_t fail_after = UINT64_MAX;
 static uint64_t written_total;
-static unsigned slow_write_ms;
+static unsigned slow_write_ms, slow_read_ms;
 static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
 
 static void hook_init(void) {
@@ -37,6 +38,16 @@ static void hook_init(void) {
   }
   v = getenv("VDI_TEST_SLOW_WRITE_MS");
   if (v && *v) slow_write_ms = (unsigned)strtoul(v, NULL, 10);
+  v = getenv("VDI_TEST_SLOW_READ_MS");
+  if (v && *v) slow_read_ms = (unsigned)strtoul(v, NULL, 10);
+}
+
+/* The test hooks' delay: ms per 64 KiB of n, cut short by an abort. */
+static void test_delay(unsigned ms, size_t n) {
+  double end = app_mono_s() + ms / 1000.0 * (double)((n >> 16) + 1);
+  while (app_mono_s() < end &&
+         !__atomic_load_n(&app_aborting, __ATOMIC_RELAXED))
+    usleep(2000);
 }
 
 static void stripe_init(struct stripe *s) {
@@ -93,13 +104,7 @@ int stripe_open(struct stripe *s, const char *dir, const char *name) {
 }
 
 int stripe_write(struct stripe *s, const void *buf, size_t n) {
-  if (slow_write_ms) {
-    double end =
-        app_mono_s() + slow_write_ms / 1000.0 * (double)((n >> 16) + 1);
-    while (app_mono_s() < end &&
-           !__atomic_load_n(&app_aborting, __ATOMIC_RELAXED))
-      usleep(2000);
-  }
+  if (slow_write_ms) test_delay(slow_write_ms, n);
   uint64_t before =
       __atomic_fetch_add(&written_total, (uint64_t)n, __ATOMIC_RELAXED);
   if (before + n > fail_after) {
@@ -129,6 +134,7 @@ int stripe_write(struct stripe *s, const void *buf, size_t n) {
 }
 
 int stripe_read(struct stripe *s, void *buf, size_t n, size_t *got) {
+  if (slow_read_ms) test_delay(slow_read_ms, n);
   unsigned char *p = buf;
   size_t have = 0;
   while (have < n) {
