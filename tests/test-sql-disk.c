@@ -10,6 +10,7 @@
 #include "test-sql-util.h"
 
 #include <dirent.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -278,5 +279,38 @@ TEST_IMPL(sql_disk_noinit_and_no_partial_files) {
   while ((e = readdir(dir)) != NULL)
     if (strncmp(e->d_name, "p0", 2) == 0) TASK_FAIL_("left %s", e->d_name);
   closedir(dir);
+  return 0;
+}
+
+/* RESTORE ... REPLACE onto a database another process is reading is
+ * refused (Msg 3101) and the database is left as it was. */
+TEST_IMPL(sql_disk_replace_in_use_refused) {
+  const char *d = test_tmpdir();
+  char a[4200], b[4200], *out;
+  path(a, "one.db");
+  path(b, "busy.db");
+  sql_make_db(a, 300, 4096, 0, 1);
+  sql_make_db(b, 200, 4096, 0, 2);
+  ASSERT_EQ(sql_q(d, "BACKUP DATABASE one TO DISK='one.bak'", NULL), 0);
+  sqlite3 *db;
+  ASSERT_EQ(sqlite3_open(b, &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "BEGIN; SELECT count(*) FROM t;", NULL, NULL, NULL),
+      SQLITE_OK);
+  int rc =
+      sql_q(d, "RESTORE DATABASE busy FROM DISK='one.bak' WITH REPLACE", &out);
+  ASSERT_EQ(rc, 1);
+  if (!sql_has_msg(out, 3101)) TASK_FAIL_("%s", out);
+  free(out);
+  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  sqlite3_close(db);
+  long rows;
+  sql_digest(b, &rows);
+  ASSERT_EQ(rows, 200);
+  ASSERT_EQ(
+      sql_q(d, "RESTORE DATABASE busy FROM DISK='one.bak' WITH REPLACE", NULL),
+      0);
+  sql_digest(b, &rows);
+  ASSERT_EQ(rows, 300);
   return 0;
 }

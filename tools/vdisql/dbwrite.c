@@ -133,7 +133,7 @@ static int take_over_target(dbw_t *w, vmsg *err) {
   int busy = 1;
   if (sqlite3_open_v2(w->target, &db, SQLITE_OPEN_READWRITE, NULL) ==
       SQLITE_OK) {
-    sqlite3_busy_timeout(db, 2000);
+    sqlite3_busy_timeout(db, 1000);
     sqlite3_stmt *s = NULL;
     busy = 0;
     if (sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s,
