@@ -164,6 +164,14 @@ static int send_raw(vmedia_t *vm, struct vdev *d, struct slot *s, int code,
 }
 
 /* Wait until @p s is not in flight.  -1 if the agent ended without it. */
+/* A slot's state, read under the lock (the agent thread writes it). */
+static int slot_state(vmedia_t *vm, struct slot *s) {
+  pthread_mutex_lock(&vm->mu);
+  int st = s->state;
+  pthread_mutex_unlock(&vm->mu);
+  return st;
+}
+
 static int wait_quiet(vmedia_t *vm, struct slot *s) {
   pthread_mutex_lock(&vm->mu);
   while (s->state == SL_INFLIGHT && !vm->agent_done)
@@ -310,7 +318,7 @@ static int resync(vmedia_t *vm, struct vdev *d, struct slot *head) {
   int clear = 0;
   for (unsigned k = 0; k < d->ns; k++) {
     struct slot *o = &d->sl[k];
-    if (o == head || o->state == SL_FREE) continue;
+    if (o == head || slot_state(vm, o) == SL_FREE) continue;
     if (wait_slot(vm, o)) return -1;
     if (o->cmd.completionCode != ERROR_SUCCESS) clear = 1;
   }
@@ -356,7 +364,8 @@ static long v_read(media_t *m, unsigned i, void *buf, size_t len) {
   if (!d->started && start_reads(vm, d)) return -1;
   while (got < len && !d->at_end) {
     struct slot *s = &d->sl[d->head];
-    if (s->state == SL_FREE) { /* not sent again: the end is further on */
+    if (slot_state(vm, s) ==
+        SL_FREE) { /* not sent again: the end is further on */
       d->head = (d->head + 1) % d->ns;
       continue;
     }
@@ -437,7 +446,7 @@ static int v_finish(media_t *m, int ok) {
     /* Restore: let the reads still out come back before closing. */
     for (unsigned i = 0; i < vm->ndev; i++)
       for (unsigned k = 0; k < vm->d[i].ns; k++)
-        if (vm->d[i].sl[k].state == SL_INFLIGHT) wait_slot(vm, &vm->d[i].sl[k]);
+        wait_quiet(vm, &vm->d[i].sl[k]);
   }
   int good = ok && !vm->failed;
   if (!good) vdi_srv_signal_abort(vm->srv);
