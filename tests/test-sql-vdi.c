@@ -396,6 +396,14 @@ TEST_IMPL_TIMEOUT(sql_vdi_configuration_from_options, 20) {
   ASSERT(sql_has_msg(r.out, 911));
   ASSERT_EQ(r.client_rc, 2);
   free(r.out);
+  /* And so does a statement that does not even parse. */
+  snprintf(set, sizeof set, "%s", unique_name("sx"));
+  run_vdi(&r, "backup", set, 1, "", set, "BACKUP DATABASE vsrc TO",
+          "WITH FROBNICATE", 1, -1);
+  ASSERT_EQ(r.sql_rc, 1);
+  ASSERT(sql_has_msg(r.out, 155));
+  ASSERT_EQ(r.client_rc, 2);
+  free(r.out);
   return 0;
 }
 

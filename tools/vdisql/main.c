@@ -6,6 +6,7 @@
  */
 #include "exec.h"
 #include "lexer.h"
+#include "media.h"
 #include "msg.h"
 #include "parser.h"
 
@@ -101,6 +102,18 @@ static int is_go(const char *p, const char *e) {
   return p == e;
 }
 
+/* A batch that does not parse runs nothing; a backup application waiting
+ * on a set the batch names would wait forever, so abort those sets (the
+ * first VIRTUAL_DEVICE after each TO / FROM names the set). */
+static void abort_named_sets(const toklist *tl) {
+  for (size_t i = 0; i + 3 < tl->n; i++)
+    if ((tok_is(&tl->v[i], "TO") || tok_is(&tl->v[i], "FROM")) &&
+        tok_is(&tl->v[i + 1], "VIRTUAL_DEVICE") &&
+        tl->v[i + 2].kind == T_PUNCT && tl->v[i + 2].text[0] == '=' &&
+        tl->v[i + 3].kind == T_STR && tl->v[i + 3].text[0])
+      vdidev_abort_set(tl->v[i + 3].text);
+}
+
 /* Run one batch.  @return number of failed statements (or 1 for a batch
  * that does not parse). */
 static int run_batch(const exec_ctx *cx, const char *src, int stop_on_error) {
@@ -112,8 +125,9 @@ static int run_batch(const exec_ctx *cx, const char *src, int stop_on_error) {
     return 1;
   }
   if (parse_batch(&tl, &sl, &err)) {
-    toklist_free(&tl);
     out_vmsg(&err, 1);
+    abort_named_sets(&tl);
+    toklist_free(&tl);
     return 1;
   }
   int failed = 0;
