@@ -115,6 +115,7 @@ $(BUILD)/$(SQLVDI_SONAME): $(SQLVDI_OBJS) $(LIB_OBJS) sqlvdi/sqlvdi.map
 	  $(SQLVDI_OBJS) $(LIB_OBJS) $(LDLIBS_ALL)
 
 $(BUILD)/vdi.pc: vdi.pc.in
+	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
 
 $(BUILD)/vdisql: $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
@@ -123,6 +124,8 @@ $(BUILD)/vdisql: $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
 $(BUILD)/vdi: $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
 	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd $(LDLIBS_ALL)
 
+# The end-to-end tests run the programs built next to run-tests.
+$(BUILD)/run-tests: | $(if $(VDISQL_SRCS),$(BUILD)/vdisql) $(if $(VDIAPP_SRCS),$(BUILD)/vdi)
 $(BUILD)/run-tests: $(TEST_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
 	$(CC) -o $@ $(TEST_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(LDLIBS_ALL)
 
@@ -173,6 +176,8 @@ install: all
 	  install -m 0755 $(BUILD)/$(SQLVDI_SONAME) $(DESTDIR)$(PREFIX)/lib/; \
 	  install -m 0644 sqlvdi/include/*.h $(DESTDIR)$(PREFIX)/include/sqlvdi/; fi
 	for p in vdisql vdi; do [ -f $(BUILD)/$$p ] && install -m 0755 $(BUILD)/$$p $(DESTDIR)$(PREFIX)/bin/ || true; done
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	for m in tools/vdi/vdi.1 tools/vdisql/vdisql.1; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
 
 clean:
 	rm -rf build

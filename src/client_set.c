@@ -257,9 +257,13 @@ int vdi_set_open_device(vdi_set_t *set, const char *name, vdi_device_t **out) {
 
 int vdi_set_signal_abort(vdi_set_t *set) {
   if (!set) return VD_E_INVALID;
-  if (set->state == CL_DNE) return VD_E_PROTOCOL;
-  vdi__abort(&set->c, VD_E_ABORT, VDI_ABORT_CLIENT);
-  return 0;
+  /* Under the lock: SignalAbort typically comes from another thread (a
+   * signal handler thread, a watchdog) while the set changes state. */
+  pthread_mutex_lock(&set->lock);
+  int rc = set->state == CL_DNE ? VD_E_PROTOCOL : 0;
+  if (rc == 0) vdi__abort(&set->c, VD_E_ABORT, VDI_ABORT_CLIENT);
+  pthread_mutex_unlock(&set->lock);
+  return rc;
 }
 
 int vdi_set_close(vdi_set_t *set) {

@@ -333,9 +333,11 @@ int vdi_srv_is_shared_buffer(vdi_srvset_t *srv, const uint8_t *buf) {
 
 int vdi_srv_signal_abort(vdi_srvset_t *srv) {
   if (!srv) return VD_E_INVALID;
-  if (srv->state == SV_DNE) return VD_E_PROTOCOL;
-  vdi__abort(&srv->c, VD_E_ABORT, VDI_ABORT_SERVER);
-  return 0;
+  pthread_mutex_lock(&srv->lock);
+  int rc = srv->state == SV_DNE ? VD_E_PROTOCOL : 0;
+  if (rc == 0) vdi__abort(&srv->c, VD_E_ABORT, VDI_ABORT_SERVER);
+  pthread_mutex_unlock(&srv->lock);
+  return rc;
 }
 
 int vdi_srv_close(vdi_srvset_t *srv) {

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -94,19 +95,52 @@ void vdi__notify(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers) {
     vdi__wake_all(seq);
 }
 
+/* Adaptive spinning, per thread.  Spinning pays when the peer answers
+ * within the spin; it costs when the peer needs the very core we spin on
+ * (two cores, three busy threads).  So each thread keeps a budget: a wait
+ * that ends inside the spin keeps it, a sleep that turned out short enough
+ * for a spin to have caught it grows it, and a long sleep halves it. */
+static __thread uint32_t budget_ns = UINT32_MAX;
+
+/* How long a spin runs before it starts yielding between checks
+ * ($VDI_YIELD_NS, default 1 µs).  Measured on 2 cores: a pure spin holds
+ * the core the producer needs; yielding from the first iteration makes the
+ * round trip slower. */
+static _Atomic int64_t yield_ns = -1;
+
+static int64_t yield_after_ns(void) {
+  int64_t v = atomic_load_explicit(&yield_ns, memory_order_relaxed);
+  if (v < 0) {
+    const char *e = getenv("VDI_YIELD_NS");
+    v = e ? atoll(e) : 1000;
+    if (v < 0) v = 0;
+    atomic_store_explicit(&yield_ns, v, memory_order_relaxed);
+  }
+  return v;
+}
+
 int vdi__wait(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
               vdi_ready_fn ready, void *arg, const struct vdi_deadline *dl) {
   int r = ready(arg);
   if (r) return r;
-  uint32_t spin = get_spin_us();
-  if (spin) {
-    int64_t end = vdi__now_ns() + (int64_t)spin * 1000;
+  uint32_t max_ns = get_spin_us() * 1000u;
+  if (budget_ns > max_ns) budget_ns = max_ns;
+  if (budget_ns) {
+    int64_t start = vdi__now_ns(), end = start + budget_ns;
     for (unsigned i = 1;; i++) {
       cpu_relax();
       if ((r = ready(arg)) != 0) return r;
-      if ((i & 63) == 0 && vdi__now_ns() >= end) break;
+      if ((i & 63) == 0) {
+        int64_t now = vdi__now_ns();
+        if (now >= end) break;
+        /* Past the first microseconds, let a runnable thread that shares
+         * our core (the peer, or our own producer) go first: spinning must
+         * not starve whoever we wait for. */
+        if (now - start >= yield_after_ns()) sched_yield();
+      }
     }
   }
+  int64_t slept_from = vdi__now_ns();
   for (;;) {
     if (vdi__deadline_passed(dl)) return VD_E_TIMEOUT;
     atomic_fetch_add(sleepers, 1);
@@ -118,7 +152,16 @@ int vdi__wait(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
     }
     int w = futex_wait(seq, s, dl);
     atomic_fetch_sub(sleepers, 1);
-    if ((r = ready(arg)) != 0) return r;
+    if ((r = ready(arg)) != 0) {
+      int64_t slept = vdi__now_ns() - slept_from;
+      if (slept <= (int64_t)max_ns) {
+        uint64_t b = (uint64_t)budget_ns * 2 + (uint64_t)slept;
+        budget_ns = b > max_ns ? max_ns : (uint32_t)b;
+      } else {
+        budget_ns /= 2;
+      }
+      return r;
+    }
     if (w == -ETIMEDOUT) return VD_E_TIMEOUT;
     if (w == -ENOSYS || w == -EFAULT) return VD_E_UNEXPECTED;
   }
