@@ -89,6 +89,9 @@ VDI_INTERNAL void vdi__notify(_Atomic uint32_t *seq,
 /* Unconditional: bump and wake every waiter. */
 VDI_INTERNAL void vdi__wake_all(_Atomic uint32_t *seq);
 VDI_INTERNAL void vdi__wake_all_for_tests(_Atomic uint32_t *seq);
+/* System calls made so far by this process's waits (tests, benchmarks):
+ * FUTEX_WAKEs here, FUTEX_WAITs in vdi__fault_calls(VDI_SYS_FUTEX). */
+VDI_INTERNAL uint64_t vdi__futex_wakes(void);
 
 /* ------------------------------------------------------------ shm.c */
 

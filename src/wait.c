@@ -84,8 +84,13 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val,
   return r == 0 ? 0 : -errno;
 }
 
+static _Atomic uint64_t wake_calls; /* FUTEX_WAKE system calls made */
+
+uint64_t vdi__futex_wakes(void) { return atomic_load(&wake_calls); }
+
 void vdi__wake_all(_Atomic uint32_t *seq) {
   atomic_fetch_add(seq, 1);
+  atomic_fetch_add_explicit(&wake_calls, 1, memory_order_relaxed);
   syscall(SYS_futex, (uint32_t *)seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 

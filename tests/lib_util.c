@@ -9,6 +9,12 @@
 
 vdi_srvset_t *lu_server_setup(const char *name, uint32_t ndev, uint32_t size,
                               vdi_srvdev_t **devs) {
+  return lu_server_setup_n(name, ndev, size, ndev * 4, devs);
+}
+
+vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev,
+                                uint32_t size, uint32_t nbuf,
+                                vdi_srvdev_t **devs) {
   vdi_srvset_t *srv;
   ASSERT_RC(vdi_srv_new(&srv), 0);
   int rc;
@@ -20,7 +26,7 @@ vdi_srvset_t *lu_server_setup(const char *name, uint32_t ndev, uint32_t size,
   ASSERT_RC(vdi_srv_begin_configuration(srv, VDF_WriteMedia, 4096, 0,
                                         (size + 65535) / 65536 * 65536, 0),
             0);
-  ASSERT_RC(vdi_srv_request_buffers(srv, size, 0, ndev * 4), 0);
+  ASSERT_RC(vdi_srv_request_buffers(srv, size, 0, nbuf), 0);
   ASSERT_RC(vdi_srv_end_configuration(srv), 0);
   for (uint32_t i = 0; i < ndev; i++) {
     char dn[128];
