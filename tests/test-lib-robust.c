@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -413,6 +414,31 @@ TEST_IMPL(lib_other_user_cannot_attach) {
   ASSERT_RC(vdi_srv_new(&srv), 0);
   ASSERT_RC(vdi_srv_open(srv, NULL, name), 0);
   vdi_srv_free(srv);
+  vdi_set_free(set);
+  return 0;
+}
+
+/* Object modes never depend on the umask: the memfds are 0600 even when
+ * the creator's umask would allow everyone everything. */
+TEST_IMPL(lib_object_modes_ignore_umask) {
+  mode_t old = umask(0);
+  const char *name = unique_name("mode");
+  vdi_set_t *set = client_create(name, 1);
+  umask(old);
+  int found = 0;
+  for (int fd = 0; fd < 1024; fd++) {
+    char link[64], target[256];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = 0;
+    if (!strstr(target, "memfd:vdi-")) continue;
+    struct stat st;
+    ASSERT_EQ(fstat(fd, &st), 0);
+    ASSERT_EQ(st.st_mode & 07777, 0600);
+    found++;
+  }
+  ASSERT_GE(found, 1);
   vdi_set_free(set);
   return 0;
 }
