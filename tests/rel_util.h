@@ -52,7 +52,7 @@ typedef struct rel_block {
   vdi_device_t *dev;
   vdi_srvset_t *srv;
   lp_peer *peer;
-  const char *name; /* REL_OPENDEV: device name; REL_PEER: the request */
+  const char *name;   /* REL_OPENDEV: device name; REL_PEER: the request */
   int64_t timeout_ms; /* REL_GETCMD / REL_GETCFG: -1 unless set */
   vdi_device_t *out;
   VDC_Command *cmd;

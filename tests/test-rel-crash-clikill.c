@@ -97,9 +97,9 @@ TEST_IMPL(rel_crash_clikill_before_config) {
   int64_t dead = rel_peer_kill(v.cli);
   abort_seen(&v, dead);
   rel_name_free(v.name);
-  ASSERT_RC(vdi_srv_begin_configuration(v.s.srv, VDF_WriteMedia, 4096, 0, MT,
-                                        0),
-            VD_E_ABORT);
+  ASSERT_RC(
+      vdi_srv_begin_configuration(v.s.srv, VDF_WriteMedia, 4096, 0, MT, 0),
+      VD_E_ABORT);
   finish(&v, 0);
   return 0;
 }
@@ -126,9 +126,8 @@ TEST_IMPL(rel_crash_clikill_in_config) {
   struct ss v;
   begin(&v, "ckcfg", 2, VDF_LikePipe);
   ASSERT_RC(vdi_srv_open(v.s.srv, NULL, v.name), 0);
-  ASSERT_RC(vdi_srv_begin_configuration(v.s.srv, VDF_WriteMedia, 4096, 0, MT,
-                                        0),
-            0);
+  ASSERT_RC(
+      vdi_srv_begin_configuration(v.s.srv, VDF_WriteMedia, 4096, 0, MT, 0), 0);
   ASSERT_RC(vdi_srv_request_buffers(v.s.srv, MT, 0, 4), 0);
   int64_t dead = rel_peer_kill(v.cli);
   abort_seen(&v, dead);

@@ -42,8 +42,7 @@ static void begin(struct cs *c, const char *tag, int ndev, uint32_t cfeat) {
  * devices; we get the configuration. */
 static void configure(struct cs *c, uint32_t sfeat, int nopen) {
   VDConfig cfg;
-  ASSERT_RC(lp_call(c->srv, "config %s %u 4096 0 %u 8", c->name, sfeat, MT),
-            0);
+  ASSERT_RC(lp_call(c->srv, "config %s %u 4096 0 %u 8", c->name, sfeat, MT), 0);
   for (int i = 0; i < nopen; i++)
     ASSERT_RC(lp_call(c->srv, "odev %s", c->dn[i]), 0);
   ASSERT_RC(lp_call(c->srv, "agent"), 0);
@@ -70,8 +69,8 @@ static void all_abort(struct cs *c) {
   ASSERT_RC(vdi_set_get_configuration(c->set, 0, &cfg), VD_E_ABORT);
   ASSERT_RC(vdi_set_get_configuration(c->set, -1, &cfg), VD_E_ABORT);
   for (int i = 0; i < c->ndev; i++)
-    if (c->dev[i]) ASSERT_RC(vdi_dev_get_command(c->dev[i], -1, &cmd),
-                             VD_E_ABORT);
+    if (c->dev[i])
+      ASSERT_RC(vdi_dev_get_command(c->dev[i], -1, &cmd), VD_E_ABORT);
 }
 
 /* The server has attached but not configured: GetConfiguration(INFINITE)
