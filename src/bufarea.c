@@ -64,6 +64,19 @@ static void drop_pending(struct bufarea *ba) {
   ba->npending = 0;
 }
 
+/* Unmap the segment just added at idx (the last one). */
+static void seg_undo(struct vdi_common *c, uint32_t idx) {
+  pthread_mutex_lock(&c->seg_lock);
+  struct vdi_seg *s = &c->segs[idx];
+  atomic_store(&c->nsegs, idx);
+  atomic_store(&s->base, NULL);
+  vdi__unmap(&s->map);
+  if (s->fd >= 0) close(s->fd);
+  s->fd = -1;
+  s->size = 0;
+  pthread_mutex_unlock(&c->seg_lock);
+}
+
 int vdi__ba_commit(struct vdi_srvset *srv) {
   struct bufarea *ba = &srv->ba;
   struct vdi_common *c = &srv->c;
@@ -101,7 +114,11 @@ int vdi__ba_commit(struct vdi_srvset *srv) {
    * names it, so a command can never refer to a segment not on its way. */
   struct vdi_msg m = {VDI_SHM_MAGIC, VDI_MSG_SEGMENT, idx, seg_align, size};
   if (vdi__send_msg(c->conn_fd, &m, c->segs[idx].fd) != 0) {
-    rc = VD_E_ABORT;
+    /* Never delivered: take it back, or the next request would find the
+     * index taken and the set could never get buffers again.  Not an
+     * abort by itself: if the client is gone, the watcher says so. */
+    seg_undo(c, idx);
+    rc = vdi__aborted(c) ? VD_E_ABORT : VD_E_UNEXPECTED;
     goto fail;
   }
   c->hdr->seg[idx].size = size;
