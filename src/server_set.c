@@ -79,9 +79,12 @@ int vdi_srv_open(vdi_srvset_t *srv, const char *instance, const char *name) {
   struct vdi_msg m = {VDI_SHM_MAGIC, VDI_MSG_ATTACH, VDI_ROLE_SERVER, 0, 0};
   /* A refused peer may find the socket closed under its ATTACH: what
    * tells it why is the REJECT already waiting to be read. */
-  vdi__send_msg(c->conn_fd, &m, -1);
+  int sent = vdi__send_msg(c->conn_fd, &m, -1);
   int fd;
-  rc = vdi__recv_msg_timeout(c->conn_fd, &m, &fd, ATTACH_WAIT_MS);
+  /* If the ATTACH did not go out, only an answer already there counts:
+   * nobody will answer later. */
+  rc = vdi__recv_msg_timeout(c->conn_fd, &m, &fd,
+                             sent == 0 ? ATTACH_WAIT_MS : 0);
   if (rc != 1) {
     rc = rc == 0 || rc == VD_E_TIMEOUT ? VD_E_INVALID : rc;
     goto fail;
