@@ -298,7 +298,9 @@ static void never_completed(const char *tag, int client_view) {
   sleep_ms(20);
   ASSERT_EQ(atomic_load(&sl[0].calls), 1);
   ASSERT_EQ(atomic_load(&sl[1].calls), 1);
-  ASSERT_RC(lp_call(x.cli, "close"), 0);
+  /* (Without client_view the client still holds its command and has seen
+   * no VD_E_CLOSE: it just quits, freeing its set.) */
+  if (client_view) ASSERT_RC(lp_call(x.cli, "close"), 0);
   lp_end(x.cli);
   vdi_srv_free(x.s.srv);
 }
