@@ -35,6 +35,11 @@ struct vdi_peer {
 };
 
 #define MAX_PEERS 64
+/* Connections of users the set does not trust get places of their own:
+ * however many such a user opens and holds without a word, the owner's
+ * server and secondaries still find room. */
+#define MAX_UNTRUSTED 8
+#define MAX_POLL (MAX_PEERS + MAX_UNTRUSTED + 3)
 
 static void peer_remove(struct vdi_common *c, struct vdi_peer *p) {
   pthread_mutex_lock(&c->peers_lock);
@@ -157,15 +162,20 @@ static void accept_peers(struct vdi_common *c) {
   for (;;) {
     int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;
-    int n = 0;
-    for (struct vdi_peer *p = c->peers; p; p = p->next) n++;
-    struct vdi_peer *p = n < MAX_PEERS ? calloc(1, sizeof *p) : NULL;
+    int n = 0, nu = 0;
+    for (struct vdi_peer *p = c->peers; p; p = p->next) {
+      n++;
+      nu += p->untrusted;
+    }
+    bool untrusted = vdi__peer_trusted(fd, &c->trust, NULL) != 0;
+    bool room = untrusted ? nu < MAX_UNTRUSTED : n - nu < MAX_PEERS;
+    struct vdi_peer *p = room ? calloc(1, sizeof *p) : NULL;
     if (!p) {
       close(fd);
       continue;
     }
     p->fd = fd;
-    p->untrusted = vdi__peer_trusted(fd, &c->trust, NULL) != 0;
+    p->untrusted = untrusted;
     pthread_mutex_lock(&c->peers_lock);
     p->next = c->peers;
     c->peers = p;
@@ -208,8 +218,8 @@ static bool drain_conn(struct vdi_common *c) {
 
 static void *watch(void *arg) {
   struct vdi_common *c = arg;
-  struct pollfd pf[MAX_PEERS + 3];
-  struct vdi_peer *who[MAX_PEERS + 3];
+  struct pollfd pf[MAX_POLL];
+  struct vdi_peer *who[MAX_POLL];
   bool conn_open = c->conn_fd >= 0;
   for (;;) {
     nfds_t n = 0;
@@ -224,7 +234,7 @@ static void *watch(void *arg) {
       who[n++] = NULL;
     }
     pthread_mutex_lock(&c->peers_lock);
-    for (struct vdi_peer *p = c->peers; p && n < MAX_PEERS + 3; p = p->next) {
+    for (struct vdi_peer *p = c->peers; p && n < MAX_POLL; p = p->next) {
       pf[n] = (struct pollfd){p->fd, POLLIN, 0};
       who[n++] = p;
     }
