@@ -354,6 +354,11 @@ int vdi_srv_close(vdi_srvset_t *srv) {
   if (!vdi__aborted(&srv->c) && srv->nclosed < srv->nopened) {
     vdi__abort(&srv->c, VD_E_ABORT, VDI_ABORT_SERVER);
     rc = VD_E_PROTOCOL;
+  } else if (!vdi__aborted(&srv->c) && atomic_load(&srv->in_flight) > 0) {
+    /* Every device is closed but commands are still with the client: they
+     * end as ERROR_OPERATION_ABORTED here, so the client must learn that
+     * the set ended abnormally, not see a normal end. */
+    vdi__abort(&srv->c, VD_E_ABORT, VDI_ABORT_SERVER);
   }
   /* Outstanding commands are completed (aborted) before Close returns: by
    * the agent if it runs, else here. */

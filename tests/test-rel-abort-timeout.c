@@ -310,15 +310,11 @@ TEST_IMPL(rel_abort_never_completed_close) {
   return 0;
 }
 
-/* KNOWN BUG (libvdi): after the server's Close gave up the outstanding
- * commands (ERROR_OPERATION_ABORTED, agent VD_E_ABORT), the client is not
- * told: its late CompleteCommand returns 0 instead of VD_E_ABORT, the
- * queued Flush the server already reported aborted is still delivered by
- * GetCommand, then VD_E_CLOSE and a normal Close follow, so the client
- * sees a normal end of a set the server ended abnormally.  Skipped until
- * fixed; run with REL_RUN_KNOWN_BUGS=1. */
+/* After the server's Close gave up the outstanding commands
+ * (ERROR_OPERATION_ABORTED, agent VD_E_ABORT), the client is told: the set
+ * is aborted, so its late CompleteCommand and GetCommand return VD_E_ABORT
+ * instead of a normal end. */
 TEST_IMPL(rel_abort_never_completed_client_sees_abort) {
-  if (!getenv("REL_RUN_KNOWN_BUGS")) return TEST_SKIP;
   never_completed("tncc", 1);
   return 0;
 }

@@ -9,6 +9,7 @@
  * guarantees that no old -wal file is left to be replayed onto the new one.
  */
 #include "dbwrite.h"
+#include "stale.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,8 @@ dbw_t *dbw_open(const char *inst_dir, const char *db, uint32_t page_size,
              w->target, db);
     goto fail;
   }
+  /* Debris of restores whose vdisql was killed goes first. */
+  stale_sweep(inst_dir, ".", ".db.restore-");
   w->fd = mkostemp(w->tmp, O_CLOEXEC);
   if (w->fd < 0) {
     io_fail(err, w->tmp, "create");
@@ -64,6 +67,7 @@ dbw_t *dbw_open(const char *inst_dir, const char *db, uint32_t page_size,
     w->tmp = NULL;
     goto fail;
   }
+  stale_hold(w->fd); /* ours while we live: see stale.h */
   fchmod(w->fd, 0644);
   return w;
 fail:

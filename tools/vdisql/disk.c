@@ -6,6 +6,7 @@
  * existing file (NOINIT) is not supported: such a file is refused unless
  * INIT or FORMAT says to overwrite it.
  */
+#include "stale.h"
 #include "media.h"
 
 #include <errno.h>
@@ -151,7 +152,18 @@ static int open_one(disk_t *d, struct stripe *s, const media_opts *o,
     s->tmp = NULL;
     return -1;
   }
+  {
+    /* Partial files of this path left by a killed vdisql go first. */
+    char dir[4096], base[4096];
+    const char *slash = strrchr(s->path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - s->path) : 1,
+             slash ? s->path : ".");
+    if (slash && slash == s->path) snprintf(dir, sizeof dir, "/");
+    snprintf(base, sizeof base, "%s.partial-", slash ? slash + 1 : s->path);
+    stale_sweep(dir, base, ".partial-");
+  }
   int fd = mkostemp(s->tmp, O_CLOEXEC);
+  if (fd >= 0) stale_hold(fd);
   if (fd < 0) {
     int e = errno;
     vmsg_set(err, 3201,

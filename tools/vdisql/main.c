@@ -4,6 +4,7 @@
  * splitting scripts into batches at GO lines, exit status.
  * See vdisql.1.
  */
+#include "stale.h"
 #include "exec.h"
 #include "lexer.h"
 #include "media.h"
@@ -269,6 +270,8 @@ int main(int argc, char **argv) {
             server ? server : ".", dir);
     return 1;
   }
+  /* Restores of killed vdisql processes left their new databases here. */
+  stale_sweep(dir, ".", ".db.restore-");
   char host[256] = "localhost";
   if (is_default) gethostname(host, sizeof host - 1);
   const char *sname = is_default ? host : server;
