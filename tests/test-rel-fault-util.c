@@ -32,6 +32,8 @@ static int count_dir(const char *path) {
 #define ALL_MAPS 1
 #endif
 
+int rt_probe_shared_only;
+
 /* Every mapping, or (under ASan) the shared-memory ones. */
 static int count_maps(void) {
   FILE *f = fopen("/proc/self/maps", "r");
@@ -39,7 +41,7 @@ static int count_maps(void) {
   int n = 0;
   if (!f) return -1;
   while (fgets(line, sizeof line, f))
-    if (ALL_MAPS || strstr(line, "memfd:")) n++;
+    if ((ALL_MAPS && !rt_probe_shared_only) || strstr(line, "memfd:")) n++;
   fclose(f);
   return n;
 }

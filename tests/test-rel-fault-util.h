@@ -20,6 +20,9 @@ typedef struct rt_probe {
 } rt_probe;
 
 void rt_probe_take(rt_probe *p);
+/* Set: count only shared-memory mappings (memfds), for tests whose thread
+ * count varies (stacks and malloc arenas the C library keeps). */
+extern int rt_probe_shared_only;
 /* Fails the test (naming `what`) if anything differs from `before`; waits
  * up to a second for threads that are on their way out. */
 void rt_probe_expect(const rt_probe *before, const char *what);
