@@ -124,4 +124,5 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(FRB)/%)
 
 fuzz-crashes: $(FUZZ_TARGETS:%=$(FRB)/%)
 	@for t in $(FUZZ_TARGETS); do [ -d fuzz/crashes/$$t ] || continue; \
-	  echo "== $$t"; $(FRB)/$$t -k fuzz/crashes/$$t || true; done
+	  echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $(FRB)/$$t fuzz/crashes/$$t \
+	  || true; done
