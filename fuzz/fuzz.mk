@@ -99,13 +99,12 @@ fuzz: fuzz-build
 	  if [ -d fuzz/corpora/$$t ]; then \
 	    cp -n fuzz/corpora/$$t/* $(FZB)/corpus-$$t/ 2>/dev/null || true; fi; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \
-	  ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} \
 	  $(FZB)/$$t $(FZB)/corpus-$$t -max_total_time=$(FUZZ_SECONDS) \
 	    -artifact_prefix=$(FZB)/artifacts-$$t/ -close_fd_mask=3 \
 	    -print_final_stats=1 $$(cat fuzz/options/$$t 2>/dev/null) \
 	    $(FUZZ_FLAGS) > $(FZB)/$$t.log 2>&1 || \
 	    { tail -n 60 $(FZB)/$$t.log; exit 1; }; \
-	  grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|stat::average_exec_per_sec)' \
+	  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec)' \
 	    $(FZB)/$$t.log | tr '\n' ' '; echo; \
 	done
 
