@@ -165,9 +165,34 @@ fail:
   return VD_E_PROTOCOL;
 }
 
+static int get_command(vdi_device_t *dev, int64_t timeout_ms,
+                       VDC_Command **cmd);
+static int complete_command(vdi_device_t *dev, VDC_Command *cmd,
+                            uint32_t code, uint32_t bytes, uint64_t position);
+
+/* Calls are counted per device (no line shared between devices on the hot
+ * path), so that Close can wait until every thread has left. */
 int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
                         VDC_Command **cmd) {
   if (!dev || !cmd) return VD_E_INVALID;
+  atomic_fetch_add_explicit(&dev->calls, 1, memory_order_acquire);
+  int rc = get_command(dev, timeout_ms, cmd);
+  atomic_fetch_sub_explicit(&dev->calls, 1, memory_order_release);
+  return rc;
+}
+
+int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd,
+                             uint32_t code, uint32_t bytes,
+                             uint64_t position) {
+  if (!dev) return VD_E_INVALID;
+  atomic_fetch_add_explicit(&dev->calls, 1, memory_order_acquire);
+  int rc = complete_command(dev, cmd, code, bytes, position);
+  atomic_fetch_sub_explicit(&dev->calls, 1, memory_order_release);
+  return rc;
+}
+
+static int get_command(vdi_device_t *dev, int64_t timeout_ms,
+                       VDC_Command **cmd) {
   *cmd = NULL;
   int a = vdi__aborted(&dev->set->c);
   if (a) return a;
@@ -195,13 +220,12 @@ int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
   return r;
 }
 
-int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd,
-                             uint32_t code, uint32_t bytes,
-                             uint64_t position) {
-  if (!dev) return VD_E_INVALID;
+static int complete_command(vdi_device_t *dev, VDC_Command *cmd,
+                            uint32_t code, uint32_t bytes,
+                            uint64_t position) {
   int a = vdi__aborted(&dev->set->c);
   if (a) return a; /* the server already got ERROR_OPERATION_ABORTED */
-  if (!dev->opened || dev->closed) return VD_E_PROTOCOL;
+  if (!dev->opened) return VD_E_PROTOCOL;
   uint32_t entries = dev->set->c.geom.ring_entries;
   pthread_mutex_lock(&dev->lock);
   struct cl_slot *slot = (struct cl_slot *)(void *)cmd;
@@ -209,7 +233,9 @@ int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd,
       (size_t)((char *)slot - (char *)dev->slots) % sizeof *slot != 0 ||
       !slot->busy) {
     pthread_mutex_unlock(&dev->lock);
-    return VD_E_INVALID;
+    /* After VD_E_CLOSE only commands still outstanding can be completed
+     * (the server is waiting for them); anything else is out of state. */
+    return dev->closed ? VD_E_PROTOCOL : VD_E_INVALID;
   }
   bool rw = slot->cmd.commandCode == VDC_Read ||
             slot->cmd.commandCode == VDC_Write;
@@ -226,8 +252,9 @@ int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd,
   else if (slot->cmd.commandCode == VDC_ClearError)
     dev->io_error = false;
   if (dev->io_error && rc == 0) rc = refuse_queued(dev);
+  bool wake = was_error || dev->io_error;
   pthread_mutex_unlock(&dev->lock);
   /* A ClearError held back may now be deliverable to a waiting thread. */
-  if (was_error || dev->io_error) vdi__wake_all(&dev->sd->cmd_seq);
+  if (wake) vdi__wake_all(&dev->sd->cmd_seq);
   return rc;
 }

@@ -29,9 +29,10 @@ struct vdi_device {
   struct vdi_shm_dev *sd;
   pthread_mutex_t lock;      /* ring side, slots, io_error */
   struct vdi_ring_side rs;
-  bool opened;
-  bool closed;               /* saw VD_E_CLOSE */
+  _Atomic bool opened;
+  _Atomic bool closed;       /* saw VD_E_CLOSE */
   bool io_error;             /* completed with an error, not yet cleared */
+  _Atomic uint32_t calls;    /* GetCommand/CompleteCommand in progress */
   uint32_t outstanding;
   struct cl_slot *slots;     /* ring_entries of them */
 };

@@ -39,10 +39,11 @@ int vdi_set_allow_group(vdi_set_t *set, gid_t gid) {
   return 0;
 }
 
-/* A hang-up of the server is harmless once every device is closed. */
+/* A hang-up of the server is harmless once it has closed every device
+ * (its own flags; the state word alone would let a server that merely
+ * claims to be done leave our devices waiting forever). */
 static bool client_normal_end(struct vdi_common *c) {
   if (!c->hdr) return false;
-  if (atomic_load(&c->hdr->state) == VDI_ST_TERMINATED) return true;
   for (uint32_t i = 0; i < c->geom.dev_count; i++)
     if (!(atomic_load(&vdi__dev(c, i)->dstate) & VDI_DEV_SRV_CLOSED))
       return false;
@@ -157,9 +158,31 @@ static int take_chosen(struct vdi_set *s) {
   return 0;
 }
 
+static int get_configuration(vdi_set_t *set, int64_t timeout_ms,
+                             VDConfig *cfg);
+static int open_device(vdi_set_t *set, const char *name, vdi_device_t **out);
+
+/* The set-level calls that can block are counted, so Close can wait. */
 int vdi_set_get_configuration(vdi_set_t *set, int64_t timeout_ms,
                               VDConfig *cfg) {
   if (!set) return VD_E_INVALID;
+  atomic_fetch_add(&set->c.calls, 1);
+  int rc = get_configuration(set, timeout_ms, cfg);
+  atomic_fetch_sub(&set->c.calls, 1);
+  return rc;
+}
+
+int vdi_set_open_device(vdi_set_t *set, const char *name, vdi_device_t **out) {
+  if (out) *out = NULL;
+  if (!set || !out) return VD_E_INVALID;
+  atomic_fetch_add(&set->c.calls, 1);
+  int rc = open_device(set, name, out);
+  atomic_fetch_sub(&set->c.calls, 1);
+  return rc;
+}
+
+static int get_configuration(vdi_set_t *set, int64_t timeout_ms,
+                             VDConfig *cfg) {
   pthread_mutex_lock(&set->lock);
   int st = set->state;
   pthread_mutex_unlock(&set->lock);
@@ -220,9 +243,7 @@ static int find_ready(void *arg) {
   return all_named ? 2 : 0;
 }
 
-int vdi_set_open_device(vdi_set_t *set, const char *name, vdi_device_t **out) {
-  if (out) *out = NULL;
-  if (!set || !out) return VD_E_INVALID;
+static int open_device(vdi_set_t *set, const char *name, vdi_device_t **out) {
   pthread_mutex_lock(&set->lock);
   int st = set->state, rc;
   pthread_mutex_unlock(&set->lock);
@@ -266,6 +287,21 @@ int vdi_set_signal_abort(vdi_set_t *set) {
   return rc;
 }
 
+static uint32_t calls_inside(struct vdi_set *s) {
+  uint32_t n = atomic_load(&s->c.calls);
+  for (uint32_t i = 0; s->devs && i < s->c.geom.dev_count; i++)
+    n += atomic_load(&s->devs[i].calls);
+  return n;
+}
+
+static void drain_calls(struct vdi_set *s) {
+  while (calls_inside(s) > 0) {
+    vdi__wake_everyone(&s->c);
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 int vdi_set_close(vdi_set_t *set) {
   if (!set) return VD_E_INVALID;
   pthread_mutex_lock(&set->lock);
@@ -279,6 +315,12 @@ int vdi_set_close(vdi_set_t *set) {
     vdi__abort(&set->c, VD_E_ABORT, VDI_ABORT_CLIENT);
     rc = VD_E_OPEN;
   }
+  /* Threads still inside calls of this set must leave before anything is
+   * unmapped or freed: make their waits return, then wait for them. */
+  atomic_store(&set->c.closing, true);
+  pthread_mutex_unlock(&set->lock);
+  drain_calls(set);
+  pthread_mutex_lock(&set->lock);
   release(set);
   pthread_mutex_unlock(&set->lock);
   return rc;
@@ -326,7 +368,7 @@ int vdi_set_open_in_secondary_ex(vdi_set_t *set, const char *instance,
              : VD_E_PROTOCOL;
     goto fail;
   }
-  if (m.type != VDI_MSG_CONTROL || fd < 0 || m.arg < 2 || m.arg > 1000) {
+  if (m.type != VDI_MSG_CONTROL || fd < 0 || m.arg < 2) {
     if (fd >= 0) close(fd);
     rc = VD_E_PROTOCOL;
     goto fail;
@@ -361,9 +403,8 @@ int vdi_set_open_in_secondary(vdi_set_t *set, const char *name) {
   return vdi_set_open_in_secondary_ex(set, NULL, name);
 }
 
-int vdi_set_get_buffer_handle(vdi_set_t *set, const uint8_t *buf,
-                              uint32_t *handle) {
-  if (!set || !handle) return VD_E_INVALID;
+static int get_buffer_handle(vdi_set_t *set, const uint8_t *buf,
+                             uint32_t *handle) {
   if (set->state == CL_DNE) return VD_E_PROTOCOL;
   uint32_t n = atomic_load_explicit(&set->c.nsegs, memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
@@ -380,8 +421,7 @@ int vdi_set_get_buffer_handle(vdi_set_t *set, const uint8_t *buf,
   return VD_E_INVALID;
 }
 
-int vdi_set_map_buffer_handle(vdi_set_t *set, uint32_t handle, uint8_t **buf) {
-  if (!set || !buf) return VD_E_INVALID;
+static int map_buffer_handle(vdi_set_t *set, uint32_t handle, uint8_t **buf) {
   *buf = NULL;
   if (set->state == CL_DNE) return VD_E_PROTOCOL;
   uint32_t seg = (handle >> 24);
@@ -397,4 +437,22 @@ int vdi_set_map_buffer_handle(vdi_set_t *set, uint32_t handle, uint8_t **buf) {
     return VD_E_INVALID;
   *buf = base + off;
   return 0;
+}
+
+/* Counted like the other calls that read the set's mappings. */
+int vdi_set_get_buffer_handle(vdi_set_t *set, const uint8_t *buf,
+                              uint32_t *handle) {
+  if (!set || !handle) return VD_E_INVALID;
+  atomic_fetch_add(&set->c.calls, 1);
+  int rc = get_buffer_handle(set, buf, handle);
+  atomic_fetch_sub(&set->c.calls, 1);
+  return rc;
+}
+
+int vdi_set_map_buffer_handle(vdi_set_t *set, uint32_t handle, uint8_t **buf) {
+  if (!set || !buf) return VD_E_INVALID;
+  atomic_fetch_add(&set->c.calls, 1);
+  int rc = map_buffer_handle(set, handle, buf);
+  atomic_fetch_sub(&set->c.calls, 1);
+  return rc;
 }

@@ -49,7 +49,7 @@ void vdi__common_release(struct vdi_common *c) {
   c->ctl_fd = c->listen_fd = c->conn_fd = -1;
   atomic_store(&c->abort_code, 0);
   atomic_store(&c->abort_cause, 0);
-  atomic_store(&c->peer_gone_ok, false);
+  atomic_store(&c->closing, false);
   c->server_attached = false;
   c->next_peer_id = 0;
   memset(&c->geom, 0, sizeof c->geom);
@@ -88,6 +88,9 @@ void vdi__abort(struct vdi_common *c, int code, uint32_t cause) {
 int vdi__aborted(struct vdi_common *c) {
   int code = atomic_load_explicit(&c->abort_code, memory_order_acquire);
   if (code) return code;
+  /* Close is under way: calls still inside must leave. */
+  if (atomic_load_explicit(&c->closing, memory_order_relaxed))
+    return VD_E_ABORT;
   if (c->hdr &&
       atomic_load_explicit(&c->hdr->abort_cause, memory_order_acquire) != 0) {
     /* The peer posted an abort.  Make it ours, so that a peer that later

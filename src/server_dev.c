@@ -61,6 +61,16 @@ int vdi_srvdev_send_command(vdi_srvdev_t *dev, VDS_Command *cmd) {
     e.offset = r.off;
   }
   pthread_mutex_lock(&dev->lock);
+  /* Again under the lock: an abort's sweep (vdi__srv_fail_all) and
+   * CloseDevice take this lock too, so a command is either refused here or
+   * seen by them; never pushed behind their back and left without its
+   * routine. */
+  if (vdi__aborted(&srv->c) || atomic_load(&dev->closed)) {
+    bool ab = vdi__aborted(&srv->c) != 0;
+    pthread_mutex_unlock(&dev->lock);
+    return ab ? refuse(cmd, VD_E_ABORT, ERROR_OPERATION_ABORTED)
+              : refuse(cmd, VD_E_PROTOCOL, ERROR_INVALID_HANDLE);
+  }
   if (dev->outstanding == VDI_SHM_RING_ENTRIES) {
     pthread_mutex_unlock(&dev->lock);
     return refuse(cmd, VD_E_QUEUE_FULL, ERROR_NO_SYSTEM_RESOURCES);
@@ -105,19 +115,24 @@ int vdi_srvdev_close_device(vdi_srvdev_t *dev) {
     pthread_mutex_unlock(&srv->lock);
     return VD_E_CLOSE;
   }
+  /* Under the device lock, so no SendCommand pushes after the flag. */
+  pthread_mutex_lock(&dev->lock);
   atomic_store(&dev->closed, true);
-  srv->nclosed++;
   /* Release: pushed commands are visible before the close flag. */
   atomic_fetch_or_explicit(&dev->sd->dstate, VDI_DEV_SRV_CLOSED,
                            memory_order_release);
+  pthread_mutex_unlock(&dev->lock);
+  srv->nclosed++;
   if (srv->nclosed == srv->c.geom.dev_count) {
     srv->state = SV_TERMINATED;
     atomic_store(&srv->c.hdr->state, VDI_ST_TERMINATED);
     vdi__wake_all(&srv->c.hdr->state_seq);
   }
-  pthread_mutex_unlock(&srv->lock);
+  /* Still under srv->lock: the agent's all_done() takes it, so the agent
+   * cannot return (and the set be freed) while we touch shared memory. */
   vdi__wake_all(&dev->sd->cmd_seq);
   vdi__wake_all(&srv->c.hdr->agent_seq);
+  pthread_mutex_unlock(&srv->lock);
   return 0;
 }
 

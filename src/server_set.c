@@ -36,19 +36,22 @@ void vdi_srv_free(vdi_srvset_t *srv) {
   free(srv);
 }
 
-/* A hang-up of the client is harmless once every device is closed. */
+/* A hang-up of the client is harmless once every device is closed and
+ * nothing is in flight; otherwise commands would wait forever for it. */
 static bool server_normal_end(struct vdi_common *c) {
   struct vdi_srvset *s = (struct vdi_srvset *)(void *)c;
-  return s->devs && s->nclosed == s->c.geom.dev_count;
+  return s->devs && atomic_load(&s->nclosed) == s->c.geom.dev_count &&
+         atomic_load(&s->in_flight) == 0;
 }
 
 static void release(struct vdi_srvset *s) {
-  vdi__common_release(&s->c);
+  vdi__watcher_stop(&s->c); /* it reads devs; geom is needed below */
   if (s->devs) {
     for (uint32_t i = 0; i < s->c.geom.dev_count; i++)
       pthread_mutex_destroy(&s->devs[i].lock);
     free(s->devs);
   }
+  vdi__common_release(&s->c);
   s->devs = NULL;
   vdi__ba_free(&s->ba);
   vdi__ba_init(&s->ba);

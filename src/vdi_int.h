@@ -156,7 +156,6 @@ enum vdi_msg_type {
   VDI_MSG_CONTROL = 2, /* primary -> peer: fd = control memfd, arg = id */
   VDI_MSG_SEGMENT = 3, /* fd = buffer memfd, arg = index, size, arg2 = align */
   VDI_MSG_REJECT = 4,  /* primary -> peer: arg = VD_E_* code */
-  VDI_MSG_BYE = 5,     /* orderly goodbye: what follows is not a death */
 };
 enum vdi_role { VDI_ROLE_SERVER = 1, VDI_ROLE_SECONDARY = 2 };
 
@@ -211,7 +210,8 @@ struct vdi_common {
   VDConfig chosen;           /* validated copy (client: after config) */
   _Atomic int abort_code;    /* sticky: 0 or VD_E_ABORT / VD_E_PROTOCOL */
   _Atomic uint32_t abort_cause;
-  _Atomic bool peer_gone_ok; /* the peer said goodbye after a normal end */
+  _Atomic bool closing;      /* Close is waiting for calls in progress */
+  _Atomic uint32_t calls;    /* set-level calls in progress (Close waits) */
 
   /* buffer segments */
   pthread_mutex_t seg_lock;

@@ -29,7 +29,6 @@ struct vdi_peer {
   int fd;
   uint32_t id;   /* client id for secondaries (2, 3, ...) */
   int role;      /* 0 until ATTACH, then enum vdi_role */
-  bool bye;
   bool untrusted; /* answered with REJECT once its ATTACH is read */
   struct vdi_peer *next;
 };
@@ -108,7 +107,7 @@ static bool primary_handle(struct vdi_common *c, struct vdi_peer *p,
       p->id = 0;
     } else if (m->arg == VDI_ROLE_SECONDARY) {
       /* Secondaries join only once the primary's GetConfiguration has
-       * succeeded (peer_gone_ok is unrelated; see client_set.c). */
+       * succeeded. */
       uint32_t st = atomic_load(&c->hdr->state);
       if (st < VDI_ST_INITIALIZING || st > VDI_ST_ACTIVE ||
           !atomic_load(&c->configured)) {
@@ -127,11 +126,6 @@ static bool primary_handle(struct vdi_common *c, struct vdi_peer *p,
       uint32_t n = atomic_load(&c->nsegs);
       for (uint32_t i = 0; i < n; i++) send_segment(c, p->fd, i);
     }
-    return true;
-  }
-  if (m->type == VDI_MSG_BYE) {
-    if (fd >= 0) close(fd);
-    p->bye = true;
     return true;
   }
   if (m->type == VDI_MSG_SEGMENT && p->role == VDI_ROLE_SERVER && fd >= 0) {
@@ -206,9 +200,6 @@ static bool drain_conn(struct vdi_common *c) {
     if (m.type == VDI_MSG_SEGMENT && c->role == 2 && fd >= 0) {
       if (vdi__seg_add(c, m.arg, fd, m.size, m.arg2) != 0)
         vdi__abort(c, VD_E_PROTOCOL, VDI_ABORT_PROTOCOL);
-    } else if (m.type == VDI_MSG_BYE) {
-      if (fd >= 0) close(fd);
-      atomic_store(&c->peer_gone_ok, true);
     } else {
       if (fd >= 0) close(fd);
       vdi__abort(c, VD_E_PROTOCOL, VDI_ABORT_PROTOCOL);
@@ -252,8 +243,7 @@ static void *watch(void *arg) {
       } else if (pf[i].fd == c->conn_fd && !who[i]) {
         if (!drain_conn(c)) {
           conn_open = false;
-          if (!atomic_load(&c->peer_gone_ok) &&
-              (!c->normal_end || !c->normal_end(c)))
+          if (!c->normal_end || !c->normal_end(c))
             vdi__abort(c, VD_E_ABORT, VDI_ABORT_PEER_DIED);
         }
       } else if (who[i]) {
