@@ -377,6 +377,7 @@ int vdi_set_open_in_secondary_ex(vdi_set_t *set, const char *instance,
     close(fd);
     goto fail;
   }
+  if ((rc = vdi__check_set_name(c)) != 0) goto fail;
   c->my_id = m.arg;
   memcpy(&set->requested, &c->hdr->requested, sizeof set->requested);
   if (vdi__config_check_client(&set->requested) != 0 ||

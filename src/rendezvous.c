@@ -25,15 +25,35 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+static uint64_t fnv1a(uint64_t h, const char *s) {
+  for (; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
 int vdi__sock_name(const char *instance, const char *set,
                    struct sockaddr_un *sa, socklen_t *len) {
   memset(sa, 0, sizeof *sa);
   sa->sun_family = AF_UNIX;
+  if (!instance) instance = "";
   /* sun_path[0] = 0 selects the abstract namespace; the name is not
-   * NUL-terminated, its length is in the address length. */
+   * NUL-terminated, its length is in the address length.  The readable
+   * form shows in /proc/net/unix; names too long for it are hashed
+   * (128 bits), and the attaching side checks the real set name in the
+   * control segment (vdi__check_set_name). */
   int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1, "openvdi:%s:%s",
-                   instance ? instance : "", set);
-  if (n < 0 || (size_t)n >= sizeof sa->sun_path - 1) return VD_E_INVALID;
+                   instance, set);
+  if (n < 0 || (size_t)n >= sizeof sa->sun_path - 1) {
+    uint64_t a = fnv1a(fnv1a(fnv1a(14695981039346656037ull, instance), ":"),
+                       set);
+    uint64_t b = fnv1a(fnv1a(fnv1a(0x6c62272e07bb0142ull, set), ":"),
+                       instance);
+    n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1,
+                 "openvdi#%016llx%016llx", (unsigned long long)a,
+                 (unsigned long long)b);
+  }
   *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
   return 0;
 }

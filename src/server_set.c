@@ -109,6 +109,7 @@ int vdi_srv_open(vdi_srvset_t *srv, const char *instance, const char *name) {
     close(fd);
     goto fail;
   }
+  if ((rc = vdi__check_set_name(c)) != 0) goto fail;
   memcpy(&srv->requested, &c->hdr->requested, sizeof srv->requested);
   if (vdi__config_check_client(&srv->requested) != 0 ||
       srv->requested.deviceCount != c->geom.dev_count) {

@@ -252,6 +252,7 @@ VDI_INTERNAL int vdi__attach_control(struct vdi_common *c, int fd,
                                      uint64_t size);
 
 VDI_INTERNAL int vdi__listener_trusted(int fd);
+VDI_INTERNAL int vdi__check_set_name(struct vdi_common *c);
 VDI_INTERNAL int vdi__config_check_chosen(const VDConfig *req,
                                           const VDConfig *cho);
 

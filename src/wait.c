@@ -149,6 +149,9 @@ int vdi__wait(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
   for (;;) {
     if (vdi__deadline_passed(dl)) return VD_E_TIMEOUT;
     atomic_fetch_add(sleepers, 1);
+    /* Full fence: pairs with the producer's fence in vdi__notify (the
+     * condition re-checked below may be read with acquire only). */
+    atomic_thread_fence(memory_order_seq_cst);
     uint32_t s = atomic_load(seq);
     r = ready(arg);
     if (r) {

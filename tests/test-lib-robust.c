@@ -442,3 +442,34 @@ TEST_IMPL(lib_object_modes_ignore_umask) {
   vdi_set_free(set);
   return 0;
 }
+
+/* Names that do not fit the readable socket name together with their
+ * instance are hashed; the real name is checked on attach. */
+TEST_IMPL(lib_long_names_with_instance) {
+  char longname[96];
+  snprintf(longname, sizeof longname, "%s", unique_name("long"));
+  size_t n = strlen(longname);
+  memset(longname + n, 'x', 95 - n);
+  longname[95] = 0;
+  vdi_set_t *set;
+  ASSERT_RC(vdi_set_new(&set), 0);
+  VDConfig cfg = {0};
+  cfg.deviceCount = 1;
+  ASSERT_RC(vdi_set_create_ex(set, "MSSQLSERVER", longname, &cfg), 0);
+  vdi_set_t *dup;
+  ASSERT_RC(vdi_set_new(&dup), 0);
+  ASSERT_RC(vdi_set_create_ex(dup, "MSSQLSERVER", longname, &cfg), VD_E_BUSY);
+  /* The same name in another instance is another set. */
+  ASSERT_RC(vdi_set_create_ex(dup, "OTHER", longname, &cfg), 0);
+  vdi_set_free(dup);
+  vdi_srvset_t *srv;
+  ASSERT_RC(vdi_srv_new(&srv), 0);
+  ASSERT_RC(vdi_srv_open(srv, NULL, longname), VD_E_INVALID);
+  ASSERT_RC(vdi_srv_open(srv, "MSSQLSERVER", longname), 0);
+  VDConfig got;
+  ASSERT_RC(vdi_srv_get_configuration(srv, &got), 0);
+  ASSERT_EQ(got.deviceCount, 1);
+  vdi_srv_free(srv);
+  vdi_set_free(set);
+  return 0;
+}
