@@ -92,6 +92,7 @@ VDI_INTERNAL void vdi__wake_all_for_tests(_Atomic uint32_t *seq);
 /* System calls made so far by this process's waits (tests, benchmarks):
  * FUTEX_WAKEs here, FUTEX_WAITs in vdi__fault_calls(VDI_SYS_FUTEX). */
 VDI_INTERNAL uint64_t vdi__futex_wakes(void);
+VDI_INTERNAL uint64_t vdi__yields(void);
 
 /* ------------------------------------------------------------ shm.c */
 

@@ -84,9 +84,11 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val,
   return r == 0 ? 0 : -errno;
 }
 
-static _Atomic uint64_t wake_calls; /* FUTEX_WAKE system calls made */
+static _Atomic uint64_t wake_calls;  /* FUTEX_WAKE system calls made */
+static _Atomic uint64_t yield_calls; /* sched_yield system calls made */
 
 uint64_t vdi__futex_wakes(void) { return atomic_load(&wake_calls); }
+uint64_t vdi__yields(void) { return atomic_load(&yield_calls); }
 
 void vdi__wake_all(_Atomic uint32_t *seq) {
   atomic_fetch_add(seq, 1);
@@ -141,7 +143,10 @@ int vdi__wait(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
         /* Past the first microseconds, let a runnable thread that shares
          * our core (the peer, or our own producer) go first: spinning must
          * not starve whoever we wait for. */
-        if (now - start >= yield_after_ns()) sched_yield();
+        if (now - start >= yield_after_ns()) {
+          atomic_fetch_add_explicit(&yield_calls, 1, memory_order_relaxed);
+          sched_yield();
+        }
       }
     }
   }

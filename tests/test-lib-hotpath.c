@@ -15,6 +15,10 @@
 #define DEPTH 16
 #define SIZE 65536
 
+/* Sleeps and wake-ups: what a design that waits per buffer pays.  (A
+ * spin that lasts beyond 1 us also yields the CPU now and then; that only
+ * happens when the peer does not keep up, e.g. on a loaded machine, and is
+ * printed, not counted.) */
 static uint64_t syscalls_now(void) {
   return vdi__fault_calls(VDI_SYS_FUTEX) + vdi__futex_wakes();
 }
