@@ -16,9 +16,9 @@
  * The soak (not in make check): `run-tests --helper soak -s SEED -T SECS`
  * (or `make soak SOAK_SEED=.. SOAK_SECONDS=..`, tests/soak.mk) runs random
  * cycles of concurrent backups, restores, aborts from either side and
- * server kills, checking content, outcomes and leaks after each cycle; it
- * prints the seed first, and on a failure the seed and cycle to replay
- * with `-s SEED -c CYCLE`.
+ * kills of either side (the client then in a process of its own), checking
+ * content, outcomes and leaks after each cycle; it prints the seed first, and
+ * on a failure the seed and cycle to replay with `-s SEED -c CYCLE`.
  */
 #include "test-rel-fault-util.h"
 
@@ -51,7 +51,11 @@ HELPER_IMPL(rel_load_srv) {
   ASSERT_RC(vdi_srv_new(&s.srv), 0);
   int rc;
   int64_t end = now_ms() + 10000;
-  while ((rc = vdi_srv_open(s.srv, NULL, name)) == VD_E_INVALID &&
+  /* No set yet (VD_E_INVALID), or we met the previous set of that name
+   * whose listening socket a fork of the soak process held until its exec
+   * (accepted by nobody, then reset: VD_E_ABORT): try again. */
+  while (((rc = vdi_srv_open(s.srv, NULL, name)) == VD_E_INVALID ||
+          rc == VD_E_ABORT) &&
          now_ms() < end)
     sleep_ms(2);
   ASSERT_RC(rc, 0);
@@ -146,7 +150,10 @@ struct lset {
   struct ldev d[VDI_MAX_DEVICES];
   atomic_int done;     /* commands completed this session */
   int client_abort_at; /* SignalAbort after that many, or -1 */
-  atomic_int bad;      /* a command outside the file */
+  int kill_at;         /* rel_load_cli: SIGKILL instead of completing command
+                          number kill_at + 1 (0 = never) */
+  atomic_int claimed;
+  atomic_int bad; /* a command outside the file */
   /* outcome of the last session */
   int srv_exit, client_rc;
   char why[160];
@@ -175,6 +182,8 @@ static void *ldev_main(void *arg) {
       atomic_store(&L->bad, 1);
       code = ERROR_NOT_SUPPORTED;
     }
+    if (L->kill_at && atomic_fetch_add(&L->claimed, 1) >= L->kill_at)
+      raise(SIGKILL); /* with this command still unanswered */
     rc = vdi_dev_complete_command(D->dev, c, code, code ? 0 : c->size, end);
     if (rc != 0) {
       D->rc = rc;
@@ -370,16 +379,81 @@ static void soak_replay_hint(void) {
             (unsigned long long)soak_seed, (unsigned long long)soak_cycle);
 }
 
+/* argv: name seed nblk ndev at.  A client in a process of its own that
+ * serves like ldev_main (Reads get the pattern of their block, Writes are
+ * dropped) and SIGKILLs itself instead of completing command at + 1. */
+HELPER_IMPL(rel_load_cli) {
+  struct lset L;
+  memset(&L, 0, sizeof L);
+  snprintf(L.name, sizeof L.name, "%s", argv[1]);
+  L.seed = (uint32_t)strtoul(argv[2], NULL, 10);
+  L.nblk = atoi(argv[3]);
+  L.ndev = atoi(argv[4]);
+  int at = atoi(argv[5]);
+  L.store = calloc((size_t)L.nblk, BLK);
+  ASSERT_NOT_NULL(L.store);
+  for (int k = 0; k < L.nblk; k++)
+    lp_fill(L.store + (size_t)k * BLK, BLK, block_seed(L.seed, k));
+  ASSERT_RC(vdi_set_new(&L.set), 0);
+  VDConfig cfg = lp_cfg((uint32_t)L.ndev, VDF_LikePipe), got;
+  /* The name may still be held for a moment by a fork of the soak
+   * process (see session()). */
+  int rc;
+  int64_t until = now_ms() + 5000;
+  while ((rc = vdi_set_create(L.set, L.name, &cfg)) == VD_E_BUSY &&
+         now_ms() < until)
+    sleep_ms(1);
+  ASSERT_RC(rc, 0);
+  rc = vdi_set_get_configuration(L.set, 15000, &got);
+  ASSERT_RC(rc, 0);
+  L.client_abort_at = -1;
+  L.kill_at = at;
+  char dn[128];
+  for (int i = 0; i < L.ndev; i++) {
+    L.d[i].L = &L;
+    ASSERT_RC(vdi_set_open_device(L.set, lp_devname(L.name, i, dn, sizeof dn),
+                                  &L.d[i].dev),
+              0);
+    ASSERT_EQ(pthread_create(&L.d[i].t, NULL, ldev_main, &L.d[i]), 0);
+  }
+  for (int i = 0; i < L.ndev; i++)
+    pthread_join(L.d[i].t, NULL);
+  return 1; /* not reached: a serving thread kills the process */
+}
+
+/* The client-kill session: client and server both helpers. */
+static int session_cli_kill(struct lset *L, int backup, int at) {
+  char seed[16], nblk[16], ndev[16], ats[16];
+  snprintf(seed, sizeof seed, "%u", L->seed);
+  snprintf(nblk, sizeof nblk, "%d", L->nblk);
+  snprintf(ndev, sizeof ndev, "%d", L->ndev);
+  snprintf(ats, sizeof ats, "%d", at);
+  pid_t cli =
+      spawn_helper("rel_load_cli", L->name, seed, nblk, ndev, ats, NULL);
+  pid_t srv = spawn_helper("rel_load_srv", L->name, seed, nblk, ndev,
+                           backup ? "backup" : "restore", "none", "-1", NULL);
+  int c = wait_helper(cli);
+  L->srv_exit = wait_helper(srv);
+  if (c != 128 + SIGKILL || L->srv_exit != EXIT_ABORTED) {
+    snprintf(L->why, sizeof L->why,
+             "client killed: client exit %d, server exit %d (want %d)", c,
+             L->srv_exit, EXIT_ABORTED);
+    return -1;
+  }
+  return 0;
+}
+
 /* What one set does in a cycle. */
 enum kind {
   K_NORMAL,    /* backup, then restore, both complete */
   K_SRV_ABORT, /* the server SignalAborts mid-way */
   K_SRV_KILL,  /* the server is SIGKILLed mid-way */
   K_CLI_ABORT, /* the client SignalAborts mid-way */
+  K_CLI_KILL,  /* the client (a process of its own here) is SIGKILLed */
   K_COUNT
 };
-static const char *const kind_name[K_COUNT] = {"normal", "server-abort",
-                                               "server-kill", "client-abort"};
+static const char *const kind_name[K_COUNT] = {
+    "normal", "server-abort", "server-kill", "client-abort", "client-kill"};
 
 struct soak_job {
   struct lset L;
@@ -397,7 +471,9 @@ static void *soak_main(void *arg) {
                                             : "none";
   int cli_at = J->kind == K_CLI_ABORT ? J->at + 1 : -1;
   /* Backup. */
-  if (interrupt_backup) {
+  if (interrupt_backup && J->kind == K_CLI_KILL) {
+    if (session_cli_kill(L, 1, J->at + 1) != 0) return NULL;
+  } else if (interrupt_backup) {
     if (session(L, 1, act, J->at, cli_at) == 0)
       expect_aborted(L, J->kind == K_SRV_KILL);
     if (L->why[0]) return NULL;
@@ -406,7 +482,9 @@ static void *soak_main(void *arg) {
   if (session(L, 1, "none", -1, -1) != 0 || expect_normal(L, 1) != 0)
     return NULL;
   /* Restore. */
-  if (J->kind != K_NORMAL && J->in_restore) {
+  if (J->kind == K_CLI_KILL && J->in_restore) {
+    if (session_cli_kill(L, 0, J->at + 1) != 0) return NULL;
+  } else if (J->kind != K_NORMAL && J->in_restore) {
     if (session(L, 0, act, J->at, cli_at) == 0)
       expect_aborted(L, J->kind == K_SRV_KILL);
     if (L->why[0]) return NULL;
@@ -430,7 +508,8 @@ static int soak_one_cycle(uint64_t cycle) {
     J->in_restore = (int)(splitmix(&x) % 2);
     /* Interrupt before the last block, so something is left to do. */
     J->at = nblk > 1 ? (int)(splitmix(&x) % (uint64_t)(nblk - 1)) : 0;
-    if (J->kind == K_CLI_ABORT && nblk == 1) J->kind = K_NORMAL;
+    if ((J->kind == K_CLI_ABORT || J->kind == K_CLI_KILL) && nblk == 1)
+      J->kind = K_NORMAL;
     ASSERT_EQ(pthread_create(&t[i], NULL, soak_main, J), 0);
   }
   int failed = 0;
