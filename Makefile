@@ -144,6 +144,7 @@ $(BUILD)/cxx-com/%: tests/cxx-com/%.cpp $(BUILD)/libvdi.a
 # Fragments owned by their directories (benchmarks, fuzzers).
 -include bench/bench.mk
 -include fuzz/fuzz.mk
+-include tests/soak.mk
 
 # ---------------------------------------------------------------- checks
 check: all

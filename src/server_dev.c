@@ -264,8 +264,12 @@ int vdi_srv_execute_completion_agent(vdi_srvset_t *srv) {
     } else {
       vdi__deadline_init(&dl, -1);
     }
-    vdi__wait(&srv->c.hdr->agent_seq, &srv->c.hdr->agent_sleepers,
-              agent_ready, &ctx, &dl);
+    int w = vdi__wait(&srv->c.hdr->agent_seq, &srv->c.hdr->agent_sleepers,
+                      agent_ready, &ctx, &dl);
+    /* The agent cannot wait any more (the futex failed): spinning on would
+     * burn a core, so the operation ends instead. */
+    if (w == VD_E_UNEXPECTED)
+      vdi__abort(&srv->c, VD_E_UNEXPECTED, VDI_ABORT_RESOURCE);
   }
   if (rc) vdi__srv_fail_all(srv);
   pthread_mutex_lock(&srv->lock);

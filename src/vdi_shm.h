@@ -103,6 +103,7 @@ enum vdi_abort_cause {
   VDI_ABORT_PEER_DIED = 3,  /* a process of the set died */
   VDI_ABORT_PROTOCOL = 4,   /* a peer wrote something invalid */
   VDI_ABORT_TIMEOUT = 5,    /* serverTimeOut expired twice */
+  VDI_ABORT_RESOURCE = 6,   /* a side ran out of memory or a system call */
 };
 
 /* Device flags (shm word `dstate`, written by the server). */

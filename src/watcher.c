@@ -76,6 +76,16 @@ void vdi__peers_forward_segment(struct vdi_common *c, uint32_t idx) {
   pthread_mutex_unlock(&c->peers_lock);
 }
 
+/* A segment we could not take: the peer's fault (a bad descriptor or
+ * size: VD_E_PROTOCOL), or ours (no memory to map it: VD_E_MEMORY, so the
+ * caller is told the real cause). */
+static void seg_failed(struct vdi_common *c, int rc) {
+  if (rc == VD_E_MEMORY)
+    vdi__abort(c, VD_E_MEMORY, VDI_ABORT_RESOURCE);
+  else
+    vdi__abort(c, VD_E_PROTOCOL, VDI_ABORT_PROTOCOL);
+}
+
 static void reject(int fd, int code) {
   struct vdi_msg m = {VDI_SHM_MAGIC, VDI_MSG_REJECT, (uint32_t)code, 0, 0};
   vdi__send_msg(fd, &m, -1);
@@ -131,7 +141,7 @@ static bool primary_handle(struct vdi_common *c, struct vdi_peer *p,
   if (m->type == VDI_MSG_SEGMENT && p->role == VDI_ROLE_SERVER && fd >= 0) {
     int rc = vdi__seg_add(c, m->arg, fd, m->size, m->arg2);
     if (rc) {
-      vdi__abort(c, VD_E_PROTOCOL, VDI_ABORT_PROTOCOL);
+      seg_failed(c, rc);
       return true;
     }
     vdi__peers_forward_segment(c, m->arg);
@@ -198,8 +208,8 @@ static bool drain_conn(struct vdi_common *c) {
     if (r == -EAGAIN) return true;
     if (r != 1) return false;
     if (m.type == VDI_MSG_SEGMENT && c->role == 2 && fd >= 0) {
-      if (vdi__seg_add(c, m.arg, fd, m.size, m.arg2) != 0)
-        vdi__abort(c, VD_E_PROTOCOL, VDI_ABORT_PROTOCOL);
+      int rc = vdi__seg_add(c, m.arg, fd, m.size, m.arg2);
+      if (rc) seg_failed(c, rc);
     } else {
       if (fd >= 0) close(fd);
       vdi__abort(c, VD_E_PROTOCOL, VDI_ABORT_PROTOCOL);
