@@ -9,7 +9,8 @@
 #   make fuzz-replay     every committed corpus file through its target,
 #                        built with $(CC) and ASan+UBSan (what `make check`
 #                        runs); prints "N passed, N failed"
-#   make fuzz-crashes    replay fuzz/crashes/<target>/ (known open bugs)
+#   make fuzz-crashes    replay fuzz/crashes/<target>/ (known open bugs),
+#                        strict (FZ_STRICT=1) and with leak checks
 #
 # The library and the tool sources are compiled again for each flavour:
 # with clang and the fuzzer's instrumentation for libFuzzer, with $(CC) for
@@ -87,6 +88,10 @@ $(FZB)/obj/src/server_set.o: $(FZB)/fixed/src/server_set.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FZ_INC) $(FZ_BASE) $(FZ_CFLAGS_LF) -MMD -MP -c $< -o $@
 
+# Objects are made by pattern rules; keep them, so that a second `make`
+# rebuilds nothing.
+.PRECIOUS: $(FZB)/obj/%.o $(FRB)/obj/%.o
+
 .PHONY: fuzz fuzz-build fuzz-replay fuzz-crashes
 fuzz-build: $(FUZZ_TARGETS:%=$(FZB)/%)
 
@@ -123,5 +128,6 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(FRB)/%)
 
 fuzz-crashes: $(FUZZ_TARGETS:%=$(FRB)/%)
 	@for t in $(FUZZ_TARGETS); do [ -d fuzz/crashes/$$t ] || continue; \
-	  echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $(FRB)/$$t fuzz/crashes/$$t \
+	  echo "== $$t"; FZ_STRICT=1 ASAN_OPTIONS=detect_leaks=1 \
+	  $(FRB)/$$t fuzz/crashes/$$t \
 	  || true; done

@@ -18,6 +18,12 @@ void fz_fail(const char *file, int line, const char *what) {
   abort();
 }
 
+int fz_strict(void) {
+  static int on = -1;
+  if (on < 0) on = getenv("FZ_STRICT") != NULL;
+  return on;
+}
+
 /* ---------------------------------------------------------- data producer */
 
 void fzp_init(fz_producer *p, const uint8_t *data, size_t size) {
@@ -82,15 +88,23 @@ int fz_legal_code(int rc) {
   return 0;
 }
 
-int fz_fd_count(void) {
-  DIR *d = opendir("/proc/self/fd");
+static int dir_count(const char *path) {
+  DIR *d = opendir(path);
   int n = 0;
   struct dirent *e;
   if (!d) return -1;
   while ((e = readdir(d)) != NULL)
     if (e->d_name[0] != '.') n++;
   closedir(d);
-  return n - 1; /* the directory's own descriptor */
+  return n;
+}
+
+int fz_fd_count(void) {
+  return dir_count("/proc/self/fd") - 1; /* the directory's own descriptor */
+}
+
+int fz_thread_count(void) {
+  return dir_count("/proc/self/task");
 }
 
 /* Calls fn for each mapping named with tag; stops when fn returns 1. */

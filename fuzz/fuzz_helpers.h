@@ -59,10 +59,17 @@ void fz_set_name(char *out, size_t n);
 int fz_legal_code(int rc);
 /* Open descriptors of this process. */
 int fz_fd_count(void);
+/* Threads of this process. */
+int fz_thread_count(void);
 /* Mappings of this process whose name contains @p tag (e.g. "memfd:vdi-"). */
 int fz_map_count(const char *tag);
 /* 1 if [p, p + len) lies inside one mapping named with @p tag. */
 int fz_in_mapping(const void *p, size_t len, const char *tag);
+
+/* 1 when $FZ_STRICT is set: known, reported deviations from vdi.h are
+ * failures too (`make fuzz-crashes` sets it); else they are tolerated so
+ * that the fuzzers look for everything else. */
+int fz_strict(void);
 
 /* Where fz_fail reports (the regression driver silences the targets'
  * own printing and keeps the real stderr here); 2 by default. */

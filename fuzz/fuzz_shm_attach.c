@@ -12,9 +12,9 @@
  *     of bounds (ASan), every command the client is given is a known code
  *     whose buffer lies inside a mapped buffer segment;
  *   - once a side is poisoned (VD_E_ABORT / VD_E_PROTOCOL) it stays so,
- *     and every later call of that side returns one of those codes;
+ *     and every later call of that side returns that same code (vdi.h);
  *   - every command sent has its completion routine run exactly once;
- *   - after close, no descriptor and no shared mapping is left behind.
+ *   - after close, no descriptor, shared mapping or thread is left behind.
  *
  * Input: parameters at the end (device count, device kind, media
  * direction), then operations from the front, one byte each plus operands:
@@ -149,16 +149,30 @@ static void trace(const char *side, int rc, int line) {
 /* After every client call: legal code, and a poisoned side stays so. */
 static void cli_after_(struct run *r, int rc, int was_poisoned) {
   FZ_CHECK(fz_legal_code(rc));
-  if (was_poisoned) FZ_CHECK(poison(rc));
+  /* vdi.h: after an abort or a protocol violation every later call returns
+   * the same code; OpenDevice before the configuration is a state error
+   * (VD_E_PROTOCOL) first. */
+  if (was_poisoned)
+    FZ_CHECK(rc == cli_code(r) ||
+             (rc == VD_E_PROTOCOL && r->cli->state == CL_CONFIGURABLE));
   int code = cli_code(r);
   if (r->cli_poison) FZ_CHECK(code == r->cli_poison);
   if (code) r->cli_poison = code;
   if (rc == VD_E_ABORT) FZ_CHECK(code != 0);
 }
 
+/* Known deviation (reported; reproducer in fuzz/crashes/fuzz_ring_consumer):
+ * after the server itself caught a protocol violation (sticky
+ * VD_E_PROTOCOL), SendCommand returns VD_E_ABORT, its refusal code, while
+ * every other call returns VD_E_PROTOCOL.  Tolerated unless FZ_STRICT. */
+static int send_call;
+
 static void srv_after_(struct run *r, int rc, int was_poisoned) {
   FZ_CHECK(fz_legal_code(rc));
-  if (was_poisoned) FZ_CHECK(poison(rc));
+  if (was_poisoned)
+    FZ_CHECK(rc == srv_code(r) ||
+             (send_call && !fz_strict() && rc == VD_E_ABORT &&
+              srv_code(r) == VD_E_PROTOCOL));
   int code = srv_code(r);
   if (r->srv_poison) FZ_CHECK(code == r->srv_poison);
   if (code) r->srv_poison = code;
@@ -295,7 +309,9 @@ static void do_send(struct run *r, uint32_t d, uint8_t code, uint8_t sz) {
   r->sent++;
   int p = srv_code(r) != 0;
   int rc = vdi_srvdev_send_command(r->sdev[d], &f->cmd);
+  send_call = 1;
   srv_after(r, rc, p);
+  send_call = 0;
   /* A refused command's routine ran at once, in this thread. */
   if (rc != 0) FZ_CHECK(atomic_load(&f->pending) == 0);
 }
@@ -407,6 +423,9 @@ static void teardown(struct run *r) {
     /* VD_E_PROTOCOL: started before the configuration ended (it failed). */
     FZ_CHECK(r->agent_rc == 0 || poison(r->agent_rc));
     if (r->agent_rc == 0) FZ_CHECK(atomic_load(&r->completed) == r->sent);
+    /* 0 is a normal end, never after an abort (known deviation, see
+     * fuzz_ring_consumer.c; tolerated unless FZ_STRICT). */
+    if (r->agent_rc == 0 && fz_strict()) FZ_CHECK(srv_code(r) == 0);
   }
   int rc = vdi_set_close(r->cli);
   FZ_CHECK(fz_legal_code(rc));
@@ -424,7 +443,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const uint32_t kinds[] = {VDF_LikePipe, VDF_LikeDisk, VDF_LikeTape,
                                    VDF_LikePipe | VDF_RequestComplete};
   vdi_set_spin_us(0); /* two sides on few cores: do not spin */
-  int fds0 = fz_fd_count();
+  arm(NULL);          /* the watchdog thread exists before we count */
+  disarm();
+  int fds0 = fz_fd_count(), threads0 = fz_thread_count();
   fz_producer fp;
   fzp_init(&fp, data, size);
   struct run *r = calloc(1, sizeof *r);
@@ -496,5 +517,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Nothing left behind: descriptors, control or buffer mappings. */
   FZ_CHECK(fz_map_count("memfd:vdi-") == 0);
   FZ_CHECK(fz_fd_count() == fds0);
+  FZ_CHECK(fz_thread_count() == threads0); /* watchers and agent joined */
   return 0;
 }
