@@ -24,18 +24,21 @@ FUZZ_TARGETS := $(sort $(patsubst fuzz/%.c,%,$(filter-out \
 
 FZ_SRC_LIB    := $(sort $(wildcard src/*.c))
 FZ_SRC_TOOLS  := $(sort $(wildcard tools/common/*.c)) \
-                 $(filter-out tools/vdisql/main.c,$(sort $(wildcard tools/vdisql/*.c)))
-FZ_SRC_APP    := $(filter-out tools/vdi/main.c,$(sort $(wildcard tools/vdi/*.c)))
+                 $(filter-out tools/vdisql/main.c, \
+                   $(sort $(wildcard tools/vdisql/*.c)))
+FZ_SRC_APP    := $(filter-out tools/vdi/main.c, \
+                   $(sort $(wildcard tools/vdi/*.c)))
 FZ_INC  := -Iinclude -Isrc -Itools/common -Itools/vdisql -Itools/vdi -Ifuzz
 FZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
            -fno-omit-frame-pointer
 FZ_BASE := -std=c11 -D_GNU_SOURCE -g -O1 -pthread $(WARN)
 FZ_LIBS := -lsqlite3 -lzstd -pthread
 
-# $(call fz_flavour,DIR,CC,COMPILE-FLAGS,LINK-FLAGS,MAIN-OBJ): the rules of
-# one flavour.  The tools' main() is renamed so that fuzz_cli_args can call
-# it; every other object goes into archives, so a target that stubs a
-# function (fuzz_cli_args stubs statement execution) gets its own.
+# $(call fz_flavour,DIR,CC,COMPILE-FLAGS,LINK-FLAGS,EXTRA-OBJ): the rules of
+# one flavour (EXTRA-OBJ: the replay's main).  The tools' main() is renamed
+# so that fuzz_cli_args can call it; every other object goes into archives,
+# so a target that stubs a function (fuzz_cli_args stubs statement
+# execution) gets its own.
 define fz_flavour
 $(1)/obj/%.o: %.c
 	@mkdir -p $$(dir $$@)
@@ -74,7 +77,8 @@ FZ_CFLAGS_LF  := $(FZ_SAN) -fsanitize=fuzzer-no-link -Wno-format-nonliteral
 FZ_LDFLAGS_LF := $(FZ_SAN) -fsanitize=fuzzer
 FZ_CFLAGS_RP  := $(FZ_SAN) $(CFLAGS)
 $(eval $(call fz_flavour,$(FZB),$(FUZZ_CC),$(FZ_CFLAGS_LF),$(FZ_LDFLAGS_LF),))
-$(eval $(call fz_flavour,$(FRB),$(CC),$(FZ_CFLAGS_RP),$(FZ_SAN),$(FRB)/obj/fuzz/regression_driver.o))
+FZ_DRIVER     := $(FRB)/obj/fuzz/regression_driver.o
+$(eval $(call fz_flavour,$(FRB),$(CC),$(FZ_CFLAGS_RP),$(FZ_SAN),$(FZ_DRIVER)))
 
 # clang 14 refuses one line of src/server_set.c that gcc accepts
 # (`s->nopened = s->nclosed = 0;` with nclosed _Atomic).  Until it changes,
@@ -109,7 +113,7 @@ fuzz: fuzz-build
 	    -print_final_stats=1 $$(cat fuzz/options/$$t 2>/dev/null) \
 	    $(FUZZ_FLAGS) > $(FZB)/$$t.log 2>&1 || \
 	    { tail -n 60 $(FZB)/$$t.log; exit 1; }; \
-	  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec)' \
+	  grep -E '[[:space:]]DONE[[:space:]]|stat::(number_of_exec|average_exec)' \
 	    $(FZB)/$$t.log | tr '\n' ' '; echo; \
 	done
 

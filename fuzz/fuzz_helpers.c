@@ -107,6 +107,17 @@ int fz_thread_count(void) {
   return dir_count("/proc/self/task");
 }
 
+int fz_thread_count_settled(int expect) {
+  /* A joined thread may still be listed for a moment: the kernel wakes the
+   * joiner before it has removed the task.  A leaked one stays. */
+  int n = fz_thread_count();
+  for (int i = 0; i < 200 && n > expect; i++) {
+    usleep(500);
+    n = fz_thread_count();
+  }
+  return n;
+}
+
 /* Calls fn for each mapping named with tag; stops when fn returns 1. */
 static int each_mapping(const char *tag,
                         int (*fn)(uintptr_t lo, uintptr_t hi, void *arg),

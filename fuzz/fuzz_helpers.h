@@ -59,8 +59,10 @@ void fz_set_name(char *out, size_t n);
 int fz_legal_code(int rc);
 /* Open descriptors of this process. */
 int fz_fd_count(void);
-/* Threads of this process. */
+/* Threads of this process; _settled waits up to 100 ms for the count to
+ * come down to @p expect (threads just joined may still be listed). */
 int fz_thread_count(void);
+int fz_thread_count_settled(int expect);
 /* Mappings of this process whose name contains @p tag (e.g. "memfd:vdi-"). */
 int fz_map_count(const char *tag);
 /* 1 if [p, p + len) lies inside one mapping named with @p tag. */

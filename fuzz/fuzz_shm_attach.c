@@ -517,6 +517,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Nothing left behind: descriptors, control or buffer mappings. */
   FZ_CHECK(fz_map_count("memfd:vdi-") == 0);
   FZ_CHECK(fz_fd_count() == fds0);
-  FZ_CHECK(fz_thread_count() == threads0); /* watchers and agent joined */
+  FZ_CHECK(fz_thread_count_settled(threads0) ==
+           threads0); /* watchers and agent joined */
   return 0;
 }
