@@ -80,18 +80,6 @@ $(eval $(call fz_flavour,$(FZB),$(FUZZ_CC),$(FZ_CFLAGS_LF),$(FZ_LDFLAGS_LF),))
 FZ_DRIVER     := $(FRB)/obj/fuzz/regression_driver.o
 $(eval $(call fz_flavour,$(FRB),$(CC),$(FZ_CFLAGS_RP),$(FZ_SAN),$(FZ_DRIVER)))
 
-# clang 14 refuses one line of src/server_set.c that gcc accepts
-# (`s->nopened = s->nclosed = 0;` with nclosed _Atomic).  Until it changes,
-# the libFuzzer build compiles a copy with that line split in two (the same
-# meaning); once it is changed the copy is the file itself.
-$(FZB)/fixed/src/server_set.c: src/server_set.c
-	@mkdir -p $(dir $@)
-	sed 's/s->nopened = s->nclosed = 0;/s->nopened = 0; s->nclosed = 0;/' \
-	  $< > $@
-$(FZB)/obj/src/server_set.o: $(FZB)/fixed/src/server_set.c
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FZ_INC) $(FZ_BASE) $(FZ_CFLAGS_LF) -MMD -MP -c $< -o $@
-
 # Objects are made by pattern rules; keep them, so that a second `make`
 # rebuilds nothing.
 .PRECIOUS: $(FZB)/obj/%.o $(FRB)/obj/%.o

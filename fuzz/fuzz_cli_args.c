@@ -36,16 +36,6 @@
 int vdisql_main(int argc, char **argv);
 int vdi_main(int argc, char **argv);
 
-/* vdisql's main() leaks its copy of the -i list when it returns early (a
- * file that does not open) or when -i is given twice: reported, with
- * reproducers in fuzz/crashes/fuzz_cli_args/ (`make fuzz-crashes` replays
- * them with leak checks on).  Until it is fixed, leak checks are off for
- * this target only, so that the fuzzer looks for everything else. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void) {
-  return "detect_leaks=0";
-}
-
 static int stmts_run;
 
 /* ---------------------------------------------- stubs for vdisql */

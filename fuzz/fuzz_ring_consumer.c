@@ -270,19 +270,15 @@ static void through_api(fz_producer *fp) {
   pthread_join(agent, &res);
   rc = (int)(intptr_t)res;
   if (getenv("FZ_TRACE")) fprintf(stderr, "agent: %s\n", vdi_error_name(rc));
-  /* vdi.h: the agent returns 0, or VD_E_ABORT once the set is aborted; it
-   * returns VD_E_PROTOCOL when it caught the violation itself (reported;
-   * tolerated unless FZ_STRICT). */
-  FZ_CHECK(rc == 0 || rc == VD_E_ABORT ||
-           (rc == VD_E_PROTOCOL && !fz_strict()));
+  /* vdi.h: the agent returns 0, or the set's sticky code once it is
+   * aborted (VD_E_ABORT, or VD_E_PROTOCOL for a violation). */
+  FZ_CHECK(rc == 0 || rc == VD_E_ABORT || rc == VD_E_PROTOCOL);
+  if (rc != 0) FZ_CHECK(rc == atomic_load(&srv->c.abort_code));
   FZ_CHECK(atomic_load(&ran) == sent);
-  /* 0 means a normal end: not after the agent aborted the set itself
-   * (known deviation: a bad completion drained in the same round as the
-   * last close returns 0; reported, tolerated unless FZ_STRICT). */
-  if (rc == 0 && fz_strict()) FZ_CHECK(atomic_load(&srv->c.abort_code) == 0);
-  /* Poisoned: every later call returns the sticky code (vdi.h).  SendCommand
-   * returns VD_E_ABORT where the others return VD_E_PROTOCOL (reported;
-   * tolerated unless FZ_STRICT). */
+  /* 0 means a normal end: never after the agent aborted the set itself. */
+  if (rc == 0) FZ_CHECK(atomic_load(&srv->c.abort_code) == 0);
+  /* Poisoned: every later call returns the sticky code, but SendCommand
+   * always refuses with VD_E_ABORT (vdi.h). */
   int sticky = atomic_load(&srv->c.abort_code);
   if (sticky) {
     static struct fcmd late;
@@ -293,7 +289,7 @@ static void through_api(fz_producer *fp) {
     atomic_store(&late.pending, 1);
     sent++;
     rc = vdi_srvdev_send_command(sdev, &late.cmd);
-    FZ_CHECK(rc == sticky || (!fz_strict() && rc == VD_E_ABORT));
+    FZ_CHECK(rc == VD_E_ABORT);
     FZ_CHECK(atomic_load(&late.pending) == 0); /* refused: routine ran */
     rc = vdi_srvdev_close_device(sdev);
     FZ_CHECK(rc == sticky);

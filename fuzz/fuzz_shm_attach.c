@@ -161,18 +161,15 @@ static void cli_after_(struct run *r, int rc, int was_poisoned) {
   if (rc == VD_E_ABORT) FZ_CHECK(code != 0);
 }
 
-/* Known deviation (reported; reproducer in fuzz/crashes/fuzz_ring_consumer):
- * after the server itself caught a protocol violation (sticky
- * VD_E_PROTOCOL), SendCommand returns VD_E_ABORT, its refusal code, while
- * every other call returns VD_E_PROTOCOL.  Tolerated unless FZ_STRICT. */
+/* vdi.h: on a poisoned set SendCommand always refuses with VD_E_ABORT
+ * (the interface's refusal code); every other call returns the sticky
+ * code, VD_E_PROTOCOL after a violation. */
 static int send_call;
 
 static void srv_after_(struct run *r, int rc, int was_poisoned) {
   FZ_CHECK(fz_legal_code(rc));
   if (was_poisoned)
-    FZ_CHECK(rc == srv_code(r) ||
-             (send_call && !fz_strict() && rc == VD_E_ABORT &&
-              srv_code(r) == VD_E_PROTOCOL));
+    FZ_CHECK(send_call ? rc == VD_E_ABORT : rc == srv_code(r));
   int code = srv_code(r);
   if (r->srv_poison) FZ_CHECK(code == r->srv_poison);
   if (code) r->srv_poison = code;
@@ -423,9 +420,8 @@ static void teardown(struct run *r) {
     /* VD_E_PROTOCOL: started before the configuration ended (it failed). */
     FZ_CHECK(r->agent_rc == 0 || poison(r->agent_rc));
     if (r->agent_rc == 0) FZ_CHECK(atomic_load(&r->completed) == r->sent);
-    /* 0 is a normal end, never after an abort (known deviation, see
-     * fuzz_ring_consumer.c; tolerated unless FZ_STRICT). */
-    if (r->agent_rc == 0 && fz_strict()) FZ_CHECK(srv_code(r) == 0);
+    /* 0 is a normal end, never after an abort. */
+    if (r->agent_rc == 0) FZ_CHECK(srv_code(r) == 0);
   }
   int rc = vdi_set_close(r->cli);
   FZ_CHECK(fz_legal_code(rc));

@@ -39,7 +39,11 @@
  *   is noticed by the kernel through the rendezvous socket: every blocked
  *   call of the survivor returns VD_E_ABORT at once.
  * - After an abort or a protocol violation the set is poisoned: every later
- *   call returns the same code until vdi_set_close / vdi_srv_close.
+ *   call returns the same code (VD_E_ABORT, or VD_E_PROTOCOL when a peer
+ *   broke the protocol) until vdi_set_close / vdi_srv_close.  The one
+ *   exception is vdi_srvdev_send_command, which always refuses with
+ *   VD_E_ABORT (and ERROR_OPERATION_ABORTED to the routine), as the
+ *   interface's SendCommand mapping says.
  * - A set object is used by one process; do not use it in a child after
  *   fork().  Set-level calls are thread-safe.  A device is meant to be driven
  *   by one thread, but get/complete on one device from several threads is
@@ -398,8 +402,9 @@ VDI_EXPORT int vdi_srv_open_device(vdi_srvset_t *srv, const char *name,
                                    vdi_srvdev_t **out);
 /** @brief Body of the completion-agent thread: runs completion routines
  * until every device is closed with nothing outstanding (0), or the set is
- * aborted (outstanding commands are completed with ERROR_OPERATION_ABORTED,
- * then VD_E_ABORT) or closed. */
+ * aborted or closed: outstanding commands are then completed with
+ * ERROR_OPERATION_ABORTED and the set's sticky code is returned (VD_E_ABORT,
+ * or VD_E_PROTOCOL when the client broke the protocol). */
 VDI_EXPORT int vdi_srv_execute_completion_agent(vdi_srvset_t *srv);
 /** @brief Take a buffer of at least @p size bytes; its data start is
  * aligned to max(set alignment, @p alignment).  @return 0; VD_E_MEMORY (none

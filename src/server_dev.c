@@ -245,7 +245,9 @@ int vdi_srv_execute_completion_agent(vdi_srvset_t *srv) {
       continue;
     }
     if (all_done(srv)) {
-      rc = 0;
+      /* A completion just found bad aborted the set: that, not a normal
+       * end, is the result. */
+      rc = vdi__aborted(&srv->c);
       break;
     }
     struct vdi_deadline dl;

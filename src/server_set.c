@@ -55,7 +55,8 @@ static void release(struct vdi_srvset *s) {
   s->devs = NULL;
   vdi__ba_free(&s->ba);
   vdi__ba_init(&s->ba);
-  s->nopened = s->nclosed = 0;
+  s->nopened = 0;
+  atomic_store(&s->nclosed, 0);
   atomic_store(&s->closing, false);
   atomic_store(&s->in_flight, 0);
   s->state = SV_DNE;

@@ -165,7 +165,7 @@ static int run_script(const exec_ctx *cx, char *text, int stop) {
 
 int main(int argc, char **argv) {
   const char *server = NULL, *query = NULL, *sep = "\t";
-  char *inputs = NULL;
+  const char *inputs = NULL; /* -i list, within argv (the last -i wins) */
   int bflag = 0, rflag = 0, headers = 1;
   signal(SIGPIPE, SIG_IGN);
   for (int i = 1; i < argc; i++) {
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
       query = val;
       break;
     case 'i':
-      inputs = strdup(val);
+      inputs = val;
       break;
     case 's':
       sep = val;
@@ -284,26 +284,32 @@ int main(int argc, char **argv) {
     failed = run_script(&cx, q, bflag);
     free(q);
   } else if (inputs) {
-    for (char *save = NULL, *f = strtok_r(inputs, ",", &save); f;
+    char *list = strdup(inputs);
+    if (!list) return 1;
+    for (char *save = NULL, *f = strtok_r(list, ",", &save); f;
          f = strtok_r(NULL, ",", &save)) {
       FILE *fp = fopen(f, "r");
       if (!fp) {
         fprintf(stderr, "Sqlcmd: '%s': Invalid filename.\n", f);
+        free(list);
         return 1;
       }
       char *text = slurp(fp);
       fclose(fp);
-      if (!text) return 1;
+      if (!text) {
+        free(list);
+        return 1;
+      }
       failed += run_script(&cx, text, bflag);
       free(text);
       if (failed && bflag) break;
     }
+    free(list);
   } else {
     char *text = slurp(stdin);
     if (!text) return 1;
     failed = run_script(&cx, text, bflag);
     free(text);
   }
-  free(inputs);
   return bflag && failed ? 1 : 0;
 }
