@@ -24,7 +24,10 @@ WORK=$BIN/work
 REPS=5
 failed=""
 
-mkdir -p "$BIN" "$CACHE"
+mkdir -p "$BIN" "$CACHE" "$WORK"
+# vdisql, like SQL Server, reads a relative DISK path from the instance
+# directory: hand it absolute ones.
+WORK=$(cd "$WORK" && pwd)
 : >"$RAW"
 
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
