@@ -465,9 +465,11 @@ HELPER_IMPL(lp_srv) {
     } else if (hio_is(&h, "wait")) {
       lp_slot *sl = srv_slot(hio_num(&h, 1));
       rc = lp_slot_wait(sl, (int)hio_num(&h, 2));
-      v[nv++] = sl->code;
-      v[nv++] = sl->bytes;
-      v[nv++] = sl->outpos;
+      /* The routine's fields only once it ran (its atomic count publishes
+       * them); reading them before would race with a routine still to come. */
+      v[nv++] = rc ? sl->code : 0;
+      v[nv++] = rc ? sl->bytes : 0;
+      v[nv++] = rc ? sl->outpos : 0;
       v[nv++] = atomic_load(&sl->calls) + 100 * atomic_load(&sl->bad_ctx);
       v[nv++] = sl->cmd.commandCode;
       v[nv++] = sl->cmd.size;

@@ -288,6 +288,12 @@ HELPER_IMPL(lib_secondary_maps) {
 
 /* The server for the secondary test: one Write on device 0 with a known
  * first word, a Flush on device 1, then close. */
+static _Atomic int two_done;
+static void two_routine(VDS_Command *c) {
+  (void)c;
+  atomic_fetch_add(&two_done, 1); /* publishes the fields the agent set */
+}
+
 HELPER_IMPL(lib_server_two) {
   vdi_srvdev_t *dev[2];
   vdi_srvset_t *srv = lu_server_setup(argv[1], 2, 65536, dev);
@@ -300,14 +306,16 @@ HELPER_IMPL(lib_server_two) {
   w.commandCode = VDC_Write;
   w.size = 65536;
   f.commandCode = VDC_Flush;
+  VDS_SET_COMPLETION(&w, two_routine);
+  VDS_SET_COMPLETION(&f, two_routine);
   ASSERT_RC(vdi_srvdev_send_command(dev[0], &w), 0);
   ASSERT_RC(vdi_srvdev_send_command(dev[1], &f), 0);
-  /* Wait for both completions (the agent fills completionCode). */
   int64_t end = now_ms() + 8000;
-  f.completionCode = -1;
-  while ((w.bytesTransferred != 65536 || f.completionCode != 0) &&
-         now_ms() < end)
-    sleep_ms(5);
+  while (atomic_load(&two_done) < 2 && now_ms() < end) sleep_ms(5);
+  ASSERT_EQ(atomic_load(&two_done), 2);
+  ASSERT_EQ(w.completionCode, 0);
+  ASSERT_EQ(w.bytesTransferred, 65536);
+  ASSERT_EQ(f.completionCode, 0);
   ASSERT_RC(vdi_srvdev_close_device(dev[0]), 0);
   ASSERT_RC(vdi_srvdev_close_device(dev[1]), 0);
   void *r;
