@@ -168,8 +168,7 @@ static int send_call;
 
 static void srv_after_(struct run *r, int rc, int was_poisoned) {
   FZ_CHECK(fz_legal_code(rc));
-  if (was_poisoned)
-    FZ_CHECK(send_call ? rc == VD_E_ABORT : rc == srv_code(r));
+  if (was_poisoned) FZ_CHECK(send_call ? rc == VD_E_ABORT : rc == srv_code(r));
   int code = srv_code(r);
   if (r->srv_poison) FZ_CHECK(code == r->srv_poison);
   if (code) r->srv_poison = code;

@@ -72,9 +72,9 @@ extern "C" {
 
 /* ---------------------------------------------------------------- version */
 
-#define VDI_VERSION_MAJOR  0
-#define VDI_VERSION_MINOR  1
-#define VDI_VERSION_PATCH  0
+#define VDI_VERSION_MAJOR 0
+#define VDI_VERSION_MINOR 1
+#define VDI_VERSION_PATCH 0
 #define VDI_VERSION_NUMBER                                                     \
   (VDI_VERSION_MAJOR * 10000 + VDI_VERSION_MINOR * 100 + VDI_VERSION_PATCH)
 #define VDI_VERSION_STRING "0.1.0"
@@ -119,7 +119,7 @@ VDI_EXPORT const char *vdi_strerror(int code);
 /* ------------------------------------------------------ Win32 completion
  * codes that VDI commands are completed with (winerror.h values). */
 #ifndef ERROR_SUCCESS
-#define ERROR_SUCCESS             0
+#define ERROR_SUCCESS 0
 #endif
 #define ERROR_INVALID_HANDLE      6
 #define ERROR_ARENA_TRASHED       7
@@ -163,7 +163,8 @@ VDI_EXPORT const char *vdi_strerror(int code);
 #define VDF_LatchStats      0x80000000u
 
 #define VDF_LikePipe 0x00000000u /**< sequential stream (+VDF_Removable) */
-#define VDF_LikeTape 0x00000173u /**< FileMarks|Removable|Rewind|Position|
+#define VDF_LikeTape                                                           \
+  0x00000173u                    /**< FileMarks|Removable|Rewind|Position|     \
                                       SkipBlocks|ReversePosition */
 #define VDF_LikeDisk 0x00000200u /**< RandomAccess (+VDF_Removable) */
 
@@ -261,7 +262,7 @@ VDI_STATIC_ASSERT(offsetof(VDS_Command, bytesTransferred) == 52, "VDS");
 #endif
 
 #define VDI_MAX_DEVICES         64
-#define VDI_MAX_NAME            95      /**< bytes in a set or device name */
+#define VDI_MAX_NAME            95 /**< bytes in a set or device name */
 #define VDI_MIN_BLOCKSIZE       512
 #define VDI_MAX_BLOCKSIZE       65536
 #define VDI_MAXTRANSFER_UNIT    65536
@@ -292,8 +293,7 @@ VDI_EXPORT int vdi_set_allow_group(vdi_set_t *set, gid_t gid);
  * @return 0; VD_E_INVALID (bad name or value); VD_E_NOTSUPPORTED (feature
  * mix); VD_E_PROTOCOL (this object already holds a set); VD_E_BUSY (a live
  * set of that name exists); VD_E_MEMORY; VD_E_UNEXPECTED (system error). */
-VDI_EXPORT int vdi_set_create(vdi_set_t *set, const char *name,
-                              VDConfig *cfg);
+VDI_EXPORT int vdi_set_create(vdi_set_t *set, const char *name, VDConfig *cfg);
 /** @brief vdi_set_create in a named instance (NULL or "" = default). */
 VDI_EXPORT int vdi_set_create_ex(vdi_set_t *set, const char *instance,
                                  const char *name, VDConfig *cfg);
@@ -376,8 +376,7 @@ VDI_EXPORT int vdi_srv_get_configuration(vdi_srvset_t *srv, VDConfig *cfg);
  * VDF_CompleteEnabled), block size, alignment (0 = block size), maximum
  * transfer size.  Parameter order is the header's.  @return 0;
  * VD_E_INVALID (bad value); VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_begin_configuration(vdi_srvset_t *srv,
-                                           uint32_t features,
+VDI_EXPORT int vdi_srv_begin_configuration(vdi_srvset_t *srv, uint32_t features,
                                            uint32_t block_size,
                                            uint32_t alignment,
                                            uint32_t max_transfer_size,
@@ -388,8 +387,7 @@ VDI_EXPORT int vdi_srv_begin_configuration(vdi_srvset_t *srv,
 VDI_EXPORT int vdi_srv_request_buffers(vdi_srvset_t *srv, uint32_t size,
                                        uint32_t alignment, uint32_t count);
 /** @brief How many buffers of that size and alignment are free now. */
-VDI_EXPORT int vdi_srv_query_available_buffers(vdi_srvset_t *srv,
-                                               uint32_t size,
+VDI_EXPORT int vdi_srv_query_available_buffers(vdi_srvset_t *srv, uint32_t size,
                                                uint32_t alignment,
                                                uint32_t *count);
 /** @brief Allocate the buffer area and release the client's
@@ -415,8 +413,7 @@ VDI_EXPORT int vdi_srv_allocate_buffer(vdi_srvset_t *srv, uint8_t **buf,
 VDI_EXPORT int vdi_srv_free_buffer(vdi_srvset_t *srv, uint8_t *buf,
                                    uint32_t size);
 /** @brief 1 if @p buf is the data start of one of the set's buffers. */
-VDI_EXPORT int vdi_srv_is_shared_buffer(vdi_srvset_t *srv,
-                                        const uint8_t *buf);
+VDI_EXPORT int vdi_srv_is_shared_buffer(vdi_srvset_t *srv, const uint8_t *buf);
 /** @brief Abort the set from the server side.  @return 0 (also again). */
 VDI_EXPORT int vdi_srv_signal_abort(vdi_srvset_t *srv);
 /** @brief Release everything.  @return 0; VD_E_PROTOCOL (nothing open, or

@@ -19,8 +19,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
-static bool pow2(uint32_t x) { return x && (x & (x - 1)) == 0; }
+static uint64_t align_up(uint64_t x, uint64_t a) {
+  return (x + a - 1) & ~(a - 1);
+}
+static bool pow2(uint32_t x) {
+  return x && (x & (x - 1)) == 0;
+}
 
 void vdi__ba_init(struct bufarea *ba) {
   memset(ba, 0, sizeof *ba);
@@ -28,7 +32,8 @@ void vdi__ba_init(struct bufarea *ba) {
 }
 
 void vdi__ba_free(struct bufarea *ba) {
-  for (uint32_t i = 0; i < ba->ngroups; i++) free(ba->groups[i].busy);
+  for (uint32_t i = 0; i < ba->ngroups; i++)
+    free(ba->groups[i].busy);
   free(ba->groups);
   pthread_mutex_destroy(&ba->lock);
   memset(ba, 0, sizeof *ba);
@@ -159,7 +164,8 @@ int vdi__ba_alloc(struct vdi_srvset *srv, uint32_t size, uint32_t align,
     return any_fits ? VD_E_MEMORY : VD_E_INVALID;
   }
   uint32_t k = 0;
-  while (best->busy[k]) k++;
+  while (best->busy[k])
+    k++;
   best->busy[k] = 1;
   best->nfree--;
   *out = atomic_load(&srv->c.segs[best->seg].base) + best->first +

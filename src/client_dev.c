@@ -167,8 +167,8 @@ fail:
 
 static int get_command(vdi_device_t *dev, int64_t timeout_ms,
                        VDC_Command **cmd);
-static int complete_command(vdi_device_t *dev, VDC_Command *cmd,
-                            uint32_t code, uint32_t bytes, uint64_t position);
+static int complete_command(vdi_device_t *dev, VDC_Command *cmd, uint32_t code,
+                            uint32_t bytes, uint64_t position);
 
 /* Calls are counted per device (no line shared between devices on the hot
  * path), so that Close can wait until every thread has left. */
@@ -181,9 +181,8 @@ int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
   return rc;
 }
 
-int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd,
-                             uint32_t code, uint32_t bytes,
-                             uint64_t position) {
+int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd, uint32_t code,
+                             uint32_t bytes, uint64_t position) {
   if (!dev) return VD_E_INVALID;
   atomic_fetch_add_explicit(&dev->calls, 1, memory_order_acquire);
   int rc = complete_command(dev, cmd, code, bytes, position);
@@ -200,8 +199,8 @@ static int get_command(vdi_device_t *dev, int64_t timeout_ms,
   struct get_ctx g = {dev, NULL};
   struct vdi_deadline dl;
   vdi__deadline_init(&dl, timeout_ms);
-  int r = vdi__wait(&dev->sd->cmd_seq, &dev->sd->cmd_sleepers, try_get, &g,
-                    &dl);
+  int r =
+      vdi__wait(&dev->sd->cmd_seq, &dev->sd->cmd_sleepers, try_get, &g, &dl);
   if (r == 1) {
     *cmd = g.out;
     return 0;
@@ -220,9 +219,8 @@ static int get_command(vdi_device_t *dev, int64_t timeout_ms,
   return r;
 }
 
-static int complete_command(vdi_device_t *dev, VDC_Command *cmd,
-                            uint32_t code, uint32_t bytes,
-                            uint64_t position) {
+static int complete_command(vdi_device_t *dev, VDC_Command *cmd, uint32_t code,
+                            uint32_t bytes, uint64_t position) {
   int a = vdi__aborted(&dev->set->c);
   if (a) return a; /* the server already got ERROR_OPERATION_ABORTED */
   if (!dev->opened) return VD_E_PROTOCOL;
@@ -237,8 +235,8 @@ static int complete_command(vdi_device_t *dev, VDC_Command *cmd,
      * (the server is waiting for them); anything else is out of state. */
     return dev->closed ? VD_E_PROTOCOL : VD_E_INVALID;
   }
-  bool rw = slot->cmd.commandCode == VDC_Read ||
-            slot->cmd.commandCode == VDC_Write;
+  bool rw =
+      slot->cmd.commandCode == VDC_Read || slot->cmd.commandCode == VDC_Write;
   if (rw && bytes > (uint32_t)slot->cmd.size) {
     pthread_mutex_unlock(&dev->lock);
     return VD_E_INVALID;

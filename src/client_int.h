@@ -27,23 +27,23 @@ struct vdi_device {
   struct vdi_set *set;
   uint32_t idx;
   struct vdi_shm_dev *sd;
-  pthread_mutex_t lock;      /* ring side, slots, io_error */
+  pthread_mutex_t lock; /* ring side, slots, io_error */
   struct vdi_ring_side rs;
   _Atomic bool opened;
-  _Atomic bool closed;       /* saw VD_E_CLOSE */
-  bool io_error;             /* completed with an error, not yet cleared */
-  _Atomic uint32_t calls;    /* GetCommand/CompleteCommand in progress */
+  _Atomic bool closed;    /* saw VD_E_CLOSE */
+  bool io_error;          /* completed with an error, not yet cleared */
+  _Atomic uint32_t calls; /* GetCommand/CompleteCommand in progress */
   uint32_t outstanding;
-  struct cl_slot *slots;     /* ring_entries of them */
+  struct cl_slot *slots; /* ring_entries of them */
 };
 
 struct vdi_set {
   struct vdi_common c;
-  pthread_mutex_t lock;      /* state, device table */
-  int state;                 /* enum client_state; abort is in c */
-  struct vdi_device *devs;   /* geom.dev_count */
+  pthread_mutex_t lock;    /* state, device table */
+  int state;               /* enum client_state; abort is in c */
+  struct vdi_device *devs; /* geom.dev_count */
   uint32_t nopened, nclosed;
-  VDConfig requested;        /* private copy */
+  VDConfig requested; /* private copy */
 };
 
 VDI_INTERNAL void vdi__client_dev_init(struct vdi_set *set, uint32_t i);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define ATTACH_WAIT_MS 5000
-#define HANDLE_UNIT 512u /* buffer data starts are multiples of blockSize */
+#define HANDLE_UNIT    512u /* buffer data starts are multiples of blockSize */
 
 int vdi_set_new(vdi_set_t **out) {
   if (!out) return VD_E_INVALID;
@@ -101,8 +101,7 @@ int vdi_set_create_ex(vdi_set_t *set, const char *instance, const char *name,
   VDConfig req = *cfg;
   /* Server-set fields are outputs; whatever the caller left there is
    * ignored rather than passed to the server. */
-  req.blockSize = req.maxIODepth = req.maxTransferSize = req.bufferAreaSize =
-      0;
+  req.blockSize = req.maxIODepth = req.maxTransferSize = req.bufferAreaSize = 0;
   struct vdi_common *c = &set->c;
   snprintf(c->name, sizeof c->name, "%s", name);
   snprintf(c->instance, sizeof c->instance, "%s", instance ? instance : "");
@@ -158,8 +157,7 @@ static int take_chosen(struct vdi_set *s) {
   return 0;
 }
 
-static int get_configuration(vdi_set_t *set, int64_t timeout_ms,
-                             VDConfig *cfg);
+static int get_configuration(vdi_set_t *set, int64_t timeout_ms, VDConfig *cfg);
 static int open_device(vdi_set_t *set, const char *name, vdi_device_t **out);
 
 /* The set-level calls that can block are counted, so Close can wait. */
@@ -225,9 +223,9 @@ static int find_ready(void *arg) {
   bool all_named = true;
   for (uint32_t i = 0; i < c->geom.dev_count; i++) {
     struct vdi_shm_dev *d = vdi__dev(c, i);
-    bool named = i == 0 || (atomic_load_explicit(&d->dstate,
-                                                 memory_order_acquire) &
-                            VDI_DEV_SRV_OPEN);
+    bool named =
+        i == 0 || (atomic_load_explicit(&d->dstate, memory_order_acquire) &
+                   VDI_DEV_SRV_OPEN);
     if (!named) {
       all_named = false;
       continue;
@@ -259,8 +257,8 @@ static int open_device(vdi_set_t *set, const char *name, vdi_device_t **out) {
   struct find_dev f = {set, name, -1};
   struct vdi_deadline dl;
   vdi__deadline_init(&dl, -1);
-  int r = vdi__wait(&c->hdr->state_seq, &c->hdr->state_sleepers, find_ready,
-                    &f, &dl);
+  int r = vdi__wait(&c->hdr->state_seq, &c->hdr->state_sleepers, find_ready, &f,
+                    &dl);
   if (r < 0) return r;
   if (r == 2) return VD_E_INVALID;
   uint32_t zero = 0;

@@ -11,14 +11,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SEG_WAIT_MS 5000 /* a segment announced in memory but not yet received */
+#define SEG_WAIT_MS                                                            \
+  5000 /* a segment announced in memory but not yet received */
 #define MAX_SEG_SIZE ((uint64_t)1 << 36)
 
 void vdi__common_init(struct vdi_common *c, int role) {
   memset(c, 0, sizeof *c);
   c->role = role;
   c->ctl_fd = c->listen_fd = c->conn_fd = c->stop_fd = -1;
-  for (unsigned i = 0; i < VDI_SHM_MAX_SEGMENTS; i++) c->segs[i].fd = -1;
+  for (unsigned i = 0; i < VDI_SHM_MAX_SEGMENTS; i++)
+    c->segs[i].fd = -1;
   pthread_mutex_init(&c->seg_lock, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -105,7 +107,9 @@ int vdi__aborted(struct vdi_common *c) {
   return 0;
 }
 
-static bool pow2(uint32_t x) { return x && (x & (x - 1)) == 0; }
+static bool pow2(uint32_t x) {
+  return x && (x & (x - 1)) == 0;
+}
 
 int vdi__seg_add(struct vdi_common *c, uint32_t idx, int fd, uint64_t size,
                  uint32_t align) {

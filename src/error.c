@@ -22,7 +22,7 @@
                     "the protocol")                                            \
   XX(VD_E_OPEN, "all devices are open")                                        \
   XX(VD_E_CLOSE, "the device is closed")                                       \
-  XX(VD_E_BUSY, "resource busy: a live set already has this name")            \
+  XX(VD_E_BUSY, "resource busy: a live set already has this name")             \
   XX(VD_E_QUEUE_FULL, "the device's command queue is full")                    \
   XX(VD_E_IO_ERROR, "the device is in the IO-ERROR state")
 
@@ -42,4 +42,6 @@ const char *vdi_strerror(int code) {
   return "unknown error code";
 }
 
-unsigned vdi_version_number(void) { return VDI_VERSION_NUMBER; }
+unsigned vdi_version_number(void) {
+  return VDI_VERSION_NUMBER;
+}

@@ -46,10 +46,9 @@ int vdi__sock_name(const char *instance, const char *set,
   int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1, "openvdi:%s:%s",
                    instance, set);
   if (n < 0 || (size_t)n >= sizeof sa->sun_path - 1) {
-    uint64_t a = fnv1a(fnv1a(fnv1a(14695981039346656037ull, instance), ":"),
-                       set);
-    uint64_t b = fnv1a(fnv1a(fnv1a(0x6c62272e07bb0142ull, set), ":"),
-                       instance);
+    uint64_t a =
+        fnv1a(fnv1a(fnv1a(14695981039346656037ull, instance), ":"), set);
+    uint64_t b = fnv1a(fnv1a(fnv1a(0x6c62272e07bb0142ull, set), ":"), instance);
     n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1,
                  "openvdi#%016llx%016llx", (unsigned long long)a,
                  (unsigned long long)b);
@@ -63,8 +62,8 @@ int vdi__listen(const char *instance, const char *set, int *fd_out) {
   socklen_t len;
   int rc = vdi__sock_name(instance, set, &sa, &len);
   if (rc) return rc;
-  int fd = vdi__socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                       0);
+  int fd =
+      vdi__socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return VD_E_UNEXPECTED;
   if (bind(fd, (struct sockaddr *)&sa, len) != 0) {
     rc = errno == EADDRINUSE ? VD_E_BUSY : VD_E_UNEXPECTED;

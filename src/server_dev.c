@@ -49,8 +49,12 @@ int vdi_srvdev_send_command(vdi_srvdev_t *dev, VDS_Command *cmd) {
     return refuse(cmd, VD_E_INVALID, ERROR_INVALID_PARAMETER);
   if (atomic_load(&dev->io_error) && cmd->commandCode != VDC_ClearError)
     return refuse(cmd, VD_E_IO_ERROR, ERROR_IO_DEVICE);
-  struct vdi_shm_cmd e = {(uint32_t)cmd->commandCode, cmd->size,
-                          cmd->inPosition, VDI_SHM_NO_SEG, 0, 0};
+  struct vdi_shm_cmd e = {(uint32_t)cmd->commandCode,
+                          cmd->size,
+                          cmd->inPosition,
+                          VDI_SHM_NO_SEG,
+                          0,
+                          0};
   if (cmd->commandCode == VDC_Read || cmd->commandCode == VDC_Write) {
     struct ba_ref r;
     if (cmd->size <= 0 || (uint32_t)cmd->size > srv->max_transfer ||
@@ -76,7 +80,8 @@ int vdi_srvdev_send_command(vdi_srvdev_t *dev, VDS_Command *cmd) {
     return refuse(cmd, VD_E_QUEUE_FULL, ERROR_NO_SYSTEM_RESOURCES);
   }
   uint32_t k = 0;
-  while (dev->slots[k].busy) k++;
+  while (dev->slots[k].busy)
+    k++;
   struct sv_slot *s = &dev->slots[k];
   s->gen = (++dev->gen) & ((1u << (32 - TAG_SLOT_BITS)) - 1);
   s->cmd = cmd;
@@ -223,9 +228,12 @@ int vdi_srv_execute_completion_agent(vdi_srvset_t *srv) {
   if (!srv) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
   int rc = 0;
-  if (srv->state < SV_INITIALIZING) rc = VD_E_PROTOCOL;
-  else if (srv->agent_running) rc = VD_E_PROTOCOL;
-  else srv->agent_running = true;
+  if (srv->state < SV_INITIALIZING)
+    rc = VD_E_PROTOCOL;
+  else if (srv->agent_running)
+    rc = VD_E_PROTOCOL;
+  else
+    srv->agent_running = true;
   pthread_mutex_unlock(&srv->lock);
   if (rc) return rc;
   uint32_t tmo = srv->requested.serverTimeOut;

@@ -21,9 +21,9 @@ enum server_state {
 struct ba_group {
   uint32_t seg;
   uint32_t size, align, count, nfree;
-  uint64_t first;   /* offset of buffer 0's data in the segment */
-  uint64_t stride;  /* distance between data starts */
-  uint8_t *busy;    /* count flags */
+  uint64_t first;  /* offset of buffer 0's data in the segment */
+  uint64_t stride; /* distance between data starts */
+  uint8_t *busy;   /* count flags */
 };
 
 struct bufarea {
@@ -31,7 +31,7 @@ struct bufarea {
   struct ba_group *groups;
   uint32_t ngroups, npending; /* pending: declared, segment not made yet */
   uint32_t nsegs;
-  uint64_t total;             /* bytes in all segments */
+  uint64_t total; /* bytes in all segments */
 };
 
 /* Where a buffer address lives. */
@@ -53,8 +53,8 @@ struct vdi_srvdev {
   struct vdi_srvset *srv;
   uint32_t idx;
   struct vdi_shm_dev *sd;
-  pthread_mutex_t lock;         /* slots, cmd ring side */
-  struct vdi_ring_side rs;      /* cmd_idx under lock; cpl_idx agent-only */
+  pthread_mutex_t lock;    /* slots, cmd ring side */
+  struct vdi_ring_side rs; /* cmd_idx under lock; cpl_idx agent-only */
   bool opened;
   _Atomic bool closed;
   _Atomic bool io_error;
@@ -64,18 +64,18 @@ struct vdi_srvdev {
 
 struct vdi_srvset {
   struct vdi_common c;
-  pthread_mutex_t lock;         /* state, devices, agent bookkeeping */
+  pthread_mutex_t lock; /* state, devices, agent bookkeeping */
   pthread_cond_t agent_cond;
-  int state;                    /* enum server_state */
-  VDConfig requested;           /* validated copy of the client's request */
+  int state;          /* enum server_state */
+  VDConfig requested; /* validated copy of the client's request */
   uint32_t features, block_size, alignment, max_transfer;
   struct bufarea ba;
   struct vdi_srvdev *devs;
   uint32_t nopened;
-  _Atomic uint32_t nclosed;     /* read by the agent and the watcher */
+  _Atomic uint32_t nclosed; /* read by the agent and the watcher */
   bool agent_running;
   _Atomic bool closing;
-  _Atomic uint32_t in_flight;   /* commands outstanding on all devices */
+  _Atomic uint32_t in_flight;    /* commands outstanding on all devices */
   _Atomic int64_t busy_since_ns; /* when in_flight last rose from zero */
 };
 

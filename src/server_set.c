@@ -13,7 +13,9 @@
 
 #define ATTACH_WAIT_MS 5000
 
-static bool pow2(uint32_t x) { return x && (x & (x - 1)) == 0; }
+static bool pow2(uint32_t x) {
+  return x && (x & (x - 1)) == 0;
+}
 
 int vdi_srv_new(vdi_srvset_t **out) {
   if (!out) return VD_E_INVALID;
@@ -118,8 +120,7 @@ int vdi_srv_open(vdi_srvset_t *srv, const char *instance, const char *name) {
     goto fail;
   }
   uint32_t st = VDI_ST_CREATED;
-  if (!atomic_compare_exchange_strong(&c->hdr->state, &st,
-                                      VDI_ST_CONNECTED)) {
+  if (!atomic_compare_exchange_strong(&c->hdr->state, &st, VDI_ST_CONNECTED)) {
     rc = VD_E_PROTOCOL;
     goto fail;
   }
@@ -198,7 +199,8 @@ int vdi_srv_begin_configuration(vdi_srvset_t *srv, uint32_t features,
     goto out;
   }
   /* The client's alignment is a minimum the server cannot lower. */
-  if (srv->requested.alignment > alignment) alignment = srv->requested.alignment;
+  if (srv->requested.alignment > alignment)
+    alignment = srv->requested.alignment;
   srv->features = features;
   srv->block_size = block_size;
   srv->alignment = alignment;
@@ -258,8 +260,8 @@ int vdi_srv_end_configuration(vdi_srvset_t *srv) {
   cho.alignment = srv->alignment;
   cho.maxTransferSize = srv->max_transfer;
   cho.maxIODepth = VDI_MAXIODEPTH_REPORTED;
-  cho.bufferAreaSize = srv->ba.total > UINT32_MAX ? UINT32_MAX
-                                                  : (uint32_t)srv->ba.total;
+  cho.bufferAreaSize =
+      srv->ba.total > UINT32_MAX ? UINT32_MAX : (uint32_t)srv->ba.total;
   srv->c.chosen = cho;
   memcpy(&srv->c.hdr->chosen, &cho, sizeof cho);
   srv->state = SV_INITIALIZING;
@@ -369,7 +371,8 @@ int vdi_srv_close(vdi_srvset_t *srv) {
    * the agent if it runs, else here. */
   atomic_store(&srv->closing, true);
   if (srv->c.hdr) vdi__wake_all(&srv->c.hdr->agent_seq);
-  while (srv->agent_running) pthread_cond_wait(&srv->agent_cond, &srv->lock);
+  while (srv->agent_running)
+    pthread_cond_wait(&srv->agent_cond, &srv->lock);
   pthread_mutex_unlock(&srv->lock);
   vdi__srv_fail_all(srv);
   pthread_mutex_lock(&srv->lock);

@@ -37,8 +37,8 @@ fail:
 int vdi__memfd_check(int fd, uint64_t size) {
   struct stat st;
   int seals = fcntl(fd, F_GET_SEALS);
-  if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-                       (F_SEAL_SHRINK | F_SEAL_GROW))
+  if (seals < 0 ||
+      (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
     return VD_E_PROTOCOL;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return VD_E_PROTOCOL;
   if ((uint64_t)st.st_size != size) return VD_E_PROTOCOL;
@@ -117,19 +117,22 @@ int vdi__shm_validate(const struct vdi_shm_hdr *h, uint64_t mapped_size,
   if (g->dev_count < 1 || g->dev_count > VDI_MAX_DEVICES) return VD_E_PROTOCOL;
   if (g->ring_entries != VDI_SHM_RING_ENTRIES) return VD_E_PROTOCOL;
   if (g->dev_off != VDI_SHM_DEV_OFF) return VD_E_PROTOCOL;
-  if (g->dev_stride != VDI_SHM_DEV_STRIDE(g->ring_entries)) return VD_E_PROTOCOL;
+  if (g->dev_stride != VDI_SHM_DEV_STRIDE(g->ring_entries))
+    return VD_E_PROTOCOL;
   if (g->dev_off + (uint64_t)g->dev_count * g->dev_stride > g->total_size)
     return VD_E_PROTOCOL;
   return 0;
 }
 
-static bool pow2(uint32_t x) { return x && (x & (x - 1)) == 0; }
+static bool pow2(uint32_t x) {
+  return x && (x & (x - 1)) == 0;
+}
 
 int vdi__config_check_client(const VDConfig *cfg) {
   if (cfg->deviceCount < 1 || cfg->deviceCount > VDI_MAX_DEVICES)
     return VD_E_INVALID;
-  if (cfg->alignment && (!pow2(cfg->alignment) ||
-                         cfg->alignment > VDI_MAX_ALIGNMENT))
+  if (cfg->alignment &&
+      (!pow2(cfg->alignment) || cfg->alignment > VDI_MAX_ALIGNMENT))
     return VD_E_INVALID;
   if (cfg->prefixZoneSize > VDI_MAX_PREFIXZONE) return VD_E_INVALID;
   const uint32_t extras = VDF_Discard | VDF_SnapshotPrepare |

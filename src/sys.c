@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 static const char *const op_names[VDI_SYS_COUNT] = {
-    "mmap",    "memfd",   "ftruncate", "socket", "sendmsg",
-    "recvmsg", "futex",   "thread",    "alloc"};
+    "mmap",    "memfd", "ftruncate", "socket", "sendmsg",
+    "recvmsg", "futex", "thread",    "alloc"};
 static _Atomic uint64_t calls[VDI_SYS_COUNT];
 static _Atomic uint64_t fail_at[VDI_SYS_COUNT];
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
@@ -46,7 +46,9 @@ void vdi__fault_set(enum vdi_sys_op op, uint64_t nth) {
   atomic_store(&fail_at[op], nth);
 }
 
-uint64_t vdi__fault_calls(enum vdi_sys_op op) { return atomic_load(&calls[op]); }
+uint64_t vdi__fault_calls(enum vdi_sys_op op) {
+  return atomic_load(&calls[op]);
+}
 
 bool vdi__fault_hit(enum vdi_sys_op op) {
   pthread_once(&env_once, read_env);

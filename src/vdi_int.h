@@ -9,9 +9,10 @@
  *   rendezvous.c abstract-socket naming, messages with fds, peer credentials
  *   watcher.c    the per-set thread that serves the socket and notices death
  *   common.c     what both halves of a set share: abort, segments, names
- *   client_set.c / client_dev.c   IClientVirtualDeviceSet2 / IClientVirtualDevice
- *   server_set.c / server_dev.c   IServerVirtualDeviceSet2 / IServerVirtualDevice
- *   bufarea.c    the server's allocator over the buffer segments
+ *   client_set.c / client_dev.c   IClientVirtualDeviceSet2 /
+ * IClientVirtualDevice server_set.c / server_dev.c   IServerVirtualDeviceSet2 /
+ * IServerVirtualDevice bufarea.c    the server's allocator over the buffer
+ * segments
  */
 #ifndef OPENVDI_VDI_INT_H
 #define OPENVDI_VDI_INT_H
@@ -169,8 +170,8 @@ struct vdi_msg {
 };
 
 struct vdi_trust {
-  uid_t uid;     /* our effective uid */
-  gid_t group;   /* extra group allowed by the creator, or (gid_t)-1 */
+  uid_t uid;   /* our effective uid */
+  gid_t group; /* extra group allowed by the creator, or (gid_t)-1 */
 };
 
 VDI_INTERNAL int vdi__sock_name(const char *instance, const char *set,
@@ -181,8 +182,8 @@ VDI_INTERNAL int vdi__send_msg(int fd, const struct vdi_msg *m, int pass_fd);
 /* 1 = message, 0 = orderly EOF, -EAGAIN, or a negative VD_E_*; *fd_out is
  * -1 unless one fd arrived (more than one, or unexpected ones, are closed). */
 VDI_INTERNAL int vdi__recv_msg(int fd, struct vdi_msg *m, int *fd_out);
-VDI_INTERNAL int vdi__recv_msg_timeout(int fd, struct vdi_msg *m,
-                                       int *fd_out, int timeout_ms);
+VDI_INTERNAL int vdi__recv_msg_timeout(int fd, struct vdi_msg *m, int *fd_out,
+                                       int timeout_ms);
 /* 0 if the peer on a connected socket may talk to us. */
 VDI_INTERNAL int vdi__peer_trusted(int fd, const struct vdi_trust *t,
                                    pid_t *pid_out);
@@ -201,18 +202,18 @@ struct vdi_peer; /* watcher.c */
 
 /* What both halves of a set share. */
 struct vdi_common {
-  int role;                  /* 0 = client primary, 1 = server, 2 = secondary */
+  int role; /* 0 = client primary, 1 = server, 2 = secondary */
   char name[VDI_SHM_NAME_BYTES];
   char instance[VDI_SHM_NAME_BYTES];
-  struct vdi_shm_hdr *hdr;   /* the control segment */
+  struct vdi_shm_hdr *hdr; /* the control segment */
   struct vdi_mapping ctl_map;
   int ctl_fd;
-  struct vdi_geom geom;      /* validated copy */
-  VDConfig chosen;           /* validated copy (client: after config) */
-  _Atomic int abort_code;    /* sticky: 0 or VD_E_ABORT / VD_E_PROTOCOL */
+  struct vdi_geom geom;   /* validated copy */
+  VDConfig chosen;        /* validated copy (client: after config) */
+  _Atomic int abort_code; /* sticky: 0 or VD_E_ABORT / VD_E_PROTOCOL */
   _Atomic uint32_t abort_cause;
-  _Atomic bool closing;      /* Close is waiting for calls in progress */
-  _Atomic uint32_t calls;    /* set-level calls in progress (Close waits) */
+  _Atomic bool closing;   /* Close is waiting for calls in progress */
+  _Atomic uint32_t calls; /* set-level calls in progress (Close waits) */
 
   /* buffer segments */
   pthread_mutex_t seg_lock;
@@ -222,17 +223,17 @@ struct vdi_common {
 
   /* rendezvous and liveness (watcher.c) */
   struct vdi_trust trust;
-  int listen_fd;             /* primary only */
-  int conn_fd;               /* server/secondary: to the primary */
-  int stop_fd;               /* eventfd that stops the watcher */
+  int listen_fd; /* primary only */
+  int conn_fd;   /* server/secondary: to the primary */
+  int stop_fd;   /* eventfd that stops the watcher */
   pthread_t watcher;
   bool watcher_running;
   pthread_mutex_t peers_lock;
-  struct vdi_peer *peers;    /* primary: connected server and secondaries */
+  struct vdi_peer *peers; /* primary: connected server and secondaries */
   bool server_attached;
   uint32_t next_peer_id;
-  uint32_t my_id;            /* client process id within the set: 1 primary */
-  _Atomic bool configured;   /* primary: GetConfiguration succeeded */
+  uint32_t my_id;          /* client process id within the set: 1 primary */
+  _Atomic bool configured; /* primary: GetConfiguration succeeded */
   bool (*normal_end)(struct vdi_common *c); /* is a hang-up harmless now? */
 };
 

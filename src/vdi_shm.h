@@ -77,13 +77,13 @@
 
 #include "vdi.h"
 
-#define VDI_SHM_MAGIC   0x31494456u /* "VDI1" in memory on little-endian */
-#define VDI_SHM_VERSION 1u
-#define VDI_SHM_CACHELINE 64u
+#define VDI_SHM_MAGIC        0x31494456u /* "VDI1" in memory on little-endian */
+#define VDI_SHM_VERSION      1u
+#define VDI_SHM_CACHELINE    64u
 #define VDI_SHM_MAX_SEGMENTS 64u
 #define VDI_SHM_RING_ENTRIES 256u /* per device; bounds commands in flight */
-#define VDI_SHM_DEV_OFF 4096u
-#define VDI_SHM_NAME_BYTES 96u
+#define VDI_SHM_DEV_OFF      4096u
+#define VDI_SHM_NAME_BYTES   96u
 
 /* Set state (shm word `state`): the phases of spec 2.4.1. */
 enum vdi_shm_state {
@@ -98,12 +98,12 @@ enum vdi_shm_state {
 /* Why a set aborted (shm word `abort_cause`; 0 = not aborted). */
 enum vdi_abort_cause {
   VDI_ABORT_NONE = 0,
-  VDI_ABORT_CLIENT = 1,     /* client SignalAbort or Close with open devices */
-  VDI_ABORT_SERVER = 2,     /* server SignalAbort or Close with open devices */
-  VDI_ABORT_PEER_DIED = 3,  /* a process of the set died */
-  VDI_ABORT_PROTOCOL = 4,   /* a peer wrote something invalid */
-  VDI_ABORT_TIMEOUT = 5,    /* serverTimeOut expired twice */
-  VDI_ABORT_RESOURCE = 6,   /* a side ran out of memory or a system call */
+  VDI_ABORT_CLIENT = 1,    /* client SignalAbort or Close with open devices */
+  VDI_ABORT_SERVER = 2,    /* server SignalAbort or Close with open devices */
+  VDI_ABORT_PEER_DIED = 3, /* a process of the set died */
+  VDI_ABORT_PROTOCOL = 4,  /* a peer wrote something invalid */
+  VDI_ABORT_TIMEOUT = 5,   /* serverTimeOut expired twice */
+  VDI_ABORT_RESOURCE = 6,  /* a side ran out of memory or a system call */
 };
 
 /* Device flags (shm word `dstate`, written by the server). */
@@ -112,12 +112,12 @@ enum vdi_abort_cause {
 
 /* A command, server -> client (32 bytes). */
 struct vdi_shm_cmd {
-  uint32_t code;     /*  0: VDC_* */
-  int32_t size;      /*  4: VDC_Command.size */
-  int64_t position;  /*  8: VDS_Command.inPosition */
-  uint32_t seg;      /* 16: buffer segment, or VDI_SHM_NO_SEG */
-  uint32_t tag;      /* 20: the server's id for the command; echoed back */
-  uint64_t offset;   /* 24: data start within the segment */
+  uint32_t code;    /*  0: VDC_* */
+  int32_t size;     /*  4: VDC_Command.size */
+  int64_t position; /*  8: VDS_Command.inPosition */
+  uint32_t seg;     /* 16: buffer segment, or VDI_SHM_NO_SEG */
+  uint32_t tag;     /* 20: the server's id for the command; echoed back */
+  uint64_t offset;  /* 24: data start within the segment */
 };
 #define VDI_SHM_NO_SEG 0xFFFFFFFFu
 
@@ -155,12 +155,12 @@ struct vdi_shm_hdr {
   VDConfig chosen;       /* 128: server, before INITIALIZING */
   uint32_t rsv2[5];      /* 172 */
   /* state: both sides */
-  _Atomic uint32_t state;       /* 192: enum vdi_shm_state */
-  _Atomic uint32_t abort_cause; /* 196: first cause wins (CAS from 0) */
-  _Atomic uint32_t state_seq;   /* 200: futex word for state waits */
+  _Atomic uint32_t state;          /* 192: enum vdi_shm_state */
+  _Atomic uint32_t abort_cause;    /* 196: first cause wins (CAS from 0) */
+  _Atomic uint32_t state_seq;      /* 200: futex word for state waits */
   _Atomic uint32_t state_sleepers; /* 204 */
-  _Atomic uint32_t server_pid;  /* 208 */
-  uint32_t rsv3[11];            /* 212 */
+  _Atomic uint32_t server_pid;     /* 208 */
+  uint32_t rsv3[11];               /* 212 */
   /* completion-agent doorbell: clients bump, the server sleeps on it */
   _Atomic uint32_t agent_seq;      /* 256 */
   _Atomic uint32_t agent_sleepers; /* 260 */
@@ -171,27 +171,27 @@ struct vdi_shm_hdr {
 };
 
 struct vdi_shm_dev {
-  char name[VDI_SHM_NAME_BYTES];   /*   0 */
-  _Atomic uint32_t dstate;         /*  96: VDI_DEV_* (server) */
-  _Atomic uint32_t cli_owner;      /* 100: 0, or id of the client process */
-  uint32_t rsv0[6];                /* 104 */
-  _Atomic uint32_t cmd_tail;       /* 128: server */
+  char name[VDI_SHM_NAME_BYTES]; /*   0 */
+  _Atomic uint32_t dstate;       /*  96: VDI_DEV_* (server) */
+  _Atomic uint32_t cli_owner;    /* 100: 0, or id of the client process */
+  uint32_t rsv0[6];              /* 104 */
+  _Atomic uint32_t cmd_tail;     /* 128: server */
   uint32_t rsv1[15];
-  _Atomic uint32_t cmd_head;       /* 192: client */
-  _Atomic uint32_t cmd_seq;        /* 196: futex word, GetCommand waits */
-  _Atomic uint32_t cmd_sleepers;   /* 200 */
+  _Atomic uint32_t cmd_head;     /* 192: client */
+  _Atomic uint32_t cmd_seq;      /* 196: futex word, GetCommand waits */
+  _Atomic uint32_t cmd_sleepers; /* 200 */
   uint32_t rsv2[13];
-  _Atomic uint32_t cpl_tail;       /* 256: client */
+  _Atomic uint32_t cpl_tail; /* 256: client */
   uint32_t rsv3[15];
-  _Atomic uint32_t cpl_head;       /* 320: server */
+  _Atomic uint32_t cpl_head; /* 320: server */
   uint32_t rsv4[15];
   /* 384: struct vdi_shm_cmd cmd[ring_entries]; struct vdi_shm_cpl cpl[...] */
 };
 
 #define VDI_SHM_DEV_STRIDE(entries)                                            \
-  ((uint32_t)(sizeof(struct vdi_shm_dev) +                                    \
-              (entries) * (sizeof(struct vdi_shm_cmd) +                        \
-                           sizeof(struct vdi_shm_cpl))))
+  ((uint32_t)(sizeof(struct vdi_shm_dev) +                                     \
+              (entries) *                                                      \
+                  (sizeof(struct vdi_shm_cmd) + sizeof(struct vdi_shm_cpl))))
 
 static inline struct vdi_shm_cmd *vdi_shm_dev_cmds(struct vdi_shm_dev *d) {
   return (struct vdi_shm_cmd *)(void *)((char *)d + sizeof *d);
@@ -229,11 +229,14 @@ _Static_assert(sizeof(struct vdi_shm_dev) == 384, "dev header size");
  * with different layouts refuse each other (LMDB's MDB_LOCK_FORMAT). */
 static inline uint32_t vdi__shm_layout_word(void) {
   uint32_t h = 2166136261u;
-  const uint32_t parts[] = {
-      (uint32_t)sizeof(struct vdi_shm_hdr), (uint32_t)sizeof(struct vdi_shm_dev),
-      (uint32_t)sizeof(struct vdi_shm_cmd), (uint32_t)sizeof(struct vdi_shm_cpl),
-      (uint32_t)sizeof(VDConfig),           VDI_SHM_MAX_SEGMENTS,
-      VDI_SHM_CACHELINE,                    VDI_SHM_VERSION};
+  const uint32_t parts[] = {(uint32_t)sizeof(struct vdi_shm_hdr),
+                            (uint32_t)sizeof(struct vdi_shm_dev),
+                            (uint32_t)sizeof(struct vdi_shm_cmd),
+                            (uint32_t)sizeof(struct vdi_shm_cpl),
+                            (uint32_t)sizeof(VDConfig),
+                            VDI_SHM_MAX_SEGMENTS,
+                            VDI_SHM_CACHELINE,
+                            VDI_SHM_VERSION};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
     h ^= parts[i];
     h *= 16777619u;

@@ -87,8 +87,12 @@ static int futex_wait(_Atomic uint32_t *addr, uint32_t val,
 static _Atomic uint64_t wake_calls;  /* FUTEX_WAKE system calls made */
 static _Atomic uint64_t yield_calls; /* sched_yield system calls made */
 
-uint64_t vdi__futex_wakes(void) { return atomic_load(&wake_calls); }
-uint64_t vdi__yields(void) { return atomic_load(&yield_calls); }
+uint64_t vdi__futex_wakes(void) {
+  return atomic_load(&wake_calls);
+}
+uint64_t vdi__yields(void) {
+  return atomic_load(&yield_calls);
+}
 
 void vdi__wake_all(_Atomic uint32_t *seq) {
   atomic_fetch_add(seq, 1);
@@ -181,4 +185,6 @@ int vdi__wait(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
 }
 
 /* Tests that scribble on shared memory use this to wake the victim. */
-void vdi__wake_all_for_tests(_Atomic uint32_t *seq) { vdi__wake_all(seq); }
+void vdi__wake_all_for_tests(_Atomic uint32_t *seq) {
+  vdi__wake_all(seq);
+}

@@ -27,8 +27,8 @@
 
 struct vdi_peer {
   int fd;
-  uint32_t id;   /* client id for secondaries (2, 3, ...) */
-  int role;      /* 0 until ATTACH, then enum vdi_role */
+  uint32_t id;    /* client id for secondaries (2, 3, ...) */
+  int role;       /* 0 until ATTACH, then enum vdi_role */
   bool untrusted; /* answered with REJECT once its ATTACH is read */
   struct vdi_peer *next;
 };
@@ -38,7 +38,7 @@ struct vdi_peer {
  * however many such a user opens and holds without a word, the owner's
  * server and secondaries still find room. */
 #define MAX_UNTRUSTED 8
-#define MAX_POLL (MAX_PEERS + MAX_UNTRUSTED + 3)
+#define MAX_POLL      (MAX_PEERS + MAX_UNTRUSTED + 3)
 
 static void peer_remove(struct vdi_common *c, struct vdi_peer *p) {
   pthread_mutex_lock(&c->peers_lock);
@@ -134,7 +134,8 @@ static bool primary_handle(struct vdi_common *c, struct vdi_peer *p,
     if (vdi__send_msg(p->fd, &ctl, c->ctl_fd) != 0) return false;
     if (p->role == VDI_ROLE_SECONDARY) {
       uint32_t n = atomic_load(&c->nsegs);
-      for (uint32_t i = 0; i < n; i++) send_segment(c, p->fd, i);
+      for (uint32_t i = 0; i < n; i++)
+        send_segment(c, p->fd, i);
     }
     return true;
   }

@@ -12,15 +12,13 @@ vdi_srvset_t *lu_server_setup(const char *name, uint32_t ndev, uint32_t size,
   return lu_server_setup_n(name, ndev, size, ndev * 4, devs);
 }
 
-vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev,
-                                uint32_t size, uint32_t nbuf,
-                                vdi_srvdev_t **devs) {
+vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev, uint32_t size,
+                                uint32_t nbuf, vdi_srvdev_t **devs) {
   vdi_srvset_t *srv;
   ASSERT_RC(vdi_srv_new(&srv), 0);
   int rc;
   int64_t end = now_ms() + 5000;
-  while ((rc = vdi_srv_open(srv, NULL, name)) == VD_E_INVALID &&
-         now_ms() < end)
+  while ((rc = vdi_srv_open(srv, NULL, name)) == VD_E_INVALID && now_ms() < end)
     sleep_ms(5);
   ASSERT_RC(rc, 0);
   ASSERT_RC(vdi_srv_begin_configuration(srv, VDF_WriteMedia, 4096, 0,

@@ -15,9 +15,8 @@
 vdi_srvset_t *lu_server_setup(const char *name, uint32_t ndev, uint32_t size,
                               vdi_srvdev_t **devs);
 /* The same with nbuf buffers in all. */
-vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev,
-                                uint32_t size, uint32_t nbuf,
-                                vdi_srvdev_t **devs);
+vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev, uint32_t size,
+                                uint32_t nbuf, vdi_srvdev_t **devs);
 /* The control segment as mapped in this process (from /proc/self/maps). */
 struct vdi_shm_hdr *lu_find_control(void);
 struct vdi_shm_dev *lu_dev(struct vdi_shm_hdr *h, uint32_t i);

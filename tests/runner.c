@@ -72,7 +72,9 @@ const char *task_code_name(int rc) {
   return buf;
 }
 
-int64_t now_ms(void) { return now_us() / 1000; }
+int64_t now_ms(void) {
+  return now_us() / 1000;
+}
 
 int64_t now_us(void) {
   struct timespec ts;
@@ -94,7 +96,9 @@ const char *unique_name(const char *tag) {
   return buf;
 }
 
-const char *test_tmpdir(void) { return tmpdir_path; }
+const char *test_tmpdir(void) {
+  return tmpdir_path;
+}
 
 const char *build_path(const char *prog) {
   static __thread char buf[8300];
@@ -136,7 +140,8 @@ pid_t spawn_helper(const char *name, ...) {
   va_list ap;
   va_start(ap, name);
   const char *a;
-  while ((a = va_arg(ap, const char *)) != NULL && argc < 62) argv[argc++] = a;
+  while ((a = va_arg(ap, const char *)) != NULL && argc < 62)
+    argv[argc++] = a;
   va_end(ap);
   argv[argc] = NULL;
   fflush(NULL);
@@ -261,7 +266,8 @@ int main(int argc, char **argv) {
   }
   qsort(tests, ntests, sizeof *tests, cmp_test);
   if (argc >= 2 && strcmp(argv[1], "-l") == 0) {
-    for (size_t i = 0; i < ntests; i++) printf("%s\n", tests[i].name);
+    for (size_t i = 0; i < ntests; i++)
+      printf("%s\n", tests[i].name);
     return 0;
   }
   char **excl = NULL, **pats = NULL;
@@ -324,8 +330,7 @@ int main(int argc, char **argv) {
         skipped++;
       } else {
         if (timed_out)
-          printf("FAIL   %-44s timed out after %lld ms\n", name,
-                 (long long)ms);
+          printf("FAIL   %-44s timed out after %lld ms\n", name, (long long)ms);
         else
           printf("FAIL   %-44s exit %d\n", name, code);
         dump_log(r);

@@ -38,11 +38,11 @@ void runner_register_helper(const char *name, helper_fn fn);
 
 /* A helper: a peer process, started with spawn_helper("name", args..., 0). */
 #define HELPER_IMPL(name)                                                      \
-  static int helper_##name(int argc, char **argv);                            \
+  static int helper_##name(int argc, char **argv);                             \
   __attribute__((constructor)) static void reg_helper_##name(void) {           \
     runner_register_helper(#name, helper_##name);                              \
   }                                                                            \
-  static int helper_##name(int argc __attribute__((unused)),                  \
+  static int helper_##name(int argc __attribute__((unused)),                   \
                            char **argv __attribute__((unused)))
 
 /* Start a helper process; the argument list ends with NULL. */
@@ -87,14 +87,14 @@ int count_open_fds(void);
                  #b, eval_a_, #op, eval_b_);                                   \
   } while (0)
 
-#define ASSERT_EQ(a, b) ASSERT_BASE_(a, ==, b, int64_t, "%" PRId64)
-#define ASSERT_NE(a, b) ASSERT_BASE_(a, !=, b, int64_t, "%" PRId64)
-#define ASSERT_LT(a, b) ASSERT_BASE_(a, <, b, int64_t, "%" PRId64)
-#define ASSERT_LE(a, b) ASSERT_BASE_(a, <=, b, int64_t, "%" PRId64)
-#define ASSERT_GT(a, b) ASSERT_BASE_(a, >, b, int64_t, "%" PRId64)
-#define ASSERT_GE(a, b) ASSERT_BASE_(a, >=, b, int64_t, "%" PRId64)
-#define ASSERT_UEQ(a, b) ASSERT_BASE_(a, ==, b, uint64_t, "%" PRIu64)
-#define ASSERT_NULL(a) ASSERT((a) == NULL)
+#define ASSERT_EQ(a, b)    ASSERT_BASE_(a, ==, b, int64_t, "%" PRId64)
+#define ASSERT_NE(a, b)    ASSERT_BASE_(a, !=, b, int64_t, "%" PRId64)
+#define ASSERT_LT(a, b)    ASSERT_BASE_(a, <, b, int64_t, "%" PRId64)
+#define ASSERT_LE(a, b)    ASSERT_BASE_(a, <=, b, int64_t, "%" PRId64)
+#define ASSERT_GT(a, b)    ASSERT_BASE_(a, >, b, int64_t, "%" PRId64)
+#define ASSERT_GE(a, b)    ASSERT_BASE_(a, >=, b, int64_t, "%" PRId64)
+#define ASSERT_UEQ(a, b)   ASSERT_BASE_(a, ==, b, uint64_t, "%" PRIu64)
+#define ASSERT_NULL(a)     ASSERT((a) == NULL)
 #define ASSERT_NOT_NULL(a) ASSERT((a) != NULL)
 #define ASSERT_STR_EQ(a, b)                                                    \
   do {                                                                         \

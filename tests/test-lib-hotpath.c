@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #define N_CMDS 20000
-#define DEPTH 16
-#define SIZE 65536
+#define DEPTH  16
+#define SIZE   65536
 
 /* Sleeps and wake-ups: what a design that waits per buffer pays.  (A
  * spin that lasts beyond 1 us also yields the CPU now and then; that only
@@ -62,7 +62,8 @@ HELPER_IMPL(hotpath_server) {
     atomic_fetch_add(&hp.sent, 1);
     ASSERT_RC(vdi_srvdev_send_command(hp.dev, c), 0);
   }
-  while (hp.done < N_CMDS) usleep(1000);
+  while (hp.done < N_CMDS)
+    usleep(1000);
   uint64_t used = syscalls_now() - before;
   ASSERT_RC(vdi_srvdev_close_device(hp.dev), 0);
   void *r;

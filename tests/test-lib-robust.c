@@ -157,7 +157,9 @@ HELPER_IMPL(lib_client_misbehave) {
 }
 
 static int routine_code = -1;
-static void note_code(VDS_Command *c) { routine_code = c->completionCode; }
+static void note_code(VDS_Command *c) {
+  routine_code = c->completionCode;
+}
 
 static void run_client_death(const char *action, int expect_agent) {
   const char *name = unique_name("cdeath");
@@ -311,7 +313,8 @@ HELPER_IMPL(lib_server_two) {
   ASSERT_RC(vdi_srvdev_send_command(dev[0], &w), 0);
   ASSERT_RC(vdi_srvdev_send_command(dev[1], &f), 0);
   int64_t end = now_ms() + 8000;
-  while (atomic_load(&two_done) < 2 && now_ms() < end) sleep_ms(5);
+  while (atomic_load(&two_done) < 2 && now_ms() < end)
+    sleep_ms(5);
   ASSERT_EQ(atomic_load(&two_done), 2);
   ASSERT_EQ(w.completionCode, 0);
   ASSERT_EQ(w.bytesTransferred, 65536);
@@ -358,7 +361,8 @@ TEST_IMPL(lib_secondary_and_buffer_handles) {
   /* The buffer stays ours until we complete the command: complete it
    * only once the secondary has read it through its own mapping. */
   int64_t end = now_ms() + 5000;
-  while (access(flag, F_OK) != 0 && now_ms() < end) sleep_ms(2);
+  while (access(flag, F_OK) != 0 && now_ms() < end)
+    sleep_ms(2);
   ASSERT_EQ(access(flag, F_OK), 0);
   ASSERT_RC(vdi_dev_complete_command(dev, cmd, 0, 65536, 0), 0);
   ASSERT_RC(vdi_dev_get_command(dev, 5000, &cmd), VD_E_CLOSE);

@@ -105,7 +105,8 @@ static void *srv_dev_thread(void *arg) {
   }
   for (;;) {
     int any = 0;
-    for (uint32_t i = 0; i < d->inflight; i++) any |= d->busy[i];
+    for (uint32_t i = 0; i < d->inflight; i++)
+      any |= d->busy[i];
     if (!any) break;
     pthread_cond_wait(&d->cv, &d->mu);
   }
@@ -113,7 +114,8 @@ static void *srv_dev_thread(void *arg) {
   if (!d->errors && !d->restore) {
     pthread_mutex_lock(&d->mu);
     send_one(d, 0, VDC_Flush, 0);
-    while (d->busy[0]) pthread_cond_wait(&d->cv, &d->mu);
+    while (d->busy[0])
+      pthread_cond_wait(&d->cv, &d->mu);
     pthread_mutex_unlock(&d->mu);
   }
   return NULL;
@@ -135,8 +137,7 @@ HELPER_IMPL(lib_server) {
   ASSERT_RC(vdi_srv_new(&srv), 0);
   int rc;
   int64_t end = now_ms() + 5000;
-  while ((rc = vdi_srv_open(srv, NULL, name)) == VD_E_INVALID &&
-         now_ms() < end)
+  while ((rc = vdi_srv_open(srv, NULL, name)) == VD_E_INVALID && now_ms() < end)
     sleep_ms(5);
   ASSERT_RC(rc, 0);
   VDConfig cfg;
@@ -366,12 +367,24 @@ TEST_IMPL_TIMEOUT(loop_stream_restore, 30) {
   return 0;
 }
 
-TEST_IMPL(lib_stream_backup_1dev) { run_stream(1, 200, 65536, 0, 0, 0); return 0; }
-TEST_IMPL(lib_stream_backup_4dev) { run_stream(4, 100, 1 << 20, 0, 0, 0); return 0; }
-TEST_IMPL(lib_stream_restore_2dev) { run_stream(2, 100, 65536, 1, 0, 0); return 0; }
+TEST_IMPL(lib_stream_backup_1dev) {
+  run_stream(1, 200, 65536, 0, 0, 0);
+  return 0;
+}
+TEST_IMPL(lib_stream_backup_4dev) {
+  run_stream(4, 100, 1 << 20, 0, 0, 0);
+  return 0;
+}
+TEST_IMPL(lib_stream_restore_2dev) {
+  run_stream(2, 100, 65536, 1, 0, 0);
+  return 0;
+}
 TEST_IMPL(lib_stream_prefix_align) {
   run_stream(2, 50, 65536, 0, 512, 16384);
   run_stream(1, 50, 65536, 1, 4000, 65536);
   return 0;
 }
-TEST_IMPL_TIMEOUT(lib_stream_64dev, 30) { run_stream(64, 10, 65536, 0, 0, 0); return 0; }
+TEST_IMPL_TIMEOUT(lib_stream_64dev, 30) {
+  run_stream(64, 10, 65536, 0, 0, 0);
+  return 0;
+}

@@ -15,12 +15,13 @@
 #   sqlite3           the CLI used by the demo and the tests' checks
 #   pkg-config        finding the libraries
 #   clang             fuzzers (libFuzzer)
+#   clang-format      the formatting check of make check
 #   gnuplot-nox       the benchmark chart
 #   util-linux        setpriv (tests that drop privileges)
 set -eu
 
 PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev sqlite3 pkg-config clang \
-gnuplot-nox util-linux"
+clang-format gnuplot-nox util-linux"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: this is not a Debian-like system (no dpkg-query)." >&2

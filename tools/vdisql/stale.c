@@ -11,7 +11,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-int stale_hold(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }
+int stale_hold(int fd) {
+  return flock(fd, LOCK_EX | LOCK_NB);
+}
 
 static void unlink_with_sidecars(const char *path) {
   static const char *const side[] = {"-wal", "-shm", "-journal"};
