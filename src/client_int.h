@@ -40,7 +40,8 @@ struct vdi_device {
 struct vdi_set {
   struct vdi_common c;
   pthread_mutex_t lock;    /* state, device table */
-  int state;               /* enum client_state; abort is in c */
+  _Atomic int state;       /* enum client_state (abort is in c); atomic:
+                            * the handle calls read it unlocked */
   struct vdi_device *devs; /* geom.dev_count */
   uint32_t nopened, nclosed;
   VDConfig requested; /* private copy */

@@ -66,7 +66,8 @@ struct vdi_srvset {
   struct vdi_common c;
   pthread_mutex_t lock; /* state, devices, agent bookkeeping */
   pthread_cond_t agent_cond;
-  int state;          /* enum server_state */
+  _Atomic int state;  /* enum server_state; atomic: FreeBuffer and
+                       * IsSharedBuffer read it unlocked */
   VDConfig requested; /* validated copy of the client's request */
   uint32_t features, block_size, alignment, max_transfer;
   struct bufarea ba;
