@@ -39,15 +39,21 @@
  *   is noticed by the kernel through the rendezvous socket: every blocked
  *   call of the survivor returns VD_E_ABORT at once.
  * - After an abort or a protocol violation the set is poisoned: every later
- *   call returns the same code (VD_E_ABORT, or VD_E_PROTOCOL when a peer
- *   broke the protocol) until vdi_set_close / vdi_srv_close.  The one
+ *   call returns the same code (VD_E_ABORT; VD_E_PROTOCOL when a peer broke
+ *   the protocol; VD_E_MEMORY or VD_E_UNEXPECTED when this process could not
+ *   map a buffer segment or wait any more) until vdi_set_close /
+ *   vdi_srv_close.  The one
  *   exception is vdi_srvdev_send_command, which always refuses with
  *   VD_E_ABORT (and ERROR_OPERATION_ABORTED to the routine), as the
  *   interface's SendCommand mapping says.
  * - A set object is used by one process; do not use it in a child after
  *   fork().  Set-level calls are thread-safe.  A device is meant to be driven
  *   by one thread, but get/complete on one device from several threads is
- *   safe too.
+ *   safe too.  Close may be called while other threads are inside calls of
+ *   the set: it makes their waits return VD_E_ABORT, waits until they have
+ *   left, and refuses calls that arrive meanwhile; device objects must not
+ *   be used after Close returns.  Do not call vdi_srv_close from a
+ *   completion routine (VD_E_PROTOCOL: it would wait for its own thread).
  * - Only processes of the creating user (and of a group the creator allows
  *   with vdi_set_allow_group) can attach to a set.
  * - Everything the peer writes into shared memory is validated; a peer that

@@ -164,18 +164,18 @@ static int open_device(vdi_set_t *set, const char *name, vdi_device_t **out);
 int vdi_set_get_configuration(vdi_set_t *set, int64_t timeout_ms,
                               VDConfig *cfg) {
   if (!set) return VD_E_INVALID;
-  atomic_fetch_add(&set->c.calls, 1);
+  if (!vdi__enter(&set->c, &set->c.calls)) return VD_E_ABORT;
   int rc = get_configuration(set, timeout_ms, cfg);
-  atomic_fetch_sub(&set->c.calls, 1);
+  vdi__leave(&set->c.calls);
   return rc;
 }
 
 int vdi_set_open_device(vdi_set_t *set, const char *name, vdi_device_t **out) {
   if (out) *out = NULL;
   if (!set || !out) return VD_E_INVALID;
-  atomic_fetch_add(&set->c.calls, 1);
+  if (!vdi__enter(&set->c, &set->c.calls)) return VD_E_ABORT;
   int rc = open_device(set, name, out);
-  atomic_fetch_sub(&set->c.calls, 1);
+  vdi__leave(&set->c.calls);
   return rc;
 }
 
@@ -263,7 +263,9 @@ static int open_device(vdi_set_t *set, const char *name, vdi_device_t **out) {
   if (r == 2) return VD_E_INVALID;
   uint32_t zero = 0;
   struct vdi_device *d = &set->devs[f.found];
-  if (!atomic_compare_exchange_strong(&d->sd->cli_owner, &zero, c->my_id))
+  /* Our own record first: the shared owner word is the peer's to spoil. */
+  if (d->opened ||
+      !atomic_compare_exchange_strong(&d->sd->cli_owner, &zero, c->my_id))
     return VD_E_PROTOCOL;
   pthread_mutex_lock(&set->lock);
   d->opened = true;
@@ -303,7 +305,8 @@ static void drain_calls(struct vdi_set *s) {
 int vdi_set_close(vdi_set_t *set) {
   if (!set) return VD_E_INVALID;
   pthread_mutex_lock(&set->lock);
-  if (set->state == CL_DNE) {
+  /* DNE, or another thread's Close is already under way. */
+  if (set->state == CL_DNE || atomic_load(&set->c.closing)) {
     pthread_mutex_unlock(&set->lock);
     return VD_E_PROTOCOL;
   }
@@ -442,16 +445,16 @@ static int map_buffer_handle(vdi_set_t *set, uint32_t handle, uint8_t **buf) {
 int vdi_set_get_buffer_handle(vdi_set_t *set, const uint8_t *buf,
                               uint32_t *handle) {
   if (!set || !handle) return VD_E_INVALID;
-  atomic_fetch_add(&set->c.calls, 1);
+  if (!vdi__enter(&set->c, &set->c.calls)) return VD_E_ABORT;
   int rc = get_buffer_handle(set, buf, handle);
-  atomic_fetch_sub(&set->c.calls, 1);
+  vdi__leave(&set->c.calls);
   return rc;
 }
 
 int vdi_set_map_buffer_handle(vdi_set_t *set, uint32_t handle, uint8_t **buf) {
   if (!set || !buf) return VD_E_INVALID;
-  atomic_fetch_add(&set->c.calls, 1);
+  if (!vdi__enter(&set->c, &set->c.calls)) return VD_E_ABORT;
   int rc = map_buffer_handle(set, handle, buf);
-  atomic_fetch_sub(&set->c.calls, 1);
+  vdi__leave(&set->c.calls);
   return rc;
 }

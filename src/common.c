@@ -89,11 +89,27 @@ void vdi__abort(struct vdi_common *c, int code, uint32_t cause) {
 }
 
 int vdi__aborted(struct vdi_common *c) {
-  int code = atomic_load_explicit(&c->abort_code, memory_order_acquire);
+  int code = vdi__abort_code(c);
   if (code) return code;
   /* Close is under way: calls still inside must leave. */
-  if (atomic_load_explicit(&c->closing, memory_order_relaxed))
-    return VD_E_ABORT;
+  if (atomic_load(&c->closing)) return VD_E_ABORT;
+  return 0;
+}
+
+bool vdi__enter(struct vdi_common *c, _Atomic uint32_t *counter) {
+  /* seq_cst on both sides (here and in Close): either Close sees this call
+   * counted, or this call sees Close's flag. */
+  atomic_fetch_add(counter, 1);
+  if (atomic_load(&c->closing)) {
+    atomic_fetch_sub(counter, 1);
+    return false;
+  }
+  return true;
+}
+
+int vdi__abort_code(struct vdi_common *c) {
+  int code = atomic_load_explicit(&c->abort_code, memory_order_acquire);
+  if (code) return code;
   if (c->hdr &&
       atomic_load_explicit(&c->hdr->abort_cause, memory_order_acquire) != 0) {
     /* The peer posted an abort.  Make it ours, so that a peer that later

@@ -43,12 +43,16 @@ int vdi__sock_name(const char *instance, const char *set,
    * form shows in /proc/net/unix; names too long for it are hashed
    * (128 bits), and the attaching side checks the real set name in the
    * control segment (vdi__check_set_name). */
-  int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1, "openvdi:%s:%s",
-                   instance, set);
+  /* The instance's length keeps the name unambiguous: a ':' inside a name
+   * cannot make ("x:b", "c") and ("x", "b:c") collide. */
+  int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1,
+                   "openvdi:%zu:%s:%s", strlen(instance), instance, set);
   if (n < 0 || (size_t)n >= sizeof sa->sun_path - 1) {
-    uint64_t a =
-        fnv1a(fnv1a(fnv1a(14695981039346656037ull, instance), ":"), set);
-    uint64_t b = fnv1a(fnv1a(fnv1a(0x6c62272e07bb0142ull, set), ":"), instance);
+    /* Hash the readable form, which is unambiguous. */
+    char full[2 * VDI_SHM_NAME_BYTES + 32];
+    snprintf(full, sizeof full, "%zu:%s:%s", strlen(instance), instance, set);
+    uint64_t a = fnv1a(14695981039346656037ull, full);
+    uint64_t b = fnv1a(0x6c62272e07bb0142ull, full);
     n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1,
                  "openvdi#%016llx%016llx", (unsigned long long)a,
                  (unsigned long long)b);

@@ -37,9 +37,30 @@ static int refuse(VDS_Command *cmd, int rc, int32_t code) {
   return rc;
 }
 
+static int send_command(vdi_srvdev_t *dev, VDS_Command *cmd);
+static int close_device(vdi_srvdev_t *dev);
+
+/* Counted in and out (per device, so senders of different devices share
+ * no line), so that Close can wait for them; refused once Close began. */
 int vdi_srvdev_send_command(vdi_srvdev_t *dev, VDS_Command *cmd) {
   if (!cmd) return VD_E_INVALID;
   if (!dev) return refuse(cmd, VD_E_INVALID, ERROR_INVALID_PARAMETER);
+  if (!vdi__enter(&dev->srv->c, &dev->calls))
+    return refuse(cmd, VD_E_ABORT, ERROR_OPERATION_ABORTED);
+  int rc = send_command(dev, cmd);
+  vdi__leave(&dev->calls);
+  return rc;
+}
+
+int vdi_srvdev_close_device(vdi_srvdev_t *dev) {
+  if (!dev) return VD_E_INVALID;
+  if (!vdi__enter(&dev->srv->c, &dev->srv->c.calls)) return VD_E_ABORT;
+  int rc = close_device(dev);
+  vdi__leave(&dev->srv->c.calls);
+  return rc;
+}
+
+static int send_command(vdi_srvdev_t *dev, VDS_Command *cmd) {
   struct vdi_srvset *srv = dev->srv;
   int a = vdi__aborted(&srv->c);
   if (a) return refuse(cmd, VD_E_ABORT, ERROR_OPERATION_ABORTED);
@@ -106,8 +127,7 @@ int vdi_srvdev_send_command(vdi_srvdev_t *dev, VDS_Command *cmd) {
   return 0;
 }
 
-int vdi_srvdev_close_device(vdi_srvdev_t *dev) {
-  if (!dev) return VD_E_INVALID;
+static int close_device(vdi_srvdev_t *dev) {
   struct vdi_srvset *srv = dev->srv;
   int a = vdi__aborted(&srv->c);
   if (a) return a;
@@ -224,38 +244,55 @@ static int agent_ready(void *arg) {
          atomic_load(&srv->in_flight) == 0;
 }
 
+static __thread bool on_agent_thread;
+
+bool vdi__srv_in_agent(void) {
+  return on_agent_thread;
+}
+
+void vdi__srv_drain_all(struct vdi_srvset *srv) {
+  int progress = 0;
+  for (uint32_t i = 0; srv->devs && i < srv->c.geom.dev_count; i++)
+    if (!drain_device(srv, &srv->devs[i], &progress))
+      vdi__abort(&srv->c, VD_E_PROTOCOL, VDI_ABORT_PROTOCOL);
+}
+
 int vdi_srv_execute_completion_agent(vdi_srvset_t *srv) {
   if (!srv) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
   int rc = 0;
-  if (srv->state < SV_INITIALIZING)
+  if (srv->state < SV_INITIALIZING || srv->agent_running)
     rc = VD_E_PROTOCOL;
-  else if (srv->agent_running)
-    rc = VD_E_PROTOCOL;
+  else if (atomic_load(&srv->closing))
+    rc = VD_E_ABORT; /* Close is under way: it will not wait for us */
   else
     srv->agent_running = true;
   pthread_mutex_unlock(&srv->lock);
   if (rc) return rc;
+  on_agent_thread = true;
   uint32_t tmo = srv->requested.serverTimeOut;
   int64_t last = vdi__now_ns();
   struct agent_ctx ctx = {srv};
   for (;;) {
-    if ((rc = vdi__aborted(&srv->c)) != 0 || atomic_load(&srv->closing)) {
-      if (!rc) rc = VD_E_ABORT;
-      break;
-    }
+    bool closing = atomic_load(&srv->closing);
+    if ((rc = vdi__abort_code(&srv->c)) != 0) break;
     int progress = 0;
     for (uint32_t i = 0; i < srv->c.geom.dev_count; i++)
       if (!drain_device(srv, &srv->devs[i], &progress))
         vdi__abort(&srv->c, VD_E_PROTOCOL, VDI_ABORT_PROTOCOL);
+    /* A completion just found bad aborted the set: that is the result. */
+    if ((rc = vdi__abort_code(&srv->c)) != 0) break;
     if (progress) {
       last = vdi__now_ns();
       continue;
     }
-    if (all_done(srv)) {
-      /* A completion just found bad aborted the set: that, not a normal
-       * end, is the result. */
-      rc = vdi__aborted(&srv->c);
+    if (all_done(srv)) break; /* rc == 0: the normal end */
+    if (closing) {
+      /* Close: what the client completed has been taken; what is still in
+       * flight ends as aborted, and so does the set, so that the client
+       * does not take it for a normal end. */
+      vdi__abort(&srv->c, VD_E_ABORT, VDI_ABORT_SERVER);
+      rc = VD_E_ABORT;
       break;
     }
     struct vdi_deadline dl;
@@ -282,6 +319,7 @@ int vdi_srv_execute_completion_agent(vdi_srvset_t *srv) {
       vdi__abort(&srv->c, VD_E_UNEXPECTED, VDI_ABORT_RESOURCE);
   }
   if (rc) vdi__srv_fail_all(srv);
+  on_agent_thread = false;
   pthread_mutex_lock(&srv->lock);
   srv->agent_running = false;
   pthread_cond_broadcast(&srv->agent_cond);

@@ -59,6 +59,7 @@ struct vdi_srvdev {
   _Atomic bool closed;
   _Atomic bool io_error;
   uint32_t outstanding, gen;
+  _Atomic uint32_t calls; /* SendCommand calls inside (Close waits) */
   struct sv_slot slots[VDI_SHM_RING_ENTRIES];
 };
 
@@ -97,5 +98,9 @@ VDI_INTERNAL uint32_t vdi__ba_available(struct vdi_srvset *srv, uint32_t size,
 
 /* server_dev.c */
 VDI_INTERNAL void vdi__srv_fail_all(struct vdi_srvset *srv);
+/* Take every completion waiting in the rings (no agent may be running). */
+VDI_INTERNAL void vdi__srv_drain_all(struct vdi_srvset *srv);
+/* True on the completion agent's thread (its routines run there). */
+VDI_INTERNAL bool vdi__srv_in_agent(void);
 
 #endif

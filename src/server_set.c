@@ -9,9 +9,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ATTACH_WAIT_MS 5000
+
+static int get_configuration_impl(vdi_srvset_t *srv, VDConfig *cfg);
+static int begin_configuration_impl(vdi_srvset_t *srv, uint32_t features,
+                                    uint32_t block_size, uint32_t alignment,
+                                    uint32_t max_transfer_size,
+                                    uint32_t timeout_ms);
+static int request_buffers_impl(vdi_srvset_t *srv, uint32_t size,
+                                uint32_t alignment, uint32_t count);
+static int query_available_buffers_impl(vdi_srvset_t *srv, uint32_t size,
+                                        uint32_t alignment, uint32_t *count);
+static int end_configuration_impl(vdi_srvset_t *srv);
+static int open_device_impl(vdi_srvset_t *srv, const char *name,
+                            vdi_srvdev_t **out);
+static int allocate_buffer_impl(vdi_srvset_t *srv, uint8_t **buf, uint32_t size,
+                                uint32_t alignment);
+static int free_buffer_impl(vdi_srvset_t *srv, uint8_t *buf, uint32_t size);
+static int is_shared_buffer_impl(vdi_srvset_t *srv, const uint8_t *buf);
+static int signal_abort_impl(vdi_srvset_t *srv);
 
 static bool pow2(uint32_t x) {
   return x && (x & (x - 1)) == 0;
@@ -149,7 +168,7 @@ out:
   return rc;
 }
 
-int vdi_srv_get_configuration(vdi_srvset_t *srv, VDConfig *cfg) {
+static int get_configuration_impl(vdi_srvset_t *srv, VDConfig *cfg) {
   if (!srv || !cfg) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
   int st = srv->state, rc = 0;
@@ -167,10 +186,10 @@ static void publish_state(struct vdi_srvset *s, uint32_t st) {
   vdi__wake_all(&s->c.hdr->state_seq);
 }
 
-int vdi_srv_begin_configuration(vdi_srvset_t *srv, uint32_t features,
-                                uint32_t block_size, uint32_t alignment,
-                                uint32_t max_transfer_size,
-                                uint32_t timeout_ms) {
+static int begin_configuration_impl(vdi_srvset_t *srv, uint32_t features,
+                                    uint32_t block_size, uint32_t alignment,
+                                    uint32_t max_transfer_size,
+                                    uint32_t timeout_ms) {
   (void)timeout_ms; /* buffer areas are declared by the server alone here */
   if (!srv) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
@@ -221,8 +240,8 @@ static int check_state(struct vdi_srvset *s, int lo, int hi) {
   return s->state >= lo && s->state <= hi ? 0 : VD_E_PROTOCOL;
 }
 
-int vdi_srv_request_buffers(vdi_srvset_t *srv, uint32_t size,
-                            uint32_t alignment, uint32_t count) {
+static int request_buffers_impl(vdi_srvset_t *srv, uint32_t size,
+                                uint32_t alignment, uint32_t count) {
   if (!srv) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
   int rc = check_state(srv, SV_CONFIGURABLE, SV_ACTIVE);
@@ -236,8 +255,8 @@ int vdi_srv_request_buffers(vdi_srvset_t *srv, uint32_t size,
   return rc;
 }
 
-int vdi_srv_query_available_buffers(vdi_srvset_t *srv, uint32_t size,
-                                    uint32_t alignment, uint32_t *count) {
+static int query_available_buffers_impl(vdi_srvset_t *srv, uint32_t size,
+                                        uint32_t alignment, uint32_t *count) {
   if (!srv || !count) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
   int rc = check_state(srv, SV_CONFIGURABLE, SV_ACTIVE);
@@ -248,7 +267,7 @@ int vdi_srv_query_available_buffers(vdi_srvset_t *srv, uint32_t size,
   return rc;
 }
 
-int vdi_srv_end_configuration(vdi_srvset_t *srv) {
+static int end_configuration_impl(vdi_srvset_t *srv) {
   if (!srv) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
   int rc = check_state(srv, SV_CONFIGURABLE, SV_CONFIGURABLE);
@@ -271,8 +290,8 @@ out:
   return rc;
 }
 
-int vdi_srv_open_device(vdi_srvset_t *srv, const char *name,
-                        vdi_srvdev_t **out) {
+static int open_device_impl(vdi_srvset_t *srv, const char *name,
+                            vdi_srvdev_t **out) {
   if (out) *out = NULL;
   if (!srv || !out) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
@@ -316,8 +335,8 @@ out:
   return rc;
 }
 
-int vdi_srv_allocate_buffer(vdi_srvset_t *srv, uint8_t **buf, uint32_t size,
-                            uint32_t alignment) {
+static int allocate_buffer_impl(vdi_srvset_t *srv, uint8_t **buf, uint32_t size,
+                                uint32_t alignment) {
   if (buf) *buf = NULL;
   if (!srv || !buf) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
@@ -327,7 +346,7 @@ int vdi_srv_allocate_buffer(vdi_srvset_t *srv, uint8_t **buf, uint32_t size,
   return vdi__ba_alloc(srv, size, alignment, buf);
 }
 
-int vdi_srv_free_buffer(vdi_srvset_t *srv, uint8_t *buf, uint32_t size) {
+static int free_buffer_impl(vdi_srvset_t *srv, uint8_t *buf, uint32_t size) {
   if (!srv) return VD_E_INVALID;
   /* Freeing is allowed in every state after configuration, aborted
    * included: each side quiesces its own buffers before Close. */
@@ -335,13 +354,13 @@ int vdi_srv_free_buffer(vdi_srvset_t *srv, uint8_t *buf, uint32_t size) {
   return vdi__ba_release(srv, buf, size);
 }
 
-int vdi_srv_is_shared_buffer(vdi_srvset_t *srv, const uint8_t *buf) {
+static int is_shared_buffer_impl(vdi_srvset_t *srv, const uint8_t *buf) {
   struct ba_ref r;
   if (!srv || srv->state < SV_INITIALIZING) return 0;
   return vdi__ba_lookup(srv, buf, &r) == 0;
 }
 
-int vdi_srv_signal_abort(vdi_srvset_t *srv) {
+static int signal_abort_impl(vdi_srvset_t *srv) {
   if (!srv) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
   int rc = srv->state == SV_DNE ? VD_E_PROTOCOL : 0;
@@ -350,33 +369,142 @@ int vdi_srv_signal_abort(vdi_srvset_t *srv) {
   return rc;
 }
 
+static uint32_t calls_inside(struct vdi_srvset *s) {
+  uint32_t n = atomic_load(&s->c.calls);
+  for (uint32_t i = 0; s->devs && i < s->c.geom.dev_count; i++)
+    n += atomic_load(&s->devs[i].calls);
+  return n;
+}
+
 int vdi_srv_close(vdi_srvset_t *srv) {
   if (!srv) return VD_E_INVALID;
+  /* From a completion routine Close would wait for its own thread. */
+  if (vdi__srv_in_agent()) return VD_E_PROTOCOL;
   pthread_mutex_lock(&srv->lock);
-  if (srv->state == SV_DNE) {
+  if (srv->state == SV_DNE || atomic_load(&srv->c.closing)) {
     pthread_mutex_unlock(&srv->lock);
     return VD_E_PROTOCOL;
   }
   int rc = 0;
-  if (!vdi__aborted(&srv->c) && srv->nclosed < srv->nopened) {
+  if (!vdi__abort_code(&srv->c) && srv->nclosed < srv->nopened) {
     vdi__abort(&srv->c, VD_E_ABORT, VDI_ABORT_SERVER);
     rc = VD_E_PROTOCOL;
-  } else if (!vdi__aborted(&srv->c) && atomic_load(&srv->in_flight) > 0) {
-    /* Every device is closed but commands are still with the client: they
-     * end as ERROR_OPERATION_ABORTED here, so the client must learn that
-     * the set ended abnormally, not see a normal end. */
-    vdi__abort(&srv->c, VD_E_ABORT, VDI_ABORT_SERVER);
   }
-  /* Outstanding commands are completed (aborted) before Close returns: by
-   * the agent if it runs, else here. */
+  /* From here calls are refused; the agent takes what the client has
+   * already completed, then ends. */
+  atomic_store(&srv->c.closing, true);
   atomic_store(&srv->closing, true);
+  pthread_mutex_unlock(&srv->lock);
+  while (calls_inside(srv) > 0) {
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+  }
+  pthread_mutex_lock(&srv->lock);
   if (srv->c.hdr) vdi__wake_all(&srv->c.hdr->agent_seq);
   while (srv->agent_running)
     pthread_cond_wait(&srv->agent_cond, &srv->lock);
   pthread_mutex_unlock(&srv->lock);
+  /* Completions still in the rings count; what is in flight after them
+   * never will: it ends as ERROR_OPERATION_ABORTED, and the set as
+   * aborted, so the client does not take it for a normal end. */
+  vdi__srv_drain_all(srv);
+  if (!vdi__abort_code(&srv->c) && atomic_load(&srv->in_flight) > 0)
+    vdi__abort(&srv->c, VD_E_ABORT, VDI_ABORT_SERVER);
   vdi__srv_fail_all(srv);
   pthread_mutex_lock(&srv->lock);
   release(srv);
   pthread_mutex_unlock(&srv->lock);
+  return rc;
+}
+
+/* ------------------------------------------------------------ entry gate
+ * Every call is counted in and out, so that Close can wait until none is
+ * inside before it unmaps and frees (calls that arrive during Close are
+ * refused with VD_E_ABORT). */
+int vdi_srv_get_configuration(vdi_srvset_t *srv, VDConfig *cfg) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  int rc = get_configuration_impl(srv, cfg);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
+int vdi_srv_begin_configuration(vdi_srvset_t *srv, uint32_t features,
+                                uint32_t block_size, uint32_t alignment,
+                                uint32_t max_transfer_size,
+                                uint32_t timeout_ms) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  int rc = begin_configuration_impl(srv, features, block_size, alignment,
+                                    max_transfer_size, timeout_ms);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
+int vdi_srv_request_buffers(vdi_srvset_t *srv, uint32_t size,
+                            uint32_t alignment, uint32_t count) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  int rc = request_buffers_impl(srv, size, alignment, count);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
+int vdi_srv_query_available_buffers(vdi_srvset_t *srv, uint32_t size,
+                                    uint32_t alignment, uint32_t *count) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  int rc = query_available_buffers_impl(srv, size, alignment, count);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
+int vdi_srv_end_configuration(vdi_srvset_t *srv) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  int rc = end_configuration_impl(srv);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
+int vdi_srv_open_device(vdi_srvset_t *srv, const char *name,
+                        vdi_srvdev_t **out) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  int rc = open_device_impl(srv, name, out);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
+int vdi_srv_allocate_buffer(vdi_srvset_t *srv, uint8_t **buf, uint32_t size,
+                            uint32_t alignment) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  int rc = allocate_buffer_impl(srv, buf, size, alignment);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
+int vdi_srv_free_buffer(vdi_srvset_t *srv, uint8_t *buf, uint32_t size) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  int rc = free_buffer_impl(srv, buf, size);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
+int vdi_srv_is_shared_buffer(vdi_srvset_t *srv, const uint8_t *buf) {
+  if (!srv) return 0;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return 0;
+  int rc = is_shared_buffer_impl(srv, buf);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
+int vdi_srv_signal_abort(vdi_srvset_t *srv) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  int rc = signal_abort_impl(srv);
+  vdi__leave(&srv->c.calls);
   return rc;
 }

@@ -40,6 +40,13 @@ int vdi__memfd_check(int fd, uint64_t size) {
   if (seals < 0 ||
       (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
     return VD_E_PROTOCOL;
+    /* A write seal would make our shared writable mapping fail: that is the
+     * peer's doing, not a lack of memory. */
+#ifdef F_SEAL_FUTURE_WRITE
+  if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) return VD_E_PROTOCOL;
+#else
+  if (seals & F_SEAL_WRITE) return VD_E_PROTOCOL;
+#endif
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return VD_E_PROTOCOL;
   if ((uint64_t)st.st_size != size) return VD_E_PROTOCOL;
   return 0;

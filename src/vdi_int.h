@@ -241,8 +241,17 @@ VDI_INTERNAL void vdi__common_init(struct vdi_common *c, int role);
 VDI_INTERNAL void vdi__common_release(struct vdi_common *c);
 /* Abort the set: first cause wins; wakes every waiter of every process. */
 VDI_INTERNAL void vdi__abort(struct vdi_common *c, int code, uint32_t cause);
-/* The sticky code, also picking up an abort the peer posted in memory. */
+/* The sticky code, also picking up an abort the peer posted in memory;
+ * VD_E_ABORT too while Close is under way (waits must return). */
 VDI_INTERNAL int vdi__aborted(struct vdi_common *c);
+/* The sticky code alone, whatever Close is doing. */
+VDI_INTERNAL int vdi__abort_code(struct vdi_common *c);
+/* Count a call in (false, uncounted, if Close is under way); leave with
+ * vdi__leave.  Close waits until every counter is back to zero. */
+VDI_INTERNAL bool vdi__enter(struct vdi_common *c, _Atomic uint32_t *counter);
+static inline void vdi__leave(_Atomic uint32_t *counter) {
+  atomic_fetch_sub_explicit(counter, 1, memory_order_release);
+}
 VDI_INTERNAL void vdi__wake_everyone(struct vdi_common *c);
 VDI_INTERNAL struct vdi_shm_dev *vdi__dev(struct vdi_common *c, uint32_t i);
 /* Map segment idx from fd (takes ownership of fd). */

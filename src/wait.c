@@ -136,7 +136,8 @@ int vdi__wait(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
   if (r) return r;
   uint32_t max_ns = get_spin_us() * 1000u;
   if (budget_ns > max_ns) budget_ns = max_ns;
-  if (budget_ns) {
+  /* A poll (timeout 0) or a deadline already gone: no spin. */
+  if (budget_ns && !vdi__deadline_passed(dl)) {
     int64_t start = vdi__now_ns(), end = start + budget_ns;
     for (unsigned i = 1;; i++) {
       cpu_relax();

@@ -290,7 +290,13 @@ static int sc_client_opendev(int op, uint64_t n) {
   if (rc == 0) rc = vdi_set_open_device(set, late.dev, &devs[1]);
   pthread_join(t, NULL);
   uint64_t calls = disarm(op);
-  ASSERT_RC(late.rc, 0);
+  /* A fault may land in the client's watcher (its recvmsg) while the
+   * server names the device: the set then aborts, and the late naming sees
+   * it.  Without a failure the naming must have worked. */
+  if (rc == 0)
+    ASSERT_RC(late.rc, 0);
+  else
+    ASSERT(late.rc == 0 || late.rc == VD_E_ABORT);
   if (rc != 0) {
     expect_fault_failure(rc, op, n, calls);
     /* The client gives up: Close with a device open aborts the set. */
