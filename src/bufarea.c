@@ -31,10 +31,10 @@ void vdi__ba_init(struct bufarea *ba) {
   pthread_mutex_init(&ba->lock, NULL);
 }
 
+/* Only once no call can be inside (Close has drained them). */
 void vdi__ba_free(struct bufarea *ba) {
-  for (uint32_t i = 0; i < ba->ngroups; i++)
-    free(ba->groups[i].busy);
-  free(ba->groups);
+  for (uint32_t i = 0; i < atomic_load(&ba->ngroups); i++)
+    free(atomic_load(&ba->groups[i].busy));
   pthread_mutex_destroy(&ba->lock);
   memset(ba, 0, sizeof *ba);
 }
@@ -45,27 +45,27 @@ int vdi__ba_declare(struct bufarea *ba, uint32_t size, uint32_t align,
       count > 4096 || (align && (!pow2(align) || align > VDI_MAX_ALIGNMENT)))
     return VD_E_INVALID;
   pthread_mutex_lock(&ba->lock);
-  struct ba_group *g = realloc(ba->groups, (ba->ngroups + 1) * sizeof *g);
-  if (!g) {
+  uint32_t n = atomic_load(&ba->ngroups);
+  if (n == VDI_BA_MAX_GROUPS) {
     pthread_mutex_unlock(&ba->lock);
     return VD_E_MEMORY;
   }
-  ba->groups = g;
-  g = &ba->groups[ba->ngroups];
-  memset(g, 0, sizeof *g);
+  struct ba_group *g = &ba->groups[n];
+  atomic_store(&g->busy, NULL); /* not a buffer until committed */
+  g->seg = g->nfree = 0;
+  g->first = g->stride = 0;
   g->size = size;
   g->align = align;
   g->count = count;
-  ba->ngroups++;
+  atomic_store_explicit(&ba->ngroups, n + 1, memory_order_release);
   ba->npending++;
   pthread_mutex_unlock(&ba->lock);
   return 0;
 }
 
+/* Pending groups were never published (busy NULL): forget them. */
 static void drop_pending(struct bufarea *ba) {
-  for (uint32_t i = ba->ngroups - ba->npending; i < ba->ngroups; i++)
-    free(ba->groups[i].busy);
-  ba->ngroups -= ba->npending;
+  atomic_fetch_sub(&ba->ngroups, ba->npending);
   ba->npending = 0;
 }
 
@@ -92,10 +92,14 @@ int vdi__ba_commit(struct vdi_srvset *srv) {
     return 0;
   }
   int rc = VD_E_MEMORY;
+  /* Busy flags are made here but published only once the segment exists,
+   * so that a lock-free lookup never sees a group that may yet vanish. */
+  uint8_t *flags[VDI_BA_MAX_GROUPS] = {NULL};
+  uint32_t n = atomic_load(&ba->ngroups), first_pending = n - ba->npending;
   if (ba->nsegs >= VDI_SHM_MAX_SEGMENTS) goto fail;
   uint64_t cursor = 0;
   uint32_t seg_align = 4096;
-  for (uint32_t i = ba->ngroups - ba->npending; i < ba->ngroups; i++) {
+  for (uint32_t i = first_pending; i < n; i++) {
     struct ba_group *g = &ba->groups[i];
     uint32_t a = g->align > srv->alignment ? g->align : srv->alignment;
     g->align = a;
@@ -103,8 +107,7 @@ int vdi__ba_commit(struct vdi_srvset *srv) {
     g->first = align_up(cursor + prefix, a);
     g->stride = align_up((uint64_t)prefix + g->size, a);
     g->nfree = g->count;
-    g->busy = calloc(g->count, 1);
-    if (!g->busy) goto fail;
+    if (!(flags[i] = calloc(g->count, 1))) goto fail;
     cursor = g->first + (uint64_t)(g->count - 1) * g->stride + g->size;
     if (a > seg_align) seg_align = a;
   }
@@ -129,19 +132,23 @@ int vdi__ba_commit(struct vdi_srvset *srv) {
   c->hdr->seg[idx].size = size;
   c->hdr->seg[idx].align = seg_align;
   atomic_store_explicit(&c->hdr->seg_count, idx + 1, memory_order_release);
+  for (uint32_t i = first_pending; i < n; i++)
+    atomic_store_explicit(&ba->groups[i].busy, flags[i], memory_order_release);
   ba->nsegs++;
   ba->total += size;
   ba->npending = 0;
   pthread_mutex_unlock(&ba->lock);
   return 0;
 fail:
+  for (uint32_t i = first_pending; i < n; i++)
+    free(flags[i]);
   drop_pending(ba);
   pthread_mutex_unlock(&ba->lock);
   return rc;
 }
 
-static bool fits(const struct ba_group *g, uint32_t size, uint32_t align) {
-  return g->busy && g->size >= size && g->align >= align;
+static bool fits(struct ba_group *g, uint32_t size, uint32_t align) {
+  return atomic_load(&g->busy) && g->size >= size && g->align >= align;
 }
 
 int vdi__ba_alloc(struct vdi_srvset *srv, uint32_t size, uint32_t align,
@@ -153,7 +160,7 @@ int vdi__ba_alloc(struct vdi_srvset *srv, uint32_t size, uint32_t align,
   pthread_mutex_lock(&ba->lock);
   struct ba_group *best = NULL;
   bool any_fits = false;
-  for (uint32_t i = 0; i < ba->ngroups; i++) {
+  for (uint32_t i = 0; i < atomic_load(&ba->ngroups); i++) {
     struct ba_group *g = &ba->groups[i];
     if (!fits(g, size, align)) continue;
     any_fits = true;
@@ -163,10 +170,11 @@ int vdi__ba_alloc(struct vdi_srvset *srv, uint32_t size, uint32_t align,
     pthread_mutex_unlock(&ba->lock);
     return any_fits ? VD_E_MEMORY : VD_E_INVALID;
   }
+  uint8_t *busy = atomic_load(&best->busy);
   uint32_t k = 0;
-  while (best->busy[k])
+  while (__atomic_load_n(&busy[k], __ATOMIC_RELAXED))
     k++;
-  best->busy[k] = 1;
+  __atomic_store_n(&busy[k], 1, __ATOMIC_RELEASE);
   best->nfree--;
   *out = atomic_load(&srv->c.segs[best->seg].base) + best->first +
          (uint64_t)k * best->stride;
@@ -174,15 +182,20 @@ int vdi__ba_alloc(struct vdi_srvset *srv, uint32_t size, uint32_t align,
   return 0;
 }
 
-/* Caller holds ba->lock. */
-static int lookup_locked(struct vdi_srvset *srv, const uint8_t *p,
-                         struct ba_ref *ref) {
+/* Without the lock: SendCommand calls this for every Read and Write, from
+ * every device's thread.  Groups never move (a fixed array), a group is
+ * seen only once its busy flags are published (acquire), and its other
+ * fields do not change after that. */
+int vdi__ba_lookup(struct vdi_srvset *srv, const uint8_t *p,
+                   struct ba_ref *ref) {
   struct bufarea *ba = &srv->ba;
-  for (uint32_t i = 0; i < ba->ngroups; i++) {
+  uint32_t n = atomic_load_explicit(&ba->ngroups, memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++) {
     struct ba_group *g = &ba->groups[i];
-    if (!g->busy) continue;
+    uint8_t *busy = atomic_load_explicit(&g->busy, memory_order_acquire);
+    if (!busy) continue;
     const uint8_t *base = atomic_load(&srv->c.segs[g->seg].base);
-    if (!p || p < base + g->first) continue;
+    if (!p || !base || p < base + g->first) continue;
     uint64_t rel = (uint64_t)(p - base) - g->first;
     if (rel % g->stride || rel / g->stride >= g->count) continue;
     ref->seg = g->seg;
@@ -190,31 +203,24 @@ static int lookup_locked(struct vdi_srvset *srv, const uint8_t *p,
     ref->slot = (uint32_t)(rel / g->stride);
     ref->off = (uint64_t)(p - base);
     ref->size = g->size;
-    ref->allocated = g->busy[ref->slot] != 0;
+    ref->allocated = __atomic_load_n(&busy[ref->slot], __ATOMIC_ACQUIRE) != 0;
     return 0;
   }
   return VD_E_INVALID;
-}
-
-int vdi__ba_lookup(struct vdi_srvset *srv, const uint8_t *p,
-                   struct ba_ref *ref) {
-  pthread_mutex_lock(&srv->ba.lock);
-  int rc = lookup_locked(srv, p, ref);
-  pthread_mutex_unlock(&srv->ba.lock);
-  return rc;
 }
 
 int vdi__ba_release(struct vdi_srvset *srv, uint8_t *p, uint32_t size) {
   struct bufarea *ba = &srv->ba;
   struct ba_ref r;
   pthread_mutex_lock(&ba->lock);
-  int rc = lookup_locked(srv, p, &r);
+  int rc = vdi__ba_lookup(srv, p, &r);
   if (rc == 0) {
     struct ba_group *g = &ba->groups[r.group];
-    if (!g->busy[r.slot] || size > g->size) {
+    uint8_t *busy = atomic_load(&g->busy);
+    if (!r.allocated || size > g->size) {
       rc = VD_E_INVALID;
     } else {
-      g->busy[r.slot] = 0;
+      __atomic_store_n(&busy[r.slot], 0, __ATOMIC_RELEASE);
       g->nfree++;
     }
   }
@@ -228,7 +234,7 @@ uint32_t vdi__ba_available(struct vdi_srvset *srv, uint32_t size,
   if (align < srv->alignment) align = srv->alignment;
   uint32_t n = 0;
   pthread_mutex_lock(&ba->lock);
-  for (uint32_t i = 0; i < ba->ngroups; i++)
+  for (uint32_t i = 0; i < atomic_load(&ba->ngroups); i++)
     if (fits(&ba->groups[i], size, align)) n += ba->groups[i].nfree;
   pthread_mutex_unlock(&ba->lock);
   return n;

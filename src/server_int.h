@@ -17,19 +17,25 @@ enum server_state {
   SV_TERMINATED
 };
 
-/* One RequestBuffers call: count buffers of size bytes in one segment. */
+/* One RequestBuffers call: count buffers of size bytes in one segment.
+ * Written under bufarea.lock; once busy is published (release) the other
+ * fields never change, so SendCommand's lookup reads them without the lock.
+ * busy[k] (one byte per buffer) is written under the lock, read atomically. */
 struct ba_group {
   uint32_t seg;
   uint32_t size, align, count, nfree;
-  uint64_t first;  /* offset of buffer 0's data in the segment */
-  uint64_t stride; /* distance between data starts */
-  uint8_t *busy;   /* count flags */
+  uint64_t first;          /* offset of buffer 0's data in the segment */
+  uint64_t stride;         /* distance between data starts */
+  _Atomic(uint8_t *) busy; /* NULL until the group's segment exists */
 };
 
+#define VDI_BA_MAX_GROUPS 256 /* RequestBuffers calls per set */
+
 struct bufarea {
-  pthread_mutex_t lock;
-  struct ba_group *groups;
-  uint32_t ngroups, npending; /* pending: declared, segment not made yet */
+  pthread_mutex_t lock; /* allocation, freeing, new groups */
+  struct ba_group groups[VDI_BA_MAX_GROUPS]; /* fixed: never moves */
+  _Atomic uint32_t ngroups; /* published after a group is filled in */
+  uint32_t npending;        /* declared, segment not made yet (the last) */
   uint32_t nsegs;
   uint64_t total; /* bytes in all segments */
 };
