@@ -175,18 +175,20 @@ static int complete_command(vdi_device_t *dev, VDC_Command *cmd, uint32_t code,
 int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
                         VDC_Command **cmd) {
   if (!dev || !cmd) return VD_E_INVALID;
-  if (!vdi__enter(&dev->set->c, &dev->calls)) return VD_E_ABORT;
+  _Atomic uint32_t *calls = &dev->set->c.dev_calls[dev->idx].n;
+  if (!vdi__enter(&dev->set->c, calls)) return VD_E_ABORT;
   int rc = get_command(dev, timeout_ms, cmd);
-  vdi__leave(&dev->calls);
+  vdi__leave(calls);
   return rc;
 }
 
 int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd, uint32_t code,
                              uint32_t bytes, uint64_t position) {
   if (!dev) return VD_E_INVALID;
-  if (!vdi__enter(&dev->set->c, &dev->calls)) return VD_E_ABORT;
+  _Atomic uint32_t *calls = &dev->set->c.dev_calls[dev->idx].n;
+  if (!vdi__enter(&dev->set->c, calls)) return VD_E_ABORT;
   int rc = complete_command(dev, cmd, code, bytes, position);
-  vdi__leave(&dev->calls);
+  vdi__leave(calls);
   return rc;
 }
 

@@ -30,9 +30,8 @@ struct vdi_device {
   pthread_mutex_t lock; /* ring side, slots, io_error */
   struct vdi_ring_side rs;
   _Atomic bool opened;
-  _Atomic bool closed;    /* saw VD_E_CLOSE */
-  bool io_error;          /* completed with an error, not yet cleared */
-  _Atomic uint32_t calls; /* GetCommand/CompleteCommand in progress */
+  _Atomic bool closed; /* saw VD_E_CLOSE */
+  bool io_error;       /* completed with an error, not yet cleared */
   uint32_t outstanding;
   struct cl_slot *slots; /* ring_entries of them */
 };

@@ -287,21 +287,6 @@ int vdi_set_signal_abort(vdi_set_t *set) {
   return rc;
 }
 
-static uint32_t calls_inside(struct vdi_set *s) {
-  uint32_t n = atomic_load(&s->c.calls);
-  for (uint32_t i = 0; s->devs && i < s->c.geom.dev_count; i++)
-    n += atomic_load(&s->devs[i].calls);
-  return n;
-}
-
-static void drain_calls(struct vdi_set *s) {
-  while (calls_inside(s) > 0) {
-    vdi__wake_everyone(&s->c);
-    struct timespec ts = {0, 200000};
-    nanosleep(&ts, NULL);
-  }
-}
-
 int vdi_set_close(vdi_set_t *set) {
   if (!set) return VD_E_INVALID;
   pthread_mutex_lock(&set->lock);
@@ -320,7 +305,7 @@ int vdi_set_close(vdi_set_t *set) {
    * unmapped or freed: make their waits return, then wait for them. */
   atomic_store(&set->c.closing, true);
   pthread_mutex_unlock(&set->lock);
-  drain_calls(set);
+  vdi__wait_calls_out(&set->c);
   pthread_mutex_lock(&set->lock);
   release(set);
   pthread_mutex_unlock(&set->lock);

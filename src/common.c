@@ -107,6 +107,18 @@ bool vdi__enter(struct vdi_common *c, _Atomic uint32_t *counter) {
   return true;
 }
 
+void vdi__wait_calls_out(struct vdi_common *c) {
+  for (;;) {
+    uint32_t n = atomic_load(&c->calls);
+    for (unsigned i = 0; i < VDI_MAX_DEVICES; i++)
+      n += atomic_load(&c->dev_calls[i].n);
+    if (n == 0) return;
+    vdi__wake_everyone(c); /* a call may be asleep in a wait */
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 int vdi__abort_code(struct vdi_common *c) {
   int code = atomic_load_explicit(&c->abort_code, memory_order_acquire);
   if (code) return code;

@@ -45,10 +45,11 @@ static int close_device(vdi_srvdev_t *dev);
 int vdi_srvdev_send_command(vdi_srvdev_t *dev, VDS_Command *cmd) {
   if (!cmd) return VD_E_INVALID;
   if (!dev) return refuse(cmd, VD_E_INVALID, ERROR_INVALID_PARAMETER);
-  if (!vdi__enter(&dev->srv->c, &dev->calls))
+  _Atomic uint32_t *calls = &dev->srv->c.dev_calls[dev->idx].n;
+  if (!vdi__enter(&dev->srv->c, calls))
     return refuse(cmd, VD_E_ABORT, ERROR_OPERATION_ABORTED);
   int rc = send_command(dev, cmd);
-  vdi__leave(&dev->calls);
+  vdi__leave(calls);
   return rc;
 }
 

@@ -65,7 +65,6 @@ struct vdi_srvdev {
   _Atomic bool closed;
   _Atomic bool io_error;
   uint32_t outstanding, gen;
-  _Atomic uint32_t calls; /* SendCommand calls inside (Close waits) */
   struct sv_slot slots[VDI_SHM_RING_ENTRIES];
 };
 

@@ -369,13 +369,6 @@ static int signal_abort_impl(vdi_srvset_t *srv) {
   return rc;
 }
 
-static uint32_t calls_inside(struct vdi_srvset *s) {
-  uint32_t n = atomic_load(&s->c.calls);
-  for (uint32_t i = 0; s->devs && i < s->c.geom.dev_count; i++)
-    n += atomic_load(&s->devs[i].calls);
-  return n;
-}
-
 int vdi_srv_close(vdi_srvset_t *srv) {
   if (!srv) return VD_E_INVALID;
   /* From a completion routine Close would wait for its own thread. */
@@ -395,10 +388,7 @@ int vdi_srv_close(vdi_srvset_t *srv) {
   atomic_store(&srv->c.closing, true);
   atomic_store(&srv->closing, true);
   pthread_mutex_unlock(&srv->lock);
-  while (calls_inside(srv) > 0) {
-    struct timespec ts = {0, 200000};
-    nanosleep(&ts, NULL);
-  }
+  vdi__wait_calls_out(&srv->c);
   pthread_mutex_lock(&srv->lock);
   if (srv->c.hdr) vdi__wake_all(&srv->c.hdr->agent_seq);
   while (srv->agent_running)

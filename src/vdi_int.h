@@ -214,6 +214,12 @@ struct vdi_common {
   _Atomic uint32_t abort_cause;
   _Atomic bool closing;   /* Close is waiting for calls in progress */
   _Atomic uint32_t calls; /* set-level calls in progress (Close waits) */
+  /* Device calls in progress, one counter per device, 64 bytes apart so
+   * that devices driven by different threads share no cache line. */
+  struct {
+    _Atomic uint32_t n;
+    char pad[60];
+  } dev_calls[VDI_MAX_DEVICES];
 
   /* buffer segments */
   pthread_mutex_t seg_lock;
@@ -252,6 +258,8 @@ VDI_INTERNAL bool vdi__enter(struct vdi_common *c, _Atomic uint32_t *counter);
 static inline void vdi__leave(_Atomic uint32_t *counter) {
   atomic_fetch_sub_explicit(counter, 1, memory_order_release);
 }
+/* Close, once `closing` is set: wait until every counted call has left. */
+VDI_INTERNAL void vdi__wait_calls_out(struct vdi_common *c);
 VDI_INTERNAL void vdi__wake_everyone(struct vdi_common *c);
 VDI_INTERNAL struct vdi_shm_dev *vdi__dev(struct vdi_common *c, uint32_t i);
 /* Map segment idx from fd (takes ownership of fd). */
