@@ -30,7 +30,7 @@ static void check_msg(const vmsg *m, const int *nums, size_t n) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const int lex_msgs[] = {105, 113, 701};
-  static const int parse_msgs[] = {102, 155, 3032, 3205, 3250, 701, 911};
+  static const int parse_msgs[] = {102, 103, 155, 3032, 3205, 3250, 5105, 701};
   char *src = malloc(size + 1);
   memcpy(src, data, size);
   src[size] = 0;
@@ -60,6 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       for (int k = 0; k < s->ndev; k++)
         FZ_CHECK(s->dev[k] != NULL);
       FZ_CHECK(terminated(s->db, sizeof s->db));
+      /* A database name is a file of the instance, never a path. */
+      FZ_CHECK(s->db[0] != '.' && strchr(s->db, '/') == NULL);
       FZ_CHECK(terminated(s->name, sizeof s->name));
       FZ_CHECK(terminated(s->description, sizeof s->description));
       FZ_CHECK(s->stats >= 0 && s->stats <= 100);

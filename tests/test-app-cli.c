@@ -5,6 +5,8 @@
  * without vdisql: --vdisql points at a program that must never be reached).
  */
 #include "task.h"
+#include "test-app-util.h"
+#include "vstream.h"
 
 #include "crc32c.h"
 
@@ -12,14 +14,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* test-app-util.c */
-int app_t_run(char **out, const char *const *env, const char *const *args);
-void app_t_show(const char *what, const char *out);
-int app_t_exists(const char *dir, const char *name);
-void app_t_flip_byte(const char *path, long off);
-
-#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 static int count_lines(const char *s) {
   int n = 0;
@@ -120,6 +114,17 @@ static void make_fake_backup(const char *dir, const char *db, int nstripes) {
     unsigned char *buf = malloc(n);
     for (size_t k = 0; k < n; k++)
       buf[k] = (unsigned char)(k * 131 + i);
+    /* A real stream header: vdi checks it against the manifest. */
+    vs_header h;
+    memset(&h, 0, sizeof h);
+    memset(h.set_id, 0x5a, sizeof h.set_id);
+    h.stripe_index = (uint32_t)i;
+    h.stripe_count = (uint32_t)nstripes;
+    h.page_size = 4096;
+    h.pages_per_block = 1;
+    h.device_type = VS_DEVICE_VIRTUAL;
+    snprintf(h.database, sizeof h.database, "%s", db);
+    vs_header_encode(&h, buf);
     snprintf(path, sizeof path, "%s/%s.stripe%d.vdibak", dir, db, i);
     write_file(path, buf, n);
     uint32_t crc = crc32c_update(0, buf, n);

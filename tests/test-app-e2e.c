@@ -7,6 +7,7 @@
  * and no file that looks complete.
  */
 #include "task.h"
+#include "test-app-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,27 +17,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* test-app-util.c */
-pid_t app_t_spawn(const char *out_path, const char *stdout_path,
-                  const char *in_path, const char *const *env,
-                  const char *const *args);
-int app_t_run(char **out, const char *const *env, const char *const *args);
-void app_t_show(const char *what, const char *out);
-void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
-                   int seed);
-void app_t_digest(const char *path, char *out, size_t n);
-int app_t_integrity_ok(const char *path);
-int app_t_exists(const char *dir, const char *name);
-int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
-pid_t app_t_find_child(pid_t parent, const char *comm);
-int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
-int app_t_engine_ready(void);
-void app_t_flip_byte(const char *path, long off);
-long long app_t_file_size(const char *path);
-
-#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define ENV(...)  ((const char *const[]){__VA_ARGS__, NULL})
 
 static char inst[4200], bk[4200];
 
@@ -60,18 +40,6 @@ static void digest_of(const char *name, char *out, size_t n) {
   app_t_digest(p, out, n);
 }
 
-static int run_ok(const char *what, const char *const *env,
-                  const char *const *args) {
-  char *out = NULL;
-  int rc = app_t_run(&out, env, args);
-  if (rc != 0) {
-    app_t_show(what, out);
-    TASK_FAIL_("%s exited %d", what, rc);
-  }
-  free(out);
-  return rc;
-}
-
 /* No manifest, and nothing but temporary dot-files (or nothing at all). */
 static void assert_no_backup(const char *db) {
   char name[256];
@@ -89,13 +57,13 @@ static void roundtrip(int rows, int page, int nstripes, int compress) {
   char stripes[8];
   snprintf(stripes, sizeof stripes, "%d", nstripes);
   if (compress)
-    run_ok("backup", NULL,
-           ARGS("backup", "src", "--instance", inst, "--to", bk, "--stripes",
-                stripes, "--compress"));
+    app_t_run_ok("backup", NULL,
+                 ARGS("backup", "src", "--instance", inst, "--to", bk,
+                      "--stripes", stripes, "--compress"));
   else
-    run_ok("backup", NULL,
-           ARGS("backup", "src", "--instance", inst, "--to", bk, "--stripes",
-                stripes));
+    app_t_run_ok("backup", NULL,
+                 ARGS("backup", "src", "--instance", inst, "--to", bk,
+                      "--stripes", stripes));
   ASSERT(app_t_exists(bk, "src.manifest.json"));
   for (int i = 0; i < nstripes; i++) {
     char n[64];
@@ -104,7 +72,7 @@ static void roundtrip(int rows, int page, int nstripes, int compress) {
   }
   /* Nothing else: no temporary file left behind. */
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), nstripes + 1);
-  run_ok(
+  app_t_run_ok(
       "restore", NULL,
       ARGS("restore", "src", "--instance", inst, "--from", bk, "--as", "copy"));
   char d1[64], d2[64], p[4400];
@@ -164,11 +132,11 @@ TEST_IMPL_TIMEOUT(app_e2e_verify_and_list, 30) {
   setup();
   app_t_make_db(inst, "one", 2000, 4096, 1);
   app_t_make_db(inst, "two", 1000, 2048, 2);
-  run_ok(
+  app_t_run_ok(
       "backup one", NULL,
       ARGS("backup", "one", "--instance", inst, "--to", bk, "--stripes", "3"));
-  run_ok("backup two", NULL,
-         ARGS("backup", "two", "--instance", inst, "--to", bk));
+  app_t_run_ok("backup two", NULL,
+               ARGS("backup", "two", "--instance", inst, "--to", bk));
   char *out = NULL;
   int rc =
       app_t_run(&out, NULL, ARGS("verify", "--instance", inst, "--from", bk));
@@ -182,18 +150,18 @@ TEST_IMPL_TIMEOUT(app_e2e_verify_and_list, 30) {
   ASSERT(strstr(out, "two ") && strstr(out, "1 stripe "));
   free(out);
   /* Backing up again with fewer stripes replaces the old backup whole. */
-  run_ok("backup one again", NULL,
-         ARGS("backup", "one", "--instance", inst, "--to", bk));
+  app_t_run_ok("backup one again", NULL,
+               ARGS("backup", "one", "--instance", inst, "--to", bk));
   ASSERT(!app_t_exists(bk, "one.stripe2.vdibak"));
-  run_ok("verify one", NULL,
-         ARGS("verify", "one", "--instance", inst, "--from", bk));
+  app_t_run_ok("verify one", NULL,
+               ARGS("verify", "one", "--instance", inst, "--from", bk));
   return 0;
 }
 
 TEST_IMPL_TIMEOUT(app_e2e_flipped_byte_refused, 30) {
   setup();
   app_t_make_db(inst, "db", 4000, 4096, 5);
-  run_ok(
+  app_t_run_ok(
       "backup", NULL,
       ARGS("backup", "db", "--instance", inst, "--to", bk, "--stripes", "2"));
   char before[64], after[64], path[4400];
@@ -238,7 +206,8 @@ TEST_IMPL_TIMEOUT(app_e2e_flipped_byte_refused, 30) {
 TEST_IMPL_TIMEOUT(app_e2e_replace_needed, 30) {
   setup();
   app_t_make_db(inst, "db", 1000, 4096, 1);
-  run_ok("backup", NULL, ARGS("backup", "db", "--instance", inst, "--to", bk));
+  app_t_run_ok("backup", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk));
   app_t_make_db(inst, "other", 50, 4096, 9);
   char before[64], after[64], orig[64];
   digest_of("db", orig, sizeof orig);
@@ -251,9 +220,9 @@ TEST_IMPL_TIMEOUT(app_e2e_replace_needed, 30) {
   free(out);
   digest_of("other", after, sizeof after);
   ASSERT_STR_EQ(before, after);
-  run_ok("restore --replace", NULL,
-         ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
-              "other", "--replace"));
+  app_t_run_ok("restore --replace", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+                    "other", "--replace"));
   digest_of("other", after, sizeof after);
   ASSERT_STR_EQ(orig, after);
   return 0;
@@ -277,7 +246,8 @@ TEST_IMPL_TIMEOUT(app_e2e_disk_full, 30) {
   setup();
   app_t_make_db(inst, "db", 30000, 4096, 4);
   /* An earlier good backup must survive a failed one. */
-  run_ok("backup", NULL, ARGS("backup", "db", "--instance", inst, "--to", bk));
+  app_t_run_ok("backup", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk));
   char *out = NULL;
   int rc = app_t_run(
       &out, ENV("VDI_TEST_FAIL_WRITE_AFTER=200000"),
@@ -288,7 +258,8 @@ TEST_IMPL_TIMEOUT(app_e2e_disk_full, 30) {
   free(out);
   /* Only the earlier backup: its manifest and one stripe. */
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 2);
-  run_ok("verify", NULL, ARGS("verify", "--instance", inst, "--from", bk));
+  app_t_run_ok("verify", NULL,
+               ARGS("verify", "--instance", inst, "--from", bk));
   /* And into an empty directory: nothing at all. */
   snprintf(bk, sizeof bk, "%s/bk2", test_tmpdir());
   rc = app_t_run(&out, ENV("VDI_TEST_FAIL_WRITE_AFTER=100000"),
@@ -427,10 +398,10 @@ TEST_IMPL_TIMEOUT(app_e2e_default_instance, 30) {
   app_t_make_db(inst, "dflt", 2500, 4096, 11);
   char env[4300];
   snprintf(env, sizeof env, "VDI_INSTANCE_DIR=%s", inst);
-  run_ok("backup", ENV(env),
-         ARGS("backup", "dflt", "--to", bk, "--stripes", "2"));
-  run_ok("restore", ENV(env),
-         ARGS("restore", "dflt", "--from", bk, "--as", "dflt2"));
+  app_t_run_ok("backup", ENV(env),
+               ARGS("backup", "dflt", "--to", bk, "--stripes", "2"));
+  app_t_run_ok("restore", ENV(env),
+               ARGS("restore", "dflt", "--from", bk, "--as", "dflt2"));
   char d1[64], d2[64];
   digest_of("dflt", d1, sizeof d1);
   digest_of("dflt2", d2, sizeof d2);
@@ -446,7 +417,7 @@ static void interrupted_restore(int sig) {
   setup();
   ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
   app_t_make_db(inst, "db", 40000, 4096, 12);
-  run_ok(
+  app_t_run_ok(
       "backup", NULL,
       ARGS("backup", "db", "--instance", inst, "--to", bk, "--stripes", "2"));
   /* The live database moves on: it now differs from the backup. */

@@ -2,10 +2,11 @@
  * test-app-util.c - helpers of the `vdi` end-to-end tests (test-app-*.c):
  * run the real vdi binary as a separate process and capture its output,
  * make SQLite databases with known content and digest them, find the
- * vdisql child of a running vdi through /proc, look at backup directories.
- * Declarations are repeated in each test-app-*.c file (see APP_T_DECLS).
+ * vdisql child of a running vdi through /proc, look at backup directories
+ * (declared in test-app-util.h).
  */
 #include "task.h"
+#include "test-app-util.h"
 
 #include "crc32c.h"
 
@@ -83,6 +84,17 @@ int app_t_run(char **out, const char *const *env, const char *const *args) {
 }
 
 /* Print vdi's output when a test fails right after a run. */
+void app_t_run_ok(const char *what, const char *const *env,
+                  const char *const *args) {
+  char *out = NULL;
+  int rc = app_t_run(&out, env, args);
+  if (rc != 0) {
+    app_t_show(what, out);
+    TASK_FAIL_("%s exited %d", what, rc);
+  }
+  free(out);
+}
+
 void app_t_show(const char *what, const char *out) {
   fprintf(stderr, "---- %s ----\n%s---- end ----\n", what, out);
 }

@@ -12,6 +12,7 @@
  * app_e2e_restore_kill_vdi_keeps_db); this file covers the rest.
  */
 #include "rel_util.h"
+#include "test-app-util.h"
 #include "test-sql-util.h"
 
 #include <dirent.h>
@@ -22,23 +23,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* test-app-util.c */
-pid_t app_t_spawn(const char *out_path, const char *stdout_path,
-                  const char *in_path, const char *const *env,
-                  const char *const *args);
-int app_t_run(char **out, const char *const *env, const char *const *args);
-void app_t_show(const char *what, const char *out);
-void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
-                   int seed);
-int app_t_exists(const char *dir, const char *name);
-int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
-pid_t app_t_find_child(pid_t parent, const char *comm);
-int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
-int app_t_engine_ready(void);
-
-#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define ENV(...)  ((const char *const[]){__VA_ARGS__, NULL})
 
 static char inst[4200], bk[4200], logp[4200];
 
@@ -91,7 +75,20 @@ static void assert_same_file(const char *path, struct blob *before) {
 }
 
 /* Entries of the instance directory: only the databases, no dot-file (no
- * temporary restore file, no journal). */
+ * temporary restore file, no journal) but the instance's private
+ * directory, which holds nothing but lock files. */
+static void assert_only_locks(void) {
+  char p[4400];
+  snprintf(p, sizeof p, "%s/.vdisql", inst);
+  DIR *d = opendir(p);
+  ASSERT_NOT_NULL(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.' && strcmp(e->d_name, "locks") != 0)
+      TASK_FAIL_("left in the instance's private directory: %s", e->d_name);
+  closedir(d);
+}
+
 static void assert_instance_clean(int expect_entries) {
   DIR *d = opendir(inst);
   ASSERT_NOT_NULL(d);
@@ -99,6 +96,10 @@ static void assert_instance_clean(int expect_entries) {
   int n = 0;
   while ((e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (strcmp(e->d_name, ".vdisql") == 0) {
+      assert_only_locks();
+      continue;
+    }
     if (e->d_name[0] == '.' || !strstr(e->d_name, ".db") ||
         strstr(e->d_name, "-journal") || strstr(e->d_name, "-wal"))
       TASK_FAIL_("left in the instance directory: %s", e->d_name);

@@ -9,6 +9,7 @@
  * VDI_TEST_FAIL_WRITE_AFTER hook, i.e. ENOSPC from a simulated write.)
  */
 #include "task.h"
+#include "test-app-util.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -16,23 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* test-app-util.c */
-pid_t app_t_spawn(const char *out_path, const char *stdout_path,
-                  const char *in_path, const char *const *env,
-                  const char *const *args);
-int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
-int app_t_run(char **out, const char *const *env, const char *const *args);
-void app_t_show(const char *what, const char *out);
-void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
-                   int seed);
-int app_t_exists(const char *dir, const char *name);
-int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
-int app_t_engine_ready(void);
-long long app_t_file_size(const char *path);
-
-#define LIMIT     (128 * 1024)
-#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define ENV(...)  ((const char *const[]){__VA_ARGS__, NULL})
+#define LIMIT (128 * 1024)
 
 static long long dir_bytes(const char *dir) {
   DIR *d = opendir(dir);

@@ -15,24 +15,10 @@
  * docs/RELIABILITY.md records it.
  */
 #include "task.h"
+#include "test-app-util.h"
 
 #include <signal.h>
 #include <sys/stat.h>
-
-/* test-app-util.c */
-pid_t app_t_spawn(const char *out_path, const char *stdout_path,
-                  const char *in_path, const char *const *env,
-                  const char *const *args);
-int app_t_run(char **out, const char *const *env, const char *const *args);
-void app_t_show(const char *what, const char *out);
-void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
-                   int seed);
-int app_t_exists(const char *dir, const char *name);
-int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
-int app_t_engine_ready(void);
-
-#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define ENV(...)  ((const char *const[]){__VA_ARGS__, NULL})
 
 static const char *const ops[] = {"mmap",   "memfd",   "ftruncate",
                                   "socket", "sendmsg", "recvmsg",

@@ -159,7 +159,14 @@ TEST_IMPL(sql_parse_errors_give_msgs) {
       {"BACKUP LOG sales TO DISK='a.bak'", 4208},
       {"RESTORE LOG sales FROM DISK='a.bak'", 4208},
       {"BACKUP DATABASE nosuch TO DISK='a.bak'", 911},
-      {"BACKUP DATABASE [../etc] TO DISK='a.bak'", 911},
+      {"BACKUP DATABASE [../etc] TO DISK='a.bak'", 5105},
+      {"RESTORE DATABASE [../../evil] FROM DISK='a.bak'", 5105},
+      {"RESTORE DATABASE [.hidden] FROM DISK='a.bak'", 5105},
+      {"BACKUP DATABASE [a\tb] TO DISK='a.bak'", 5105},
+      {"RESTORE DATABASE [xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       "xxxxxxxxx] FROM DISK='a.bak'",
+       103},
       {"RESTORE VERIFYONLY FROM DISK='missing.bak'", 3201},
   };
   const char *d = inst();

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 pid_t sql_vdisql_spawn(const char *out_path, const char *const *args) {
@@ -34,6 +35,25 @@ pid_t sql_vdisql_spawn(const char *out_path, const char *const *args) {
     _exit(127);
   }
   return pid;
+}
+
+pid_t sql_spawn_held_restore(const char *dir, const char *restore_stmt,
+                             const char *mark, int pause_ms, const char *log) {
+  char ms[32];
+  snprintf(ms, sizeof ms, "%d", pause_ms);
+  setenv("VDISQL_TEST_COMMIT_MARK", mark, 1);
+  setenv("VDISQL_TEST_COMMIT_PAUSE_MS", ms, 1);
+  pid_t p = sql_vdisql_spawn(
+      log, (const char *const[]){"-b", "-S", dir, "-Q", restore_stmt, NULL});
+  unsetenv("VDISQL_TEST_COMMIT_MARK");
+  unsetenv("VDISQL_TEST_COMMIT_PAUSE_MS");
+  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  if (access(mark, F_OK) != 0) {
+    kill(p, SIGKILL);
+    TASK_FAIL_("the restore did not reach its commit:\n%s", sql_slurp(log));
+  }
+  return p;
 }
 
 char *sql_slurp(const char *path) {

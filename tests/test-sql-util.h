@@ -17,6 +17,12 @@
 int sql_vdisql(char **out, ...);
 /* Start vdisql without waiting; output to out_path. */
 pid_t sql_vdisql_spawn(const char *out_path, const char *const *args);
+/* Start vdisql -b -S dir -Q restore_stmt with the commit hook
+ * (TESTING.md): return once the restore has reached its commit (the file
+ * mark exists), where it waits pause_ms before it goes on.  Output to
+ * log. */
+pid_t sql_spawn_held_restore(const char *dir, const char *restore_stmt,
+                             const char *mark, int pause_ms, const char *log);
 /* Run a statement with -b -S dir -Q stmt. */
 int sql_q(const char *dir, const char *stmt, char **out);
 

@@ -53,6 +53,9 @@ enum {
   H_NAME = 208,
   H_DESC = 336,
   H_SERVER = 592,
+  H_SRCMODE = 656,
+  H_SRCUID = 660,
+  H_SRCGID = 664,
   H_CRC = 1020
 };
 
@@ -81,10 +84,16 @@ void vs_header_encode(const vs_header *h, uint8_t *out) {
   put64(out + H_TIME, (uint64_t)h->start_time);
   put32(out + H_FLAGS, h->flags);
   put32(out + H_DEVTYPE, h->device_type);
-  put_str(out + H_DBNAME, h->database, 128);
+  /* The database name may fill its field: identifiers are up to 128. */
+  memcpy(out + H_DBNAME, h->database, strnlen(h->database, 128));
   put_str(out + H_NAME, h->name, 128);
   put_str(out + H_DESC, h->description, 256);
   put_str(out + H_SERVER, h->server, 64);
+  if (h->flags & VS_F_SRC_MODE) {
+    put32(out + H_SRCMODE, h->src_mode);
+    put32(out + H_SRCUID, h->src_uid);
+    put32(out + H_SRCGID, h->src_gid);
+  }
   put32(out + H_CRC, crc32c_update(0, out, H_CRC));
 }
 
@@ -115,8 +124,14 @@ int vs_header_decode(vs_header *h, const uint8_t *in) {
     return VS_BAD_FIELD;
   if ((h->flags & ~VS_F_KNOWN) != 0) return VS_BAD_FIELD;
   if (h->page_count > ((uint64_t)1 << 32)) return VS_BAD_FIELD;
-  if (get_str(h->database, in + H_DBNAME, 128) ||
-      get_str(h->name, in + H_NAME, 128) ||
+  memcpy(h->database, in + H_DBNAME, 128);
+  h->database[128] = 0;
+  if (h->flags & VS_F_SRC_MODE) {
+    h->src_mode = get32(in + H_SRCMODE);
+    h->src_uid = get32(in + H_SRCUID);
+    h->src_gid = get32(in + H_SRCGID);
+  }
+  if (get_str(h->name, in + H_NAME, 128) ||
       get_str(h->description, in + H_DESC, 256) ||
       get_str(h->server, in + H_SERVER, 64))
     return VS_BAD_FIELD;

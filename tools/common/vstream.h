@@ -32,7 +32,8 @@
 #define VS_F_COMPRESSED 0x1u /* blocks may be zstd frames */
 #define VS_F_CHECKSUM   0x2u /* BACKUP ... WITH CHECKSUM was given */
 #define VS_F_COPY_ONLY  0x4u /* WITH COPY_ONLY was given */
-#define VS_F_KNOWN      0x7u
+#define VS_F_SRC_MODE   0x8u /* src_mode, src_uid, src_gid are recorded */
+#define VS_F_KNOWN      0xFu
 /* Block flags. */
 #define VS_B_ZSTD 0x1u /* payload is one zstd frame of raw_len bytes */
 
@@ -50,19 +51,21 @@ enum vs_status {
 };
 
 typedef struct vs_header {
-  uint8_t set_id[16];       /* random; the same in every stripe of a set */
-  uint32_t stripe_index;    /* 0 .. stripe_count-1 */
-  uint32_t stripe_count;    /* 1 .. 64 */
-  uint32_t page_size;       /* SQLite page size, 512 .. 65536 */
-  uint32_t pages_per_block; /* pages in a full block */
-  uint64_t page_count;      /* pages in the database snapshot */
-  int64_t start_time;       /* Unix seconds when the backup began */
-  uint32_t flags;           /* VS_F_* */
-  uint32_t device_type;     /* VS_DEVICE_* */
-  char database[128];       /* NUL-terminated */
-  char name[128];           /* WITH NAME */
-  char description[256];    /* WITH DESCRIPTION */
-  char server[64];          /* host that took the backup */
+  uint8_t set_id[16];        /* random; the same in every stripe of a set */
+  uint32_t stripe_index;     /* 0 .. stripe_count-1 */
+  uint32_t stripe_count;     /* 1 .. 64 */
+  uint32_t page_size;        /* SQLite page size, 512 .. 65536 */
+  uint32_t pages_per_block;  /* pages in a full block */
+  uint64_t page_count;       /* pages in the database snapshot */
+  int64_t start_time;        /* Unix seconds when the backup began */
+  uint32_t flags;            /* VS_F_* */
+  uint32_t device_type;      /* VS_DEVICE_* */
+  char database[129];        /* up to 128 bytes (SQL Server's limit) */
+  char name[128];            /* WITH NAME */
+  char description[256];     /* WITH DESCRIPTION */
+  char server[64];           /* host that took the backup */
+  uint32_t src_mode;         /* the database file's st_mode (VS_F_SRC_MODE) */
+  uint32_t src_uid, src_gid; /* and its owner and group */
 } vs_header;
 
 typedef struct vs_block {

@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "crc32c.h"
@@ -50,6 +51,11 @@ extern pthread_mutex_t app_out_lock;
 
 /* A database name usable as a file name and inside a statement. */
 int app_valid_db_name(const char *name);
+/* The longest name vdi accepts: its files are "<db>.stripe<i>.vdibak" and
+ * ".<db>.stripe<i>.vdibak.tmp-<tag>", which must fit a file name. */
+#define APP_DB_NAME_MAX 100
+#define APP_DB_NAME_RULE                                                       \
+  "1 to 100 characters from A-Z a-z 0-9 _ - ., not starting with . or -"
 /* Fill buf with n random hex digits. */
 void app_random_hex(char *buf, size_t n);
 /* Wall clock in seconds (with fraction) and monotonic seconds. */
@@ -118,9 +124,11 @@ struct stripe {
   int finalized;  /* backup: fsync'd after VDC_Complete */
 };
 
-/* Backup: create "<dir>/.<name>.tmp-<tag>" exclusively.  0 or -errno. */
+/* Backup: create "<dir>/.<name>.tmp-<tag>" exclusively, with the
+ * permissions of a copy of @p src (the database file; NULL: unknown, 0600;
+ * see fmode.h).  0 or -errno (-ELOOP: "<dir>/<name>" is a symbolic link). */
 int stripe_create(struct stripe *s, const char *dir, const char *name,
-                  const char *tag);
+                  const char *tag, const struct stat *src);
 /* Use an inherited descriptor (stdin / stdout). */
 void stripe_use_fd(struct stripe *s, int fd);
 /* Restore: open "<dir>/<name>".  0 or -errno. */
@@ -169,8 +177,10 @@ struct manifest {
 /* "<db>.manifest.json" */
 void manifest_file_name(const char *db, char *buf, size_t n);
 /* Write "<dir>/<db>.manifest.json" atomically (temp, fsync, rename, fsync
- * dir).  0 or -errno. */
-int manifest_write(const char *dir, const struct manifest *m);
+ * dir), with the permissions of a copy of @p src (NULL: unknown, 0600).
+ * 0 or -errno (-ELOOP: the name is a symbolic link). */
+int manifest_write(const char *dir, const struct manifest *m,
+                   const struct stat *src);
 /* Read and validate the manifest of db in dir.  0; -ENOENT (no manifest);
  * -EINVAL (malformed: message in why). */
 int manifest_read(const char *path, struct manifest *m, char *why,

@@ -178,11 +178,11 @@ int main(int argc, char **argv) {
   if ((backup || restore) && !o.db)
     return usage_error(cmdsp, "no database name given");
   if (o.db && !app_valid_db_name(o.db))
-    return usage_error(
-        cmdsp, "invalid database name '%s' (letters, digits, _ - .)", o.db);
+    return usage_error(cmdsp, "invalid database name '%.40s%s' (%s)", o.db,
+                       strlen(o.db) > 40 ? "..." : "", APP_DB_NAME_RULE);
   if (o.as && !app_valid_db_name(o.as))
-    return usage_error(
-        cmdsp, "invalid database name '%s' (letters, digits, _ - .)", o.as);
+    return usage_error(cmdsp, "invalid database name '%.40s%s' (%s)", o.as,
+                       strlen(o.as) > 40 ? "..." : "", APP_DB_NAME_RULE);
   if (backup && !o.to) return usage_error(cmdsp, "--to DIR|- is required");
   if (!backup && !o.from)
     return usage_error(cmdsp, "--from DIR%s is required",

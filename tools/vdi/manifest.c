@@ -8,8 +8,19 @@
  * the set, each stripe's file, size and CRC-32C as stored, the times, the
  * compression and the tool version.  Restore and verify read it first and
  * check every stripe against it before the engine sees a byte.
+ *
+ * The manifest protects itself (format_version 2): its last field,
+ * "manifest_crc32c", is the CRC-32C of the manifest as vdi renders it
+ * without that field.  The reader parses the fields, renders them again
+ * the same way and compares, so an edited value (sizes, compression,
+ * names, times) is refused, not shown.  Every stripe's own header is also
+ * checked against the manifest (database, stripe count and index,
+ * compression, one backup set), which covers version 1 manifests, written
+ * before the checksum existed and still read.
  */
 #include "app.h"
+#include "fmode.h"
+#include "vstream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +31,7 @@
 #include <unistd.h>
 
 #define MANIFEST_FORMAT  "openvdi-backup-manifest"
-#define MANIFEST_VERSION 1
+#define MANIFEST_VERSION 2 /* 2: with manifest_crc32c; 1 is still read */
 #define MANIFEST_MAX     (1 << 20)
 
 void manifest_file_name(const char *db, char *buf, size_t n) {
@@ -42,26 +53,14 @@ static void put_str(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-int manifest_write(const char *dir, const struct manifest *m) {
-  char name[256], path[4400], tmp[4500];
-  manifest_file_name(m->database, name, sizeof name);
-  if (app_path(path, sizeof path, "%s/%s", dir, name) != 0 ||
-      app_path(tmp, sizeof tmp, "%s/.%s.tmp-%s", dir, name, m->set_name) != 0)
-    return -ENAMETOOLONG;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (fd < 0) return -errno;
-  FILE *f = fdopen(fd, "w");
-  if (!f) {
-    int err = errno;
-    close(fd);
-    unlink(tmp);
-    return -err;
-  }
+/* The manifest's text; with_crc adds the self-checksum field. */
+static void render(FILE *f, const struct manifest *m, int version, int with_crc,
+                   uint32_t crc) {
   uint64_t total = 0;
   for (int i = 0; i < m->nstripes; i++)
     total += m->stripes[i].bytes;
   fprintf(f, "{\n  \"format\": \"%s\",\n  \"format_version\": %d,\n",
-          MANIFEST_FORMAT, MANIFEST_VERSION);
+          MANIFEST_FORMAT, version);
   fprintf(f, "  \"tool\": ");
   put_str(f, m->tool);
   fprintf(f, ",\n  \"database\": ");
@@ -85,8 +84,44 @@ int manifest_write(const char *dir, const struct manifest *m) {
             m->stripes[i].bytes, m->stripes[i].crc32c,
             i + 1 < m->nstripes ? "," : "");
   }
-  fprintf(f, "  ]\n}\n");
-  int err = 0;
+  fprintf(f, "  ]");
+  if (with_crc) fprintf(f, ",\n  \"manifest_crc32c\": \"%08" PRIx32 "\"", crc);
+  fprintf(f, "\n}\n");
+}
+
+/* CRC-32C of the manifest rendered without its checksum field. */
+static uint32_t self_crc(const struct manifest *m) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) abort();
+  render(f, m, MANIFEST_VERSION, 0, 0);
+  if (fclose(f) != 0) abort();
+  uint32_t crc = app_crc32c(0, text, len);
+  free(text);
+  return crc;
+}
+
+int manifest_write(const char *dir, const struct manifest *m,
+                   const struct stat *src) {
+  char name[256], path[4400], tmp[4500];
+  manifest_file_name(m->database, name, sizeof name);
+  if (app_path(path, sizeof path, "%s/%s", dir, name) != 0 ||
+      app_path(tmp, sizeof tmp, "%s/.%s.tmp-%s", dir, name, m->set_name) != 0)
+    return -ENAMETOOLONG;
+  if (fm_is_symlink(path)) return -ELOOP;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return -errno;
+  /* It names the database and the backup: as private as the stripes. */
+  int err = -fm_apply(fd, src);
+  FILE *f = err ? NULL : fdopen(fd, "w");
+  if (!f) {
+    if (!err) err = errno;
+    close(fd);
+    unlink(tmp);
+    return -err;
+  }
+  render(f, m, MANIFEST_VERSION, 1, self_crc(m));
   if (fflush(f) != 0 || ferror(f)) err = errno ? errno : EIO;
   if (!err && fsync(fd) != 0) err = errno;
   if (fclose(f) != 0 && !err) err = errno;
@@ -167,7 +202,8 @@ int manifest_read(const char *path, struct manifest *m, char *why,
     snprintf(why, whylen, "not an openvdi backup manifest");
     goto out;
   }
-  if (get_u64(j, "format_version", &ver) != 0 || ver != MANIFEST_VERSION) {
+  if (get_u64(j, "format_version", &ver) != 0 || ver < 1 ||
+      ver > MANIFEST_VERSION) {
     snprintf(why, whylen, "unsupported manifest version");
     goto out;
   }
@@ -214,14 +250,61 @@ int manifest_read(const char *path, struct manifest *m, char *why,
     goto out;
   }
   m->nstripes = arr->n;
+  if (ver >= 2) {
+    char crc[16], *end;
+    if (get_str(j, "manifest_crc32c", crc, sizeof crc) != 0 ||
+        strlen(crc) != 8) {
+      snprintf(why, whylen, "manifest lacks its own checksum");
+      goto out;
+    }
+    unsigned long want = strtoul(crc, &end, 16);
+    if (*end != 0 || (uint32_t)want != self_crc(m)) {
+      snprintf(why, whylen,
+               "the manifest was changed after it was written (its checksum "
+               "does not match its fields): the backup cannot be trusted");
+      goto out;
+    }
+  }
   rc = 0;
 out:
   json_free(j);
   return rc;
 }
 
+/* The stripe's own header (docs/STREAM-FORMAT.md) must tell the same story
+ * as the manifest.  @p set_id is stripe 0's set, filled on i == 0. */
+static int check_stripe_header(const char *path, const struct manifest *m,
+                               int i, uint8_t set_id[16]) {
+  uint8_t buf[VS_HEADER_SIZE];
+  vs_header h;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf, 0) : -1;
+  if (fd >= 0) close(fd);
+  int st = n == (ssize_t)sizeof buf ? vs_header_decode(&h, buf) : VS_BAD_MAGIC;
+  const char *why = NULL;
+  if (st != VS_OK)
+    why = "its header is not a valid openvdi stream header";
+  else if (strcmp(h.database, m->database) != 0)
+    why = "its header names another database";
+  else if (h.stripe_count != (uint32_t)m->nstripes ||
+           h.stripe_index != (uint32_t)i)
+    why = "its header gives another stripe number or count";
+  else if (((h.flags & VS_F_COMPRESSED) != 0) !=
+           (strcmp(m->compression, "zstd") == 0))
+    why = "its header disagrees with the manifest's compression";
+  else if (i > 0 && memcmp(set_id, h.set_id, 16) != 0)
+    why = "it belongs to another backup set than stripe 0";
+  if (why) {
+    app_err("stripe %d (%s): %s: the backup is damaged", i, path, why);
+    return -1;
+  }
+  if (i == 0) memcpy(set_id, h.set_id, 16);
+  return 0;
+}
+
 int manifest_check(const char *dir, const struct manifest *m, int full) {
   int bad = 0;
+  uint8_t set_id[16] = {0};
   for (int i = 0; i < m->nstripes; i++) {
     const struct manifest_stripe *s = &m->stripes[i];
     char path[4400];
@@ -244,6 +327,10 @@ int manifest_check(const char *dir, const struct manifest *m, int full) {
       continue;
     }
     if (!full) continue;
+    if (check_stripe_header(path, m, i, set_id) != 0) {
+      bad = 1;
+      continue;
+    }
     uint64_t size;
     uint32_t crc;
     int rc = stripe_file_crc(path, &size, &crc);

@@ -40,7 +40,9 @@ const char *app_default_instance(char *buf, size_t n) {
 }
 
 /* The size of the database file, for the progress percent (0: unknown). */
-static uint64_t db_file_size(const char *instance, const char *db) {
+/* The database file's stat (0), for its size and for the permissions of
+ * the backup's files; -1 if it cannot be seen from here. */
+static int db_file_stat(const char *instance, const char *db, struct stat *st) {
   char ibuf[4096], path[4400];
   /* The names sqlcmd (and so vdisql) takes for the default instance. */
   if (instance &&
@@ -48,12 +50,11 @@ static uint64_t db_file_size(const char *instance, const char *db) {
        strcasecmp(instance, "(local)") == 0))
     instance = NULL;
   if (!instance) instance = app_default_instance(ibuf, sizeof ibuf);
-  if (!instance) return 0;
-  struct stat st;
+  if (!instance) return -1;
   if (app_path(path, sizeof path, "%s/%s.db", instance, db) != 0 ||
-      stat(path, &st) != 0)
-    return 0;
-  return (uint64_t)st.st_size;
+      stat(path, st) != 0)
+    return -1;
+  return 0;
 }
 
 static int fail_status(const struct transfer *t) {
@@ -81,7 +82,9 @@ static int ensure_dir(const char *dir) {
     app_err("%s: not a directory", dir);
     return -1;
   }
-  if (errno == ENOENT && mkdir(dir, 0750) == 0) return 0;
+  /* It will hold full copies of databases: private until the user says
+   * otherwise (by making the directory first). */
+  if (errno == ENOENT && mkdir(dir, 0700) == 0) return 0;
   app_err("%s: %s", dir, strerror(errno));
   return -1;
 }
@@ -107,6 +110,8 @@ int op_backup(const struct options *o) {
   t->instance = o->instance;
   const char *tag = t->set_name + 4; /* the random hex */
   int status = EXIT_FAIL, nopen = 0;
+  struct stat dbst;
+  int have_src = db_file_stat(o->instance, o->db, &dbst) == 0;
 
   for (int i = 0; i < o->stripes; i++) {
     st[i].index = i;
@@ -115,7 +120,13 @@ int op_backup(const struct options *o) {
     } else {
       char name[256];
       stripe_file_name(o->db, i, name, sizeof name);
-      int rc = stripe_create(&st[i], o->to, name, tag);
+      int rc = stripe_create(&st[i], o->to, name, tag, have_src ? &dbst : NULL);
+      if (rc == -ELOOP) {
+        app_err("%s/%s is a symbolic link; vdi does not write a backup "
+                "through one (remove it)",
+                o->to, name);
+        goto out;
+      }
       if (rc != 0) {
         app_err("cannot create a stripe file in %s: %s", o->to, strerror(-rc));
         goto out;
@@ -129,7 +140,7 @@ int op_backup(const struct options *o) {
            "BACKUP DATABASE [%s] TO %s WITH CHECKSUM, %s", o->db, clause,
            o->compress ? "COMPRESSION" : "NO_COMPRESSION");
 
-  uint64_t dbsize = db_file_size(o->instance, o->db);
+  uint64_t dbsize = have_src ? (uint64_t)dbst.st_size : 0;
   struct progress prog;
   /* With compression the stream is smaller than the file: no percent. */
   progress_start(&prog, "backup", o->compress ? 0 : dbsize, o->quiet);
@@ -185,7 +196,14 @@ int op_backup(const struct options *o) {
     m->stripes[i].bytes = st[i].bytes;
     m->stripes[i].crc32c = st[i].crc;
   }
-  rc = manifest_write(o->to, m);
+  rc = manifest_write(o->to, m, have_src ? &dbst : NULL);
+  if (rc == -ELOOP) {
+    app_err("%s/%s is a symbolic link; vdi does not write a manifest "
+            "through one (remove it)",
+            o->to, mname);
+    remove_stale_stripes(o->to, o->db, 0);
+    goto out;
+  }
   if (rc != 0) {
     app_err("cannot write the manifest in %s: %s", o->to, strerror(-rc));
     /* Without a manifest the stripes are not a backup: remove them. */

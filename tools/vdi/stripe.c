@@ -16,6 +16,7 @@
  * VDI_TEST_SLOW_READ_MS=<ms> does the same before each read of a restore.
  */
 #include "app.h"
+#include "fmode.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +58,7 @@ static void stripe_init(struct stripe *s) {
 }
 
 int stripe_create(struct stripe *s, const char *dir, const char *name,
-                  const char *tag) {
+                  const char *tag, const struct stat *src) {
   int idx = s->index;
   stripe_init(s);
   s->index = idx;
@@ -67,10 +68,26 @@ int stripe_create(struct stripe *s, const char *dir, const char *name,
   char path[4600];
   if (app_path(path, sizeof path, "%s/%s", dir, s->tmp) != 0)
     return -ENAMETOOLONG;
-  s->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  char final[4600];
+  /* The rename at the end would replace a link planted at the final name
+   * rather than follow it; refuse it anyway, so that nobody is misled. */
+  if (app_path(final, sizeof final, "%s/%s", dir, name) == 0 &&
+      fm_is_symlink(final)) {
+    s->tmp[0] = 0;
+    return -ELOOP;
+  }
+  s->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (s->fd < 0) {
     s->tmp[0] = 0;
     return -errno;
+  }
+  int rc = fm_apply(s->fd, src);
+  if (rc != 0) {
+    close(s->fd);
+    s->fd = -1;
+    unlink(path);
+    s->tmp[0] = 0;
+    return rc;
   }
   return 0;
 }

@@ -42,7 +42,8 @@ void app_note(const char *fmt, ...) {
  * appear inside a bracketed T-SQL name, so keep them to a safe alphabet. */
 int app_valid_db_name(const char *name) {
   size_t n = strlen(name);
-  if (n == 0 || n > 100 || name[0] == '.' || name[0] == '-') return 0;
+  if (n == 0 || n > APP_DB_NAME_MAX || name[0] == '.' || name[0] == '-')
+    return 0;
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

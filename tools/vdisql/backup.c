@@ -73,6 +73,13 @@ int stream_backup(snap_t *snap, media_t *m, const wopts *o, vmsg *err) {
   h.flags = (o->compress ? VS_F_COMPRESSED : 0) |
             (o->checksum ? VS_F_CHECKSUM : 0) |
             (o->copy_only ? VS_F_COPY_ONLY : 0);
+  if (o->src) {
+    /* A restore gives the new database these (fmode.h). */
+    h.flags |= VS_F_SRC_MODE;
+    h.src_mode = (uint32_t)o->src->st_mode;
+    h.src_uid = (uint32_t)o->src->st_uid;
+    h.src_gid = (uint32_t)o->src->st_gid;
+  }
   h.device_type = m->device_type;
   snprintf(h.database, sizeof h.database, "%s", o->database);
   snprintf(h.name, sizeof h.name, "%s", o->name ? o->name : "");

@@ -9,6 +9,7 @@
  * guarantees that no old -wal file is left to be replayed onto the new one.
  */
 #include "dbwrite.h"
+#include "fmode.h"
 #include "stale.h"
 
 #include <errno.h>
@@ -35,13 +36,13 @@ static int io_fail(vmsg *err, const char *path, const char *what) {
   return -1;
 }
 
-dbw_t *dbw_open(const char *inst_dir, const char *db, uint32_t page_size,
+dbw_t *dbw_open(const char *inst_dir, const char *db, const dbw_source *src,
                 int replace, vmsg *err) {
   dbw_t *w = calloc(1, sizeof *w);
   struct stat st;
   if (!w) return NULL;
   w->fd = -1;
-  w->ps = page_size;
+  w->ps = src->page_size;
   if (asprintf(&w->target, "%s/%s.db", inst_dir, db) < 0 ||
       asprintf(&w->tmp, "%s/.%s.db.restore-XXXXXX", inst_dir, db) < 0) {
     w->target = w->tmp = NULL;
@@ -58,6 +59,16 @@ dbw_t *dbw_open(const char *inst_dir, const char *db, uint32_t page_size,
              w->target, db);
     goto fail;
   }
+  if (fm_is_symlink(w->target)) {
+    /* The rename would replace the link with a file here, moving the
+     * database without a word: the user must decide. */
+    vmsg_set(err, 3156,
+             "File '%s' cannot be restored to '%s': it is a symbolic link, "
+             "which RESTORE does not replace. Remove it or restore under "
+             "another name.",
+             db, w->target);
+    goto fail;
+  }
   /* Debris of restores whose vdisql was killed goes first. */
   stale_sweep(inst_dir, ".", ".db.restore-");
   w->fd = mkostemp(w->tmp, O_CLOEXEC);
@@ -68,7 +79,10 @@ dbw_t *dbw_open(const char *inst_dir, const char *db, uint32_t page_size,
     goto fail;
   }
   stale_hold(w->fd); /* ours while we live: see stale.h */
-  fchmod(w->fd, 0644);
+  if (fm_apply_recorded(w->fd, src->mode_known, src->mode, src->gid) != 0) {
+    io_fail(err, w->tmp, "chmod");
+    goto fail;
+  }
   return w;
 fail:
   dbw_free(w);
@@ -164,13 +178,17 @@ static int take_over_target(dbw_t *w, vmsg *err) {
   return 0;
 }
 
-int dbw_commit(dbw_t *w, uint64_t page_count, vmsg *err) {
+int dbw_prepare(dbw_t *w, uint64_t page_count, vmsg *err) {
   if (ftruncate(w->fd, (off_t)(page_count * w->ps)) != 0)
     return io_fail(err, w->tmp, "truncate");
   if (fsync(w->fd) != 0) return io_fail(err, w->tmp, "fsync");
   if (check_restored(w, err)) return -1;
   if (take_over_target(w, err)) return -1;
   if (fsync(w->fd) != 0) return io_fail(err, w->tmp, "fsync");
+  return 0;
+}
+
+int dbw_switch(dbw_t *w, vmsg *err) {
   if (rename(w->tmp, w->target) != 0) return io_fail(err, w->target, "rename");
   free(w->tmp);
   w->tmp = NULL;

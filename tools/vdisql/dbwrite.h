@@ -13,16 +13,28 @@
 
 typedef struct dbw dbw_t;
 
-/** Check the target (Msg 1834 if it exists and @p replace is 0) and create
- * the temporary file.  @return NULL with @p err set on failure. */
-dbw_t *dbw_open(const char *inst_dir, const char *db, uint32_t page_size,
+/* What the backup says about the database it holds. */
+typedef struct dbw_source {
+  uint32_t page_size;
+  int mode_known;     /* the backup recorded the file's mode (fmode.h) */
+  uint32_t mode, gid; /* st_mode and group of the backed-up file */
+} dbw_source;
+
+/** Check the target (Msg 1834 if it exists and @p replace is 0; Msg 3156
+ * if it is a symbolic link) and create the temporary file with the
+ * recorded permissions.  @return NULL with @p err set on failure. */
+dbw_t *dbw_open(const char *inst_dir, const char *db, const dbw_source *src,
                 int replace, vmsg *err);
 /** The restore sink: write @p n pages starting at 1-based @p first. */
 int dbw_write(void *ctx, uint64_t first, uint32_t n, const uint8_t *data,
               vmsg *err);
-/** Check, sync and rename into place.  @return 0 or -1 (Msg 3183 check
- * failed, 3101 database in use, 3202-like I/O error). */
-int dbw_commit(dbw_t *w, uint64_t page_count, vmsg *err);
+/** Everything short of the switch: size, sync, integrity_check, and the
+ * old database taken over (nobody uses it, its WAL is empty).  @return 0
+ * or -1 (Msg 3183 check failed, 3101 database in use, 3634 I/O error). */
+int dbw_prepare(dbw_t *w, uint64_t page_count, vmsg *err);
+/** The switch: rename over the database and sync the directory.  Before
+ * it the old database is intact; after it, the new one is in place. */
+int dbw_switch(dbw_t *w, vmsg *err);
 /** Remove the temporary file (after a failure) and free. */
 void dbw_free(dbw_t *w);
 

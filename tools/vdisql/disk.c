@@ -6,8 +6,10 @@
  * existing file (NOINIT) is not supported: such a file is refused unless
  * INIT or FORMAT says to overwrite it.
  */
-#include "stale.h"
+#include "fmode.h"
+#include "guard.h"
 #include "media.h"
+#include "stale.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,7 +119,14 @@ static void d_destroy(media_t *m) {
   free(d);
 }
 
-static const struct media_ops disk_ops = {d_write, d_read, d_finish, d_destroy};
+/* A file has no peer that could go away. */
+static int d_peer_ok(media_t *m) {
+  (void)m;
+  return 0;
+}
+
+static const struct media_ops disk_ops = {d_write, d_read, d_finish, d_peer_ok,
+                                          d_destroy};
 
 static int open_one(disk_t *d, struct stripe *s, const media_opts *o,
                     vmsg *err) {
@@ -132,6 +141,17 @@ static int open_one(disk_t *d, struct stripe *s, const media_opts *o,
       return -1;
     }
     return 0;
+  }
+  if (guard_backup_target(o->base_dir, s->path, err)) return -1;
+  if (fm_is_symlink(s->path)) {
+    /* rename() would replace the link, not follow it; but whoever planted
+     * it meant the backup to land elsewhere: say so rather than guess. */
+    vmsg_set(err, 3201,
+             "Cannot open backup device '%s'. Operating system error "
+             "40(Too many levels of symbolic links): vdisql does not write a "
+             "backup through a symbolic link.",
+             s->path);
+    return -1;
   }
   if (stat(s->path, &st) == 0) {
     if (S_ISDIR(st.st_mode)) {
@@ -173,7 +193,14 @@ static int open_one(disk_t *d, struct stripe *s, const media_opts *o,
     s->tmp = NULL;
     return -1;
   }
-  fchmod(fd, 0644);
+  if (fm_apply(fd, o->src) != 0) {
+    int e = errno;
+    close(fd);
+    vmsg_set(err, 3201,
+             "Cannot open backup device '%s'. Operating system error %d(%s).",
+             s->path, e, strerror(e));
+    return -1;
+  }
   s->f = fdopen(fd, "wb");
   if (!s->f) {
     close(fd);

@@ -7,13 +7,16 @@
 #include "exec.h"
 
 #include "dbwrite.h"
+#include "guard.h"
 #include "stream.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void) {
   struct timespec ts;
@@ -36,8 +39,9 @@ static int fail_early(const stmt *s, const vmsg *m) {
 }
 
 static media_t *open_media(const exec_ctx *cx, const stmt *s, int writing,
-                           vmsg *err) {
+                           const struct stat *src, vmsg *err) {
   media_opts o = {0};
+  o.src = src;
   o.writing = writing;
   o.overwrite = s->init || s->format;
   o.blocksize = s->blocksize;
@@ -69,12 +73,19 @@ static int run_backup(const exec_ctx *cx, const stmt *s) {
              s->db);
     return fail_early(s, &err);
   }
+  int lock;
+  if (guard_lock(cx->inst_dir, s->db, 0, &lock, &err))
+    return fail_early(s, &err);
   double t0 = now_s();
-  media_t *m = open_media(cx, s, 1, &err);
-  if (!m) return fail(s, &err);
+  media_t *m = open_media(cx, s, 1, &st, &err);
+  if (!m) {
+    guard_unlock(lock);
+    return fail(s, &err);
+  }
   snap_t *snap = NULL;
   if (snap_open(path, &snap, &err)) {
     media_close(m, 0);
+    guard_unlock(lock);
     return fail(s, &err);
   }
   wopts o = {0};
@@ -86,11 +97,13 @@ static int run_backup(const exec_ctx *cx, const stmt *s) {
   o.name = s->name;
   o.description = s->description;
   o.server = cx->server;
+  o.src = &st;
   int rc = stream_backup(snap, m, &o, &err);
   uint64_t pages = snap_page_count(snap);
   uint32_t ps = snap_page_size(snap);
   snap_close(snap); /* writers may go on while the media is finished */
   if (media_close(m, rc == 0) != 0) rc = -1;
+  guard_unlock(lock);
   if (rc) return fail(s, &err);
   out_info("Processed %llu pages for database '%s', file '%s' on file 1.",
            (unsigned long long)pages, s->db, s->db);
@@ -158,12 +171,42 @@ static void print_info(const exec_ctx *cx, const stmt *s, const vs_header *h,
   fflush(stdout);
 }
 
+/* Test hook (TESTING.md): stop at the boundary of a restore's commit, so
+ * a test can kill the client exactly there. */
+static void test_pause_before_switch(void) {
+  const char *mark = getenv("VDISQL_TEST_COMMIT_MARK");
+  const char *ms = getenv("VDISQL_TEST_COMMIT_PAUSE_MS");
+  if (mark && *mark) {
+    int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+  }
+  if (ms && *ms) usleep((useconds_t)strtoul(ms, NULL, 10) * 1000);
+}
+
+/* The end of a restore, in the order that makes it all or nothing for the
+ * client as well as for the disk (docs/RELIABILITY.md, "When a restore
+ * takes effect"): the new database is complete, synced and checked, the
+ * old one taken over; then the client must still be there (every device
+ * answered the end of its stream and nobody aborted); only then the
+ * switch; only after it are the devices closed, so the client learns that
+ * its restore is done (VD_E_CLOSE) after it is. */
+static int finish_restore(media_t *m, dbw_t *w, const vs_header *h, vmsg *err) {
+  if (dbw_prepare(w, h->page_count, err)) return -1;
+  test_pause_before_switch();
+  if (media_peer_ok(m)) return -1;
+  return dbw_switch(w, err);
+}
+
 static int run_restore(const exec_ctx *cx, const stmt *s) {
   vmsg err = {0};
   dbw_t *w = NULL;
+  int lock = -1;
   if (s->kind == ST_RESTORE_DB) {
     char path[4200];
     struct stat st;
+    /* One restore of a database at a time, and none under a backup. */
+    if (guard_lock(cx->inst_dir, s->db, 1, &lock, &err))
+      return fail_early(s, &err);
     snprintf(path, sizeof path, "%s/%s.db", cx->inst_dir, s->db);
     if (stat(path, &st) == 0 && !s->replace) {
       vmsg_set(&err, 1834,
@@ -171,12 +214,16 @@ static int run_restore(const exec_ctx *cx, const stmt *s) {
                "database '%s'. Use WITH REPLACE to overwrite the existing "
                "database.",
                path, s->db);
+      guard_unlock(lock);
       return fail_early(s, &err);
     }
   }
   double t0 = now_s();
-  media_t *m = open_media(cx, s, 0, &err);
-  if (!m) return fail(s, &err);
+  media_t *m = open_media(cx, s, 0, NULL, &err);
+  if (!m) {
+    guard_unlock(lock);
+    return fail(s, &err);
+  }
   vs_header h;
   unsigned order[VS_MAX_STRIPES];
   int rc = stream_read_headers(m, s->dev, &h, order, &err);
@@ -186,15 +233,21 @@ static int run_restore(const exec_ctx *cx, const stmt *s) {
     return 0;
   }
   if (rc == 0 && s->kind == ST_RESTORE_DB) {
-    w = dbw_open(cx->inst_dir, s->db, h.page_size, s->replace, &err);
+    dbw_source src = {h.page_size, (h.flags & VS_F_SRC_MODE) != 0, h.src_mode,
+                      h.src_gid};
+    w = dbw_open(cx->inst_dir, s->db, &src, s->replace, &err);
     if (!w) rc = -1;
   }
   rsink sink = {w, w ? dbw_write : NULL};
   if (rc == 0)
     rc = stream_read_body(m, s->dev, &h, order, &sink, s->stats, &err);
-  if (media_close(m, rc == 0) != 0) rc = -1;
-  if (rc == 0 && w) rc = dbw_commit(w, h.page_count, &err);
+  if (rc == 0 && w) rc = finish_restore(m, w, &h, &err);
+  /* After the switch the restore has happened, whatever closing the
+   * devices then says (a client killed after it): report it as done. */
+  int switched = rc == 0 && w;
+  if (media_close(m, rc == 0) != 0 && !switched) rc = -1;
   dbw_free(w);
+  guard_unlock(lock);
   if (rc) return fail(s, &err);
   if (s->kind == ST_VERIFYONLY) {
     out_info("The backup set on file 1 is valid.");

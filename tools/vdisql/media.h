@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 typedef struct media media_t;
 
@@ -23,6 +24,10 @@ struct media_ops {
   /* End: ok = 1 makes a backup durable and complete (Flush, Complete,
    * rename); ok = 0 abandons it.  Returns 0 or -1 (error in m->err). */
   int (*finish)(media_t *m, int ok);
+  /* Restore, after the last byte: 0 if every read is back and the client
+   * is still there, -1 (error in m->err) if it died or aborted.  A restore
+   * replaces its database only after this said 0 (exec.c). */
+  int (*peer_ok)(media_t *m);
   void (*destroy)(media_t *m);
 };
 
@@ -39,7 +44,9 @@ typedef struct media_opts {
   int writing;   /* BACKUP (1) or RESTORE family (0) */
   int overwrite; /* DISK: INIT or FORMAT given */
   uint32_t blocksize, buffercount, maxtransfer; /* 0 = default */
-  const char *base_dir; /* relative DISK paths are under it */
+  const char *base_dir;   /* the instance: relative DISK paths are under it,
+                           * and its files are never a backup device */
+  const struct stat *src; /* BACKUP: the database file (fmode.h) */
 } media_opts;
 
 /** Open DISK files.  @return NULL with @p err set on failure. */
@@ -56,6 +63,9 @@ static inline int media_write(media_t *m, unsigned s, const void *b, size_t n) {
 }
 static inline long media_read(media_t *m, unsigned s, void *b, size_t n) {
   return m->ops->read(m, s, b, n);
+}
+static inline int media_peer_ok(media_t *m) {
+  return m->ops->peer_ok(m);
 }
 /** Finish and free. @return 0 or -1 (error already in m->err). */
 static inline int media_close(media_t *m, int ok) {

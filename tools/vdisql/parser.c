@@ -49,13 +49,26 @@ static int parse_name(pstate *ps, char *out, size_t outsz) {
   const tok *t = cur(ps);
   if (t->kind != T_WORD && t->kind != T_QID && t->kind != T_STR)
     return syntax(ps, t);
-  if (t->text[0] == 0 || strlen(t->text) >= outsz) return syntax(ps, t);
-  /* The name becomes a file name in the instance directory. */
-  if (strchr(t->text, '/') || strcmp(t->text, ".") == 0 ||
-      strcmp(t->text, "..") == 0) {
-    vmsg_setl(ps->err, 911, 16, t->line,
-              "Database '%s' does not exist. Make sure that the name is "
-              "entered correctly.",
+  size_t len = strlen(t->text);
+  if (len == 0) return syntax(ps, t);
+  if (len > 128 || len >= outsz) {
+    vmsg_setl(ps->err, 103, 15, t->line,
+              "The identifier that starts with '%.128s' is too long. Maximum "
+              "length is 128.",
+              t->text);
+    return -1;
+  }
+  /* The name becomes a file name in the instance directory, and names
+   * starting with '.' there are the instance's own. */
+  int bad = t->text[0] == '.' || strchr(t->text, '/') != NULL;
+  for (const char *c = t->text; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) bad = 1;
+  if (bad) {
+    vmsg_setl(ps->err, 5105, 16, t->line,
+              "A file activation error occurred. The physical file name "
+              "'%s.db' may be incorrect: a vdisql database is the file "
+              "<name>.db in the instance directory, so its name cannot "
+              "contain '/' or control characters, or start with '.'.",
               t->text);
     return -1;
   }

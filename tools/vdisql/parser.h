@@ -28,8 +28,8 @@ enum dev_kind { DEV_DISK, DEV_VIRTUAL };
 
 typedef struct stmt {
   int kind;
-  int line; /* first line of the statement in its batch */
-  char db[128];
+  int line;     /* first line of the statement in its batch */
+  char db[129]; /* up to 128 bytes, SQL Server's identifier limit */
   int dev_kind;
   int ndev;
   char *dev[MAX_DEVICES];

@@ -57,7 +57,9 @@ int stream_read_headers(media_t *m, char *const *names, vs_header *h,
         cur.page_size != first.page_size ||
         cur.page_count != first.page_count ||
         cur.pages_per_block != first.pages_per_block ||
-        cur.flags != first.flags || strcmp(cur.database, first.database))
+        cur.flags != first.flags || strcmp(cur.database, first.database) ||
+        cur.src_mode != first.src_mode || cur.src_uid != first.src_uid ||
+        cur.src_gid != first.src_gid)
       return malformed(err, names[i],
                        "it belongs to a different backup set than the media "
                        "family on the first device");

@@ -9,10 +9,13 @@
 #include "snapshot.h"
 #include "vstream.h"
 
+#include <sys/stat.h>
+
 typedef struct wopts {
   int compress, checksum, copy_only;
   int stats; /* percent step, 0 = none */
   const char *database, *name, *description, *server;
+  const struct stat *src; /* the database file: its mode goes in the header */
 } wopts;
 
 /** Write the snapshot as one backup set striped over @p m.

@@ -466,6 +466,25 @@ static int v_finish(media_t *m, int ok) {
   return good || !ok ? 0 : -1;
 }
 
+static int v_peer_ok(media_t *m) {
+  vmedia_t *vm = (vmedia_t *)m;
+  if (!vm->srv || vm->failed) return -1;
+  for (unsigned i = 0; i < vm->ndev; i++)
+    for (unsigned k = 0; k < vm->d[i].ns; k++)
+      wait_quiet(vm, &vm->d[i].sl[k]);
+  /* The completion agent returns as soon as the set aborts, and a client
+   * that dies aborts it (the kernel hangs up its socket): so the agent
+   * still running means the client was there a moment ago. */
+  pthread_mutex_lock(&vm->mu);
+  int gone = vm->agent_done;
+  pthread_mutex_unlock(&vm->mu);
+  if (gone) {
+    io_error(vm, &vm->d[0], ERROR_OPERATION_ABORTED);
+    return -1;
+  }
+  return 0;
+}
+
 static void v_destroy(media_t *m) {
   vmedia_t *vm = (vmedia_t *)m;
   v_finish(m, 0);
@@ -476,7 +495,8 @@ static void v_destroy(media_t *m) {
   free(vm);
 }
 
-static const struct media_ops vdi_ops = {v_write, v_read, v_finish, v_destroy};
+static const struct media_ops vdi_ops = {v_write, v_read, v_finish, v_peer_ok,
+                                         v_destroy};
 
 void vdidev_abort_set(const char *name) {
   vdi_srvset_t *srv = NULL;

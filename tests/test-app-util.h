@@ -1,0 +1,40 @@
+/*
+ * test-app-util.h - helpers of the `vdi` end-to-end tests (test-app-*.c
+ * and the test-rel-*.c files that run the programs): run the real vdi
+ * binary as a separate process, make and digest SQLite databases, find the
+ * vdisql child of a running vdi, look at backup directories.
+ */
+#ifndef TEST_APP_UTIL_H
+#define TEST_APP_UTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ENV(...)  ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Start vdi with args; stdout+stderr to out_path (inherited if NULL);
+ * stdin from in_path (or /dev/null); stdout alone to stdout_path when
+ * given; env "K=V" strings added (NULL ends). */
+pid_t app_t_spawn(const char *out_path, const char *stdout_path,
+                  const char *in_path, const char *const *env,
+                  const char *const *args);
+/* Run vdi and wait: its output in *out (malloc'd); its exit status. */
+int app_t_run(char **out, const char *const *env, const char *const *args);
+/* Run vdi and fail the test (showing its output) unless it exits 0. */
+void app_t_run_ok(const char *what, const char *const *env,
+                  const char *const *args);
+void app_t_show(const char *what, const char *out);
+void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
+                   int seed);
+void app_t_digest(const char *path, char *out, size_t n);
+int app_t_integrity_ok(const char *path);
+int app_t_exists(const char *dir, const char *name);
+int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
+pid_t app_t_find_child(pid_t parent, const char *comm);
+int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
+int app_t_engine_ready(void);
+void app_t_flip_byte(const char *path, long off);
+long long app_t_file_size(const char *path);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * guard.c - the instance's protections (see guard.h).
+ *
+ * The backup-target rule works on what the path IS, not how it is
+ * spelled: the parent directory is resolved (realpath) so "..", symlinked
+ * directories and relative paths all arrive at one name, and an existing
+ * target is compared by device and inode with every file of the instance,
+ * which catches hard links and symlinks to them.
+ *
+ * The statement locks are flock(2) locks on one file per database under
+ * "<dir>/.vdisql/locks".  They are advisory and only bind vdisql
+ * processes; other SQLite programs are kept out of a restore by the
+ * take-over in dbwrite.c.  Lock files are never removed: removing one
+ * while another process has it open would let two processes lock two
+ * different files of the same name.
+ */
+#include "guard.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PRIVATE_DIR ".vdisql"
+
+static const char *const companions[] = {"-wal", "-shm", "-journal"};
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* The database a file name of the instance directory belongs to
+ * ("a.db", "a.db-wal" -> "a"), or 0 if it is not a database's file. */
+static int db_of_name(const char *name, char *db, size_t n) {
+  size_t len = strlen(name);
+  for (size_t i = 0; i < sizeof companions / sizeof companions[0]; i++)
+    if (ends_with(name, companions[i])) {
+      len -= strlen(companions[i]);
+      break;
+    }
+  if (len <= 3 || strncmp(name + len - 3, ".db", 3) != 0) return 0;
+  snprintf(db, n, "%.*s", (int)(len - 3), name);
+  return 1;
+}
+
+static int refuse(vmsg *err, const char *path, const char *why) {
+  vmsg_set(err, 3201,
+           "Cannot open backup device '%s'. Operating system error "
+           "32(The process cannot access the file because it is being used "
+           "by another process.). %s",
+           path, why);
+  return -1;
+}
+
+/* realpath of path's directory, then its last component. */
+static int split_resolved(const char *path, char *dir, char *base) {
+  char tmp[PATH_MAX];
+  const char *slash = strrchr(path, '/');
+  const char *b = slash ? slash + 1 : path;
+  if (!*b || strcmp(b, ".") == 0 || strcmp(b, "..") == 0) return -1;
+  if (!slash)
+    snprintf(tmp, sizeof tmp, ".");
+  else if (slash == path)
+    snprintf(tmp, sizeof tmp, "/");
+  else
+    snprintf(tmp, sizeof tmp, "%.*s", (int)(slash - path), path);
+  if (!realpath(tmp, dir)) return -1;
+  snprintf(base, NAME_MAX + 1, "%s", b);
+  return 0;
+}
+
+int guard_backup_target(const char *inst_dir, const char *path, vmsg *err) {
+  char inst[PATH_MAX], dir[PATH_MAX], base[NAME_MAX + 1], db[256], why[600];
+  if (!realpath(inst_dir, inst)) return 0; /* no instance: nothing to hurt */
+  if (split_resolved(path, dir, base) == 0) {
+    size_t il = strlen(inst);
+    if (strcmp(dir, inst) == 0) {
+      if (db_of_name(base, db, sizeof db)) {
+        snprintf(why, sizeof why,
+                 "The name is that of a file of database '%s' of this "
+                 "instance.",
+                 db);
+        return refuse(err, path, why);
+      }
+      if (base[0] == '.')
+        return refuse(err, path,
+                      "Names starting with '.' in the instance directory "
+                      "belong to the instance.");
+    }
+    if (strncmp(dir, inst, il) == 0 &&
+        strncmp(dir + il, "/" PRIVATE_DIR, sizeof PRIVATE_DIR) == 0 &&
+        (dir[il + sizeof PRIVATE_DIR] == 0 ||
+         dir[il + sizeof PRIVATE_DIR] == '/'))
+      return refuse(err, path, "The instance's private files are there.");
+  }
+  /* An existing target: is it (by inode) any file of the instance? */
+  struct stat ts;
+  if (stat(path, &ts) != 0) return 0;
+  DIR *d = opendir(inst);
+  if (!d) return 0;
+  struct dirent *e;
+  int hit = 0;
+  while (!hit && (e = readdir(d)) != NULL) {
+    struct stat st;
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    int is_db = db_of_name(e->d_name, db, sizeof db);
+    if (!is_db && e->d_name[0] != '.') continue;
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (st.st_dev == ts.st_dev && st.st_ino == ts.st_ino) {
+      hit = 1;
+      if (is_db)
+        snprintf(why, sizeof why, "It is a file of database '%s'.", db);
+      else
+        snprintf(why, sizeof why, "It is the instance's file '%s'.", e->d_name);
+    } else if (!is_db && S_ISDIR(st.st_mode) &&
+               strcmp(e->d_name, PRIVATE_DIR) == 0 && st.st_dev == ts.st_dev) {
+      /* Files of the private directory, one level down (locks, ...). */
+      char sub[PATH_MAX + 16];
+      snprintf(sub, sizeof sub, "%s/%s", inst, PRIVATE_DIR);
+      DIR *p = opendir(sub);
+      struct dirent *f;
+      while (p && !hit && (f = readdir(p)) != NULL) {
+        struct stat fs;
+        if (fstatat(dirfd(p), f->d_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 &&
+            fs.st_ino == ts.st_ino && fs.st_dev == ts.st_dev) {
+          hit = 1;
+          snprintf(why, sizeof why, "It is the instance's file '%s/%s'.",
+                   PRIVATE_DIR, f->d_name);
+        }
+      }
+      if (p) closedir(p);
+    }
+  }
+  closedir(d);
+  return hit ? refuse(err, path, why) : 0;
+}
+
+int guard_private_dir(const char *inst_dir, const char *sub, char *out,
+                      size_t n) {
+  if ((size_t)snprintf(out, n, "%s/%s", inst_dir, PRIVATE_DIR) >= n)
+    return -ENAMETOOLONG;
+  if (mkdir(out, 0700) != 0 && errno != EEXIST) return -errno;
+  if (!sub) return 0;
+  if ((size_t)snprintf(out, n, "%s/%s/%s", inst_dir, PRIVATE_DIR, sub) >= n)
+    return -ENAMETOOLONG;
+  if (mkdir(out, 0700) != 0 && errno != EEXIST) return -errno;
+  return 0;
+}
+
+int guard_lock(const char *inst_dir, const char *db, int exclusive, int *lock,
+               vmsg *err) {
+  char dir[PATH_MAX], path[PATH_MAX + 300];
+  int rc = guard_private_dir(inst_dir, "locks", dir, sizeof dir);
+  int fd = -1;
+  *lock = -1;
+  snprintf(path, sizeof path, "%s/%s/locks/%s.lock", inst_dir, PRIVATE_DIR, db);
+  if (rc == 0) {
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) rc = -errno;
+  }
+  if (fd < 0 && !exclusive) {
+    /* A backup from an instance this user may read but not write: no
+     * restore can start there under this user either, but the owner's
+     * could, so take the lock if the owner's file lets us read it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && (rc == -EACCES || rc == -EROFS || rc == -EPERM))
+      return 0; /* nothing to lock against: the owner never restored */
+  }
+  if (fd < 0) {
+    vmsg_set(err, 3634,
+             "The operating system returned the error '%d(%s)' while "
+             "attempting 'lock' on '%s'.",
+             -rc, strerror(-rc), path);
+    return -1;
+  }
+  if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) {
+    *lock = fd;
+    return 0;
+  }
+  int e = errno;
+  close(fd);
+  if (e != EWOULDBLOCK) {
+    vmsg_set(err, 3634,
+             "The operating system returned the error '%d(%s)' while "
+             "attempting 'lock' on '%s'.",
+             e, strerror(e), path);
+  } else if (exclusive) {
+    vmsg_set(err, 3101,
+             "Exclusive access could not be obtained because the database "
+             "'%s' is in use.",
+             db);
+  } else {
+    vmsg_set(err, 927,
+             "Database '%s' cannot be opened. It is in the middle of a "
+             "restore.",
+             db);
+  }
+  return -1;
+}
+
+void guard_unlock(int lock) {
+  if (lock >= 0) close(lock);
+}

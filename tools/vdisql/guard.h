@@ -1,0 +1,37 @@
+/*
+ * guard.h - what keeps a statement from destroying the instance it runs
+ * in: no backup may be written over a file of the instance (a database,
+ * its -wal/-shm/-journal, the instance's own files), and one database is
+ * restored by one statement at a time, never while it is being backed up.
+ */
+#ifndef VDISQL_GUARD_H
+#define VDISQL_GUARD_H
+
+#include "msg.h"
+
+#include <stddef.h>
+
+/** Refuse (Msg 3201) a backup target @p path that is, or would become, a
+ * file of the instance @p inst_dir: the same inode as any of its database
+ * files or their companions (hard links and symlinks included), a name in
+ * the instance directory that is a database's or a companion's, a dot-file
+ * there (restore temporaries, the instance's private files), or anything
+ * under its private directory.  @return 0 or -1 with @p err set. */
+int guard_backup_target(const char *inst_dir, const char *path, vmsg *err);
+
+/** Take database @p db's statement lock: exclusive for RESTORE (Msg 3101
+ * while any other statement holds it), shared for BACKUP (Msg 927 while a
+ * restore holds it).  Never waits.  @p lock receives the lock (a file
+ * descriptor held until guard_unlock; -1 when a shared lock is impossible
+ * because the user may not write the instance).  @return 0 or -1 with @p
+ * err set. */
+int guard_lock(const char *inst_dir, const char *db, int exclusive, int *lock,
+               vmsg *err);
+void guard_unlock(int lock);
+
+/** The instance's private directory, created 0700 if missing:
+ * "<inst_dir>/.vdisql[/sub]".  @return 0 or -errno. */
+int guard_private_dir(const char *inst_dir, const char *sub, char *out,
+                      size_t n);
+
+#endif
