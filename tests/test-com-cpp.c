@@ -1,8 +1,11 @@
 /*
- * test-com-cpp.c - the C++ view of vdi_com.h: runs the C++ client
- * cxx-com/com_cpp (p->CreateEx(...), p->SignalAbort(), ...) against the C
- * server helper of test-com-peer.c, each in its own process, and checks the
- * data the C++ client stored.
+ * test-com-cpp.c - the C++ view of vdi_com.h: runs the C++ clients of
+ * tests/cxx-com/ against the C server helper of test-com-peer.c, each in
+ * its own process, and checks the data the C++ clients stored.
+ * - cxx-com/com_cpp: p->CreateEx(...), p->SignalAbort(), ...; it also
+ *   holds the compile-time checks of the C++ view (inheritance as in the
+ *   Windows header, one pointer per interface, member signatures);
+ * - cxx-com/com_cinterface: the C view selected in C++ with CINTERFACE.
  */
 #include "task.h"
 
@@ -14,20 +17,26 @@
 
 int com_verify_file(const char *path, uint64_t bytes, unsigned dev);
 
-/* fork + exec the C++ program with up to three arguments. */
-static pid_t spawn_cpp(const char *a1, const char *a2, const char *a3) {
+/* fork + exec a program of cxx-com/ with up to four arguments. */
+static pid_t spawn_prog(const char *name, const char *a1, const char *a2,
+                        const char *a3, const char *a4) {
   char prog[4096];
-  snprintf(prog, sizeof prog, "%s", build_path("cxx-com/com_cpp"));
+  snprintf(prog, sizeof prog, "%s", build_path(name));
   if (access(prog, X_OK) != 0)
     TASK_FAIL_("%s is not built (make builds it with run-tests)", prog);
   fflush(NULL);
   pid_t pid = fork();
   if (pid < 0) TASK_FAIL_("fork: %s", strerror(errno));
   if (pid == 0) {
-    execl(prog, prog, a1, a2, a3, (char *)NULL);
+    char *argv[] = {prog, (char *)a1, (char *)a2, (char *)a3, (char *)a4, NULL};
+    execv(prog, argv);
     _exit(127);
   }
   return pid;
+}
+
+static pid_t spawn_cpp(const char *a1, const char *a2, const char *a3) {
+  return spawn_prog("cxx-com/com_cpp", a1, a2, a3, NULL);
 }
 
 TEST_IMPL(com_cpp_unknown) {
@@ -57,5 +66,14 @@ TEST_IMPL_TIMEOUT(com_cpp_abort, 30) {
   pid_t server = spawn_helper("com_server", set, "1", "0", "abort", NULL);
   ASSERT_EQ(wait_helper(client), 0);
   ASSERT_EQ(wait_helper(server), 0);
+  return 0;
+}
+
+/* ------------------------------------------------ the C view in C++ */
+
+TEST_IMPL(com_cpp_cinterface) {
+  ASSERT_EQ(
+      wait_helper(spawn_prog("cxx-com/com_cinterface", NULL, NULL, NULL, NULL)),
+      0);
   return 0;
 }

@@ -86,6 +86,7 @@ ARRAY_FIELD_IS(GUID, Data4, uint8_t, 8);
 
 /* --------------------------------------------------- interfaces (C view)
  * Each interface struct holds its vtable pointer and nothing else. */
+FIELD_IS(IUnknown, lpVtbl, const IUnknownVtbl *);
 FIELD_IS(IClientVirtualDevice, lpVtbl, const IClientVirtualDeviceVtbl *);
 FIELD_IS(IClientVirtualDeviceSet, lpVtbl, const IClientVirtualDeviceSetVtbl *);
 FIELD_IS(IClientVirtualDeviceSet2, lpVtbl,
@@ -101,6 +102,8 @@ FIELD_IS(IServerVirtualDeviceSet2, lpVtbl,
   FIELD_IS(V, QueryInterface, HRESULT (*)(I *, const IID *, void **));         \
   FIELD_IS(V, AddRef, ULONG (*)(I *));                                         \
   FIELD_IS(V, Release, ULONG (*)(I *))
+
+IUNKNOWN_SLOTS_ARE(IUnknownVtbl, IUnknown);
 
 IUNKNOWN_SLOTS_ARE(IClientVirtualDeviceVtbl, IClientVirtualDevice);
 FIELD_IS(IClientVirtualDeviceVtbl, GetCommand,
