@@ -5,6 +5,9 @@
  * - cxx-com/com_cpp: p->CreateEx(...), p->SignalAbort(), ...; it also
  *   holds the compile-time checks of the C++ view (inheritance as in the
  *   Windows header, one pointer per interface, member signatures);
+ * - cxx-com/com_threads: a multi-stream client holding the v2 set through
+ *   v1 pointers in its worker threads, devices passed between threads,
+ *   QueryInterface / AddRef / Release from many threads at once;
  * - cxx-com/com_cinterface: the C view selected in C++ with CINTERFACE.
  */
 #include "task.h"
@@ -69,11 +72,48 @@ TEST_IMPL_TIMEOUT(com_cpp_abort, 30) {
   return 0;
 }
 
-/* ------------------------------------------------ the C view in C++ */
+/* ------------------------------------------------ threads, as on Windows */
 
 TEST_IMPL(com_cpp_cinterface) {
   ASSERT_EQ(
       wait_helper(spawn_prog("cxx-com/com_cinterface", NULL, NULL, NULL, NULL)),
       0);
+  return 0;
+}
+
+TEST_IMPL(com_cpp_threads_refs) {
+  ASSERT_EQ(
+      wait_helper(spawn_prog("cxx-com/com_threads", "refs", NULL, NULL, NULL)),
+      0);
+  return 0;
+}
+
+/* Four devices, each served by a chain of threads, the set held through v1
+ * pointers; the server is another process. */
+TEST_IMPL_TIMEOUT(com_cpp_threads_backup, 30) {
+  const char *set = unique_name("comth");
+  const unsigned ndev = 4, bytes = 1u << 20;
+  char prefix[512], nbytes[32], path[600];
+  snprintf(prefix, sizeof prefix, "%s/threads", test_tmpdir());
+  snprintf(nbytes, sizeof nbytes, "%u", bytes);
+  pid_t client = spawn_prog("cxx-com/com_threads", "backup", set, "4", prefix);
+  pid_t server = spawn_helper("com_server", set, "4", nbytes, "backup", NULL);
+  ASSERT_EQ(wait_helper(client), 0);
+  ASSERT_EQ(wait_helper(server), 0);
+  for (unsigned i = 0; i < ndev; i++) {
+    snprintf(path, sizeof path, "%s.%u", prefix, i);
+    ASSERT_EQ(com_verify_file(path, bytes, i), 0);
+  }
+  return 0;
+}
+
+/* Workers blocked in GetCommand on three devices; a thread holding only the
+ * v1 interface aborts; the server sees its write aborted. */
+TEST_IMPL_TIMEOUT(com_cpp_threads_abort, 30) {
+  const char *set = unique_name("comtha");
+  pid_t client = spawn_prog("cxx-com/com_threads", "abort", set, "3", NULL);
+  pid_t server = spawn_helper("com_server", set, "3", "0", "abort", NULL);
+  ASSERT_EQ(wait_helper(client), 0);
+  ASSERT_EQ(wait_helper(server), 0);
   return 0;
 }
