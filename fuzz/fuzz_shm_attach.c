@@ -332,7 +332,7 @@ static int do_get(struct run *r, uint32_t d) {
       memset(c->buffer, 0xA5, (size_t)c->size);
     else {
       volatile uint8_t sum = 0;
-      for (int32_t i = 0; i < c->size; i++)
+      for (uint32_t i = 0; i < c->size; i++)
         sum ^= c->buffer[i];
       (void)sum;
     }

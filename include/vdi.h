@@ -218,25 +218,31 @@ typedef struct VDConfig {
   uint32_t bufferAreaSize;        /**< server: bytes of buffer area */
 } VDConfig;
 
+/* The command structures carry the field types of Microsoft's Windows
+ * header (DWORD = uint32_t, DWORDLONG = uint64_t, BYTE * = uint8_t *), so
+ * code written for it compares and prints them as it did there; the Linux
+ * SDK header (sqlvdi/include/vdi.h) declares the same layout with int32_t
+ * and int64_t, as Microsoft's Linux header does. */
+
 /** A command as the client sees it (24 bytes). */
 typedef struct VDC_Command {
-  int32_t commandCode; /**< VDC_* */
-  int32_t size;        /**< bytes for Read/Write; count/whence otherwise */
-  int64_t position;    /**< position (SetPosition; Read/Write if disk-like) */
-  uint8_t *buffer;     /**< data, in shared memory; prefix zone before it */
+  uint32_t commandCode; /**< VDC_* */
+  uint32_t size;        /**< bytes for Read/Write; count/whence otherwise */
+  uint64_t position;    /**< position (SetPosition; Read/Write if disk-like) */
+  uint8_t *buffer;      /**< data, in shared memory; prefix zone before it */
 } VDC_Command;
 
 /** A command as the server builds it (56 bytes). */
 typedef struct VDS_Command {
-  int32_t commandCode;        /**< in */
-  int32_t size;               /**< in */
-  int64_t inPosition;         /**< in: position to locate */
-  int64_t outPosition;        /**< out: GetPosition/SetPosition result */
+  uint32_t commandCode;       /**< in */
+  uint32_t size;              /**< in */
+  uint64_t inPosition;        /**< in: position to locate */
+  uint64_t outPosition;       /**< out: GetPosition/SetPosition result */
   uint8_t *buffer;            /**< in: from vdi_srv_allocate_buffer */
   uint8_t *completionRoutine; /**< in: void (*)(VDS_Command *) */
   uint8_t *completionContext; /**< in: the server's own */
-  int32_t completionCode;     /**< out: ERROR_* */
-  int32_t bytesTransferred;   /**< out */
+  uint32_t completionCode;    /**< out: ERROR_* */
+  uint32_t bytesTransferred;  /**< out */
 } VDS_Command;
 
 /** The type of VDS_Command.completionRoutine. */

@@ -10,14 +10,19 @@
  *   client's own shim of Windows types wins (see docs/COM.md);
  * - the interface IDs and class IDs of spec §2.2.1 as data exported from
  *   libvdi under vdi_ names, with #defines giving them their Windows names;
- * - IClientVirtualDevice, IClientVirtualDeviceSet(2), IServerVirtualDevice
- *   and IServerVirtualDeviceSet2 as structs whose only member is lpVtbl;
- *   the vtables list IUnknown's three methods, then the interface's methods
- *   in the Windows order;
- * - C call macros (IClientVirtualDeviceSet2_CreateEx(p, ...)) and, in C++,
- *   inline member functions on the same structs (p->CreateEx(...)), which
- *   forward through lpVtbl, so the objects keep one layout in both
- *   languages;
+ * - IUnknown, IClientVirtualDevice, IClientVirtualDeviceSet(2),
+ *   IServerVirtualDevice and IServerVirtualDeviceSet2: an object is one
+ *   pointer, lpVtbl, to a vtable listing IUnknown's three methods, then the
+ *   interface's methods in the Windows order (the v2 client set's begins
+ *   with the v1 slots);
+ * - in C (and in C++ with CINTERFACE, as on Windows) each interface is a
+ *   struct holding only its lpVtbl; in C++ the interfaces derive as
+ *   Microsoft's do (IClientVirtualDeviceSet2 : IClientVirtualDeviceSet,
+ *   the others : IUnknown) and have inline member functions
+ *   (p->CreateEx(...)) that forward through lpVtbl, with no data and no
+ *   virtual functions added, so the layout is the same in both languages;
+ * - C call macros (IClientVirtualDeviceSet2_CreateEx(p, ...)), which work
+ *   in both views;
  * - vdi_CoCreateInstance, a factory shaped like CoCreateInstance.
  *
  * Return values are vdi.h's VD_E_* codes unchanged; only the factory and
@@ -202,16 +207,62 @@ extern VDI_EXPORT const CLSID vdi_CLSID_MSSQL_ServerVirtualDeviceSet;
 
 /* ------------------------------------------------------------ interfaces
  * Each vtable's QueryInterface takes a pointer to the IID in both
- * languages, so the vtable types are the same for C and C++; the C++
- * member QueryInterface takes REFIID (a reference) and passes its address.
- * (clang-format is off in the vtables: it takes "HRESULT (*f)(" for a
- * call and breaks the lines badly.)
+ * languages, so the vtable types are the same for C and C++.  (clang-format
+ * is off in the vtables: it takes "HRESULT (*f)(" for a call and breaks the
+ * lines badly.)
+ *
+ * Two views of the same objects, as in the Windows headers:
+ * - the C view (C, or C++ with CINTERFACE defined): each interface is a
+ *   struct whose only member is lpVtbl, typed as that interface's vtable;
+ * - the C++ view: the interfaces derive from each other as Microsoft's do
+ *   (IClientVirtualDeviceSet2 from IClientVirtualDeviceSet, every other one
+ *   from IUnknown), so a v2 pointer converts to a v1 or IUnknown pointer
+ *   implicitly.  The one data member, lpVtbl, lives in IUnknown; each
+ *   derived interface adds no data and no virtual functions, only inline
+ *   members that read its own vtable through that pointer.  An object is
+ *   therefore still one pointer to a vtable whose first slots are its base
+ *   interface's, in both views, and a pointer made by C code is used from
+ *   C++ and back unchanged.
  */
+#if defined(__cplusplus) && !defined(CINTERFACE)
+#define VDI_COM_CXX_VIEW 1
+#else
+#define VDI_COM_CXX_VIEW 0
+#endif
+
+typedef struct IUnknown IUnknown;
 typedef struct IClientVirtualDevice IClientVirtualDevice;
 typedef struct IClientVirtualDeviceSet IClientVirtualDeviceSet;
 typedef struct IClientVirtualDeviceSet2 IClientVirtualDeviceSet2;
 typedef struct IServerVirtualDevice IServerVirtualDevice;
 typedef struct IServerVirtualDeviceSet2 IServerVirtualDeviceSet2;
+
+/* IUnknown: the first three slots of every vtable below. */
+/* clang-format off */
+typedef struct IUnknownVtbl {
+  HRESULT (*QueryInterface)(IUnknown *This, const IID *riid, void **ppvObject);
+  ULONG (*AddRef)(IUnknown *This);
+  ULONG (*Release)(IUnknown *This);
+} IUnknownVtbl;
+/* clang-format on */
+
+struct IUnknown {
+  /* In the C++ view, every interface's only data member: its own vtable
+   * begins with these three slots, and its members cast this pointer to
+   * read the rest. */
+  const IUnknownVtbl *lpVtbl;
+#if VDI_COM_CXX_VIEW
+  HRESULT QueryInterface(const IID &riid, void **ppvObject) {
+    return lpVtbl->QueryInterface(this, &riid, ppvObject);
+  }
+  ULONG AddRef() {
+    return lpVtbl->AddRef(this);
+  }
+  ULONG Release() {
+    return lpVtbl->Release(this);
+  }
+#endif
+};
 
 /* IClientVirtualDevice : IUnknown */
 /* clang-format off */
@@ -228,28 +279,27 @@ typedef struct IClientVirtualDeviceVtbl {
 } IClientVirtualDeviceVtbl;
 /* clang-format on */
 
-struct IClientVirtualDevice {
-  const IClientVirtualDeviceVtbl *lpVtbl;
-#ifdef __cplusplus
-  HRESULT QueryInterface(const IID &riid, void **ppvObject) {
-    return lpVtbl->QueryInterface(this, &riid, ppvObject);
-  }
-  ULONG AddRef() {
-    return lpVtbl->AddRef(this);
-  }
-  ULONG Release() {
-    return lpVtbl->Release(this);
-  }
+#if VDI_COM_CXX_VIEW
+struct IClientVirtualDevice : IUnknown {
   HRESULT GetCommand(DWORD dwTimeOut, VDC_Command **ppCmd) {
-    return lpVtbl->GetCommand(this, dwTimeOut, ppCmd);
+    return vtbl()->GetCommand(this, dwTimeOut, ppCmd);
   }
   HRESULT CompleteCommand(VDC_Command *pCmd, DWORD dwCompletionCode,
                           DWORD dwBytesTransferred, DWORDLONG dwlPosition) {
-    return lpVtbl->CompleteCommand(this, pCmd, dwCompletionCode,
+    return vtbl()->CompleteCommand(this, pCmd, dwCompletionCode,
                                    dwBytesTransferred, dwlPosition);
   }
-#endif
+
+private:
+  const IClientVirtualDeviceVtbl *vtbl() const {
+    return reinterpret_cast<const IClientVirtualDeviceVtbl *>(lpVtbl);
+  }
 };
+#else
+struct IClientVirtualDevice {
+  const IClientVirtualDeviceVtbl *lpVtbl;
+};
+#endif
 
 /* IClientVirtualDeviceSet : IUnknown (v1).  The v2 vtable below repeats
  * these slots and appends two, so a v2 object is also a v1 object. */
@@ -275,44 +325,43 @@ typedef struct IClientVirtualDeviceSetVtbl {
 } IClientVirtualDeviceSetVtbl;
 /* clang-format on */
 
-struct IClientVirtualDeviceSet {
-  const IClientVirtualDeviceSetVtbl *lpVtbl;
-#ifdef __cplusplus
-  HRESULT QueryInterface(const IID &riid, void **ppvObject) {
-    return lpVtbl->QueryInterface(this, &riid, ppvObject);
-  }
-  ULONG AddRef() {
-    return lpVtbl->AddRef(this);
-  }
-  ULONG Release() {
-    return lpVtbl->Release(this);
-  }
+#if VDI_COM_CXX_VIEW
+struct IClientVirtualDeviceSet : IUnknown {
   HRESULT Create(LPCWSTR lpName, VDConfig *pCfg) {
-    return lpVtbl->Create(this, lpName, pCfg);
+    return vtbl()->Create(this, lpName, pCfg);
   }
   HRESULT GetConfiguration(DWORD dwTimeOut, VDConfig *pCfg) {
-    return lpVtbl->GetConfiguration(this, dwTimeOut, pCfg);
+    return vtbl()->GetConfiguration(this, dwTimeOut, pCfg);
   }
   HRESULT OpenDevice(LPCWSTR lpName, IClientVirtualDevice **ppVirtualDevice) {
-    return lpVtbl->OpenDevice(this, lpName, ppVirtualDevice);
+    return vtbl()->OpenDevice(this, lpName, ppVirtualDevice);
   }
   HRESULT Close() {
-    return lpVtbl->Close(this);
+    return vtbl()->Close(this);
   }
   HRESULT SignalAbort() {
-    return lpVtbl->SignalAbort(this);
+    return vtbl()->SignalAbort(this);
   }
   HRESULT OpenInSecondary(LPCWSTR lpSetName) {
-    return lpVtbl->OpenInSecondary(this, lpSetName);
+    return vtbl()->OpenInSecondary(this, lpSetName);
   }
   HRESULT GetBufferHandle(BYTE *pBuffer, DWORD *pBufferHandle) {
-    return lpVtbl->GetBufferHandle(this, pBuffer, pBufferHandle);
+    return vtbl()->GetBufferHandle(this, pBuffer, pBufferHandle);
   }
   HRESULT MapBufferHandle(DWORD dwBuffer, BYTE **ppBuffer) {
-    return lpVtbl->MapBufferHandle(this, dwBuffer, ppBuffer);
+    return vtbl()->MapBufferHandle(this, dwBuffer, ppBuffer);
   }
-#endif
+
+private:
+  const IClientVirtualDeviceSetVtbl *vtbl() const {
+    return reinterpret_cast<const IClientVirtualDeviceSetVtbl *>(lpVtbl);
+  }
 };
+#else
+struct IClientVirtualDeviceSet {
+  const IClientVirtualDeviceSetVtbl *lpVtbl;
+};
+#endif
 
 /* IClientVirtualDeviceSet2 : IClientVirtualDeviceSet */
 /* clang-format off */
@@ -341,50 +390,27 @@ typedef struct IClientVirtualDeviceSet2Vtbl {
 } IClientVirtualDeviceSet2Vtbl;
 /* clang-format on */
 
-struct IClientVirtualDeviceSet2 {
-  const IClientVirtualDeviceSet2Vtbl *lpVtbl;
-#ifdef __cplusplus
-  HRESULT QueryInterface(const IID &riid, void **ppvObject) {
-    return lpVtbl->QueryInterface(this, &riid, ppvObject);
-  }
-  ULONG AddRef() {
-    return lpVtbl->AddRef(this);
-  }
-  ULONG Release() {
-    return lpVtbl->Release(this);
-  }
-  HRESULT Create(LPCWSTR lpName, VDConfig *pCfg) {
-    return lpVtbl->Create(this, lpName, pCfg);
-  }
-  HRESULT GetConfiguration(DWORD dwTimeOut, VDConfig *pCfg) {
-    return lpVtbl->GetConfiguration(this, dwTimeOut, pCfg);
-  }
-  HRESULT OpenDevice(LPCWSTR lpName, IClientVirtualDevice **ppVirtualDevice) {
-    return lpVtbl->OpenDevice(this, lpName, ppVirtualDevice);
-  }
-  HRESULT Close() {
-    return lpVtbl->Close(this);
-  }
-  HRESULT SignalAbort() {
-    return lpVtbl->SignalAbort(this);
-  }
-  HRESULT OpenInSecondary(LPCWSTR lpSetName) {
-    return lpVtbl->OpenInSecondary(this, lpSetName);
-  }
-  HRESULT GetBufferHandle(BYTE *pBuffer, DWORD *pBufferHandle) {
-    return lpVtbl->GetBufferHandle(this, pBuffer, pBufferHandle);
-  }
-  HRESULT MapBufferHandle(DWORD dwBuffer, BYTE **ppBuffer) {
-    return lpVtbl->MapBufferHandle(this, dwBuffer, ppBuffer);
-  }
+#if VDI_COM_CXX_VIEW
+/* Create ... MapBufferHandle come from the base and call through the v1
+ * prefix of this vtable, which is the same slots. */
+struct IClientVirtualDeviceSet2 : IClientVirtualDeviceSet {
   HRESULT CreateEx(LPCWSTR lpInstanceName, LPCWSTR lpName, VDConfig *pCfg) {
-    return lpVtbl->CreateEx(this, lpInstanceName, lpName, pCfg);
+    return vtbl()->CreateEx(this, lpInstanceName, lpName, pCfg);
   }
   HRESULT OpenInSecondaryEx(LPCWSTR lpInstanceName, LPCWSTR lpSetName) {
-    return lpVtbl->OpenInSecondaryEx(this, lpInstanceName, lpSetName);
+    return vtbl()->OpenInSecondaryEx(this, lpInstanceName, lpSetName);
   }
-#endif
+
+private:
+  const IClientVirtualDeviceSet2Vtbl *vtbl() const {
+    return reinterpret_cast<const IClientVirtualDeviceSet2Vtbl *>(lpVtbl);
+  }
 };
+#else
+struct IClientVirtualDeviceSet2 {
+  const IClientVirtualDeviceSet2Vtbl *lpVtbl;
+};
+#endif
 
 /* IServerVirtualDevice : IUnknown */
 /* clang-format off */
@@ -398,29 +424,31 @@ typedef struct IServerVirtualDeviceVtbl {
 } IServerVirtualDeviceVtbl;
 /* clang-format on */
 
-struct IServerVirtualDevice {
-  const IServerVirtualDeviceVtbl *lpVtbl;
-#ifdef __cplusplus
-  HRESULT QueryInterface(const IID &riid, void **ppvObject) {
-    return lpVtbl->QueryInterface(this, &riid, ppvObject);
-  }
-  ULONG AddRef() {
-    return lpVtbl->AddRef(this);
-  }
-  ULONG Release() {
-    return lpVtbl->Release(this);
-  }
+#if VDI_COM_CXX_VIEW
+struct IServerVirtualDevice : IUnknown {
   HRESULT SendCommand(VDS_Command *pCmd) {
-    return lpVtbl->SendCommand(this, pCmd);
+    return vtbl()->SendCommand(this, pCmd);
   }
   HRESULT CloseDevice() {
-    return lpVtbl->CloseDevice(this);
+    return vtbl()->CloseDevice(this);
   }
-#endif
-};
 
-/* IServerVirtualDeviceSet2 : IUnknown.  BeginConfiguration takes its
- * arguments in the header's order (blockSize before alignment). */
+private:
+  const IServerVirtualDeviceVtbl *vtbl() const {
+    return reinterpret_cast<const IServerVirtualDeviceVtbl *>(lpVtbl);
+  }
+};
+#else
+struct IServerVirtualDevice {
+  const IServerVirtualDeviceVtbl *lpVtbl;
+};
+#endif
+
+/* IServerVirtualDeviceSet2 : IUnknown.  Microsoft's header derives it from
+ * IUnknown, not from the v1 IServerVirtualDeviceSet (whose Open takes one
+ * name and which has SetConfiguration), so there is no v1 prefix here.
+ * BeginConfiguration takes its arguments in the header's order (blockSize
+ * before alignment). */
 /* clang-format off */
 typedef struct IServerVirtualDeviceSet2Vtbl {
   HRESULT (*QueryInterface)(IServerVirtualDeviceSet2 *This, const IID *riid,
@@ -452,64 +480,63 @@ typedef struct IServerVirtualDeviceSet2Vtbl {
 } IServerVirtualDeviceSet2Vtbl;
 /* clang-format on */
 
-struct IServerVirtualDeviceSet2 {
-  const IServerVirtualDeviceSet2Vtbl *lpVtbl;
-#ifdef __cplusplus
-  HRESULT QueryInterface(const IID &riid, void **ppvObject) {
-    return lpVtbl->QueryInterface(this, &riid, ppvObject);
-  }
-  ULONG AddRef() {
-    return lpVtbl->AddRef(this);
-  }
-  ULONG Release() {
-    return lpVtbl->Release(this);
-  }
+#if VDI_COM_CXX_VIEW
+struct IServerVirtualDeviceSet2 : IUnknown {
   HRESULT Open(LPCWSTR lpInstanceName, LPCWSTR lpSetName) {
-    return lpVtbl->Open(this, lpInstanceName, lpSetName);
+    return vtbl()->Open(this, lpInstanceName, lpSetName);
   }
   HRESULT GetConfiguration(VDConfig *pCfg) {
-    return lpVtbl->GetConfiguration(this, pCfg);
+    return vtbl()->GetConfiguration(this, pCfg);
   }
   HRESULT BeginConfiguration(DWORD dwFeatures, DWORD dwBlockSize,
                              DWORD dwAlignment, DWORD dwMaxTransferSize,
                              DWORD dwTimeout) {
-    return lpVtbl->BeginConfiguration(this, dwFeatures, dwBlockSize,
+    return vtbl()->BeginConfiguration(this, dwFeatures, dwBlockSize,
                                       dwAlignment, dwMaxTransferSize,
                                       dwTimeout);
   }
   HRESULT EndConfiguration() {
-    return lpVtbl->EndConfiguration(this);
+    return vtbl()->EndConfiguration(this);
   }
   HRESULT RequestBuffers(DWORD dwSize, DWORD dwAlignment, DWORD dwCount) {
-    return lpVtbl->RequestBuffers(this, dwSize, dwAlignment, dwCount);
+    return vtbl()->RequestBuffers(this, dwSize, dwAlignment, dwCount);
   }
   HRESULT QueryAvailableBuffers(DWORD dwSize, DWORD dwAlignment,
                                 DWORD *pCount) {
-    return lpVtbl->QueryAvailableBuffers(this, dwSize, dwAlignment, pCount);
+    return vtbl()->QueryAvailableBuffers(this, dwSize, dwAlignment, pCount);
   }
   HRESULT ExecuteCompletionAgent() {
-    return lpVtbl->ExecuteCompletionAgent(this);
+    return vtbl()->ExecuteCompletionAgent(this);
   }
   HRESULT OpenDevice(LPCWSTR lpName, IServerVirtualDevice **ppVirtualDevice) {
-    return lpVtbl->OpenDevice(this, lpName, ppVirtualDevice);
+    return vtbl()->OpenDevice(this, lpName, ppVirtualDevice);
   }
   HRESULT AllocateBuffer(BYTE **ppBuffer, DWORD dwSize, DWORD dwAlignment) {
-    return lpVtbl->AllocateBuffer(this, ppBuffer, dwSize, dwAlignment);
+    return vtbl()->AllocateBuffer(this, ppBuffer, dwSize, dwAlignment);
   }
   HRESULT FreeBuffer(BYTE *pBuffer, DWORD dwSize) {
-    return lpVtbl->FreeBuffer(this, pBuffer, dwSize);
+    return vtbl()->FreeBuffer(this, pBuffer, dwSize);
   }
   HRESULT IsSharedBuffer(BYTE *pBuffer) {
-    return lpVtbl->IsSharedBuffer(this, pBuffer);
+    return vtbl()->IsSharedBuffer(this, pBuffer);
   }
   HRESULT SignalAbort() {
-    return lpVtbl->SignalAbort(this);
+    return vtbl()->SignalAbort(this);
   }
   HRESULT Close() {
-    return lpVtbl->Close(this);
+    return vtbl()->Close(this);
   }
-#endif
+
+private:
+  const IServerVirtualDeviceSet2Vtbl *vtbl() const {
+    return reinterpret_cast<const IServerVirtualDeviceSet2Vtbl *>(lpVtbl);
+  }
 };
+#else
+struct IServerVirtualDeviceSet2 {
+  const IServerVirtualDeviceSet2Vtbl *lpVtbl;
+};
+#endif
 
 /* ---------------------------------------------------------------- factory
  * Creates a client set (CLSID_MSSQL_ClientVirtualDeviceSet) or a server set
@@ -539,113 +566,128 @@ inline HRESULT vdi_CoCreateInstance(const CLSID &rclsid, void *pUnkOuter,
 #endif
 
 /* ------------------------------------------------------------ C macros
- * The COBJMACROS of the Windows headers.  In C, riid is a pointer (&IID_x);
- * in C++ the QueryInterface macros take the IID itself, like REFIID. */
-#ifdef __cplusplus
+ * The COBJMACROS of the Windows headers, for every method of every
+ * interface.  In the C view they call through lpVtbl, as on Windows; in the
+ * C++ view they call the member functions (lpVtbl is IUnknown's there), so
+ * C-style calls compile in both.  QueryInterface takes riid as a pointer
+ * (&IID_x) in C and as the IID itself (REFIID) in C++. */
+#if VDI_COM_CXX_VIEW
+#define VDI_COM_CALL0_(This, m)      ((This)->m())
+#define VDI_COM_CALL_(This, m, ...)  ((This)->m(__VA_ARGS__))
 #define VDI_COM_QI_(This, riid, ppv) ((This)->QueryInterface(riid, ppv))
+#else
+#define VDI_COM_CALL0_(This, m)     ((This)->lpVtbl->m(This))
+#define VDI_COM_CALL_(This, m, ...) ((This)->lpVtbl->m(This, __VA_ARGS__))
+#ifdef __cplusplus
+/* C++ with CINTERFACE: REFIID is still a reference, the slot a pointer. */
+#define VDI_COM_QI_(This, riid, ppv)                                           \
+  ((This)->lpVtbl->QueryInterface(This, &(riid), ppv))
 #else
 #define VDI_COM_QI_(This, riid, ppv)                                           \
   ((This)->lpVtbl->QueryInterface(This, riid, ppv))
 #endif
+#endif
+
+#define IUnknown_QueryInterface(This, riid, ppv) VDI_COM_QI_(This, riid, ppv)
+#define IUnknown_AddRef(This)                    VDI_COM_CALL0_(This, AddRef)
+#define IUnknown_Release(This)                   VDI_COM_CALL0_(This, Release)
 
 #define IClientVirtualDevice_QueryInterface(This, riid, ppv)                   \
   VDI_COM_QI_(This, riid, ppv)
-#define IClientVirtualDevice_AddRef(This)  ((This)->lpVtbl->AddRef(This))
-#define IClientVirtualDevice_Release(This) ((This)->lpVtbl->Release(This))
+#define IClientVirtualDevice_AddRef(This)  VDI_COM_CALL0_(This, AddRef)
+#define IClientVirtualDevice_Release(This) VDI_COM_CALL0_(This, Release)
 #define IClientVirtualDevice_GetCommand(This, dwTimeOut, ppCmd)                \
-  ((This)->lpVtbl->GetCommand(This, dwTimeOut, ppCmd))
+  VDI_COM_CALL_(This, GetCommand, dwTimeOut, ppCmd)
 #define IClientVirtualDevice_CompleteCommand(This, pCmd, dwCode, dwBytes,      \
                                              dwlPos)                           \
-  ((This)->lpVtbl->CompleteCommand(This, pCmd, dwCode, dwBytes, dwlPos))
+  VDI_COM_CALL_(This, CompleteCommand, pCmd, dwCode, dwBytes, dwlPos)
 
 #define IClientVirtualDeviceSet_QueryInterface(This, riid, ppv)                \
   VDI_COM_QI_(This, riid, ppv)
-#define IClientVirtualDeviceSet_AddRef(This)  ((This)->lpVtbl->AddRef(This))
-#define IClientVirtualDeviceSet_Release(This) ((This)->lpVtbl->Release(This))
+#define IClientVirtualDeviceSet_AddRef(This)  VDI_COM_CALL0_(This, AddRef)
+#define IClientVirtualDeviceSet_Release(This) VDI_COM_CALL0_(This, Release)
 #define IClientVirtualDeviceSet_Create(This, lpName, pCfg)                     \
-  ((This)->lpVtbl->Create(This, lpName, pCfg))
+  VDI_COM_CALL_(This, Create, lpName, pCfg)
 #define IClientVirtualDeviceSet_GetConfiguration(This, dwTimeOut, pCfg)        \
-  ((This)->lpVtbl->GetConfiguration(This, dwTimeOut, pCfg))
+  VDI_COM_CALL_(This, GetConfiguration, dwTimeOut, pCfg)
 #define IClientVirtualDeviceSet_OpenDevice(This, lpName, ppDev)                \
-  ((This)->lpVtbl->OpenDevice(This, lpName, ppDev))
-#define IClientVirtualDeviceSet_Close(This) ((This)->lpVtbl->Close(This))
+  VDI_COM_CALL_(This, OpenDevice, lpName, ppDev)
+#define IClientVirtualDeviceSet_Close(This) VDI_COM_CALL0_(This, Close)
 #define IClientVirtualDeviceSet_SignalAbort(This)                              \
-  ((This)->lpVtbl->SignalAbort(This))
+  VDI_COM_CALL0_(This, SignalAbort)
 #define IClientVirtualDeviceSet_OpenInSecondary(This, lpSetName)               \
-  ((This)->lpVtbl->OpenInSecondary(This, lpSetName))
+  VDI_COM_CALL_(This, OpenInSecondary, lpSetName)
 #define IClientVirtualDeviceSet_GetBufferHandle(This, pBuffer, pHandle)        \
-  ((This)->lpVtbl->GetBufferHandle(This, pBuffer, pHandle))
+  VDI_COM_CALL_(This, GetBufferHandle, pBuffer, pHandle)
 #define IClientVirtualDeviceSet_MapBufferHandle(This, dwBuffer, ppBuffer)      \
-  ((This)->lpVtbl->MapBufferHandle(This, dwBuffer, ppBuffer))
+  VDI_COM_CALL_(This, MapBufferHandle, dwBuffer, ppBuffer)
 
 #define IClientVirtualDeviceSet2_QueryInterface(This, riid, ppv)               \
   VDI_COM_QI_(This, riid, ppv)
-#define IClientVirtualDeviceSet2_AddRef(This)  ((This)->lpVtbl->AddRef(This))
-#define IClientVirtualDeviceSet2_Release(This) ((This)->lpVtbl->Release(This))
+#define IClientVirtualDeviceSet2_AddRef(This)  VDI_COM_CALL0_(This, AddRef)
+#define IClientVirtualDeviceSet2_Release(This) VDI_COM_CALL0_(This, Release)
 #define IClientVirtualDeviceSet2_Create(This, lpName, pCfg)                    \
-  ((This)->lpVtbl->Create(This, lpName, pCfg))
+  VDI_COM_CALL_(This, Create, lpName, pCfg)
 #define IClientVirtualDeviceSet2_GetConfiguration(This, dwTimeOut, pCfg)       \
-  ((This)->lpVtbl->GetConfiguration(This, dwTimeOut, pCfg))
+  VDI_COM_CALL_(This, GetConfiguration, dwTimeOut, pCfg)
 #define IClientVirtualDeviceSet2_OpenDevice(This, lpName, ppDev)               \
-  ((This)->lpVtbl->OpenDevice(This, lpName, ppDev))
-#define IClientVirtualDeviceSet2_Close(This) ((This)->lpVtbl->Close(This))
+  VDI_COM_CALL_(This, OpenDevice, lpName, ppDev)
+#define IClientVirtualDeviceSet2_Close(This) VDI_COM_CALL0_(This, Close)
 #define IClientVirtualDeviceSet2_SignalAbort(This)                             \
-  ((This)->lpVtbl->SignalAbort(This))
+  VDI_COM_CALL0_(This, SignalAbort)
 #define IClientVirtualDeviceSet2_OpenInSecondary(This, lpSetName)              \
-  ((This)->lpVtbl->OpenInSecondary(This, lpSetName))
+  VDI_COM_CALL_(This, OpenInSecondary, lpSetName)
 #define IClientVirtualDeviceSet2_GetBufferHandle(This, pBuffer, pHandle)       \
-  ((This)->lpVtbl->GetBufferHandle(This, pBuffer, pHandle))
+  VDI_COM_CALL_(This, GetBufferHandle, pBuffer, pHandle)
 #define IClientVirtualDeviceSet2_MapBufferHandle(This, dwBuffer, ppBuffer)     \
-  ((This)->lpVtbl->MapBufferHandle(This, dwBuffer, ppBuffer))
+  VDI_COM_CALL_(This, MapBufferHandle, dwBuffer, ppBuffer)
 #define IClientVirtualDeviceSet2_CreateEx(This, lpInstanceName, lpName, pCfg)  \
-  ((This)->lpVtbl->CreateEx(This, lpInstanceName, lpName, pCfg))
+  VDI_COM_CALL_(This, CreateEx, lpInstanceName, lpName, pCfg)
 #define IClientVirtualDeviceSet2_OpenInSecondaryEx(This, lpInstanceName,       \
                                                    lpSetName)                  \
-  ((This)->lpVtbl->OpenInSecondaryEx(This, lpInstanceName, lpSetName))
+  VDI_COM_CALL_(This, OpenInSecondaryEx, lpInstanceName, lpSetName)
 
 #define IServerVirtualDevice_QueryInterface(This, riid, ppv)                   \
   VDI_COM_QI_(This, riid, ppv)
-#define IServerVirtualDevice_AddRef(This)  ((This)->lpVtbl->AddRef(This))
-#define IServerVirtualDevice_Release(This) ((This)->lpVtbl->Release(This))
+#define IServerVirtualDevice_AddRef(This)  VDI_COM_CALL0_(This, AddRef)
+#define IServerVirtualDevice_Release(This) VDI_COM_CALL0_(This, Release)
 #define IServerVirtualDevice_SendCommand(This, pCmd)                           \
-  ((This)->lpVtbl->SendCommand(This, pCmd))
-#define IServerVirtualDevice_CloseDevice(This)                                 \
-  ((This)->lpVtbl->CloseDevice(This))
+  VDI_COM_CALL_(This, SendCommand, pCmd)
+#define IServerVirtualDevice_CloseDevice(This) VDI_COM_CALL0_(This, CloseDevice)
 
 #define IServerVirtualDeviceSet2_QueryInterface(This, riid, ppv)               \
   VDI_COM_QI_(This, riid, ppv)
-#define IServerVirtualDeviceSet2_AddRef(This)  ((This)->lpVtbl->AddRef(This))
-#define IServerVirtualDeviceSet2_Release(This) ((This)->lpVtbl->Release(This))
+#define IServerVirtualDeviceSet2_AddRef(This)  VDI_COM_CALL0_(This, AddRef)
+#define IServerVirtualDeviceSet2_Release(This) VDI_COM_CALL0_(This, Release)
 #define IServerVirtualDeviceSet2_Open(This, lpInstanceName, lpSetName)         \
-  ((This)->lpVtbl->Open(This, lpInstanceName, lpSetName))
+  VDI_COM_CALL_(This, Open, lpInstanceName, lpSetName)
 #define IServerVirtualDeviceSet2_GetConfiguration(This, pCfg)                  \
-  ((This)->lpVtbl->GetConfiguration(This, pCfg))
+  VDI_COM_CALL_(This, GetConfiguration, pCfg)
 #define IServerVirtualDeviceSet2_BeginConfiguration(                           \
     This, dwFeatures, dwBlockSize, dwAlignment, dwMaxTransferSize, dwTimeout)  \
-  ((This)->lpVtbl->BeginConfiguration(This, dwFeatures, dwBlockSize,           \
-                                      dwAlignment, dwMaxTransferSize,          \
-                                      dwTimeout))
+  VDI_COM_CALL_(This, BeginConfiguration, dwFeatures, dwBlockSize,             \
+                dwAlignment, dwMaxTransferSize, dwTimeout)
 #define IServerVirtualDeviceSet2_EndConfiguration(This)                        \
-  ((This)->lpVtbl->EndConfiguration(This))
+  VDI_COM_CALL0_(This, EndConfiguration)
 #define IServerVirtualDeviceSet2_RequestBuffers(This, dwSize, dwAlignment,     \
                                                 dwCount)                       \
-  ((This)->lpVtbl->RequestBuffers(This, dwSize, dwAlignment, dwCount))
+  VDI_COM_CALL_(This, RequestBuffers, dwSize, dwAlignment, dwCount)
 #define IServerVirtualDeviceSet2_QueryAvailableBuffers(This, dwSize,           \
                                                        dwAlignment, pCount)    \
-  ((This)->lpVtbl->QueryAvailableBuffers(This, dwSize, dwAlignment, pCount))
+  VDI_COM_CALL_(This, QueryAvailableBuffers, dwSize, dwAlignment, pCount)
 #define IServerVirtualDeviceSet2_ExecuteCompletionAgent(This)                  \
-  ((This)->lpVtbl->ExecuteCompletionAgent(This))
+  VDI_COM_CALL0_(This, ExecuteCompletionAgent)
 #define IServerVirtualDeviceSet2_OpenDevice(This, lpName, ppDev)               \
-  ((This)->lpVtbl->OpenDevice(This, lpName, ppDev))
+  VDI_COM_CALL_(This, OpenDevice, lpName, ppDev)
 #define IServerVirtualDeviceSet2_AllocateBuffer(This, ppBuffer, dwSize,        \
                                                 dwAlignment)                   \
-  ((This)->lpVtbl->AllocateBuffer(This, ppBuffer, dwSize, dwAlignment))
+  VDI_COM_CALL_(This, AllocateBuffer, ppBuffer, dwSize, dwAlignment)
 #define IServerVirtualDeviceSet2_FreeBuffer(This, pBuffer, dwSize)             \
-  ((This)->lpVtbl->FreeBuffer(This, pBuffer, dwSize))
+  VDI_COM_CALL_(This, FreeBuffer, pBuffer, dwSize)
 #define IServerVirtualDeviceSet2_IsSharedBuffer(This, pBuffer)                 \
-  ((This)->lpVtbl->IsSharedBuffer(This, pBuffer))
+  VDI_COM_CALL_(This, IsSharedBuffer, pBuffer)
 #define IServerVirtualDeviceSet2_SignalAbort(This)                             \
-  ((This)->lpVtbl->SignalAbort(This))
-#define IServerVirtualDeviceSet2_Close(This) ((This)->lpVtbl->Close(This))
+  VDI_COM_CALL0_(This, SignalAbort)
+#define IServerVirtualDeviceSet2_Close(This) VDI_COM_CALL0_(This, Close)
 
 #endif /* OPENVDI_VDI_COM_H */

@@ -145,9 +145,11 @@ static int try_get(void *arg) {
       }
     if (!slot) goto bad; /* more in flight than the server may have */
     vdi__cmd_pop(d->sd, entries, &d->rs, &e);
-    slot->cmd.commandCode = (int32_t)e.code;
-    slot->cmd.size = e.size;
-    slot->cmd.position = e.position;
+    /* The ring keeps size and position signed; the API fields are the
+     * interface's unsigned DWORD / DWORDLONG, with the same bits. */
+    slot->cmd.commandCode = e.code;
+    slot->cmd.size = (uint32_t)e.size;
+    slot->cmd.position = (uint64_t)e.position;
     slot->cmd.buffer = buf;
     slot->tag = e.tag;
     slot->busy = true;
@@ -239,7 +241,7 @@ static int complete_command(vdi_device_t *dev, VDC_Command *cmd, uint32_t code,
   }
   bool rw =
       slot->cmd.commandCode == VDC_Read || slot->cmd.commandCode == VDC_Write;
-  if (rw && bytes > (uint32_t)slot->cmd.size) {
+  if (rw && bytes > slot->cmd.size) {
     pthread_mutex_unlock(&dev->lock);
     return VD_E_INVALID;
   }

@@ -30,7 +30,7 @@ static void run_routine(VDS_Command *cmd) {
   }
 }
 
-static int refuse(VDS_Command *cmd, int rc, int32_t code) {
+static int refuse(VDS_Command *cmd, int rc, uint32_t code) {
   cmd->completionCode = code;
   cmd->bytesTransferred = 0;
   run_routine(cmd);
@@ -71,17 +71,19 @@ static int send_command(vdi_srvdev_t *dev, VDS_Command *cmd) {
     return refuse(cmd, VD_E_INVALID, ERROR_INVALID_PARAMETER);
   if (atomic_load(&dev->io_error) && cmd->commandCode != VDC_ClearError)
     return refuse(cmd, VD_E_IO_ERROR, ERROR_IO_DEVICE);
-  struct vdi_shm_cmd e = {(uint32_t)cmd->commandCode,
-                          cmd->size,
-                          cmd->inPosition,
+  /* The ring's size and position are signed; the bits go through as the
+   * interface's DWORD / DWORDLONG carried them. */
+  struct vdi_shm_cmd e = {cmd->commandCode,
+                          (int32_t)cmd->size,
+                          (int64_t)cmd->inPosition,
                           VDI_SHM_NO_SEG,
                           0,
                           0};
   if (cmd->commandCode == VDC_Read || cmd->commandCode == VDC_Write) {
     struct ba_ref r;
-    if (cmd->size <= 0 || (uint32_t)cmd->size > srv->max_transfer ||
+    if (cmd->size == 0 || cmd->size > srv->max_transfer ||
         vdi__ba_lookup(srv, cmd->buffer, &r) != 0 || !r.allocated ||
-        (uint32_t)cmd->size > r.size)
+        cmd->size > r.size)
       return refuse(cmd, VD_E_INVALID, ERROR_INVALID_PARAMETER);
     e.seg = r.seg;
     e.offset = r.off;
@@ -200,7 +202,7 @@ static bool drain_device(struct vdi_srvset *srv, struct vdi_srvdev *d,
     }
     VDS_Command *cmd = s->cmd;
     bool rw = cmd->commandCode == VDC_Read || cmd->commandCode == VDC_Write;
-    if (rw && cpl.bytes > (uint32_t)cmd->size) {
+    if (rw && cpl.bytes > cmd->size) {
       pthread_mutex_unlock(&d->lock);
       return false;
     }
@@ -212,9 +214,9 @@ static bool drain_device(struct vdi_srvset *srv, struct vdi_srvdev *d,
     else if (cmd->commandCode == VDC_ClearError)
       atomic_store(&d->io_error, false);
     pthread_mutex_unlock(&d->lock);
-    cmd->completionCode = (int32_t)cpl.code;
-    cmd->bytesTransferred = (int32_t)cpl.bytes;
-    cmd->outPosition = (int64_t)cpl.position;
+    cmd->completionCode = cpl.code;
+    cmd->bytesTransferred = cpl.bytes;
+    cmd->outPosition = cpl.position;
     (*progress)++;
     run_routine(cmd);
   }

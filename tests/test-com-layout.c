@@ -1,7 +1,8 @@
 /*
  * test-com-layout.c - the binary shape of vdi_com.h: every vtable slot at
  * its Windows index (static asserts, so a reordered header does not
- * build), interface structs that are one pointer, the IID and CLSID values
+ * build), each base interface's vtable a prefix of its derived ones',
+ * interface structs that are one pointer, the IID and CLSID values
  * of spec §2.2.1, and at run time the vtables the factory hands out: every
  * slot filled, no two slots the same function.
  */
@@ -22,6 +23,9 @@
   SLOT_AT(vt, QueryInterface, 0);                                              \
   SLOT_AT(vt, AddRef, 1);                                                      \
   SLOT_AT(vt, Release, 2)
+
+IUNKNOWN_SLOTS(IUnknownVtbl);
+SLOTS(IUnknownVtbl, 3);
 
 IUNKNOWN_SLOTS(IClientVirtualDeviceVtbl);
 SLOT_AT(IClientVirtualDeviceVtbl, GetCommand, 3);
@@ -73,9 +77,43 @@ SLOT_AT(IServerVirtualDeviceSet2Vtbl, SignalAbort, 14);
 SLOT_AT(IServerVirtualDeviceSet2Vtbl, Close, 15);
 SLOTS(IServerVirtualDeviceSet2Vtbl, 16);
 
+/* The C++ view's inheritance needs each base's vtable to be a prefix of
+ * the derived one's: IUnknown's of every vtable, and the v1 client set's
+ * of the v2 one (the C side serves both IIDs with that one vtable). */
+#define PREFIX_SLOT(base, derived, member)                                     \
+  _Static_assert(offsetof(base, member) == offsetof(derived, member),          \
+                 #base "." #member " is the same slot of " #derived)
+#define IUNKNOWN_PREFIX(vt)                                                    \
+  PREFIX_SLOT(IUnknownVtbl, vt, QueryInterface);                               \
+  PREFIX_SLOT(IUnknownVtbl, vt, AddRef);                                       \
+  PREFIX_SLOT(IUnknownVtbl, vt, Release)
+IUNKNOWN_PREFIX(IClientVirtualDeviceVtbl);
+IUNKNOWN_PREFIX(IClientVirtualDeviceSetVtbl);
+IUNKNOWN_PREFIX(IClientVirtualDeviceSet2Vtbl);
+IUNKNOWN_PREFIX(IServerVirtualDeviceVtbl);
+IUNKNOWN_PREFIX(IServerVirtualDeviceSet2Vtbl);
+#define V1 IClientVirtualDeviceSetVtbl
+#define V2 IClientVirtualDeviceSet2Vtbl
+PREFIX_SLOT(V1, V2, QueryInterface);
+PREFIX_SLOT(V1, V2, AddRef);
+PREFIX_SLOT(V1, V2, Release);
+PREFIX_SLOT(V1, V2, Create);
+PREFIX_SLOT(V1, V2, GetConfiguration);
+PREFIX_SLOT(V1, V2, OpenDevice);
+PREFIX_SLOT(V1, V2, Close);
+PREFIX_SLOT(V1, V2, SignalAbort);
+PREFIX_SLOT(V1, V2, OpenInSecondary);
+PREFIX_SLOT(V1, V2, GetBufferHandle);
+PREFIX_SLOT(V1, V2, MapBufferHandle);
+_Static_assert(offsetof(V2, CreateEx) == sizeof(V1), "v2 appends to v1");
+#undef V1
+#undef V2
+
 /* An interface pointer points at the vtable pointer, and nothing else is
  * public. */
+_Static_assert(sizeof(IUnknown) == sizeof(void *), "one ptr");
 _Static_assert(sizeof(IClientVirtualDevice) == sizeof(void *), "one ptr");
+_Static_assert(sizeof(IClientVirtualDeviceSet) == sizeof(void *), "one ptr");
 _Static_assert(sizeof(IClientVirtualDeviceSet2) == sizeof(void *), "one ptr");
 _Static_assert(sizeof(IServerVirtualDevice) == sizeof(void *), "one ptr");
 _Static_assert(sizeof(IServerVirtualDeviceSet2) == sizeof(void *), "one ptr");

@@ -71,7 +71,7 @@ struct srv_state {
 struct job {
   VDS_Command cmd;
   struct srv_state *st;
-  int expect_code;
+  DWORD expect_code;
   DWORD size;
 };
 
@@ -80,9 +80,8 @@ static void on_complete(VDS_Command *cmd) {
   struct job *j = (struct job *)cmd->completionContext;
   struct srv_state *st = j->st;
   if (cmd->completionCode != j->expect_code ||
-      (j->expect_code == ERROR_SUCCESS &&
-       (DWORD)cmd->bytesTransferred != j->size)) {
-    fprintf(stderr, "server: command %d completed with %d, %d bytes\n",
+      (j->expect_code == ERROR_SUCCESS && cmd->bytesTransferred != j->size)) {
+    fprintf(stderr, "server: command %u completed with %u, %u bytes\n",
             cmd->commandCode, cmd->completionCode, cmd->bytesTransferred);
     __atomic_add_fetch(&st->failures, 1, __ATOMIC_RELAXED);
   }
@@ -112,7 +111,8 @@ static int sem_wait_ms(sem_t *s, int ms) {
 
 /* Send one command; data commands take a buffer filled from the pattern. */
 static int send_one(struct srv_state *st, IServerVirtualDevice *dev, int code,
-                    unsigned devno, uint64_t off, DWORD size, int expect_code) {
+                    unsigned devno, uint64_t off, DWORD size,
+                    DWORD expect_code) {
   if (sem_wait_ms(&st->free_bufs, 10000) != 0) {
     fprintf(stderr, "server: no buffer came back in 10 s\n");
     return -1;

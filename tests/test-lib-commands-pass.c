@@ -26,9 +26,10 @@ TEST_IMPL(lib_cmd_all_codes) {
   ASSERT_RC(vdi_srv_allocate_buffer(x.s.srv, &b, MT, 0), 0);
   for (int code = VDC_Read; code <= VDC_Complete; code++) {
     int rw = code == VDC_Read || code == VDC_Write;
-    int32_t size = rw                      ? 4096 * code
-                   : code == VDC_SkipMarks ? -3
-                                           : code * 1000 + 7;
+    /* size is the interface's DWORD: SkipMarks' -3 travels as its bits. */
+    uint32_t size = rw                      ? 4096u * (uint32_t)code
+                    : code == VDC_SkipMarks ? (uint32_t)-3
+                                            : (uint32_t)code * 1000u + 7u;
     int64_t pos = code == VDC_SkipBlocks ? -77 : ((int64_t)code << 33) | 12345;
     int32_t bytes = code * 111 + 5;
     int64_t outpos = (code & 1) ? (int64_t)(0xFEDCBA9876543210ull ^ code)
@@ -42,9 +43,9 @@ TEST_IMPL(lib_cmd_all_codes) {
     ASSERT_EQ(lp_v(x.cli, 1), size);
     ASSERT_EQ(lp_v(x.cli, 2), pos);
     if (code == VDC_Write)
-      ASSERT_RC(lp_call(x.cli, "check %d 0 %d %d", code, size, 1000 + code), 0);
+      ASSERT_RC(lp_call(x.cli, "check %d 0 %u %d", code, size, 1000 + code), 0);
     if (code == VDC_Read)
-      ASSERT_RC(lp_call(x.cli, "fill %d 0 %d %d", code, size, 2000 + code), 0);
+      ASSERT_RC(lp_call(x.cli, "fill %d 0 %u %d", code, size, 2000 + code), 0);
     ASSERT_RC(
         lp_call(x.cli, "comp 0 %d 0 %d %lld", code, bytes, (long long)outpos),
         0);
@@ -251,7 +252,7 @@ static void *devjob_main(void *arg) {
       JOB_CHECK(j, lp_slot_wait(s, 4000) == 1);
       JOB_CHECK(j, s->code == 0);
       JOB_CHECK(j, s->bytes == size);
-      JOB_CHECK(j, s->outpos == s->cmd.inPosition + size + 1);
+      JOB_CHECK(j, (uint64_t)s->outpos == s->cmd.inPosition + size + 1);
     }
     JOB_CHECK(j, lp_check(r, (size_t)size, (uint32_t)rpos) == -1);
     if (j->fail) break;

@@ -403,7 +403,7 @@ static void *holder_serve(void *arg) {
     }
     if (cmd->commandCode == VDC_Write) {
       n = (uint32_t)write(h->fd, cmd->buffer, (size_t)cmd->size);
-      if ((int32_t)n != cmd->size) code = ERROR_DISK_FULL, n = 0;
+      if (n != cmd->size) code = ERROR_DISK_FULL, n = 0;
     } else if (cmd->commandCode == VDC_Flush ||
                cmd->commandCode == VDC_Complete) {
       fsync(h->fd);

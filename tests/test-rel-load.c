@@ -169,9 +169,10 @@ static void *ldev_main(void *arg) {
       D->rc = rc;
       return NULL;
     }
-    uint64_t end = (uint64_t)c->position + c->size;
+    uint64_t end = c->position + c->size;
     uint32_t code = 0;
-    if (c->position < 0 || end > (uint64_t)L->nblk * BLK) {
+    if (c->position > (uint64_t)L->nblk * BLK ||
+        end > (uint64_t)L->nblk * BLK) {
       atomic_store(&L->bad, 1);
       code = LP_ERROR_INVALID_PARAMETER;
     } else if (c->commandCode == VDC_Write) {

@@ -73,7 +73,7 @@ static void *serve(void *arg) {
       n = (uint32_t)(random ? pwrite(c->fd, cmd->buffer, (size_t)cmd->size,
                                      cmd->position)
                             : write(c->fd, cmd->buffer, (size_t)cmd->size));
-      if ((int32_t)n != cmd->size) code = ERROR_DISK_FULL, n = 0;
+      if (n != cmd->size) code = ERROR_DISK_FULL, n = 0;
       c->bytes += n;
       break;
     case VDC_Read: {

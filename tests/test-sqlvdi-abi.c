@@ -7,7 +7,8 @@
  * classes included, and nothing else of C++.  The test reads the library's
  * dynamic symbol table itself (ELF64 .dynsym) - what `nm -D --defined-only`
  * shows.  The class sizes (one pointer) are checked at compile time in
- * sqlvdi.cpp.
+ * sqlvdi.cpp; the types of the header's struct fields and members are
+ * checked at compile time by cxx/sdk_types, which sqlvdi_field_types runs.
  */
 #include "task.h"
 
@@ -124,5 +125,22 @@ TEST_IMPL(sqlvdi_exported_symbols) {
    * (sqlvdi/sqlvdi.map), so only the SDK's members are visible. */
   ASSERT_EQ(t.extra, 0);
   ASSERT_EQ(n, (int)NSPEC + t.core);
+  return 0;
+}
+
+/* cxx/sdk_types holds only static asserts on the SDK header's types; that
+ * it was built and runs is the check. */
+TEST_IMPL(sqlvdi_field_types) {
+  const char *prog = build_path("cxx/sdk_types");
+  if (access(prog, X_OK) != 0)
+    TASK_FAIL_("%s is not built (make builds it with run-tests)", prog);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) TASK_FAIL_("fork failed");
+  if (pid == 0) {
+    execl(prog, prog, (char *)NULL);
+    _exit(127);
+  }
+  ASSERT_EQ(wait_helper(pid), 0);
   return 0;
 }

@@ -17,11 +17,90 @@
 #include <string>
 #include <type_traits>
 
-// The C++ view adds no data: same layout as the C structs.
-static_assert(std::is_standard_layout<IClientVirtualDeviceSet2>::value,
-              "standard layout");
-static_assert(sizeof(IClientVirtualDeviceSet2) == sizeof(void *), "one ptr");
-static_assert(sizeof(IServerVirtualDeviceSet2) == sizeof(void *), "one ptr");
+// The C++ view derives the interfaces as the Windows header does: the v2
+// client set from the v1 one, every other interface from IUnknown, and the
+// v2 server set from IUnknown only (Windows has no v1 prefix there).
+#define DERIVES(B, D)                                                          \
+  static_assert(std::is_base_of<B, D>::value &&                                \
+                    std::is_convertible<D *, B *>::value,                      \
+                #D " : " #B)
+DERIVES(IClientVirtualDeviceSet, IClientVirtualDeviceSet2);
+DERIVES(IUnknown, IClientVirtualDeviceSet2);
+DERIVES(IUnknown, IClientVirtualDeviceSet);
+DERIVES(IUnknown, IClientVirtualDevice);
+DERIVES(IUnknown, IServerVirtualDevice);
+DERIVES(IUnknown, IServerVirtualDeviceSet2);
+static_assert(
+    !std::is_base_of<IClientVirtualDeviceSet, IServerVirtualDeviceSet2>::value,
+    "the server set is not a client set");
+// Going down takes QueryInterface, as on Windows.
+static_assert(!std::is_convertible<IClientVirtualDeviceSet *,
+                                   IClientVirtualDeviceSet2 *>::value,
+              "no implicit v1 -> v2");
+
+// ... and adds no data and no virtual functions: one pointer, laid out as
+// the C structs.
+#define ONE_POINTER(I)                                                         \
+  static_assert(std::is_standard_layout<I>::value &&                           \
+                    !std::is_polymorphic<I>::value &&                          \
+                    sizeof(I) == sizeof(void *),                               \
+                #I " is one pointer")
+ONE_POINTER(IUnknown);
+ONE_POINTER(IClientVirtualDevice);
+ONE_POINTER(IClientVirtualDeviceSet);
+ONE_POINTER(IClientVirtualDeviceSet2);
+ONE_POINTER(IServerVirtualDevice);
+ONE_POINTER(IServerVirtualDeviceSet2);
+
+// Every member has the signature of the Windows header's C++ declaration
+// (an inherited one is a member of the base, as there).
+#define MEMBER_IS(C, m, T)                                                     \
+  static_assert(std::is_same<decltype(&C::m), T>::value, #C "::" #m)
+typedef IUnknown U;
+typedef IClientVirtualDevice CD;
+typedef IClientVirtualDeviceSet CS;
+typedef IClientVirtualDeviceSet2 CS2;
+typedef IServerVirtualDevice SD;
+typedef IServerVirtualDeviceSet2 SS2;
+MEMBER_IS(U, QueryInterface, HRESULT (U::*)(const IID &, void **));
+MEMBER_IS(U, AddRef, ULONG (U::*)());
+MEMBER_IS(U, Release, ULONG (U::*)());
+MEMBER_IS(CD, GetCommand, HRESULT (CD::*)(DWORD, VDC_Command **));
+MEMBER_IS(CD, CompleteCommand,
+          HRESULT (CD::*)(VDC_Command *, DWORD, DWORD, DWORDLONG));
+MEMBER_IS(CS, Create, HRESULT (CS::*)(LPCWSTR, VDConfig *));
+MEMBER_IS(CS, GetConfiguration, HRESULT (CS::*)(DWORD, VDConfig *));
+MEMBER_IS(CS, OpenDevice, HRESULT (CS::*)(LPCWSTR, IClientVirtualDevice **));
+MEMBER_IS(CS, Close, HRESULT (CS::*)());
+MEMBER_IS(CS, SignalAbort, HRESULT (CS::*)());
+MEMBER_IS(CS, OpenInSecondary, HRESULT (CS::*)(LPCWSTR));
+MEMBER_IS(CS, GetBufferHandle, HRESULT (CS::*)(BYTE *, DWORD *));
+MEMBER_IS(CS, MapBufferHandle, HRESULT (CS::*)(DWORD, BYTE **));
+MEMBER_IS(CS2, Create, HRESULT (CS::*)(LPCWSTR, VDConfig *));
+MEMBER_IS(CS2, QueryInterface, HRESULT (U::*)(const IID &, void **));
+MEMBER_IS(CS2, CreateEx, HRESULT (CS2::*)(LPCWSTR, LPCWSTR, VDConfig *));
+MEMBER_IS(CS2, OpenInSecondaryEx, HRESULT (CS2::*)(LPCWSTR, LPCWSTR));
+MEMBER_IS(SD, SendCommand, HRESULT (SD::*)(VDS_Command *));
+MEMBER_IS(SD, CloseDevice, HRESULT (SD::*)());
+MEMBER_IS(SS2, Open, HRESULT (SS2::*)(LPCWSTR, LPCWSTR));
+MEMBER_IS(SS2, GetConfiguration, HRESULT (SS2::*)(VDConfig *));
+MEMBER_IS(SS2, BeginConfiguration,
+          HRESULT (SS2::*)(DWORD, DWORD, DWORD, DWORD, DWORD));
+MEMBER_IS(SS2, EndConfiguration, HRESULT (SS2::*)());
+MEMBER_IS(SS2, RequestBuffers, HRESULT (SS2::*)(DWORD, DWORD, DWORD));
+MEMBER_IS(SS2, QueryAvailableBuffers, HRESULT (SS2::*)(DWORD, DWORD, DWORD *));
+MEMBER_IS(SS2, ExecuteCompletionAgent, HRESULT (SS2::*)());
+MEMBER_IS(SS2, OpenDevice, HRESULT (SS2::*)(LPCWSTR, IServerVirtualDevice **));
+MEMBER_IS(SS2, AllocateBuffer, HRESULT (SS2::*)(BYTE **, DWORD, DWORD));
+MEMBER_IS(SS2, FreeBuffer, HRESULT (SS2::*)(BYTE *, DWORD));
+MEMBER_IS(SS2, IsSharedBuffer, HRESULT (SS2::*)(BYTE *));
+MEMBER_IS(SS2, SignalAbort, HRESULT (SS2::*)());
+MEMBER_IS(SS2, Close, HRESULT (SS2::*)());
+// The structures are the C ones, with the Windows field types.
+static_assert(
+    std::is_same<decltype(VDC_Command::size), DWORD>::value &&
+        std::is_same<decltype(VDC_Command::position), DWORDLONG>::value,
+    "VDC_Command fields");
 static_assert(offsetof(IClientVirtualDeviceSet2Vtbl, CreateEx) ==
                   11 * sizeof(void *),
               "CreateEx is slot 11");
@@ -71,6 +150,8 @@ static int unknown() {
                                reinterpret_cast<void **>(&v1)),
            S_OK);
   CHECK(static_cast<void *>(v1) == static_cast<void *>(vds));
+  IClientVirtualDeviceSet *base = vds; // what QueryInterface gave, unasked
+  CHECK(base == v1);
   CHECK(v1->AddRef() == 3);
   CHECK(v1->Release() == 2);
   void *srv = &srv;
@@ -84,9 +165,14 @@ static int unknown() {
   CHECK(unk == static_cast<void *>(vds));
   CHECK(vds->Release() == 2);
   CHECK(v1->Release() == 1);
-  // Before Create there is nothing to abort or close.
+  // Before Create there is nothing to abort or close, whichever interface
+  // and spelling the call goes through.
   CHECK_HR(vds->SignalAbort(), VD_E_PROTOCOL);
   CHECK_HR(vds->Close(), VD_E_PROTOCOL);
+  CHECK_HR(base->SignalAbort(), VD_E_PROTOCOL);
+  CHECK_HR(IClientVirtualDeviceSet_Close(base), VD_E_PROTOCOL);
+  CHECK(IUnknown_AddRef(static_cast<IUnknown *>(base)) == 2);
+  CHECK(IClientVirtualDeviceSet_Release(base) == 1);
   CHECK(vds->Release() == 0);
 
   IServerVirtualDeviceSet2 *vss = nullptr;
