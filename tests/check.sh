@@ -80,7 +80,7 @@ fi
 
 # Formatting is mechanical: every C, C++ and header file as clang-format
 # (with the committed .clang-format) would write it.
-if command -v clang-format >/dev/null 2>&1 && [ -d .git ]; then
+if command -v clang-format >/dev/null 2>&1 && [ -e .git ]; then
   fmt_check() {
     local bad=0 f
     for f in $(git ls-files '*.c' '*.h' '*.cpp'); do
