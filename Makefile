@@ -177,6 +177,8 @@ install: all
 	  install -m 0755 $(BUILD)/$(SQLVDI_SONAME) $(DESTDIR)$(PREFIX)/lib/; \
 	  install -m 0644 sqlvdi/include/*.h $(DESTDIR)$(PREFIX)/include/sqlvdi/; fi
 	for p in vdisql vdi; do [ -f $(BUILD)/$$p ] && install -m 0755 $(BUILD)/$$p $(DESTDIR)$(PREFIX)/bin/ || true; done
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' tools/vdisql/vdisql@.service.in > $(DESTDIR)$(PREFIX)/lib/systemd/system/vdisql@.service
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	for m in tools/vdi/vdi.1 tools/vdisql/vdisql.1; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
 

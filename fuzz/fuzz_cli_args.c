@@ -10,8 +10,9 @@
  *     $VDI_INSTANCE_DIR, or -S), reading -Q / -i / stdin (/dev/null),
  *     splitting at GO lines, lexing and parsing each batch; the statement
  *     runner (exec_stmt) and the set abort of a batch that does not parse
- *     (vdidev_abort_set) are replaced below by checks of what they are
- *     given (statements run for real in fuzz_stream_reader);
+ *     (vdidev_abort_set), the instance (serve_run) and the sending of
+ *     scripts to one (remote_run) are replaced below by checks of what
+ *     they are given (statements run for real in fuzz_stream_reader);
  *   - vdi: the command and its options and their cross-checks; the four
  *     operations (op_backup ...) are replaced by checks of the options
  *     main() hands them.
@@ -28,6 +29,8 @@
 #include "app.h"
 #include "exec.h"
 #include "media.h"
+#include "remote.h"
+#include "serve.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -53,6 +56,21 @@ int exec_stmt(const exec_ctx *cx, const stmt *s) {
 
 void vdidev_abort_set(const char *name) {
   FZ_CHECK(name && name[0]);
+}
+
+/* --serve would run an instance until a signal; the fuzzer checks the
+ * options it gets instead.  No instance runs: the scripts run here. */
+int serve_run(const serve_opts *o) {
+  FZ_CHECK(o && o->dir && o->stop_timeout >= 0);
+  return 0;
+}
+
+int remote_run(const char *dir, int flags, const char *sep, const char *server,
+               char *const *scripts, int n) {
+  FZ_CHECK(dir && sep && server && n >= 0 && flags >= 0);
+  for (int i = 0; i < n; i++)
+    FZ_CHECK(scripts[i] != NULL);
+  return -1;
 }
 
 /* ------------------------------------------------- stubs for vdi */

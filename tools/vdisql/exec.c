@@ -113,8 +113,8 @@ static int run_backup(const exec_ctx *cx, const stmt *s) {
 
 static void print_row(const exec_ctx *cx, const char *const *cols, int n) {
   for (int i = 0; i < n; i++)
-    printf("%s%s", i ? cx->colsep : "", cols[i]);
-  putchar('\n');
+    fprintf(out_stream(), "%s%s", i ? cx->colsep : "", cols[i]);
+  fputc('\n', out_stream());
 }
 
 static void print_info(const exec_ctx *cx, const stmt *s, const vs_header *h,
@@ -167,8 +167,8 @@ static void print_info(const exec_ctx *cx, const stmt *s, const vs_header *h,
     if (cx->headers) print_row(cx, head, 8);
     print_row(cx, row, 8);
   }
-  printf("\n(1 rows affected)\n");
-  fflush(stdout);
+  fprintf(out_stream(), "\n(1 rows affected)\n");
+  fflush(out_stream());
 }
 
 /* Test hook (TESTING.md): stop at the boundary of a restore's commit, so

@@ -4,12 +4,15 @@
  * splitting scripts into batches at GO lines, exit status.
  * See vdisql.1.
  */
-#include "stale.h"
 #include "exec.h"
-#include "lexer.h"
-#include "media.h"
 #include "msg.h"
-#include "parser.h"
+#include "remote.h"
+#include "script.h"
+#include "serve.h"
+#include "stale.h"
+#include "wire.h"
+
+#include <grp.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -26,11 +29,14 @@ static void usage(FILE *f) {
       "usage: vdisql [-S server] [-U login] [-P password] [-E]\n"
       "              [-Q \"statement\" | -q \"statement\" | -i file[,file]]\n"
       "              [-b] [-r[0|1]] [-s separator] [-h headers] [-?]\n"
+      "       vdisql --serve -S DIR [--allow-group GROUP] [--stop-timeout S]\n"
       "  -S  instance: a directory path; '.', 'localhost', '(local)' or\n"
       "      none means $VDI_INSTANCE_DIR, else\n"
       "      $XDG_DATA_HOME/openvdi/instance (~/.local/share/...)\n"
       "  -Q  run the statement(s) and exit   -i  run script file(s)\n"
       "  -b  exit with status 1 when an error occurs\n"
+      "  --serve  run the instance of DIR until SIGTERM; while it runs,\n"
+      "      vdisql -S DIR sends it the statements\n"
       "  -U, -P, -E, -d, -l, -t, -W, -C, -N: accepted, no effect\n"
       "Statements: BACKUP DATABASE, RESTORE DATABASE | VERIFYONLY |\n"
       "HEADERONLY | FILELISTONLY (see vdisql(1)).\n");
@@ -92,84 +98,91 @@ static char *slurp(FILE *f) {
   return buf;
 }
 
-/* 1 if the line [p, e) is a GO separator ("GO" alone, any case). */
-static int is_go(const char *p, const char *e) {
-  while (p < e && (*p == ' ' || *p == '\t' || *p == '\r'))
-    p++;
-  if (e - p < 2 || strncasecmp(p, "GO", 2) != 0) return 0;
-  p += 2;
-  while (p < e && (*p == ' ' || *p == '\t' || *p == '\r'))
-    p++;
-  return p == e;
+static void free_scripts(char **v, int n) {
+  for (int i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
 }
 
-/* A batch that does not parse runs nothing; a backup application waiting
- * on a set the batch names would wait forever, so abort those sets (the
- * first VIRTUAL_DEVICE after each TO / FROM names the set). */
-static void abort_named_sets(const toklist *tl) {
-  for (size_t i = 0; i + 3 < tl->n; i++)
-    if ((tok_is(&tl->v[i], "TO") || tok_is(&tl->v[i], "FROM")) &&
-        tok_is(&tl->v[i + 1], "VIRTUAL_DEVICE") &&
-        tl->v[i + 2].kind == T_PUNCT && tl->v[i + 2].text[0] == '=' &&
-        tl->v[i + 3].kind == T_STR && tl->v[i + 3].text[0])
-      vdidev_abort_set(tl->v[i + 3].text);
-}
-
-/* Run one batch.  @return number of failed statements (or 1 for a batch
- * that does not parse). */
-static int run_batch(const exec_ctx *cx, const char *src, int stop_on_error) {
-  vmsg err = {0};
-  toklist tl;
-  stmtlist sl;
-  if (lex_batch(src, &tl, &err)) {
-    out_vmsg(&err, 1);
+/* The -Q text, every -i file, or stdin: the number of scripts, or -1
+ * after saying why (nothing is left allocated). */
+static int read_scripts(const char *query, const char *inputs, char ***out) {
+  char **v = NULL;
+  int n = 0;
+  if (query || !inputs) {
+    v = malloc(sizeof *v);
+    if (!v) return -1;
+    v[0] = query ? strdup(query) : slurp(stdin);
+    if (!v[0]) {
+      free(v);
+      return -1;
+    }
+    *out = v;
     return 1;
   }
-  if (parse_batch(&tl, &sl, &err)) {
-    out_vmsg(&err, 1);
-    abort_named_sets(&tl);
-    toklist_free(&tl);
-    return 1;
-  }
-  int failed = 0;
-  for (size_t i = 0; i < sl.n; i++) {
-    if (exec_stmt(cx, &sl.v[i]) != 0) {
-      failed++;
-      if (stop_on_error) break;
+  char *list = strdup(inputs);
+  if (!list) return -1;
+  for (char *save = NULL, *f = strtok_r(list, ",", &save); f;
+       f = strtok_r(NULL, ",", &save)) {
+    FILE *fp = fopen(f, "r");
+    char **nv = fp ? realloc(v, (size_t)(n + 1) * sizeof *nv) : NULL;
+    char *text = nv ? slurp(fp) : NULL;
+    if (fp) fclose(fp);
+    if (nv) v = nv;
+    if (!text) {
+      if (!fp) fprintf(stderr, "Sqlcmd: '%s': Invalid filename.\n", f);
+      free(list);
+      free_scripts(v, n);
+      return -1;
     }
+    v[n++] = text;
   }
-  stmtlist_free(&sl);
-  toklist_free(&tl);
-  return failed;
-}
-
-static int run_script(const exec_ctx *cx, char *text, int stop) {
-  int failed = 0;
-  char *batch = text, *p = text;
-  while (*p) {
-    char *e = strchr(p, '\n');
-    if (!e) e = p + strlen(p);
-    if (is_go(p, e)) {
-      char save = *p;
-      *p = 0; /* the batch ends before the GO line */
-      failed += run_batch(cx, batch, stop);
-      *p = save;
-      if (failed && stop) return failed;
-      batch = *e ? e + 1 : e;
-    }
-    p = *e ? e + 1 : e;
-  }
-  if (*batch) failed += run_batch(cx, batch, stop);
-  return failed;
+  free(list);
+  *out = v;
+  return n;
 }
 
 int main(int argc, char **argv) {
   const char *server = NULL, *query = NULL, *sep = "\t";
   const char *inputs = NULL; /* -i list, within argv (the last -i wins) */
-  int bflag = 0, rflag = 0, headers = 1;
+  int bflag = 0, rflag = 0, headers = 1, serve = 0;
+  serve_opts so = {NULL, 0, 0, 10};
   signal(SIGPIPE, SIG_IGN);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (strcmp(a, "--serve") == 0) {
+      serve = 1;
+      continue;
+    }
+    if (strcmp(a, "--allow-group") == 0 || strcmp(a, "--stop-timeout") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
+        return 1;
+      }
+      const char *v = argv[++i];
+      char *end;
+      if (a[2] == 'a') {
+        struct group *g = getgrnam(v);
+        unsigned long id = strtoul(v, &end, 10);
+        if (!g && (*end || end == v)) {
+          fprintf(stderr, "vdisql: --allow-group: no group '%s'\n", v);
+          return 1;
+        }
+        so.allow_group = 1;
+        so.allow_gid = g ? g->gr_gid : (gid_t)id;
+      } else {
+        long t = strtol(v, &end, 10);
+        if (*end || end == v || t < 0 || t > 86400) {
+          fprintf(stderr,
+                  "vdisql: --stop-timeout: '%s' is not a number of "
+                  "seconds (0 to 86400)\n",
+                  v);
+          return 1;
+        }
+        so.stop_timeout = (int)t;
+      }
+      continue;
+    }
     if (a[0] != '-' || !a[1]) {
       fprintf(stderr, "Sqlcmd: '%s': Unexpected argument.\n", a);
       usage(stderr);
@@ -270,46 +283,35 @@ int main(int argc, char **argv) {
             server ? server : ".", dir);
     return 1;
   }
-  /* Restores of killed vdisql processes left their new databases here. */
-  stale_sweep(dir, ".", ".db.restore-");
+  if (serve) {
+    so.dir = dir;
+    return serve_run(&so);
+  }
   char host[256] = "localhost";
   if (is_default) gethostname(host, sizeof host - 1);
   const char *sname = is_default ? host : server;
-  out_init(sname, rflag);
-  exec_ctx cx = {dir, sname, sep, headers};
 
-  int failed = 0;
-  if (query) {
-    char *q = strdup(query);
-    failed = run_script(&cx, q, bflag);
-    free(q);
-  } else if (inputs) {
-    char *list = strdup(inputs);
-    if (!list) return 1;
-    for (char *save = NULL, *f = strtok_r(list, ",", &save); f;
-         f = strtok_r(NULL, ",", &save)) {
-      FILE *fp = fopen(f, "r");
-      if (!fp) {
-        fprintf(stderr, "Sqlcmd: '%s': Invalid filename.\n", f);
-        free(list);
-        return 1;
-      }
-      char *text = slurp(fp);
-      fclose(fp);
-      if (!text) {
-        free(list);
-        return 1;
-      }
-      failed += run_script(&cx, text, bflag);
-      free(text);
+  /* The scripts, read whole before anything runs. */
+  char **scripts = NULL;
+  int n = read_scripts(query, inputs, &scripts);
+  if (n < 0) return 1;
+
+  /* A running instance does the work; else this process does. */
+  int flags = (bflag ? WIRE_F_STOP : 0) | (rflag ? WIRE_F_STDERR : 0) |
+              (headers ? 0 : WIRE_F_NOHEAD);
+  int status = remote_run(dir, flags, sep, sname, scripts, n);
+  if (status < 0) {
+    /* Restores of killed vdisql processes left their new databases here. */
+    stale_sweep(dir, ".", ".db.restore-");
+    out_init(sname, rflag);
+    exec_ctx cx = {dir, sname, sep, headers, NULL};
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+      failed += script_run(&cx, scripts[i], bflag);
       if (failed && bflag) break;
     }
-    free(list);
-  } else {
-    char *text = slurp(stdin);
-    if (!text) return 1;
-    failed = run_script(&cx, text, bflag);
-    free(text);
+    status = bflag && failed ? 1 : 0;
   }
-  return bflag && failed ? 1 : 0;
+  free_scripts(scripts, n);
+  return status;
 }

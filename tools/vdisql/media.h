@@ -58,6 +58,14 @@ media_t *vdidev_open(char *const *names, int n, const media_opts *o, vmsg *err);
  * devices are used, so that a waiting client does not wait forever. */
 void vdidev_abort_set(const char *name);
 
+/** Sets this thread opens from now on belong to the session whose cancel
+ * flag is @p cancel (NULL: none); a set whose owner is already cancelled
+ * is aborted as soon as it exists. */
+void vdidev_set_owner(const volatile int *cancel);
+/** Abort (SignalAbort) every open set of @p cancel's session, or every
+ * open set when @p cancel is NULL.  @return how many. */
+int vdidev_abort_owned(const volatile int *cancel);
+
 static inline int media_write(media_t *m, unsigned s, const void *b, size_t n) {
   return m->ops->write(m, s, b, n);
 }

@@ -6,12 +6,43 @@
 #include <stdio.h>
 #include <string.h>
 
-static char server_name[256] = "localhost";
-static int to_stderr;
+/* Where this thread's output goes: the process's stdout and stderr, or,
+ * in an instance's session thread, the session's connection. */
+struct out_target {
+  FILE *out, *err;
+  char server[256];
+  int to_stderr;
+};
+static struct out_target process_target = {NULL, NULL, "localhost", 0};
+static __thread struct out_target *cur;
+static __thread struct out_target session_target;
+
+static struct out_target *target(void) {
+  struct out_target *t = cur ? cur : &process_target;
+  if (!t->out) t->out = stdout;
+  if (!t->err) t->err = stderr;
+  return t;
+}
 
 void out_init(const char *server, int errors_to_stderr) {
-  snprintf(server_name, sizeof server_name, "%s", server);
-  to_stderr = errors_to_stderr;
+  snprintf(process_target.server, sizeof process_target.server, "%s", server);
+  process_target.to_stderr = errors_to_stderr;
+}
+
+void out_bind(FILE *out, FILE *err, const char *server, int errors_to_stderr) {
+  if (!out) {
+    cur = NULL;
+    return;
+  }
+  session_target.out = out;
+  session_target.err = err;
+  snprintf(session_target.server, sizeof session_target.server, "%s", server);
+  session_target.to_stderr = errors_to_stderr;
+  cur = &session_target;
+}
+
+FILE *out_stream(void) {
+  return target()->out;
 }
 
 static void vset(vmsg *m, int num, int level, int line, const char *fmt,
@@ -38,11 +69,12 @@ void vmsg_setl(vmsg *m, int num, int level, int line, const char *fmt, ...) {
 }
 
 void out_msg(int num, int level, int line, const char *fmt, ...) {
-  FILE *f = to_stderr ? stderr : stdout;
+  struct out_target *t = target();
+  FILE *f = t->to_stderr ? t->err : t->out;
   va_list ap;
-  fflush(stdout);
+  fflush(t->out);
   fprintf(f, "Msg %d, Level %d, State 1, Server %s, Line %d\n", num, level,
-          server_name, line);
+          t->server, line);
   va_start(ap, fmt);
   vfprintf(f, fmt, ap);
   va_end(ap);
@@ -56,10 +88,11 @@ void out_vmsg(const vmsg *m, int stmt_line) {
 }
 
 void out_info(const char *fmt, ...) {
+  FILE *f = target()->out;
   va_list ap;
   va_start(ap, fmt);
-  vfprintf(stdout, fmt, ap);
+  vfprintf(f, fmt, ap);
   va_end(ap);
-  fputc('\n', stdout);
-  fflush(stdout);
+  fputc('\n', f);
+  fflush(f);
 }

@@ -8,6 +8,7 @@
 #define VDISQL_MSG_H
 
 #include <stdarg.h>
+#include <stdio.h>
 
 typedef struct vmsg {
   int num;         /* 0 = no error */
@@ -25,6 +26,12 @@ void vmsg_setl(vmsg *m, int num, int level, int line, const char *fmt, ...)
 
 /** Output settings: server name in Msg lines; errors to stderr if asked. */
 void out_init(const char *server, int errors_to_stderr);
+/** Send this thread's output (results, messages) to @p out and @p err
+ * instead of the process's stdout and stderr: a session of the instance
+ * does this for its connection.  out_bind(NULL, ...) undoes it. */
+void out_bind(FILE *out, FILE *err, const char *server, int errors_to_stderr);
+/** Where this thread's results go (stdout, or the session's). */
+FILE *out_stream(void);
 /** Print an error in SQL Server's two-line form. */
 void out_msg(int num, int level, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

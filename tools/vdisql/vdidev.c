@@ -71,8 +71,53 @@ typedef struct vmedia {
   int writing, random, complete, failed;
   uint32_t bs, mts;
   unsigned ndev;
+  const volatile int *owner; /* the session's cancel flag (registry) */
+  struct vmedia *reg_next;
   struct vdev d[64];
 } vmedia_t;
+
+/* Every open set of the process, so that an instance can abort those of a
+ * session whose client hung up, or all of them when it stops.  A set is
+ * in the registry from vdi_srv_new to just before vdi_srv_close. */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static vmedia_t *reg_head;
+static __thread const volatile int *thread_owner;
+
+static void reg_add(vmedia_t *vm) {
+  pthread_mutex_lock(&reg_mu);
+  vm->owner = thread_owner;
+  vm->reg_next = reg_head;
+  reg_head = vm;
+  /* A session cancelled before its set existed: abort it at once. */
+  if (vm->owner && *vm->owner) vdi_srv_signal_abort(vm->srv);
+  pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_remove(vmedia_t *vm) {
+  pthread_mutex_lock(&reg_mu);
+  for (vmedia_t **p = &reg_head; *p; p = &(*p)->reg_next)
+    if (*p == vm) {
+      *p = vm->reg_next;
+      break;
+    }
+  pthread_mutex_unlock(&reg_mu);
+}
+
+void vdidev_set_owner(const volatile int *cancel) {
+  thread_owner = cancel;
+}
+
+int vdidev_abort_owned(const volatile int *cancel) {
+  int n = 0;
+  pthread_mutex_lock(&reg_mu);
+  for (vmedia_t *vm = reg_head; vm; vm = vm->reg_next)
+    if (!cancel || vm->owner == cancel) {
+      vdi_srv_signal_abort(vm->srv);
+      n++;
+    }
+  pthread_mutex_unlock(&reg_mu);
+  return n;
+}
 
 static const char *win32_text(int code) {
   switch (code) {
@@ -460,6 +505,7 @@ static int v_finish(media_t *m, int ok) {
       good = 0;
     }
   }
+  reg_remove(vm);
   vdi_srv_close(vm->srv);
   vdi_srv_free(vm->srv);
   vm->srv = NULL;
@@ -537,6 +583,7 @@ media_t *vdidev_open(char *const *names, int n, const media_opts *o,
     vm->srv = NULL;
     return fail_open(vm, names[0], "Create", rc);
   }
+  reg_add(vm);
   if ((rc = vdi_srv_open(vm->srv, NULL, names[0])) != 0)
     return fail_open(vm, names[0], "Open", rc);
   if ((rc = vdi_srv_get_configuration(vm->srv, &cfg)) != 0)

@@ -1,0 +1,346 @@
+/*
+ * test-sql-serve.c - the vdisql instance (`vdisql --serve -S DIR`), real
+ * processes each time: statements sent by `vdisql -S DIR` run in the
+ * instance and print exactly what a one-shot vdisql prints; one instance
+ * per directory; a clean stop (SIGTERM) lets quick statements finish and
+ * aborts a stalled virtual-device statement after --stop-timeout, with its
+ * message; a client that hangs up cancels its statement; a killed instance
+ * leaves nothing in the way; `vdi` backs up and restores through it; other
+ * users are refused, and a squatter on the instance's address is not sent
+ * a word.
+ */
+#include "task.h"
+#include "test-app-util.h"
+#include "test-sql-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char inst[4200], logp[4300];
+
+static void setup(void) {
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+}
+
+static int log_has(const char *path, const char *what) {
+  char *t = sql_slurp(path);
+  int yes = strstr(t, what) != NULL;
+  free(t);
+  return yes;
+}
+
+/* Start an instance and wait until it listens. */
+static pid_t start_instance(const char *log, const char *stop_timeout) {
+  pid_t p = sql_vdisql_spawn(log, (const char *const[]){"--serve", "-S", inst,
+                                                        "--stop-timeout",
+                                                        stop_timeout, NULL});
+  for (int i = 0; i < 1000 && !log_has(log, " ready (pid "); i++)
+    sleep_ms(5);
+  if (!log_has(log, " ready (pid ")) {
+    kill(p, SIGKILL);
+    TASK_FAIL_("the instance did not start:\n%s", sql_slurp(log));
+  }
+  return p;
+}
+
+static void stop_instance(pid_t p) {
+  ASSERT_EQ(kill(p, SIGTERM), 0);
+  int rc = wait_helper_timeout(p, 5000);
+  if (rc < 0) kill(p, SIGKILL);
+  ASSERT_EQ(rc, 0);
+}
+
+static void make_db(const char *name, int rows) {
+  char p[4400];
+  snprintf(p, sizeof p, "%s/%s.db", inst, name);
+  sql_make_db(p, rows, 4096, 1, (unsigned)rows);
+}
+
+TEST_IMPL_TIMEOUT(sql_serve_runs_statements, 30) {
+  setup();
+  make_db("a", 800);
+  pid_t srv = start_instance(logp, "10");
+  char *out = NULL;
+  ASSERT_EQ(
+      sql_q(inst, "BACKUP DATABASE a TO DISK='a.bak' WITH COMPRESSION", &out),
+      0);
+  ASSERT_NOT_NULL(strstr(out, "BACKUP DATABASE successfully processed"));
+  free(out);
+  ASSERT(log_has(logp, ": BACKUP DATABASE a TO DISK='a.bak'"));
+  /* Errors: the Msg lines and the -b exit status come back. */
+  ASSERT_EQ(sql_q(inst, "BACKUP DATABASE nosuch TO DISK='n.bak'", &out), 1);
+  ASSERT(sql_has_msg(out, 911) && sql_has_msg(out, 3013));
+  free(out);
+  ASSERT_EQ(sql_q(inst, "BACKUP DATABASE a TO DISK=", &out), 1);
+  ASSERT(sql_has_msg(out, 102));
+  free(out);
+  /* Without -b a failed statement still exits 0, as sqlcmd. */
+  int rc = sql_vdisql(&out, "-S", inst, "-Q",
+                      "BACKUP DATABASE nosuch TO DISK='n.bak'", NULL);
+  ASSERT_EQ(rc, 0);
+  ASSERT(sql_has_msg(out, 911));
+  free(out);
+  /* Two script files, GO batches, in one session. */
+  char f1[4400], f2[4400];
+  snprintf(f1, sizeof f1, "%s/one.sql", test_tmpdir());
+  snprintf(f2, sizeof f2, "%s/two.sql", test_tmpdir());
+  FILE *f = fopen(f1, "w");
+  fputs("RESTORE VERIFYONLY FROM DISK='a.bak'\nGO\n"
+        "RESTORE DATABASE b FROM DISK='a.bak'\nGO\n",
+        f);
+  fclose(f);
+  f = fopen(f2, "w");
+  fputs("RESTORE FILELISTONLY FROM DISK='a.bak'\n", f);
+  fclose(f);
+  char both[9000];
+  snprintf(both, sizeof both, "%s,%s", f1, f2);
+  rc = sql_vdisql(&out, "-b", "-S", inst, "-i", both, NULL);
+  if (rc != 0 || !strstr(out, "The backup set on file 1 is valid.") ||
+      !strstr(out, "RESTORE DATABASE successfully processed") ||
+      !strstr(out, "LogicalName"))
+    TASK_FAIL_("exit %d:\n%s", rc, out);
+  free(out);
+  char b[4400], a[4400];
+  snprintf(a, sizeof a, "%s/a.db", inst);
+  snprintf(b, sizeof b, "%s/b.db", inst);
+  long r1, r2;
+  ASSERT_EQ(sql_digest(a, &r1), sql_digest(b, &r2));
+  ASSERT_EQ(r2, 800);
+
+  /* The same statement prints the same bytes through the instance and
+   * without it. */
+  char *remote = NULL, *local = NULL;
+  ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='a.bak'", &remote), 0);
+  stop_instance(srv);
+  ASSERT(log_has(logp, "stopped"));
+  ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='a.bak'", &local), 0);
+  ASSERT_STR_EQ(remote, local);
+  free(remote);
+  free(local);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(sql_serve_one_instance_per_directory, 30) {
+  setup();
+  make_db("a", 10);
+  pid_t srv = start_instance(logp, "10");
+  char other[4400], *out = NULL, spelled[4400];
+  snprintf(other, sizeof other, "%s/second.log", test_tmpdir());
+  /* Another spelling of the same directory meets the same instance. */
+  snprintf(spelled, sizeof spelled, "%s/../inst/.", inst);
+  int64_t t0 = now_ms();
+  int rc = sql_vdisql(&out, "--serve", "-S", spelled, NULL);
+  ASSERT_EQ(rc, 1);
+  ASSERT_LT(now_ms() - t0, 2000);
+  char pid[32];
+  snprintf(pid, sizeof pid, "(pid %ld)", (long)srv);
+  if (!strstr(out, "already running") || !strstr(out, pid))
+    TASK_FAIL_("%s", out);
+  free(out);
+  /* The first still serves, through either spelling. */
+  ASSERT_EQ(sql_q(spelled, "BACKUP DATABASE a TO DISK='x.bak'", NULL), 0);
+  ASSERT(log_has(logp, "BACKUP DATABASE a TO DISK='x.bak'"));
+  stop_instance(srv);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(sql_serve_killed_instance_leaves_nothing, 30) {
+  setup();
+  make_db("a", 10);
+  pid_t srv = start_instance(logp, "10");
+  ASSERT_EQ(kill(srv, SIGKILL), 0);
+  ASSERT_EQ(wait_helper(srv), 128 + SIGKILL);
+  /* Statements run in the client again at once ... */
+  char *out = NULL;
+  ASSERT_EQ(sql_q(inst, "BACKUP DATABASE a TO DISK='x.bak'", &out), 0);
+  free(out);
+  /* ... and a new instance starts. */
+  char log2[4400];
+  snprintf(log2, sizeof log2, "%s/again.log", test_tmpdir());
+  srv = start_instance(log2, "10");
+  ASSERT_EQ(sql_q(inst, "RESTORE VERIFYONLY FROM DISK='x.bak'", NULL), 0);
+  ASSERT(log_has(log2, "RESTORE VERIFYONLY"));
+  stop_instance(srv);
+  return 0;
+}
+
+/* vdi through the instance: the engine side runs in the instance. */
+TEST_IMPL_TIMEOUT(sql_serve_vdi_roundtrip, 40) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  app_t_make_db(inst, "src", 20000, 4096, 31);
+  pid_t srv = start_instance(logp, "10");
+  char bk[4400];
+  snprintf(bk, sizeof bk, "%s/bk", test_tmpdir());
+  app_t_run_ok("backup", NULL,
+               ARGS("backup", "src", "--instance", inst, "--to", bk,
+                    "--stripes", "3", "--compress", "--quiet"));
+  app_t_run_ok("restore", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", bk, "--as",
+                    "copy", "--quiet"));
+  ASSERT(log_has(logp, ": BACKUP DATABASE [src] TO VIRTUAL_DEVICE="));
+  ASSERT(log_has(logp, ": RESTORE DATABASE [copy] FROM VIRTUAL_DEVICE="));
+  char d1[64], d2[64], p[4400];
+  snprintf(p, sizeof p, "%s/src.db", inst);
+  app_t_digest(p, d1, sizeof d1);
+  snprintf(p, sizeof p, "%s/copy.db", inst);
+  app_t_digest(p, d2, sizeof d2);
+  ASSERT_STR_EQ(d1, d2);
+  stop_instance(srv);
+  return 0;
+}
+
+/* A slow vdi backup through the instance; returns vdi's pid once the
+ * instance runs its statement. */
+static pid_t slow_vdi_backup(const char *bk, const char *vlog) {
+  app_t_make_db(inst, "db", 40000, 4096, 32);
+  pid_t vdi = app_t_spawn(
+      vlog, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=100"),
+      ARGS("backup", "db", "--instance", inst, "--to", bk, "--quiet"));
+  for (int i = 0; i < 1000 && !log_has(logp, ": BACKUP DATABASE [db]"); i++)
+    sleep_ms(5);
+  ASSERT(log_has(logp, ": BACKUP DATABASE [db]"));
+  if (!app_t_wait_bytes(bk, 1, 5000)) {
+    kill(vdi, SIGKILL);
+    TASK_FAIL_("the backup did not start");
+  }
+  return vdi;
+}
+
+TEST_IMPL_TIMEOUT(sql_serve_stop_aborts_stalled_statement, 40) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  pid_t srv = start_instance(logp, "1");
+  char bk[4400], vlog[4400];
+  snprintf(bk, sizeof bk, "%s/bk", test_tmpdir());
+  snprintf(vlog, sizeof vlog, "%s/vdi.log", test_tmpdir());
+  pid_t vdi = slow_vdi_backup(bk, vlog);
+  int64_t t0 = now_ms();
+  ASSERT_EQ(kill(srv, SIGTERM), 0);
+  int rc = wait_helper_timeout(srv, 6000);
+  if (rc < 0) kill(srv, SIGKILL);
+  ASSERT_EQ(rc, 0);
+  int64_t took = now_ms() - t0;
+  ASSERT_GE(took, 900); /* it waited the stop timeout first */
+  ASSERT(log_has(logp, "aborted 1 virtual device set"));
+  rc = wait_helper_timeout(vdi, 3000);
+  if (rc < 0) kill(vdi, SIGKILL);
+  ASSERT_GT(rc, 0);
+  /* The statement's own messages reached its client. */
+  if (!log_has(vlog, "Msg 3013")) TASK_FAIL_("%s", sql_slurp(vlog));
+  ASSERT(!app_t_exists(bk, "db.manifest.json"));
+  int stripes = 0;
+  app_t_count_files(bk, "db.stripe", &stripes);
+  ASSERT_EQ(stripes, 0);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(sql_serve_client_hangup_cancels, 40) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  pid_t srv = start_instance(logp, "10");
+  char bk[4400], vlog[4400];
+  snprintf(bk, sizeof bk, "%s/bk", test_tmpdir());
+  snprintf(vlog, sizeof vlog, "%s/vdi.log", test_tmpdir());
+  pid_t vdi = slow_vdi_backup(bk, vlog);
+  pid_t fwd = app_t_find_child(vdi, "vdisql");
+  ASSERT_GT(fwd, 0);
+  ASSERT_EQ(kill(fwd, SIGKILL), 0); /* the instance's client, not the set's */
+  int rc = wait_helper_timeout(vdi, 2000);
+  if (rc < 0) kill(vdi, SIGKILL);
+  ASSERT_GT(rc, 0); /* the set was aborted: vdi ended, and failed */
+  ASSERT(log_has(logp, "the client hung up"));
+  ASSERT(!app_t_exists(bk, "db.manifest.json"));
+  /* The instance goes on serving. */
+  ASSERT_EQ(sql_q(inst, "BACKUP DATABASE db TO DISK='after.bak'", NULL), 0);
+  stop_instance(srv);
+  return 0;
+}
+
+/* Other users: refused by the instance (Msg 18456); and a process of
+ * another user squatting the instance's address is never sent a
+ * statement. */
+TEST_IMPL_TIMEOUT(sql_serve_other_users, 30) {
+  if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) {
+    fprintf(stderr, "needs root and setpriv\n");
+    return TEST_SKIP;
+  }
+  ASSERT_EQ(chmod(test_tmpdir(), 0755), 0);
+  setup();
+  make_db("a", 10);
+  pid_t srv = start_instance(logp, "10");
+  char out_path[4400];
+  snprintf(out_path, sizeof out_path, "%s/nobody.out", test_tmpdir());
+  pid_t p = fork();
+  if (p == 0) {
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
+          "--clear-groups", build_path("vdisql"), "-b", "-S", inst, "-Q",
+          "BACKUP DATABASE a TO DISK='/tmp/never.bak'", (char *)NULL);
+    _exit(127);
+  }
+  ASSERT_EQ(wait_helper(p), 1);
+  if (!log_has(out_path, "Msg 18456")) TASK_FAIL_("%s", sql_slurp(out_path));
+  ASSERT(log_has(logp, "refused a connection"));
+  ASSERT_EQ(sql_fsize("/tmp/never.bak"), -1);
+  stop_instance(srv);
+
+  /* The squatter: nobody binds the address before any instance runs. */
+  struct stat st;
+  ASSERT_EQ(stat(inst, &st), 0);
+  char name[108];
+  int n =
+      snprintf(name, sizeof name, "openvdi-vdisql-%llx-%llx",
+               (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+  char mark[4400];
+  snprintf(mark, sizeof mark, "%s/squat-got", test_tmpdir());
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t sq = fork();
+  if (sq == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path + 1, name, (size_t)n);
+    if (bind(fd, (struct sockaddr *)&a,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                         (size_t)n)) != 0 ||
+        listen(fd, 4) != 0)
+      _exit(3);
+    (void)!write(ready[1], "r", 1);
+    int c = accept(fd, NULL, NULL);
+    char buf[64];
+    if (c >= 0 && read(c, buf, sizeof buf) > 0) {
+      int m = open(mark, O_WRONLY | O_CREAT, 0666);
+      if (m >= 0) close(m);
+    }
+    sleep(5);
+    _exit(0);
+  }
+  char r;
+  ASSERT_EQ(read(ready[0], &r, 1), 1);
+  char *out = NULL;
+  int rc = sql_q(inst, "BACKUP DATABASE a TO DISK='squat.bak'", &out);
+  ASSERT_EQ(rc, 1);
+  if (!strstr(out, "not run by the instance's owner")) TASK_FAIL_("%s", out);
+  free(out);
+  kill(sq, SIGKILL);
+  wait_helper(sq);
+  ASSERT(access(mark, F_OK) != 0); /* not a byte was sent to it */
+  char sq_bak[4400];
+  snprintf(sq_bak, sizeof sq_bak, "%s/squat.bak", inst);
+  ASSERT_EQ(sql_fsize(sq_bak), -1); /* nor was it run here instead */
+  return 0;
+}

@@ -1,0 +1,34 @@
+/*
+ * session.h - one client connection of a running instance: its request
+ * read whole (wire.h), its scripts run with the output bound to the
+ * connection, its exit status sent back.  A session runs in its own
+ * thread; the listener (serve.c) owns the list and watches each
+ * connection for a hang-up, which cancels the session.
+ */
+#ifndef VDISQL_SESSION_H
+#define VDISQL_SESSION_H
+
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+typedef struct session {
+  int fd;
+  long id;
+  struct ucred peer;
+  const char *dir;     /* the instance directory */
+  int notify_fd;       /* eventfd: the listener wakes when we end */
+  volatile int cancel; /* the client hung up, or the instance stops */
+  int done;            /* atomic: the thread has finished */
+  int watching;        /* the listener polls fd for a hang-up */
+  pthread_t thread;
+  struct session *next;
+} session_t;
+
+/** Thread body: serve @p arg (a session_t *) to its end. */
+void *session_main(void *arg);
+
+/** Refuse a peer the instance does not trust: Msg 18456 and status 1. */
+void session_refuse(int fd, const struct ucred *peer, const char *why);
+
+#endif
