@@ -124,7 +124,7 @@ TEST_IMPL(sql_parse_errors_give_msgs) {
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH INIT,", 102},
       {"BACKUP DATABASE sales TO DISK='a.bak' extra", 102},
       {"BACKUP TABLE sales TO DISK='a.bak'", 102},
-      {"SELECT 1", 102},
+      {"UPDATE t SET v = 1", 102},
       {"RESTORE sales FROM DISK='a.bak'", 102},
       {"RESTORE DATABASE sales DISK='a.bak'", 102},
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH BLOCKSIZE='x'", 102},

@@ -147,6 +147,15 @@ int stream_backup(snap_t *snap, media_t *m, const wopts *o, vmsg *err) {
     if (put(m, ws, i, hb, vs_trailer_size(t.pad_len))) goto out;
   }
   if (pc == 0) progress(o->stats, 1, 1, &last);
+  if (o->out_header) {
+    h.stripe_index = 0;
+    *o->out_header = h;
+  }
+  if (o->out_bytes) {
+    *o->out_bytes = 0;
+    for (unsigned i = 0; i < n; i++)
+      *o->out_bytes += ws[i].bytes;
+  }
   rc = 0;
 out:
   ZSTD_freeCCtx(cctx);

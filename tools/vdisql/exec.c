@@ -6,6 +6,7 @@
  */
 #include "exec.h"
 
+#include "catalog.h"
 #include "dbwrite.h"
 #include "guard.h"
 #include "stream.h"
@@ -50,6 +51,11 @@ static media_t *open_media(const exec_ctx *cx, const stmt *s, int writing,
   o.base_dir = cx->inst_dir;
   if (s->dev_kind == DEV_DISK) return disk_open(s->dev, s->ndev, &o, err);
   return vdidev_open(s->dev, s->ndev, &o, err);
+}
+
+/* msdb's device_type: 2 disk, 7 virtual device. */
+static int m_device_type(const stmt *s) {
+  return s->dev_kind == DEV_DISK ? 2 : 7;
 }
 
 static void done_line(const char *verb, uint64_t pages, uint32_t ps,
@@ -98,6 +104,11 @@ static int run_backup(const exec_ctx *cx, const stmt *s) {
   o.description = s->description;
   o.server = cx->server;
   o.src = &st;
+  vs_header hdr;
+  uint64_t bytes = 0;
+  o.out_header = &hdr;
+  o.out_bytes = &bytes;
+  int64_t started = (int64_t)time(NULL);
   int rc = stream_backup(snap, m, &o, &err);
   uint64_t pages = snap_page_count(snap);
   uint32_t ps = snap_page_size(snap);
@@ -105,6 +116,10 @@ static int run_backup(const exec_ctx *cx, const stmt *s) {
   if (media_close(m, rc == 0) != 0) rc = -1;
   guard_unlock(lock);
   if (rc) return fail(s, &err);
+  catalog_backup cb = {&hdr,  'D',    started, (int64_t)time(NULL),
+                       bytes, s->dev, s->ndev, (int)m_device_type(s)};
+  vmsg herr = {0};
+  if (catalog_record(cx->inst_dir, &cb, &herr) != 0) out_vmsg(&herr, s->line);
   out_info("Processed %llu pages for database '%s', file '%s' on file 1.",
            (unsigned long long)pages, s->db, s->db);
   done_line("BACKUP DATABASE", pages, ps, now_s() - t0);

@@ -3,6 +3,8 @@
  */
 #include "script.h"
 
+#include "catalog.h"
+
 #include "lexer.h"
 #include "media.h"
 #include "msg.h"
@@ -36,8 +38,22 @@ static void abort_named_sets(const toklist *tl) {
 
 /* Run one batch.  @return number of failed statements (or 1 for a batch
  * that does not parse). */
+/* 1 if the batch is a SELECT (the history queries of catalog.h). */
+static int is_select(const char *src) {
+  while (*src == ' ' || *src == '\t' || *src == '\r' || *src == '\n')
+    src++;
+  return strncasecmp(src, "SELECT", 6) == 0 &&
+         (src[6] == ' ' || src[6] == '\t' || src[6] == '\r' || src[6] == '\n');
+}
+
 static int run_batch(const exec_ctx *cx, const char *src, int stop_on_error) {
   vmsg err = {0};
+  if (is_select(src)) {
+    if (catalog_select(cx->inst_dir, src, cx->colsep, cx->headers, &err) == 0)
+      return 0;
+    out_vmsg(&err, 1);
+    return 1;
+  }
   toklist tl;
   stmtlist sl;
   if (lex_batch(src, &tl, &err)) {

@@ -40,6 +40,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,6 +109,47 @@ static int trusted(const serve_opts *o, const struct ucred *c) {
   return o->allow_group && in_group(c->pid, c->gid, o->allow_gid);
 }
 
+/* A refused client is told why in a thread of its own: the answer must
+ * be sent, and the client's request read and dropped, before the close
+ * (closing with unread bytes resets the connection, and the client would
+ * lose the answer), and a client that never finishes its request must not
+ * hold up the listener. */
+struct refusal {
+  int fd;
+  struct ucred peer;
+  const char *why;
+};
+
+static void *refuse_main(void *arg) {
+  struct refusal *r = arg;
+  struct timeval tv = {2, 0};
+  setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  session_refuse(r->fd, &r->peer, r->why);
+  shutdown(r->fd, SHUT_WR);
+  char buf[4096];
+  while (read(r->fd, buf, sizeof buf) > 0) {
+  }
+  close(r->fd);
+  free(r);
+  return NULL;
+}
+
+static void refuse(int fd, const struct ucred *c, const char *why) {
+  struct refusal *r = malloc(sizeof *r);
+  pthread_t t;
+  pthread_attr_t at;
+  if (r) {
+    *r = (struct refusal){fd, *c, why};
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &at, refuse_main, r);
+    pthread_attr_destroy(&at);
+    if (rc == 0) return;
+    free(r);
+  }
+  close(fd);
+}
+
 struct state {
   const serve_opts *o;
   int lfd, sfd, efd;
@@ -128,15 +170,13 @@ static void accept_one(struct state *st) {
   if (!trusted(st->o, &c)) {
     fprintf(stderr, "vdisql: refused a connection from pid %ld, uid %u\n",
             (long)c.pid, (unsigned)c.uid);
-    session_refuse(fd, &c,
-                   "The instance serves its own user, root and the group it "
-                   "was told to allow.");
-    close(fd);
+    refuse(fd, &c,
+           "The instance serves its own user, root and the group it was "
+           "told to allow.");
     return;
   }
   if (st->nsessions >= MAX_SESSIONS) {
-    session_refuse(fd, &c, "The instance has too many sessions.");
-    close(fd);
+    refuse(fd, &c, "The instance has too many sessions.");
     return;
   }
   session_t *s = calloc(1, sizeof *s);

@@ -16,6 +16,8 @@ typedef struct wopts {
   int stats; /* percent step, 0 = none */
   const char *database, *name, *description, *server;
   const struct stat *src; /* the database file: its mode goes in the header */
+  vs_header *out_header;  /* if not NULL: the set's header (stripe 0) */
+  uint64_t *out_bytes;    /* if not NULL: bytes written over all stripes */
 } wopts;
 
 /** Write the snapshot as one backup set striped over @p m.

@@ -1,0 +1,331 @@
+/*
+ * catalog.c - the backup history (see catalog.h).
+ *
+ * The catalog is a SQLite database in the instance's private directory
+ * (0700; the file 0600, created with the umask of the instance's user).
+ * Columns keep msdb's names and meanings where vdisql has the value; the
+ * LSN columns stay NULL until the instance captures the log.  Queries
+ * open it read-only and an authorizer lets them read the two history
+ * tables and nothing else: history is for reading, and a query must not
+ * reach other files (ATTACH) or change settings (PRAGMA).
+ */
+#include "catalog.h"
+
+#include "guard.h"
+#include "msg.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS backupset("
+    " backup_set_id INTEGER PRIMARY KEY,"
+    " backup_set_uuid TEXT NOT NULL,"
+    " media_set_id INTEGER NOT NULL,"
+    " name TEXT, description TEXT,"
+    " database_name TEXT NOT NULL,"
+    " server_name TEXT,"
+    " type TEXT NOT NULL,"
+    " backup_start_date TEXT, backup_finish_date TEXT,"
+    " backup_size INTEGER, compressed_backup_size INTEGER,"
+    " first_lsn NUMERIC, last_lsn NUMERIC, checkpoint_lsn NUMERIC,"
+    " database_backup_lsn NUMERIC, differential_base_lsn NUMERIC,"
+    " is_copy_only INTEGER NOT NULL, has_backup_checksums INTEGER NOT NULL,"
+    " family_count INTEGER NOT NULL, software_name TEXT);"
+    "CREATE TABLE IF NOT EXISTS backupmediafamily("
+    " media_set_id INTEGER NOT NULL,"
+    " family_sequence_number INTEGER NOT NULL,"
+    " logical_device_name TEXT, physical_device_name TEXT NOT NULL,"
+    " device_type INTEGER NOT NULL,"
+    " PRIMARY KEY(media_set_id, family_sequence_number));";
+
+static int cat_fail(vmsg *err, sqlite3 *db, const char *what) {
+  vmsg_set(err, 3009,
+           "Could not insert a backup or restore history/detail record in "
+           "the msdb database (%s: %s). This may indicate a problem with the "
+           "msdb database. The backup/restore operation was still "
+           "successful.",
+           what, db ? sqlite3_errmsg(db) : "cannot open the catalog");
+  return -1;
+}
+
+/* Open (and create) the catalog read-write. */
+static sqlite3 *open_rw(const char *inst_dir) {
+  char dir[PATH_MAX], path[PATH_MAX + 16];
+  if (guard_private_dir(inst_dir, NULL, dir, sizeof dir) != 0) return NULL;
+  snprintf(path, sizeof path, "%s/catalog.db", dir);
+  /* SQLite would create it 0644 (less the umask); it is the instance's. */
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return NULL;
+  close(fd);
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(path, &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                          SQLITE_OPEN_NOFOLLOW,
+                      NULL) != SQLITE_OK ||
+      sqlite3_busy_timeout(db, 10000) != SQLITE_OK ||
+      sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+    sqlite3_close(db);
+    return NULL;
+  }
+  return db;
+}
+
+static void iso(int64_t t, char *out, size_t n) {
+  struct tm tm;
+  time_t tt = (time_t)t;
+  localtime_r(&tt, &tm);
+  strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+int catalog_record(const char *inst_dir, const catalog_backup *b, vmsg *err) {
+  sqlite3 *db = open_rw(inst_dir);
+  if (!db) return cat_fail(err, NULL, "open");
+  char guid[40], start[32], finish[32], type[2] = {b->type, 0};
+  vs_format_guid(b->h->set_id, guid);
+  iso(b->start, start, sizeof start);
+  iso(b->finish, finish, sizeof finish);
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  sqlite3_int64 media = 0;
+  if (rc == SQLITE_OK) {
+    /* One media set per backup: vdisql does not append sets to media. */
+    rc = sqlite3_prepare_v2(
+        db,
+        "INSERT INTO backupset(backup_set_uuid, media_set_id, name, "
+        "description, database_name, server_name, type, backup_start_date, "
+        "backup_finish_date, backup_size, compressed_backup_size, "
+        "is_copy_only, has_backup_checksums, family_count, software_name) "
+        "VALUES(?1, (SELECT coalesce(max(media_set_id), 0) + 1 FROM "
+        "backupset), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+        "'openvdi vdisql') RETURNING media_set_id",
+        -1, &st, NULL);
+  }
+  if (rc == SQLITE_OK) {
+    const vs_header *h = b->h;
+    sqlite3_bind_text(st, 1, guid, -1, SQLITE_TRANSIENT);
+    if (h->name[0]) sqlite3_bind_text(st, 2, h->name, -1, SQLITE_TRANSIENT);
+    if (h->description[0])
+      sqlite3_bind_text(st, 3, h->description, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, h->database, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, h->server, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, type, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, start, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 8, finish, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)(h->page_count * h->page_size));
+    sqlite3_bind_int64(st, 10, (sqlite3_int64)b->bytes);
+    sqlite3_bind_int(st, 11, (h->flags & VS_F_COPY_ONLY) != 0);
+    sqlite3_bind_int(st, 12, (h->flags & VS_F_CHECKSUM) != 0);
+    sqlite3_bind_int(st, 13, b->ndev);
+    rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
+    if (rc == SQLITE_OK) media = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+  }
+  for (int i = 0; rc == SQLITE_OK && i < b->ndev; i++) {
+    char phys[PATH_MAX + 300], abs_dir[PATH_MAX];
+    /* As SQL Server records it: the full path of a disk file. */
+    if (b->device_type == 2 && b->devices[i][0] != '/')
+      snprintf(phys, sizeof phys, "%s/%s",
+               realpath(inst_dir, abs_dir) ? abs_dir : inst_dir, b->devices[i]);
+    else
+      snprintf(phys, sizeof phys, "%s", b->devices[i]);
+    rc = sqlite3_prepare_v2(db,
+                            "INSERT INTO backupmediafamily VALUES(?1, ?2, "
+                            "NULL, ?3, ?4)",
+                            -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(st, 1, media);
+      sqlite3_bind_int(st, 2, i + 1);
+      sqlite3_bind_text(st, 3, phys, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(st, 4, b->device_type);
+      rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+  }
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    cat_fail(err, db, "insert");
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return -1;
+  }
+  sqlite3_close(db);
+  return 0;
+}
+
+/* Queries may read the history tables, call functions, and nothing more. */
+static int authorize(void *ctx, int op, const char *a, const char *b,
+                     const char *c, const char *d) {
+  (void)ctx, (void)b, (void)c, (void)d;
+  switch (op) {
+  case SQLITE_SELECT:
+  case SQLITE_FUNCTION:
+  case SQLITE_RECURSIVE:
+    return SQLITE_OK;
+  case SQLITE_READ:
+    return a && (strcmp(a, "backupset") == 0 ||
+                 strcmp(a, "backupmediafamily") == 0)
+               ? SQLITE_OK
+               : SQLITE_DENY;
+  default:
+    return SQLITE_DENY;
+  }
+}
+
+/* T-SQL spellings SQLite does not take: msdb.dbo.X and msdb..X name the
+ * tables, N'...' is a string, SELECT TOP n ... is LIMIT n. */
+static char *rewrite(const char *in) {
+  size_t n = strlen(in);
+  char *out = malloc(n + 32), *o = out;
+  long top = -1;
+  if (!out) return NULL;
+  const char *p = in;
+  while (isspace((unsigned char)*p))
+    p++;
+  if (strncasecmp(p, "SELECT", 6) == 0) {
+    memcpy(o, p, 6);
+    o += 6;
+    p += 6;
+    const char *q = p;
+    while (isspace((unsigned char)*q))
+      q++;
+    if (strncasecmp(q, "TOP", 3) == 0 && isspace((unsigned char)q[3])) {
+      char *end;
+      q += 3;
+      while (isspace((unsigned char)*q) || *q == '(')
+        q++;
+      top = strtol(q, &end, 10);
+      if (end != q && top >= 0) {
+        p = end;
+        while (isspace((unsigned char)*p) || *p == ')')
+          p++;
+        *o++ = ' ';
+      } else {
+        top = -1;
+      }
+    }
+  }
+  char quote = 0;
+  while (*p) {
+    if (!quote && (*p == '\'' || *p == '"')) {
+      quote = *p;
+    } else if (quote && *p == quote) {
+      quote = 0;
+    } else if (!quote) {
+      if (strncasecmp(p, "msdb.dbo.", 9) == 0) {
+        p += 9;
+        continue;
+      }
+      if (strncasecmp(p, "msdb..", 6) == 0) {
+        p += 6;
+        continue;
+      }
+      if ((*p == 'N' || *p == 'n') && p[1] == '\'' &&
+          (p == in || !isalnum((unsigned char)p[-1]))) {
+        p++;
+        continue;
+      }
+    }
+    *o++ = *p++;
+  }
+  while (o > out && (isspace((unsigned char)o[-1]) || o[-1] == ';'))
+    o--;
+  *o = 0;
+  if (top >= 0) {
+    char *r = NULL;
+    if (asprintf(&r, "%s LIMIT %ld", out, top) < 0) r = NULL;
+    free(out);
+    return r;
+  }
+  return out;
+}
+
+static void sqlite_to_msg(vmsg *err, sqlite3 *db) {
+  const char *m = sqlite3_errmsg(db);
+  if (strncmp(m, "no such table: ", 15) == 0)
+    vmsg_set(err, 208, "Invalid object name '%s'.", m + 15);
+  else if (strncmp(m, "no such column: ", 16) == 0)
+    vmsg_set(err, 207, "Invalid column name '%s'.", m + 16);
+  else if (strstr(m, "not authorized") || strstr(m, "prohibited"))
+    vmsg_set(err, 229,
+             "The permission was denied: vdisql answers SELECT statements "
+             "that read msdb.dbo.backupset and msdb.dbo.backupmediafamily, "
+             "and nothing else.");
+  else
+    vmsg_setl(err, 102, 15, 0, "Incorrect syntax in the query: %s.", m);
+}
+
+int catalog_select(const char *inst_dir, const char *sql, const char *colsep,
+                   int headers, vmsg *err) {
+  /* Create it if need be, so that a query of a new instance says "0 rows"
+   * rather than an error. */
+  sqlite3 *db = open_rw(inst_dir);
+  if (!db) {
+    vmsg_set(err, 3634, "The backup history of '%s' cannot be opened.",
+             inst_dir);
+    return -1;
+  }
+  sqlite3_close(db);
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/.vdisql/catalog.db", inst_dir);
+  db = NULL;
+  char *q = rewrite(sql);
+  sqlite3_stmt *st = NULL;
+  int rc = -1;
+  if (q &&
+      sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW,
+                      NULL) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_set_authorizer(db, authorize, NULL);
+    const char *tail = NULL;
+    if (sqlite3_prepare_v2(db, q, -1, &st, &tail) != SQLITE_OK) {
+      sqlite_to_msg(err, db);
+    } else if (!st || !sqlite3_stmt_readonly(st) ||
+               (tail && strspn(tail, " \t\r\n;") != strlen(tail))) {
+      vmsg_setl(err, 102, 15, 0,
+                "Incorrect syntax: one SELECT statement per batch.");
+    } else {
+      FILE *f = out_stream();
+      int nc = sqlite3_column_count(st);
+      if (headers) {
+        for (int i = 0; i < nc; i++)
+          fprintf(f, "%s%s", i ? colsep : "", sqlite3_column_name(st, i));
+        fputc('\n', f);
+      }
+      long rows = 0;
+      int s;
+      while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int i = 0; i < nc; i++) {
+          const unsigned char *t = sqlite3_column_text(st, i);
+          fprintf(f, "%s%s", i ? colsep : "", t ? (const char *)t : "NULL");
+        }
+        fputc('\n', f);
+        rows++;
+      }
+      if (s == SQLITE_DONE) {
+        fprintf(f, "\n(%ld rows affected)\n", rows);
+        rc = 0;
+      } else {
+        sqlite_to_msg(err, db);
+      }
+      fflush(f);
+    }
+  } else {
+    vmsg_set(err, 3634, "The backup history of '%s' cannot be opened.",
+             inst_dir);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  free(q);
+  return rc;
+}
