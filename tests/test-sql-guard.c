@@ -157,6 +157,16 @@ TEST_IMPL_TIMEOUT(sql_guard_backup_onto_instance_files_refused, 60) {
              with[w]);
     refused(sql, 3201, "file of database 'b'");
     unlink(hard);
+    /* A hard link to a file deep in the private directory. */
+    char lockf[4400];
+    snprintf(lockf, sizeof lockf, "%s/.vdisql/locks/a.lock", inst);
+    snprintf(hard, sizeof hard, "%s/lock.bak", other);
+    unlink(hard);
+    ASSERT_EQ(link(lockf, hard), 0);
+    snprintf(sql, sizeof sql, "BACKUP DATABASE a TO DISK='%s' WITH %s", hard,
+             with[w]);
+    refused(sql, 3201, "instance's file '.vdisql/locks/a.lock'");
+    unlink(hard);
     /* One bad device among good ones: nothing is written anywhere. */
     snprintf(sql, sizeof sql,
              "BACKUP DATABASE a TO DISK='%s/s0.bak', DISK='%s' WITH %s", other,

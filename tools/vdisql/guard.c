@@ -5,7 +5,8 @@
  * spelled: the parent directory is resolved (realpath) so "..", symlinked
  * directories and relative paths all arrive at one name, and an existing
  * target is compared by device and inode with every file of the instance,
- * which catches hard links and symlinks to them.
+ * and every file under the private directory, which catches hard links
+ * and symlinks to them.
  *
  * The statement locks are flock(2) locks on one file per database under
  * "<dir>/.vdisql/locks".  They are advisory and only bind vdisql
@@ -19,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,21 @@ static int split_resolved(const char *path, char *dir, char *base) {
   return 0;
 }
 
+/* nftw() takes no context: the walk's target and result, per thread
+ * (sessions of an instance run statements at once). */
+static __thread const struct stat *walk_target;
+static __thread char walk_hit[PATH_MAX];
+
+static int walk_one(const char *p, const struct stat *st, int type,
+                    struct FTW *ftw) {
+  (void)type, (void)ftw;
+  if (st->st_dev != walk_target->st_dev || st->st_ino != walk_target->st_ino)
+    return 0;
+  const char *rel = strstr(p, "/" PRIVATE_DIR);
+  snprintf(walk_hit, sizeof walk_hit, "%s", rel ? rel + 1 : p);
+  return 1; /* found: stop the walk */
+}
+
 int guard_backup_target(const char *inst_dir, const char *path, vmsg *err) {
   char inst[PATH_MAX], dir[PATH_MAX], base[NAME_MAX + 1], db[256], why[600];
   if (!realpath(inst_dir, inst)) return 0; /* no instance: nothing to hurt */
@@ -119,23 +136,17 @@ int guard_backup_target(const char *inst_dir, const char *path, vmsg *err) {
         snprintf(why, sizeof why, "It is a file of database '%s'.", db);
       else
         snprintf(why, sizeof why, "It is the instance's file '%s'.", e->d_name);
-    } else if (!is_db && S_ISDIR(st.st_mode) &&
-               strcmp(e->d_name, PRIVATE_DIR) == 0 && st.st_dev == ts.st_dev) {
-      /* Files of the private directory, one level down (locks, ...). */
-      char sub[PATH_MAX + 16];
-      snprintf(sub, sizeof sub, "%s/%s", inst, PRIVATE_DIR);
-      DIR *p = opendir(sub);
-      struct dirent *f;
-      while (p && !hit && (f = readdir(p)) != NULL) {
-        struct stat fs;
-        if (fstatat(dirfd(p), f->d_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 &&
-            fs.st_ino == ts.st_ino && fs.st_dev == ts.st_dev) {
-          hit = 1;
-          snprintf(why, sizeof why, "It is the instance's file '%s/%s'.",
-                   PRIVATE_DIR, f->d_name);
-        }
-      }
-      if (p) closedir(p);
+    }
+  }
+  if (!hit) {
+    /* Everything under the private directory, at any depth. */
+    char sub[PATH_MAX + 16];
+    snprintf(sub, sizeof sub, "%s/%s", inst, PRIVATE_DIR);
+    walk_target = &ts;
+    walk_hit[0] = 0;
+    if (nftw(sub, walk_one, 8, FTW_PHYS) == 1) {
+      hit = 1;
+      snprintf(why, sizeof why, "It is the instance's file '%s'.", walk_hit);
     }
   }
   closedir(d);
