@@ -137,7 +137,7 @@ $(BUILD)/cxx/%: tests/cxx/%.cpp $(BUILD)/$(SQLVDI_SONAME)
 CXXCOM_SRCS := $(sort $(wildcard tests/cxx-com/*.cpp))
 CXXCOM_BINS := $(CXXCOM_SRCS:tests/cxx-com/%.cpp=$(BUILD)/cxx-com/%)
 all: $(CXXCOM_BINS)
-$(BUILD)/cxx-com/%: tests/cxx-com/%.cpp $(BUILD)/libvdi.a
+$(BUILD)/cxx-com/%: tests/cxx-com/%.cpp $(wildcard tests/cxx-com/*.h) $(BUILD)/libvdi.a
 	@mkdir -p $(dir $@)
 	$(CXX) -Iinclude $(CXXFLAGS_ALL) -o $@ $< $(BUILD)/libvdi.a $(LDLIBS_ALL)
 

@@ -6,6 +6,7 @@
 // the calls a set answers before Create.  Run by tests/test-com-cpp.c.
 #define CINTERFACE
 #include "vdi_com.h"
+#include "com_check.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -25,14 +26,6 @@ static_assert(!std::is_base_of<IClientVirtualDeviceSet,
 static_assert(std::is_standard_layout<IClientVirtualDeviceSet2>::value &&
                   sizeof(IClientVirtualDeviceSet2) == sizeof(void *),
               "one pointer");
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "com_cinterface:%d: %s failed\n", __LINE__, #cond); \
-      std::exit(1);                                                            \
-    }                                                                          \
-  } while (0)
 
 int main() {
   IClientVirtualDeviceSet2 *vds = nullptr;

@@ -10,6 +10,7 @@
 // Exit 0 when everything answered as expected; the reason otherwise.
 #define VDI_COM_DEFINE_COCREATEINSTANCE
 #include "vdi_com.h"
+#include "com_check.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -107,31 +108,6 @@ static_assert(offsetof(IClientVirtualDeviceSet2Vtbl, CreateEx) ==
 static_assert(offsetof(IServerVirtualDeviceSet2Vtbl, SignalAbort) ==
                   14 * sizeof(void *),
               "SignalAbort is slot 14");
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "com_cpp:%d: %s failed\n", __LINE__, #cond);        \
-      std::exit(1);                                                            \
-    }                                                                          \
-  } while (0)
-#define CHECK_HR(expr, want)                                                   \
-  do {                                                                         \
-    HRESULT hr_ = (expr);                                                      \
-    if (hr_ != (want)) {                                                       \
-      std::fprintf(stderr, "com_cpp:%d: %s = 0x%08x (%s), expected %s\n",      \
-                   __LINE__, #expr, (unsigned)hr_, vdi_error_name(hr_),        \
-                   #want);                                                     \
-      std::exit(1);                                                            \
-    }                                                                          \
-  } while (0)
-
-static std::wstring widen(const char *s) {
-  std::wstring w;
-  for (; *s; s++)
-    w += static_cast<wchar_t>(static_cast<unsigned char>(*s));
-  return w;
-}
 
 static IClientVirtualDeviceSet2 *make_set() {
   IClientVirtualDeviceSet2 *vds = nullptr;

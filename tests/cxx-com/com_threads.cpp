@@ -17,6 +17,7 @@
 // Exit 0 when everything answered as expected; the reason otherwise.
 #define VDI_COM_DEFINE_COCREATEINSTANCE
 #include "vdi_com.h"
+#include "com_check.h"
 
 #include <atomic>
 #include <cstdio>
@@ -27,33 +28,8 @@
 #include <thread>
 #include <vector>
 
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "com_threads:%d: %s failed\n", __LINE__, #cond);    \
-      std::exit(1);                                                            \
-    }                                                                          \
-  } while (0)
-#define CHECK_HR(expr, want)                                                   \
-  do {                                                                         \
-    HRESULT hr_ = (expr);                                                      \
-    if (hr_ != (want)) {                                                       \
-      std::fprintf(stderr, "com_threads:%d: %s = 0x%08x (%s), expected %s\n",  \
-                   __LINE__, #expr, (unsigned)hr_, vdi_error_name(hr_),        \
-                   #want);                                                     \
-      std::exit(1);                                                            \
-    }                                                                          \
-  } while (0)
-
 // Commands a thread serves on a device before passing it to a new thread.
 static const int kHandoff = 4;
-
-static std::wstring widen(const std::string &s) {
-  std::wstring w;
-  for (char c : s)
-    w += static_cast<wchar_t>(static_cast<unsigned char>(c));
-  return w;
-}
 
 // The device names the server opens (tests/test-com-peer.c).
 static std::wstring device_name(const char *set, unsigned i) {

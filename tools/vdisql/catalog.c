@@ -267,18 +267,12 @@ static void sqlite_to_msg(vmsg *err, sqlite3 *db) {
 
 int catalog_select(const char *inst_dir, const char *sql, const char *colsep,
                    int headers, vmsg *err) {
-  /* Create it if need be, so that a query of a new instance says "0 rows"
-   * rather than an error. */
-  sqlite3 *db = open_rw(inst_dir);
-  if (!db) {
-    vmsg_set(err, 3634, "The backup history of '%s' cannot be opened.",
-             inst_dir);
-    return -1;
-  }
-  sqlite3_close(db);
   char path[PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/.vdisql/catalog.db", inst_dir);
-  db = NULL;
+  sqlite3 *db = NULL;
+  /* A new instance has no catalog yet: create it, so that its query says
+   * "0 rows" rather than an error. */
+  if (access(path, F_OK) != 0) sqlite3_close(open_rw(inst_dir));
   char *q = rewrite(sql);
   sqlite3_stmt *st = NULL;
   int rc = -1;

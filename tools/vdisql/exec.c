@@ -117,7 +117,7 @@ static int run_backup(const exec_ctx *cx, const stmt *s) {
   guard_unlock(lock);
   if (rc) return fail(s, &err);
   catalog_backup cb = {&hdr,  'D',    started, (int64_t)time(NULL),
-                       bytes, s->dev, s->ndev, (int)m_device_type(s)};
+                       bytes, s->dev, s->ndev, m_device_type(s)};
   vmsg herr = {0};
   if (catalog_record(cx->inst_dir, &cb, &herr) != 0) out_vmsg(&herr, s->line);
   out_info("Processed %llu pages for database '%s', file '%s' on file 1.",

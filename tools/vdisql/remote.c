@@ -62,9 +62,7 @@ int remote_run(const char *dir, int flags, const char *sep, const char *server,
       fwrite(data, 1, (size_t)len, stderr);
       fflush(stderr);
     } else if (type == 'X' && len == 4) {
-      uint32_t v;
-      memcpy(&v, data, 4);
-      status = (int)v;
+      status = (int)wire_status(data);
       free(data);
       break;
     }

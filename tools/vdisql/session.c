@@ -59,9 +59,8 @@ void session_refuse(int fd, const struct ucred *peer, const char *why) {
                    "Msg 18456, Level 14, State 1, Server instance, Line 1\n"
                    "Login failed for user 'uid %u'. %s\n",
                    (unsigned)peer->uid, why);
-  uint32_t one = 1;
   wire_send(fd, 'E', msg, (size_t)n);
-  wire_send(fd, 'X', &one, sizeof one);
+  wire_send_status(fd, 1);
 }
 
 /* The request: header, separator, server name, scripts.  0, or -1 for a
@@ -126,7 +125,7 @@ void *session_main(void *arg) {
     }
     if (out) fclose(out);
     if (err) fclose(err);
-    wire_send(s->fd, 'X', &status, sizeof status);
+    wire_send_status(s->fd, status);
   }
   fprintf(stderr, "vdisql: session %ld ended%s, exit %u\n", s->id,
           s->cancel ? " (cancelled: the client hung up)" : "",

@@ -75,3 +75,16 @@ long wire_recv(int fd, char *type, char **data) {
   *data = buf;
   return (long)len;
 }
+
+int wire_send_status(int fd, uint32_t status) {
+  unsigned char b[4] = {(unsigned char)status, (unsigned char)(status >> 8),
+                        (unsigned char)(status >> 16),
+                        (unsigned char)(status >> 24)};
+  return wire_send(fd, 'X', b, sizeof b);
+}
+
+uint32_t wire_status(const char *data) {
+  const unsigned char *b = (const unsigned char *)data;
+  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+         (uint32_t)b[3] << 24;
+}

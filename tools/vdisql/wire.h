@@ -37,6 +37,10 @@
  * with errno set (the directory cannot be seen). */
 int wire_addr(const char *dir, struct sockaddr_un *a, socklen_t *len);
 
+/** Send the 'X' frame: the exit status, 4 bytes little-endian. */
+int wire_send_status(int fd, uint32_t status);
+/** The status of an 'X' frame's bytes. */
+uint32_t wire_status(const char *data);
 /** Write one frame (all of it).  @return 0 or -1. */
 int wire_send(int fd, char type, const void *data, size_t len);
 /** Read one frame: its type in @p type, its bytes (malloc'd, NUL added)
