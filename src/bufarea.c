@@ -22,9 +22,6 @@
 static uint64_t align_up(uint64_t x, uint64_t a) {
   return (x + a - 1) & ~(a - 1);
 }
-static bool pow2(uint32_t x) {
-  return x && (x & (x - 1)) == 0;
-}
 
 void vdi__ba_init(struct bufarea *ba) {
   memset(ba, 0, sizeof *ba);
@@ -42,7 +39,7 @@ void vdi__ba_free(struct bufarea *ba) {
 int vdi__ba_declare(struct bufarea *ba, uint32_t size, uint32_t align,
                     uint32_t count) {
   if (size == 0 || size > VDI_MAX_MAXTRANSFERSIZE || count == 0 ||
-      count > 4096 || (align && (!pow2(align) || align > VDI_MAX_ALIGNMENT)))
+      count > 4096 || !vdi__align_ok(align))
     return VD_E_INVALID;
   pthread_mutex_lock(&ba->lock);
   uint32_t n = atomic_load(&ba->ngroups);
@@ -154,8 +151,7 @@ static bool fits(struct ba_group *g, uint32_t size, uint32_t align) {
 int vdi__ba_alloc(struct vdi_srvset *srv, uint32_t size, uint32_t align,
                   uint8_t **out) {
   struct bufarea *ba = &srv->ba;
-  if (size == 0 || (align && (!pow2(align) || align > VDI_MAX_ALIGNMENT)))
-    return VD_E_INVALID;
+  if (size == 0 || !vdi__align_ok(align)) return VD_E_INVALID;
   if (align < srv->alignment) align = srv->alignment;
   pthread_mutex_lock(&ba->lock);
   struct ba_group *best = NULL;

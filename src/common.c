@@ -13,7 +13,6 @@
 
 #define SEG_WAIT_MS                                                            \
   5000 /* a segment announced in memory but not yet received */
-#define MAX_SEG_SIZE ((uint64_t)1 << 36)
 
 void vdi__common_init(struct vdi_common *c, int role) {
   memset(c, 0, sizeof *c);
@@ -135,18 +134,12 @@ int vdi__abort_code(struct vdi_common *c) {
   return 0;
 }
 
-static bool pow2(uint32_t x) {
-  return x && (x & (x - 1)) == 0;
-}
-
 int vdi__seg_add(struct vdi_common *c, uint32_t idx, int fd, uint64_t size,
                  uint32_t align) {
   int rc = VD_E_PROTOCOL;
   pthread_mutex_lock(&c->seg_lock);
   if (idx != atomic_load(&c->nsegs) || idx >= VDI_SHM_MAX_SEGMENTS) goto fail;
-  if (!pow2(align) || align > VDI_MAX_ALIGNMENT || size == 0 ||
-      size > MAX_SEG_SIZE)
-    goto fail;
+  if (!vdi__segment_ok(size, align)) goto fail;
   if ((rc = vdi__memfd_check(fd, size)) != 0) goto fail;
   struct vdi_seg *s = &c->segs[idx];
   if ((rc = vdi__map_fd(fd, size, align, &s->map)) != 0) goto fail;
@@ -228,29 +221,4 @@ int vdi__check_set_name(struct vdi_common *c) {
   memcpy(nm, vdi__dev(c, 0)->name, sizeof nm);
   nm[sizeof nm - 1] = 0;
   return strcmp(nm, c->name) == 0 ? 0 : VD_E_PROTOCOL;
-}
-
-/* The configuration the server published, checked against the request. */
-int vdi__config_check_chosen(const VDConfig *req, const VDConfig *cho) {
-  uint32_t media = cho->features & (VDF_WriteMedia | VDF_ReadMedia);
-  if (cho->deviceCount != req->deviceCount) return VD_E_PROTOCOL;
-  if (media != VDF_WriteMedia && media != VDF_ReadMedia) return VD_E_PROTOCOL;
-  if ((cho->features & ~(VDF_WriteMedia | VDF_ReadMedia |
-                         VDF_CompleteEnabled)) != req->features)
-    return VD_E_PROTOCOL;
-  if ((cho->features & VDF_CompleteEnabled) &&
-      !(req->features & VDF_RequestComplete))
-    return VD_E_PROTOCOL;
-  if (!pow2(cho->blockSize) || cho->blockSize < VDI_MIN_BLOCKSIZE ||
-      cho->blockSize > VDI_MAX_BLOCKSIZE)
-    return VD_E_PROTOCOL;
-  if (!pow2(cho->alignment) || cho->alignment < cho->blockSize ||
-      cho->alignment > VDI_MAX_ALIGNMENT || cho->alignment < req->alignment)
-    return VD_E_PROTOCOL;
-  if (cho->maxTransferSize == 0 ||
-      cho->maxTransferSize % VDI_MAXTRANSFER_UNIT != 0 ||
-      cho->maxTransferSize > VDI_MAX_MAXTRANSFERSIZE)
-    return VD_E_PROTOCOL;
-  if (cho->prefixZoneSize != req->prefixZoneSize) return VD_E_PROTOCOL;
-  return 0;
 }

@@ -32,10 +32,6 @@ static int free_buffer_impl(vdi_srvset_t *srv, uint8_t *buf, uint32_t size);
 static int is_shared_buffer_impl(vdi_srvset_t *srv, const uint8_t *buf);
 static int signal_abort_impl(vdi_srvset_t *srv);
 
-static bool pow2(uint32_t x) {
-  return x && (x & (x - 1)) == 0;
-}
-
 int vdi_srv_new(vdi_srvset_t **out) {
   if (!out) return VD_E_INVALID;
   struct vdi_srvset *s = vdi__calloc(1, sizeof *s);
@@ -203,17 +199,9 @@ static int begin_configuration_impl(vdi_srvset_t *srv, uint32_t features,
     rc = VD_E_PROTOCOL;
     goto out;
   }
-  uint32_t media = features & (VDF_WriteMedia | VDF_ReadMedia);
   if (alignment == 0) alignment = block_size;
-  if ((media != VDF_WriteMedia && media != VDF_ReadMedia) ||
-      (features & ~(VDF_WriteMedia | VDF_ReadMedia | VDF_CompleteEnabled)) ||
-      ((features & VDF_CompleteEnabled) &&
-       !(srv->requested.features & VDF_RequestComplete)) ||
-      !pow2(block_size) || block_size < VDI_MIN_BLOCKSIZE ||
-      block_size > VDI_MAX_BLOCKSIZE || !pow2(alignment) ||
-      alignment < block_size || alignment > VDI_MAX_ALIGNMENT ||
-      max_transfer_size == 0 || max_transfer_size % VDI_MAXTRANSFER_UNIT ||
-      max_transfer_size > VDI_MAX_MAXTRANSFERSIZE) {
+  if (!vdi__config_choice_ok(&srv->requested, features, block_size, alignment,
+                             max_transfer_size)) {
     rc = VD_E_INVALID;
     goto out;
   }
@@ -260,7 +248,7 @@ static int query_available_buffers_impl(vdi_srvset_t *srv, uint32_t size,
   if (!srv || !count) return VD_E_INVALID;
   pthread_mutex_lock(&srv->lock);
   int rc = check_state(srv, SV_CONFIGURABLE, SV_ACTIVE);
-  if (rc == 0 && (size == 0 || (alignment && !pow2(alignment))))
+  if (rc == 0 && (size == 0 || (alignment && !vdi__pow2(alignment))))
     rc = VD_E_INVALID;
   if (rc == 0) *count = vdi__ba_available(srv, size, alignment);
   pthread_mutex_unlock(&srv->lock);

@@ -130,38 +130,3 @@ int vdi__shm_validate(const struct vdi_shm_hdr *h, uint64_t mapped_size,
     return VD_E_PROTOCOL;
   return 0;
 }
-
-static bool pow2(uint32_t x) {
-  return x && (x & (x - 1)) == 0;
-}
-
-int vdi__config_check_client(const VDConfig *cfg) {
-  if (cfg->deviceCount < 1 || cfg->deviceCount > VDI_MAX_DEVICES)
-    return VD_E_INVALID;
-  if (cfg->alignment &&
-      (!pow2(cfg->alignment) || cfg->alignment > VDI_MAX_ALIGNMENT))
-    return VD_E_INVALID;
-  if (cfg->prefixZoneSize > VDI_MAX_PREFIXZONE) return VD_E_INVALID;
-  const uint32_t extras = VDF_Discard | VDF_SnapshotPrepare |
-                          VDF_RequestComplete | VDF_EnumFrozenFiles |
-                          VDF_VSSWriter | VDF_LatchStats;
-  uint32_t mode = cfg->features & ~extras;
-  if (mode != VDF_LikePipe && mode != (VDF_LikePipe | VDF_Removable) &&
-      mode != VDF_LikeTape && mode != VDF_LikeDisk &&
-      mode != (VDF_LikeDisk | VDF_Removable))
-    return VD_E_NOTSUPPORTED;
-  return 0;
-}
-
-int vdi__name_check(const char *name) {
-  if (!name) return VD_E_INVALID;
-  size_t n = strnlen(name, VDI_MAX_NAME + 1);
-  if (n == 0 || n > VDI_MAX_NAME) return VD_E_INVALID;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)name[i];
-    /* Bytes >= 0x80 are allowed so UTF-8 names work; control characters,
-     * and the separators no platform's VDI accepts, are not. */
-    if (ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\') return VD_E_INVALID;
-  }
-  return 0;
-}

@@ -5,6 +5,7 @@
  *   sys.c        system calls behind one table, so tests can make them fail
  *   wait.c       deadlines, spin-then-futex waits on shared words
  *   shm.c        memfds: create, seal, check, map aligned; header validation
+ *   config.c     every configuration and name rule, for both halves
  *   ring.c       command and completion rings (one producer, one consumer)
  *   rendezvous.c abstract-socket naming, messages with fds, peer credentials
  *   watcher.c    the per-set thread that serves the socket and notices death
@@ -121,8 +122,30 @@ VDI_INTERNAL void vdi__shm_init(struct vdi_shm_hdr *h, uint64_t size,
                                 uint32_t dev_count, const VDConfig *req);
 VDI_INTERNAL int vdi__shm_validate(const struct vdi_shm_hdr *h,
                                    uint64_t mapped_size, struct vdi_geom *g);
-VDI_INTERNAL int vdi__config_check_client(const VDConfig *cfg);
+
+/* ------------------------------------------------------------ config.c */
+
+/* Largest buffer segment a peer may hand us. */
+#define VDI_MAX_SEGMENT_SIZE ((uint64_t)1 << 36)
+
+VDI_INTERNAL bool vdi__pow2(uint32_t x);
+/* 0 (no preference) or a power of two up to VDI_MAX_ALIGNMENT. */
+VDI_INTERNAL bool vdi__align_ok(uint32_t align);
+/* A set, device or instance name: 0 or VD_E_INVALID. */
 VDI_INTERNAL int vdi__name_check(const char *name);
+/* The client's request: 0, VD_E_INVALID or VD_E_NOTSUPPORTED (a server
+ * reading it from shared memory treats any failure as VD_E_PROTOCOL). */
+VDI_INTERNAL int vdi__config_check_client(const VDConfig *cfg);
+/* The server's choice for a request (alignment before it is raised to the
+ * client's minimum). */
+VDI_INTERNAL bool vdi__config_choice_ok(const VDConfig *req, uint32_t features,
+                                        uint32_t block_size, uint32_t alignment,
+                                        uint32_t max_transfer_size);
+/* The configuration a server published: 0 or VD_E_PROTOCOL. */
+VDI_INTERNAL int vdi__config_check_chosen(const VDConfig *req,
+                                          const VDConfig *cho);
+/* A buffer segment announced by the server. */
+VDI_INTERNAL bool vdi__segment_ok(uint64_t size, uint32_t align);
 
 /* ------------------------------------------------------------ ring.c */
 
@@ -272,8 +295,6 @@ VDI_INTERNAL int vdi__attach_control(struct vdi_common *c, int fd,
 
 VDI_INTERNAL int vdi__listener_trusted(int fd);
 VDI_INTERNAL int vdi__check_set_name(struct vdi_common *c);
-VDI_INTERNAL int vdi__config_check_chosen(const VDConfig *req,
-                                          const VDConfig *cho);
 
 /* ------------------------------------------------------------ watcher.c */
 
