@@ -21,6 +21,7 @@ int vdi_set_new(vdi_set_t **out) {
   *out = s;
   if (!s) return VD_E_MEMORY;
   vdi__common_init(&s->c, 0);
+  vdi__segs_init(&s->c);
   pthread_mutex_init(&s->lock, NULL);
   return 0;
 }
@@ -73,6 +74,7 @@ static void free_devices(struct vdi_set *s) {
 static void release(struct vdi_set *s) {
   vdi__watcher_stop(&s->c); /* nothing may use the devices after this */
   free_devices(s);          /* needs geom, which the common release clears */
+  vdi__segs_release(&s->c);
   vdi__common_release(&s->c);
   s->nopened = s->nclosed = 0;
   atomic_store(&s->c.configured, false);

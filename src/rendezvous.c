@@ -21,6 +21,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -208,4 +209,35 @@ int vdi__peer_trusted(int fd, const struct vdi_trust *t, pid_t *pid_out) {
   if (t->group != (gid_t)-1 && (cr.gid == t->group || in_groups(fd, t->group)))
     return 0;
   return VD_E_SECURITY;
+}
+
+/* A server or secondary checks who listens under the name before trusting
+ * the memory it hands out: its own user, root, or a group it belongs to.
+ * Anyone else is squatting on the name. */
+int vdi__listener_trusted(int fd) {
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+    return VD_E_SECURITY;
+  if (cr.uid == geteuid() || cr.uid == 0) return 0;
+  /* Another user's set only when this process was told to trust that
+   * user's group ($VDI_TRUST_GROUP, a numeric gid): a group merely shared
+   * (say "users") must not let anyone squat a name and receive our data. */
+  const char *g = getenv("VDI_TRUST_GROUP");
+  if (g && *g) {
+    char *end;
+    unsigned long gid = strtoul(g, &end, 10);
+    if (*end == 0 && cr.gid == (gid_t)gid) return 0;
+  }
+  return VD_E_SECURITY;
+}
+
+/* The control segment's first device carries the set's name: checked on
+ * attach, so that a hashed socket name can never connect us to another
+ * set. */
+int vdi__check_set_name(struct vdi_common *c) {
+  char nm[VDI_SHM_NAME_BYTES];
+  memcpy(nm, vdi__dev(c, 0)->name, sizeof nm);
+  nm[sizeof nm - 1] = 0;
+  return strcmp(nm, c->name) == 0 ? 0 : VD_E_PROTOCOL;
 }

@@ -38,6 +38,7 @@ int vdi_srv_new(vdi_srvset_t **out) {
   *out = s;
   if (!s) return VD_E_MEMORY;
   vdi__common_init(&s->c, 1);
+  vdi__segs_init(&s->c);
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->agent_cond, NULL);
   vdi__ba_init(&s->ba);
@@ -68,6 +69,7 @@ static void release(struct vdi_srvset *s) {
       pthread_mutex_destroy(&s->devs[i].lock);
     free(s->devs);
   }
+  vdi__segs_release(&s->c);
   vdi__common_release(&s->c);
   s->devs = NULL;
   vdi__ba_free(&s->ba);

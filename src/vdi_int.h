@@ -7,13 +7,14 @@
  *   shm.c        memfds: create, seal, check, map aligned; header validation
  *   config.c     every configuration and name rule, for both halves
  *   ring.c       command and completion rings (one producer, one consumer)
- *   rendezvous.c abstract-socket naming, messages with fds, peer credentials
+ *   rendezvous.c abstract-socket naming, messages with fds, peer credentials,
+ *                the attaching side's checks of the listener and the name
  *   watcher.c    the per-set thread that serves the socket and notices death
- *   common.c     what both halves of a set share: abort, segments, names
- *   client_set.c / client_dev.c   IClientVirtualDeviceSet2 /
- * IClientVirtualDevice server_set.c / server_dev.c   IServerVirtualDeviceSet2 /
- * IServerVirtualDevice bufarea.c    the server's allocator over the buffer
- * segments
+ *   common.c     what both halves of a set share: abort, call counting
+ *   segments.c   the table of buffer segments mapped in this process
+ *   client_set.c, client_dev.c  IClientVirtualDeviceSet2, IClientVirtualDevice
+ *   server_set.c, server_dev.c  IServerVirtualDeviceSet2, IServerVirtualDevice
+ *   bufarea.c    the server's allocator over the buffer segments
  */
 #ifndef OPENVDI_VDI_INT_H
 #define OPENVDI_VDI_INT_H
@@ -285,15 +286,27 @@ static inline void vdi__leave(_Atomic uint32_t *counter) {
 VDI_INTERNAL void vdi__wait_calls_out(struct vdi_common *c);
 VDI_INTERNAL void vdi__wake_everyone(struct vdi_common *c);
 VDI_INTERNAL struct vdi_shm_dev *vdi__dev(struct vdi_common *c, uint32_t i);
+
+/* ------------------------------------------------------------ segments.c */
+
+/* Called by each half after vdi__common_init and before
+ * vdi__common_release (once the watcher has stopped). */
+VDI_INTERNAL void vdi__segs_init(struct vdi_common *c);
+VDI_INTERNAL void vdi__segs_release(struct vdi_common *c);
 /* Map segment idx from fd (takes ownership of fd). */
 VDI_INTERNAL int vdi__seg_add(struct vdi_common *c, uint32_t idx, int fd,
                               uint64_t size, uint32_t align);
 /* Wait (bounded) until segment idx is mapped here; its base or NULL. */
 VDI_INTERNAL uint8_t *vdi__seg_get(struct vdi_common *c, uint32_t idx);
+/* Server or secondary: map and validate the control segment received. */
 VDI_INTERNAL int vdi__attach_control(struct vdi_common *c, int fd,
                                      uint64_t size);
 
+/* ------------------------------------------------- rendezvous.c, attach */
+
+/* Server or secondary: is the listener under the name one we may trust? */
 VDI_INTERNAL int vdi__listener_trusted(int fd);
+/* Does the attached control segment belong to the set we asked for? */
 VDI_INTERNAL int vdi__check_set_name(struct vdi_common *c);
 
 /* ------------------------------------------------------------ watcher.c */

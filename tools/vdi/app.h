@@ -40,14 +40,20 @@
 
 #define APP_MAX_STRIPES VDI_MAX_DEVICES
 
-/* ------------------------------------------------------------ util.c */
+/* ------------------------------------------------------------ out.c */
 
 /* "vdi: error: ..." on stderr (clears a progress bar line first). */
 void app_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* "vdi: ..." on stderr. */
-void app_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Serialises every write to stderr with the progress bar. */
 extern pthread_mutex_t app_out_lock;
+/* One line on `to`, under the lock, after clearing the bar. */
+void app_out_line(FILE *to, const char *line);
+/* Clear the bar line (call with app_out_lock held) before other output. */
+void app_out_clear_line(void);
+/* The bar is now on the line (called with app_out_lock held). */
+void app_out_bar_drawn(void);
+
+/* ------------------------------------------------------------ util.c */
 
 /* A database name usable as a file name and inside a statement. */
 int app_valid_db_name(const char *name);
@@ -231,8 +237,6 @@ static inline void progress_add(struct progress *p, uint64_t n) {
 }
 /* Stop the display thread and erase the bar. */
 void progress_stop(struct progress *p);
-/* Clear the bar line (call with app_out_lock held) before other output. */
-void progress_clear_line(void);
 /* One-line summary on stderr. */
 void progress_summary(struct progress *p, const char *what, int nstripes);
 

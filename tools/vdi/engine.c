@@ -114,22 +114,14 @@ static void *relay_main(void *p) {
       }
       if (c != '\n') continue; /* over-long line: the rest is dropped */
       line[ll] = 0;
-      pthread_mutex_lock(&app_out_lock);
-      progress_clear_line();
-      fprintf(a->to, "%s\n", line);
-      fflush(a->to);
-      pthread_mutex_unlock(&app_out_lock);
+      app_out_line(a->to, line);
       note_line(a->e, line, &after_msg);
       ll = 0;
     }
   }
   if (ll > 0) {
     line[ll] = 0;
-    pthread_mutex_lock(&app_out_lock);
-    progress_clear_line();
-    fprintf(a->to, "%s\n", line);
-    fflush(a->to);
-    pthread_mutex_unlock(&app_out_lock);
+    app_out_line(a->to, line);
     note_line(a->e, line, &after_msg);
   }
   free(a);

@@ -16,15 +16,6 @@
 #define TTY_PERIOD   0.2 /* seconds between redraws */
 #define PLAIN_PERIOD 5.0 /* seconds between plain lines */
 
-static int bar_drawn; /* guarded by app_out_lock */
-
-void progress_clear_line(void) {
-  if (bar_drawn) {
-    fputs("\r\033[K", stderr);
-    bar_drawn = 0;
-  }
-}
-
 static void fmt_eta(double s, char *buf, size_t n) {
   if (s < 0 || s > 359999) {
     snprintf(buf, n, "--:--");
@@ -69,7 +60,7 @@ static void draw(struct progress *p, int final) {
               pct, done / 1e6, mbs, eta);
     else
       fprintf(stderr, "%s  %.1f MB  %.1f MB/s", p->verb, done / 1e6, mbs);
-    bar_drawn = 1;
+    app_out_bar_drawn();
   } else {
     if (pct >= 0)
       fprintf(stderr, "%s: %s: %.0f%% (%.1f MB), %.1f MB/s%s\n", APP_NAME,
@@ -130,7 +121,7 @@ void progress_stop(struct progress *p) {
     p->running = 0;
   }
   pthread_mutex_lock(&app_out_lock);
-  progress_clear_line();
+  app_out_clear_line();
   fflush(stderr);
   pthread_mutex_unlock(&app_out_lock);
 }
@@ -140,7 +131,7 @@ void progress_summary(struct progress *p, const char *what, int nstripes) {
   double el = app_mono_s() - p->start;
   if (p->quiet) return;
   pthread_mutex_lock(&app_out_lock);
-  progress_clear_line();
+  app_out_clear_line();
   fprintf(stderr, "%s: %s: %llu bytes in %.2f s (%.1f MB/s), %d stripe%s\n",
           APP_NAME, what, (unsigned long long)done, el,
           el > 0 ? done / 1e6 / el : 0.0, nstripes, nstripes == 1 ? "" : "s");

@@ -1,7 +1,7 @@
 /*
- * util.c - small shared pieces of `vdi`: messages on stderr (kept apart
- * from the progress bar), name checks, random set names, clocks, and the
- * directory fsync that makes a rename durable.
+ * util.c - small shared pieces of `vdi`: name checks, random set names,
+ * clocks, paths, and the directory fsync that makes a rename durable.
+ * Messages on stderr are in out.c.
  */
 #include "app.h"
 
@@ -11,32 +11,6 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-
-pthread_mutex_t app_out_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void vmsg(const char *prefix, const char *fmt, va_list ap) {
-  pthread_mutex_lock(&app_out_lock);
-  progress_clear_line();
-  fprintf(stderr, "%s: %s", APP_NAME, prefix);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  fflush(stderr);
-  pthread_mutex_unlock(&app_out_lock);
-}
-
-void app_err(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vmsg("error: ", fmt, ap);
-  va_end(ap);
-}
-
-void app_note(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vmsg("", fmt, ap);
-  va_end(ap);
-}
 
 /* Database names become file names ("<db>.db", "<db>.manifest.json") and
  * appear inside a bracketed T-SQL name, so keep them to a safe alphabet. */
