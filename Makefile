@@ -39,7 +39,10 @@ SANFLAGS += -fno-sanitize-recover=undefined
 endif
 endif
 
-CPPFLAGS += -Iinclude -Isrc
+# Only the library, its tests and the fuzzers see the internal headers of
+# src/ (-Isrc is given in their rules); tools, benchmarks and the C++
+# adapter are held to the public headers by the build itself.
+CPPFLAGS += -Iinclude
 BASE     = -std=c11 -D_GNU_SOURCE -g $(OPT) -pthread $(SANFLAGS)
 LIBCFLAGS = $(BASE) $(WARN) -fPIC -fvisibility=hidden
 TOOLCFLAGS = $(BASE) $(WARN)
@@ -85,11 +88,11 @@ $(LIB_OBJS) $(TEST_OBJS) $(VDISQL_OBJS) $(VDIAPP_OBJS) $(COMMON_OBJS) $(SQLVDI_O
 
 $(BUILD)/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(LIBCFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) -Isrc $(LIBCFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests -Itools/common $(TOOLCFLAGS) -Wno-missing-prototypes $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) -Isrc -Itests -Itools/common $(TOOLCFLAGS) -Wno-missing-prototypes $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/tools/%.o: tools/%.c
 	@mkdir -p $(dir $@)

@@ -29,6 +29,8 @@ FZ_SRC_TOOLS  := $(sort $(wildcard tools/common/*.c)) \
 FZ_SRC_APP    := $(filter-out tools/vdi/main.c, \
                    $(sort $(wildcard tools/vdi/*.c)))
 FZ_INC  := -Iinclude -Isrc -Itools/common -Itools/vdisql -Itools/vdi -Ifuzz
+# The tools are held to the public headers here too, as in the normal build.
+FZ_INC_TOOLS := -Iinclude -Itools/common -Itools/vdisql -Itools/vdi
 FZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
            -fno-omit-frame-pointer
 FZ_BASE := -std=c11 -D_GNU_SOURCE -g -O1 -pthread $(WARN)
@@ -43,13 +45,16 @@ define fz_flavour
 $(1)/obj/%.o: %.c
 	@mkdir -p $$(dir $$@)
 	$(2) $(FZ_INC) $(FZ_BASE) $(3) -MMD -MP -c $$< -o $$@
+$(1)/obj/tools/%.o: tools/%.c
+	@mkdir -p $$(dir $$@)
+	$(2) $(FZ_INC_TOOLS) $(FZ_BASE) $(3) -MMD -MP -c $$< -o $$@
 $(1)/obj/main/vdisql.o: tools/vdisql/main.c
 	@mkdir -p $$(dir $$@)
-	$(2) $(FZ_INC) $(FZ_BASE) $(3) -Wno-missing-prototypes \
+	$(2) $(FZ_INC_TOOLS) $(FZ_BASE) $(3) -Wno-missing-prototypes \
 	  -Dmain=vdisql_main -MMD -MP -c $$< -o $$@
 $(1)/obj/main/vdi.o: tools/vdi/main.c
 	@mkdir -p $$(dir $$@)
-	$(2) $(FZ_INC) $(FZ_BASE) $(3) -Wno-missing-prototypes \
+	$(2) $(FZ_INC_TOOLS) $(FZ_BASE) $(3) -Wno-missing-prototypes \
 	  -Dmain=vdi_main -MMD -MP -c $$< -o $$@
 $(1)/libvdi.a: $(FZ_SRC_LIB:%.c=$(1)/obj/%.o)
 	@rm -f $$@
@@ -82,7 +87,7 @@ $(eval $(call fz_flavour,$(FRB),$(CC),$(FZ_CFLAGS_RP),$(FZ_SAN),$(FZ_DRIVER)))
 
 # Objects are made by pattern rules; keep them, so that a second `make`
 # rebuilds nothing.
-.PRECIOUS: $(FZB)/obj/%.o $(FRB)/obj/%.o
+.PRECIOUS: $(FZB)/obj/%.o $(FRB)/obj/%.o $(FZB)/obj/tools/%.o $(FRB)/obj/tools/%.o
 
 .PHONY: fuzz fuzz-build fuzz-replay fuzz-crashes
 fuzz-build: $(FUZZ_TARGETS:%=$(FZB)/%)
