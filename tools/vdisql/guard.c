@@ -146,7 +146,10 @@ int guard_backup_target(const char *inst_dir, const char *path, vmsg *err) {
     walk_hit[0] = 0;
     if (nftw(sub, walk_one, 8, FTW_PHYS) == 1) {
       hit = 1;
-      snprintf(why, sizeof why, "It is the instance's file '%s'.", walk_hit);
+      /* The name is cut to fit the message; the refusal does not depend
+       * on it. */
+      snprintf(why, sizeof why, "It is the instance's file '%.500s'.",
+               walk_hit);
     }
   }
   closedir(d);
