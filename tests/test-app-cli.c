@@ -123,6 +123,7 @@ static void make_fake_backup(const char *dir, const char *db, int nstripes) {
     h.page_size = 4096;
     h.pages_per_block = 1;
     h.device_type = VS_DEVICE_VIRTUAL;
+    h.backup_type = VS_TYPE_DATABASE;
     snprintf(h.database, sizeof h.database, "%s", db);
     vs_header_encode(&h, buf);
     snprintf(path, sizeof path, "%s/%s.stripe%d.vdibak", dir, db, i);

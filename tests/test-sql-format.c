@@ -48,6 +48,17 @@ TEST_IMPL(sql_format_records_roundtrip_and_damage) {
   strcpy(h.name, "n");
   strcpy(h.description, "d");
   strcpy(h.server, "host");
+  /* Version 2's fields: a log backup of a database in FULL. */
+  h.backup_type = VS_TYPE_LOG;
+  h.recovery = VS_RECOVERY_FULL;
+  for (int i = 0; i < 16; i++)
+    h.family_id[i] = (uint8_t)(200 - i);
+  h.first_lsn = 1000;
+  h.last_lsn = h.checkpoint_lsn = 1500;
+  h.database_backup_lsn = 900;
+  h.first_time_ms = 1700000000123;
+  h.last_time_ms = 1700000009876;
+  h.units = 500;
   uint8_t hb[VS_HEADER_SIZE];
   vs_header_encode(&h, hb);
   ASSERT_EQ(vs_header_decode(&h2, hb), VS_OK);
@@ -61,6 +72,35 @@ TEST_IMPL(sql_format_records_roundtrip_and_damage) {
   h.stripe_index = 3;
   vs_header_encode(&h, hb);
   ASSERT_EQ(vs_header_decode(&h2, hb), VS_BAD_FIELD);
+  h.stripe_index = 2;
+  h.last_lsn = 999; /* a log that ends before it begins */
+  vs_header_encode(&h, hb);
+  ASSERT_EQ(vs_header_decode(&h2, hb), VS_BAD_FIELD);
+  h.last_lsn = 1500;
+  h.backup_type = VS_TYPE_DATABASE; /* a full backup holds every page */
+  vs_header_encode(&h, hb);
+  ASSERT_EQ(vs_header_decode(&h2, hb), VS_BAD_FIELD);
+  h.backup_type = VS_TYPE_LOG;
+
+  /* A log record checks itself, page included. */
+  {
+    uint8_t rec[VS_LOGREC_HDR + 1024];
+    vs_logrec lr = {0}, lr2;
+    lr.lsn = 1234;
+    lr.pgno = 7;
+    lr.commit_size = 40;
+    lr.time_ms = 1700000001000;
+    memset(rec + VS_LOGREC_HDR, 0x5a, 1024);
+    vs_logrec_encode(&lr, rec, 1024);
+    ASSERT_EQ(vs_logrec_decode(&lr2, rec, 1024), VS_OK);
+    ASSERT(lr2.lsn == 1234 && lr2.pgno == 7 && lr2.commit_size == 40 &&
+           lr2.time_ms == lr.time_ms);
+    for (size_t bit = 0; bit < sizeof rec * 8; bit += 13) {
+      rec[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+      ASSERT_NE(vs_logrec_decode(&lr2, rec, 1024), VS_OK);
+      rec[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+  }
 
   vs_block b = {VS_B_ZSTD, 7, 449, 64, 1000, 64 * 4096, 0x1234, 0x5678};
   vs_block b2;

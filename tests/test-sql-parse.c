@@ -137,9 +137,9 @@ TEST_IMPL(sql_parse_errors_give_msgs) {
       {"RESTORE DATABASE sales FROM DISK='a.bak' WITH INIT", 155},
       {"RESTORE DATABASE sales FROM DISK='a.bak' WITH COMPRESSION", 155},
       {"RESTORE VERIFYONLY FROM DISK='a.bak' WITH NAME='x'", 155},
-      {"RESTORE DATABASE sales FROM DISK='a.bak' WITH NORECOVERY", 3032},
+      {"RESTORE DATABASE sales WITH RECOVERY", 3117}, /* not RESTORING */
       {"RESTORE DATABASE sales FROM DISK='a.bak' WITH MOVE 'a' TO 'b'", 3032},
-      {"BACKUP DATABASE sales TO DISK='a.bak' WITH DIFFERENTIAL", 3032},
+      {"BACKUP DATABASE sales TO DISK='a.bak' WITH DIFFERENTIAL", 3035},
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH ENCRYPTION", 3032},
       {"BACKUP DATABASE sales TO TAPE='\\\\.\\tape0'", 3032},
       {"BACKUP DATABASE sales TO DISK='a', VIRTUAL_DEVICE='b'", 3032},
@@ -157,7 +157,11 @@ TEST_IMPL(sql_parse_errors_give_msgs) {
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH STATS=101", 3250},
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH STATS=99999999999", 3250},
       {"BACKUP LOG sales TO DISK='a.bak'", 4208},
-      {"RESTORE LOG sales FROM DISK='a.bak'", 4208},
+      {"RESTORE LOG sales FROM DISK='a.bak'", 3117},
+      {"BACKUP LOG nosuch TO DISK='a.bak'", 911},
+      {"ALTER DATABASE sales SET RECOVERY BULK_LOGGED", 5058},
+      {"ALTER DATABASE nosuch SET RECOVERY FULL", 5011},
+      {"RESTORE LOG sales FROM DISK='a.bak' WITH STOPAT='yesterday'", 241},
       {"BACKUP DATABASE nosuch TO DISK='a.bak'", 911},
       {"BACKUP DATABASE [../etc] TO DISK='a.bak'", 5105},
       {"RESTORE DATABASE [../../evil] FROM DISK='a.bak'", 5105},
@@ -255,7 +259,7 @@ TEST_IMPL(sql_cli_options_and_default_instance) {
   rc = sql_vdisql(&out, "-b", "-r1", "-S", d, "-Q", "BACKUP LOG x TO DISK='q'",
                   (const char *)NULL);
   ASSERT_EQ(rc, 1);
-  ASSERT(sql_has_msg(out, 4208));
+  ASSERT(sql_has_msg(out, 911));
   free(out);
   return 0;
 }

@@ -56,6 +56,20 @@ enum {
   H_SRCMODE = 656,
   H_SRCUID = 660,
   H_SRCGID = 664,
+  /* version 2 */
+  H_BTYPE = 668,
+  H_RECOVERY = 672,
+  H_FAMILY = 676,
+  H_FIRSTLSN = 692,
+  H_LASTLSN = 700,
+  H_CKPTLSN = 708,
+  H_DBLSN = 716,
+  H_DIFFLSN = 724,
+  H_DIFFID = 732,
+  H_FIRSTTIME = 748,
+  H_LASTTIME = 756,
+  H_UNITS = 764,
+  H_V2_END = 772,
   H_CRC = 1020
 };
 
@@ -94,6 +108,18 @@ void vs_header_encode(const vs_header *h, uint8_t *out) {
     put32(out + H_SRCUID, h->src_uid);
     put32(out + H_SRCGID, h->src_gid);
   }
+  put32(out + H_BTYPE, h->backup_type);
+  put32(out + H_RECOVERY, h->recovery);
+  memcpy(out + H_FAMILY, h->family_id, 16);
+  put64(out + H_FIRSTLSN, h->first_lsn);
+  put64(out + H_LASTLSN, h->last_lsn);
+  put64(out + H_CKPTLSN, h->checkpoint_lsn);
+  put64(out + H_DBLSN, h->database_backup_lsn);
+  put64(out + H_DIFFLSN, h->diff_base_lsn);
+  memcpy(out + H_DIFFID, h->diff_base_id, 16);
+  put64(out + H_FIRSTTIME, (uint64_t)h->first_time_ms);
+  put64(out + H_LASTTIME, (uint64_t)h->last_time_ms);
+  put64(out + H_UNITS, h->units);
   put32(out + H_CRC, crc32c_update(0, out, H_CRC));
 }
 
@@ -105,7 +131,8 @@ int vs_header_decode(vs_header *h, const uint8_t *in) {
   memset(h, 0, sizeof *h);
   if (memcmp(in + H_MAGIC, VS_MAGIC, 8) != 0) return VS_BAD_MAGIC;
   if (get32(in + H_CRC) != crc32c_update(0, in, H_CRC)) return VS_BAD_CRC;
-  if (get32(in + H_VERSION) != VS_VERSION) return VS_BAD_VERSION;
+  uint32_t version = get32(in + H_VERSION);
+  if (version != 1 && version != VS_VERSION) return VS_BAD_VERSION;
   if (get32(in + H_SIZE) != VS_HEADER_SIZE) return VS_BAD_FIELD;
   memcpy(h->set_id, in + H_SETID, 16);
   h->stripe_index = get32(in + H_STRIPE);
@@ -131,6 +158,41 @@ int vs_header_decode(vs_header *h, const uint8_t *in) {
     h->src_uid = get32(in + H_SRCUID);
     h->src_gid = get32(in + H_SRCGID);
   }
+  if (version == 1) {
+    /* Version 1 had full backups only; its reserved bytes are zero. */
+    h->backup_type = VS_TYPE_DATABASE;
+    h->units = h->page_count;
+  } else {
+    h->backup_type = get32(in + H_BTYPE);
+    h->recovery = get32(in + H_RECOVERY);
+    memcpy(h->family_id, in + H_FAMILY, 16);
+    h->first_lsn = get64(in + H_FIRSTLSN);
+    h->last_lsn = get64(in + H_LASTLSN);
+    h->checkpoint_lsn = get64(in + H_CKPTLSN);
+    h->database_backup_lsn = get64(in + H_DBLSN);
+    h->diff_base_lsn = get64(in + H_DIFFLSN);
+    memcpy(h->diff_base_id, in + H_DIFFID, 16);
+    h->first_time_ms = (int64_t)get64(in + H_FIRSTTIME);
+    h->last_time_ms = (int64_t)get64(in + H_LASTTIME);
+    h->units = get64(in + H_UNITS);
+    if (h->backup_type != VS_TYPE_DATABASE && h->backup_type != VS_TYPE_LOG &&
+        h->backup_type != VS_TYPE_DIFF)
+      return VS_BAD_FIELD;
+    if (h->recovery != 0 && h->recovery != VS_RECOVERY_FULL &&
+        h->recovery != VS_RECOVERY_SIMPLE)
+      return VS_BAD_FIELD;
+    if (h->last_lsn < h->first_lsn) return VS_BAD_FIELD;
+    /* A database backup holds every page; a differential at most all. */
+    if ((h->backup_type == VS_TYPE_DATABASE && h->units != h->page_count) ||
+        (h->backup_type == VS_TYPE_DIFF && h->units > h->page_count))
+      return VS_BAD_FIELD;
+    if (h->backup_type == VS_TYPE_LOG &&
+        (uint64_t)h->pages_per_block * (h->page_size + VS_LOGREC_HDR) >
+            VS_MAX_RAW_BLOCK)
+      return VS_BAD_FIELD;
+    for (unsigned i = H_V2_END; i < H_CRC; i++)
+      if (in[i] != 0) return VS_BAD_FIELD;
+  }
   if (get_str(h->name, in + H_NAME, 128) ||
       get_str(h->description, in + H_DESC, 256) ||
       get_str(h->server, in + H_SERVER, 64))
@@ -153,6 +215,36 @@ void vs_block_encode(const vs_block *b, uint8_t *out) {
   put32(out + 44, crc32c_update(0, out, 44));
 }
 
+uint32_t vs_unit_size(const vs_header *h) {
+  return h->backup_type == VS_TYPE_LOG ? h->page_size + VS_LOGREC_HDR
+                                       : h->page_size;
+}
+
+void vs_logrec_encode(const vs_logrec *r, uint8_t *out, uint32_t page_size) {
+  put64(out, r->lsn);
+  put32(out + 8, r->pgno);
+  put32(out + 12, r->commit_size);
+  put64(out + 16, (uint64_t)r->time_ms);
+  put32(out + 28, 0);
+  uint32_t c = crc32c_update(0, out, 24);
+  c = crc32c_update(c, out + 28, 4);
+  put32(out + 24, crc32c_update(c, out + VS_LOGREC_HDR, page_size));
+}
+
+int vs_logrec_decode(vs_logrec *r, const uint8_t *in, uint32_t page_size) {
+  memset(r, 0, sizeof *r);
+  uint32_t c = crc32c_update(0, in, 24);
+  c = crc32c_update(c, in + 28, 4);
+  if (get32(in + 24) != crc32c_update(c, in + VS_LOGREC_HDR, page_size))
+    return VS_BAD_CRC;
+  r->lsn = get64(in);
+  r->pgno = get32(in + 8);
+  r->commit_size = get32(in + 12);
+  r->time_ms = (int64_t)get64(in + 16);
+  if (r->pgno == 0 || r->lsn == 0 || get32(in + 28) != 0) return VS_BAD_FIELD;
+  return VS_OK;
+}
+
 int vs_block_decode(vs_block *b, const uint8_t *in, uint32_t page_size) {
   memset(b, 0, sizeof *b);
   if (get32(in) != VS_BLOCK_MAGIC) return VS_BAD_MAGIC;
@@ -165,7 +257,8 @@ int vs_block_decode(vs_block *b, const uint8_t *in, uint32_t page_size) {
   b->raw_len = get32(in + 32);
   b->raw_crc = get32(in + 36);
   b->stored_crc = get32(in + 40);
-  if ((b->flags & ~VS_B_ZSTD) != 0 || b->pages == 0 || b->first_page == 0)
+  if ((b->flags & ~(VS_B_ZSTD | VS_B_LOG)) != 0 || b->pages == 0 ||
+      b->first_page == 0)
     return VS_BAD_FIELD;
   if ((uint64_t)b->pages * page_size != b->raw_len ||
       b->raw_len > VS_MAX_RAW_BLOCK)

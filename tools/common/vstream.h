@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define VS_MAGIC          "OVDISTRM" /* 8 bytes at offset 0 of a stream */
-#define VS_VERSION        1u
+#define VS_VERSION        2u /* writes 2; reads 1 and 2 */
 #define VS_HEADER_SIZE    1024u
 #define VS_BLOCK_HDR_SIZE 48u
 #define VS_TRAILER_FIXED  64u
@@ -36,6 +36,22 @@
 #define VS_F_KNOWN      0xFu
 /* Block flags. */
 #define VS_B_ZSTD 0x1u /* payload is one zstd frame of raw_len bytes */
+#define VS_B_LOG  0x2u /* payload is log records (VS_LOGREC_HDR + page) */
+
+/* Backup types (as RESTORE HEADERONLY's BackupType). */
+#define VS_TYPE_DATABASE 1u
+#define VS_TYPE_LOG      2u
+#define VS_TYPE_DIFF     5u
+/* Recovery models (as sys.databases.recovery_model). */
+#define VS_RECOVERY_FULL   1u
+#define VS_RECOVERY_SIMPLE 3u
+
+/* A log record in a log backup and in the instance's log archive: the
+ * header (lsn 0, pgno 8, commit_size 12, time_ms 16, crc 24, reserved 28)
+ * and then one page image.  commit_size != 0 marks the last record of a
+ * transaction: the database has that many pages after it, and time_ms
+ * (Unix milliseconds) is when the instance saw the commit. */
+#define VS_LOGREC_HDR 32u
 
 /* Device types (as in msdb..backupmediafamily.device_type). */
 #define VS_DEVICE_DISK    2u
@@ -66,6 +82,20 @@ typedef struct vs_header {
   char server[64];           /* host that took the backup */
   uint32_t src_mode;         /* the database file's st_mode (VS_F_SRC_MODE) */
   uint32_t src_uid, src_gid; /* and its owner and group */
+  /* Version 2 (zero when read from a version 1 stream, type = database): */
+  uint32_t backup_type;      /* VS_TYPE_* */
+  uint32_t recovery;         /* VS_RECOVERY_*, of the database then */
+  uint8_t family_id[16];     /* the database's identity (zero: unknown) */
+  uint64_t first_lsn;        /* log: first record; else the snapshot's */
+  uint64_t last_lsn;         /* log: one past the last record; else = first */
+  uint64_t checkpoint_lsn;   /* = last_lsn for database and differential */
+  uint64_t database_backup_lsn;  /* the latest full backup's lsn before */
+  uint64_t diff_base_lsn;        /* differential: its base's lsn */
+  uint8_t diff_base_id[16];      /* differential: its base's set_id */
+  int64_t first_time_ms;     /* log: first commit; else snapshot time */
+  int64_t last_time_ms;      /* log: last commit; else snapshot time */
+  uint64_t units;            /* pages (database, differential) or log
+                              * records (log) in the whole set */
 } vs_header;
 
 typedef struct vs_block {
@@ -98,8 +128,23 @@ int vs_header_decode(vs_header *h, const uint8_t *in);
 /** @brief Write a block header (VS_BLOCK_HDR_SIZE bytes). */
 void vs_block_encode(const vs_block *b, uint8_t *out);
 /** @brief Parse and check a block header (its CRC, its sizes against
- * @p page_size). @return enum vs_status. */
-int vs_block_decode(vs_block *b, const uint8_t *in, uint32_t page_size);
+ * @p unit: the page size, or VS_LOGREC_HDR + page size for log records).
+ * @return enum vs_status. */
+int vs_block_decode(vs_block *b, const uint8_t *in, uint32_t unit);
+/** @brief Bytes per unit (page or log record) of a set with header @p h. */
+uint32_t vs_unit_size(const vs_header *h);
+
+/** A log record header (VS_LOGREC_HDR bytes before its page). */
+typedef struct vs_logrec {
+  uint64_t lsn;
+  uint32_t pgno, commit_size;
+  int64_t time_ms;
+} vs_logrec;
+/** @brief Encode @p r before the page at @p out + VS_LOGREC_HDR (its CRC
+ * covers the header and the page of @p page_size bytes). */
+void vs_logrec_encode(const vs_logrec *r, uint8_t *out, uint32_t page_size);
+/** @brief Decode and check a record and its page. @return enum vs_status. */
+int vs_logrec_decode(vs_logrec *r, const uint8_t *in, uint32_t page_size);
 
 /** @brief Write the whole trailer: fixed part, pad_len zeros, CRC.
  * @p out must hold vs_trailer_size(t->pad_len) bytes. */

@@ -3,8 +3,9 @@
  *
  * The catalog is a SQLite database in the instance's private directory
  * (0700; the file 0600, created with the umask of the instance's user).
- * Columns keep msdb's names and meanings where vdisql has the value; the
- * LSN columns stay NULL until the instance captures the log.  Queries
+ * Columns keep msdb's names and meanings where vdisql has the value (LSNs
+ * are the instance's log sequence numbers, docs/INSTANCE.md; NULL for a
+ * backup taken without the instance).  Queries
  * open it read-only and an authorizer lets them read the two history
  * tables and nothing else: history is for reading, and a query must not
  * reach other files (ATTACH) or change settings (PRAGMA).
@@ -39,13 +40,24 @@ static const char schema[] =
     " first_lsn NUMERIC, last_lsn NUMERIC, checkpoint_lsn NUMERIC,"
     " database_backup_lsn NUMERIC, differential_base_lsn NUMERIC,"
     " is_copy_only INTEGER NOT NULL, has_backup_checksums INTEGER NOT NULL,"
-    " family_count INTEGER NOT NULL, software_name TEXT);"
+    " family_count INTEGER NOT NULL, software_name TEXT,"
+    " family_guid TEXT, differential_base_guid TEXT, recovery_model TEXT);"
     "CREATE TABLE IF NOT EXISTS backupmediafamily("
     " media_set_id INTEGER NOT NULL,"
     " family_sequence_number INTEGER NOT NULL,"
     " logical_device_name TEXT, physical_device_name TEXT NOT NULL,"
     " device_type INTEGER NOT NULL,"
-    " PRIMARY KEY(media_set_id, family_sequence_number));";
+    " PRIMARY KEY(media_set_id, family_sequence_number));"
+    /* The instance's own state of each database it knows (dbstate.h). */
+    "CREATE TABLE IF NOT EXISTS databases("
+    " name TEXT PRIMARY KEY, family_guid TEXT NOT NULL,"
+    " recovery_model TEXT NOT NULL, base_lsn INTEGER, base_guid TEXT,"
+    " log_lsn INTEGER, lsn_floor INTEGER);"
+    "CREATE TABLE IF NOT EXISTS restoring("
+    " name TEXT PRIMARY KEY, family_guid TEXT NOT NULL,"
+    " recovery_model TEXT NOT NULL, lsn INTEGER NOT NULL,"
+    " last_guid TEXT NOT NULL, base_guid TEXT, time_ms INTEGER NOT NULL,"
+    " page_size INTEGER NOT NULL, state TEXT NOT NULL);";
 
 static int cat_fail(vmsg *err, sqlite3 *db, const char *what) {
   vmsg_set(err, 3009,
@@ -57,8 +69,7 @@ static int cat_fail(vmsg *err, sqlite3 *db, const char *what) {
   return -1;
 }
 
-/* Open (and create) the catalog read-write. */
-static sqlite3 *open_rw(const char *inst_dir) {
+sqlite3 *catalog_open(const char *inst_dir) {
   char dir[PATH_MAX], path[PATH_MAX + 16];
   if (guard_private_dir(inst_dir, NULL, dir, sizeof dir) != 0) return NULL;
   snprintf(path, sizeof path, "%s/catalog.db", dir);
@@ -87,7 +98,7 @@ static void iso(int64_t t, char *out, size_t n) {
 }
 
 int catalog_record(const char *inst_dir, const catalog_backup *b, vmsg *err) {
-  sqlite3 *db = open_rw(inst_dir);
+  sqlite3 *db = catalog_open(inst_dir);
   if (!db) return cat_fail(err, NULL, "open");
   char guid[40], start[32], finish[32], type[2] = {b->type, 0};
   vs_format_guid(b->h->set_id, guid);
@@ -103,10 +114,14 @@ int catalog_record(const char *inst_dir, const catalog_backup *b, vmsg *err) {
         "INSERT INTO backupset(backup_set_uuid, media_set_id, name, "
         "description, database_name, server_name, type, backup_start_date, "
         "backup_finish_date, backup_size, compressed_backup_size, "
-        "is_copy_only, has_backup_checksums, family_count, software_name) "
+        "is_copy_only, has_backup_checksums, family_count, software_name, "
+        "first_lsn, last_lsn, checkpoint_lsn, database_backup_lsn, "
+        "differential_base_lsn, family_guid, differential_base_guid, "
+        "recovery_model) "
         "VALUES(?1, (SELECT coalesce(max(media_set_id), 0) + 1 FROM "
         "backupset), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-        "'openvdi vdisql') RETURNING media_set_id",
+        "'openvdi vdisql', ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) "
+        "RETURNING media_set_id",
         -1, &st, NULL);
   }
   if (rc == SQLITE_OK) {
@@ -125,6 +140,29 @@ int catalog_record(const char *inst_dir, const catalog_backup *b, vmsg *err) {
     sqlite3_bind_int(st, 11, (h->flags & VS_F_COPY_ONLY) != 0);
     sqlite3_bind_int(st, 12, (h->flags & VS_F_CHECKSUM) != 0);
     sqlite3_bind_int(st, 13, b->ndev);
+    static const uint8_t zero[16];
+    char fam[40], dbase[40];
+    if (h->first_lsn) {
+      sqlite3_bind_int64(st, 14, (sqlite3_int64)h->first_lsn);
+      sqlite3_bind_int64(st, 15, (sqlite3_int64)h->last_lsn);
+      sqlite3_bind_int64(st, 16, (sqlite3_int64)h->checkpoint_lsn);
+    }
+    if (h->database_backup_lsn)
+      sqlite3_bind_int64(st, 17, (sqlite3_int64)h->database_backup_lsn);
+    if (h->diff_base_lsn)
+      sqlite3_bind_int64(st, 18, (sqlite3_int64)h->diff_base_lsn);
+    if (memcmp(h->family_id, zero, 16) != 0) {
+      vs_format_guid(h->family_id, fam);
+      sqlite3_bind_text(st, 19, fam, -1, SQLITE_TRANSIENT);
+    }
+    if (memcmp(h->diff_base_id, zero, 16) != 0) {
+      vs_format_guid(h->diff_base_id, dbase);
+      sqlite3_bind_text(st, 20, dbase, -1, SQLITE_TRANSIENT);
+    }
+    if (h->recovery)
+      sqlite3_bind_text(st, 21,
+                        h->recovery == VS_RECOVERY_FULL ? "FULL" : "SIMPLE",
+                        -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
     if (rc == SQLITE_OK) media = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -272,7 +310,7 @@ int catalog_select(const char *inst_dir, const char *sql, const char *colsep,
   sqlite3 *db = NULL;
   /* A new instance has no catalog yet: create it, so that its query says
    * "0 rows" rather than an error. */
-  if (access(path, F_OK) != 0) sqlite3_close(open_rw(inst_dir));
+  if (access(path, F_OK) != 0) sqlite3_close(catalog_open(inst_dir));
   char *q = rewrite(sql);
   sqlite3_stmt *st = NULL;
   int rc = -1;

@@ -22,6 +22,11 @@ typedef struct catalog_backup {
   int device_type; /* 2 disk, 7 virtual device */
 } catalog_backup;
 
+typedef struct sqlite3 sqlite3;
+/** Open (creating it if needed) the catalog read-write, for the modules
+ * that keep their state in it (dbstate.h).  NULL on failure. */
+sqlite3 *catalog_open(const char *inst_dir);
+
 /** Record a finished backup.  @return 0, or -1 with @p err set (Msg
  * 3009: the backup itself succeeded). */
 int catalog_record(const char *inst_dir, const catalog_backup *b, vmsg *err);

@@ -25,6 +25,7 @@ struct dbw {
   char *target, *tmp, *dir, *db;
   int fd;
   uint32_t ps;
+  int skip_takeover;
 };
 
 static int io_fail(vmsg *err, const char *path, const char *what) {
@@ -115,12 +116,12 @@ static void unlink_sidecars(const char *path) {
   unlink(buf);
 }
 
-static int check_restored(dbw_t *w, vmsg *err) {
+int dbw_check_file(const char *path, const char *name, vmsg *err) {
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
   int ok = 0;
   char first[256] = "";
-  if (sqlite3_open_v2(w->tmp, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
       sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) ==
           SQLITE_OK &&
       sqlite3_step(st) == SQLITE_ROW) {
@@ -132,15 +133,19 @@ static int check_restored(dbw_t *w, vmsg *err) {
   }
   sqlite3_finalize(st);
   sqlite3_close(db);
-  unlink_sidecars(w->tmp);
+  unlink_sidecars(path);
   if (!ok) {
     vmsg_set(err, 3183,
              "RESTORE detected an error in the restored database '%s': "
              "integrity_check says: %s",
-             w->db, first);
+             name, first);
     return -1;
   }
   return 0;
+}
+
+static int check_restored(dbw_t *w, vmsg *err) {
+  return dbw_check_file(w->tmp, w->db, err);
 }
 
 /* Make sure nobody uses the old database and its WAL is empty. */
@@ -183,22 +188,34 @@ int dbw_prepare(dbw_t *w, uint64_t page_count, vmsg *err) {
     return io_fail(err, w->tmp, "truncate");
   if (fsync(w->fd) != 0) return io_fail(err, w->tmp, "fsync");
   if (check_restored(w, err)) return -1;
-  if (take_over_target(w, err)) return -1;
+  if (!w->skip_takeover && take_over_target(w, err)) return -1;
   if (fsync(w->fd) != 0) return io_fail(err, w->tmp, "fsync");
   return 0;
 }
 
-int dbw_switch(dbw_t *w, vmsg *err) {
-  if (rename(w->tmp, w->target) != 0) return io_fail(err, w->target, "rename");
-  free(w->tmp);
-  w->tmp = NULL;
-  int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+int dbw_sync_dir(const char *dir, vmsg *err) {
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || fsync(dfd) != 0) {
     if (dfd >= 0) close(dfd);
-    return io_fail(err, w->dir, "fsync");
+    return io_fail(err, dir, "fsync");
   }
   close(dfd);
   return 0;
+}
+
+int dbw_switch_to(dbw_t *w, const char *dest, vmsg *err) {
+  if (rename(w->tmp, dest) != 0) return io_fail(err, dest, "rename");
+  free(w->tmp);
+  w->tmp = NULL;
+  return dbw_sync_dir(w->dir, err);
+}
+
+int dbw_switch(dbw_t *w, vmsg *err) {
+  return dbw_switch_to(w, w->target, err);
+}
+
+void dbw_skip_takeover(dbw_t *w) {
+  w->skip_takeover = 1;
 }
 
 void dbw_free(dbw_t *w) {

@@ -35,6 +35,16 @@ int dbw_prepare(dbw_t *w, uint64_t page_count, vmsg *err);
 /** The switch: rename over the database and sync the directory.  Before
  * it the old database is intact; after it, the new one is in place. */
 int dbw_switch(dbw_t *w, vmsg *err);
+/** The switch to another place: the staged file of a restore sequence
+ * (stage.h) instead of the database. */
+int dbw_switch_to(dbw_t *w, const char *dest, vmsg *err);
+/** PRAGMA integrity_check of the database file @p path (Msg 3183). */
+int dbw_check_file(const char *path, const char *name, vmsg *err);
+/** fsync a directory (Msg 3634). */
+int dbw_sync_dir(const char *dir, vmsg *err);
+/** The target is not a database anyone uses (the placeholder of a
+ * database in RESTORING state): dbw_prepare does not take it over. */
+void dbw_skip_takeover(dbw_t *w);
 /** Remove the temporary file (after a failure) and free. */
 void dbw_free(dbw_t *w);
 

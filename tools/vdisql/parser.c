@@ -118,10 +118,8 @@ static int parse_devices(pstate *ps, stmt *s) {
 }
 
 /* Options that SQL Server knows but that mean nothing for SQLite. */
-static const char *const unsupported[] = {"NORECOVERY",
-                                          "STANDBY",
+static const char *const unsupported[] = {"STANDBY",
                                           "MOVE",
-                                          "DIFFERENTIAL",
                                           "CONTINUE_AFTER_ERROR",
                                           "PARTIAL",
                                           "ENCRYPTION",
@@ -140,8 +138,6 @@ static const char *const unsupported[] = {"NORECOVERY",
                                           "RESTRICTED_USER",
                                           "KEEP_REPLICATION",
                                           "KEEP_CDC",
-                                          "NO_TRUNCATE",
-                                          "STOPAT",
                                           "STOPATMARK",
                                           "STOPBEFOREMARK",
                                           "CREDENTIAL",
@@ -218,6 +214,9 @@ static int parse_option(pstate *ps, stmt *s, int where) {
   FLAG("NO_COMPRESSION", no_compression, O_BACKUP)
   FLAG("REPLACE", replace, O_RESTORE)
   FLAG("RECOVERY", recovery, O_RESTORE)
+  FLAG("NORECOVERY", norecovery, O_RESTORE)
+  FLAG("DIFFERENTIAL", differential, O_BACKUP)
+  FLAG("NO_TRUNCATE", no_truncate, O_BACKUP)
 #undef FLAG
   if (tok_is(t, "STATS")) {
     s->stats = 10;
@@ -256,6 +255,10 @@ static int parse_option(pstate *ps, stmt *s, int where) {
     }
     return 0;
   }
+  if (tok_is(t, "STOPAT")) {
+    if (where != O_RESTORE) goto notopt;
+    return parse_string(ps, s->stopat, sizeof s->stopat, "STOPAT");
+  }
   if (tok_is(t, "DESCRIPTION")) {
     if (where != O_BACKUP) goto notopt;
     return parse_string(ps, s->description, sizeof s->description,
@@ -289,9 +292,42 @@ static int parse_with(pstate *ps, stmt *s, int where) {
   }
 }
 
+/* ALTER DATABASE db SET RECOVERY FULL | SIMPLE | BULK_LOGGED */
+static int parse_alter(pstate *ps, stmt *s) {
+  if (!tok_is(next(ps), "DATABASE")) return syntax(ps, &ps->tl->v[ps->i - 1]);
+  if (parse_name(ps, s->db, sizeof s->db)) return -1;
+  if (!tok_is(cur(ps), "SET")) return syntax(ps, cur(ps));
+  next(ps);
+  const tok *o = next(ps);
+  if (!tok_is(o, "RECOVERY")) {
+    if (o->kind != T_WORD) return syntax(ps, o);
+    vmsg_setl(ps->err, 5058, 16, o->line,
+              "Option '%s' cannot be set in database '%s': vdisql's ALTER "
+              "DATABASE sets RECOVERY only.",
+              o->text, s->db);
+    return -1;
+  }
+  const tok *m = next(ps);
+  if (tok_is(m, "FULL"))
+    s->set_recovery = 1;
+  else if (tok_is(m, "SIMPLE"))
+    s->set_recovery = 3;
+  else if (tok_is(m, "BULK_LOGGED")) {
+    vmsg_setl(ps->err, 5058, 16, m->line,
+              "Option 'RECOVERY BULK_LOGGED' cannot be set in database '%s': "
+              "SQLite logs every change in full; use FULL.",
+              s->db);
+    return -1;
+  } else
+    return syntax(ps, m);
+  s->kind = ST_ALTER_RECOVERY;
+  return 0;
+}
+
 static int parse_stmt(pstate *ps, stmt *s) {
   const tok *t = next(ps);
   s->line = t->line;
+  if (tok_is(t, "ALTER")) return parse_alter(ps, s);
   if (tok_is(t, "BACKUP")) {
     const tok *k = next(ps);
     if (tok_is(k, "DATABASE"))
@@ -326,6 +362,11 @@ static int parse_stmt(pstate *ps, stmt *s) {
     } else
       return syntax(ps, k);
     if (where == O_RESTORE && parse_name(ps, s->db, sizeof s->db)) return -1;
+    if (s->kind == ST_RESTORE_DB && tok_is(cur(ps), "WITH")) {
+      /* RESTORE DATABASE db WITH RECOVERY: end a restore sequence. */
+      s->kind = ST_RECOVER;
+      return parse_with(ps, s, O_RESTORE);
+    }
     if (!tok_is(cur(ps), "FROM")) return syntax(ps, cur(ps));
     next(ps);
     if (parse_devices(ps, s)) return -1;
@@ -359,7 +400,7 @@ int parse_batch(const toklist *tl, stmtlist *out, vmsg *err) {
     /* Next must be ';', the end, or the start of another statement. */
     const tok *t = cur(&ps);
     if (!is_punct(t, ';') && t->kind != T_END && !tok_is(t, "BACKUP") &&
-        !tok_is(t, "RESTORE")) {
+        !tok_is(t, "RESTORE") && !tok_is(t, "ALTER")) {
       syntax(&ps, t);
       goto fail;
     }
@@ -394,6 +435,10 @@ const char *stmt_verb(int kind) {
     return "RESTORE HEADERONLY";
   case ST_FILELISTONLY:
     return "RESTORE FILELISTONLY";
+  case ST_RECOVER:
+    return "RESTORE DATABASE";
+  case ST_ALTER_RECOVERY:
+    return "ALTER DATABASE";
   }
   return "?";
 }

@@ -1,8 +1,10 @@
 /*
  * parser.h - the statements vdisql understands, as parsed from a batch:
  *   BACKUP DATABASE db TO dev[, dev...] [WITH opt[, opt...]]
- *   BACKUP LOG db TO ...                       (parsed; refused when run)
- *   RESTORE DATABASE db FROM dev[, ...] [WITH ...]
+ *   BACKUP LOG db TO ... [WITH ...]
+ *   RESTORE DATABASE | LOG db FROM dev[, ...] [WITH ...]
+ *   RESTORE DATABASE db WITH RECOVERY
+ *   ALTER DATABASE db SET RECOVERY FULL | SIMPLE
  *   RESTORE VERIFYONLY | HEADERONLY | FILELISTONLY FROM dev[, ...] [WITH ...]
  * where dev is DISK = 'path' or VIRTUAL_DEVICE = 'name'.
  */
@@ -20,7 +22,9 @@ enum stmt_kind {
   ST_RESTORE_LOG,
   ST_VERIFYONLY,
   ST_HEADERONLY,
-  ST_FILELISTONLY
+  ST_FILELISTONLY,
+  ST_RECOVER,      /* RESTORE DATABASE db WITH RECOVERY: no devices */
+  ST_ALTER_RECOVERY
 };
 enum dev_kind { DEV_DISK, DEV_VIRTUAL };
 
@@ -36,6 +40,9 @@ typedef struct stmt {
   /* WITH options; 0 = not given */
   int format, noformat, init, noinit, checksum, no_checksum, copy_only;
   int compression, no_compression, replace, recovery;
+  int differential, no_truncate, norecovery;
+  int set_recovery;  /* ALTER DATABASE: VS_RECOVERY_FULL or _SIMPLE */
+  char stopat[64];   /* STOPAT = '...' as given; "" = none */
   int stats; /* 0 = no STATS, else the percent step */
   uint32_t blocksize, buffercount, maxtransfer, file;
   char description[256];

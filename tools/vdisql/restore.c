@@ -59,7 +59,11 @@ int stream_read_headers(media_t *m, char *const *names, vs_header *h,
         cur.pages_per_block != first.pages_per_block ||
         cur.flags != first.flags || strcmp(cur.database, first.database) ||
         cur.src_mode != first.src_mode || cur.src_uid != first.src_uid ||
-        cur.src_gid != first.src_gid)
+        cur.src_gid != first.src_gid || cur.backup_type != first.backup_type ||
+        cur.first_lsn != first.first_lsn || cur.last_lsn != first.last_lsn ||
+        cur.units != first.units ||
+        memcmp(cur.family_id, first.family_id, 16) != 0 ||
+        memcmp(cur.diff_base_id, first.diff_base_id, 16) != 0)
       return malformed(err, names[i],
                        "it belongs to a different backup set than the media "
                        "family on the first device");
@@ -139,35 +143,47 @@ int stream_read_body(media_t *m, char *const *names, const vs_header *h,
                      const unsigned *order, const rsink *sink, int stats,
                      vmsg *err) {
   const unsigned n = m->nstripes;
-  const uint32_t ps = h->page_size;
-  const size_t cap = (size_t)h->pages_per_block * ps;
+  const uint32_t unit = vs_unit_size(h);
+  const int log = h->backup_type == VS_TYPE_LOG;
+  const int diff = h->backup_type == VS_TYPE_DIFF;
+  const size_t cap = (size_t)h->pages_per_block * unit;
   uint8_t *raw = malloc(cap), *stored = malloc(cap);
   ZSTD_DCtx *dctx = ZSTD_createDCtx();
   struct rstripe rs[VS_MAX_STRIPES];
   uint8_t hb[VS_BLOCK_HDR_SIZE];
-  uint64_t k = 0, next_page = 1;
+  /* Units read so far; the next unit's number: a page, or for a log
+   * backup an LSN.  A differential's pages ascend with gaps. */
+  uint64_t k = 0, done = 0, next = log ? h->first_lsn : 1;
   int rc = -1, last = 0;
   memset(rs, 0, sizeof rs);
   if (!raw || !stored || !dctx) {
     vmsg_set(err, 701, "There is insufficient system memory to run RESTORE.");
     goto out;
   }
-  while (next_page <= h->page_count) {
+  while (done < h->units) {
     unsigned s = (unsigned)(k % n), mi = order[s];
     const char *dev = names[mi];
     vs_block b;
     if (read_exact(m, mi, hb, sizeof hb, dev, "a data block", err)) goto out;
-    int st = vs_block_decode(&b, hb, ps);
+    int st = vs_block_decode(&b, hb, unit);
     if (st != VS_OK) {
       damage(err, dev, k,
              st == VS_BAD_MAGIC ? "a data block was expected here"
                                 : "the block header is invalid");
       goto out;
     }
-    if (b.seq != k || b.first_page != next_page ||
-        b.pages != (h->page_count - next_page + 1 < h->pages_per_block
-                        ? (uint32_t)(h->page_count - next_page + 1)
-                        : h->pages_per_block) ||
+    uint64_t left = h->units - done;
+    uint32_t full = left < h->pages_per_block ? (uint32_t)left
+                                              : h->pages_per_block;
+    int in_order;
+    if (diff) /* ascending runs of changed pages, within the database */
+      in_order = b.first_page >= next && b.pages <= full &&
+                 b.first_page - 1 + b.pages <= h->page_count;
+    else if (log) /* consecutive LSNs */
+      in_order = b.first_page == next && b.pages <= full;
+    else /* every page, in full blocks */
+      in_order = b.first_page == next && b.pages == full;
+    if (b.seq != k || !in_order || !(b.flags & VS_B_LOG) != !log ||
         ((b.flags & VS_B_ZSTD) && !(h->flags & VS_F_COMPRESSED))) {
       damage(err, dev, k, "the block is out of sequence");
       goto out;
@@ -190,6 +206,18 @@ int stream_read_body(media_t *m, char *const *names, const vs_header *h,
       damage(err, dev, k, "the pages' checksum does not match");
       goto out;
     }
+    if (log) {
+      /* Each record checks itself and carries the LSN it must. */
+      for (uint32_t i = 0; i < b.pages; i++) {
+        vs_logrec r;
+        if (vs_logrec_decode(&r, raw + (size_t)i * unit, h->page_size) !=
+                VS_OK ||
+            r.lsn != b.first_page + i) {
+          damage(err, dev, k, "a log record is damaged");
+          goto out;
+        }
+      }
+    }
     if (sink && sink->write &&
         sink->write(sink->ctx, b.first_page, b.pages, raw, err))
       goto out;
@@ -197,9 +225,10 @@ int stream_read_body(media_t *m, char *const *names, const vs_header *h,
     rs[s].pages += b.pages;
     rs[s].stored += b.stored_len;
     rs[s].chain = crc32c_update(rs[s].chain, raw, b.raw_len);
-    next_page += b.pages;
+    next = b.first_page + b.pages;
+    done += b.pages;
     k++;
-    progress(stats, next_page - 1, h->page_count, &last);
+    progress(stats, done, h->units, &last);
   }
   for (unsigned s = 0; s < n; s++) {
     unsigned mi = order[s];
@@ -209,10 +238,10 @@ int stream_read_body(media_t *m, char *const *names, const vs_header *h,
       damage(err, names[mi], k, "the trailer was expected here");
       goto out;
     }
-    if (read_trailer(m, mi, names[mi], first4, &rs[s], k, h->page_count, err))
+    if (read_trailer(m, mi, names[mi], first4, &rs[s], k, h->units, err))
       goto out;
   }
-  if (h->page_count == 0) progress(stats, 1, 1, &last);
+  if (h->units == 0) progress(stats, 1, 1, &last);
   rc = 0;
 out:
   ZSTD_freeDCtx(dctx);

@@ -21,6 +21,8 @@
  */
 #include "serve.h"
 
+#include "capture.h"
+
 #include "guard.h"
 #include "media.h"
 #include "session.h"
@@ -257,6 +259,9 @@ int serve_run(const serve_opts *o) {
                                 : "");
     return 1;
   }
+  /* The log capture of every database in FULL (and the changed pages of
+   * every database with a differential base), before any statement. */
+  capture_init(o->dir);
   fprintf(stderr, "vdisql: instance '%s' ready (pid %ld)\n", o->dir,
           (long)getpid());
 
@@ -322,6 +327,7 @@ int serve_run(const serve_opts *o) {
               k);
     }
   }
+  capture_shutdown(); /* every committed frame copied, then closed */
   fprintf(stderr, "vdisql: instance '%s' stopped\n", o->dir);
   close(st.sfd);
   close(st.efd);

@@ -27,6 +27,8 @@
  */
 #include "snapshot.h"
 
+#include "walfmt.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,30 +50,6 @@ struct snap {
   size_t nidx;
   uint8_t *fbuf; /* frame header + page */
 };
-
-static uint32_t be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
-}
-
-/* The WAL checksum of the file format: pairs of 32-bit words. */
-static void wal_cksum(int big, const uint8_t *d, size_t n, uint32_t *s) {
-  uint32_t s0 = s[0], s1 = s[1];
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint32_t x0, x1;
-    if (big) {
-      x0 = be32(d + i);
-      x1 = be32(d + i + 4);
-    } else {
-      memcpy(&x0, d + i, 4);
-      memcpy(&x1, d + i + 4, 4);
-    }
-    s0 += x0 + s1;
-    s1 += x1 + s0;
-  }
-  s[0] = s0;
-  s[1] = s1;
-}
 
 static int exec(sqlite3 *db, const char *sql) {
   return sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -132,14 +110,14 @@ static int index_wal(snap_t *s, sqlite3 *w, const char *path, vmsg *err) {
 
   uint8_t wh[32];
   if (wal->pMethods->xRead(wal, wh, 32, 0) != SQLITE_OK) goto bad;
-  uint32_t magic = be32(wh);
-  if ((magic & ~1u) != 0x377f0682u || be32(wh + 8) != s->page_size) goto bad;
+  uint32_t magic = wal_be32(wh);
+  if ((magic & ~1u) != 0x377f0682u || wal_be32(wh + 8) != s->page_size) goto bad;
   int big = magic & 1;
   uint32_t ck[2] = {0, 0};
   wal_cksum(big, wh, 24, ck);
-  if (ck[0] != be32(wh + 24) || ck[1] != be32(wh + 28)) goto bad;
-  s->salt[0] = be32(wh + 16);
-  s->salt[1] = be32(wh + 20);
+  if (ck[0] != wal_be32(wh + 24) || ck[1] != wal_be32(wh + 28)) goto bad;
+  s->salt[0] = wal_be32(wh + 16);
+  s->salt[1] = wal_be32(wh + 20);
   uint8_t sb[8];
   memcpy(sb, salt_idx, 8);
   if (memcmp(sb, wh + 16, 8) != 0) goto bad;
@@ -155,13 +133,13 @@ static int index_wal(snap_t *s, sqlite3 *w, const char *path, vmsg *err) {
     if (memcmp(s->fbuf + 8, wh + 16, 8) != 0) goto bad;
     wal_cksum(big, s->fbuf, 8, ck);
     wal_cksum(big, s->fbuf + 24, s->page_size, ck);
-    if (ck[0] != be32(s->fbuf + 16) || ck[1] != be32(s->fbuf + 20)) goto bad;
-    s->idx[s->nidx].pgno = be32(s->fbuf);
+    if (ck[0] != wal_be32(s->fbuf + 16) || ck[1] != wal_be32(s->fbuf + 20)) goto bad;
+    s->idx[s->nidx].pgno = wal_be32(s->fbuf);
     s->idx[s->nidx].frame = f;
     s->nidx++;
-    if (be32(s->fbuf + 4) != 0) {
+    if (wal_be32(s->fbuf + 4) != 0) {
       last_commit = f;
-      commit_size = be32(s->fbuf + 4);
+      commit_size = wal_be32(s->fbuf + 4);
     }
   }
   if (last_commit != mx) goto bad;
@@ -183,7 +161,8 @@ bad:
   return -1;
 }
 
-int snap_open(const char *path, snap_t **out, vmsg *err) {
+int snap_open(const char *path, const snap_hook *hook, snap_t **out,
+              vmsg *err) {
   snap_t *s = calloc(1, sizeof *s);
   sqlite3 *w = NULL;
   char mode[32] = "", buf[32];
@@ -223,6 +202,9 @@ int snap_open(const char *path, snap_t **out, vmsg *err) {
     goto fail;
   }
   s->page_count = pc;
+  /* Nobody can commit now (W holds the write lock; without WAL, R's
+   * SHARED lock): the log capture learns exactly where the snapshot is. */
+  if (hook && hook->fn(hook->ctx, err) != 0) goto fail;
   if (w) {
     exec(w, "ROLLBACK");
     sqlite3_close(w);
@@ -253,9 +235,6 @@ uint32_t snap_page_size(const snap_t *s) {
 uint64_t snap_page_count(const snap_t *s) {
   return s->page_count;
 }
-int snap_is_wal(const snap_t *s) {
-  return s->is_wal;
-}
 
 static const struct walent *find(const snap_t *s, uint64_t pgno) {
   size_t lo = 0, hi = s->nidx;
@@ -279,8 +258,8 @@ int snap_read(snap_t *s, uint64_t pgno, uint8_t *buf, vmsg *err) {
     int rc2 = s->wal->pMethods->xRead(s->wal, buf, (int)ps, off + 24);
     int rc3 = s->wal->pMethods->xRead(s->wal, h2, 24, off);
     if (rc1 == SQLITE_OK && rc2 == SQLITE_OK && rc3 == SQLITE_OK &&
-        memcmp(s->fbuf, h2, 24) == 0 && be32(h2) == pgno &&
-        be32(h2 + 8) == s->salt[0] && be32(h2 + 12) == s->salt[1])
+        memcmp(s->fbuf, h2, 24) == 0 && wal_be32(h2) == pgno &&
+        wal_be32(h2 + 8) == s->salt[0] && wal_be32(h2 + 12) == s->salt[1])
       return 0;
     /* The WAL was restarted: the database file holds our snapshot. */
   }

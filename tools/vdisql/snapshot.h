@@ -16,13 +16,20 @@
 
 typedef struct snap snap_t;
 
-/** @brief Open @p path and fix the snapshot.  @return 0 or -1 with @p err
- * set (Msg 5120 cannot open, 3201-like for I/O, 3041 on busy). */
-int snap_open(const char *path, snap_t **out, vmsg *err);
+/* Called once while no transaction can commit, at the snapshot's instant
+ * (the log capture's synchronisation point, capture.h). */
+typedef struct snap_hook {
+  int (*fn)(void *ctx, vmsg *err);
+  void *ctx;
+} snap_hook;
+
+/** @brief Open @p path and fix the snapshot; run @p hook (may be NULL) at
+ * its instant.  @return 0 or -1 with @p err set (Msg 5120 cannot open,
+ * 3201-like for I/O, 3041 on busy, or the hook's error). */
+int snap_open(const char *path, const snap_hook *hook, snap_t **out,
+              vmsg *err);
 uint32_t snap_page_size(const snap_t *s);
 uint64_t snap_page_count(const snap_t *s);
-/** 1 if the database is in WAL mode. */
-int snap_is_wal(const snap_t *s);
 /** @brief Read page @p pgno (1-based, ascending order is fastest) into
  * @p buf (page_size bytes). @return 0 or -1 with @p err set. */
 int snap_read(snap_t *s, uint64_t pgno, uint8_t *buf, vmsg *err);

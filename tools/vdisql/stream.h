@@ -16,13 +16,22 @@ typedef struct wopts {
   int stats; /* percent step, 0 = none */
   const char *database, *name, *description, *server;
   const struct stat *src; /* the database file: its mode goes in the header */
+  const uint8_t *changed; /* differential: pages to write (bit per page) */
+  size_t changed_bytes;
   vs_header *out_header;  /* if not NULL: the set's header (stripe 0) */
   uint64_t *out_bytes;    /* if not NULL: bytes written over all stripes */
 } wopts;
 
-/** Write the snapshot as one backup set striped over @p m.
+/** Write the snapshot as one backup set striped over @p m: every page,
+ * or for a differential (tmpl->backup_type) the pages in o->changed.
+ * @p tmpl holds the header's type, recovery, family and LSN fields.
  * @return 0 or -1 with @p err set. */
-int stream_backup(snap_t *snap, media_t *m, const wopts *o, vmsg *err);
+int stream_backup(snap_t *snap, media_t *m, const wopts *o,
+                  const vs_header *tmpl, vmsg *err);
+/** Write the log records tmpl->first_lsn .. tmpl->last_lsn - 1 of the
+ * database tmpl->database from the instance's archive (logarc.h). */
+int stream_backup_log(const char *inst_dir, media_t *m, const wopts *o,
+                      const vs_header *tmpl, vmsg *err);
 
 /** Where restored pages go (NULL write = verify only). */
 typedef struct rsink {

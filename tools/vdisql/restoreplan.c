@@ -1,0 +1,197 @@
+/*
+ * restoreplan.c - the restore rules (see restoreplan.h).  The texts are
+ * SQL Server's; where vdisql knows less than SQL Server (a database that
+ * never had a backup has no identity yet), it refuses rather than guess.
+ */
+#include "restoreplan.h"
+
+#include "capture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const uint8_t zero16[16];
+
+int rp_check_full(const char *inst_dir, const char *db, const vs_header *h,
+                  vmsg *err) {
+  char path[4200];
+  struct stat st;
+  restoring r;
+  if (restoring_get(inst_dir, db, &r, err) != 0) return -1;
+  snprintf(path, sizeof path, "%s/%s.db", inst_dir, db);
+  if (!r.known && stat(path, &st) != 0) return 0; /* nothing there */
+  const uint8_t *have = NULL;
+  dbstate ds = {0};
+  if (r.known) {
+    have = r.family;
+  } else {
+    if (dbstate_get(inst_dir, db, &ds, err) != 0) return -1;
+    if (ds.known) have = ds.family;
+  }
+  int same_known = have && memcmp(h->family_id, zero16, 16) != 0 &&
+                   memcmp(have, h->family_id, 16) == 0;
+  if (!same_known) {
+    if (have && memcmp(h->family_id, zero16, 16) != 0) {
+      vmsg_set(err, 3154,
+               "The backup set holds a backup of a database other than the "
+               "existing '%s' database.",
+               db);
+      return -1;
+    }
+    /* No identity to compare: the database was never backed up by this
+     * instance, or the backup predates identities. */
+    vmsg_set(err, 1834,
+             "The file '%s' cannot be overwritten. It is being used by "
+             "database '%s'. Use WITH REPLACE to overwrite the existing "
+             "database.",
+             path, db);
+    return -1;
+  }
+  if (!r.known && ds.full && ds.has_log) {
+    /* The tail: log after the last log backup that a restore would lose. */
+    cap_point pt;
+    vmsg ignore = {0};
+    int followed = capture_sync(db, 0, 0, &pt, &ignore);
+    if (followed != 1 || pt.lsn > ds.log_lsn) {
+      vmsg_set(err, 3159,
+               "The tail of the log for the database \"%s\" has not been "
+               "backed up. Use BACKUP LOG WITH NORECOVERY to backup the log "
+               "if it contains work you do not want to lose. Use the WITH "
+               "REPLACE or WITH STOPAT clause of the RESTORE statement to "
+               "just overwrite the contents of the log.",
+               db);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int rp_check_kind(int restore_log, const vs_header *h, vmsg *err) {
+  int is_log = h->backup_type == VS_TYPE_LOG;
+  if (is_log == restore_log) return 0;
+  vmsg_set(err, 3135,
+           "The backup set in file 1 was created by %s and cannot be used "
+           "for this restore operation.",
+           is_log ? "BACKUP LOG" : "BACKUP DATABASE");
+  return -1;
+}
+
+int rp_check_restoring(const char *db, const restoring *r, vmsg *err) {
+  if (!r->known) {
+    vmsg_set(err, 3117,
+             "The log or differential backup cannot be restored because no "
+             "files are ready to rollforward: database '%s' is not in the "
+             "RESTORING state (restore a full backup WITH NORECOVERY first).",
+             db);
+    return -1;
+  }
+  if (r->applying) {
+    vmsg_set(err, 3456,
+             "Could not redo the restore sequence of database '%s': an "
+             "earlier RESTORE was interrupted while applying. Restart the "
+             "sequence with RESTORE DATABASE from the full backup.",
+             db);
+    return -1;
+  }
+  return 0;
+}
+
+static int same_family(const char *db, const restoring *r, const vs_header *h,
+                       vmsg *err) {
+  if (memcmp(r->family, h->family_id, 16) == 0) return 0;
+  vmsg_set(err, 3154,
+           "The backup set holds a backup of a database other than the "
+           "existing '%s' database.",
+           db);
+  return -1;
+}
+
+int rp_check_diff(const char *db, const restoring *r, const vs_header *h,
+                  vmsg *err) {
+  if (rp_check_restoring(db, r, err) || same_family(db, r, h, err)) return -1;
+  /* A differential goes onto its own base, before any log. */
+  if (memcmp(r->last_set, h->diff_base_id, 16) != 0 ||
+      memcmp(r->base_set, h->diff_base_id, 16) != 0) {
+    vmsg_set(err, 3136,
+             "This differential backup cannot be restored because the "
+             "database has not been restored to the correct earlier state.");
+    return -1;
+  }
+  return 0;
+}
+
+int rp_check_log(const char *db, const restoring *r, const vs_header *h,
+                 int64_t stop_ms, vmsg *err) {
+  if (rp_check_restoring(db, r, err) || same_family(db, r, h, err)) return -1;
+  if (r->lsn == 0 || r->lsn < h->first_lsn) {
+    vmsg_set(err, 4305,
+             "The log in this backup set begins at LSN %llu, which is too "
+             "recent to apply to the database. An earlier log backup that "
+             "includes LSN %llu can be restored.",
+             (unsigned long long)h->first_lsn, (unsigned long long)r->lsn);
+    return -1;
+  }
+  /* A log wholly applied already (an empty one may be restored). */
+  if (r->lsn > h->last_lsn ||
+      (r->lsn == h->last_lsn && h->last_lsn > h->first_lsn)) {
+    vmsg_set(err, 4326,
+             "The log in this backup set terminates at LSN %llu, which is "
+             "too early to apply to the database. A more recent log backup "
+             "that includes LSN %llu can be restored.",
+             (unsigned long long)h->last_lsn, (unsigned long long)r->lsn);
+    return -1;
+  }
+  if (stop_ms != RP_NO_STOPAT && stop_ms < r->time_ms) {
+    vmsg_set(err, 4338,
+             "The STOPAT clause specifies a point too early to allow this "
+             "backup set to be restored. Choose a different stop point or "
+             "use RESTORE DATABASE WITH RECOVERY to recover at the current "
+             "point.");
+    return -1;
+  }
+  return 0;
+}
+
+int rp_parse_stopat(const char *text, int64_t *ms, vmsg *err) {
+  struct tm tm;
+  int y, mo, d, h, mi, sec, n = 0;
+  long frac = 0;
+  char sep;
+  memset(&tm, 0, sizeof tm);
+  if (sscanf(text, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi,
+             &sec, &n) != 7 ||
+      (sep != 'T' && sep != ' '))
+    goto bad;
+  const char *p = text + n;
+  if (*p == '.') {
+    int digits = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+      if (digits < 3) frac = frac * 10 + (*p - '0');
+    if (digits == 0) goto bad;
+    for (; digits < 3; digits++)
+      frac *= 10;
+  }
+  if (*p) goto bad;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+    goto bad;
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  tm.tm_isdst = -1;
+  time_t t = mktime(&tm);
+  if (t == (time_t)-1 || tm.tm_mday != d) goto bad;
+  *ms = (int64_t)t * 1000 + frac;
+  return 0;
+bad:
+  vmsg_set(err, 241,
+           "Conversion failed when converting date and/or time from "
+           "character string: STOPAT = '%s' (use 'YYYY-MM-DDTHH:MM:SS[.mmm]').",
+           text);
+  return -1;
+}
