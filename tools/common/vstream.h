@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define VS_MAGIC          "OVDISTRM" /* 8 bytes at offset 0 of a stream */
-#define VS_VERSION        2u /* writes 2; reads 1 and 2 */
+#define VS_VERSION        2u         /* writes 2; reads 1 and 2 */
 #define VS_HEADER_SIZE    1024u
 #define VS_BLOCK_HDR_SIZE 48u
 #define VS_TRAILER_FIXED  64u
@@ -83,19 +83,19 @@ typedef struct vs_header {
   uint32_t src_mode;         /* the database file's st_mode (VS_F_SRC_MODE) */
   uint32_t src_uid, src_gid; /* and its owner and group */
   /* Version 2 (zero when read from a version 1 stream, type = database): */
-  uint32_t backup_type;      /* VS_TYPE_* */
-  uint32_t recovery;         /* VS_RECOVERY_*, of the database then */
-  uint8_t family_id[16];     /* the database's identity (zero: unknown) */
-  uint64_t first_lsn;        /* log: first record; else the snapshot's */
-  uint64_t last_lsn;         /* log: one past the last record; else = first */
-  uint64_t checkpoint_lsn;   /* = last_lsn for database and differential */
-  uint64_t database_backup_lsn;  /* the latest full backup's lsn before */
-  uint64_t diff_base_lsn;        /* differential: its base's lsn */
-  uint8_t diff_base_id[16];      /* differential: its base's set_id */
-  int64_t first_time_ms;     /* log: first commit; else snapshot time */
-  int64_t last_time_ms;      /* log: last commit; else snapshot time */
-  uint64_t units;            /* pages (database, differential) or log
-                              * records (log) in the whole set */
+  uint32_t backup_type;    /* VS_TYPE_* */
+  uint32_t recovery;       /* VS_RECOVERY_*, of the database then */
+  uint8_t family_id[16];   /* the database's identity (zero: unknown) */
+  uint64_t first_lsn;      /* log: first record; else the snapshot's */
+  uint64_t last_lsn;       /* log: one past the last record; else = first */
+  uint64_t checkpoint_lsn; /* = last_lsn for database and differential */
+  uint64_t database_backup_lsn; /* the latest full backup's lsn before */
+  uint64_t diff_base_lsn;       /* differential: its base's lsn */
+  uint8_t diff_base_id[16];     /* differential: its base's set_id */
+  int64_t first_time_ms;        /* log: first commit; else snapshot time */
+  int64_t last_time_ms;         /* log: last commit; else snapshot time */
+  uint64_t units;               /* pages (database, differential) or log
+                                 * records (log) in the whole set */
 } vs_header;
 
 typedef struct vs_block {

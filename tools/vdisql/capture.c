@@ -39,7 +39,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CYCLE_FRAMES 1000u /* run our own checkpoint past this many frames */
+#define CYCLE_FRAMES   1000u /* run our own checkpoint past this many frames */
+#define IDLE_ROTATE_MS 5     /* move an idle pin this often */
+#define OBS_N          1024  /* wal-index observations kept for stamping */
+
+/* The watcher saw the WAL generation @p salt end at frame @p mx at @p t. */
+struct obs {
+  uint8_t salt[8];
+  uint32_t mx;
+  int64_t t;
+};
 
 struct cdb {
   struct cdb *next;
@@ -58,7 +67,14 @@ struct cdb {
   uint32_t ps;
   int big;
   uint8_t *fbuf;
-  int64_t poll_ms, last_cycle_ms;
+  int64_t poll_ms, last_cycle_ms, last_rotate_ms;
+  /* The watcher thread: it only reads the wal-index header, so its
+   * stamps are not delayed by the copier's writes and syncs. */
+  pthread_t wth;
+  int wstarted;
+  pthread_mutex_t omu;
+  struct obs ring[OBS_N];
+  unsigned ohead, ocount;
   uint8_t *base_set; /* pages changed since a running full backup's point */
   size_t base_bytes;
   uint64_t base_lsn;
@@ -115,12 +131,15 @@ static sqlite3_file *wal_file(sqlite3 *db) {
   return f && f->pMethods ? f : NULL;
 }
 
-/* A new pin begins, then the old one ends: never a moment without. */
+/* A new pin begins, then the old one ends: never a moment without.
+ * Only right after follow() copied everything up to an mxFrame at or past
+ * the old pin's end mark (docs/INSTANCE.md, obligation 2). */
 static void rotate(struct cdb *c) {
   int n = 1 - c->cur;
   if (begin_read(c->r[n]) != 0) return;
   exec(c->r[c->cur], "ROLLBACK");
   c->cur = n;
+  c->last_rotate_ms = now_ms();
 }
 
 /* Reset the position to the WAL's current end (after a break). */
@@ -158,6 +177,43 @@ static int add_base_bit(struct cdb *c, uint32_t pg) {
   }
   c->base_set[byte] |= (uint8_t)(1u << (pg % 8));
   return 0;
+}
+
+/* When frame @p f of generation @p salt was first seen committed: the
+ * earliest observation that included it, else @p dflt (now). */
+static int64_t stamp(struct cdb *c, const uint8_t salt[8], uint32_t f,
+                     int64_t dflt) {
+  int64_t best = dflt;
+  pthread_mutex_lock(&c->omu);
+  for (unsigned i = 0; i < c->ocount; i++) {
+    const struct obs *o = &c->ring[(c->ohead + OBS_N - 1 - i) % OBS_N];
+    if (o->mx >= f && o->t < best && memcmp(o->salt, salt, 8) == 0) best = o->t;
+  }
+  pthread_mutex_unlock(&c->omu);
+  return best;
+}
+
+static void *watch(void *arg) {
+  struct cdb *c = arg;
+  struct timespec d = {0, (long)G.poll_ms * 1000000L / 2};
+  struct obs last;
+  memset(&last, 0, sizeof last);
+  while (!c->stop) {
+    wal_index_hdr h;
+    if (wal_index_read(c->shm, &h) == 0 &&
+        (h.mx_frame != last.mx || memcmp(h.salt, last.salt, 8) != 0)) {
+      memcpy(last.salt, h.salt, 8);
+      last.mx = h.mx_frame;
+      last.t = now_ms();
+      pthread_mutex_lock(&c->omu);
+      c->ring[c->ohead] = last;
+      c->ohead = (c->ohead + 1) % OBS_N;
+      if (c->ocount < OBS_N) c->ocount++;
+      pthread_mutex_unlock(&c->omu);
+    }
+    nanosleep(&d, NULL);
+  }
+  return NULL;
 }
 
 /* Copy the committed frames not yet archived.  Called with c->mu held.
@@ -199,7 +255,8 @@ static long follow(struct cdb *c) {
   long n = 0;
   size_t fsz = WAL_FRAME_HDR + (size_t)c->ps;
   for (uint32_t f = p.frame + 1; f <= h.mx_frame; f++) {
-    sqlite3_int64 off = WAL_HDR_SIZE + (sqlite3_int64)(f - 1) * (sqlite3_int64)fsz;
+    sqlite3_int64 off =
+        WAL_HDR_SIZE + (sqlite3_int64)(f - 1) * (sqlite3_int64)fsz;
     if (wal->pMethods->xRead(wal, c->fbuf, (int)fsz, off) != SQLITE_OK) {
       broken(c, &h, "a committed frame cannot be read");
       return -1;
@@ -207,8 +264,8 @@ static long follow(struct cdb *c) {
     uint32_t ck[2] = {p.ck[0], p.ck[1]};
     wal_cksum(c->big, c->fbuf, 8, ck);
     wal_cksum(c->big, c->fbuf + WAL_FRAME_HDR, c->ps, ck);
-    if (memcmp(c->fbuf + 8, h.salt, 8) != 0 || ck[0] != wal_be32(c->fbuf + 16) ||
-        ck[1] != wal_be32(c->fbuf + 20)) {
+    if (memcmp(c->fbuf + 8, h.salt, 8) != 0 ||
+        ck[0] != wal_be32(c->fbuf + 16) || ck[1] != wal_be32(c->fbuf + 20)) {
       broken(c, &h, "a committed frame does not check");
       return -1;
     }
@@ -216,7 +273,7 @@ static long follow(struct cdb *c) {
     r.lsn = p.next_lsn++;
     r.pgno = wal_be32(c->fbuf);
     r.commit_size = wal_be32(c->fbuf + 4);
-    r.time_ms = r.commit_size ? t : 0;
+    r.time_ms = r.commit_size ? stamp(c, h.salt, f, t) : 0;
     if (la_add(c->arc, &r, c->fbuf + WAL_FRAME_HDR, &err) != 0 ||
         (c->base_on && add_base_bit(c, r.pgno) != 0)) {
       note(c, err.text[0] ? err.text : "out of memory");
@@ -259,7 +316,11 @@ static void *run(void *arg) {
   struct timespec d = {0, (long)G.poll_ms * 1000000L};
   while (!c->stop) {
     pthread_mutex_lock(&c->mu);
-    follow(c);
+    /* Idle, the pin moves on too: an application's wal_checkpoint(
+     * TRUNCATE) waits for a pin that reads no WAL frame, and must not
+     * wait for its busy timeout. */
+    if (follow(c) == 0 && now_ms() - c->last_rotate_ms >= IDLE_ROTATE_MS)
+      rotate(c);
     if (c->pos.frame >= CYCLE_FRAMES ||
         (c->pos.frame > 0 && now_ms() - c->last_cycle_ms > 1000))
       cycle(c);
@@ -283,6 +344,7 @@ static void close_cdb(struct cdb *c) {
   free(c->fbuf);
   free(c->base_set);
   pthread_mutex_destroy(&c->mu);
+  pthread_mutex_destroy(&c->omu);
   free(c);
 }
 
@@ -304,6 +366,7 @@ static struct cdb *open_cdb(const char *db, int full, vmsg *err) {
   char mode[32] = "", ps[32] = "";
   if (!c) return NULL;
   pthread_mutex_init(&c->mu, NULL);
+  pthread_mutex_init(&c->omu, NULL);
   snprintf(c->db, sizeof c->db, "%s", db);
   snprintf(c->path, sizeof c->path, "%s/%s.db", G.dir, db);
   c->full = full;
@@ -334,8 +397,7 @@ static struct cdb *open_cdb(const char *db, int full, vmsg *err) {
   if (begin_read(c->r[0]) != 0 || !dbf || !dbf->pMethods->xShmMap ||
       dbf->pMethods->xShmMap(dbf, 0, 32768, 0, &c->shm) != SQLITE_OK ||
       !c->shm) {
-    vmsg_set(err, 3201, "Cannot read the write-ahead log of \"%s\".",
-             c->path);
+    vmsg_set(err, 3201, "Cannot read the write-ahead log of \"%s\".", c->path);
     goto fail;
   }
   wal_index_hdr h;
@@ -355,15 +417,16 @@ static struct cdb *open_cdb(const char *db, int full, vmsg *err) {
     skip_to_end(c, &h);
     if (la_mark(c->arc, &c->pos, err) != 0) goto fail;
   } else {
-    int same = memcmp(h.salt, c->pos.salt, 8) == 0 &&
-               h.mx_frame >= c->pos.frame;
+    int same =
+        memcmp(h.salt, c->pos.salt, 8) == 0 && h.mx_frame >= c->pos.frame;
     if (same && c->pos.frame > 0) {
       uint8_t fh[WAL_FRAME_HDR];
       sqlite3_file *wal = wal_file(c->r[0]);
       sqlite3_int64 off =
           WAL_HDR_SIZE + (sqlite3_int64)(c->pos.frame - 1) *
                              (sqlite3_int64)(WAL_FRAME_HDR + c->ps);
-      same = wal && wal->pMethods->xRead(wal, fh, sizeof fh, off) == SQLITE_OK &&
+      same = wal &&
+             wal->pMethods->xRead(wal, fh, sizeof fh, off) == SQLITE_OK &&
              wal_be32(fh + 16) == c->pos.ck[0] &&
              wal_be32(fh + 20) == c->pos.ck[1];
     }
@@ -391,6 +454,7 @@ static struct cdb *unlink_cdb(const char *db) {
       *pp = c->next;
       c->stop = 1;
       if (c->started) pthread_join(c->th, NULL);
+      if (c->wstarted) pthread_join(c->wth, NULL);
       return c;
     }
   return NULL;
@@ -410,6 +474,7 @@ int capture_track(const char *db, int full, vmsg *err) {
   if (c) {
     c->next = G.list;
     G.list = c;
+    c->wstarted = pthread_create(&c->wth, NULL, watch, c) == 0;
     c->started = pthread_create(&c->th, NULL, run, c) == 0;
     rc = c->started ? 0 : -1;
     if (!c->started) vmsg_set(err, 701, "Cannot start the log capture.");
@@ -418,26 +483,46 @@ int capture_track(const char *db, int full, vmsg *err) {
   return rc;
 }
 
-struct init_ctx {
-  int n;
+/* The databases to follow, collected first: starting one may write the
+ * catalog (a broken chain), which must not happen while it is read. */
+struct init_list {
+  size_t n, cap;
+  struct init_db {
+    char name[129];
+    int full;
+  } * v;
 };
-static void start_one(void *ctx, const char *db, const dbstate *s) {
-  vmsg err = {0};
-  char path[PATH_MAX + 200];
-  (void)ctx;
-  snprintf(path, sizeof path, "%s/%s.db", G.dir, db);
-  if (access(path, F_OK) != 0) return;
-  if (capture_track(db, s->full, &err) != 0)
-    fprintf(stderr, "vdisql: database '%s': log capture not started: %s\n", db,
-            err.text);
+
+static void collect_one(void *ctx, const char *db, const dbstate *s) {
+  struct init_list *l = ctx;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    struct init_db *v = realloc(l->v, cap * sizeof *v);
+    if (!v) return;
+    l->v = v;
+    l->cap = cap;
+  }
+  snprintf(l->v[l->n].name, sizeof l->v[l->n].name, "%s", db);
+  l->v[l->n++].full = s->full;
 }
 
 void capture_init(const char *inst_dir) {
   const char *p = getenv("VDISQL_CAPTURE_POLL_MS");
+  struct init_list l = {0, 0, NULL};
   if (p && atoi(p) > 0) G.poll_ms = atoi(p);
   snprintf(G.dir, sizeof G.dir, "%s", inst_dir);
   G.running = 1;
-  dbstate_each(inst_dir, start_one, NULL);
+  dbstate_each(inst_dir, collect_one, &l);
+  for (size_t i = 0; i < l.n; i++) {
+    vmsg err = {0};
+    char path[PATH_MAX + 200];
+    snprintf(path, sizeof path, "%s/%s.db", G.dir, l.v[i].name);
+    if (access(path, F_OK) != 0) continue;
+    if (capture_track(l.v[i].name, l.v[i].full, &err) != 0)
+      fprintf(stderr, "vdisql: database '%s': log capture not started: %s\n",
+              l.v[i].name, err.text);
+  }
+  free(l.v);
 }
 
 void capture_shutdown(void) {

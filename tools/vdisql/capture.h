@@ -32,11 +32,11 @@ uint64_t capture_release(const char *db);
 
 /* Where the log stood at a synchronisation point. */
 typedef struct cap_point {
-  uint64_t lsn;      /* the next LSN: everything before it is archived */
-  int64_t time_ms;   /* when */
+  uint64_t lsn;    /* the next LSN: everything before it is archived */
+  int64_t time_ms; /* when */
   uint32_t page_size;
-  uint8_t *changed;  /* with want_changed: pages changed since the base
-                      * (bit per page; free() it) */
+  uint8_t *changed; /* with want_changed: pages changed since the base
+                     * (bit per page; free() it) */
   size_t changed_bytes;
 } cap_point;
 

@@ -161,8 +161,8 @@ int catalog_record(const char *inst_dir, const catalog_backup *b, vmsg *err) {
     }
     if (h->recovery)
       sqlite3_bind_text(st, 21,
-                        h->recovery == VS_RECOVERY_FULL ? "FULL" : "SIMPLE",
-                        -1, SQLITE_STATIC);
+                        h->recovery == VS_RECOVERY_FULL ? "FULL" : "SIMPLE", -1,
+                        SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
     if (rc == SQLITE_OK) media = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);

@@ -12,16 +12,16 @@
 #include <stdint.h>
 
 typedef struct dbstate {
-  int known;             /* 0: no row (SIMPLE, untracked, no identity yet) */
-  uint8_t family[16];    /* the database's identity */
-  int full;              /* recovery model FULL (else SIMPLE) */
-  int has_base;          /* a full backup is the differential base ... */
-  uint64_t base_lsn;     /* ... taken at this LSN ... */
-  uint8_t base_set[16];  /* ... with this set id */
-  int has_log;           /* FULL: the log chain is unbroken ... */
-  uint64_t log_lsn;      /* ... and the next log backup starts here */
-  uint64_t lsn_floor;    /* LSNs given from now on are at least this (a
-                          * restored database continues past its backups) */
+  int known;            /* 0: no row (SIMPLE, untracked, no identity yet) */
+  uint8_t family[16];   /* the database's identity */
+  int full;             /* recovery model FULL (else SIMPLE) */
+  int has_base;         /* a full backup is the differential base ... */
+  uint64_t base_lsn;    /* ... taken at this LSN ... */
+  uint8_t base_set[16]; /* ... with this set id */
+  int has_log;          /* FULL: the log chain is unbroken ... */
+  uint64_t log_lsn;     /* ... and the next log backup starts here */
+  uint64_t lsn_floor;   /* LSNs given from now on are at least this (a
+                         * restored database continues past its backups) */
 } dbstate;
 
 /** Read @p db's row.  @return 0 (s->known says if there is one) or -1. */
@@ -43,13 +43,13 @@ int dbstate_each(const char *inst_dir,
 typedef struct restoring {
   int known;
   uint8_t family[16];
-  int full;               /* recovery model of the backups restored */
-  uint64_t lsn;           /* the staged database is at this LSN */
-  uint8_t last_set[16];   /* the last full or differential applied */
-  uint8_t base_set[16];   /* the full backup it starts from */
-  int64_t time_ms;        /* the instant its contents are as of */
+  int full;             /* recovery model of the backups restored */
+  uint64_t lsn;         /* the staged database is at this LSN */
+  uint8_t last_set[16]; /* the last full or differential applied */
+  uint8_t base_set[16]; /* the full backup it starts from */
+  int64_t time_ms;      /* the instant its contents are as of */
   uint32_t page_size;
-  int applying;           /* a RESTORE LOG was cut off while applying */
+  int applying; /* a RESTORE LOG was cut off while applying */
 } restoring;
 
 int restoring_get(const char *inst_dir, const char *db, restoring *r,

@@ -30,8 +30,7 @@ struct sync_ctx {
  * the backup's LSN is exactly its snapshot's. */
 static int sync_hook(void *ctx, vmsg *err) {
   struct sync_ctx *sc = ctx;
-  int rc = capture_sync(sc->db, sc->want_changed, sc->start_base, &sc->pt,
-                        err);
+  int rc = capture_sync(sc->db, sc->want_changed, sc->start_base, &sc->pt, err);
   sc->followed = rc == 1;
   return rc < 0 ? -1 : 0;
 }
@@ -166,8 +165,9 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
     cap_point pt;
     rc = capture_sync(s->db, 0, 0, &pt, &err) == 1 ? 0 : -1;
     if (rc && !err.num)
-      vmsg_set(&err, 4214, "BACKUP LOG cannot be performed because there "
-                           "is no current database backup.");
+      vmsg_set(&err, 4214,
+               "BACKUP LOG cannot be performed because there "
+               "is no current database backup.");
     if (rc == 0) {
       tmpl.page_size = pt.page_size;
       tmpl.first_lsn = ds.log_lsn;
@@ -237,9 +237,10 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
   }
   guard_unlock(lock);
   if (serr.num) out_vmsg(&serr, s->line);
-  catalog_backup cb = {&hdr,  log ? 'L' : diff ? 'I' : 'D',
+  catalog_backup cb = {&hdr,    log ? 'L' : diff ? 'I' : 'D',
                        started, (int64_t)time(NULL),
-                       bytes, s->dev, s->ndev, exec_device_type(s)};
+                       bytes,   s->dev,
+                       s->ndev, exec_device_type(s)};
   vmsg herr = {0};
   if (catalog_record(cx->inst_dir, &cb, &herr) != 0) out_vmsg(&herr, s->line);
   if (log) {

@@ -22,8 +22,7 @@ media_t *exec_open_media(const exec_ctx *cx, const stmt *s, int writing,
 /** msdb's device_type: 2 disk, 7 virtual device. */
 int exec_device_type(const stmt *s);
 /** "<verb> successfully processed N pages in S seconds (R MB/sec)." */
-void exec_done_line(const char *verb, uint64_t pages, uint32_t ps,
-                    double secs);
+void exec_done_line(const char *verb, uint64_t pages, uint32_t ps, double secs);
 double exec_now(void);
 
 int exec_backup(const exec_ctx *cx, const stmt *s);

@@ -34,13 +34,13 @@ static void print_row(const exec_ctx *cx, const char *const *cols, int n) {
 }
 
 static const char *type_code(const vs_header *h) {
-  return h->backup_type == VS_TYPE_LOG ? "2"
+  return h->backup_type == VS_TYPE_LOG    ? "2"
          : h->backup_type == VS_TYPE_DIFF ? "5"
                                           : "1";
 }
 
 static const char *type_text(const vs_header *h) {
-  return h->backup_type == VS_TYPE_LOG ? "Transaction Log"
+  return h->backup_type == VS_TYPE_LOG    ? "Transaction Log"
          : h->backup_type == VS_TYPE_DIFF ? "Database Differential"
                                           : "Database";
 }
@@ -62,8 +62,8 @@ static void ms_text(int64_t ms, time_t fallback, char *buf, size_t n) {
 
 static void print_header(const exec_ctx *cx, const vs_header *h) {
   static const uint8_t zero[16];
-  char guid[40], fam[40], dbase[40], size[32], start[40], finish[40],
-      pages[32], psz[32], stripes[32], l1[32], l2[32], l3[32], l4[32], l5[32];
+  char guid[40], fam[40], dbase[40], size[32], start[40], finish[40], pages[32],
+      psz[32], stripes[32], l1[32], l2[32], l3[32], l4[32], l5[32];
   vs_format_guid(h->set_id, guid);
   if (memcmp(h->family_id, zero, 16) != 0)
     vs_format_guid(h->family_id, fam);
@@ -80,43 +80,58 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
   snprintf(pages, sizeof pages, "%llu", (unsigned long long)h->page_count);
   snprintf(psz, sizeof psz, "%u", h->page_size);
   snprintf(stripes, sizeof stripes, "%u", h->stripe_count);
-  static const char *const head[] = {
-      "BackupName",        "BackupDescription",     "BackupType",
-      "Compressed",        "Position",              "DeviceType",
-      "ServerName",        "DatabaseName",          "BackupSize",
-      "FirstLSN",          "LastLSN",               "CheckpointLSN",
-      "DatabaseBackupLSN", "BackupStartDate",       "BackupFinishDate",
-      "PageSize",          "PageCount",             "FamilyCount",
-      "FamilyGUID",        "HasBackupChecksums",    "IsCopyOnly",
-      "RecoveryModel",     "DifferentialBaseLSN",   "DifferentialBaseGUID",
-      "BackupTypeDescription", "BackupSetGUID"};
-  const char *row[] = {
-      h->name[0] ? h->name : "NULL",
-      h->description[0] ? h->description : "NULL",
-      type_code(h),
-      (h->flags & VS_F_COMPRESSED) ? "1" : "0",
-      "1",
-      h->device_type == VS_DEVICE_VIRTUAL ? "7" : "2",
-      h->server,
-      h->database,
-      size,
-      lsn_text(h->first_lsn, l1, sizeof l1),
-      lsn_text(h->last_lsn, l2, sizeof l2),
-      lsn_text(h->checkpoint_lsn, l3, sizeof l3),
-      lsn_text(h->database_backup_lsn, l4, sizeof l4),
-      start,
-      finish,
-      psz,
-      pages,
-      stripes,
-      fam,
-      (h->flags & VS_F_CHECKSUM) ? "1" : "0",
-      (h->flags & VS_F_COPY_ONLY) ? "1" : "0",
-      h->recovery == VS_RECOVERY_FULL ? "FULL" : "SIMPLE",
-      lsn_text(h->diff_base_lsn, l5, sizeof l5),
-      dbase,
-      type_text(h),
-      guid};
+  static const char *const head[] = {"BackupName",
+                                     "BackupDescription",
+                                     "BackupType",
+                                     "Compressed",
+                                     "Position",
+                                     "DeviceType",
+                                     "ServerName",
+                                     "DatabaseName",
+                                     "BackupSize",
+                                     "FirstLSN",
+                                     "LastLSN",
+                                     "CheckpointLSN",
+                                     "DatabaseBackupLSN",
+                                     "BackupStartDate",
+                                     "BackupFinishDate",
+                                     "PageSize",
+                                     "PageCount",
+                                     "FamilyCount",
+                                     "FamilyGUID",
+                                     "HasBackupChecksums",
+                                     "IsCopyOnly",
+                                     "RecoveryModel",
+                                     "DifferentialBaseLSN",
+                                     "DifferentialBaseGUID",
+                                     "BackupTypeDescription",
+                                     "BackupSetGUID"};
+  const char *row[] = {h->name[0] ? h->name : "NULL",
+                       h->description[0] ? h->description : "NULL",
+                       type_code(h),
+                       (h->flags & VS_F_COMPRESSED) ? "1" : "0",
+                       "1",
+                       h->device_type == VS_DEVICE_VIRTUAL ? "7" : "2",
+                       h->server,
+                       h->database,
+                       size,
+                       lsn_text(h->first_lsn, l1, sizeof l1),
+                       lsn_text(h->last_lsn, l2, sizeof l2),
+                       lsn_text(h->checkpoint_lsn, l3, sizeof l3),
+                       lsn_text(h->database_backup_lsn, l4, sizeof l4),
+                       start,
+                       finish,
+                       psz,
+                       pages,
+                       stripes,
+                       fam,
+                       (h->flags & VS_F_CHECKSUM) ? "1" : "0",
+                       (h->flags & VS_F_COPY_ONLY) ? "1" : "0",
+                       h->recovery == VS_RECOVERY_FULL ? "FULL" : "SIMPLE",
+                       lsn_text(h->diff_base_lsn, l5, sizeof l5),
+                       dbase,
+                       type_text(h),
+                       guid};
   const int n = (int)(sizeof head / sizeof head[0]);
   if (cx->headers) print_row(cx, head, n);
   print_row(cx, row, n);
@@ -125,16 +140,15 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
 static void print_filelist(const exec_ctx *cx, const vs_header *h) {
   char size[32], psz[32], logical[200], physical[4200];
   static const char *const head[] = {
-      "LogicalName", "PhysicalName",      "Type",
-      "FileGroupName", "Size",            "FileId",
+      "LogicalName",       "PhysicalName",   "Type",
+      "FileGroupName",     "Size",           "FileId",
       "BackupSizeInBytes", "SourceBlockSize"};
   snprintf(size, sizeof size, "%llu",
            (unsigned long long)(h->page_count * h->page_size));
   snprintf(psz, sizeof psz, "%u", h->page_size);
   snprintf(logical, sizeof logical, "%s", h->database);
   snprintf(physical, sizeof physical, "%s/%s.db", cx->inst_dir, h->database);
-  const char *row[] = {logical, physical, "D",  "PRIMARY",
-                       size,    "1",      size, psz};
+  const char *row[] = {logical, physical, "D", "PRIMARY", size, "1", size, psz};
   if (cx->headers) print_row(cx, head, 8);
   print_row(cx, row, 8);
 }
@@ -165,8 +179,7 @@ static void online_state(const exec_ctx *cx, const char *db,
   ds.full = full;
   ds.lsn_floor = lsn;
   la_remove(cx->inst_dir, db);
-  if (dbstate_put(cx->inst_dir, db, &ds, &err) != 0)
-    out_vmsg(&err, 0);
+  if (dbstate_put(cx->inst_dir, db, &ds, &err) != 0) out_vmsg(&err, 0);
   if (capture_running() && full) {
     vmsg ignore = {0};
     capture_track(db, full, &ignore);
@@ -174,8 +187,7 @@ static void online_state(const exec_ctx *cx, const char *db,
 }
 
 /* RESTORE DATABASE db WITH RECOVERY, after a sequence WITH NORECOVERY. */
-static int recover(const exec_ctx *cx, const stmt *s, restoring *r,
-                   vmsg *err) {
+static int recover(const exec_ctx *cx, const stmt *s, restoring *r, vmsg *err) {
   if (rp_check_restoring(s->db, r, err)) return -1;
   if (stage_recover(cx->inst_dir, s->db, err)) return -1;
   restoring_forget(cx->inst_dir, s->db);
@@ -211,8 +223,8 @@ static int spool_body(media_t *m, const stmt *s, const vs_header *h,
 static int restore_full(const exec_ctx *cx, const stmt *s, media_t *m,
                         const vs_header *h, const unsigned *order,
                         const restoring *was, vmsg *err) {
-  dbw_source src = {h->page_size, (h->flags & VS_F_SRC_MODE) != 0,
-                    h->src_mode, h->src_gid};
+  dbw_source src = {h->page_size, (h->flags & VS_F_SRC_MODE) != 0, h->src_mode,
+                    h->src_gid};
   if (!s->replace && rp_check_full(cx->inst_dir, s->db, h, err)) return -1;
   dbw_t *w = dbw_open(cx->inst_dir, s->db, &src, 1, err);
   if (!w) return -1;
@@ -279,8 +291,8 @@ static int wants_recovery(const stmt *s) {
 }
 
 static int restore_diff(const exec_ctx *cx, const stmt *s, media_t *m,
-                        const vs_header *h, const unsigned *order,
-                        restoring *r, vmsg *err) {
+                        const vs_header *h, const unsigned *order, restoring *r,
+                        vmsg *err) {
   if (rp_check_diff(s->db, r, h, err)) return -1;
   spool_t *sp = spool_open(cx->inst_dir, s->db, h->page_size, err);
   if (!sp) return -1;
@@ -292,8 +304,8 @@ static int restore_diff(const exec_ctx *cx, const stmt *s, media_t *m,
 }
 
 static int restore_log(const exec_ctx *cx, const stmt *s, media_t *m,
-                       const vs_header *h, const unsigned *order,
-                       restoring *r, vmsg *err) {
+                       const vs_header *h, const unsigned *order, restoring *r,
+                       vmsg *err) {
   int64_t stop = RP_NO_STOPAT;
   if (s->stopat[0] && rp_parse_stopat(s->stopat, &stop, err)) return -1;
   if (rp_check_log(s->db, r, h, stop, err)) return -1;
@@ -384,7 +396,7 @@ int exec_restore(const exec_ctx *cx, const stmt *s) {
   const int log = h.backup_type == VS_TYPE_LOG;
   out_info("Processed %llu pages for database '%s', file '%s%s' on file 1.",
            (unsigned long long)h.units, s->db, s->db, log ? "_log" : "");
-  exec_done_line(log ? "RESTORE LOG" : "RESTORE DATABASE", h.units,
-                 h.page_size, exec_now() - t0);
+  exec_done_line(log ? "RESTORE LOG" : "RESTORE DATABASE", h.units, h.page_size,
+                 exec_now() - t0);
   return 0;
 }

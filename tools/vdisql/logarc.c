@@ -25,24 +25,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define E_HEAD 0x4745534Cu /* "LSEG" */
-#define E_REC  0x4345524Cu /* "LREC" */
-#define E_MARK 0x4B524D4Cu /* "LMRK" */
+#define E_HEAD    0x4745534Cu /* "LSEG" */
+#define E_REC     0x4345524Cu /* "LREC" */
+#define E_MARK    0x4B524D4Cu /* "LMRK" */
 #define MARK_BODY 32u
-#define MAX_BODY (VS_LOGREC_HDR + 65536u + (1u << 26))
+#define MAX_BODY  (VS_LOGREC_HDR + 65536u + (1u << 26))
 
 struct logarc {
   char dir[PATH_MAX + 160];
-  int fd;                 /* current segment */
-  uint64_t seg_first;     /* its first LSN */
-  uint64_t size;          /* its length up to the last mark */
+  int fd;             /* current segment */
+  uint64_t seg_first; /* its first LSN */
+  uint64_t size;      /* its length up to the last mark */
   uint32_t ps;
   int keep;
-  uint8_t *changed;       /* bit per page, as of the last mark */
+  uint8_t *changed; /* bit per page, as of the last mark */
   size_t changed_bytes;
-  uint32_t *pending;      /* pages of records since the last mark */
+  uint32_t *pending; /* pages of records since the last mark */
   size_t npending, cap_pending;
-  uint8_t *buf;           /* entries since the last mark */
+  uint8_t *buf; /* entries since the last mark */
   size_t nbuf, cap_buf;
 };
 
@@ -100,7 +100,8 @@ size_t la_changed_bytes(const logarc_t *a) {
   return a->changed_bytes;
 }
 void la_changed_copy(const logarc_t *a, uint8_t *out, size_t n) {
-  if (n && a->changed) memcpy(out, a->changed, n < a->changed_bytes ? n : a->changed_bytes);
+  if (n && a->changed)
+    memcpy(out, a->changed, n < a->changed_bytes ? n : a->changed_bytes);
 }
 
 /* Room for an entry of @p body bytes at the end of the buffer. */
@@ -151,9 +152,9 @@ int la_add(logarc_t *a, const vs_logrec *r, const uint8_t *page, vmsg *err) {
   size_t body = VS_LOGREC_HDR + (a->keep ? a->ps : 0);
   uint8_t *b = entry_begin(a, E_REC, body);
   if (!b || (a->npending == a->cap_pending &&
-             !(a->pending = realloc(a->pending, (a->cap_pending =
-                                                     a->cap_pending * 2 + 256) *
-                                                    sizeof *a->pending)))) {
+             !(a->pending = realloc(
+                   a->pending, (a->cap_pending = a->cap_pending * 2 + 256) *
+                                   sizeof *a->pending)))) {
     vmsg_set(err, 701, "There is insufficient system memory for the log.");
     return -1;
   }
@@ -215,8 +216,7 @@ static long list_segments(const char *dir, uint64_t **out) {
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     char *end;
-    if (strncmp(e->d_name, "seg-", 4) != 0 || strlen(e->d_name) != 20)
-      continue;
+    if (strncmp(e->d_name, "seg-", 4) != 0 || strlen(e->d_name) != 20) continue;
     uint64_t lsn = strtoull(e->d_name + 4, &end, 16);
     if (*end) continue;
     if (n == cap) {
@@ -270,8 +270,7 @@ static uint64_t scan(int fd, entry_fn fn, void *ctx) {
       body = nb;
       cap = len + 4;
     }
-    if (pread(fd, body, len + 4, (off_t)(off + 8)) != (ssize_t)(len + 4))
-      break;
+    if (pread(fd, body, len + 4, (off_t)(off + 8)) != (ssize_t)(len + 4)) break;
     uint32_t c = crc32c_update(crc32c_update(0, h, 8), body, len);
     if (c != get32(body + len)) break;
     if (fn(ctx, magic, body, len)) break;
@@ -328,8 +327,8 @@ static int recover_entry(void *ctx, uint32_t magic, const uint8_t *b,
 static int new_segment(logarc_t *a, const la_pos *pos, int empty, vmsg *err) {
   char path[PATH_MAX + 200];
   seg_path(path, sizeof path, a->dir, pos->next_lsn);
-  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                0600);
+  int fd =
+      open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return io_err(err, "create", path);
   if (empty) clear_changed(a);
   uint32_t n = 0;
@@ -489,15 +488,15 @@ static int read_entry(void *ctx, uint32_t magic, const uint8_t *b,
     return r->rc = -1;
   }
   if (rec.lsn < r->expect) return 0;
-  if (rec.lsn >= r->last) return 1; /* done */
+  if (rec.lsn >= r->last) return 1;   /* done */
   if (rec.lsn != r->expect) return 1; /* a gap: reported by the caller */
   r->expect++;
   if (r->fn(r->ctx, &rec, b, r->err)) return r->rc = -1;
   return 0;
 }
 
-int la_read(const char *inst_dir, const char *db, uint64_t first,
-            uint64_t last, uint32_t page_size,
+int la_read(const char *inst_dir, const char *db, uint64_t first, uint64_t last,
+            uint32_t page_size,
             int (*fn)(void *ctx, const vs_logrec *r, const uint8_t *rec,
                       vmsg *err),
             void *ctx, vmsg *err) {

@@ -62,8 +62,8 @@ uint64_t la_segment_bytes(const logarc_t *a);
  * page follows the record at VS_LOGREC_HDR).  @return 0, or -1 with @p
  * err set (Msg 4214 if a record in the range is missing: the archive
  * was cut, 3634 on I/O). */
-int la_read(const char *inst_dir, const char *db, uint64_t first,
-            uint64_t last, uint32_t page_size,
+int la_read(const char *inst_dir, const char *db, uint64_t first, uint64_t last,
+            uint32_t page_size,
             int (*fn)(void *ctx, const vs_logrec *r, const uint8_t *rec,
                       vmsg *err),
             void *ctx, vmsg *err);

@@ -23,7 +23,7 @@ enum stmt_kind {
   ST_VERIFYONLY,
   ST_HEADERONLY,
   ST_FILELISTONLY,
-  ST_RECOVER,      /* RESTORE DATABASE db WITH RECOVERY: no devices */
+  ST_RECOVER, /* RESTORE DATABASE db WITH RECOVERY: no devices */
   ST_ALTER_RECOVERY
 };
 enum dev_kind { DEV_DISK, DEV_VIRTUAL };
@@ -41,9 +41,9 @@ typedef struct stmt {
   int format, noformat, init, noinit, checksum, no_checksum, copy_only;
   int compression, no_compression, replace, recovery;
   int differential, no_truncate, norecovery;
-  int set_recovery;  /* ALTER DATABASE: VS_RECOVERY_FULL or _SIMPLE */
-  char stopat[64];   /* STOPAT = '...' as given; "" = none */
-  int stats; /* 0 = no STATS, else the percent step */
+  int set_recovery; /* ALTER DATABASE: VS_RECOVERY_FULL or _SIMPLE */
+  char stopat[64];  /* STOPAT = '...' as given; "" = none */
+  int stats;        /* 0 = no STATS, else the percent step */
   uint32_t blocksize, buffercount, maxtransfer, file;
   char description[256];
   char name[128];

@@ -173,8 +173,8 @@ int stream_read_body(media_t *m, char *const *names, const vs_header *h,
       goto out;
     }
     uint64_t left = h->units - done;
-    uint32_t full = left < h->pages_per_block ? (uint32_t)left
-                                              : h->pages_per_block;
+    uint32_t full =
+        left < h->pages_per_block ? (uint32_t)left : h->pages_per_block;
     int in_order;
     if (diff) /* ascending runs of changed pages, within the database */
       in_order = b.first_page >= next && b.pages <= full &&

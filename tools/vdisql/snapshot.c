@@ -111,7 +111,8 @@ static int index_wal(snap_t *s, sqlite3 *w, const char *path, vmsg *err) {
   uint8_t wh[32];
   if (wal->pMethods->xRead(wal, wh, 32, 0) != SQLITE_OK) goto bad;
   uint32_t magic = wal_be32(wh);
-  if ((magic & ~1u) != 0x377f0682u || wal_be32(wh + 8) != s->page_size) goto bad;
+  if ((magic & ~1u) != 0x377f0682u || wal_be32(wh + 8) != s->page_size)
+    goto bad;
   int big = magic & 1;
   uint32_t ck[2] = {0, 0};
   wal_cksum(big, wh, 24, ck);
@@ -133,7 +134,8 @@ static int index_wal(snap_t *s, sqlite3 *w, const char *path, vmsg *err) {
     if (memcmp(s->fbuf + 8, wh + 16, 8) != 0) goto bad;
     wal_cksum(big, s->fbuf, 8, ck);
     wal_cksum(big, s->fbuf + 24, s->page_size, ck);
-    if (ck[0] != wal_be32(s->fbuf + 16) || ck[1] != wal_be32(s->fbuf + 20)) goto bad;
+    if (ck[0] != wal_be32(s->fbuf + 16) || ck[1] != wal_be32(s->fbuf + 20))
+      goto bad;
     s->idx[s->nidx].pgno = wal_be32(s->fbuf);
     s->idx[s->nidx].frame = f;
     s->nidx++;

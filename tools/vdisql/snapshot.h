@@ -26,8 +26,7 @@ typedef struct snap_hook {
 /** @brief Open @p path and fix the snapshot; run @p hook (may be NULL) at
  * its instant.  @return 0 or -1 with @p err set (Msg 5120 cannot open,
  * 3201-like for I/O, 3041 on busy, or the hook's error). */
-int snap_open(const char *path, const snap_hook *hook, snap_t **out,
-              vmsg *err);
+int snap_open(const char *path, const snap_hook *hook, snap_t **out, vmsg *err);
 uint32_t snap_page_size(const snap_t *s);
 uint64_t snap_page_count(const snap_t *s);
 /** @brief Read page @p pgno (1-based, ascending order is fastest) into

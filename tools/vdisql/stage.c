@@ -189,7 +189,7 @@ int stage_apply_log(const char *inst_dir, const char *db, spool_t *sp,
       vs_logrec lr;
       if (read_at(sp->fd, rec, unit, (off_t)ro)) goto io;
       vs_logrec_decode(&lr, rec, ps); /* checked when it was read */
-      if (lr.lsn < r->lsn) continue; /* the database has it already */
+      if (lr.lsn < r->lsn) continue;  /* the database has it already */
       if (ntxn == cap) {
         cap = cap ? cap * 2 : 64;
         uint64_t *nt = realloc(txn, cap * sizeof *txn);
@@ -217,6 +217,8 @@ int stage_apply_log(const char *inst_dir, const char *db, spool_t *sp,
     off += 12 + (uint64_t)n * unit;
   }
   if (fsync(fd)) goto io;
+  /* Past its full (or differential) backup now: no differential fits. */
+  memset(r->last_set, 0, sizeof r->last_set);
   if (*reached) {
     r->lsn = lsn;
     r->time_ms = stop_ms;

@@ -18,8 +18,8 @@ typedef struct wopts {
   const struct stat *src; /* the database file: its mode goes in the header */
   const uint8_t *changed; /* differential: pages to write (bit per page) */
   size_t changed_bytes;
-  vs_header *out_header;  /* if not NULL: the set's header (stripe 0) */
-  uint64_t *out_bytes;    /* if not NULL: bytes written over all stripes */
+  vs_header *out_header; /* if not NULL: the set's header (stripe 0) */
+  uint64_t *out_bytes;   /* if not NULL: bytes written over all stripes */
 } wopts;
 
 /** Write the snapshot as one backup set striped over @p m: every page,

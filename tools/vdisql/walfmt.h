@@ -23,8 +23,7 @@ static inline uint32_t wal_be32(const uint8_t *p) {
 
 /* The WAL checksum: over pairs of 32-bit words, big-endian words when
  * @p big (the WAL magic's low bit), else native (little-endian here). */
-static inline void wal_cksum(int big, const uint8_t *d, size_t n,
-                             uint32_t *s) {
+static inline void wal_cksum(int big, const uint8_t *d, size_t n, uint32_t *s) {
   uint32_t s0 = s[0], s1 = s[1];
   for (size_t i = 0; i + 8 <= n; i += 8) {
     uint32_t x0, x1;
@@ -45,11 +44,11 @@ static inline void wal_cksum(int big, const uint8_t *d, size_t n,
 /* The wal-index header (two copies of 48 bytes at the start of the shared
  * memory; a reader takes them when both agree and the checksum holds). */
 typedef struct wal_index_hdr {
-  uint32_t mx_frame;     /* last committed frame */
-  uint32_t n_page;       /* database size in pages */
-  uint32_t frame_ck[2];  /* running checksum at mx_frame */
-  uint8_t salt[8];       /* the WAL generation, as the WAL header's bytes */
-  uint16_t page_size;    /* (65536 is stored as 1) */
+  uint32_t mx_frame;    /* last committed frame */
+  uint32_t n_page;      /* database size in pages */
+  uint32_t frame_ck[2]; /* running checksum at mx_frame */
+  uint8_t salt[8];      /* the WAL generation, as the WAL header's bytes */
+  uint16_t page_size;   /* (65536 is stored as 1) */
 } wal_index_hdr;
 
 /** Read the header without locks, as SQLite's readers do.  @return 0, or

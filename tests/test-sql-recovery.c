@@ -1,0 +1,484 @@
+/*
+ * test-sql-recovery.c - the full recovery model across real processes: an
+ * instance (`vdisql --serve`), a writer process committing numbered
+ * transactions (with its own wal_checkpoint(TRUNCATE) calls, a small
+ * autocheckpoint and connection restarts), log, differential and full
+ * backups on a schedule, the instance SIGKILLed and restarted in the
+ * middle; then restores to many instants, each of which must hold exactly
+ * the transactions committed by then.  And SQL Server's refusals of a
+ * restore sequence that does not fit, each leaving everything unchanged.
+ */
+#include "task.h"
+#include "test-sql-util.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char inst[4200], logp[4300];
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int log_has(const char *path, const char *what) {
+  char *t = sql_slurp(path);
+  int yes = t && strstr(t, what) != NULL;
+  free(t);
+  return yes;
+}
+
+static pid_t start_instance(void) {
+  static int runs;
+  char marker[64];
+  snprintf(marker, sizeof marker, "%s", " ready (pid ");
+  /* A new log per run: "ready" must be this run's. */
+  snprintf(logp, sizeof logp, "%s/instance-%d.log", test_tmpdir(), runs++);
+  pid_t p = sql_vdisql_spawn(
+      logp, (const char *const[]){"--serve", "-S", inst, NULL});
+  for (int i = 0; i < 1000 && !log_has(logp, marker); i++)
+    sleep_ms(5);
+  if (!log_has(logp, marker)) {
+    kill(p, SIGKILL);
+    TASK_FAIL_("the instance did not start:\n%s", sql_slurp(logp));
+  }
+  return p;
+}
+
+static void stop_instance(pid_t p) {
+  ASSERT_EQ(kill(p, SIGTERM), 0);
+  int rc = wait_helper_timeout(p, 10000);
+  if (rc < 0) kill(p, SIGKILL);
+  ASSERT_EQ(rc, 0);
+}
+
+static void exec_sql(sqlite3 *db, const char *sql) {
+  char *e = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK)
+    TASK_FAIL_("%s: %s", sql, e ? e : "?");
+}
+
+static void db_path(char *out, size_t n, const char *name) {
+  snprintf(out, n, "%s/%s.db", inst, name);
+}
+
+static void make_app(void) {
+  char p[4400];
+  sqlite3 *db;
+  db_path(p, sizeof p, "app");
+  ASSERT_EQ(sqlite3_open(p, &db), SQLITE_OK);
+  exec_sql(db, "PRAGMA journal_mode=WAL;"
+               "CREATE TABLE j(n INTEGER PRIMARY KEY, ms INTEGER);"
+               "CREATE TABLE x(id INTEGER PRIMARY KEY, b BLOB);"
+               "INSERT INTO x(b) VALUES (randomblob(3000));");
+  sqlite3_close(db);
+}
+
+/* What a database holds: rows of j, their highest number, and x. */
+typedef struct sig {
+  long rows, max_n;
+  long xrows;
+  double xsum;
+} sig;
+
+static int db_sig(const char *path, sig *s) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  memset(s, 0, sizeof *s);
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+    return -1;
+  int ok = sqlite3_prepare_v2(
+               db,
+               "SELECT (SELECT count(*) FROM j), (SELECT coalesce(max(n),0) "
+               "FROM j), (SELECT count(*) FROM x), (SELECT total(length(b) "
+               "* id + unicode(b)) FROM x)",
+               -1, &st, NULL) == SQLITE_OK &&
+           sqlite3_step(st) == SQLITE_ROW;
+  if (ok) {
+    s->rows = sqlite3_column_int64(st, 0);
+    s->max_n = sqlite3_column_int64(st, 1);
+    s->xrows = sqlite3_column_int64(st, 2);
+    s->xsum = sqlite3_column_double(st, 3);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return ok ? 0 : -1;
+}
+
+/* The writer: commit n = 1, 2, ... each with its time before COMMIT in
+ * the row, and "n after_ms" in argv[2] after COMMIT returned; pages of x
+ * change with it.  Every few commits a wal_checkpoint(TRUNCATE) or a new
+ * connection.  Until argv[3] exists. */
+HELPER_IMPL(recovery_writer) {
+  const char *path = argv[1], *times = argv[2], *stop = argv[3];
+  FILE *tf = fopen(times, "w");
+  sqlite3 *db = NULL;
+  srand((unsigned)getpid());
+  for (long n = 1; access(stop, F_OK) != 0; n++) {
+    if (!db) {
+      if (sqlite3_open(path, &db) != SQLITE_OK) return 1;
+      sqlite3_busy_timeout(db, 2000);
+      sqlite3_exec(db, "PRAGMA wal_autocheckpoint=20", NULL, NULL, NULL);
+    }
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "BEGIN IMMEDIATE; INSERT INTO j(n, ms) VALUES (%ld, %lld);"
+             "INSERT INTO x(b) VALUES (randomblob(%d));"
+             "UPDATE x SET b = randomblob(length(b)) WHERE id %% 5 = %ld;"
+             "%s COMMIT;",
+             n, (long long)wall_ms(), 100 + rand() % 6000, n % 5,
+             n % 9 == 0 ? "DELETE FROM x WHERE id % 11 = 3;" : "");
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+      /* Busy: nothing of n is committed; try the same n again. */
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      n--;
+      sleep_ms(5);
+      continue;
+    }
+    fprintf(tf, "%ld %lld\n", n, (long long)wall_ms());
+    fflush(tf);
+    int r = rand() % 12;
+    if (r == 0) /* may be refused while the capture holds the WAL */
+      sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    if (r == 1) {
+      sqlite3_close(db);
+      db = NULL;
+    }
+    sleep_ms(35 + rand() % 20);
+  }
+  sqlite3_close(db);
+  fclose(tf);
+  return 0;
+}
+
+enum { B_FULL, B_DIFF, B_LOG };
+typedef struct bk {
+  int kind;
+  char file[64];
+  int64_t t0, t1; /* wall ms before and after the statement */
+} bk;
+
+#define MAXBK 64
+static bk bks[MAXBK];
+static int nbk;
+
+static int backup(int kind, const char *extra) {
+  static int seq;
+  bk *b = &bks[nbk];
+  char sql[512];
+  char *out = NULL;
+  b->kind = kind;
+  snprintf(b->file, sizeof b->file, "%s%d.bak",
+           kind == B_FULL   ? "full"
+           : kind == B_DIFF ? "diff"
+                            : "log",
+           seq++);
+  snprintf(sql, sizeof sql, "BACKUP %s app TO DISK='%s' WITH CHECKSUM%s%s",
+           kind == B_LOG ? "LOG" : "DATABASE", b->file,
+           kind == B_DIFF ? ", DIFFERENTIAL" : "", extra ? extra : "");
+  b->t0 = wall_ms();
+  int rc = sql_q(inst, sql, &out);
+  b->t1 = wall_ms();
+  if (rc != 0 && !(kind == B_LOG && sql_has_msg(out, 4214)))
+    TASK_FAIL_("%s: exit %d\n%s", sql, rc, out);
+  free(out);
+  if (rc != 0) return 4214;
+  if (!extra) nbk++; /* COPY_ONLY backups are not part of the chain */
+  return 0;
+}
+
+/* When each commit returned, from the writer's file. */
+static int64_t after_ms[4096];
+static long ncommits;
+
+static void read_times(const char *path) {
+  FILE *f = fopen(path, "r");
+  long n;
+  long long ms;
+  ASSERT_NOT_NULL(f);
+  while (fscanf(f, "%ld %lld", &n, &ms) == 2 && n < 4096) {
+    after_ms[n] = ms;
+    ncommits = n;
+  }
+  fclose(f);
+}
+
+static void stopat_text(int64_t ms, char *out, size_t n) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out + k, n - k, ".%03d", (int)(ms % 1000));
+}
+
+static int q_ok(const char *sql) {
+  char *out = NULL;
+  int rc = sql_q(inst, sql, &out);
+  if (rc != 0) TASK_FAIL_("%s: exit %d\n%s", sql, rc, out);
+  if (getenv("VDI_TEST_VERBOSE")) printf("%s\n%s", sql, out);
+  free(out);
+  return 0;
+}
+
+/* Restore "r" to the instant T (0: to the end of the last log backup)
+ * from the backups taken, choosing the chain as a backup product would:
+ * the last full before T, the last differential after it before T, then
+ * the logs from there to the first that covers T.  @return 1 without
+ * restoring if no log backup of that chain covers T (the chain was
+ * broken after it: the instance detected that and started a new one). */
+static int restore_to(int64_t T) {
+  int full = -1, base = -1, last = -1;
+  for (int i = 0; i < nbk; i++)
+    if (bks[i].kind == B_FULL && (T == 0 || bks[i].t1 < T)) full = i;
+  ASSERT(full >= 0);
+  base = full;
+  for (int i = full + 1; i < nbk && bks[i].kind != B_FULL; i++)
+    if (bks[i].kind == B_DIFF && (T == 0 || bks[i].t1 < T)) base = i;
+  int logs[MAXBK], nlogs = 0;
+  for (int i = base + 1; i < nbk && bks[i].kind != B_FULL; i++) {
+    if (bks[i].kind != B_LOG) continue;
+    logs[nlogs++] = i;
+    last = i;
+    if (T != 0 && bks[i].t0 > T) break;
+  }
+  ASSERT(last >= 0);
+  if (T != 0 && bks[last].t0 <= T) return 1;
+  char sql[600], when[64] = "";
+  if (T) stopat_text(T, when, sizeof when);
+  snprintf(sql, sizeof sql,
+           "RESTORE DATABASE r FROM DISK='%s' WITH NORECOVERY, REPLACE",
+           bks[full].file);
+  q_ok(sql);
+  if (base != full) {
+    snprintf(sql, sizeof sql,
+             "RESTORE DATABASE r FROM DISK='%s' WITH NORECOVERY",
+             bks[base].file);
+    q_ok(sql);
+  }
+  for (int k = 0; k < nlogs; k++) {
+    char stop[100] = "";
+    if (T) snprintf(stop, sizeof stop, ", STOPAT = '%s'", when);
+    snprintf(sql, sizeof sql, "RESTORE LOG r FROM DISK='%s' WITH %s%s",
+             bks[logs[k]].file, k + 1 < nlogs ? "NORECOVERY" : "RECOVERY",
+             stop);
+    q_ok(sql);
+  }
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(sql_recovery_nothing_lost, 120) {
+  char app[4400], r[4400], times[4400], stop[4400];
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+  make_app();
+  db_path(app, sizeof app, "app");
+  db_path(r, sizeof r, "r");
+  snprintf(times, sizeof times, "%s/times", test_tmpdir());
+  snprintf(stop, sizeof stop, "%s/stop", test_tmpdir());
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  pid_t w = spawn_helper("recovery_writer", app, times, stop, NULL);
+  sleep_ms(200);
+  ASSERT_EQ(backup(B_FULL, NULL), 0);
+  int killed = 0, breaks = 0;
+  for (int i = 1; i <= 16; i++) {
+    sleep_ms(150 + (int)(now_us() % 150));
+    if (i == 4) {
+      ASSERT_EQ(backup(B_LOG, ", COPY_ONLY"), 0);
+    } else if (i == 5 || i == 13) {
+      ASSERT_EQ(backup(B_DIFF, NULL), 0);
+    } else if (i == 8) {
+      /* The instance dies at a moment of the writer's choosing. */
+      ASSERT_EQ(kill(srv, SIGKILL), 0);
+      wait_helper(srv);
+      killed = 1;
+      sleep_ms(100 + (int)(now_us() % 300));
+      srv = start_instance();
+    } else if (i == 11) {
+      ASSERT_EQ(backup(B_FULL, NULL), 0);
+    } else if (backup(B_LOG, NULL) == 4214) {
+      /* Only after the kill may the chain be broken (the writer reset
+       * the WAL while nobody held it); a full backup starts a new one. */
+      ASSERT(killed);
+      breaks++;
+      killed = 0;
+      ASSERT_EQ(backup(B_FULL, NULL), 0);
+    }
+  }
+  int fd = open(stop, O_CREAT | O_WRONLY, 0600);
+  close(fd);
+  ASSERT_EQ(wait_helper(w), 0);
+  ASSERT_EQ(backup(B_LOG, NULL), 0); /* the tail */
+  read_times(times);
+  printf("%ld commits, %d backups, %d broken chain(s) detected\n", ncommits,
+         nbk, breaks);
+  ASSERT_GT(ncommits, 25);
+
+  /* Everything up to the last log backup. */
+  sig want, got;
+  restore_to(0);
+  ASSERT_EQ(db_sig(app, &want), 0);
+  ASSERT_EQ(db_sig(r, &got), 0);
+  ASSERT(sql_integrity_ok(r));
+  ASSERT_EQ(got.rows, want.rows);
+  ASSERT_EQ(got.max_n, ncommits);
+  ASSERT_EQ(got.xrows, want.xrows);
+  ASSERT(got.xsum == want.xsum);
+
+  /* Instants between commits: from the first full backup on, where the
+   * gap leaves room for the capture's poll. */
+  int tried = 0;
+  for (long n = 2; n < ncommits && tried < 10; n += 1 + ncommits / 12) {
+    int64_t T = after_ms[n] + 15;
+    if (T < bks[0].t1 + 20 || after_ms[n + 1] < T + 25) continue;
+    if (restore_to(T) == 1) continue;
+    if (db_sig(r, &got) != 0) {
+      char l0[4400];
+      snprintf(l0, sizeof l0, "%s/instance-0.log", test_tmpdir());
+      TASK_FAIL_("STOPAT after commit %ld: not recovered; instance log:\n%s", n,
+                 sql_slurp(l0));
+    }
+    ASSERT(sql_integrity_ok(r));
+    if (got.rows != n || got.max_n != n)
+      TASK_FAIL_("STOPAT after commit %ld: %ld rows, highest %ld", n, got.rows,
+                 got.max_n);
+    tried++;
+  }
+  ASSERT_GT(tried, 3);
+  stop_instance(srv);
+  return 0;
+}
+
+static void insert_rows(const char *name, int from, int to) {
+  char p[4400], sql[200];
+  sqlite3 *db;
+  db_path(p, sizeof p, name);
+  ASSERT_EQ(sqlite3_open(p, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  for (int n = from; n <= to; n++) {
+    snprintf(sql, sizeof sql,
+             "INSERT INTO j(n, ms) VALUES (%d, 0);"
+             "INSERT INTO x(b) VALUES (randomblob(1500));",
+             n);
+    exec_sql(db, sql);
+  }
+  sqlite3_close(db);
+}
+
+static long rows_of(const char *name) {
+  char p[4400];
+  sig s;
+  db_path(p, sizeof p, name);
+  if (db_sig(p, &s) != 0) return -1;
+  return s.rows;
+}
+
+/* The statement fails with Msg @p msg. */
+static void q_msg(const char *sql, int msg) {
+  char *out = NULL;
+  int rc = sql_q(inst, sql, &out);
+  if (rc != 1 || !sql_has_msg(out, msg))
+    TASK_FAIL_("%s: exit %d, wanted Msg %d:\n%s", sql, rc, msg, out);
+  free(out);
+}
+
+static void q_has(const char *sql, const char *text) {
+  char *out = NULL;
+  int rc = sql_q(inst, sql, &out);
+  if (rc != 0 || !strstr(out, text))
+    TASK_FAIL_("%s: exit %d, wanted '%s':\n%s", sql, rc, text, out);
+  free(out);
+}
+
+TEST_IMPL_TIMEOUT(sql_recovery_refusals_change_nothing, 60) {
+  char r[4400], other[4400];
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+  make_app();
+  db_path(r, sizeof r, "r");
+  db_path(other, sizeof other, "other");
+  sql_make_db(other, 50, 4096, 1, 3);
+  /* Without the instance there is no log to back up: it says so. */
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f0.bak'");
+  q_msg("BACKUP LOG app TO DISK='nolog.bak'", 4214);
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE other SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE other TO DISK='o1.bak'");
+  q_ok("BACKUP LOG other TO DISK='ol1.bak'");
+  /* The first log backup needs a full one taken by the instance. */
+  q_msg("BACKUP LOG app TO DISK='nolog.bak'", 4214);
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak' WITH CHECKSUM");
+  insert_rows("app", 1, 30);
+  q_ok("BACKUP LOG app TO DISK='l1.bak' WITH CHECKSUM");
+  insert_rows("app", 31, 60);
+  q_ok("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL, CHECKSUM");
+  insert_rows("app", 61, 90);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  insert_rows("app", 91, 120);
+  q_ok("BACKUP LOG app TO DISK='l3.bak'");
+  q_has("RESTORE HEADERONLY FROM DISK='d1.bak'", "Database Differential");
+  q_has("RESTORE HEADERONLY FROM DISK='l1.bak'", "Transaction Log");
+  q_has("SELECT type FROM msdb.dbo.backupset", "I");
+
+  q_msg("RESTORE LOG r FROM DISK='l1.bak'", 3117); /* not RESTORING */
+  q_msg("RESTORE DATABASE r WITH RECOVERY", 3117);
+  q_ok("RESTORE DATABASE r FROM DISK='f1.bak' WITH NORECOVERY");
+  /* RESTORING: not a database for applications, nor for BACKUP. */
+  ASSERT_EQ(rows_of("r"), -1);
+  q_msg("BACKUP DATABASE r TO DISK='x.bak'", 927);
+  q_msg("RESTORE LOG r FROM DISK='l2.bak' WITH NORECOVERY", 4305); /* gap */
+  q_msg("RESTORE LOG r FROM DISK='ol1.bak' WITH NORECOVERY", 3154);
+  q_msg("RESTORE DATABASE r FROM DISK='l1.bak' WITH NORECOVERY", 3135);
+  /* A damaged log backup is refused before anything is applied. */
+  char l1[4400], bad[4400];
+  snprintf(l1, sizeof l1, "%s/l1.bak", inst);
+  snprintf(bad, sizeof bad, "%s/bad.bak", inst);
+  sql_copy(l1, bad);
+  sql_flip(bad, sql_fsize(bad) / 2);
+  q_msg("RESTORE LOG r FROM DISK='bad.bak' WITH NORECOVERY", 3189);
+  q_ok("RESTORE LOG r FROM DISK='l1.bak' WITH NORECOVERY");
+  q_msg("RESTORE LOG r FROM DISK='l1.bak' WITH NORECOVERY", 4326);
+  q_msg("RESTORE DATABASE r FROM DISK='d1.bak' WITH NORECOVERY", 3136);
+  q_msg("RESTORE LOG r FROM DISK='l2.bak' WITH STOPAT = '2001-01-01T00:00:00'",
+        4338);
+  /* A stop point after the last log: the database stays RESTORING. */
+  q_has("RESTORE LOG r FROM DISK='l2.bak' WITH STOPAT = '2099-01-01T00:00:00'",
+        "left in the Restoring state");
+  ASSERT_EQ(rows_of("r"), -1);
+  q_ok("RESTORE LOG r FROM DISK='l3.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE r WITH RECOVERY");
+  ASSERT_EQ(rows_of("r"), 120);
+  ASSERT(sql_integrity_ok(r));
+
+  /* Full + differential + logs. */
+  q_ok("RESTORE DATABASE s FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE s FROM DISK='d1.bak' WITH NORECOVERY");
+  q_msg("RESTORE LOG s FROM DISK='l1.bak' WITH NORECOVERY", 4326);
+  q_ok("RESTORE LOG s FROM DISK='l2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG s FROM DISK='l3.bak'");
+  ASSERT_EQ(rows_of("s"), 120);
+
+  /* SQL Server's rules for a full restore over a live database. */
+  insert_rows("app", 121, 130); /* the tail, not backed up */
+  q_msg("RESTORE DATABASE app FROM DISK='f1.bak'", 3159);
+  q_msg("RESTORE DATABASE app FROM DISK='o1.bak'", 3154);
+  ASSERT_EQ(rows_of("app"), 130);
+  q_ok("BACKUP LOG app TO DISK='l4.bak'");
+  /* The same database, its tail backed up: no REPLACE needed. */
+  q_ok("RESTORE DATABASE app FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG app FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG app FROM DISK='l2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG app FROM DISK='l3.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG app FROM DISK='l4.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("app"), 130);
+  /* A restored database starts its chain again at a full backup. */
+  q_msg("BACKUP LOG app TO DISK='l5.bak'", 4214);
+  stop_instance(srv);
+  return 0;
+}
