@@ -9,6 +9,7 @@
  * restore sequence that does not fit, each leaving everything unchanged.
  */
 #include "task.h"
+#include "test-app-util.h"
 #include "test-sql-util.h"
 
 #include <fcntl.h>
@@ -479,6 +480,86 @@ TEST_IMPL_TIMEOUT(sql_recovery_refusals_change_nothing, 60) {
   ASSERT_EQ(rows_of("app"), 130);
   /* A restored database starts its chain again at a full backup. */
   q_msg("BACKUP LOG app TO DISK='l5.bak'", 4214);
+  stop_instance(srv);
+  return 0;
+}
+
+/* vdi plans the chain: full, differential, logs, through virtual devices
+ * and the instance; --to-time stops between two batches of commits. */
+TEST_IMPL_TIMEOUT(sql_recovery_vdi_chain, 60) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  char repo[4400], *out = NULL;
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  snprintf(repo, sizeof repo, "%s/bk", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+  make_app();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  /* A log backup needs the full backup it continues, in the same place. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("backup", "app", "--instance", inst, "--to", repo,
+                           "--log", "--quiet")),
+            1);
+  ASSERT(strstr(out, "no full backup of 'app'"));
+  free(out);
+  app_t_run_ok("full", NULL,
+               ARGS("backup", "app", "--instance", inst, "--to", repo,
+                    "--stripes", "2", "--quiet"));
+  insert_rows("app", 1, 40);
+  app_t_run_ok("log 1", NULL,
+               ARGS("backup", "app", "--instance", inst, "--to", repo, "--log",
+                    "--stripes", "3", "--quiet"));
+  insert_rows("app", 41, 80);
+  app_t_run_ok("diff", NULL,
+               ARGS("backup", "app", "--instance", inst, "--to", repo,
+                    "--differential", "--compress", "--quiet"));
+  insert_rows("app", 81, 120);
+  sleep_ms(30);
+  char when[40];
+  stopat_text(wall_ms(), when, sizeof when);
+  sleep_ms(30);
+  insert_rows("app", 121, 160);
+  app_t_run_ok("log 2", NULL,
+               ARGS("backup", "app", "--instance", inst, "--to", repo, "--log",
+                    "--quiet"));
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", repo)), 0);
+  ASSERT(strstr(out, "+ log 000001") && strstr(out, "+ differential 000002") &&
+         strstr(out, "+ log 000003"));
+  free(out);
+
+  app_t_run_ok("latest", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", repo,
+                    "--as", "all", "--latest", "--quiet"));
+  ASSERT_EQ(rows_of("all"), 160);
+  app_t_run_ok("to time", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", repo,
+                    "--as", "mid", "--to-time", when, "--quiet"));
+  ASSERT_EQ(rows_of("mid"), 120);
+  char p[4400];
+  db_path(p, sizeof p, "mid");
+  ASSERT(sql_integrity_ok(p));
+  /* An instant the chain does not reach: nothing is restored. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "app", "--instance", inst, "--from", repo,
+                           "--as", "late", "--to-time", "2099-01-01T00:00:00",
+                           "--quiet")),
+            1);
+  ASSERT(strstr(out, "reaches 2099-01-01T00:00:00"));
+  free(out);
+  ASSERT_EQ(rows_of("late"), -1);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "app", "--from", repo, "--to-time",
+                           "yesterday")),
+            2);
+  free(out);
+  /* A new full backup starts a new chain: the old one is gone. */
+  app_t_run_ok(
+      "full 2", NULL,
+      ARGS("backup", "app", "--instance", inst, "--to", repo, "--quiet"));
+  char chain[4500];
+  struct stat st;
+  snprintf(chain, sizeof chain, "%s/app.chain", repo);
+  ASSERT_NE(stat(chain, &st), 0);
   stop_instance(srv);
   return 0;
 }

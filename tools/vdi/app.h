@@ -291,7 +291,32 @@ struct options {
   int compress;
   int replace;
   int quiet;
+  int kind;            /* backup: CHAIN_FULL, CHAIN_DIFF or CHAIN_LOG */
+  const char *to_time; /* restore: STOPAT instant, NULL: none */
+  int latest;          /* restore: the whole chain */
 };
+
+/* ------------------------------------------------------------ chain.c */
+
+enum { CHAIN_FULL = 0, CHAIN_DIFF = 1, CHAIN_LOG = 2 };
+struct chain_entry {
+  int seq, kind;
+  char dir[4500];
+};
+struct vs_header;
+/* "<to>/<db>.chain" */
+int chain_dir(const char *to, const char *db, char *out, size_t n);
+/* Create the next entry directory of the chain.  0 or -errno. */
+int chain_new_entry(const char *to, const char *db, int kind, char *out,
+                    size_t n);
+/* Remove one entry (a failed backup) or the whole chain (a new full). */
+void chain_remove_entry(const char *entry);
+void chain_remove(const char *to, const char *db);
+/* The entries, in order (*out malloc'd).  Their count or -errno. */
+int chain_list(const char *to, const char *db, struct chain_entry **out);
+/* Stripe 0's stream header of the backup in dir.  0 or -1. */
+int chain_header(const char *dir, const struct manifest *m,
+                 struct vs_header *h);
 
 int op_backup(const struct options *o);
 int op_restore(const struct options *o);

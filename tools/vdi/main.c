@@ -2,13 +2,17 @@
  * main.c - the command line of `vdi`, the reference backup application:
  *
  *   vdi backup DB --to DIR|- [--instance DIR] [--stripes N] [--compress]
+ *              [--differential | --log]
  *   vdi restore DB --from DIR|- [--instance DIR] [--replace] [--as NAME]
+ *               [--to-time T | --latest]
  *   vdi verify [DB] --from DIR|- [--instance DIR]
  *   vdi list --from DIR
  *
  * Every usage error is one line on stderr naming the problem, exit 2.
  */
 #include "app.h"
+
+#include "timefmt.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,23 +32,32 @@ static const char *usage_top =
 
 static const char *usage_backup =
     "usage: vdi backup DB --to DIR|- [--instance DIR] [--stripes N]\n"
-    "                  [--compress] [--vdisql PATH] [--quiet]\n"
+    "                  [--compress] [--differential | --log]\n"
+    "                  [--vdisql PATH] [--quiet]\n"
     "\n"
     "Back up database DB of the instance (the SQLite file DB.db) through N\n"
     "virtual devices (1..64, default 1) into DIR: one file per stripe,\n"
     "DB.stripe<i>.vdibak, and DB.manifest.json written last.  '-' writes\n"
     "the single stripe to stdout (no manifest).  --compress asks the engine\n"
     "for zstd compression.  --instance defaults to vdisql's default\n"
-    "instance ($VDI_INSTANCE_DIR, see vdisql(1)).\n";
+    "instance ($VDI_INSTANCE_DIR, see vdisql(1)).  --differential and\n"
+    "--log back up the pages changed since the last full backup, or the\n"
+    "log since the last log backup (the instance must run: vdisql\n"
+    "--serve), into DIR/DB.chain/ beside the full backup they continue;\n"
+    "a new full backup removes the old chain.\n";
 
 static const char *usage_restore =
     "usage: vdi restore DB --from DIR|- [--instance DIR] [--replace]\n"
-    "                   [--as NAME] [--vdisql PATH] [--quiet]\n"
+    "                   [--as NAME] [--to-time T | --latest]\n"
+    "                   [--vdisql PATH] [--quiet]\n"
     "\n"
     "Restore the backup of DB found in DIR (checked against its manifest\n"
     "first) into the instance, as DB or as NAME with --as.  An existing\n"
     "database is replaced only with --replace.  '-' reads one stripe from\n"
-    "stdin.\n";
+    "stdin.  --latest restores the whole chain in DIR (the full backup, the\n"
+    "newest differential, every later log backup); --to-time\n"
+    "'YYYY-MM-DDTHH:MM:SS[.mmm]' (local time) restores it to that instant\n"
+    "(STOPAT).\n";
 
 static const char *usage_verify =
     "usage: vdi verify [DB] --from DIR|- [--instance DIR] [--vdisql PATH]\n"
@@ -80,8 +93,9 @@ static const char *help_of(const char *cmd) {
 }
 
 /* Options taking a value; the rest are flags. */
-static const char *const valued[] = {
-    "--instance", "--to", "--from", "--stripes", "--as", "--vdisql", NULL};
+static const char *const valued[] = {"--instance", "--to", "--from",
+                                     "--stripes",  "--as", "--vdisql",
+                                     "--to-time",  NULL};
 
 int main(int argc, char **argv) {
   if (argc < 2)
@@ -149,6 +163,14 @@ int main(int argc, char **argv) {
       o.compress = 1;
     else if (strcmp(key, "--replace") == 0)
       o.replace = 1;
+    else if (strcmp(key, "--differential") == 0)
+      o.kind = o.kind == CHAIN_LOG ? -1 : CHAIN_DIFF;
+    else if (strcmp(key, "--log") == 0)
+      o.kind = o.kind == CHAIN_DIFF ? -1 : CHAIN_LOG;
+    else if (strcmp(key, "--to-time") == 0)
+      o.to_time = val;
+    else if (strcmp(key, "--latest") == 0)
+      o.latest = 1;
     else if (strcmp(key, "--quiet") == 0 || strcmp(key, "-q") == 0)
       o.quiet = 1;
     else
@@ -164,9 +186,23 @@ int main(int argc, char **argv) {
                        o.to          ? "--to"
                        : stripes_arg ? "--stripes"
                                      : "--compress");
-  if (!restore && (o.replace || o.as))
+  if (!restore && (o.replace || o.as || o.to_time || o.latest))
     return usage_error(cmdsp, "%s is an option of 'vdi restore'",
-                       o.replace ? "--replace" : "--as");
+                       o.replace   ? "--replace"
+                       : o.as      ? "--as"
+                       : o.to_time ? "--to-time"
+                                   : "--latest");
+  if (!backup && o.kind)
+    return usage_error(cmdsp, "%s is an option of 'vdi backup'",
+                       o.kind == CHAIN_LOG ? "--log" : "--differential");
+  if (o.kind < 0)
+    return usage_error(cmdsp, "--differential and --log exclude each other");
+  if (o.to_time && o.latest)
+    return usage_error(cmdsp, "--to-time and --latest exclude each other");
+  int64_t when;
+  if (o.to_time && time_parse_ms(o.to_time, &when) != 0)
+    return usage_error(
+        cmdsp, "--to-time '%.40s' is not YYYY-MM-DDTHH:MM:SS[.mmm]", o.to_time);
   if (backup && o.from)
     return usage_error(cmdsp, "--from is not an option of 'vdi backup' "
                               "(use --to)");
@@ -199,6 +235,12 @@ int main(int argc, char **argv) {
                          APP_MAX_STRIPES, stripes_arg);
     o.stripes = (int)n;
   }
+  if (backup && o.kind && strcmp(o.to, "-") == 0)
+    return usage_error(cmdsp, "a differential or log backup goes into the "
+                              "directory of its full backup, not '-'");
+  if (restore && (o.to_time || o.latest) && strcmp(o.from, "-") == 0)
+    return usage_error(cmdsp, "--to-time and --latest plan from a "
+                              "directory, not '-'");
   if (backup && strcmp(o.to, "-") == 0 && o.stripes != 1)
     return usage_error(cmdsp, "--to - (stdout) takes exactly one stripe");
 

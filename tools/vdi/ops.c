@@ -12,6 +12,9 @@
  */
 #include "app.h"
 
+#include "timefmt.h"
+#include "vstream.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -98,6 +101,29 @@ int op_backup(const struct options *o) {
   char vdisql[4096];
   if (engine_find(o->vdisql, vdisql, sizeof vdisql) != 0) return EXIT_FAIL;
   if (!to_stdout && ensure_dir(o->to) != 0) return EXIT_FAIL;
+  /* A differential or log backup: the next entry of the chain beside the
+   * full backup it continues. */
+  char entry[4500];
+  const char *dest = o->to;
+  if (o->kind != CHAIN_FULL) {
+    char fm[256], fp[4400];
+    struct stat fst;
+    manifest_file_name(o->db, fm, sizeof fm);
+    if (app_path(fp, sizeof fp, "%s/%s", o->to, fm) != 0 || stat(fp, &fst)) {
+      app_err("no full backup of '%s' in %s: a %s backup continues one "
+              "(vdi backup %s --to %s)",
+              o->db, o->to, o->kind == CHAIN_LOG ? "log" : "differential",
+              o->db, o->to);
+      return EXIT_FAIL;
+    }
+    int e = chain_new_entry(o->to, o->db, o->kind, entry, sizeof entry);
+    if (e != 0) {
+      app_err("cannot create a backup directory in %s: %s", o->to,
+              strerror(-e));
+      return EXIT_FAIL;
+    }
+    dest = entry;
+  }
 
   struct transfer *t = calloc(1, sizeof *t);
   struct stripe *st = calloc((size_t)o->stripes, sizeof *st);
@@ -120,15 +146,15 @@ int op_backup(const struct options *o) {
     } else {
       char name[256];
       stripe_file_name(o->db, i, name, sizeof name);
-      int rc = stripe_create(&st[i], o->to, name, tag, have_src ? &dbst : NULL);
+      int rc = stripe_create(&st[i], dest, name, tag, have_src ? &dbst : NULL);
       if (rc == -ELOOP) {
         app_err("%s/%s is a symbolic link; vdi does not write a backup "
                 "through one (remove it)",
-                o->to, name);
+                dest, name);
         goto out;
       }
       if (rc != 0) {
-        app_err("cannot create a stripe file in %s: %s", o->to, strerror(-rc));
+        app_err("cannot create a stripe file in %s: %s", dest, strerror(-rc));
         goto out;
       }
     }
@@ -137,13 +163,16 @@ int op_backup(const struct options *o) {
   char clause[4096];
   transfer_device_clause(t, clause, sizeof clause);
   app_path(t->statement, sizeof t->statement,
-           "BACKUP DATABASE [%s] TO %s WITH CHECKSUM, %s", o->db, clause,
+           "BACKUP %s [%s] TO %s WITH %sCHECKSUM, %s",
+           o->kind == CHAIN_LOG ? "LOG" : "DATABASE", o->db, clause,
+           o->kind == CHAIN_DIFF ? "DIFFERENTIAL, " : "",
            o->compress ? "COMPRESSION" : "NO_COMPRESSION");
 
   uint64_t dbsize = have_src ? (uint64_t)dbst.st_size : 0;
   struct progress prog;
   /* With compression the stream is smaller than the file: no percent. */
-  progress_start(&prog, "backup", o->compress ? 0 : dbsize, o->quiet);
+  progress_start(&prog, "backup",
+                 o->compress || o->kind != CHAIN_FULL ? 0 : dbsize, o->quiet);
   t->progress = &prog;
   double wall0 = app_wall_s(), mono0 = app_mono_s();
   int rc = transfer_run(t, to_stdout ? stderr : stdout);
@@ -163,11 +192,11 @@ int op_backup(const struct options *o) {
    * ever names a mix of old and new stripe files. */
   char mname[256], mpath[4400];
   manifest_file_name(o->db, mname, sizeof mname);
-  if (app_path(mpath, sizeof mpath, "%s/%s", o->to, mname) != 0) {
+  if (app_path(mpath, sizeof mpath, "%s/%s", dest, mname) != 0) {
     app_err("path too long");
     goto out;
   }
-  if (unlink(mpath) == 0) app_fsync_dir(o->to);
+  if (unlink(mpath) == 0) app_fsync_dir(dest);
   for (int i = 0; i < o->stripes; i++) {
     int e = stripe_commit(&st[i]);
     if (e != 0) {
@@ -175,10 +204,10 @@ int op_backup(const struct options *o) {
       goto out;
     }
   }
-  remove_stale_stripes(o->to, o->db, o->stripes);
-  rc = app_fsync_dir(o->to);
+  remove_stale_stripes(dest, o->db, o->stripes);
+  rc = app_fsync_dir(dest);
   if (rc != 0) {
-    app_err("%s: fsync: %s", o->to, strerror(-rc));
+    app_err("%s: fsync: %s", dest, strerror(-rc));
     goto out;
   }
   snprintf(m->database, sizeof m->database, "%s", o->db);
@@ -196,23 +225,27 @@ int op_backup(const struct options *o) {
     m->stripes[i].bytes = st[i].bytes;
     m->stripes[i].crc32c = st[i].crc;
   }
-  rc = manifest_write(o->to, m, have_src ? &dbst : NULL);
+  rc = manifest_write(dest, m, have_src ? &dbst : NULL);
   if (rc == -ELOOP) {
     app_err("%s/%s is a symbolic link; vdi does not write a manifest "
             "through one (remove it)",
-            o->to, mname);
-    remove_stale_stripes(o->to, o->db, 0);
+            dest, mname);
+    remove_stale_stripes(dest, o->db, 0);
     goto out;
   }
   if (rc != 0) {
-    app_err("cannot write the manifest in %s: %s", o->to, strerror(-rc));
+    app_err("cannot write the manifest in %s: %s", dest, strerror(-rc));
     /* Without a manifest the stripes are not a backup: remove them. */
-    remove_stale_stripes(o->to, o->db, 0);
+    remove_stale_stripes(dest, o->db, 0);
     goto out;
   }
   progress_summary(&prog, "backup complete", o->stripes);
+  /* A new full backup: the old chain continued the full it replaced. */
+  if (o->kind == CHAIN_FULL) chain_remove(o->to, o->db);
   status = EXIT_OK;
 out:
+  if (status != EXIT_OK && o->kind != CHAIN_FULL && !to_stdout)
+    chain_remove_entry(entry);
   for (int i = 0; i < nopen; i++)
     stripe_close(&st[i]);
   free(t);
@@ -308,8 +341,110 @@ out:
   return status;
 }
 
+/* The restore of a chain (--to-time, --latest): see chain.c. */
+static int restore_chain(const struct options *o, const char *target) {
+  int64_t T = 0;
+  if (o->to_time && time_parse_ms(o->to_time, &T) != 0) return EXIT_USAGE;
+  struct chain_entry *v = NULL;
+  int n = chain_list(o->from, o->db, &v);
+  if (n < 0) {
+    app_err("%s: cannot read the chain of '%s': %s", o->from, o->db,
+            strerror(-n));
+    return EXIT_FAIL;
+  }
+  /* Step 0 is the full backup; entries follow with their manifests. */
+  struct manifest *m = calloc((size_t)n + 1, sizeof *m);
+  vs_header *h = calloc((size_t)n + 1, sizeof *h);
+  const char **dir = calloc((size_t)n + 1, sizeof *dir);
+  int *kind = calloc((size_t)n + 1, sizeof *kind);
+  int *step = calloc((size_t)n + 1, sizeof *step);
+  if (!m || !h || !dir || !kind || !step) abort();
+  int status = EXIT_FAIL, nsteps = 0;
+  char when[40];
+  dir[0] = o->from;
+  kind[0] = CHAIN_FULL;
+  if (load_checked(o->from, o->db, &m[0]) != 0) goto out;
+  if (chain_header(o->from, &m[0], &h[0]) != 0) {
+    app_err("the full backup of '%s' in %s has no readable header", o->db,
+            o->from);
+    goto out;
+  }
+  if (T && T < h[0].last_time_ms) {
+    time_format_ms(h[0].last_time_ms, when, sizeof when);
+    app_err("--to-time %s is before the full backup of '%s' in %s (%s)",
+            o->to_time, o->db, o->from, when);
+    goto out;
+  }
+  for (int i = 0; i < n; i++) {
+    dir[i + 1] = v[i].dir;
+    kind[i + 1] = v[i].kind;
+    if (load_checked(v[i].dir, o->db, &m[i + 1]) != 0 ||
+        chain_header(v[i].dir, &m[i + 1], &h[i + 1]) != 0) {
+      app_err("%s is damaged; refusing to plan a restore across it", v[i].dir);
+      goto out;
+    }
+  }
+  /* The newest differential of this full at or before T. */
+  int base = 0;
+  for (int i = 1; i <= n; i++)
+    if (kind[i] == CHAIN_DIFF &&
+        memcmp(h[i].diff_base_id, h[0].set_id, 16) == 0 &&
+        (!T || h[i].last_time_ms <= T))
+      base = i;
+  step[nsteps++] = 0;
+  if (base) step[nsteps++] = base;
+  uint64_t lsn = h[base].last_lsn;
+  int reached = !T;
+  for (int i = base + 1; i <= n && !(T && reached); i++) {
+    if (kind[i] != CHAIN_LOG || h[i].last_lsn <= lsn) continue;
+    step[nsteps++] = i;
+    lsn = h[i].last_lsn;
+    if (T && h[i].last_time_ms >= T) reached = 1;
+  }
+  if (!reached) {
+    int last = step[nsteps - 1];
+    time_format_ms(h[last].last_time_ms, when, sizeof when);
+    app_err("no log backup of '%s' in %s reaches %s (the chain ends at %s); "
+            "nothing was restored",
+            o->db, o->from, o->to_time, when);
+    goto out;
+  }
+  if (!o->quiet)
+    printf("vdi: restoring '%s' from %d backup%s (full%s, %d log)\n", target,
+           nsteps, nsteps == 1 ? "" : "s", base ? ", differential" : "",
+           nsteps - 1 - (base ? 1 : 0));
+  for (int k = 0; k < nsteps; k++) {
+    int i = step[k], last = k == nsteps - 1;
+    char head[256], tail[300];
+    app_path(head, sizeof head, "RESTORE %s [%s] FROM",
+             kind[i] == CHAIN_LOG ? "LOG" : "DATABASE", target);
+    snprintf(tail, sizeof tail, " WITH %s%s%s%s%s",
+             last ? "RECOVERY" : "NORECOVERY",
+             k == 0 && o->replace ? ", REPLACE" : "",
+             T && kind[i] == CHAIN_LOG ? ", STOPAT = '" : "",
+             T && kind[i] == CHAIN_LOG ? o->to_time : "",
+             T && kind[i] == CHAIN_LOG ? "'" : "");
+    status = run_restore(o, dir[i], &m[i], head, tail, "restore");
+    if (status != EXIT_OK) {
+      app_err("restore of '%s' stopped at %s; '%s' stays RESTORING until a "
+              "restore of it completes",
+              target, dir[i], target);
+      goto out;
+    }
+  }
+out:
+  free(v);
+  free(m);
+  free(h);
+  free(dir);
+  free(kind);
+  free(step);
+  return status;
+}
+
 int op_restore(const struct options *o) {
   const char *target = o->as ? o->as : o->db;
+  if (o->to_time || o->latest) return restore_chain(o, target);
   int from_stdin = strcmp(o->from, "-") == 0;
   if (from_stdin && isatty(0)) {
     app_err("refusing to read a backup from a terminal (redirect stdin)");
@@ -449,6 +584,29 @@ int op_list(const struct options *o) {
     fflush(stdout);
     /* Sizes only: list is quick; verify reads every byte. */
     if (manifest_check(o->from, m, 0) != 0) status = EXIT_FAIL;
+    struct chain_entry *v = NULL;
+    int nc = chain_list(o->from, names[i], &v);
+    for (int k = 0; k < nc; k++) {
+      struct manifest *cm = calloc(1, sizeof *cm);
+      char cp[4600], mn[256];
+      if (!cm) abort();
+      manifest_file_name(names[i], mn, sizeof mn);
+      uint64_t bytes = 0;
+      if (app_path(cp, sizeof cp, "%s/%s", v[k].dir, mn) == 0 &&
+          manifest_read(cp, cm, why, sizeof why) == 0) {
+        for (int s = 0; s < cm->nstripes; s++)
+          bytes += cm->stripes[s].bytes;
+        printf("  + %s %06d  finished %s  %d stripe%s  %llu bytes\n",
+               v[k].kind == CHAIN_LOG ? "log" : "differential", v[k].seq,
+               cm->finished, cm->nstripes, cm->nstripes == 1 ? "" : "s",
+               (unsigned long long)bytes);
+        if (manifest_check(v[k].dir, cm, 0) != 0) status = EXIT_FAIL;
+      } else {
+        printf("  + %06d  incomplete (no manifest): not a backup\n", v[k].seq);
+      }
+      free(cm);
+    }
+    free(v);
   }
   free(m);
   free_names(names, n);

@@ -6,6 +6,7 @@
 #include "restoreplan.h"
 
 #include "capture.h"
+#include "timefmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,39 +157,7 @@ int rp_check_log(const char *db, const restoring *r, const vs_header *h,
 }
 
 int rp_parse_stopat(const char *text, int64_t *ms, vmsg *err) {
-  struct tm tm;
-  int y, mo, d, h, mi, sec, n = 0;
-  long frac = 0;
-  char sep;
-  memset(&tm, 0, sizeof tm);
-  if (sscanf(text, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi,
-             &sec, &n) != 7 ||
-      (sep != 'T' && sep != ' '))
-    goto bad;
-  const char *p = text + n;
-  if (*p == '.') {
-    int digits = 0;
-    for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-      if (digits < 3) frac = frac * 10 + (*p - '0');
-    if (digits == 0) goto bad;
-    for (; digits < 3; digits++)
-      frac *= 10;
-  }
-  if (*p) goto bad;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
-    goto bad;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  tm.tm_isdst = -1;
-  time_t t = mktime(&tm);
-  if (t == (time_t)-1 || tm.tm_mday != d) goto bad;
-  *ms = (int64_t)t * 1000 + frac;
-  return 0;
-bad:
+  if (time_parse_ms(text, ms) == 0) return 0;
   vmsg_set(err, 241,
            "Conversion failed when converting date and/or time from "
            "character string: STOPAT = '%s' (use 'YYYY-MM-DDTHH:MM:SS[.mmm]').",
