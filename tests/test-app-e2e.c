@@ -220,6 +220,17 @@ TEST_IMPL_TIMEOUT(app_e2e_replace_needed, 30) {
   free(out);
   digest_of("other", after, sizeof after);
   ASSERT_STR_EQ(before, after);
+  /* Over itself too: the engine would allow it (same database), vdi asks
+   * for --replace. */
+  app_t_make_db(inst, "db", 10, 4096, 5);
+  digest_of("db", before, sizeof before);
+  rc = app_t_run(&out, NULL,
+                 ARGS("restore", "db", "--instance", inst, "--from", bk));
+  ASSERT_EQ(rc, 1);
+  ASSERT(strstr(out, "use --replace"));
+  free(out);
+  digest_of("db", after, sizeof after);
+  ASSERT_STR_EQ(before, after);
   app_t_run_ok("restore --replace", NULL,
                ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
                     "other", "--replace"));

@@ -444,6 +444,16 @@ out:
 
 int op_restore(const struct options *o) {
   const char *target = o->as ? o->as : o->db;
+  /* vdi's own rule, stricter than the engine's (which lets a backup of
+   * the same database replace it): an existing database is overwritten
+   * only when the user says so. */
+  struct stat tst;
+  if (!o->replace && db_file_stat(o->instance, target, &tst) == 0) {
+    app_err("database '%s' exists in the instance; use --replace to "
+            "overwrite it (or --as NAME)",
+            target);
+    return EXIT_FAIL;
+  }
   if (o->to_time || o->latest) return restore_chain(o, target);
   int from_stdin = strcmp(o->from, "-") == 0;
   if (from_stdin && isatty(0)) {
