@@ -238,6 +238,28 @@ def main():
     put("rss_restore_1g_vs_100m", rss_mib("restore_vdi_1024"),
         rss_mib("restore_vdi_100"), "MiB", False)
 
+    # --------------------------------------------------- recovery model
+    recsize = {kv["label"]: int(kv["bytes"]) for kind, kv, _ in rows
+               if kind == "recsize"}
+
+    def mbps(label):
+        t, b = wall(label), recsize.get(label)
+        return b / t / 1e6 if t and b else None
+
+    def wall_median(prefix):
+        v = [wall(k) for k in runs if k.startswith(prefix + "_r")]
+        v = [x for x in v if x]
+        return statistics.median(v) if v else None
+
+    put("log_capture_vs_simple", wall_median("log_commits_full"),
+        wall_median("log_commits_simple"), "s", False)
+    put("backup_log_vs_full", mbps("rec_backup_log"),
+        mbps("rec_backup_full"), "MB/s")
+    # Here the ratio is the differential's time over the full backup's
+    # (the target is at most 0.2).
+    put("backup_diff1pct_vs_full", wall("rec_diff1pct"), wall("rec_full1g"),
+        "s", True)
+
     if results:
         body = [[k, "%.3f" % v["ours"], "%.3f" % v["peer"], v["unit"],
                  "%.2f" % v["ratio"]] for k, v in results.items()]

@@ -6,7 +6,7 @@
 #
 #   BUILD=build bench/run.sh          (what `make bench` does)
 #   BENCH_SCALE=0.25                  move a quarter of the default amounts
-#   BENCH_ONLY="stream latency e2e"   run only some sections
+#   BENCH_ONLY="stream latency e2e recovery"   run only some sections
 #
 # Speed never fails the run; a failed correctness check does (a checksum
 # mismatch in bench-stream, a failed backup or restore, restored data that
@@ -16,7 +16,7 @@ set -u
 BUILD=${BUILD:-build}
 SCALE=${BENCH_SCALE:-1}
 [ -n "$SCALE" ] || SCALE=1
-ONLY=${BENCH_ONLY:-stream latency e2e}
+ONLY=${BENCH_ONLY:-stream latency e2e recovery}
 BIN=$BUILD/bench
 RAW=$BIN/raw.txt
 CACHE=${BENCH_CACHE:-build/bench-cache} # shared by every $BUILD
@@ -221,6 +221,118 @@ if want e2e; then
       fi
       rm -rf "$WORK"
     done
+  fi
+fi
+
+# ------------------------------------------------------- recovery model
+# Issue 9: the cost of the instance's log capture on a write-heavy
+# workload, BACKUP LOG against a full backup of as many bytes, and a
+# differential of a 1 GiB database with 1% of its pages changed against a
+# full backup of it.
+serve_start() { # DIR: run an instance, wait until it listens
+  "$BUILD/vdisql" --serve -S "$1" 2>"$1.log" &
+  SERVE_PID=$!
+  i=0
+  while ! grep -q ' ready (pid ' "$1.log" 2>/dev/null && [ $i -lt 500 ]; do
+    sleep 0.01
+    i=$((i + 1))
+  done
+}
+serve_stop() {
+  kill -TERM "$SERVE_PID" 2>/dev/null
+  wait "$SERVE_PID" 2>/dev/null
+}
+q() { # DIR STATEMENT
+  "$BUILD/vdisql" -S "$1" -b -Q "$2" >/dev/null || {
+    echo "bench: failed: $2" >&2
+    failed="$failed
+  $2"
+    return 1
+  }
+}
+bytes_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+if want recovery; then
+  echo "== recovery model (second of two runs)"
+  if e2e_ok; then
+    R=$WORK/rec
+    rm -rf "$R" && mkdir -p "$R"
+      # Many small transactions: one row each, WAL, synchronous=NORMAL, and
+    # a busy timeout, as every application of a WAL database needs.
+    ncommit=$(awk -v s="$SCALE" 'BEGIN { n = 20000 * s; if (n < 2000) n = 2000;
+      printf "%d\n", n }')
+    awk -v n="$ncommit" 'BEGIN { print ".timeout 5000"; print "PRAGMA synchronous=NORMAL;";
+      for (i = 1; i <= n; i++)
+        printf "INSERT INTO t(v) VALUES (%d);\n", i }' >"$R/commits.sql"
+    for m in simple full; do
+      mkdir -p "$R/$m"
+      sqlite3 "$R/$m/w.db" "PRAGMA journal_mode=WAL;
+        CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER);" >/dev/null
+    done
+    serve_start "$R/full"
+    q "$R/full" "ALTER DATABASE w SET RECOVERY FULL" &&
+      q "$R/full" "BACKUP DATABASE w TO DISK='$R/w-full.bak'"
+    # Alternating, $REPS times each: the report takes the medians.
+    for r in $(seq 1 $REPS); do
+      timed "log_commits_simple_r$r" "$R/none" sqlite3 "$R/simple/w.db" \
+        ".read $R/commits.sql"
+      timed "log_commits_full_r$r" "$R/none" sqlite3 "$R/full/w.db" \
+        ".read $R/commits.sql"
+    done
+    q "$R/full" "BACKUP LOG w TO DISK='$R/w-log.bak'" &&
+      q "$R/full" "RESTORE DATABASE w2 FROM DISK='$R/w-full.bak' WITH NORECOVERY" &&
+      q "$R/full" "RESTORE LOG w2 FROM DISK='$R/w-log.bak'" &&
+      { [ "$(sqlite3 "$R/full/w2.db" 'SELECT count(*) FROM t')" = \
+          "$(sqlite3 "$R/full/w.db" 'SELECT count(*) FROM t')" ] || {
+        echo "bench: the log restore lost commits" >&2
+        failed="$failed
+  log_commits_full: restored rows differ"
+      }; }
+
+    # About 100 MiB of log; then BACKUP LOG (COPY_ONLY, so that both runs
+    # back up the same log) against a full backup (COPY_ONLY) of the
+    # database, which holds about as many bytes.
+    rows=$(awk -v s="$SCALE" 'BEGIN { printf "%d\n", 100 * 1024 * s }')
+    sqlite3 "$R/full/big.db" "PRAGMA journal_mode=WAL;
+      CREATE TABLE item(id INTEGER PRIMARY KEY, payload BLOB);" >/dev/null
+    q "$R/full" "ALTER DATABASE big SET RECOVERY FULL" &&
+      q "$R/full" "BACKUP DATABASE big TO DISK='$R/big-base.bak'"
+    sqlite3 "$R/full/big.db" "PRAGMA synchronous=NORMAL;
+      WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
+                              WHERE x < $rows)
+      INSERT INTO item SELECT x, randomblob(980) FROM c;" >/dev/null
+    timed "rec_backup_log" "$R/big-log.bak" "$BUILD/vdisql" -S "$R/full" -b \
+      -Q "BACKUP LOG big TO DISK='$R/big-log.bak' WITH COPY_ONLY"
+    timed "rec_backup_full" "$R/big-full.bak" "$BUILD/vdisql" -S "$R/full" \
+      -b -Q "BACKUP DATABASE big TO DISK='$R/big-full.bak' WITH COPY_ONLY"
+    echo "recsize label=rec_backup_log bytes=$(bytes_of "$R/big-log.bak")" \
+      >>"$RAW"
+    echo "recsize label=rec_backup_full bytes=$(bytes_of "$R/big-full.bak")" \
+      >>"$RAW"
+    serve_stop
+
+    # A 1 GiB database, 1% of its pages changed after the full backup.
+    inst=$CACHE/db1024
+    if make_db "$inst" bench 1024; then
+      mkdir -p "$R/diff"
+      cp "$inst/bench.db" "$R/diff/bench.db"
+      sqlite3 "$R/diff/bench.db" "PRAGMA journal_mode=WAL" >/dev/null
+      serve_start "$R/diff"
+      q "$R/diff" "BACKUP DATABASE bench TO DISK='$R/diff-base.bak'"
+      rm -f "$R/diff-base.bak"
+      sqlite3 "$R/diff/bench.db" "UPDATE item SET payload = randomblob(980)
+        WHERE id % 400 = 0" >/dev/null
+      timed "rec_diff1pct" "$R/diff.bak" "$BUILD/vdisql" -S "$R/diff" -b \
+        -Q "BACKUP DATABASE bench TO DISK='$R/diff.bak' WITH DIFFERENTIAL"
+      timed "rec_full1g" "$R/full1g.bak" "$BUILD/vdisql" -S "$R/diff" -b \
+        -Q "BACKUP DATABASE bench TO DISK='$R/full1g.bak' WITH COPY_ONLY"
+      echo "recsize label=rec_diff1pct bytes=$(bytes_of "$R/diff.bak")" \
+        >>"$RAW"
+      echo "recsize label=rec_full1g bytes=$(bytes_of "$R/full1g.bak")" \
+        >>"$RAW"
+      serve_stop
+    fi
+    rm -rf "$R"
   fi
 fi
 

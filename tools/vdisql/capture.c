@@ -39,9 +39,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CYCLE_FRAMES   1000u /* run our own checkpoint past this many frames */
-#define IDLE_ROTATE_MS 5     /* move an idle pin this often */
-#define OBS_N          1024  /* wal-index observations kept for stamping */
+#define CYCLE_FRAMES                                                           \
+  500u                      /* our own checkpoint past this many frames: below \
+                             * SQLite's default autocheckpoint (1000), so that \
+                             * an application's own rarely has work to do */
+#define IDLE_ROTATE_MS 5    /* move an idle pin this often */
+#define OBS_N          1024 /* wal-index observations kept for stamping */
 
 /* The watcher saw the WAL generation @p salt end at frame @p mx at @p t. */
 struct obs {
@@ -114,6 +117,17 @@ static sqlite3 *open_conn(const char *path, int busy_ms) {
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   sqlite3_busy_timeout(db, busy_ms);
   return db;
+}
+
+/* The write lock for our checkpoint: a busy writer leaves it free only
+ * for microseconds between its transactions, so try again often and
+ * briefly (SQLite's own busy handler sleeps a millisecond and more). */
+static int quick_busy(void *ctx, int n) {
+  (void)ctx;
+  if (n >= 2000) return 0; /* about 20 ms */
+  struct timespec d = {0, 10000};
+  nanosleep(&d, NULL);
+  return 1;
 }
 
 static int begin_read(sqlite3 *db) {
@@ -294,13 +308,22 @@ static long follow(struct cdb *c) {
   return n;
 }
 
-/* Our own checkpoint, so that the WAL can restart: with the write lock,
- * copy the rest, pin at the end, checkpoint everything, pin again (now
- * reading the database file only), and let writers go. */
+/* Our own checkpoint, so that the WAL can restart.  First without the
+ * write lock: copy, pin at the end, backfill up to the pin (the bulk of
+ * the checkpoint's I/O) while writers go on.  Then briefly with it: copy
+ * what was committed meanwhile, pin at the end, backfill the rest, pin
+ * again (now reading the database file only, read mark 0), and let
+ * writers go: the next commit restarts the WAL.  Writers wait only for
+ * the second, short part (with their busy timeout). */
 static void cycle(struct cdb *c) {
+  int nlog = -1, nckpt = -2;
+  c->last_cycle_ms = now_ms();
+  if (follow(c) < 0) return;
+  rotate(c);
+  sqlite3_wal_checkpoint_v2(c->ck, "main", SQLITE_CHECKPOINT_PASSIVE, &nlog,
+                            &nckpt);
   if (exec(c->w, "BEGIN IMMEDIATE") != SQLITE_OK) return;
   if (follow(c) >= 0) {
-    int nlog = -1, nckpt = -2;
     rotate(c);
     if (sqlite3_wal_checkpoint_v2(c->ck, "main", SQLITE_CHECKPOINT_PASSIVE,
                                   &nlog, &nckpt) == SQLITE_OK &&
@@ -308,7 +331,6 @@ static void cycle(struct cdb *c) {
       rotate(c);
   }
   exec(c->w, "ROLLBACK");
-  c->last_cycle_ms = now_ms();
 }
 
 static void *run(void *arg) {
@@ -372,10 +394,14 @@ static struct cdb *open_cdb(const char *db, int full, vmsg *err) {
   c->full = full;
   c->r[0] = open_conn(c->path, 5000);
   c->r[1] = open_conn(c->path, 5000);
-  c->w = open_conn(c->path, 20);
+  c->w = open_conn(c->path, 0);
+  if (c->w) sqlite3_busy_handler(c->w, quick_busy, NULL);
   c->ck = open_conn(c->path, 0);
   if (!c->r[0] || !c->r[1] || !c->w || !c->ck ||
       text_pragma(c->r[0], "PRAGMA journal_mode", mode, sizeof mode) ||
+      /* A connection learns that the database is in WAL mode when it
+       * first reads it: before that, its checkpoints do nothing. */
+      exec(c->ck, "SELECT count(*) FROM sqlite_master") != SQLITE_OK ||
       text_pragma(c->r[0], "PRAGMA page_size", ps, sizeof ps)) {
     vmsg_set(err, 5120, "Unable to open the physical file \"%s\".", c->path);
     goto fail;
