@@ -563,3 +563,40 @@ TEST_IMPL_TIMEOUT(sql_recovery_vdi_chain, 60) {
   stop_instance(srv);
   return 0;
 }
+
+/* A log backup taken while a full backup runs bridges the old chain to
+ * the new full backup: vdi keeps it, and the chain restores. */
+TEST_IMPL_TIMEOUT(sql_recovery_log_during_full, 60) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  char repo[4400], vlog[4400];
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  snprintf(repo, sizeof repo, "%s/bk", test_tmpdir());
+  snprintf(vlog, sizeof vlog, "%s/vdi.log", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+  make_app();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  insert_rows("app", 1, 3000); /* a few MiB: the slow full takes a while */
+  app_t_run_ok(
+      "full 1", NULL,
+      ARGS("backup", "app", "--instance", inst, "--to", repo, "--quiet"));
+  pid_t full = app_t_spawn(
+      vlog, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=150"),
+      ARGS("backup", "app", "--instance", inst, "--to", repo, "--quiet"));
+  sleep_ms(300);
+  insert_rows("app", 3001, 3040);
+  app_t_run_ok("log during full", NULL,
+               ARGS("backup", "app", "--instance", inst, "--to", repo, "--log",
+                    "--quiet"));
+  ASSERT_EQ(wait_helper(full), 0);
+  insert_rows("app", 3041, 3080);
+  app_t_run_ok("log after", NULL,
+               ARGS("backup", "app", "--instance", inst, "--to", repo, "--log",
+                    "--quiet"));
+  app_t_run_ok("latest", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", repo,
+                    "--as", "r", "--latest", "--quiet"));
+  ASSERT_EQ(rows_of("r"), 3080);
+  stop_instance(srv);
+  return 0;
+}

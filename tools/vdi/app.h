@@ -309,9 +309,11 @@ int chain_dir(const char *to, const char *db, char *out, size_t n);
 /* Create the next entry directory of the chain.  0 or -errno. */
 int chain_new_entry(const char *to, const char *db, int kind, char *out,
                     size_t n);
-/* Remove one entry (a failed backup) or the whole chain (a new full). */
+/* Remove one entry (a failed backup). */
 void chain_remove_entry(const char *entry);
-void chain_remove(const char *to, const char *db);
+/* After the new full backup @p full in @p to: remove the entries it does
+ * not need (differentials of the old base, logs that end before it). */
+void chain_prune(const char *to, const char *db, const struct manifest *full);
 /* The entries, in order (*out malloc'd).  Their count or -errno. */
 int chain_list(const char *to, const char *db, struct chain_entry **out);
 /* Stripe 0's stream header of the backup in dir.  0 or -1. */

@@ -86,9 +86,32 @@ void chain_remove_entry(const char *entry) {
   remove_tree(entry);
 }
 
-void chain_remove(const char *to, const char *db) {
+void chain_prune(const char *to, const char *db, const struct manifest *full) {
+  vs_header fh, h;
+  struct chain_entry *v = NULL;
+  struct manifest *m = calloc(1, sizeof *m);
+  char mn[256], mp[4700], why[256];
+  int n = chain_list(to, db, &v);
+  if (!m) abort();
+  /* Without the new full backup's LSN nothing of the old chain can be
+   * shown to continue it. */
+  int known = chain_header(to, full, &fh) == 0 && fh.first_lsn != 0;
+  manifest_file_name(db, mn, sizeof mn);
+  for (int i = 0; i < n; i++) {
+    int keep = 0;
+    /* A log backup that ran while the full backup did reaches past its
+     * LSN: it is the first log the new full needs. */
+    if (known && v[i].kind == CHAIN_LOG &&
+        app_path(mp, sizeof mp, "%s/%s", v[i].dir, mn) == 0 &&
+        manifest_read(mp, m, why, sizeof why) == 0 &&
+        chain_header(v[i].dir, m, &h) == 0 && h.last_lsn > fh.first_lsn)
+      keep = 1;
+    if (!keep) remove_tree(v[i].dir);
+  }
+  free(v);
+  free(m);
   char dir[4400];
-  if (chain_dir(to, db, dir, sizeof dir) == 0) remove_tree(dir);
+  if (chain_dir(to, db, dir, sizeof dir) == 0) rmdir(dir); /* if empty */
   app_fsync_dir(to);
 }
 

@@ -240,8 +240,9 @@ int op_backup(const struct options *o) {
     goto out;
   }
   progress_summary(&prog, "backup complete", o->stripes);
-  /* A new full backup: the old chain continued the full it replaced. */
-  if (o->kind == CHAIN_FULL) chain_remove(o->to, o->db);
+  /* A new full backup: the old chain continued the full it replaced,
+   * except a log backup that ran meanwhile (it bridges to the new one). */
+  if (o->kind == CHAIN_FULL) chain_prune(o->to, o->db, m);
   status = EXIT_OK;
 out:
   if (status != EXIT_OK && o->kind != CHAIN_FULL && !to_stdout)
