@@ -167,22 +167,13 @@ TEST_IMPL_TIMEOUT(sql_catalog_through_instance, 30) {
   setup();
   char log[4400];
   snprintf(log, sizeof log, "%s/instance.log", test_tmpdir());
-  pid_t srv =
-      sql_vdisql_spawn(log, (const char *const[]){"--serve", "-S", inst, NULL});
-  for (int i = 0; i < 1000; i++) {
-    char *t = sql_slurp(log);
-    int ready = strstr(t, " ready (pid ") != NULL;
-    free(t);
-    if (ready) break;
-    sleep_ms(5);
-  }
+  pid_t srv = sql_serve(inst, log, NULL);
   ASSERT_EQ(sql_q(inst, "BACKUP DATABASE b TO DISK='b.bak'", NULL), 0);
   expect("SELECT database_name, type FROM msdb.dbo.backupset",
          "database_name|type\nb|D\n\n(1 rows affected)\n");
   char *t = sql_slurp(log);
   ASSERT_NOT_NULL(strstr(t, ": SELECT database_name, type FROM"));
   free(t);
-  ASSERT_EQ(kill(srv, SIGTERM), 0);
-  ASSERT_EQ(wait_helper(srv), 0);
+  sql_serve_stop(srv, 10000);
   return 0;
 }

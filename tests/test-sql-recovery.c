@@ -11,6 +11,7 @@
 #include "task.h"
 #include "test-app-util.h"
 #include "test-sql-util.h"
+#include "timefmt.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -27,35 +28,15 @@ static int64_t wall_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int log_has(const char *path, const char *what) {
-  char *t = sql_slurp(path);
-  int yes = t && strstr(t, what) != NULL;
-  free(t);
-  return yes;
-}
-
 static pid_t start_instance(void) {
   static int runs;
-  char marker[64];
-  snprintf(marker, sizeof marker, "%s", " ready (pid ");
   /* A new log per run: "ready" must be this run's. */
   snprintf(logp, sizeof logp, "%s/instance-%d.log", test_tmpdir(), runs++);
-  pid_t p = sql_vdisql_spawn(
-      logp, (const char *const[]){"--serve", "-S", inst, NULL});
-  for (int i = 0; i < 1000 && !log_has(logp, marker); i++)
-    sleep_ms(5);
-  if (!log_has(logp, marker)) {
-    kill(p, SIGKILL);
-    TASK_FAIL_("the instance did not start:\n%s", sql_slurp(logp));
-  }
-  return p;
+  return sql_serve(inst, logp, NULL);
 }
 
 static void stop_instance(pid_t p) {
-  ASSERT_EQ(kill(p, SIGTERM), 0);
-  int rc = wait_helper_timeout(p, 10000);
-  if (rc < 0) kill(p, SIGKILL);
-  ASSERT_EQ(rc, 0);
+  sql_serve_stop(p, 10000);
 }
 
 static void exec_sql(sqlite3 *db, const char *sql) {
@@ -78,6 +59,13 @@ static void make_app(void) {
                "CREATE TABLE x(id INTEGER PRIMARY KEY, b BLOB);"
                "INSERT INTO x(b) VALUES (randomblob(3000));");
   sqlite3_close(db);
+}
+
+/* A fresh instance directory holding the application's database. */
+static void new_instance_dir(void) {
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+  make_app();
 }
 
 /* What a database holds: rows of j, their highest number, and x. */
@@ -209,14 +197,6 @@ static void read_times(const char *path) {
   fclose(f);
 }
 
-static void stopat_text(int64_t ms, char *out, size_t n) {
-  time_t t = (time_t)(ms / 1000);
-  struct tm tm;
-  localtime_r(&t, &tm);
-  size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out + k, n - k, ".%03d", (int)(ms % 1000));
-}
-
 static int q_ok(const char *sql) {
   char *out = NULL;
   int rc = sql_q(inst, sql, &out);
@@ -250,7 +230,7 @@ static int restore_to(int64_t T) {
   ASSERT(last >= 0);
   if (T != 0 && bks[last].t0 <= T) return 1;
   char sql[600], when[64] = "";
-  if (T) stopat_text(T, when, sizeof when);
+  if (T) time_format_ms(T, when, sizeof when);
   snprintf(sql, sizeof sql,
            "RESTORE DATABASE r FROM DISK='%s' WITH NORECOVERY, REPLACE",
            bks[full].file);
@@ -274,9 +254,7 @@ static int restore_to(int64_t T) {
 
 TEST_IMPL_TIMEOUT(sql_recovery_nothing_lost, 120) {
   char app[4400], r[4400], times[4400], stop[4400];
-  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
-  ASSERT_EQ(mkdir(inst, 0755), 0);
-  make_app();
+  new_instance_dir();
   db_path(app, sizeof app, "app");
   db_path(r, sizeof r, "r");
   snprintf(times, sizeof times, "%s/times", test_tmpdir());
@@ -398,9 +376,7 @@ static void q_has(const char *sql, const char *text) {
 
 TEST_IMPL_TIMEOUT(sql_recovery_refusals_change_nothing, 60) {
   char r[4400], other[4400];
-  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
-  ASSERT_EQ(mkdir(inst, 0755), 0);
-  make_app();
+  new_instance_dir();
   db_path(r, sizeof r, "r");
   db_path(other, sizeof other, "other");
   sql_make_db(other, 50, 4096, 1, 3);
@@ -489,10 +465,8 @@ TEST_IMPL_TIMEOUT(sql_recovery_refusals_change_nothing, 60) {
 TEST_IMPL_TIMEOUT(sql_recovery_vdi_chain, 60) {
   if (!app_t_engine_ready()) return TEST_SKIP;
   char repo[4400], *out = NULL;
-  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
   snprintf(repo, sizeof repo, "%s/bk", test_tmpdir());
-  ASSERT_EQ(mkdir(inst, 0755), 0);
-  make_app();
+  new_instance_dir();
   pid_t srv = start_instance();
   q_ok("ALTER DATABASE app SET RECOVERY FULL");
   /* A log backup needs the full backup it continues, in the same place. */
@@ -516,7 +490,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_vdi_chain, 60) {
   insert_rows("app", 81, 120);
   sleep_ms(30);
   char when[40];
-  stopat_text(wall_ms(), when, sizeof when);
+  time_format_ms(wall_ms(), when, sizeof when);
   sleep_ms(30);
   insert_rows("app", 121, 160);
   app_t_run_ok("log 2", NULL,
@@ -569,11 +543,9 @@ TEST_IMPL_TIMEOUT(sql_recovery_vdi_chain, 60) {
 TEST_IMPL_TIMEOUT(sql_recovery_log_during_full, 60) {
   if (!app_t_engine_ready()) return TEST_SKIP;
   char repo[4400], vlog[4400];
-  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
   snprintf(repo, sizeof repo, "%s/bk", test_tmpdir());
   snprintf(vlog, sizeof vlog, "%s/vdi.log", test_tmpdir());
-  ASSERT_EQ(mkdir(inst, 0755), 0);
-  make_app();
+  new_instance_dir();
   pid_t srv = start_instance();
   q_ok("ALTER DATABASE app SET RECOVERY FULL");
   insert_rows("app", 1, 3000); /* a few MiB: the slow full takes a while */

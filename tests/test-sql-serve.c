@@ -32,32 +32,13 @@ static void setup(void) {
   ASSERT_EQ(mkdir(inst, 0755), 0);
 }
 
-static int log_has(const char *path, const char *what) {
-  char *t = sql_slurp(path);
-  int yes = strstr(t, what) != NULL;
-  free(t);
-  return yes;
-}
-
-/* Start an instance and wait until it listens. */
 static pid_t start_instance(const char *log, const char *stop_timeout) {
-  pid_t p = sql_vdisql_spawn(log, (const char *const[]){"--serve", "-S", inst,
-                                                        "--stop-timeout",
-                                                        stop_timeout, NULL});
-  for (int i = 0; i < 1000 && !log_has(log, " ready (pid "); i++)
-    sleep_ms(5);
-  if (!log_has(log, " ready (pid ")) {
-    kill(p, SIGKILL);
-    TASK_FAIL_("the instance did not start:\n%s", sql_slurp(log));
-  }
-  return p;
+  return sql_serve(inst, log,
+                   (const char *const[]){"--stop-timeout", stop_timeout, NULL});
 }
 
 static void stop_instance(pid_t p) {
-  ASSERT_EQ(kill(p, SIGTERM), 0);
-  int rc = wait_helper_timeout(p, 5000);
-  if (rc < 0) kill(p, SIGKILL);
-  ASSERT_EQ(rc, 0);
+  sql_serve_stop(p, 5000);
 }
 
 static void make_db(const char *name, int rows) {
@@ -76,7 +57,7 @@ TEST_IMPL_TIMEOUT(sql_serve_runs_statements, 30) {
       0);
   ASSERT_NOT_NULL(strstr(out, "BACKUP DATABASE successfully processed"));
   free(out);
-  ASSERT(log_has(logp, ": BACKUP DATABASE a TO DISK='a.bak'"));
+  ASSERT(sql_file_has(logp, ": BACKUP DATABASE a TO DISK='a.bak'"));
   /* Errors: the Msg lines and the -b exit status come back. */
   ASSERT_EQ(sql_q(inst, "BACKUP DATABASE nosuch TO DISK='n.bak'", &out), 1);
   ASSERT(sql_has_msg(out, 911) && sql_has_msg(out, 3013));
@@ -122,7 +103,7 @@ TEST_IMPL_TIMEOUT(sql_serve_runs_statements, 30) {
   char *remote = NULL, *local = NULL;
   ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='a.bak'", &remote), 0);
   stop_instance(srv);
-  ASSERT(log_has(logp, "stopped"));
+  ASSERT(sql_file_has(logp, "stopped"));
   ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='a.bak'", &local), 0);
   ASSERT_STR_EQ(remote, local);
   free(remote);
@@ -149,7 +130,7 @@ TEST_IMPL_TIMEOUT(sql_serve_one_instance_per_directory, 30) {
   free(out);
   /* The first still serves, through either spelling. */
   ASSERT_EQ(sql_q(spelled, "BACKUP DATABASE a TO DISK='x.bak'", NULL), 0);
-  ASSERT(log_has(logp, "BACKUP DATABASE a TO DISK='x.bak'"));
+  ASSERT(sql_file_has(logp, "BACKUP DATABASE a TO DISK='x.bak'"));
   stop_instance(srv);
   return 0;
 }
@@ -169,7 +150,7 @@ TEST_IMPL_TIMEOUT(sql_serve_killed_instance_leaves_nothing, 30) {
   snprintf(log2, sizeof log2, "%s/again.log", test_tmpdir());
   srv = start_instance(log2, "10");
   ASSERT_EQ(sql_q(inst, "RESTORE VERIFYONLY FROM DISK='x.bak'", NULL), 0);
-  ASSERT(log_has(log2, "RESTORE VERIFYONLY"));
+  ASSERT(sql_file_has(log2, "RESTORE VERIFYONLY"));
   stop_instance(srv);
   return 0;
 }
@@ -188,8 +169,8 @@ TEST_IMPL_TIMEOUT(sql_serve_vdi_roundtrip, 40) {
   app_t_run_ok("restore", NULL,
                ARGS("restore", "src", "--instance", inst, "--from", bk, "--as",
                     "copy", "--quiet"));
-  ASSERT(log_has(logp, ": BACKUP DATABASE [src] TO VIRTUAL_DEVICE="));
-  ASSERT(log_has(logp, ": RESTORE DATABASE [copy] FROM VIRTUAL_DEVICE="));
+  ASSERT(sql_file_has(logp, ": BACKUP DATABASE [src] TO VIRTUAL_DEVICE="));
+  ASSERT(sql_file_has(logp, ": RESTORE DATABASE [copy] FROM VIRTUAL_DEVICE="));
   char d1[64], d2[64], p[4400];
   snprintf(p, sizeof p, "%s/src.db", inst);
   app_t_digest(p, d1, sizeof d1);
@@ -207,9 +188,10 @@ static pid_t slow_vdi_backup(const char *bk, const char *vlog) {
   pid_t vdi = app_t_spawn(
       vlog, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=100"),
       ARGS("backup", "db", "--instance", inst, "--to", bk, "--quiet"));
-  for (int i = 0; i < 1000 && !log_has(logp, ": BACKUP DATABASE [db]"); i++)
+  for (int i = 0; i < 1000 && !sql_file_has(logp, ": BACKUP DATABASE [db]");
+       i++)
     sleep_ms(5);
-  ASSERT(log_has(logp, ": BACKUP DATABASE [db]"));
+  ASSERT(sql_file_has(logp, ": BACKUP DATABASE [db]"));
   if (!app_t_wait_bytes(bk, 1, 5000)) {
     kill(vdi, SIGKILL);
     TASK_FAIL_("the backup did not start");
@@ -232,12 +214,12 @@ TEST_IMPL_TIMEOUT(sql_serve_stop_aborts_stalled_statement, 40) {
   ASSERT_EQ(rc, 0);
   int64_t took = now_ms() - t0;
   ASSERT_GE(took, 900); /* it waited the stop timeout first */
-  ASSERT(log_has(logp, "aborted 1 virtual device set"));
+  ASSERT(sql_file_has(logp, "aborted 1 virtual device set"));
   rc = wait_helper_timeout(vdi, 3000);
   if (rc < 0) kill(vdi, SIGKILL);
   ASSERT_GT(rc, 0);
   /* The statement's own messages reached its client. */
-  if (!log_has(vlog, "Msg 3013")) TASK_FAIL_("%s", sql_slurp(vlog));
+  if (!sql_file_has(vlog, "Msg 3013")) TASK_FAIL_("%s", sql_slurp(vlog));
   ASSERT(!app_t_exists(bk, "db.manifest.json"));
   int stripes = 0;
   app_t_count_files(bk, "db.stripe", &stripes);
@@ -259,7 +241,7 @@ TEST_IMPL_TIMEOUT(sql_serve_client_hangup_cancels, 40) {
   int rc = wait_helper_timeout(vdi, 2000);
   if (rc < 0) kill(vdi, SIGKILL);
   ASSERT_GT(rc, 0); /* the set was aborted: vdi ended, and failed */
-  ASSERT(log_has(logp, "the client hung up"));
+  ASSERT(sql_file_has(logp, "the client hung up"));
   ASSERT(!app_t_exists(bk, "db.manifest.json"));
   /* The instance goes on serving. */
   ASSERT_EQ(sql_q(inst, "BACKUP DATABASE db TO DISK='after.bak'", NULL), 0);
@@ -292,8 +274,9 @@ TEST_IMPL_TIMEOUT(sql_serve_other_users, 30) {
     _exit(127);
   }
   ASSERT_EQ(wait_helper(p), 1);
-  if (!log_has(out_path, "Msg 18456")) TASK_FAIL_("%s", sql_slurp(out_path));
-  ASSERT(log_has(logp, "refused a connection"));
+  if (!sql_file_has(out_path, "Msg 18456"))
+    TASK_FAIL_("%s", sql_slurp(out_path));
+  ASSERT(sql_file_has(logp, "refused a connection"));
   ASSERT_EQ(sql_fsize("/tmp/never.bak"), -1);
   stop_instance(srv);
 

@@ -37,6 +37,36 @@ pid_t sql_vdisql_spawn(const char *out_path, const char *const *args) {
   return pid;
 }
 
+int sql_file_has(const char *path, const char *what) {
+  char *t = sql_slurp(path);
+  int yes = t && strstr(t, what) != NULL;
+  free(t);
+  return yes;
+}
+
+pid_t sql_serve(const char *dir, const char *log, const char *const *extra) {
+  const char *args[40] = {"--serve", "-S", dir};
+  int n = 3;
+  for (int i = 0; extra && extra[i] && n < 39; i++)
+    args[n++] = extra[i];
+  args[n] = NULL;
+  pid_t p = sql_vdisql_spawn(log, args);
+  for (int i = 0; i < 1000 && !sql_file_has(log, " ready (pid "); i++)
+    sleep_ms(5);
+  if (!sql_file_has(log, " ready (pid ")) {
+    kill(p, SIGKILL);
+    TASK_FAIL_("the instance did not start:\n%s", sql_slurp(log));
+  }
+  return p;
+}
+
+void sql_serve_stop(pid_t p, int timeout_ms) {
+  ASSERT_EQ(kill(p, SIGTERM), 0);
+  int rc = wait_helper_timeout(p, timeout_ms);
+  if (rc < 0) kill(p, SIGKILL);
+  ASSERT_EQ(rc, 0);
+}
+
 pid_t sql_spawn_held_restore(const char *dir, const char *restore_stmt,
                              const char *mark, int pause_ms, const char *log) {
   char ms[32];

@@ -24,6 +24,15 @@ pid_t sql_vdisql_spawn(const char *out_path, const char *const *args);
 pid_t sql_spawn_held_restore(const char *dir, const char *restore_stmt,
                              const char *mark, int pause_ms, const char *log);
 /* Run a statement with -b -S dir -Q stmt. */
+/** Start `vdisql --serve -S dir` with @p extra arguments (NULL-terminated,
+ * or NULL), output to @p log, and wait until it says it is ready; the test
+ * fails if it does not. */
+pid_t sql_serve(const char *dir, const char *log, const char *const *extra);
+/** Stop an instance with SIGTERM; the test fails unless it exits 0 within
+ * @p timeout_ms. */
+void sql_serve_stop(pid_t p, int timeout_ms);
+/** Whether the file at @p path holds @p what anywhere. */
+int sql_file_has(const char *path, const char *what);
 int sql_q(const char *dir, const char *stmt, char **out);
 
 /* Create dir/name.db: table t(id INTEGER PRIMARY KEY, v TEXT, b BLOB) with

@@ -6,33 +6,13 @@
 #include "vstream.h"
 
 #include "crc32c.h"
+#include "le.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-
 uint32_t vs_peek_magic(const uint8_t *in) {
-  return get32(in);
+  return le_get32(in);
 }
 
 /* Header offsets. */
@@ -87,40 +67,40 @@ static int get_str(char *dst, const uint8_t *p, size_t field) {
 void vs_header_encode(const vs_header *h, uint8_t *out) {
   memset(out, 0, VS_HEADER_SIZE);
   memcpy(out + H_MAGIC, VS_MAGIC, 8);
-  put32(out + H_VERSION, VS_VERSION);
-  put32(out + H_SIZE, VS_HEADER_SIZE);
+  le_put32(out + H_VERSION, VS_VERSION);
+  le_put32(out + H_SIZE, VS_HEADER_SIZE);
   memcpy(out + H_SETID, h->set_id, 16);
-  put32(out + H_STRIPE, h->stripe_index);
-  put32(out + H_NSTRIPES, h->stripe_count);
-  put32(out + H_PAGESIZE, h->page_size);
-  put32(out + H_PPB, h->pages_per_block);
-  put64(out + H_PAGES, h->page_count);
-  put64(out + H_TIME, (uint64_t)h->start_time);
-  put32(out + H_FLAGS, h->flags);
-  put32(out + H_DEVTYPE, h->device_type);
+  le_put32(out + H_STRIPE, h->stripe_index);
+  le_put32(out + H_NSTRIPES, h->stripe_count);
+  le_put32(out + H_PAGESIZE, h->page_size);
+  le_put32(out + H_PPB, h->pages_per_block);
+  le_put64(out + H_PAGES, h->page_count);
+  le_put64(out + H_TIME, (uint64_t)h->start_time);
+  le_put32(out + H_FLAGS, h->flags);
+  le_put32(out + H_DEVTYPE, h->device_type);
   /* The database name may fill its field: identifiers are up to 128. */
   memcpy(out + H_DBNAME, h->database, strnlen(h->database, 128));
   put_str(out + H_NAME, h->name, 128);
   put_str(out + H_DESC, h->description, 256);
   put_str(out + H_SERVER, h->server, 64);
   if (h->flags & VS_F_SRC_MODE) {
-    put32(out + H_SRCMODE, h->src_mode);
-    put32(out + H_SRCUID, h->src_uid);
-    put32(out + H_SRCGID, h->src_gid);
+    le_put32(out + H_SRCMODE, h->src_mode);
+    le_put32(out + H_SRCUID, h->src_uid);
+    le_put32(out + H_SRCGID, h->src_gid);
   }
-  put32(out + H_BTYPE, h->backup_type);
-  put32(out + H_RECOVERY, h->recovery);
+  le_put32(out + H_BTYPE, h->backup_type);
+  le_put32(out + H_RECOVERY, h->recovery);
   memcpy(out + H_FAMILY, h->family_id, 16);
-  put64(out + H_FIRSTLSN, h->first_lsn);
-  put64(out + H_LASTLSN, h->last_lsn);
-  put64(out + H_CKPTLSN, h->checkpoint_lsn);
-  put64(out + H_DBLSN, h->database_backup_lsn);
-  put64(out + H_DIFFLSN, h->diff_base_lsn);
+  le_put64(out + H_FIRSTLSN, h->first_lsn);
+  le_put64(out + H_LASTLSN, h->last_lsn);
+  le_put64(out + H_CKPTLSN, h->checkpoint_lsn);
+  le_put64(out + H_DBLSN, h->database_backup_lsn);
+  le_put64(out + H_DIFFLSN, h->diff_base_lsn);
   memcpy(out + H_DIFFID, h->diff_base_id, 16);
-  put64(out + H_FIRSTTIME, (uint64_t)h->first_time_ms);
-  put64(out + H_LASTTIME, (uint64_t)h->last_time_ms);
-  put64(out + H_UNITS, h->units);
-  put32(out + H_CRC, crc32c_update(0, out, H_CRC));
+  le_put64(out + H_FIRSTTIME, (uint64_t)h->first_time_ms);
+  le_put64(out + H_LASTTIME, (uint64_t)h->last_time_ms);
+  le_put64(out + H_UNITS, h->units);
+  le_put32(out + H_CRC, crc32c_update(0, out, H_CRC));
 }
 
 static int pow2_in(uint32_t v, uint32_t lo, uint32_t hi) {
@@ -130,19 +110,19 @@ static int pow2_in(uint32_t v, uint32_t lo, uint32_t hi) {
 int vs_header_decode(vs_header *h, const uint8_t *in) {
   memset(h, 0, sizeof *h);
   if (memcmp(in + H_MAGIC, VS_MAGIC, 8) != 0) return VS_BAD_MAGIC;
-  if (get32(in + H_CRC) != crc32c_update(0, in, H_CRC)) return VS_BAD_CRC;
-  uint32_t version = get32(in + H_VERSION);
+  if (le_get32(in + H_CRC) != crc32c_update(0, in, H_CRC)) return VS_BAD_CRC;
+  uint32_t version = le_get32(in + H_VERSION);
   if (version != 1 && version != VS_VERSION) return VS_BAD_VERSION;
-  if (get32(in + H_SIZE) != VS_HEADER_SIZE) return VS_BAD_FIELD;
+  if (le_get32(in + H_SIZE) != VS_HEADER_SIZE) return VS_BAD_FIELD;
   memcpy(h->set_id, in + H_SETID, 16);
-  h->stripe_index = get32(in + H_STRIPE);
-  h->stripe_count = get32(in + H_NSTRIPES);
-  h->page_size = get32(in + H_PAGESIZE);
-  h->pages_per_block = get32(in + H_PPB);
-  h->page_count = get64(in + H_PAGES);
-  h->start_time = (int64_t)get64(in + H_TIME);
-  h->flags = get32(in + H_FLAGS);
-  h->device_type = get32(in + H_DEVTYPE);
+  h->stripe_index = le_get32(in + H_STRIPE);
+  h->stripe_count = le_get32(in + H_NSTRIPES);
+  h->page_size = le_get32(in + H_PAGESIZE);
+  h->pages_per_block = le_get32(in + H_PPB);
+  h->page_count = le_get64(in + H_PAGES);
+  h->start_time = (int64_t)le_get64(in + H_TIME);
+  h->flags = le_get32(in + H_FLAGS);
+  h->device_type = le_get32(in + H_DEVTYPE);
   if (h->stripe_count < 1 || h->stripe_count > VS_MAX_STRIPES ||
       h->stripe_index >= h->stripe_count)
     return VS_BAD_FIELD;
@@ -154,27 +134,27 @@ int vs_header_decode(vs_header *h, const uint8_t *in) {
   memcpy(h->database, in + H_DBNAME, 128);
   h->database[128] = 0;
   if (h->flags & VS_F_SRC_MODE) {
-    h->src_mode = get32(in + H_SRCMODE);
-    h->src_uid = get32(in + H_SRCUID);
-    h->src_gid = get32(in + H_SRCGID);
+    h->src_mode = le_get32(in + H_SRCMODE);
+    h->src_uid = le_get32(in + H_SRCUID);
+    h->src_gid = le_get32(in + H_SRCGID);
   }
   if (version == 1) {
     /* Version 1 had full backups only; its reserved bytes are zero. */
     h->backup_type = VS_TYPE_DATABASE;
     h->units = h->page_count;
   } else {
-    h->backup_type = get32(in + H_BTYPE);
-    h->recovery = get32(in + H_RECOVERY);
+    h->backup_type = le_get32(in + H_BTYPE);
+    h->recovery = le_get32(in + H_RECOVERY);
     memcpy(h->family_id, in + H_FAMILY, 16);
-    h->first_lsn = get64(in + H_FIRSTLSN);
-    h->last_lsn = get64(in + H_LASTLSN);
-    h->checkpoint_lsn = get64(in + H_CKPTLSN);
-    h->database_backup_lsn = get64(in + H_DBLSN);
-    h->diff_base_lsn = get64(in + H_DIFFLSN);
+    h->first_lsn = le_get64(in + H_FIRSTLSN);
+    h->last_lsn = le_get64(in + H_LASTLSN);
+    h->checkpoint_lsn = le_get64(in + H_CKPTLSN);
+    h->database_backup_lsn = le_get64(in + H_DBLSN);
+    h->diff_base_lsn = le_get64(in + H_DIFFLSN);
     memcpy(h->diff_base_id, in + H_DIFFID, 16);
-    h->first_time_ms = (int64_t)get64(in + H_FIRSTTIME);
-    h->last_time_ms = (int64_t)get64(in + H_LASTTIME);
-    h->units = get64(in + H_UNITS);
+    h->first_time_ms = (int64_t)le_get64(in + H_FIRSTTIME);
+    h->last_time_ms = (int64_t)le_get64(in + H_LASTTIME);
+    h->units = le_get64(in + H_UNITS);
     if (h->backup_type != VS_TYPE_DATABASE && h->backup_type != VS_TYPE_LOG &&
         h->backup_type != VS_TYPE_DIFF)
       return VS_BAD_FIELD;
@@ -203,16 +183,16 @@ int vs_header_decode(vs_header *h, const uint8_t *in) {
 /* Block header: magic 0, flags 4, seq 8, first_page 16, pages 24,
  * stored_len 28, raw_len 32, raw_crc 36, stored_crc 40, header CRC 44. */
 void vs_block_encode(const vs_block *b, uint8_t *out) {
-  put32(out, VS_BLOCK_MAGIC);
-  put32(out + 4, b->flags);
-  put64(out + 8, b->seq);
-  put64(out + 16, b->first_page);
-  put32(out + 24, b->pages);
-  put32(out + 28, b->stored_len);
-  put32(out + 32, b->raw_len);
-  put32(out + 36, b->raw_crc);
-  put32(out + 40, b->stored_crc);
-  put32(out + 44, crc32c_update(0, out, 44));
+  le_put32(out, VS_BLOCK_MAGIC);
+  le_put32(out + 4, b->flags);
+  le_put64(out + 8, b->seq);
+  le_put64(out + 16, b->first_page);
+  le_put32(out + 24, b->pages);
+  le_put32(out + 28, b->stored_len);
+  le_put32(out + 32, b->raw_len);
+  le_put32(out + 36, b->raw_crc);
+  le_put32(out + 40, b->stored_crc);
+  le_put32(out + 44, crc32c_update(0, out, 44));
 }
 
 uint32_t vs_unit_size(const vs_header *h) {
@@ -221,42 +201,43 @@ uint32_t vs_unit_size(const vs_header *h) {
 }
 
 void vs_logrec_encode(const vs_logrec *r, uint8_t *out, uint32_t page_size) {
-  put64(out, r->lsn);
-  put32(out + 8, r->pgno);
-  put32(out + 12, r->commit_size);
-  put64(out + 16, (uint64_t)r->time_ms);
-  put32(out + 28, 0);
+  le_put64(out, r->lsn);
+  le_put32(out + 8, r->pgno);
+  le_put32(out + 12, r->commit_size);
+  le_put64(out + 16, (uint64_t)r->time_ms);
+  le_put32(out + 28, 0);
   uint32_t c = crc32c_update(0, out, 24);
   c = crc32c_update(c, out + 28, 4);
-  put32(out + 24, crc32c_update(c, out + VS_LOGREC_HDR, page_size));
+  le_put32(out + 24, crc32c_update(c, out + VS_LOGREC_HDR, page_size));
 }
 
 int vs_logrec_decode(vs_logrec *r, const uint8_t *in, uint32_t page_size) {
   memset(r, 0, sizeof *r);
   uint32_t c = crc32c_update(0, in, 24);
   c = crc32c_update(c, in + 28, 4);
-  if (get32(in + 24) != crc32c_update(c, in + VS_LOGREC_HDR, page_size))
+  if (le_get32(in + 24) != crc32c_update(c, in + VS_LOGREC_HDR, page_size))
     return VS_BAD_CRC;
-  r->lsn = get64(in);
-  r->pgno = get32(in + 8);
-  r->commit_size = get32(in + 12);
-  r->time_ms = (int64_t)get64(in + 16);
-  if (r->pgno == 0 || r->lsn == 0 || get32(in + 28) != 0) return VS_BAD_FIELD;
+  r->lsn = le_get64(in);
+  r->pgno = le_get32(in + 8);
+  r->commit_size = le_get32(in + 12);
+  r->time_ms = (int64_t)le_get64(in + 16);
+  if (r->pgno == 0 || r->lsn == 0 || le_get32(in + 28) != 0)
+    return VS_BAD_FIELD;
   return VS_OK;
 }
 
 int vs_block_decode(vs_block *b, const uint8_t *in, uint32_t page_size) {
   memset(b, 0, sizeof *b);
-  if (get32(in) != VS_BLOCK_MAGIC) return VS_BAD_MAGIC;
-  if (get32(in + 44) != crc32c_update(0, in, 44)) return VS_BAD_CRC;
-  b->flags = get32(in + 4);
-  b->seq = get64(in + 8);
-  b->first_page = get64(in + 16);
-  b->pages = get32(in + 24);
-  b->stored_len = get32(in + 28);
-  b->raw_len = get32(in + 32);
-  b->raw_crc = get32(in + 36);
-  b->stored_crc = get32(in + 40);
+  if (le_get32(in) != VS_BLOCK_MAGIC) return VS_BAD_MAGIC;
+  if (le_get32(in + 44) != crc32c_update(0, in, 44)) return VS_BAD_CRC;
+  b->flags = le_get32(in + 4);
+  b->seq = le_get64(in + 8);
+  b->first_page = le_get64(in + 16);
+  b->pages = le_get32(in + 24);
+  b->stored_len = le_get32(in + 28);
+  b->raw_len = le_get32(in + 32);
+  b->raw_crc = le_get32(in + 36);
+  b->stored_crc = le_get32(in + 40);
   if ((b->flags & ~(VS_B_ZSTD | VS_B_LOG)) != 0 || b->pages == 0 ||
       b->first_page == 0)
     return VS_BAD_FIELD;
@@ -283,30 +264,30 @@ size_t vs_trailer_size(uint32_t pad_len) {
 void vs_trailer_encode(const vs_trailer *t, uint8_t *out) {
   size_t n = VS_TRAILER_FIXED + t->pad_len;
   memset(out, 0, n);
-  put32(out, VS_TRAILER_MAGIC);
-  put32(out + 4, t->pad_len);
-  put64(out + 8, t->blocks);
-  put64(out + 16, t->pages);
-  put64(out + 24, t->stored_bytes);
-  put64(out + 32, t->total_blocks);
-  put64(out + 40, t->total_pages);
-  put32(out + 48, t->chain_crc);
-  put64(out + 56, (uint64_t)t->end_time);
-  put32(out + n, crc32c_update(0, out, n));
+  le_put32(out, VS_TRAILER_MAGIC);
+  le_put32(out + 4, t->pad_len);
+  le_put64(out + 8, t->blocks);
+  le_put64(out + 16, t->pages);
+  le_put64(out + 24, t->stored_bytes);
+  le_put64(out + 32, t->total_blocks);
+  le_put64(out + 40, t->total_pages);
+  le_put32(out + 48, t->chain_crc);
+  le_put64(out + 56, (uint64_t)t->end_time);
+  le_put32(out + n, crc32c_update(0, out, n));
 }
 
 int vs_trailer_decode_fixed(vs_trailer *t, const uint8_t *in) {
   memset(t, 0, sizeof *t);
-  if (get32(in) != VS_TRAILER_MAGIC) return VS_BAD_MAGIC;
-  t->pad_len = get32(in + 4);
-  t->blocks = get64(in + 8);
-  t->pages = get64(in + 16);
-  t->stored_bytes = get64(in + 24);
-  t->total_blocks = get64(in + 32);
-  t->total_pages = get64(in + 40);
-  t->chain_crc = get32(in + 48);
-  t->end_time = (int64_t)get64(in + 56);
-  if (t->pad_len > VS_MAX_PAD || get32(in + 52) != 0) return VS_BAD_FIELD;
+  if (le_get32(in) != VS_TRAILER_MAGIC) return VS_BAD_MAGIC;
+  t->pad_len = le_get32(in + 4);
+  t->blocks = le_get64(in + 8);
+  t->pages = le_get64(in + 16);
+  t->stored_bytes = le_get64(in + 24);
+  t->total_blocks = le_get64(in + 32);
+  t->total_pages = le_get64(in + 40);
+  t->chain_crc = le_get32(in + 48);
+  t->end_time = (int64_t)le_get64(in + 56);
+  if (t->pad_len > VS_MAX_PAD || le_get32(in + 52) != 0) return VS_BAD_FIELD;
   return VS_OK;
 }
 
@@ -314,7 +295,7 @@ int vs_trailer_check(const vs_trailer *t, const uint8_t *whole) {
   size_t n = VS_TRAILER_FIXED + t->pad_len;
   for (size_t i = VS_TRAILER_FIXED; i < n; i++)
     if (whole[i] != 0) return VS_BAD_FIELD;
-  if (get32(whole + n) != crc32c_update(0, whole, n)) return VS_BAD_CRC;
+  if (le_get32(whole + n) != crc32c_update(0, whole, n)) return VS_BAD_CRC;
   return VS_OK;
 }
 

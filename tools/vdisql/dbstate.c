@@ -20,6 +20,27 @@ static int fail(vmsg *err, sqlite3 *db) {
   return -1;
 }
 
+/* Open the catalog and prepare @p sql with ?1 bound to @p db.  NULL if
+ * either fails; *c is then the connection (or NULL) for fail() to report. */
+static sqlite3_stmt *prepare(const char *inst_dir, const char *sql,
+                             const char *db, sqlite3 **c) {
+  sqlite3_stmt *st = NULL;
+  *c = catalog_open(inst_dir);
+  if (!*c || sqlite3_prepare_v2(*c, sql, -1, &st, NULL) != SQLITE_OK)
+    return NULL;
+  if (db) sqlite3_bind_text(st, 1, db, -1, SQLITE_TRANSIENT);
+  return st;
+}
+
+/* Finish a statement whose last step returned @p rc: an error unless it
+ * is @p ok (or SQLITE_DONE). */
+static int finish(sqlite3 *c, sqlite3_stmt *st, int rc, int ok, vmsg *err) {
+  sqlite3_finalize(st);
+  if (rc != ok && rc != SQLITE_DONE) return fail(err, c);
+  sqlite3_close(c);
+  return 0;
+}
+
 int guid_parse(const char *s, uint8_t out[16]) {
   int k = 0;
   for (const char *p = s; *p && k < 32; p++) {
@@ -70,33 +91,26 @@ static void row(sqlite3_stmt *st, dbstate *s) {
 
 int dbstate_get(const char *inst_dir, const char *db, dbstate *s, vmsg *err) {
   memset(s, 0, sizeof *s);
-  sqlite3 *c = catalog_open(inst_dir);
-  sqlite3_stmt *st = NULL;
-  if (!c || sqlite3_prepare_v2(c,
-                               "SELECT name, family_guid, recovery_model, "
-                               "base_lsn, base_guid, log_lsn, lsn_floor FROM "
-                               "databases WHERE name = ?1",
-                               -1, &st, NULL) != SQLITE_OK)
-    return fail(err, c);
-  sqlite3_bind_text(st, 1, db, -1, SQLITE_TRANSIENT);
+  sqlite3 *c;
+  sqlite3_stmt *st = prepare(inst_dir,
+                             "SELECT name, family_guid, recovery_model, "
+                             "base_lsn, base_guid, log_lsn, lsn_floor FROM "
+                             "databases WHERE name = ?1",
+                             db, &c);
+  if (!st) return fail(err, c);
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) row(st, s);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(err, c);
-  sqlite3_close(c);
-  return 0;
+  return finish(c, st, rc, SQLITE_ROW, err);
 }
 
 int dbstate_put(const char *inst_dir, const char *db, const dbstate *s,
                 vmsg *err) {
-  sqlite3 *c = catalog_open(inst_dir);
-  sqlite3_stmt *st = NULL;
-  if (!c || sqlite3_prepare_v2(c,
-                               "INSERT OR REPLACE INTO databases VALUES(?1, "
-                               "?2, ?3, ?4, ?5, ?6, ?7)",
-                               -1, &st, NULL) != SQLITE_OK)
-    return fail(err, c);
-  sqlite3_bind_text(st, 1, db, -1, SQLITE_TRANSIENT);
+  sqlite3 *c;
+  sqlite3_stmt *st = prepare(inst_dir,
+                             "INSERT OR REPLACE INTO databases VALUES(?1, "
+                             "?2, ?3, ?4, ?5, ?6, ?7)",
+                             db, &c);
+  if (!st) return fail(err, c);
   bind_guid(st, 2, s->family);
   sqlite3_bind_text(st, 3, s->full ? "FULL" : "SIMPLE", -1, SQLITE_STATIC);
   if (s->has_base) {
@@ -106,19 +120,13 @@ int dbstate_put(const char *inst_dir, const char *db, const dbstate *s,
   if (s->has_log) sqlite3_bind_int64(st, 6, (sqlite3_int64)s->log_lsn);
   sqlite3_bind_int64(st, 7, (sqlite3_int64)s->lsn_floor);
   int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return fail(err, c);
-  sqlite3_close(c);
-  return 0;
+  return finish(c, st, rc, SQLITE_DONE, err);
 }
 
 static void exec1(const char *inst_dir, const char *sql, const char *db) {
-  sqlite3 *c = catalog_open(inst_dir);
-  sqlite3_stmt *st = NULL;
-  if (c && sqlite3_prepare_v2(c, sql, -1, &st, NULL) == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, db, -1, SQLITE_TRANSIENT);
-    sqlite3_step(st);
-  }
+  sqlite3 *c;
+  sqlite3_stmt *st = prepare(inst_dir, sql, db, &c);
+  if (st) sqlite3_step(st);
   sqlite3_finalize(st);
   sqlite3_close(c);
 }
@@ -162,15 +170,13 @@ int dbstate_each(const char *inst_dir,
 int restoring_get(const char *inst_dir, const char *db, restoring *r,
                   vmsg *err) {
   memset(r, 0, sizeof *r);
-  sqlite3 *c = catalog_open(inst_dir);
-  sqlite3_stmt *st = NULL;
-  if (!c || sqlite3_prepare_v2(c,
-                               "SELECT family_guid, recovery_model, lsn, "
-                               "last_guid, base_guid, time_ms, page_size, "
-                               "state FROM restoring WHERE name = ?1",
-                               -1, &st, NULL) != SQLITE_OK)
-    return fail(err, c);
-  sqlite3_bind_text(st, 1, db, -1, SQLITE_TRANSIENT);
+  sqlite3 *c;
+  sqlite3_stmt *st = prepare(inst_dir,
+                             "SELECT family_guid, recovery_model, lsn, "
+                             "last_guid, base_guid, time_ms, page_size, "
+                             "state FROM restoring WHERE name = ?1",
+                             db, &c);
+  if (!st) return fail(err, c);
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     r->known = 1;
@@ -184,22 +190,17 @@ int restoring_get(const char *inst_dir, const char *db, restoring *r,
     r->applying =
         strcmp((const char *)sqlite3_column_text(st, 7), "applying") == 0;
   }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(err, c);
-  sqlite3_close(c);
-  return 0;
+  return finish(c, st, rc, SQLITE_ROW, err);
 }
 
 int restoring_put(const char *inst_dir, const char *db, const restoring *r,
                   vmsg *err) {
-  sqlite3 *c = catalog_open(inst_dir);
-  sqlite3_stmt *st = NULL;
-  if (!c || sqlite3_prepare_v2(c,
-                               "INSERT OR REPLACE INTO restoring VALUES(?1, "
-                               "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                               -1, &st, NULL) != SQLITE_OK)
-    return fail(err, c);
-  sqlite3_bind_text(st, 1, db, -1, SQLITE_TRANSIENT);
+  sqlite3 *c;
+  sqlite3_stmt *st = prepare(inst_dir,
+                             "INSERT OR REPLACE INTO restoring VALUES(?1, "
+                             "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                             db, &c);
+  if (!st) return fail(err, c);
   bind_guid(st, 2, r->family);
   sqlite3_bind_text(st, 3, r->full ? "FULL" : "SIMPLE", -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, (sqlite3_int64)r->lsn);
@@ -210,10 +211,7 @@ int restoring_put(const char *inst_dir, const char *db, const restoring *r,
   sqlite3_bind_text(st, 9, r->applying ? "applying" : "ready", -1,
                     SQLITE_STATIC);
   int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return fail(err, c);
-  sqlite3_close(c);
-  return 0;
+  return finish(c, st, rc, SQLITE_DONE, err);
 }
 
 void restoring_forget(const char *inst_dir, const char *db) {

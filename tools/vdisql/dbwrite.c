@@ -9,6 +9,7 @@
  * guarantees that no old -wal file is left to be replayed onto the new one.
  */
 #include "dbwrite.h"
+#include "fileio.h"
 #include "fmode.h"
 #include "stale.h"
 
@@ -27,15 +28,6 @@ struct dbw {
   uint32_t ps;
   int skip_takeover;
 };
-
-static int io_fail(vmsg *err, const char *path, const char *what) {
-  int e = errno;
-  vmsg_set(err, 3634,
-           "The operating system returned the error '%d(%s)' while "
-           "attempting '%s' on '%s'.",
-           e, strerror(e), what, path);
-  return -1;
-}
 
 dbw_t *dbw_open(const char *inst_dir, const char *db, const dbw_source *src,
                 int replace, vmsg *err) {
@@ -74,14 +66,14 @@ dbw_t *dbw_open(const char *inst_dir, const char *db, const dbw_source *src,
   stale_sweep(inst_dir, ".", ".db.restore-");
   w->fd = mkostemp(w->tmp, O_CLOEXEC);
   if (w->fd < 0) {
-    io_fail(err, w->tmp, "create");
+    vmsg_os_error(err, "create", w->tmp);
     free(w->tmp);
     w->tmp = NULL;
     goto fail;
   }
   stale_hold(w->fd); /* ours while we live: see stale.h */
   if (fm_apply_recorded(w->fd, src->mode_known, src->mode, src->gid) != 0) {
-    io_fail(err, w->tmp, "chmod");
+    vmsg_os_error(err, "chmod", w->tmp);
     goto fail;
   }
   return w;
@@ -95,14 +87,8 @@ int dbw_write(void *ctx, uint64_t first, uint32_t n, const uint8_t *data,
   dbw_t *w = ctx;
   size_t len = (size_t)n * w->ps;
   off_t off = (off_t)((first - 1) * w->ps);
-  while (len > 0) {
-    ssize_t k = pwrite(w->fd, data, len, off);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return io_fail(err, w->tmp, "write");
-    data += k;
-    len -= (size_t)k;
-    off += k;
-  }
+  if (fio_pwrite_all(w->fd, data, len, off) != 0)
+    return vmsg_os_error(err, "write", w->tmp);
   return 0;
 }
 
@@ -185,11 +171,11 @@ static int take_over_target(dbw_t *w, vmsg *err) {
 
 int dbw_prepare(dbw_t *w, uint64_t page_count, vmsg *err) {
   if (ftruncate(w->fd, (off_t)(page_count * w->ps)) != 0)
-    return io_fail(err, w->tmp, "truncate");
-  if (fsync(w->fd) != 0) return io_fail(err, w->tmp, "fsync");
+    return vmsg_os_error(err, "truncate", w->tmp);
+  if (fsync(w->fd) != 0) return vmsg_os_error(err, "fsync", w->tmp);
   if (check_restored(w, err)) return -1;
   if (!w->skip_takeover && take_over_target(w, err)) return -1;
-  if (fsync(w->fd) != 0) return io_fail(err, w->tmp, "fsync");
+  if (fsync(w->fd) != 0) return vmsg_os_error(err, "fsync", w->tmp);
   return 0;
 }
 
@@ -197,14 +183,14 @@ int dbw_sync_dir(const char *dir, vmsg *err) {
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || fsync(dfd) != 0) {
     if (dfd >= 0) close(dfd);
-    return io_fail(err, dir, "fsync");
+    return vmsg_os_error(err, "fsync", dir);
   }
   close(dfd);
   return 0;
 }
 
 int dbw_switch_to(dbw_t *w, const char *dest, vmsg *err) {
-  if (rename(w->tmp, dest) != 0) return io_fail(err, dest, "rename");
+  if (rename(w->tmp, dest) != 0) return vmsg_os_error(err, "rename", dest);
   free(w->tmp);
   w->tmp = NULL;
   return dbw_sync_dir(w->dir, err);

@@ -13,6 +13,8 @@
 #include "logarc.h"
 
 #include "crc32c.h"
+#include "fileio.h"
+#include "le.h"
 #include "guard.h"
 
 #include <dirent.h>
@@ -45,31 +47,6 @@ struct logarc {
   uint8_t *buf; /* entries since the last mark */
   size_t nbuf, cap_buf;
 };
-
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p) {
-  return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static int io_err(vmsg *err, const char *what, const char *path) {
-  int e = errno;
-  vmsg_set(err, 3634,
-           "The operating system returned the error '%d(%s)' while "
-           "attempting '%s' on '%s'.",
-           e, strerror(e), what, path);
-  return -1;
-}
 
 static void clear_changed(logarc_t *a) {
   if (a->changed) memset(a->changed, 0, a->changed_bytes);
@@ -117,35 +94,23 @@ static uint8_t *entry_begin(logarc_t *a, uint32_t magic, size_t body) {
     a->cap_buf = n;
   }
   uint8_t *e = a->buf + a->nbuf;
-  put32(e, magic);
-  put32(e + 4, (uint32_t)body);
+  le_put32(e, magic);
+  le_put32(e + 4, (uint32_t)body);
   return e + 8;
 }
 static void entry_end(logarc_t *a, size_t body) {
   uint8_t *e = a->buf + a->nbuf;
-  put32(e + 8 + body, crc32c_update(0, e, 8 + body));
+  le_put32(e + 8 + body, crc32c_update(0, e, 8 + body));
   a->nbuf += 12 + body;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n, off_t off) {
-  while (n > 0) {
-    ssize_t k = pwrite(fd, p, n, off);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return -1;
-    p += k;
-    n -= (size_t)k;
-    off += k;
-  }
-  return 0;
 }
 
 static void mark_body(uint8_t *b, const la_pos *pos) {
   memcpy(b, pos->salt, 8);
-  put32(b + 8, pos->frame);
-  put32(b + 12, pos->ck[0]);
-  put32(b + 16, pos->ck[1]);
-  put32(b + 20, 0);
-  put64(b + 24, pos->next_lsn);
+  le_put32(b + 8, pos->frame);
+  le_put32(b + 12, pos->ck[0]);
+  le_put32(b + 16, pos->ck[1]);
+  le_put32(b + 20, 0);
+  le_put64(b + 24, pos->next_lsn);
 }
 
 int la_add(logarc_t *a, const vs_logrec *r, const uint8_t *page, vmsg *err) {
@@ -177,14 +142,14 @@ int la_mark(logarc_t *a, const la_pos *pos, vmsg *err) {
   }
   mark_body(b, pos);
   entry_end(a, MARK_BODY);
-  if (write_all(a->fd, a->buf, a->nbuf, (off_t)a->size) != 0 ||
+  if (fio_pwrite_all(a->fd, a->buf, a->nbuf, (off_t)a->size) != 0 ||
       fdatasync(a->fd) != 0) {
     a->nbuf = 0;
     a->npending = 0;
     /* Cut what may have reached the file: the mark is not there. */
     if (ftruncate(a->fd, (off_t)a->size) != 0) { /* reopened later */
     }
-    return io_err(err, "write", a->dir);
+    return vmsg_os_error(err, "write", a->dir);
   }
   a->size += a->nbuf;
   a->nbuf = 0;
@@ -260,7 +225,7 @@ static uint64_t scan(int fd, entry_fn fn, void *ctx) {
   uint64_t off = 0, good = 0;
   for (;;) {
     if (pread(fd, h, 8, (off_t)off) != 8) break;
-    uint32_t magic = get32(h), len = get32(h + 4);
+    uint32_t magic = le_get32(h), len = le_get32(h + 4);
     if ((magic != E_HEAD && magic != E_REC && magic != E_MARK) ||
         len > MAX_BODY)
       break;
@@ -272,7 +237,7 @@ static uint64_t scan(int fd, entry_fn fn, void *ctx) {
     }
     if (pread(fd, body, len + 4, (off_t)(off + 8)) != (ssize_t)(len + 4)) break;
     uint32_t c = crc32c_update(crc32c_update(0, h, 8), body, len);
-    if (c != get32(body + len)) break;
+    if (c != le_get32(body + len)) break;
     if (fn(ctx, magic, body, len)) break;
     off += 12 + len;
     if (magic == E_MARK || magic == E_HEAD) good = off;
@@ -292,13 +257,13 @@ static int recover_entry(void *ctx, uint32_t magic, const uint8_t *b,
   struct recover *rc = ctx;
   logarc_t *a = rc->a;
   if (magic == E_HEAD) {
-    if (len < 20 || get32(b) != a->ps) return rc->bad = 1;
-    uint32_t n = get32(b + 16);
+    if (len < 20 || le_get32(b) != a->ps) return rc->bad = 1;
+    uint32_t n = le_get32(b + 16);
     if (len != 20 + 4ull * n) return rc->bad = 1;
     for (uint32_t i = 0; i < n; i++)
-      if (set_bit(a, get32(b + 20 + 4 * i))) return rc->bad = 1;
+      if (set_bit(a, le_get32(b + 20 + 4 * i))) return rc->bad = 1;
     memset(rc->pos, 0, sizeof *rc->pos);
-    rc->pos->next_lsn = get64(b + 8);
+    rc->pos->next_lsn = le_get64(b + 8);
   } else if (magic == E_REC) {
     if (len < VS_LOGREC_HDR) return rc->bad = 1;
     if (a->npending == a->cap_pending) {
@@ -307,14 +272,14 @@ static int recover_entry(void *ctx, uint32_t magic, const uint8_t *b,
       if (!p) return rc->bad = 1;
       a->pending = p;
     }
-    a->pending[a->npending++] = get32(b + 8);
+    a->pending[a->npending++] = le_get32(b + 8);
   } else {
     if (len != MARK_BODY) return rc->bad = 1;
     memcpy(rc->pos->salt, b, 8);
-    rc->pos->frame = get32(b + 8);
-    rc->pos->ck[0] = get32(b + 12);
-    rc->pos->ck[1] = get32(b + 16);
-    rc->pos->next_lsn = get64(b + 24);
+    rc->pos->frame = le_get32(b + 8);
+    rc->pos->ck[0] = le_get32(b + 12);
+    rc->pos->ck[1] = le_get32(b + 16);
+    rc->pos->next_lsn = le_get64(b + 24);
     for (size_t i = 0; i < a->npending; i++)
       if (set_bit(a, a->pending[i])) return rc->bad = 1;
     a->npending = 0;
@@ -329,7 +294,7 @@ static int new_segment(logarc_t *a, const la_pos *pos, int empty, vmsg *err) {
   seg_path(path, sizeof path, a->dir, pos->next_lsn);
   int fd =
       open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return io_err(err, "create", path);
+  if (fd < 0) return vmsg_os_error(err, "create", path);
   if (empty) clear_changed(a);
   uint32_t n = 0;
   for (size_t i = 0; i < a->changed_bytes * 8; i++)
@@ -343,13 +308,13 @@ static int new_segment(logarc_t *a, const la_pos *pos, int empty, vmsg *err) {
     vmsg_set(err, 701, "There is insufficient system memory for the log.");
     return -1;
   }
-  put32(b, a->ps);
-  put32(b + 4, (uint32_t)a->keep);
-  put64(b + 8, pos->next_lsn);
-  put32(b + 16, n);
+  le_put32(b, a->ps);
+  le_put32(b + 4, (uint32_t)a->keep);
+  le_put64(b + 8, pos->next_lsn);
+  le_put32(b + 16, n);
   uint32_t k = 0;
   for (size_t i = 0; i < a->changed_bytes * 8; i++)
-    if (la_changed(a, (uint32_t)i)) put32(b + 20 + 4 * k++, (uint32_t)i);
+    if (la_changed(a, (uint32_t)i)) le_put32(b + 20 + 4 * k++, (uint32_t)i);
   entry_end(a, body);
   int old = a->fd;
   a->fd = fd;
@@ -372,21 +337,21 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
   *out = NULL;
   memset(pos, 0, sizeof *pos);
   if (guard_private_dir(inst_dir, "log", base, sizeof base) != 0)
-    return io_err(err, "mkdir", inst_dir);
+    return vmsg_os_error(err, "mkdir", inst_dir);
   logarc_t *a = calloc(1, sizeof *a);
-  if (!a) return io_err(err, "allocate", inst_dir);
+  if (!a) return vmsg_os_error(err, "allocate", inst_dir);
   a->fd = -1;
   a->ps = page_size;
   a->keep = keep_data;
   snprintf(a->dir, sizeof a->dir, "%s/%s", base, db);
   if (mkdir(a->dir, 0700) != 0 && errno != EEXIST) {
-    io_err(err, "mkdir", a->dir);
+    vmsg_os_error(err, "mkdir", a->dir);
     goto fail;
   }
   uint64_t *segs;
   long n = list_segments(a->dir, &segs);
   if (n < 0) {
-    io_err(err, "list", a->dir);
+    vmsg_os_error(err, "list", a->dir);
     goto fail;
   }
   int fresh = 1;
@@ -401,7 +366,8 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
       uint8_t h[24];
       /* The segment must be ours as it is now (page size, kept pages). */
       if (!rc.bad && good > 0 && pread(fd, h, 24, 0) == 24 &&
-          get32(h + 8) == page_size && get32(h + 12) == (uint32_t)keep_data &&
+          le_get32(h + 8) == page_size &&
+          le_get32(h + 12) == (uint32_t)keep_data &&
           ftruncate(fd, (off_t)good) == 0) {
         a->fd = fd;
         a->size = good;

@@ -3,6 +3,7 @@
  */
 #include "msg.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,6 +81,15 @@ void out_msg(int num, int level, int line, const char *fmt, ...) {
   va_end(ap);
   fputc('\n', f);
   fflush(f);
+}
+
+int vmsg_os_error(vmsg *m, const char *what, const char *path) {
+  int e = errno; /* before anything else can change it */
+  vmsg_set(m, 3634,
+           "The operating system returned the error '%d(%s)' while "
+           "attempting '%s' on '%s'.",
+           e, strerror(e), what, path);
+  return -1;
 }
 
 void out_vmsg(const vmsg *m, int stmt_line) {

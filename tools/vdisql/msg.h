@@ -24,6 +24,11 @@ void vmsg_set(vmsg *m, int num, const char *fmt, ...)
 void vmsg_setl(vmsg *m, int num, int level, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/** Record the operating system's error (errno) as Msg 3634, SQL Server's
+ * words for a failed file operation: @p what was attempted on @p path.
+ * Returns -1, so a caller can `return vmsg_os_error(...)`. */
+int vmsg_os_error(vmsg *m, const char *what, const char *path);
+
 /** Output settings: server name in Msg lines; errors to stderr if asked. */
 void out_init(const char *server, int errors_to_stderr);
 /** Send this thread's output (results, messages) to @p out and @p err

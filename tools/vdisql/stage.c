@@ -12,6 +12,7 @@
 #include "stage.h"
 
 #include "dbwrite.h"
+#include "fileio.h"
 #include "guard.h"
 #include "restoreplan.h"
 
@@ -30,15 +31,6 @@ struct spool {
   uint64_t size;
 };
 
-static int io_fail(vmsg *err, const char *what, const char *path) {
-  int e = errno;
-  vmsg_set(err, 3634,
-           "The operating system returned the error '%d(%s)' while "
-           "attempting '%s' on '%s'.",
-           e, strerror(e), what, path);
-  return -1;
-}
-
 void stage_path(const char *inst_dir, const char *db, char *out, size_t n) {
   char dir[PATH_MAX];
   if (guard_private_dir(inst_dir, "restoring", dir, sizeof dir) != 0)
@@ -51,7 +43,7 @@ spool_t *spool_open(const char *inst_dir, const char *db, uint32_t unit,
   char dir[PATH_MAX];
   (void)db;
   if (guard_private_dir(inst_dir, "restoring", dir, sizeof dir) != 0) {
-    io_fail(err, "mkdir", inst_dir);
+    vmsg_os_error(err, "mkdir", inst_dir);
     return NULL;
   }
   spool_t *sp = calloc(1, sizeof *sp);
@@ -60,37 +52,11 @@ spool_t *spool_open(const char *inst_dir, const char *db, uint32_t unit,
   /* Nameless: a killed restore leaves nothing behind. */
   sp->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (sp->fd < 0) {
-    io_fail(err, "create a spool in", dir);
+    vmsg_os_error(err, "create a spool in", dir);
     free(sp);
     return NULL;
   }
   return sp;
-}
-
-static int write_at(int fd, const void *p, size_t n, off_t off) {
-  const uint8_t *b = p;
-  while (n > 0) {
-    ssize_t k = pwrite(fd, b, n, off);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return -1;
-    b += k;
-    n -= (size_t)k;
-    off += k;
-  }
-  return 0;
-}
-
-static int read_at(int fd, void *p, size_t n, off_t off) {
-  uint8_t *b = p;
-  while (n > 0) {
-    ssize_t k = pread(fd, b, n, off);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return -1;
-    b += k;
-    n -= (size_t)k;
-    off += k;
-  }
-  return 0;
 }
 
 int spool_sink(void *ctx, uint64_t first, uint32_t n, const uint8_t *data,
@@ -100,10 +66,21 @@ int spool_sink(void *ctx, uint64_t first, uint32_t n, const uint8_t *data,
   memcpy(h, &first, 8);
   memcpy(h + 8, &n, 4);
   size_t len = (size_t)n * sp->unit;
-  if (write_at(sp->fd, h, 12, (off_t)sp->size) ||
-      write_at(sp->fd, data, len, (off_t)(sp->size + 12)))
-    return io_fail(err, "write", "the restore spool");
+  if (fio_pwrite_all(sp->fd, h, 12, (off_t)sp->size) ||
+      fio_pwrite_all(sp->fd, data, len, (off_t)(sp->size + 12)))
+    return vmsg_os_error(err, "write", "the restore spool");
   sp->size += 12 + len;
+  return 0;
+}
+
+/* The head of the spooled chunk at @p off: its first page or record and
+ * how many follow (the spool is ours and private, so host order). */
+static int chunk_head(const spool_t *sp, uint64_t off, uint64_t *first,
+                      uint32_t *n) {
+  uint8_t hd[12];
+  if (fio_pread_all(sp->fd, hd, 12, (off_t)off)) return -1;
+  memcpy(first, hd, 8);
+  memcpy(n, hd + 8, 4);
   return 0;
 }
 
@@ -124,7 +101,7 @@ static int open_staged(const char *inst_dir, const char *db, char *path,
                        size_t n, vmsg *err) {
   stage_path(inst_dir, db, path, n);
   int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) io_fail(err, "open", path);
+  if (fd < 0) vmsg_os_error(err, "open", path);
   return fd;
 }
 
@@ -138,14 +115,11 @@ int stage_apply_diff(const char *inst_dir, const char *db, spool_t *sp,
   int rc = -1;
   if (!buf || set_applying(inst_dir, db, r, 1, err)) goto out;
   for (uint64_t off = 0; off < sp->size;) {
-    uint8_t hd[12];
     uint64_t first;
     uint32_t n;
-    if (read_at(sp->fd, hd, 12, (off_t)off)) goto io;
-    memcpy(&first, hd, 8);
-    memcpy(&n, hd + 8, 4);
-    if (read_at(sp->fd, buf, (size_t)n * ps, (off_t)(off + 12)) ||
-        write_at(fd, buf, (size_t)n * ps, (off_t)((first - 1) * ps)))
+    if (chunk_head(sp, off, &first, &n)) goto io;
+    if (fio_pread_all(sp->fd, buf, (size_t)n * ps, (off_t)(off + 12)) ||
+        fio_pwrite_all(fd, buf, (size_t)n * ps, (off_t)((first - 1) * ps)))
       goto io;
     off += 12 + (uint64_t)n * ps;
   }
@@ -156,7 +130,7 @@ int stage_apply_diff(const char *inst_dir, const char *db, spool_t *sp,
   rc = set_applying(inst_dir, db, r, 0, err);
   goto out;
 io:
-  io_fail(err, "apply the differential to", path);
+  vmsg_os_error(err, "apply the differential to", path);
 out:
   free(buf);
   close(fd);
@@ -178,16 +152,13 @@ int stage_apply_log(const char *inst_dir, const char *db, spool_t *sp,
   int rc = -1, stop = 0;
   if (!rec || set_applying(inst_dir, db, r, 1, err)) goto out;
   for (uint64_t off = 0; off < sp->size && !stop;) {
-    uint8_t hd[12];
     uint64_t first;
     uint32_t n;
-    if (read_at(sp->fd, hd, 12, (off_t)off)) goto io;
-    memcpy(&first, hd, 8);
-    memcpy(&n, hd + 8, 4);
+    if (chunk_head(sp, off, &first, &n)) goto io;
     for (uint32_t i = 0; i < n && !stop; i++) {
       uint64_t ro = off + 12 + (uint64_t)i * unit;
       vs_logrec lr;
-      if (read_at(sp->fd, rec, unit, (off_t)ro)) goto io;
+      if (fio_pread_all(sp->fd, rec, unit, (off_t)ro)) goto io;
       vs_logrec_decode(&lr, rec, ps); /* checked when it was read */
       if (lr.lsn < r->lsn) continue;  /* the database has it already */
       if (ntxn == cap) {
@@ -204,10 +175,10 @@ int stage_apply_log(const char *inst_dir, const char *db, spool_t *sp,
       }
       for (size_t k = 0; k < ntxn; k++) {
         vs_logrec pr;
-        if (read_at(sp->fd, rec, unit, (off_t)txn[k])) goto io;
+        if (fio_pread_all(sp->fd, rec, unit, (off_t)txn[k])) goto io;
         vs_logrec_decode(&pr, rec, ps);
-        if (write_at(fd, rec + VS_LOGREC_HDR, ps,
-                     (off_t)((uint64_t)(pr.pgno - 1) * ps)))
+        if (fio_pwrite_all(fd, rec + VS_LOGREC_HDR, ps,
+                           (off_t)((uint64_t)(pr.pgno - 1) * ps)))
           goto io;
       }
       if (ftruncate(fd, (off_t)((uint64_t)lr.commit_size * ps))) goto io;
@@ -229,7 +200,7 @@ int stage_apply_log(const char *inst_dir, const char *db, spool_t *sp,
   rc = set_applying(inst_dir, db, r, 0, err);
   goto out;
 io:
-  io_fail(err, "apply the log to", path);
+  vmsg_os_error(err, "apply the log to", path);
 out:
   free(rec);
   free(txn);
@@ -242,21 +213,21 @@ int stage_placeholder(const char *inst_dir, const char *db, vmsg *err) {
   snprintf(tmp, sizeof tmp, "%s/.%s.db.restore-XXXXXX", inst_dir, db);
   snprintf(target, sizeof target, "%s/%s.db", inst_dir, db);
   int fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) return io_fail(err, "create", tmp);
+  if (fd < 0) return vmsg_os_error(err, "create", tmp);
   /* Not a SQLite header: SQLite says "file is not a database". */
   int n = snprintf(text, sizeof text,
                    "vdisql: database '%s' is RESTORING; RESTORE DATABASE "
                    "[%s] WITH RECOVERY brings it online.\n",
                    db, db);
-  if (fchmod(fd, 0600) || write_at(fd, text, (size_t)n, 0) || fsync(fd)) {
+  if (fchmod(fd, 0600) || fio_pwrite_all(fd, text, (size_t)n, 0) || fsync(fd)) {
     close(fd);
     unlink(tmp);
-    return io_fail(err, "write", tmp);
+    return vmsg_os_error(err, "write", tmp);
   }
   close(fd);
   if (rename(tmp, target) != 0) {
     unlink(tmp);
-    return io_fail(err, "rename", target);
+    return vmsg_os_error(err, "rename", target);
   }
   return dbw_sync_dir(inst_dir, err);
 }
@@ -266,7 +237,7 @@ int stage_recover(const char *inst_dir, const char *db, vmsg *err) {
   stage_path(inst_dir, db, staged, sizeof staged);
   snprintf(target, sizeof target, "%s/%s.db", inst_dir, db);
   if (dbw_check_file(staged, db, err)) return -1;
-  if (rename(staged, target) != 0) return io_fail(err, "rename", target);
+  if (rename(staged, target) != 0) return vmsg_os_error(err, "rename", target);
   snprintf(dir, sizeof dir, "%s/.vdisql/restoring", inst_dir);
   if (dbw_sync_dir(inst_dir, err)) return -1;
   return dbw_sync_dir(dir, err);

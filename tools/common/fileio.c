@@ -1,0 +1,42 @@
+/*
+ * fileio.c - whole reads and writes at an offset (see fileio.h).
+ */
+#include "fileio.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
+
+int fio_pwrite_all(int fd, const void *p, size_t n, off_t off) {
+  const uint8_t *b = p;
+  while (n > 0) {
+    ssize_t k = pwrite(fd, b, n, off);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return -1;
+    if (k == 0) {
+      errno = EIO;
+      return -1;
+    }
+    b += k;
+    n -= (size_t)k;
+    off += k;
+  }
+  return 0;
+}
+
+int fio_pread_all(int fd, void *p, size_t n, off_t off) {
+  uint8_t *b = p;
+  while (n > 0) {
+    ssize_t k = pread(fd, b, n, off);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return -1;
+    if (k == 0) {
+      errno = EIO;
+      return -1;
+    }
+    b += k;
+    n -= (size_t)k;
+    off += k;
+  }
+  return 0;
+}
