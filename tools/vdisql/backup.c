@@ -50,7 +50,7 @@ void progress(int step, uint64_t done, uint64_t total, int *last) {
   int pct = (int)(done * 100 / total);
   while (*last + step <= pct) {
     *last += step;
-    out_info("%d percent processed.", *last);
+    out_info(3211, "%d percent processed.", *last);
   }
 }
 

@@ -327,30 +327,30 @@ int catalog_select(const char *inst_dir, const char *sql, const char *colsep,
       vmsg_setl(err, 102, 15, 0,
                 "Incorrect syntax: one SELECT statement per batch.");
     } else {
-      FILE *f = out_stream();
       int nc = sqlite3_column_count(st);
-      if (headers) {
-        for (int i = 0; i < nc; i++)
-          fprintf(f, "%s%s", i ? colsep : "", sqlite3_column_name(st, i));
-        fputc('\n', f);
-      }
-      long rows = 0;
-      int s;
-      while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        for (int i = 0; i < nc; i++) {
-          const unsigned char *t = sqlite3_column_text(st, i);
-          fprintf(f, "%s%s", i ? colsep : "", t ? (const char *)t : "NULL");
-        }
-        fputc('\n', f);
-        rows++;
-      }
-      if (s == SQLITE_DONE) {
-        fprintf(f, "\n(%ld rows affected)\n", rows);
-        rc = 0;
+      const char **v = calloc((size_t)nc + 1, sizeof *v);
+      if (!v) {
+        vmsg_set(err, 701, "There is insufficient memory to run this query.");
       } else {
-        sqlite_to_msg(err, db);
+        for (int i = 0; i < nc; i++)
+          v[i] = sqlite3_column_name(st, i);
+        out_columns(colsep, headers, nc, v);
+        long rows = 0;
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+          for (int i = 0; i < nc; i++)
+            v[i] = (const char *)sqlite3_column_text(st, i);
+          out_row(colsep, nc, v);
+          rows++;
+        }
+        if (s == SQLITE_DONE) {
+          out_rows_done(rows);
+          rc = 0;
+        } else {
+          sqlite_to_msg(err, db);
+        }
+        free(v);
       }
-      fflush(f);
     }
   } else {
     vmsg_set(err, 3634, "The backup history of '%s' cannot be opened.",

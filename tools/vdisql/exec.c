@@ -58,7 +58,8 @@ void exec_done_line(const char *verb, uint64_t pages, uint32_t ps,
                     double secs) {
   double mb = (double)pages * ps / 1048576.0;
   if (secs < 0.001) secs = 0.001;
-  out_info("%s successfully processed %llu pages in %.3f seconds (%.3f "
+  out_info(3014,
+           "%s successfully processed %llu pages in %.3f seconds (%.3f "
            "MB/sec).",
            verb, (unsigned long long)pages, secs, mb / secs);
 }

@@ -244,12 +244,14 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
   vmsg herr = {0};
   if (catalog_record(cx->inst_dir, &cb, &herr) != 0) out_vmsg(&herr, s->line);
   if (log) {
-    out_info("Processed %llu pages for database '%s', file '%s_log' on file "
+    out_info(4035,
+             "Processed %llu pages for database '%s', file '%s_log' on file "
              "1.",
              (unsigned long long)pages, s->db, s->db);
     exec_done_line("BACKUP LOG", pages, ps, exec_now() - t0);
   } else {
-    out_info("Processed %llu pages for database '%s', file '%s' on file 1.",
+    out_info(4035,
+             "Processed %llu pages for database '%s', file '%s' on file 1.",
              (unsigned long long)pages, s->db, s->db);
     exec_done_line(diff ? "BACKUP DATABASE WITH DIFFERENTIAL"
                         : "BACKUP DATABASE",

@@ -27,12 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void print_row(const exec_ctx *cx, const char *const *cols, int n) {
-  for (int i = 0; i < n; i++)
-    fprintf(out_stream(), "%s%s", i ? cx->colsep : "", cols[i]);
-  fputc('\n', out_stream());
-}
-
 static const char *type_code(const vs_header *h) {
   return h->backup_type == VS_TYPE_LOG    ? "2"
          : h->backup_type == VS_TYPE_DIFF ? "5"
@@ -133,8 +127,8 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
                        type_text(h),
                        guid};
   const int n = (int)(sizeof head / sizeof head[0]);
-  if (cx->headers) print_row(cx, head, n);
-  print_row(cx, row, n);
+  out_columns(cx->colsep, cx->headers, n, head);
+  out_row(cx->colsep, n, row);
 }
 
 static void print_filelist(const exec_ctx *cx, const vs_header *h) {
@@ -149,8 +143,8 @@ static void print_filelist(const exec_ctx *cx, const vs_header *h) {
   snprintf(logical, sizeof logical, "%s", h->database);
   snprintf(physical, sizeof physical, "%s/%s.db", cx->inst_dir, h->database);
   const char *row[] = {logical, physical, "D", "PRIMARY", size, "1", size, psz};
-  if (cx->headers) print_row(cx, head, 8);
-  print_row(cx, row, 8);
+  out_columns(cx->colsep, cx->headers, 8, head);
+  out_row(cx->colsep, 8, row);
 }
 
 /* Test hook (TESTING.md): stop at the boundary of a restore's commit, so
@@ -320,7 +314,8 @@ static int restore_log(const exec_ctx *cx, const stmt *s, media_t *m,
   if (rc || !wants_recovery(s)) return rc;
   if (stop != RP_NO_STOPAT && !reached) {
     /* The stop point lies after this backup: the sequence goes on. */
-    out_info("This log file contains records logged before the designated "
+    out_info(4322,
+             "This log file contains records logged before the designated "
              "point-in-time. The database is being left in the Restoring "
              "state so you can apply another log file.");
     return 0;
@@ -364,8 +359,7 @@ int exec_restore(const exec_ctx *cx, const stmt *s) {
       print_header(cx, &h);
     else
       print_filelist(cx, &h);
-    fprintf(out_stream(), "\n(1 rows affected)\n");
-    fflush(out_stream());
+    out_rows_done(1);
     return 0;
   }
   if (rc == 0 && s->kind == ST_VERIFYONLY) {
@@ -390,11 +384,12 @@ int exec_restore(const exec_ctx *cx, const stmt *s) {
   guard_unlock(lock);
   if (rc) return exec_fail(s, &err);
   if (s->kind == ST_VERIFYONLY) {
-    out_info("The backup set on file 1 is valid.");
+    out_info(3262, "The backup set on file 1 is valid.");
     return 0;
   }
   const int log = h.backup_type == VS_TYPE_LOG;
-  out_info("Processed %llu pages for database '%s', file '%s%s' on file 1.",
+  out_info(4035,
+           "Processed %llu pages for database '%s', file '%s%s' on file 1.",
            (unsigned long long)h.units, s->db, s->db, log ? "_log" : "");
   exec_done_line(log ? "RESTORE LOG" : "RESTORE DATABASE", h.units, h.page_size,
                  exec_now() - t0);

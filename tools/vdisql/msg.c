@@ -17,6 +17,8 @@ struct out_target {
 static struct out_target process_target = {NULL, NULL, "localhost", 0};
 static __thread struct out_target *cur;
 static __thread struct out_target session_target;
+static __thread const out_sink *sink;
+static __thread char sink_server[256];
 
 static struct out_target *target(void) {
   struct out_target *t = cur ? cur : &process_target;
@@ -42,8 +44,47 @@ void out_bind(FILE *out, FILE *err, const char *server, int errors_to_stderr) {
   cur = &session_target;
 }
 
-FILE *out_stream(void) {
-  return target()->out;
+void out_bind_sink(const out_sink *s, const char *server) {
+  sink = s;
+  snprintf(sink_server, sizeof sink_server, "%s", server ? server : "");
+}
+
+const char *out_server(void) {
+  return sink ? sink_server : target()->server;
+}
+
+void out_columns(const char *colsep, int headers, int n,
+                 const char *const *names) {
+  if (sink) {
+    sink->columns(sink->ctx, n, names);
+    return;
+  }
+  if (!headers) return;
+  FILE *f = target()->out;
+  for (int i = 0; i < n; i++)
+    fprintf(f, "%s%s", i ? colsep : "", names[i]);
+  fputc('\n', f);
+}
+
+void out_row(const char *colsep, int n, const char *const *vals) {
+  if (sink) {
+    sink->row(sink->ctx, n, vals);
+    return;
+  }
+  FILE *f = target()->out;
+  for (int i = 0; i < n; i++)
+    fprintf(f, "%s%s", i ? colsep : "", vals[i] ? vals[i] : "NULL");
+  fputc('\n', f);
+}
+
+void out_rows_done(long rows) {
+  if (sink) {
+    sink->rows_done(sink->ctx, rows);
+    return;
+  }
+  FILE *f = target()->out;
+  fprintf(f, "\n(%ld rows affected)\n", rows);
+  fflush(f);
 }
 
 static void vset(vmsg *m, int num, int level, int line, const char *fmt,
@@ -70,9 +111,17 @@ void vmsg_setl(vmsg *m, int num, int level, int line, const char *fmt, ...) {
 }
 
 void out_msg(int num, int level, int line, const char *fmt, ...) {
+  va_list ap;
+  if (sink) {
+    char text[2048];
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    sink->message(sink->ctx, num, level, line, text);
+    return;
+  }
   struct out_target *t = target();
   FILE *f = t->to_stderr ? t->err : t->out;
-  va_list ap;
   fflush(t->out);
   fprintf(f, "Msg %d, Level %d, State 1, Server %s, Line %d\n", num, level,
           t->server, line);
@@ -82,7 +131,6 @@ void out_msg(int num, int level, int line, const char *fmt, ...) {
   fputc('\n', f);
   fflush(f);
 }
-
 int vmsg_os_error(vmsg *m, const char *what, const char *path) {
   int e = errno; /* before anything else can change it */
   vmsg_set(m, 3634,
@@ -97,9 +145,17 @@ void out_vmsg(const vmsg *m, int stmt_line) {
           m->text);
 }
 
-void out_info(const char *fmt, ...) {
-  FILE *f = target()->out;
+void out_info(int num, const char *fmt, ...) {
   va_list ap;
+  if (sink) {
+    char text[2048];
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    sink->message(sink->ctx, num, 0, 0, text);
+    return;
+  }
+  FILE *f = target()->out;
   va_start(ap, fmt);
   vfprintf(f, fmt, ap);
   va_end(ap);

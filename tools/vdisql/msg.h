@@ -35,14 +35,38 @@ void out_init(const char *server, int errors_to_stderr);
  * instead of the process's stdout and stderr: a session of the instance
  * does this for its connection.  out_bind(NULL, ...) undoes it. */
 void out_bind(FILE *out, FILE *err, const char *server, int errors_to_stderr);
-/** Where this thread's results go (stdout, or the session's). */
-FILE *out_stream(void);
+/** Where a TDS session's messages and result sets go: as tokens, not
+ * text.  Each callback gets this thread's output in order. */
+typedef struct out_sink {
+  void *ctx;
+  /** A message: level 0..10 is informational (INFO), above is an error. */
+  void (*message)(void *ctx, int num, int level, int line, const char *text);
+  /** A result set begins with these column names... */
+  void (*columns)(void *ctx, int n, const char *const *names);
+  /** ...has rows (a NULL value is SQL NULL)... */
+  void (*row)(void *ctx, int n, const char *const *vals);
+  /** ...and ends after @p rows rows. */
+  void (*rows_done)(void *ctx, long rows);
+} out_sink;
+/** Send this thread's output to @p sink instead (NULL undoes it). */
+void out_bind_sink(const out_sink *sink, const char *server);
+/** The server name in this thread's messages. */
+const char *out_server(void);
+
+/** A result set: column names (printed unless @p headers is 0), rows with
+ * values separated by @p colsep, then "(N rows affected)". */
+void out_columns(const char *colsep, int headers, int n,
+                 const char *const *names);
+void out_row(const char *colsep, int n, const char *const *vals);
+void out_rows_done(long rows);
 /** Print an error in SQL Server's two-line form. */
 void out_msg(int num, int level, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /** Print a recorded error (the statement's line if m->line is 0). */
 void out_vmsg(const vmsg *m, int stmt_line);
-/** Print an informational line on stdout (flushed: progress is live). */
-void out_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** Print informational message @p num (SQL Server's number, sent as an
+ * INFO token over TDS) as a line on stdout, flushed: progress is live. */
+void out_info(int num, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif
