@@ -18,10 +18,15 @@
 #   clang-format      the formatting check of make check
 #   gnuplot-nox       the benchmark chart
 #   util-linux        setpriv (tests that drop privileges)
+#   freetds-bin       tsql, a TDS client the TDS endpoint's tests run
+#   python3-pymssql   pymssql, another (Debian's /usr/bin/python3)
+#   python3-pyodbc tdsodbc unixodbc
+#                     pyodbc with the FreeTDS ODBC driver, a third
 set -eu
 
 PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev sqlite3 pkg-config clang \
-clang-format gnuplot-nox util-linux"
+clang-format gnuplot-nox util-linux freetds-bin python3-pymssql \
+python3-pyodbc tdsodbc unixodbc"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: this is not a Debian-like system (no dpkg-query)." >&2

@@ -8,6 +8,11 @@
  * With REPEAT, the same ClientVirtualDeviceSet object runs REPEAT backups
  * in a row (Create ... Close, Create again), writing OUTFILE.0, OUTFILE.1...
  * Exit status 0 when every backup ended with VD_E_CLOSE.
+ *
+ * PIPE_BACKUP_PAUSE_AT=N and PIPE_BACKUP_PAUSE_MS=M make it stop taking
+ * data for M ms once N bytes arrived, first creating the file named by
+ * PIPE_BACKUP_PAUSE_MARK (if set): tests use it to see what the engine's
+ * client is told while a statement is still running.
  */
 #include "vdi.h"
 #include "vdierror.h"
@@ -75,6 +80,10 @@ static int run_backup(ClientVirtualDeviceSet *vds, char *name,
     return 1;
   }
   VDC_Command *cmd;
+  const char *pa = getenv("PIPE_BACKUP_PAUSE_AT");
+  const char *pm = getenv("PIPE_BACKUP_PAUSE_MS");
+  const char *mark = getenv("PIPE_BACKUP_PAUSE_MARK");
+  long long pause_at = pa ? atoll(pa) : -1;
   long long total = 0;
   int completed = 0;
   while ((rc = vd->GetCommand(-1, &cmd)) == 0) {
@@ -86,6 +95,11 @@ static int run_backup(ClientVirtualDeviceSet *vds, char *name,
       if (err == 0) {
         bytes = (unsigned long)cmd->size;
         total += cmd->size;
+        if (pause_at >= 0 && total >= pause_at) {
+          pause_at = -1;
+          if (mark) close(open(mark, O_WRONLY | O_CREAT, 0644));
+          usleep((useconds_t)(pm ? atoi(pm) : 1000) * 1000u);
+        }
       } else {
         code = err == ENOSPC ? ERROR_DISK_FULL : ERROR_NOT_SUPPORTED;
       }

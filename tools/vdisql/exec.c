@@ -120,6 +120,13 @@ static int exec_alter(const exec_ctx *cx, const stmt *s) {
 }
 
 int exec_stmt(const exec_ctx *cx, const stmt *s) {
+  if (cx->vars && cx->vars->trancount > 0 && s->kind != ST_ALTER_RECOVERY) {
+    vmsg err = {0};
+    vmsg_set(&err, 3021,
+             "Cannot perform a backup or restore operation within a "
+             "transaction.");
+    return exec_fail_early(s, &err);
+  }
   switch (s->kind) {
   case ST_BACKUP_DB:
   case ST_BACKUP_LOG:

@@ -30,6 +30,7 @@ static void usage(FILE *f) {
       "              [-Q \"statement\" | -q \"statement\" | -i file[,file]]\n"
       "              [-b] [-r[0|1]] [-s separator] [-h headers] [-?]\n"
       "       vdisql --serve -S DIR [--allow-group GROUP] [--stop-timeout S]\n"
+      "                     [--tds ADDRESS:PORT]\n"
       "  -S  instance: a directory path; '.', 'localhost', '(local)' or\n"
       "      none means $VDI_INSTANCE_DIR, else\n"
       "      $XDG_DATA_HOME/openvdi/instance (~/.local/share/...)\n"
@@ -37,6 +38,9 @@ static void usage(FILE *f) {
       "  -b  exit with status 1 when an error occurs\n"
       "  --serve  run the instance of DIR until SIGTERM; while it runs,\n"
       "      vdisql -S DIR sends it the statements\n"
+      "  --tds  also accept SQL Server clients (TDS) on ADDRESS:PORT\n"
+      "      ([::1]:1433 for IPv6); the sa login's password is\n"
+      "      $MSSQL_SA_PASSWORD\n"
       "  -U, -P, -E, -d, -l, -t, -W, -C, -N: accepted, no effect\n"
       "Statements: BACKUP DATABASE, RESTORE DATABASE | VERIFYONLY |\n"
       "HEADERONLY | FILELISTONLY (see vdisql(1)).\n");
@@ -146,12 +150,20 @@ int main(int argc, char **argv) {
   const char *server = NULL, *query = NULL, *sep = "\t";
   const char *inputs = NULL; /* -i list, within argv (the last -i wins) */
   int bflag = 0, rflag = 0, headers = 1, serve = 0;
-  serve_opts so = {NULL, 0, 0, 10};
+  serve_opts so = {NULL, 0, 0, 10, NULL};
   signal(SIGPIPE, SIG_IGN);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--serve") == 0) {
       serve = 1;
+      continue;
+    }
+    if (strcmp(a, "--tds") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
+        return 1;
+      }
+      so.tds = argv[++i];
       continue;
     }
     if (strcmp(a, "--allow-group") == 0 || strcmp(a, "--stop-timeout") == 0) {
@@ -287,6 +299,10 @@ int main(int argc, char **argv) {
     so.dir = dir;
     return serve_run(&so);
   }
+  if (so.tds) {
+    fprintf(stderr, "vdisql: --tds: only with --serve\n");
+    return 1;
+  }
   char host[256] = "localhost";
   if (is_default) gethostname(host, sizeof host - 1);
   const char *sname = is_default ? host : server;
@@ -304,7 +320,8 @@ int main(int argc, char **argv) {
     /* Restores of killed vdisql processes left their new databases here. */
     stale_sweep(dir, ".", ".db.restore-");
     out_init(sname, rflag);
-    exec_ctx cx = {dir, sname, sep, headers, NULL};
+    session_vars vars = {"master", 0, (long)getpid()};
+    exec_ctx cx = {dir, sname, sep, headers, NULL, &vars};
     int failed = 0;
     for (int i = 0; i < n; i++) {
       failed += script_run(&cx, scripts[i], bflag);

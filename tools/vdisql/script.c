@@ -36,8 +36,6 @@ static void abort_named_sets(const toklist *tl) {
       vdidev_abort_set(tl->v[i + 3].text);
 }
 
-/* Run one batch.  @return number of failed statements (or 1 for a batch
- * that does not parse). */
 /* 1 if the batch is a SELECT (the history queries of catalog.h). */
 static int is_select(const char *src) {
   while (*src == ' ' || *src == '\t' || *src == '\r' || *src == '\n')
@@ -46,17 +44,25 @@ static int is_select(const char *src) {
          (src[6] == ' ' || src[6] == '\t' || src[6] == '\r' || src[6] == '\n');
 }
 
+/* Run one batch.  @return number of failed statements (or 1 for a batch
+ * that does not parse). */
 static int run_batch(const exec_ctx *cx, const char *src, int stop_on_error) {
   vmsg err = {0};
-  if (is_select(src)) {
-    if (catalog_select(cx->inst_dir, src, cx->colsep, cx->headers, &err) == 0)
-      return 0;
-    out_vmsg(&err, 1);
-    return 1;
-  }
   toklist tl;
   stmtlist sl;
   if (lex_batch(src, &tl, &err)) {
+    out_vmsg(&err, 1);
+    return 1;
+  }
+  int failed = 0;
+  if (probe_batch(cx, &tl, &failed)) {
+    toklist_free(&tl);
+    return failed;
+  }
+  if (is_select(src)) {
+    toklist_free(&tl);
+    if (catalog_select(cx->inst_dir, src, cx->colsep, cx->headers, &err) == 0)
+      return 0;
     out_vmsg(&err, 1);
     return 1;
   }
@@ -66,7 +72,6 @@ static int run_batch(const exec_ctx *cx, const char *src, int stop_on_error) {
     toklist_free(&tl);
     return 1;
   }
-  int failed = 0;
   for (size_t i = 0; i < sl.n; i++) {
     if (cx->cancel && *cx->cancel) break; /* nobody is listening any more */
     if (exec_stmt(cx, &sl.v[i]) != 0) {

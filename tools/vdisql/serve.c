@@ -30,6 +30,9 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -152,9 +155,56 @@ static void refuse(int fd, const struct ucred *c, const char *why) {
   close(fd);
 }
 
+/* The TDS listener on "host:port" or "[v6]:port" (port 0: any free one,
+ * printed).  fd, or -1 after printing why not. */
+static int tds_listen(const char *spec, char *shown, size_t n) {
+  char host[256];
+  const char *colon = strrchr(spec, ':');
+  if (!colon || colon == spec || !colon[1]) {
+    fprintf(stderr, "vdisql: --tds '%s': expected ADDRESS:PORT\n", spec);
+    return -1;
+  }
+  size_t hl = (size_t)(colon - spec);
+  if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']')
+    snprintf(host, sizeof host, "%.*s", (int)(hl - 2), spec + 1);
+  else
+    snprintf(host, sizeof host, "%.*s", (int)hl, spec);
+  struct addrinfo hints = {0}, *ai = NULL;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+  if (rc != 0) {
+    fprintf(stderr, "vdisql: --tds '%s': %s\n", spec, gai_strerror(rc));
+    return -1;
+  }
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int one = 1;
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+      listen(fd, 64) != 0) {
+    fprintf(stderr, "vdisql: --tds '%s': cannot listen: %s\n", spec,
+            strerror(errno));
+    if (fd >= 0) close(fd);
+    freeaddrinfo(ai);
+    return -1;
+  }
+  freeaddrinfo(ai);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  char h[128] = "?", p[16] = "?";
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+  snprintf(shown, n, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, p);
+  return fd;
+}
+
 struct state {
   const serve_opts *o;
   int lfd, sfd, efd;
+  int tfd;              /* TDS listener, or -1 */
+  const char *password; /* MSSQL_SA_PASSWORD as it was at the start */
   session_t *sessions;
   int nsessions;
   long next_id;
@@ -204,6 +254,38 @@ static void accept_one(struct state *st) {
   st->nsessions++;
 }
 
+static void accept_tds(struct state *st) {
+  int fd = accept4(st->tfd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd < 0) return;
+  if (st->nsessions >= MAX_SESSIONS) {
+    close(fd); /* a flood: the client's connect fails, nothing else */
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  session_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    close(fd);
+    return;
+  }
+  s->fd = fd;
+  s->id = ++st->next_id;
+  s->dir = st->o->dir;
+  s->notify_fd = st->efd;
+  s->tds = 1;
+  s->password = st->password;
+  s->server_name = st->o->dir;
+  if (pthread_create(&s->thread, NULL, tds_session_main, s) != 0) {
+    close(fd);
+    free(s);
+    return;
+  }
+  fprintf(stderr, "vdisql: session %ld: TDS connection\n", s->id);
+  s->next = st->sessions;
+  st->sessions = s;
+  st->nsessions++;
+}
+
 /* Join and free the sessions that have ended. */
 static void reap(struct state *st) {
   uint64_t v;
@@ -229,7 +311,9 @@ static void cancel(session_t *s) {
 }
 
 int serve_run(const serve_opts *o) {
-  struct state st = {o, -1, -1, -1, NULL, 0, 0};
+  struct state st = {o, -1, -1, -1, -1, NULL, NULL, 0, 0};
+  const char *pw = getenv("MSSQL_SA_PASSWORD");
+  st.password = pw && *pw ? strdup(pw) : NULL;
   int lock = take_instance_lock(o->dir);
   if (lock < 0) return 1;
   /* Debris of restores whose vdisql was killed. */
@@ -259,9 +343,15 @@ int serve_run(const serve_opts *o) {
                                 : "");
     return 1;
   }
+  char shown[300] = "";
+  if (o->tds && (st.tfd = tds_listen(o->tds, shown, sizeof shown)) < 0)
+    return 1;
   /* The log capture of every database in FULL (and the changed pages of
    * every database with a differential base), before any statement. */
   capture_init(o->dir);
+  if (st.tfd >= 0)
+    fprintf(stderr, "vdisql: TDS on %s%s\n", shown,
+            st.password ? "" : " (no MSSQL_SA_PASSWORD: logins are refused)");
   fprintf(stderr, "vdisql: instance '%s' ready (pid %ld)\n", o->dir,
           (long)getpid());
 
@@ -269,14 +359,16 @@ int serve_run(const serve_opts *o) {
   double deadline = 0;
   for (;;) {
     if (stopping && st.nsessions == 0) break;
-    struct pollfd pf[MAX_SESSIONS + 3];
-    session_t *who[MAX_SESSIONS + 3];
+    struct pollfd pf[MAX_SESSIONS + 4];
+    session_t *who[MAX_SESSIONS + 4];
     nfds_t n = 0;
     pf[n++] = (struct pollfd){st.sfd, POLLIN, 0};
     pf[n++] = (struct pollfd){st.efd, POLLIN, 0};
-    if (!stopping) pf[n++] = (struct pollfd){st.lfd, POLLIN, 0};
+    /* While stopping, neither listener is polled (both are closed). */
+    pf[n++] = (struct pollfd){stopping ? -1 : st.lfd, POLLIN, 0};
+    pf[n++] = (struct pollfd){stopping ? -1 : st.tfd, POLLIN, 0};
     nfds_t first = n;
-    for (session_t *s = st.sessions; s && n < MAX_SESSIONS + 3; s = s->next)
+    for (session_t *s = st.sessions; s && n < MAX_SESSIONS + 4; s = s->next)
       if (s->watching) {
         who[n] = s;
         pf[n++] = (struct pollfd){s->fd, POLLRDHUP, 0};
@@ -296,6 +388,15 @@ int serve_run(const serve_opts *o) {
         deadline = now_s() + o->stop_timeout;
         close(st.lfd);
         st.lfd = -1;
+        if (st.tfd >= 0) close(st.tfd);
+        st.tfd = -1;
+        /* TDS connections stay open between batches: end them after the
+         * batch they run (shutting the read side wakes an idle one). */
+        for (session_t *s = st.sessions; s; s = s->next)
+          if (s->tds) {
+            s->stop = 1;
+            shutdown(s->fd, SHUT_RD);
+          }
         fprintf(stderr,
                 "vdisql: stopping: %d session(s) running, waiting up to %d "
                 "s\n",
@@ -315,7 +416,8 @@ int serve_run(const serve_opts *o) {
         who[i]->watching = 0; /* ended: its client read the end and left */
       }
     if (pf[1].revents & POLLIN) reap(&st);
-    if (!stopping && n > 2 && (pf[2].revents & POLLIN)) accept_one(&st);
+    if (!stopping && (pf[2].revents & POLLIN)) accept_one(&st);
+    if (!stopping && (pf[3].revents & POLLIN)) accept_tds(&st);
     if (stopping && !aborted && st.nsessions > 0 && now_s() >= deadline) {
       aborted = 1;
       int k = vdidev_abort_owned(NULL);
@@ -332,5 +434,6 @@ int serve_run(const serve_opts *o) {
   close(st.sfd);
   close(st.efd);
   close(lock);
+  free((char *)st.password);
   return 0;
 }

@@ -13,6 +13,7 @@ typedef struct serve_opts {
   int allow_group; /* also let members of allow_gid in */
   gid_t allow_gid;
   int stop_timeout; /* s: how long a stop waits for running statements */
+  const char *tds;  /* --tds ADDRESS:PORT, or NULL: no TDS endpoint */
 } serve_opts;
 
 /** Run the instance.  @return the exit status: 0 after a clean stop, 1 if

@@ -43,7 +43,7 @@ static FILE *sink_open(struct sink *s) {
 
 /* What the instance's log says about a session's scripts: their first
  * line or so, on one line. */
-static void log_script(long id, const char *text) {
+void session_log_script(long id, const char *text) {
   char line[160];
   size_t k = 0;
   for (const char *p = text; *p && k + 1 < sizeof line; p++)
@@ -111,10 +111,12 @@ void *session_main(void *arg) {
     FILE *out = sink_open(&so), *err = sink_open(&se);
     if (out && err) {
       out_bind(out, err, sname, (flags & WIRE_F_STDERR) != 0);
-      exec_ctx cx = {s->dir, sname, sep, !(flags & WIRE_F_NOHEAD), &s->cancel};
+      session_vars vars = {"master", 0, s->id};
+      exec_ctx cx = {s->dir,     sname, sep, !(flags & WIRE_F_NOHEAD),
+                     &s->cancel, &vars};
       int stop = (flags & WIRE_F_STOP) != 0, failed = 0;
       for (int i = 0; i < n && !s->cancel; i++) {
-        log_script(s->id, scripts[i]);
+        session_log_script(s->id, scripts[i]);
         failed += script_run(&cx, scripts[i], stop);
         if (failed && stop) break;
       }

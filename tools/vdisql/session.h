@@ -16,17 +16,27 @@ typedef struct session {
   int fd;
   long id;
   struct ucred peer;
-  const char *dir;     /* the instance directory */
-  int notify_fd;       /* eventfd: the listener wakes when we end */
-  volatile int cancel; /* the client hung up, or the instance stops */
-  int done;            /* atomic: the thread has finished */
-  int watching;        /* the listener polls fd for a hang-up */
+  const char *dir;         /* the instance directory */
+  int notify_fd;           /* eventfd: the listener wakes when we end */
+  volatile int cancel;     /* the client hung up, or the instance stops */
+  int done;                /* atomic: the thread has finished */
+  int watching;            /* the listener polls fd for a hang-up */
+  int tds;                 /* a TDS connection (tdssession.c) */
+  volatile int stop;       /* the instance stops: end after this batch */
+  const char *password;    /* TDS: the sa login's, NULL = refuse all */
+  const char *server_name; /* TDS: in messages (@@SERVERNAME) */
   pthread_t thread;
   struct session *next;
 } session_t;
 
 /** Thread body: serve @p arg (a session_t *) to its end. */
 void *session_main(void *arg);
+
+/** Write the first line or so of a script into the instance's log. */
+void session_log_script(long id, const char *text);
+
+/** Thread body of a TDS connection (tdssession.c). */
+void *tds_session_main(void *arg);
 
 /** Refuse a peer the instance does not trust: Msg 18456 and status 1. */
 void session_refuse(int fd, const struct ucred *peer, const char *why);
