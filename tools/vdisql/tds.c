@@ -120,13 +120,12 @@ int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len) {
 static int send_packet(tds_conn *c, int eom) {
   size_t len = c->nout;
   uint8_t *h = c->out;
-  static uint8_t next_id;
   h[0] = TDS_PKT_REPLY;
   h[1] = eom ? TDS_STATUS_EOM : 0;
   h[2] = (uint8_t)(len >> 8);
   h[3] = (uint8_t)len;
-  h[4] = h[5] = 0; /* SPID: we give none */
-  h[6] = ++next_id;
+  h[4] = h[5] = 0;       /* SPID: we give none */
+  h[6] = ++c->packet_id; /* 2.2.3.1.5: increments, wrapping at 255 */
   h[7] = 0;
   c->nout = HDR;
   if (c->write_failed) return -1;

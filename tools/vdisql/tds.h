@@ -58,7 +58,8 @@ typedef struct tds_conn {
   uint32_t packet_size; /* agreed at login; 4096 before */
   uint8_t *out;         /* the packet being filled, header included */
   size_t nout;
-  int write_failed; /* the client went away: later writes are dropped */
+  int write_failed;  /* the client went away: later writes are dropped */
+  uint8_t packet_id; /* of the last packet sent */
 } tds_conn;
 
 /** A connection on @p fd.  0, or -1 if out of memory. */
