@@ -7,6 +7,7 @@
  */
 #include "task.h"
 #include "test-sql-util.h"
+#include "test-tds-util.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -15,119 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define PYTHON   "/usr/bin/python3" /* Debian's, where python3-pymssql is */
-#define PASSWORD "Vdi-Test#7"
-
-static char inst[4200], ilog[4300];
-static int port;
-
-/* Start a program with stdin from @p in (or /dev/null), stdout and stderr
- * to @p out, and the extra environment @p env ("K=V", NULL-ended). */
-static pid_t run_prog(const char *const *argv, const char *in, const char *out,
-                      const char *const *env) {
-  fflush(NULL);
-  pid_t p = fork();
-  ASSERT(p >= 0);
-  if (p == 0) {
-    int i = open(in ? in : "/dev/null", O_RDONLY);
-    int o = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (i < 0 || o < 0) _exit(126);
-    dup2(i, 0);
-    dup2(o, 1);
-    dup2(o, 2);
-    for (int k = 0; env && env[k]; k++)
-      putenv((char *)env[k]);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  return p;
-}
-
-static int wait_ok(pid_t p, int ms, const char *what, const char *log) {
-  int rc = wait_helper_timeout(p, ms);
-  if (rc < 0) kill(p, SIGKILL);
-  if (rc != 0) {
-    char *t = sql_slurp(log);
-    fprintf(stderr, "%s: exit %d\n%s\n", what, rc, t ? t : "");
-    free(t);
-  }
-  return rc;
-}
-
-static void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  ASSERT_NOT_NULL(f);
-  fputs(text, f);
-  fclose(f);
-}
-
-static void need(const char *path) {
-  if (access(path, X_OK) != 0)
-    TASK_FAIL_("%s is missing: tools/install-deps.sh installs it", path);
-}
-
-/* An instance with database app, serving TDS on a free port. */
-static pid_t start_tds(int rows) {
-  need("/usr/bin/tsql");
-  need(PYTHON);
-  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
-  snprintf(ilog, sizeof ilog, "%s/instance.log", test_tmpdir());
-  ASSERT_EQ(mkdir(inst, 0755), 0);
-  char db[4400];
-  snprintf(db, sizeof db, "%s/app.db", inst);
-  sql_make_db(db, rows, 4096, 1, 11);
-  setenv("MSSQL_SA_PASSWORD", PASSWORD, 1);
-  pid_t p = sql_serve(inst, ilog,
-                      (const char *const[]){"--tds", "127.0.0.1:0", NULL});
-  unsetenv("MSSQL_SA_PASSWORD");
-  char *t = sql_slurp(ilog);
-  const char *at = t ? strstr(t, "TDS on 127.0.0.1:") : NULL;
-  port = at ? atoi(at + strlen("TDS on 127.0.0.1:")) : 0;
-  free(t);
-  if (port <= 0) {
-    kill(p, SIGKILL);
-    TASK_FAIL_("no TDS port in the instance's log");
-  }
-  return p;
-}
-
-/* Start the SDK client @p prog ("pipe_backup") on a new set and wait until
- * it created the set.  Its output goes to @p log. */
-static pid_t start_client(const char *prog, const char *set, const char *file,
-                          const char *log, const char *const *env) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s", build_path(prog));
-  pid_t c =
-      run_prog((const char *const[]){path, set, file, NULL}, NULL, log, env);
-  char ready[256];
-  snprintf(ready, sizeof ready, "created set %s", set);
-  for (int i = 0; i < 2000 && !sql_file_has(log, ready); i++)
-    sleep_ms(5);
-  if (!sql_file_has(log, ready)) {
-    kill(c, SIGKILL);
-    TASK_FAIL_("%s did not create its set:\n%s", prog, sql_slurp(log));
-  }
-  return c;
-}
-
-/* Run tsql with @p script on stdin; its output in *out. */
-static int tsql(const char *password, const char *script, char **out) {
-  char in[4400], o[4400], ps[16];
-  snprintf(in, sizeof in, "%s/tsql.in", test_tmpdir());
-  snprintf(o, sizeof o, "%s/tsql.out", test_tmpdir());
-  snprintf(ps, sizeof ps, "%d", port);
-  write_file(in, script);
-  unlink(o);
-  pid_t p =
-      run_prog((const char *const[]){"/usr/bin/tsql", "-H", "127.0.0.1", "-p",
-                                     ps, "-U", "sa", "-P", password, NULL},
-               in, o, NULL);
-  int rc = wait_helper_timeout(p, 30000);
-  if (rc < 0) kill(p, SIGKILL);
-  *out = sql_slurp(o);
-  return rc;
-}
 
 /* tsql: a backup through a virtual device, its progress, a restore of it,
  * the same rows; a wrong password gets Msg 18456 and nothing else. */

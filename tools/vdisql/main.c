@@ -5,11 +5,13 @@
  * See vdisql.1.
  */
 #include "exec.h"
+#include "logins.h"
 #include "msg.h"
 #include "remote.h"
 #include "script.h"
 #include "serve.h"
 #include "stale.h"
+#include "tdstls.h"
 #include "wire.h"
 
 #include <grp.h>
@@ -30,7 +32,10 @@ static void usage(FILE *f) {
       "              [-Q \"statement\" | -q \"statement\" | -i file[,file]]\n"
       "              [-b] [-r[0|1]] [-s separator] [-h headers] [-?]\n"
       "       vdisql --serve -S DIR [--allow-group GROUP] [--stop-timeout S]\n"
-      "                     [--tds ADDRESS:PORT]\n"
+      "                     [--tds ADDRESS:PORT [--tls-cert FILE --tls-key "
+      "FILE]\n"
+      "                      [--tls-mode off|on|required]]\n"
+      "       vdisql -S DIR --add-login NAME | --remove-login NAME\n"
       "  -S  instance: a directory path; '.', 'localhost', '(local)' or\n"
       "      none means $VDI_INSTANCE_DIR, else\n"
       "      $XDG_DATA_HOME/openvdi/instance (~/.local/share/...)\n"
@@ -40,7 +45,13 @@ static void usage(FILE *f) {
       "      vdisql -S DIR sends it the statements\n"
       "  --tds  also accept SQL Server clients (TDS) on ADDRESS:PORT\n"
       "      ([::1]:1433 for IPv6); the sa login's password is\n"
-      "      $MSSQL_SA_PASSWORD\n"
+      "      $MSSQL_SA_PASSWORD, other logins are in DIR/.vdisql/logins\n"
+      "  --tls-cert, --tls-key  PEM certificate and key: TLS for TDS\n"
+      "  --tls-mode  on (default with a certificate): offered, the login\n"
+      "      always encrypted; required: every connection all encrypted\n"
+      "      (SQL Server's ForceEncryption); off: not offered\n"
+      "  --add-login NAME  add (or change) a login of DIR's instance; the\n"
+      "      password from $VDISQL_LOGIN_PASSWORD or stdin's first line\n"
       "  -U, -P, -E, -d, -l, -t, -W, -C, -N: accepted, no effect\n"
       "Statements: BACKUP DATABASE, RESTORE DATABASE | VERIFYONLY |\n"
       "HEADERONLY | FILELISTONLY (see vdisql(1)).\n");
@@ -150,7 +161,8 @@ int main(int argc, char **argv) {
   const char *server = NULL, *query = NULL, *sep = "\t";
   const char *inputs = NULL; /* -i list, within argv (the last -i wins) */
   int bflag = 0, rflag = 0, headers = 1, serve = 0;
-  serve_opts so = {NULL, 0, 0, 10, NULL};
+  serve_opts so = {NULL, 0, 0, 10, NULL, NULL, NULL, -1};
+  const char *add_login = NULL, *remove_login = NULL;
   signal(SIGPIPE, SIG_IGN);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -158,12 +170,35 @@ int main(int argc, char **argv) {
       serve = 1;
       continue;
     }
-    if (strcmp(a, "--tds") == 0) {
+    if (strcmp(a, "--tds") == 0 || strcmp(a, "--tls-cert") == 0 ||
+        strcmp(a, "--tls-key") == 0 || strcmp(a, "--tls-mode") == 0 ||
+        strcmp(a, "--add-login") == 0 || strcmp(a, "--remove-login") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
         return 1;
       }
-      so.tds = argv[++i];
+      const char *v = argv[++i];
+      if (strcmp(a, "--tds") == 0) {
+        so.tds = v;
+      } else if (strcmp(a, "--tls-cert") == 0) {
+        so.tls_cert = v;
+      } else if (strcmp(a, "--tls-key") == 0) {
+        so.tls_key = v;
+      } else if (strcmp(a, "--add-login") == 0) {
+        add_login = v;
+      } else if (strcmp(a, "--remove-login") == 0) {
+        remove_login = v;
+      } else if (strcmp(v, "off") == 0) {
+        so.tls_mode = TDS_TLS_OFF;
+      } else if (strcmp(v, "on") == 0) {
+        so.tls_mode = TDS_TLS_ON;
+      } else if (strcmp(v, "required") == 0) {
+        so.tls_mode = TDS_TLS_REQUIRED;
+      } else {
+        fprintf(stderr,
+                "vdisql: --tls-mode '%s': expected off, on or required\n", v);
+        return 1;
+      }
       continue;
     }
     if (strcmp(a, "--allow-group") == 0 || strcmp(a, "--stop-timeout") == 0) {
@@ -293,6 +328,21 @@ int main(int argc, char **argv) {
             "Sqlcmd: Error: Server '%s': the instance directory '%s' does "
             "not exist.\n",
             server ? server : ".", dir);
+    return 1;
+  }
+  if (add_login) return logins_add(dir, add_login);
+  if (remove_login) return logins_remove(dir, remove_login);
+  if ((so.tls_cert || so.tls_key || so.tls_mode >= 0) && !so.tds) {
+    fprintf(stderr, "vdisql: --tls-cert, --tls-key and --tls-mode: only "
+                    "with --serve --tds\n");
+    return 1;
+  }
+  if (so.tls_key && !so.tls_cert) {
+    fprintf(stderr, "vdisql: --tls-key: only with --tls-cert\n");
+    return 1;
+  }
+  if (so.tls_mode == TDS_TLS_REQUIRED && !so.tls_cert) {
+    fprintf(stderr, "vdisql: --tls-mode required: needs --tls-cert\n");
     return 1;
   }
   if (serve) {

@@ -27,6 +27,7 @@
 #include "media.h"
 #include "session.h"
 #include "stale.h"
+#include "tdstls.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -50,6 +51,11 @@
 #include <unistd.h>
 
 #define MAX_SESSIONS 256
+/* TDS connections not logged in yet (each has LOGIN_TIMEOUT s per read,
+ * tdssession.c): more are closed at once, so a flood of logins, right or
+ * wrong, holds at most this many threads and leaves the other sessions'
+ * slots alone. */
+#define MAX_PENDING_LOGINS 32
 
 static double now_s(void) {
   struct timespec ts;
@@ -205,6 +211,7 @@ struct state {
   int lfd, sfd, efd;
   int tfd;              /* TDS listener, or -1 */
   const char *password; /* MSSQL_SA_PASSWORD as it was at the start */
+  tds_tls_ctx *tls;     /* --tls-cert and --tls-key, or NULL */
   session_t *sessions;
   int nsessions;
   long next_id;
@@ -257,7 +264,10 @@ static void accept_one(struct state *st) {
 static void accept_tds(struct state *st) {
   int fd = accept4(st->tfd, NULL, NULL, SOCK_CLOEXEC);
   if (fd < 0) return;
-  if (st->nsessions >= MAX_SESSIONS) {
+  int pending = 0;
+  for (session_t *s = st->sessions; s; s = s->next)
+    pending += s->tds && !__atomic_load_n(&s->logged_in, __ATOMIC_ACQUIRE);
+  if (st->nsessions >= MAX_SESSIONS || pending >= MAX_PENDING_LOGINS) {
     close(fd); /* a flood: the client's connect fails, nothing else */
     return;
   }
@@ -275,6 +285,7 @@ static void accept_tds(struct state *st) {
   s->tds = 1;
   s->password = st->password;
   s->server_name = st->o->dir;
+  s->tls = st->tls;
   if (pthread_create(&s->thread, NULL, tds_session_main, s) != 0) {
     close(fd);
     free(s);
@@ -311,7 +322,17 @@ static void cancel(session_t *s) {
 }
 
 int serve_run(const serve_opts *o) {
-  struct state st = {o, -1, -1, -1, -1, NULL, NULL, 0, 0};
+  struct state st = {o, -1, -1, -1, -1, NULL, NULL, NULL, 0, 0};
+  if (o->tls_cert) {
+    char err[600];
+    int mode = o->tls_mode >= 0 ? o->tls_mode : TDS_TLS_ON;
+    st.tls = tds_tls_load(o->tls_cert, o->tls_key ? o->tls_key : o->tls_cert,
+                          mode, err, sizeof err);
+    if (!st.tls) {
+      fprintf(stderr, "vdisql: %s\n", err);
+      return 1;
+    }
+  }
   const char *pw = getenv("MSSQL_SA_PASSWORD");
   st.password = pw && *pw ? strdup(pw) : NULL;
   int lock = take_instance_lock(o->dir);
@@ -350,8 +371,11 @@ int serve_run(const serve_opts *o) {
    * every database with a differential base), before any statement. */
   capture_init(o->dir);
   if (st.tfd >= 0)
-    fprintf(stderr, "vdisql: TDS on %s%s\n", shown,
-            st.password ? "" : " (no MSSQL_SA_PASSWORD: logins are refused)");
+    fprintf(stderr, "vdisql: TDS on %s%s%s\n", shown,
+            tds_tls_mode(st.tls) == TDS_TLS_REQUIRED ? " (TLS required)"
+            : tds_tls_mode(st.tls) == TDS_TLS_ON     ? " (TLS offered)"
+                                                     : "",
+            st.password ? "" : " (no MSSQL_SA_PASSWORD)");
   fprintf(stderr, "vdisql: instance '%s' ready (pid %ld)\n", o->dir,
           (long)getpid());
 
@@ -435,5 +459,6 @@ int serve_run(const serve_opts *o) {
   close(st.efd);
   close(lock);
   free((char *)st.password);
+  tds_tls_ctx_free(st.tls);
   return 0;
 }

@@ -25,6 +25,9 @@ typedef struct session {
   volatile int stop;       /* the instance stops: end after this batch */
   const char *password;    /* TDS: the sa login's, NULL = refuse all */
   const char *server_name; /* TDS: in messages (@@SERVERNAME) */
+  struct tds_tls_ctx *tls; /* TDS: certificate and --tls-mode, or NULL */
+  int logged_in;           /* TDS, atomic: past LOGIN7 (serve.c counts
+                              the connections that are not) */
   pthread_t thread;
   struct session *next;
 } session_t;
