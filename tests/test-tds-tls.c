@@ -308,8 +308,8 @@ TEST_IMPL_TIMEOUT(tds_tls_python_required, 150) {
   char *out = NULL;
   ASSERT_EQ(truncate(cap, 0), 0);
   freetds_conf("request", env, sizeof env);
-  ASSERT_EQ(tsql_as(at, "sa", PASSWORD, "SELECT '" CANARY "'\ngo\nquit\n",
-                    &out, (const char *const[]){env, NULL}),
+  ASSERT_EQ(tsql_as(at, "sa", PASSWORD, "SELECT '" CANARY "'\ngo\nquit\n", &out,
+                    (const char *const[]){env, NULL}),
             0);
   ASSERT_NOT_NULL(strstr(out, CANARY));
   free(out);
@@ -385,8 +385,8 @@ TEST_IMPL_TIMEOUT(tds_tls_bad_cert_refused, 60) {
       {{"--serve", "-S", dir, "--tds", "127.0.0.1:0", "--tls-cert", key,
         "--tls-key", key, NULL},
        "not a PEM certificate"},
-      {{"--serve", "-S", dir, "--tds", "127.0.0.1:0", "--tls-mode",
-        "required", NULL},
+      {{"--serve", "-S", dir, "--tds", "127.0.0.1:0", "--tls-mode", "required",
+        NULL},
        "--tls-mode required: needs --tls-cert"},
       {{"--serve", "-S", dir, "--tds", "127.0.0.1:0", "--tls-cert", cert,
         "--tls-mode", "sometimes", NULL},
@@ -403,5 +403,72 @@ TEST_IMPL_TIMEOUT(tds_tls_bad_cert_refused, 60) {
                  cases[i].says, out);
     free(out);
   }
+  return 0;
+}
+
+/* Over TLS the reply is written while the watcher reads the client's
+ * attention (two threads, one TLS session): pyodbc with encryption
+ * cancels a running backup; it is aborted, and the connection, still
+ * encrypted, goes on working. */
+TEST_IMPL_TIMEOUT(tds_tls_pyodbc_cancel, 90) {
+  make_cert();
+  pid_t srv = start_tds_with(
+      20000, (const char *const[]){"--tls-cert", cert, "--tls-key", key,
+                                   "--tls-mode", "required", NULL});
+  char bak[4400], clog[4400], py[4400], pout[4400], mark[4400], script[9000];
+  char env_mark[4500];
+  snprintf(bak, sizeof bak, "%s/app.vdi", test_tmpdir());
+  snprintf(clog, sizeof clog, "%s/client.log", test_tmpdir());
+  snprintf(py, sizeof py, "%s/t.py", test_tmpdir());
+  snprintf(pout, sizeof pout, "%s/py.out", test_tmpdir());
+  snprintf(mark, sizeof mark, "%s/paused", test_tmpdir());
+  snprintf(env_mark, sizeof env_mark, "PIPE_BACKUP_PAUSE_MARK=%s", mark);
+  const char *set = unique_name("tls");
+  const char *env[] = {"PIPE_BACKUP_PAUSE_AT=1000000",
+                       "PIPE_BACKUP_PAUSE_MS=6000", env_mark, NULL};
+  pid_t c = start_client("cxx/pipe_backup", set, bak, clog, env);
+  snprintf(script, sizeof script,
+           "import pyodbc, threading, time, os, glob\n"
+           "drv = (glob.glob('/usr/lib/*/odbc/libtdsodbc.so') + "
+           "['FreeTDS'])[0]\n"
+           "c = pyodbc.connect('DRIVER={' + drv + '};SERVER=127.0.0.1;'\n"
+           "                   'PORT=%d;UID=sa;PWD=%s;TDS_Version=7.4;'\n"
+           "                   'Encryption=require', autocommit=True)\n"
+           "cur = c.cursor()\n"
+           "def cancel():\n"
+           "    while not os.path.exists('%s'):\n"
+           "        time.sleep(0.01)\n"
+           "    cur.cancel()\n"
+           "threading.Thread(target=cancel).start()\n"
+           "t0 = time.time()\n"
+           "try:\n"
+           "    cur.execute(\"BACKUP DATABASE app TO VIRTUAL_DEVICE='%s' "
+           "WITH STATS=1\")\n"
+           "    while cur.nextset():\n"
+           "        pass\n"
+           "    print('NOT-CANCELLED')\n"
+           "except pyodbc.Error as e:\n"
+           "    print('CANCELLED', e.args[0])\n"
+           "print('SECONDS %%.1f' %% (time.time() - t0))\n"
+           "cur.execute(\"SELECT '" CANARY "'\")\n"
+           "print('AFTER', cur.fetchone()[0])\n",
+           port, PASSWORD, mark, set);
+  write_file(py, script);
+  pid_t p = run_prog((const char *const[]){PYTHON, py, NULL}, NULL, pout, NULL);
+  ASSERT_EQ(wait_ok(p, 60000, "python (pyodbc)", pout), 0);
+  int crc = wait_helper_timeout(c, 30000);
+  if (crc < 0) kill(c, SIGKILL);
+  char *out = sql_slurp(pout);
+  if (!strstr(out, "CANCELLED") || strstr(out, "NOT-CANCELLED") ||
+      !strstr(out, "AFTER " CANARY))
+    TASK_FAIL_("the cancel did not abort the backup:\n%s", out);
+  const char *s = strstr(out, "SECONDS ");
+  ASSERT_NOT_NULL(s);
+  ASSERT(atof(s + 8) < 4.0);
+  free(out);
+  ASSERT_NE(crc, 0);
+  ASSERT(sql_file_has(ilog, "attention (cancel)"));
+  ASSERT(sql_file_has(ilog, "TLS (TLSv1.2 "));
+  sql_serve_stop(srv, 10000);
   return 0;
 }

@@ -98,8 +98,8 @@ static FILE *open_file(const char *dir, int warn) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return NULL;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-      st.st_uid != geteuid() || (st.st_mode & 077)) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 077)) {
     if (warn)
       fprintf(stderr,
               "vdisql: '%s' is ignored: it must be a file of this user "
@@ -240,8 +240,9 @@ int logins_add(const char *dir, const char *name) {
            LOGINS_ITERATIONS, sh, hh);
   int had;
   if (rewrite(dir, name, line, &had) != 0) {
-    fprintf(stderr, "vdisql: --add-login: cannot write '%s/.vdisql/logins': "
-                    "%s\n",
+    fprintf(stderr,
+            "vdisql: --add-login: cannot write '%s/.vdisql/logins': "
+            "%s\n",
             dir, strerror(errno));
     return 1;
   }

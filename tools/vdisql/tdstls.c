@@ -82,8 +82,7 @@ tds_tls_ctx *tds_tls_load(const char *cert, const char *key, int mode,
     ssl_error(why, sizeof why);
     snprintf(err, errlen, "--tls-cert '%s': not a PEM certificate (%s)", cert,
              why);
-  } else if (SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM) !=
-             1) {
+  } else if (SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM) != 1) {
     if (ssl_error(why, sizeof why) == X509_R_KEY_VALUES_MISMATCH)
       snprintf(err, errlen,
                "--tls-key '%s' is not the key of the certificate '%s' (%s)",
@@ -94,8 +93,8 @@ tds_tls_ctx *tds_tls_load(const char *cert, const char *key, int mode,
   } else if (SSL_CTX_check_private_key(x->ctx) != 1) {
     ssl_error(why, sizeof why);
     snprintf(err, errlen,
-             "--tls-key '%s' is not the key of the certificate '%s' (%s)",
-             key, cert, why);
+             "--tls-key '%s' is not the key of the certificate '%s' (%s)", key,
+             cert, why);
   } else {
     return x;
   }
@@ -245,9 +244,9 @@ int tds_tls_handshake(tds_tls *t, long id) {
     int rc = tds_read_message(c, &type, &d, &n);
     if (rc <= 0 || type != TDS_PKT_PRELOGIN) {
       fprintf(stderr, "vdisql: session %ld: TLS handshake: %s\n", id,
-              rc == 0   ? "the client hung up"
-              : rc < 0  ? "malformed packet"
-                        : "not a PRELOGIN packet");
+              rc == 0  ? "the client hung up"
+              : rc < 0 ? "malformed packet"
+                       : "not a PRELOGIN packet");
       free(d);
       return -1;
     }

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-tds-auth.c - SQL authentication of the TDS endpoint: the logins
+ * file (`vdisql -S DIR --add-login NAME`, PBKDF2 hashes, mode 0600) next
+ * to sa's MSSQL_SA_PASSWORD, the one answer a failed login gets (Msg
+ * 18456), and a flood of logins, wrong or never finished, from many
+ * connections at once: the instance's threads and memory stay bounded,
+ * and the right password gets in, during the flood and after it.
+ */
+#include "task.h"
+#include "test-sql-util.h"
+#include "test-tds-util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* `vdisql -S inst --add-login NAME`, the password on stdin, or from the
+ * environment when @p via_env. */
+static int add_login(const char *name, const char *pw, int via_env) {
+  char in[4400], log[4400], env[300];
+  snprintf(in, sizeof in, "%s/pw.in", test_tmpdir());
+  snprintf(log, sizeof log, "%s/add-login.log", test_tmpdir());
+  snprintf(env, sizeof env, "VDISQL_LOGIN_PASSWORD=%s", pw);
+  char line[300];
+  snprintf(line, sizeof line, "%s\n", pw);
+  write_file(in, via_env ? "" : line);
+  pid_t p = run_prog((const char *const[]){build_path("vdisql"), "-S", inst,
+                                           "--add-login", name, NULL},
+                     in, log, via_env ? (const char *const[]){env, NULL} : NULL);
+  return wait_ok(p, 30000, "vdisql --add-login", log);
+}
+
+/* tsql as @p user: 1 if it ran the SELECT, 0 if the login was refused
+ * with Msg 18456 and no other message. */
+static int login_ok(const char *user, const char *pw) {
+  char *out = NULL;
+  tsql_as(port, user, pw, "SELECT 'logged-in-yes'\ngo\nquit\n", &out,
+          NULL);
+  int ok = strstr(out, "logged-in-yes") != NULL;
+  if (!ok) {
+    char want[300];
+    snprintf(want, sizeof want, "Login failed for user '%s'.", user);
+    const char *m = strstr(out, "Msg ");
+    if (!m || strncmp(m, "Msg 18456", 9) != 0 || strstr(m + 4, "Msg ") ||
+        !strstr(out, want))
+      TASK_FAIL_("%s: not the one Msg 18456:\n%s", user, out);
+  }
+  free(out);
+  return ok;
+}
+
+/* Logins from the file: added by stdin or the environment, hashed, 0600;
+ * names compare case-insensitively; a wrong password and an unknown name
+ * get the same single message; a changed or removed login takes effect
+ * at the next connection; a file others could read is not trusted; sa
+ * keeps MSSQL_SA_PASSWORD. */
+TEST_IMPL_TIMEOUT(tds_auth_logins_file, 120) {
+  pid_t srv = start_tds(100);
+  ASSERT_EQ(login_ok("bob", "Bob-pw#1"), 0); /* no file yet */
+  ASSERT_EQ(add_login("bob", "Bob-pw#1", 0), 0);
+  ASSERT_EQ(add_login("carol", "Carol:pw 2", 1), 0);
+  char file[4400];
+  snprintf(file, sizeof file, "%s/.vdisql/logins", inst);
+  struct stat st;
+  ASSERT_EQ(stat(file, &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0600);
+  char *text = sql_slurp(file);
+  ASSERT_NOT_NULL(strstr(text, "bob:pbkdf2-sha256:"));
+  ASSERT_NOT_NULL(strstr(text, "\ncarol:pbkdf2-sha256:"));
+  ASSERT_NULL(strstr(text, "Bob-pw#1"));
+  ASSERT_NULL(strstr(text, "Carol:pw 2"));
+  free(text);
+
+  ASSERT_EQ(login_ok("bob", "Bob-pw#1"), 1);
+  ASSERT_EQ(login_ok("BOB", "Bob-pw#1"), 1);
+  ASSERT_EQ(login_ok("carol", "Carol:pw 2"), 1);
+  ASSERT_EQ(login_ok("bob", "Bob-pw#2"), 0);
+  ASSERT_EQ(login_ok("bob", "bob-pw#1"), 0); /* passwords: case matters */
+  ASSERT_EQ(login_ok("carol", "Bob-pw#1"), 0);
+  ASSERT_EQ(login_ok("mallory", "Bob-pw#1"), 0);
+  ASSERT_EQ(login_ok("sa", PASSWORD), 1);
+  ASSERT_EQ(login_ok("sa", "Bob-pw#1"), 0);
+
+  /* Changed: the old password is refused, the new one taken. */
+  ASSERT_EQ(add_login("bob", "Bob-new#3", 1), 0);
+  ASSERT_EQ(login_ok("bob", "Bob-pw#1"), 0);
+  ASSERT_EQ(login_ok("bob", "Bob-new#3"), 1);
+  /* Removed. */
+  char *out = NULL;
+  ASSERT_EQ(sql_vdisql(&out, "-S", inst, "--remove-login", "bob", NULL), 0);
+  free(out);
+  ASSERT_EQ(login_ok("bob", "Bob-new#3"), 0);
+  ASSERT_EQ(login_ok("carol", "Carol:pw 2"), 1);
+
+  /* Readable by others: not trusted, said in the log. */
+  ASSERT_EQ(chmod(file, 0644), 0);
+  ASSERT_EQ(login_ok("carol", "Carol:pw 2"), 0);
+  ASSERT(sql_file_has(ilog, "it must be a file of this user with mode 0600"));
+  ASSERT_EQ(chmod(file, 0600), 0);
+  ASSERT_EQ(login_ok("carol", "Carol:pw 2"), 1);
+  /* No password, a bad name: refused with one line. */
+  ASSERT_NE(add_login("bad:name", "x", 1), 0);
+  ASSERT_NE(add_login("dave", "", 0), 0);
+  ASSERT(sql_file_has(ilog, "login failed for user 'mallory'"));
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* ---- a raw TDS client, for the flood ---- */
+
+static int tcp_connect(int at) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)at);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {20, 0};
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int send_packet(int fd, uint8_t type, const uint8_t *p, size_t n) {
+  uint8_t buf[4096];
+  buf[0] = type;
+  buf[1] = 1; /* end of message */
+  buf[2] = (uint8_t)((n + 8) >> 8);
+  buf[3] = (uint8_t)(n + 8);
+  buf[4] = buf[5] = buf[7] = 0;
+  buf[6] = 1;
+  memcpy(buf + 8, p, n);
+  return send(fd, buf, n + 8, MSG_NOSIGNAL) == (ssize_t)(n + 8) ? 0 : -1;
+}
+
+/* One reply message's payload into @p buf: its length, or -1. */
+static long read_reply(int fd, uint8_t *buf, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    uint8_t h[8];
+    size_t got = 0;
+    while (got < 8) {
+      ssize_t k = read(fd, h + got, 8 - got);
+      if (k <= 0) return -1;
+      got += (size_t)k;
+    }
+    size_t len = (size_t)h[2] << 8 | h[3];
+    if (len < 8 || n + len - 8 > cap) return -1;
+    for (got = 0; got < len - 8;) {
+      ssize_t k = read(fd, buf + n + got, len - 8 - got);
+      if (k <= 0) return -1;
+      got += (size_t)k;
+    }
+    n += len - 8;
+    if (h[1] & 1) return (long)n;
+  }
+}
+
+static size_t put_utf16(uint8_t *p, const char *s, int obfuscate) {
+  size_t n = 0;
+  for (; *s; s++) {
+    uint8_t b[2] = {(uint8_t)*s, 0};
+    for (int i = 0; i < 2; i++)
+      p[n++] = obfuscate ? (uint8_t)((b[i] << 4 | b[i] >> 4) ^ 0xA5) : b[i];
+  }
+  return n;
+}
+
+/* PRELOGIN (no encryption), then LOGIN7 ([MS-TDS] 2.2.6.4, TDS 7.4).
+ * 1: logged in (LOGINACK), 0: refused with Msg 18456, -1: the connection
+ * was closed or broke before an answer. */
+static int raw_login(int at, const char *user, const char *pw) {
+  int fd = tcp_connect(at);
+  if (fd < 0) return -1;
+  static const uint8_t pre[] = {0x00, 0, 11, 0, 6, 0x01, 0, 17, 0, 1, 0xFF,
+                                16,   0, 0,  0, 0, 0,    2};
+  uint8_t buf[8192];
+  int rc = -1;
+  if (send_packet(fd, 0x12, pre, sizeof pre) != 0 ||
+      read_reply(fd, buf, sizeof buf) < 0)
+    goto out;
+  uint8_t l[1024] = {0};
+  size_t n = 94;
+  uint32_t ver = 0x74000004u, psize = 4096;
+  memcpy(l + 4, &ver, 4);
+  memcpy(l + 8, &psize, 4);
+  size_t uo = n, ul = put_utf16(l + n, user, 0);
+  n += ul;
+  size_t po = n, pl = put_utf16(l + n, pw, 1);
+  n += pl;
+  for (size_t at2 = 36; at2 < 90; at2 += 4) {
+    size_t off = at2 == 40 ? uo : at2 == 44 ? po : n;
+    size_t cch = at2 == 40 ? ul / 2 : at2 == 44 ? pl / 2 : 0;
+    if (at2 == 72) { /* ClientID: 6 bytes, then SSPI's pair at 78 */
+      at2 = 74;
+      continue;
+    }
+    l[at2] = (uint8_t)off;
+    l[at2 + 1] = (uint8_t)(off >> 8);
+    l[at2 + 2] = (uint8_t)cch;
+    l[at2 + 3] = (uint8_t)(cch >> 8);
+  }
+  uint32_t total = (uint32_t)n;
+  memcpy(l, &total, 4);
+  if (send_packet(fd, 0x10, l, n) != 0) goto out;
+  long k = read_reply(fd, buf, sizeof buf);
+  if (k < 8) goto out;
+  uint32_t num;
+  memcpy(&num, buf + 3, 4);
+  if (memchr(buf, 0xAD, (size_t)k) && buf[0] != 0xAA)
+    rc = 1;
+  else if (buf[0] == 0xAA && num == 18456)
+    rc = 0;
+out:
+  close(fd);
+  return rc;
+}
+
+/* From /proc/PID/status: "Threads:" or "VmRSS:" (kB). */
+static long proc_status(pid_t pid, const char *field) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+  FILE *f = fopen(path, "r");
+  long v = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, field, strlen(field)) == 0) v = atol(line + strlen(field));
+  if (f) fclose(f);
+  return v;
+}
+
+#define IDLE     40 /* connections that never send their login */
+#define FLOODERS 6  /* processes sending wrong passwords ... */
+#define ATTEMPTS 40 /* ... this many times each */
+
+/* A flood: IDLE connections that never log in and FLOODERS processes
+ * sending wrong passwords as fast as answered.  The instance holds at
+ * most its cap of logins in progress (threads and memory bounded); the
+ * idle connections lose their slots after the login timeout, so the
+ * right password gets in while they are still open; no lockout after. */
+TEST_IMPL_TIMEOUT(tds_auth_flood_bounded, 150) {
+  pid_t srv = start_tds(100);
+  ASSERT_EQ(raw_login(port, "sa", PASSWORD), 1);
+  ASSERT_EQ(raw_login(port, "sa", "wrong"), 0);
+  long threads0 = proc_status(srv, "Threads:");
+  long rss0 = proc_status(srv, "VmRSS:");
+  ASSERT(threads0 > 0 && rss0 > 0);
+
+  pid_t fl[FLOODERS];
+  for (int i = 0; i < FLOODERS; i++) {
+    fflush(NULL);
+    fl[i] = fork();
+    ASSERT(fl[i] >= 0);
+    if (fl[i] == 0) {
+      int refused = 0;
+      for (int k = 0; k < ATTEMPTS; k++) {
+        char pw[32];
+        snprintf(pw, sizeof pw, "guess-%d-%d", i, k);
+        int r = raw_login(port, k % 5 ? "sa" : "nobody", pw);
+        if (r == 1) _exit(3); /* a wrong password got in */
+        if (r < 0) sleep_ms(20);
+        refused += r == 0;
+      }
+      _exit(refused > 0 ? 0 : 4); /* 4: never even refused */
+    }
+  }
+  sleep_ms(1000);
+  int idle[IDLE];
+  for (int i = 0; i < IDLE; i++)
+    idle[i] = tcp_connect(port);
+  /* The right password, while the flood runs and the idle connections
+   * stay open: refused at first (no slot), in after the login timeout. */
+  long max_threads = 0, max_rss = 0;
+  int in = 0;
+  for (int i = 0; i < 400 && !in; i++) {
+    long t = proc_status(srv, "Threads:"), r = proc_status(srv, "VmRSS:");
+    if (t > max_threads) max_threads = t;
+    if (r > max_rss) max_rss = r;
+    in = raw_login(port, "sa", PASSWORD) == 1;
+    if (!in) sleep_ms(50);
+  }
+  for (int i = 0; i < FLOODERS; i++) {
+    int rc = wait_helper_timeout(fl[i], 60000);
+    if (rc < 0) kill(fl[i], SIGKILL);
+    ASSERT_EQ(rc, 0);
+  }
+  if (!in) TASK_FAIL_("the right password never got in during the flood");
+  /* The idle ones were closed by the instance (end of file for them). */
+  int closed = 0;
+  for (int i = 0; i < IDLE; i++) {
+    char b;
+    if (idle[i] >= 0 && read(idle[i], &b, 1) <= 0) closed++;
+    if (idle[i] >= 0) close(idle[i]);
+  }
+  ASSERT_EQ(closed, IDLE);
+  /* 32 logins in progress at most (serve.c), each one thread. */
+  if (max_threads > threads0 + 32 + 2 || max_rss > rss0 + 64 * 1024)
+    TASK_FAIL_("threads %ld -> %ld, RSS %ld -> %ld kB", threads0,
+               max_threads, rss0, max_rss);
+  ASSERT(max_threads > threads0); /* the flood did reach it */
+  /* No lockout afterwards. */
+  ASSERT_EQ(raw_login(port, "sa", PASSWORD), 1);
+  ASSERT_EQ(login_ok("sa", PASSWORD), 1);
+  ASSERT(sql_file_has(ilog, "login failed for user 'nobody'"));
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
