@@ -51,11 +51,13 @@
 #include <unistd.h>
 
 #define MAX_SESSIONS 256
-/* TDS connections not logged in yet (each has LOGIN_TIMEOUT s per read,
- * tdssession.c): more are closed at once, so a flood of logins, right or
- * wrong, holds at most this many threads and leaves the other sessions'
- * slots alone. */
+/* TDS connections not logged in yet: more are closed at once, so a flood
+ * of logins, right or wrong, holds at most this many threads and leaves
+ * the other sessions' slots alone; each is shut down if it has not logged
+ * in within LOGIN_DEADLINE seconds of its connect, so connections that
+ * never finish (or trickle) their login do not keep their slots. */
 #define MAX_PENDING_LOGINS 32
+#define LOGIN_DEADLINE     10
 
 static double now_s(void) {
   struct timespec ts;
@@ -286,6 +288,7 @@ static void accept_tds(struct state *st) {
   s->password = st->password;
   s->server_name = st->o->dir;
   s->tls = st->tls;
+  s->login_by = now_s() + LOGIN_DEADLINE;
   if (pthread_create(&s->thread, NULL, tds_session_main, s) != 0) {
     close(fd);
     free(s);
@@ -401,6 +404,24 @@ int serve_run(const serve_opts *o) {
     if (stopping && !aborted) {
       double left = deadline - now_s();
       timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
+    }
+    /* Logins past their deadline are shut down; wake for the next one. */
+    double now = now_s();
+    for (session_t *s = st.sessions; s; s = s->next) {
+      if (!s->tds || s->login_by == 0 ||
+          __atomic_load_n(&s->logged_in, __ATOMIC_ACQUIRE)) {
+        s->login_by = 0;
+        continue;
+      }
+      if (now >= s->login_by) {
+        fprintf(stderr, "vdisql: session %ld: no login within %d s; closing\n",
+                s->id, LOGIN_DEADLINE);
+        shutdown(s->fd, SHUT_RDWR);
+        s->login_by = 0;
+        continue;
+      }
+      int ms = (int)((s->login_by - now) * 1000) + 1;
+      if (timeout < 0 || ms < timeout) timeout = ms;
     }
     int rc = poll(pf, n, timeout);
     if (rc < 0 && errno != EINTR) break;

@@ -28,6 +28,8 @@ typedef struct session {
   struct tds_tls_ctx *tls; /* TDS: certificate and --tls-mode, or NULL */
   int logged_in;           /* TDS, atomic: past LOGIN7 (serve.c counts
                               the connections that are not) */
+  double login_by;         /* TDS: serve.c ends it if not logged in by
+                              then (monotonic seconds; 0 once ended) */
   pthread_t thread;
   struct session *next;
 } session_t;

@@ -17,9 +17,10 @@
  * the answer is ENCRYPT_NOT_SUP, and a client that requires encryption
  * ends the connection itself.
  *
- * Until its login is done a connection has LOGIN_TIMEOUT seconds for each
- * read, so connections that never log in cannot hold their slots (serve.c
- * caps how many may be logging in at once).
+ * A connection that has not logged in within serve.c's deadline is shut
+ * down there (its reads and writes here fail), so connections that never
+ * log in cannot hold their slots; serve.c also caps how many may be
+ * logging in at once.
  */
 #include "session.h"
 
@@ -39,13 +40,11 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 /* PRELOGIN option tokens (2.2.6.5). */
 enum { PL_VERSION, PL_ENCRYPTION, PL_INSTOPT, PL_THREADID, PL_MARS };
 #define PL_TERMINATOR 0xFF
-#define LOGIN_TIMEOUT 10 /* s */
 
 /* What we answer as: SQL Server 2022's version, 16.0.1000. */
 static const uint8_t server_version[4] = {16, 0, 0x03, 0xE8};
@@ -148,12 +147,6 @@ static int end_login_tls(tds_session *t, int enc) {
   tds_tls_free(t->tls);
   t->tls = NULL;
   return rc;
-}
-
-static void login_deadline(int fd, int seconds) {
-  struct timeval tv = {seconds, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
 static int login_refused(tds_session *t, int num, const char *text) {
@@ -311,7 +304,6 @@ void *tds_session_main(void *arg) {
     t->s = s;
     t->vars.spid = s->id;
     int enc = TDS_ENCRYPT_NOT_SUP;
-    login_deadline(s->fd, LOGIN_TIMEOUT);
     int ok = next_request(t, &type, &d, &n) && type == TDS_PKT_PRELOGIN &&
              prelogin(t, d, n, &enc) == 0 && start_tls(t, enc) == 0;
     free(d);
@@ -320,10 +312,7 @@ void *tds_session_main(void *arg) {
          end_login_tls(t, enc) == 0 && login(t, d, n) == 0;
     free(d);
     d = NULL;
-    if (ok) {
-      login_deadline(s->fd, 0);
-      __atomic_store_n(&s->logged_in, 1, __ATOMIC_RELEASE);
-    }
+    if (ok) __atomic_store_n(&s->logged_in, 1, __ATOMIC_RELEASE);
     while (ok && !s->stop && next_request(t, &type, &d, &n)) {
       if (type != TDS_PKT_BATCH)
         fprintf(stderr, "vdisql: session %ld: TDS request type %u\n", s->id,
