@@ -133,3 +133,61 @@ int tsql_as(int at, const char *user, const char *password, const char *script,
 int tsql(const char *password, const char *script, char **out) {
   return tsql_as(port, "sa", password, script, out, NULL);
 }
+
+void pyodbc_cancel_check(const char *conn_extra) {
+  char bak[4400], clog[4400], py[4400], pout[4400], mark[4400], script[9000];
+  char env_mark[4500];
+  snprintf(bak, sizeof bak, "%s/app.vdi", test_tmpdir());
+  snprintf(clog, sizeof clog, "%s/client.log", test_tmpdir());
+  snprintf(py, sizeof py, "%s/t.py", test_tmpdir());
+  snprintf(pout, sizeof pout, "%s/py.out", test_tmpdir());
+  snprintf(mark, sizeof mark, "%s/paused", test_tmpdir());
+  snprintf(env_mark, sizeof env_mark, "PIPE_BACKUP_PAUSE_MARK=%s", mark);
+  const char *set = unique_name("tds");
+  const char *env[] = {"PIPE_BACKUP_PAUSE_AT=1000000",
+                       "PIPE_BACKUP_PAUSE_MS=6000", env_mark, NULL};
+  pid_t c = start_client("cxx/pipe_backup", set, bak, clog, env);
+  snprintf(script, sizeof script,
+           "import pyodbc, threading, time, os, glob\n"
+           "# The driver by its file: registered in odbcinst.ini or not\n"
+           "drv = (glob.glob('/usr/lib/*/odbc/libtdsodbc.so') + "
+           "['FreeTDS'])[0]\n"
+           "c = pyodbc.connect('DRIVER={' + drv + '};SERVER=127.0.0.1;'\n"
+           "                   'PORT=%d;'\n"
+           "                   'UID=sa;PWD=%s;TDS_Version=7.4%s',\n"
+           "                   autocommit=True)\n"
+           "cur = c.cursor()\n"
+           "def cancel():\n"
+           "    while not os.path.exists('%s'):\n"
+           "        time.sleep(0.01)\n"
+           "    cur.cancel()\n"
+           "threading.Thread(target=cancel).start()\n"
+           "t0 = time.time()\n"
+           "try:\n"
+           "    cur.execute(\"BACKUP DATABASE app TO VIRTUAL_DEVICE='%s'\")\n"
+           "    while cur.nextset():\n"
+           "        pass\n"
+           "    print('NOT-CANCELLED')\n"
+           "except pyodbc.Error as e:\n"
+           "    print('CANCELLED', e.args[0])\n"
+           "print('SECONDS %%.1f' %% (time.time() - t0))\n"
+           "cur.execute('SELECT count(*) FROM msdb.dbo.backupset')\n"
+           "print('HISTORY', cur.fetchone()[0])\n",
+           port, PASSWORD, conn_extra, mark, set);
+  write_file(py, script);
+  pid_t p = run_prog((const char *const[]){PYTHON, py, NULL}, NULL, pout, NULL);
+  ASSERT_EQ(wait_ok(p, 60000, "python (pyodbc)", pout), 0);
+  int crc = wait_helper_timeout(c, 30000);
+  if (crc < 0) kill(c, SIGKILL);
+  char *out = sql_slurp(pout);
+  if (!strstr(out, "CANCELLED") || strstr(out, "NOT-CANCELLED") ||
+      !strstr(out, "HISTORY 0"))
+    TASK_FAIL_("the cancel did not abort the backup:\n%s", out);
+  /* Well before the client's 6 s pause would have ended by itself. */
+  const char *s = strstr(out, "SECONDS ");
+  ASSERT_NOT_NULL(s);
+  ASSERT(atof(s + 8) < 4.0);
+  free(out);
+  ASSERT_NE(crc, 0); /* the VDI client saw the abort */
+  ASSERT(sql_file_has(ilog, "attention (cancel)"));
+}

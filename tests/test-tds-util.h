@@ -42,5 +42,11 @@ int tsql_as(int at, const char *user, const char *password, const char *script,
             char **out, const char *const *env);
 /** tsql_as(port, "sa", ...) without extra environment. */
 int tsql(const char *password, const char *script, char **out);
+/** pyodbc + FreeTDS ODBC (@p conn_extra appended to its connection
+ * string) cancels a BACKUP of app to a virtual device while the device's
+ * client holds the stream: the backup is aborted at once, the VDI client
+ * sees it, nothing is recorded, and the connection goes on working.
+ * Fails the test otherwise. */
+void pyodbc_cancel_check(const char *conn_extra);
 
 #endif
