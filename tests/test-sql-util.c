@@ -71,12 +71,14 @@ pid_t sql_spawn_held_restore(const char *dir, const char *restore_stmt,
                              const char *mark, int pause_ms, const char *log) {
   char ms[32];
   snprintf(ms, sizeof ms, "%d", pause_ms);
-  setenv("VDISQL_TEST_COMMIT_MARK", mark, 1);
-  setenv("VDISQL_TEST_COMMIT_PAUSE_MS", ms, 1);
+  setenv("VDISQL_TEST_PAUSE_AT", "restore_commit", 1);
+  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
+  setenv("VDISQL_TEST_PAUSE_MS", ms, 1);
   pid_t p = sql_vdisql_spawn(
       log, (const char *const[]){"-b", "-S", dir, "-Q", restore_stmt, NULL});
-  unsetenv("VDISQL_TEST_COMMIT_MARK");
-  unsetenv("VDISQL_TEST_COMMIT_PAUSE_MS");
+  unsetenv("VDISQL_TEST_PAUSE_AT");
+  unsetenv("VDISQL_TEST_PAUSE_MARK");
+  unsetenv("VDISQL_TEST_PAUSE_MS");
   for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
     sleep_ms(5);
   if (access(mark, F_OK) != 0) {
