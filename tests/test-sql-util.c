@@ -45,6 +45,22 @@ int sql_file_has(const char *path, const char *what) {
 }
 
 pid_t sql_serve(const char *dir, const char *log, const char *const *extra) {
+  const char *args[40];
+  int n = 0, own = 0;
+  for (int i = 0; extra && extra[i] && n < 37; i++) {
+    own |= strcmp(extra[i], "--backup-dir") == 0;
+    args[n++] = extra[i];
+  }
+  if (!own) {
+    args[n++] = "--backup-dir";
+    args[n++] = test_tmpdir();
+  }
+  args[n] = NULL;
+  return sql_serve_plain(dir, log, args);
+}
+
+pid_t sql_serve_plain(const char *dir, const char *log,
+                      const char *const *extra) {
   const char *args[40] = {"--serve", "-S", dir};
   int n = 3;
   for (int i = 0; extra && extra[i] && n < 39; i++)
