@@ -357,6 +357,9 @@ int exec_restore(const exec_ctx *cx, const stmt *s) {
   }
   if (rc == 0 && into_db)
     rc = rp_check_kind(s->kind == ST_RESTORE_LOG, &h, &err);
+  if (rc == 0 && (into_db || s->kind == ST_VERIFYONLY))
+    rc = rp_check_moves(cx->inst_dir, s->db[0] ? s->db : h.database, &h,
+                        s->nmove, s->move_from, s->move_to, &err);
   int done = 0; /* the restore took effect (closing may still complain) */
   if (rc == 0 && into_db) {
     if (h.backup_type == VS_TYPE_LOG)
