@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* tsql: a backup through a virtual device, its progress, a restore of it,
@@ -139,6 +140,142 @@ TEST_IMPL_TIMEOUT(tds_pymssql_live_progress, 90) {
 TEST_IMPL_TIMEOUT(tds_pyodbc_cancel, 90) {
   pid_t srv = start_tds(20000);
   pyodbc_cancel_check("");
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* A freetds.conf naming the instance "vdisql" (TDS 7.4), for the FreeTDS
+ * programs that take a server name rather than a host and port. */
+static void freetds_conf(char *env, size_t n) {
+  char conf[4400], text[200];
+  snprintf(conf, sizeof conf, "%s/freetds.conf", test_tmpdir());
+  snprintf(text, sizeof text,
+           "[vdisql]\n\thost = 127.0.0.1\n\tport = %d\n\ttds version = 7.4\n",
+           port);
+  write_file(conf, text);
+  snprintf(env, n, "FREETDSCONF=%s", conf);
+}
+
+/* Run FreeTDS's @p prog ("/usr/bin/bsqldb", "/usr/bin/fisql") with
+ * @p script as its input file; stdout and stderr in *out.  Not waited for
+ * when @p pid is given. */
+static int freetds_prog(const char *prog, const char *script, char **out,
+                        pid_t *pid, const char *tag) {
+  char in[4400], o[4400], env[4500];
+  snprintf(in, sizeof in, "%s/%s.sql", test_tmpdir(), tag);
+  snprintf(o, sizeof o, "%s/%s.out", test_tmpdir(), tag);
+  write_file(in, script);
+  unlink(o);
+  freetds_conf(env, sizeof env);
+  const char *envs[] = {env, NULL};
+  need(prog);
+  pid_t p = run_prog((const char *const[]){prog, "-S", "vdisql", "-U", "sa",
+                                           "-P", PASSWORD, "-i", in, NULL},
+                     NULL, o, envs);
+  if (pid) {
+    *pid = p;
+    return 0;
+  }
+  int rc = wait_helper_timeout(p, 30000);
+  if (rc < 0) kill(p, SIGKILL);
+  *out = sql_slurp(o);
+  return rc;
+}
+
+/* FreeTDS's bsqldb and fisql: a backup through a virtual device from one,
+ * the restore from the other, the same rows; both print the server's
+ * messages and result sets. */
+TEST_IMPL_TIMEOUT(tds_freetds_bsqldb_fisql, 90) {
+  pid_t srv = start_tds(3000);
+  char bak[4400], clog[4400], sql[600], *out = NULL;
+  snprintf(bak, sizeof bak, "%s/app.vdi", test_tmpdir());
+  snprintf(clog, sizeof clog, "%s/client.log", test_tmpdir());
+  const char *set = unique_name("tds");
+  pid_t c = start_client("cxx/pipe_backup", set, bak, clog, NULL);
+  snprintf(sql, sizeof sql,
+           "BACKUP DATABASE [app] TO VIRTUAL_DEVICE='%s' WITH CHECKSUM, "
+           "STATS=25\ngo\nSELECT database_name, type FROM "
+           "msdb.dbo.backupset\ngo\n",
+           set);
+  ASSERT_EQ(freetds_prog("/usr/bin/bsqldb", sql, &out, NULL, "bsqldb"), 0);
+  ASSERT_EQ(wait_ok(c, 20000, "pipe_backup", clog), 0);
+  if (!strstr(out, "25 percent processed.") ||
+      !strstr(out, "BACKUP DATABASE successfully processed") ||
+      !strstr(out, "Msg 3014") || !strstr(out, "app"))
+    TASK_FAIL_("bsqldb did not show the backup:\n%s", out);
+  free(out);
+
+  set = unique_name("tds");
+  c = start_client("cxx/pipe_restore", set, bak, clog, NULL);
+  snprintf(sql, sizeof sql,
+           "RESTORE DATABASE copy FROM VIRTUAL_DEVICE='%s'\ngo\n"
+           "SELECT @@VERSION\ngo\n",
+           set);
+  ASSERT_EQ(freetds_prog("/usr/bin/fisql", sql, &out, NULL, "fisql"), 0);
+  ASSERT_EQ(wait_ok(c, 20000, "pipe_restore", clog), 0);
+  if (!strstr(out, "RESTORE DATABASE successfully processed") ||
+      !strstr(out, "Microsoft SQL Server 2022"))
+    TASK_FAIL_("fisql did not show the restore:\n%s", out);
+  free(out);
+  char a[4400], b[4400];
+  long ra, rb;
+  snprintf(a, sizeof a, "%s/app.db", inst);
+  snprintf(b, sizeof b, "%s/copy.db", inst);
+  ASSERT_UEQ(sql_digest(b, &rb), sql_digest(a, &ra));
+  ASSERT_EQ(rb, 3000);
+  /* An error ends bsqldb with a failure and SQL Server's message. */
+  ASSERT_NE(freetds_prog("/usr/bin/bsqldb",
+                         "BACKUP DATABASE nosuch TO DISK='n.bak'\ngo\n", &out,
+                         NULL, "bsqldb-err"),
+            0);
+  ASSERT(strstr(out, "Msg 911"));
+  free(out);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* Sessions are independent: while one connection's BACKUP waits on its
+ * virtual device (the client holds the stream), another connection reads
+ * a backup's header and the history and finishes; then the first ends. */
+TEST_IMPL_TIMEOUT(tds_sessions_concurrent, 90) {
+  pid_t srv = start_tds(20000);
+  char bak[4400], clog[4400], mark[4400], env_mark[4500], sql[600];
+  char *out = NULL;
+  snprintf(bak, sizeof bak, "%s/app.vdi", test_tmpdir());
+  snprintf(clog, sizeof clog, "%s/client.log", test_tmpdir());
+  snprintf(mark, sizeof mark, "%s/paused", test_tmpdir());
+  snprintf(env_mark, sizeof env_mark, "PIPE_BACKUP_PAUSE_MARK=%s", mark);
+  ASSERT_EQ(
+      tsql(PASSWORD, "BACKUP DATABASE app TO DISK='d.bak'\ngo\nquit\n", &out),
+      0);
+  free(out);
+  const char *set = unique_name("tds");
+  const char *env[] = {"PIPE_BACKUP_PAUSE_AT=1000000",
+                       "PIPE_BACKUP_PAUSE_MS=4000", env_mark, NULL};
+  pid_t c = start_client("cxx/pipe_backup", set, bak, clog, env);
+  snprintf(sql, sizeof sql, "BACKUP DATABASE app TO VIRTUAL_DEVICE='%s'\ngo\n",
+           set);
+  pid_t first;
+  ASSERT_EQ(freetds_prog("/usr/bin/bsqldb", sql, NULL, &first, "first"), 0);
+  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  ASSERT_EQ(access(mark, F_OK), 0);
+  ASSERT_EQ(tsql(PASSWORD,
+                 "RESTORE HEADERONLY FROM DISK='d.bak'\ngo\n"
+                 "SELECT count(*) FROM msdb.dbo.backupset\ngo\nquit\n",
+                 &out),
+            0);
+  if (!strstr(out, "BackupSetGUID") || !strstr(out, "(1 row affected)"))
+    TASK_FAIL_("the second connection's statements:\n%s", out);
+  free(out);
+  /* The other connection is still in its backup. */
+  ASSERT_EQ(waitpid(first, NULL, WNOHANG), 0);
+  int rc = wait_helper_timeout(first, 30000);
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(wait_ok(c, 20000, "pipe_backup", clog), 0);
+  char fo[4400];
+  snprintf(fo, sizeof fo, "%s/first.out", test_tmpdir());
+  ASSERT(sql_file_has(fo, "BACKUP DATABASE successfully processed"));
   sql_serve_stop(srv, 10000);
   return 0;
 }

@@ -17,6 +17,7 @@
 #include "restoreplan.h"
 #include "stage.h"
 #include "stream.h"
+#include "testhook.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -147,18 +148,6 @@ static void print_filelist(const exec_ctx *cx, const vs_header *h) {
   out_row(cx->colsep, 8, row);
 }
 
-/* Test hook (TESTING.md): stop at the boundary of a restore's commit, so
- * a test can kill the client exactly there. */
-static void test_pause_before_switch(void) {
-  const char *mark = getenv("VDISQL_TEST_COMMIT_MARK");
-  const char *ms = getenv("VDISQL_TEST_COMMIT_PAUSE_MS");
-  if (mark && *mark) {
-    int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) close(fd);
-  }
-  if (ms && *ms) usleep((useconds_t)strtoul(ms, NULL, 10) * 1000);
-}
-
 /* What a restore with RECOVERY leaves in the catalog: the database has
  * the backups' identity and recovery model; its log chain and its
  * differential base start again at its next full backup (stricter than
@@ -229,7 +218,7 @@ static int restore_full(const exec_ctx *cx, const stmt *s, media_t *m,
   /* The capture's connections must not hold the file being replaced. */
   if (rc == 0) capture_release(s->db);
   if (rc == 0) rc = dbw_prepare(w, h->page_count, err);
-  if (rc == 0) test_pause_before_switch();
+  if (rc == 0) testhook_pause("restore_commit");
   if (rc == 0) rc = media_peer_ok(m);
   if (rc == 0 && s->norecovery) {
     char staged[PATH_MAX + 300], dir[PATH_MAX + 300];
@@ -368,6 +357,9 @@ int exec_restore(const exec_ctx *cx, const stmt *s) {
   }
   if (rc == 0 && into_db)
     rc = rp_check_kind(s->kind == ST_RESTORE_LOG, &h, &err);
+  if (rc == 0 && (into_db || s->kind == ST_VERIFYONLY))
+    rc = rp_check_moves(cx->inst_dir, s->db[0] ? s->db : h.database, &h,
+                        s->nmove, s->move_from, s->move_to, &err);
   int done = 0; /* the restore took effect (closing may still complain) */
   if (rc == 0 && into_db) {
     if (h.backup_type == VS_TYPE_LOG)

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,6 +36,7 @@ static void usage(FILE *f) {
       "                     [--tds ADDRESS:PORT [--tls-cert FILE --tls-key "
       "FILE]\n"
       "                      [--tls-mode off|on|required]]\n"
+      "                     [--backup-dir PATH]...\n"
       "       vdisql -S DIR --add-login NAME | --remove-login NAME\n"
       "  -S  instance: a directory path; '.', 'localhost', '(local)' or\n"
       "      none means $VDI_INSTANCE_DIR, else\n"
@@ -52,9 +54,31 @@ static void usage(FILE *f) {
       "      (SQL Server's ForceEncryption); off: not offered\n"
       "  --add-login NAME  add (or change) a login of DIR's instance; the\n"
       "      password from $VDISQL_LOGIN_PASSWORD or stdin's first line\n"
+      "  --backup-dir  a directory where the instance may read and write\n"
+      "      DISK backups (repeatable; default: the instance directory)\n"
       "  -U, -P, -E, -d, -l, -t, -W, -C, -N: accepted, no effect\n"
       "Statements: BACKUP DATABASE, RESTORE DATABASE | VERIFYONLY |\n"
       "HEADERONLY | FILELISTONLY (see vdisql(1)).\n");
+}
+
+#define MAX_BACKUP_DIRS 16
+
+/* --backup-dir: an existing directory, kept as its real path so that
+ * guard_confined compares like with like. */
+static int add_backup_dir(char **dirs, int *n, const char *path) {
+  char real[PATH_MAX];
+  struct stat st;
+  if (!realpath(path, real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "vdisql: --backup-dir: '%s' is not a directory\n", path);
+    return -1;
+  }
+  if (*n >= MAX_BACKUP_DIRS) {
+    fprintf(stderr, "vdisql: --backup-dir: at most %d directories\n",
+            MAX_BACKUP_DIRS);
+    return -1;
+  }
+  dirs[(*n)++] = strdup(real);
+  return dirs[*n - 1] ? 0 : -1;
 }
 
 static int mkdirs(const char *path) {
@@ -161,8 +185,10 @@ int main(int argc, char **argv) {
   const char *server = NULL, *query = NULL, *sep = "\t";
   const char *inputs = NULL; /* -i list, within argv (the last -i wins) */
   int bflag = 0, rflag = 0, headers = 1, serve = 0;
-  serve_opts so = {NULL, 0, 0, 10, NULL, NULL, NULL, -1};
+  serve_opts so = {NULL, 0, 0, 10, NULL, NULL, NULL, -1, NULL};
   const char *add_login = NULL, *remove_login = NULL;
+  static char *backup_dirs[MAX_BACKUP_DIRS + 1];
+  int nbackup_dirs = 0;
   signal(SIGPIPE, SIG_IGN);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -199,6 +225,14 @@ int main(int argc, char **argv) {
                 "vdisql: --tls-mode '%s': expected off, on or required\n", v);
         return 1;
       }
+      continue;
+    }
+    if (strcmp(a, "--backup-dir") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
+        return 1;
+      }
+      if (add_backup_dir(backup_dirs, &nbackup_dirs, argv[++i]) != 0) return 1;
       continue;
     }
     if (strcmp(a, "--allow-group") == 0 || strcmp(a, "--stop-timeout") == 0) {
@@ -347,10 +381,17 @@ int main(int argc, char **argv) {
   }
   if (serve) {
     so.dir = dir;
+    /* Statements from clients read and write DISK backups only where the
+     * operator said: by default the instance directory. */
+    if (nbackup_dirs == 0 &&
+        add_backup_dir(backup_dirs, &nbackup_dirs, dir) != 0)
+      return 1;
+    so.backup_dirs = (const char *const *)backup_dirs;
     return serve_run(&so);
   }
-  if (so.tds) {
-    fprintf(stderr, "vdisql: --tds: only with --serve\n");
+  if (so.tds || nbackup_dirs) {
+    fprintf(stderr, "vdisql: %s: only with --serve\n",
+            so.tds ? "--tds" : "--backup-dir");
     return 1;
   }
   char host[256] = "localhost";

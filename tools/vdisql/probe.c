@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -150,7 +151,17 @@ static int item_value(const exec_ctx *cx, pstate *p, char *val, size_t n,
                !strcasecmp(k, "IsHadrEnabled") ||
                !strcasecmp(k, "IsIntegratedSecurityOnly"))
         snprintf(val, n, "0");
-      else if (!strcasecmp(k, "Collation"))
+      else if (!strcasecmp(k, "InstanceDefaultDataPath") ||
+               !strcasecmp(k, "InstanceDefaultLogPath") ||
+               !strcasecmp(k, "InstanceDefaultBackupPath")) {
+        /* Where a client should put files: databases live in the
+         * instance directory, backups in the first backup directory. */
+        char real[PATH_MAX];
+        const char *d = cx->inst_dir;
+        if (k[15] == 'B' && cx->backup_dirs && cx->backup_dirs[0])
+          d = cx->backup_dirs[0];
+        snprintf(val, n, "%.*s/", (int)n - 2, realpath(d, real) ? real : d);
+      } else if (!strcasecmp(k, "Collation"))
         snprintf(val, n, "SQL_Latin1_General_CP1_CI_AS");
       else
         *is_null = 1; /* SQL Server: NULL for a name it does not know */

@@ -249,6 +249,7 @@ static void accept_one(struct state *st) {
   s->id = ++st->next_id;
   s->peer = c;
   s->dir = st->o->dir;
+  s->backup_dirs = st->o->backup_dirs;
   s->notify_fd = st->efd;
   s->watching = 1;
   if (pthread_create(&s->thread, NULL, session_main, s) != 0) {
@@ -283,6 +284,7 @@ static void accept_tds(struct state *st) {
   s->fd = fd;
   s->id = ++st->next_id;
   s->dir = st->o->dir;
+  s->backup_dirs = st->o->backup_dirs;
   s->notify_fd = st->efd;
   s->tds = 1;
   s->password = st->password;

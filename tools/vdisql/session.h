@@ -16,8 +16,9 @@ typedef struct session {
   int fd;
   long id;
   struct ucred peer;
-  const char *dir;         /* the instance directory */
-  int notify_fd;           /* eventfd: the listener wakes when we end */
+  const char *dir;                /* the instance directory */
+  const char *const *backup_dirs; /* where DISK backups may be (serve.h) */
+  int notify_fd;                  /* eventfd: the listener wakes when we end */
   volatile int cancel;     /* the client hung up, or the instance stops */
   int done;                /* atomic: the thread has finished */
   int watching;            /* the listener polls fd for a hang-up */

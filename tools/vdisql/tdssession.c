@@ -275,7 +275,8 @@ static int run_batch(tds_session *t, const uint8_t *d, size_t n) {
       w.stop_fd >= 0 && pthread_create(&w.thread, NULL, watch_main, &w) == 0;
   out_sink sink = {t, sink_message, sink_columns, sink_row, sink_rows_done};
   out_bind_sink(&sink, s->server_name);
-  exec_ctx cx = {s->dir, s->server_name, "\t", 1, &s->cancel, &t->vars};
+  exec_ctx cx = {s->dir,     s->server_name, "\t",          1,
+                 &s->cancel, &t->vars,       s->backup_dirs};
   t->errors = 0;
   script_run(&cx, text, 0);
   out_bind_sink(NULL, NULL);
