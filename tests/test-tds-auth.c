@@ -116,118 +116,6 @@ TEST_IMPL_TIMEOUT(tds_auth_logins_file, 120) {
   return 0;
 }
 
-/* ---- a raw TDS client, for the flood ---- */
-
-static int tcp_connect(int at) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)at);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  struct timeval tv = {20, 0};
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-static int send_packet(int fd, uint8_t type, const uint8_t *p, size_t n) {
-  uint8_t buf[4096];
-  buf[0] = type;
-  buf[1] = 1; /* end of message */
-  buf[2] = (uint8_t)((n + 8) >> 8);
-  buf[3] = (uint8_t)(n + 8);
-  buf[4] = buf[5] = buf[7] = 0;
-  buf[6] = 1;
-  memcpy(buf + 8, p, n);
-  return send(fd, buf, n + 8, MSG_NOSIGNAL) == (ssize_t)(n + 8) ? 0 : -1;
-}
-
-/* One reply message's payload into @p buf: its length, or -1. */
-static long read_reply(int fd, uint8_t *buf, size_t cap) {
-  size_t n = 0;
-  for (;;) {
-    uint8_t h[8];
-    size_t got = 0;
-    while (got < 8) {
-      ssize_t k = read(fd, h + got, 8 - got);
-      if (k <= 0) return -1;
-      got += (size_t)k;
-    }
-    size_t len = (size_t)h[2] << 8 | h[3];
-    if (len < 8 || n + len - 8 > cap) return -1;
-    for (got = 0; got < len - 8;) {
-      ssize_t k = read(fd, buf + n + got, len - 8 - got);
-      if (k <= 0) return -1;
-      got += (size_t)k;
-    }
-    n += len - 8;
-    if (h[1] & 1) return (long)n;
-  }
-}
-
-static size_t put_utf16(uint8_t *p, const char *s, int obfuscate) {
-  size_t n = 0;
-  for (; *s; s++) {
-    uint8_t b[2] = {(uint8_t)*s, 0};
-    for (int i = 0; i < 2; i++)
-      p[n++] = obfuscate ? (uint8_t)((b[i] << 4 | b[i] >> 4) ^ 0xA5) : b[i];
-  }
-  return n;
-}
-
-/* PRELOGIN (no encryption), then LOGIN7 ([MS-TDS] 2.2.6.4, TDS 7.4).
- * 1: logged in (LOGINACK), 0: refused with Msg 18456, -1: the connection
- * was closed or broke before an answer. */
-static int raw_login(int at, const char *user, const char *pw) {
-  int fd = tcp_connect(at);
-  if (fd < 0) return -1;
-  static const uint8_t pre[] = {0x00, 0,    11, 0, 6, 0x01, 0, 17, 0,
-                                1,    0xFF, 16, 0, 0, 0,    0, 0,  2};
-  uint8_t buf[8192];
-  int rc = -1;
-  if (send_packet(fd, 0x12, pre, sizeof pre) != 0 ||
-      read_reply(fd, buf, sizeof buf) < 0)
-    goto out;
-  uint8_t l[1024] = {0};
-  size_t n = 94;
-  uint32_t ver = 0x74000004u, psize = 4096;
-  memcpy(l + 4, &ver, 4);
-  memcpy(l + 8, &psize, 4);
-  size_t uo = n, ul = put_utf16(l + n, user, 0);
-  n += ul;
-  size_t po = n, pl = put_utf16(l + n, pw, 1);
-  n += pl;
-  for (size_t at2 = 36; at2 < 90; at2 += 4) {
-    size_t off = at2 == 40 ? uo : at2 == 44 ? po : n;
-    size_t cch = at2 == 40 ? ul / 2 : at2 == 44 ? pl / 2 : 0;
-    if (at2 == 72) { /* ClientID: 6 bytes, then SSPI's pair at 78 */
-      at2 = 74;
-      continue;
-    }
-    l[at2] = (uint8_t)off;
-    l[at2 + 1] = (uint8_t)(off >> 8);
-    l[at2 + 2] = (uint8_t)cch;
-    l[at2 + 3] = (uint8_t)(cch >> 8);
-  }
-  uint32_t total = (uint32_t)n;
-  memcpy(l, &total, 4);
-  if (send_packet(fd, 0x10, l, n) != 0) goto out;
-  long k = read_reply(fd, buf, sizeof buf);
-  if (k < 8) goto out;
-  uint32_t num;
-  memcpy(&num, buf + 3, 4);
-  if (memchr(buf, 0xAD, (size_t)k) && buf[0] != 0xAA)
-    rc = 1;
-  else if (buf[0] == 0xAA && num == 18456)
-    rc = 0;
-out:
-  close(fd);
-  return rc;
-}
-
 /* From /proc/PID/status: "Threads:" or "VmRSS:" (kB). */
 static long proc_status(pid_t pid, const char *field) {
   char path[64], line[256];
@@ -252,8 +140,8 @@ static long proc_status(pid_t pid, const char *field) {
  * right password gets in while they are still open; no lockout after. */
 TEST_IMPL_TIMEOUT(tds_auth_flood_bounded, 150) {
   pid_t srv = start_tds(100);
-  ASSERT_EQ(raw_login(port, "sa", PASSWORD), 1);
-  ASSERT_EQ(raw_login(port, "sa", "wrong"), 0);
+  ASSERT_EQ(tds_raw_login(port, "sa", PASSWORD), 1);
+  ASSERT_EQ(tds_raw_login(port, "sa", "wrong"), 0);
   long threads0 = proc_status(srv, "Threads:");
   long rss0 = proc_status(srv, "VmRSS:");
   ASSERT(threads0 > 0 && rss0 > 0);
@@ -268,7 +156,7 @@ TEST_IMPL_TIMEOUT(tds_auth_flood_bounded, 150) {
       for (int k = 0; k < ATTEMPTS; k++) {
         char pw[32];
         snprintf(pw, sizeof pw, "guess-%d-%d", i, k);
-        int r = raw_login(port, k % 5 ? "sa" : "nobody", pw);
+        int r = tds_raw_login(port, k % 5 ? "sa" : "nobody", pw);
         if (r == 1) _exit(3); /* a wrong password got in */
         if (r < 0) sleep_ms(20);
         refused += r == 0;
@@ -279,7 +167,7 @@ TEST_IMPL_TIMEOUT(tds_auth_flood_bounded, 150) {
   sleep_ms(1000);
   int idle[IDLE];
   for (int i = 0; i < IDLE; i++) {
-    idle[i] = tcp_connect(port);
+    idle[i] = tds_raw_connect(port);
     if (i % 2 && idle[i] >= 0) /* half of them start a packet, no more */
       (void)!send(idle[i], "\x12", 1, MSG_NOSIGNAL);
   }
@@ -291,7 +179,7 @@ TEST_IMPL_TIMEOUT(tds_auth_flood_bounded, 150) {
     long t = proc_status(srv, "Threads:"), r = proc_status(srv, "VmRSS:");
     if (t > max_threads) max_threads = t;
     if (r > max_rss) max_rss = r;
-    in = raw_login(port, "sa", PASSWORD) == 1;
+    in = tds_raw_login(port, "sa", PASSWORD) == 1;
     if (!in) sleep_ms(50);
   }
   for (int i = 0; i < FLOODERS; i++) {
@@ -317,7 +205,7 @@ TEST_IMPL_TIMEOUT(tds_auth_flood_bounded, 150) {
                rss0, max_rss);
   ASSERT(max_threads > threads0); /* the flood did reach it */
   /* No lockout afterwards. */
-  ASSERT_EQ(raw_login(port, "sa", PASSWORD), 1);
+  ASSERT_EQ(tds_raw_login(port, "sa", PASSWORD), 1);
   ASSERT_EQ(login_ok("sa", PASSWORD), 1);
   ASSERT(sql_file_has(ilog, "login failed for user 'nobody'"));
   sql_serve_stop(srv, 10000);

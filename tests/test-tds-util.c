@@ -9,12 +9,17 @@
 #include "task.h"
 #include "test-sql-util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 char inst[4200], ilog[4300];
@@ -190,4 +195,136 @@ void pyodbc_cancel_check(const char *conn_extra) {
   free(out);
   ASSERT_NE(crc, 0); /* the VDI client saw the abort */
   ASSERT(sql_file_has(ilog, "attention (cancel)"));
+}
+
+/* ---- a raw TDS client ---- */
+
+int tds_raw_connect(int at) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)at);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {20, 0};
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int tds_raw_send(int fd, uint8_t type, const uint8_t *p, size_t n) {
+  uint8_t buf[4096];
+  buf[0] = type;
+  buf[1] = 1; /* end of message */
+  buf[2] = (uint8_t)((n + 8) >> 8);
+  buf[3] = (uint8_t)(n + 8);
+  buf[4] = buf[5] = buf[7] = 0;
+  buf[6] = 1;
+  memcpy(buf + 8, p, n);
+  return send(fd, buf, n + 8, MSG_NOSIGNAL) == (ssize_t)(n + 8) ? 0 : -1;
+}
+
+long tds_raw_reply(int fd, uint8_t *buf, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    uint8_t h[8];
+    size_t got = 0;
+    while (got < 8) {
+      ssize_t k = read(fd, h + got, 8 - got);
+      if (k <= 0) return -1;
+      got += (size_t)k;
+    }
+    size_t len = (size_t)h[2] << 8 | h[3];
+    if (len < 8 || n + len - 8 > cap) return -1;
+    for (got = 0; got < len - 8;) {
+      ssize_t k = read(fd, buf + n + got, len - 8 - got);
+      if (k <= 0) return -1;
+      got += (size_t)k;
+    }
+    n += len - 8;
+    if (h[1] & 1) return (long)n;
+  }
+}
+
+static size_t put_utf16(uint8_t *p, const char *s, int obfuscate) {
+  size_t n = 0;
+  for (; *s; s++) {
+    uint8_t b[2] = {(uint8_t)*s, 0};
+    for (int i = 0; i < 2; i++)
+      p[n++] = obfuscate ? (uint8_t)((b[i] << 4 | b[i] >> 4) ^ 0xA5) : b[i];
+  }
+  return n;
+}
+
+int tds_raw_login_fd(int at, const char *user, const char *pw, int *fdp) {
+  int fd = tds_raw_connect(at);
+  *fdp = -1;
+  if (fd < 0) return -1;
+  static const uint8_t pre[] = {0x00, 0,    11, 0, 6, 0x01, 0, 17, 0,
+                                1,    0xFF, 16, 0, 0, 0,    0, 0,  2};
+  uint8_t buf[8192];
+  int rc = -1;
+  if (tds_raw_send(fd, 0x12, pre, sizeof pre) != 0 ||
+      tds_raw_reply(fd, buf, sizeof buf) < 0)
+    goto out;
+  uint8_t l[1024] = {0};
+  size_t n = 94;
+  uint32_t ver = 0x74000004u, psize = 4096;
+  memcpy(l + 4, &ver, 4);
+  memcpy(l + 8, &psize, 4);
+  size_t uo = n, ul = put_utf16(l + n, user, 0);
+  n += ul;
+  size_t po = n, pl = put_utf16(l + n, pw, 1);
+  n += pl;
+  for (size_t at2 = 36; at2 < 90; at2 += 4) {
+    size_t off = at2 == 40 ? uo : at2 == 44 ? po : n;
+    size_t cch = at2 == 40 ? ul / 2 : at2 == 44 ? pl / 2 : 0;
+    if (at2 == 72) { /* ClientID: 6 bytes, then SSPI's pair at 78 */
+      at2 = 74;
+      continue;
+    }
+    l[at2] = (uint8_t)off;
+    l[at2 + 1] = (uint8_t)(off >> 8);
+    l[at2 + 2] = (uint8_t)cch;
+    l[at2 + 3] = (uint8_t)(cch >> 8);
+  }
+  uint32_t total = (uint32_t)n;
+  memcpy(l, &total, 4);
+  if (tds_raw_send(fd, 0x10, l, n) != 0) goto out;
+  long k = tds_raw_reply(fd, buf, sizeof buf);
+  if (k < 8) goto out;
+  uint32_t num;
+  memcpy(&num, buf + 3, 4);
+  if (memchr(buf, 0xAD, (size_t)k) && buf[0] != 0xAA)
+    rc = 1;
+  else if (buf[0] == 0xAA && num == 18456)
+    rc = 0;
+out:
+  if (rc == 1)
+    *fdp = fd;
+  else
+    close(fd);
+  return rc;
+}
+
+int tds_raw_login(int at, const char *user, const char *pw) {
+  int fd, rc = tds_raw_login_fd(at, user, pw, &fd);
+  if (fd >= 0) close(fd);
+  return rc;
+}
+
+int tds_raw_batch(int fd, const char *sql) {
+  uint8_t b[4096];
+  /* ALL_HEADERS ([MS-TDS] 2.2.5.3): the transaction descriptor header. */
+  static const uint8_t hdrs[22] = {22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0,
+                                   0,  0, 0, 0, 0,  0, 0, 1, 0, 0, 0};
+  memcpy(b, hdrs, sizeof hdrs);
+  size_t n = sizeof hdrs;
+  for (const char *s = sql; *s && n + 2 <= sizeof b - 8; s++) {
+    b[n++] = (uint8_t)*s;
+    b[n++] = 0;
+  }
+  return tds_raw_send(fd, 0x01, b, n);
 }

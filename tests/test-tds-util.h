@@ -8,6 +8,8 @@
 #ifndef TEST_TDS_UTIL_H
 #define TEST_TDS_UTIL_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define PYTHON   "/usr/bin/python3" /* Debian's, where python3-pymssql is */
@@ -48,5 +50,22 @@ int tsql(const char *password, const char *script, char **out);
  * sees it, nothing is recorded, and the connection goes on working.
  * Fails the test otherwise. */
 void pyodbc_cancel_check(const char *conn_extra);
+
+/* A raw TDS client, for what real clients never send ([MS-TDS] 7.4, no
+ * encryption): */
+/** A TCP connection to 127.0.0.1:@p at (20 s receive timeout), or -1. */
+int tds_raw_connect(int at);
+/** One packet of type @p type holding the whole message @p p. */
+int tds_raw_send(int fd, uint8_t type, const uint8_t *p, size_t n);
+/** One reply message's payload into @p buf: its length, or -1. */
+long tds_raw_reply(int fd, uint8_t *buf, size_t cap);
+/** PRELOGIN, then LOGIN7 as @p user.  1: logged in (LOGINACK; *fdp is the
+ * connection), 0: refused with Msg 18456, -1: closed or broken before an
+ * answer (*fdp is -1 unless 1). */
+int tds_raw_login_fd(int at, const char *user, const char *pw, int *fdp);
+/** The same, the connection closed at once. */
+int tds_raw_login(int at, const char *user, const char *pw);
+/** Send @p sql (ASCII) as a SQL_BATCH. */
+int tds_raw_batch(int fd, const char *sql);
 
 #endif

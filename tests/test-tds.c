@@ -279,3 +279,82 @@ TEST_IMPL_TIMEOUT(tds_sessions_concurrent, 90) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* A client that sends garbage in the middle of its statement, or hangs
+ * up, aborts its own statement (its virtual device set) and nothing else:
+ * another connection's BACKUP, running at the same time, completes, and
+ * the instance goes on serving. */
+TEST_IMPL_TIMEOUT(tds_garbage_or_hangup_aborts_only_its_statement, 90) {
+  pid_t srv = start_tds(20000);
+  for (int round = 0; round < 2; round++) {
+    char bak[2][4400], clog[2][4400], mark[2][4400], envm[2][4500], sql[600];
+    char set[2][128];
+    pid_t c[2];
+    for (int k = 0; k < 2; k++) {
+      snprintf(bak[k], sizeof bak[k], "%s/b%d-%d.vdi", test_tmpdir(), round, k);
+      snprintf(clog[k], sizeof clog[k], "%s/c%d-%d.log", test_tmpdir(), round,
+               k);
+      snprintf(mark[k], sizeof mark[k], "%s/m%d-%d", test_tmpdir(), round, k);
+      snprintf(envm[k], sizeof envm[k], "PIPE_BACKUP_PAUSE_MARK=%s", mark[k]);
+      const char *env[] = {"PIPE_BACKUP_PAUSE_AT=1000000",
+                           "PIPE_BACKUP_PAUSE_MS=1500", envm[k], NULL};
+      snprintf(set[k], sizeof set[k], "%s", unique_name("tds"));
+      c[k] = start_client("cxx/pipe_backup", set[k], bak[k], clog[k], env);
+    }
+    /* Connection 0: a raw client; connection 1: bsqldb-like tsql. */
+    int fd;
+    ASSERT_EQ(tds_raw_login_fd(port, "sa", PASSWORD, &fd), 1);
+    snprintf(sql, sizeof sql, "BACKUP DATABASE app TO VIRTUAL_DEVICE='%s'",
+             set[0]);
+    ASSERT_EQ(tds_raw_batch(fd, sql), 0);
+    char script[600], tout[4400];
+    snprintf(script, sizeof script,
+             "BACKUP DATABASE app TO VIRTUAL_DEVICE='%s'\ngo\nquit\n", set[1]);
+    snprintf(tout, sizeof tout, "%s/tsql-%d.in", test_tmpdir(), round);
+    write_file(tout, script);
+    char ps[16], oout[4400];
+    snprintf(ps, sizeof ps, "%d", port);
+    snprintf(oout, sizeof oout, "%s/tsql-%d.out", test_tmpdir(), round);
+    pid_t other =
+        run_prog((const char *const[]){"/usr/bin/tsql", "-H", "127.0.0.1", "-p",
+                                       ps, "-U", "sa", "-P", PASSWORD, NULL},
+                 tout, oout, NULL);
+    for (int i = 0;
+         i < 2000 && (access(mark[0], F_OK) != 0 || access(mark[1], F_OK) != 0);
+         i++)
+      sleep_ms(5);
+    if (access(mark[0], F_OK) != 0 || access(mark[1], F_OK) != 0)
+      TASK_FAIL_("the backups did not start:\n%s\n%s\n%s", sql_slurp(ilog),
+                 sql_slurp(clog[0]), sql_slurp(oout));
+    /* Both backups are in their streams.  Connection 0 misbehaves. */
+    if (round == 0) {
+      static const uint8_t junk[] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3};
+      ASSERT_EQ(tds_raw_send(fd, 0x77, junk, sizeof junk), 0);
+    } else {
+      close(fd);
+      fd = -1;
+    }
+    /* Its device client learns of the abort when its pause ends. */
+    int crc = wait_helper_timeout(c[0], 10000);
+    if (crc < 0) kill(c[0], SIGKILL);
+    if (crc <= 0)
+      TASK_FAIL_("round %d: the device client %s:\n%s", round,
+                 crc ? "was not aborted" : "succeeded", sql_slurp(ilog));
+    ASSERT_EQ(wait_ok(other, 30000, "tsql", oout), 0);
+    ASSERT_EQ(wait_ok(c[1], 20000, "pipe_backup", clog[1]), 0);
+    ASSERT(sql_file_has(oout, "BACKUP DATABASE successfully processed"));
+    ASSERT(sql_file_has(ilog, round ? "the client hung up"
+                                    : "the client broke the protocol"));
+    if (fd >= 0) close(fd);
+  }
+  /* Two backups recorded: the other connection's, one per round. */
+  char *out = NULL;
+  ASSERT_EQ(tsql(PASSWORD,
+                 "SELECT count(*) FROM msdb.dbo.backupset\ngo\nquit\n", &out),
+            0);
+  if (!strstr(out, "\n2\n"))
+    TASK_FAIL_("history:\n%s\n%s", out, sql_slurp(ilog));
+  free(out);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
