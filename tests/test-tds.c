@@ -9,6 +9,7 @@
 #include "test-sql-util.h"
 #include "test-tds-util.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -354,6 +355,84 @@ TEST_IMPL_TIMEOUT(tds_garbage_or_hangup_aborts_only_its_statement, 90) {
             0);
   if (!strstr(out, "\n2\n"))
     TASK_FAIL_("history:\n%s\n%s", out, sql_slurp(ilog));
+  free(out);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* Result sets carry SQL Server's column types: pymssql hands the
+ * application Decimal LSNs and sizes, datetimes, UUIDs (the same GUID as
+ * the text output shows), booleans, integers and NULLs, for HEADERONLY,
+ * FILELISTONLY, msdb's backupset and the probes. */
+TEST_IMPL_TIMEOUT(tds_result_types, 60) {
+  pid_t srv = start_tds(500);
+  char py[4400], pout[4400], script[4000], *out = NULL;
+  snprintf(py, sizeof py, "%s/t.py", test_tmpdir());
+  snprintf(pout, sizeof pout, "%s/py.out", test_tmpdir());
+  ASSERT_EQ(sql_q(inst, "BACKUP DATABASE app TO DISK='ty.bak'", &out), 0);
+  free(out);
+  ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='ty.bak'", &out), 0);
+  /* The text output's FamilyGUID: the 19th column of the row. */
+  char *row = strchr(out, '\n');
+  ASSERT_NOT_NULL(row);
+  row++;
+  for (int i = 0; i < 18 && row; i++)
+    row = strchr(row, '\t'), row = row ? row + 1 : NULL;
+  ASSERT_NOT_NULL(row);
+  char guid[40];
+  snprintf(guid, sizeof guid, "%.36s", row);
+  for (char *g = guid; *g; g++)
+    *g = (char)tolower((unsigned char)*g);
+  free(out);
+  snprintf(script, sizeof script,
+           "import pymssql\n"
+           "c = pymssql.connect(server='127.0.0.1', port=%d, user='sa',\n"
+           "                    password='%s', autocommit=True)\n"
+           "cur = c.cursor()\n"
+           "def show(sql):\n"
+           "    cur.execute(sql)\n"
+           "    cols = [d[0] for d in cur.description]\n"
+           "    for k, v in zip(cols, cur.fetchone()):\n"
+           "        print('%%s %%s %%r' %% (k, type(v).__name__, v))\n"
+           "show(\"RESTORE HEADERONLY FROM DISK='ty.bak'\")\n"
+           "show(\"RESTORE FILELISTONLY FROM DISK='ty.bak'\")\n"
+           "show('SELECT backup_set_id, backup_start_date, backup_size, '\n"
+           "     'first_lsn, family_guid, is_copy_only, type '\n"
+           "     'FROM msdb.dbo.backupset')\n"
+           "show('SELECT count(*) AS n FROM msdb.dbo.backupset')\n"
+           "show('SELECT 1 AS one, @@SPID AS spid, @@VERSION AS v')\n",
+           port, PASSWORD);
+  write_file(py, script);
+  pid_t p = run_prog((const char *const[]){PYTHON, py, NULL}, NULL, pout, NULL);
+  ASSERT_EQ(wait_ok(p, 30000, "python (pymssql)", pout), 0);
+  out = sql_slurp(pout);
+  char fam[100];
+  snprintf(fam, sizeof fam, "FamilyGUID UUID UUID('%s')", guid);
+  const char *want[] = {"BackupName NoneType None",
+                        "BackupType int 1",
+                        "Position int 1",
+                        "BackupSize Decimal Decimal('",
+                        "FirstLSN Decimal Decimal('",
+                        "BackupStartDate datetime datetime.datetime(",
+                        fam,
+                        "IsCopyOnly bool False",
+                        "DifferentialBaseGUID NoneType None",
+                        "RecoveryModel str 'SIMPLE'",
+                        "Size Decimal Decimal('",
+                        "FileId int 1",
+                        "backup_set_id int 1",
+                        "backup_start_date datetime datetime.datetime(",
+                        "backup_size Decimal",
+                        "family_guid UUID",
+                        "is_copy_only bool False",
+                        "type str 'D'",
+                        "n int 1",
+                        "one int 1",
+                        "spid int ",
+                        "v str 'Microsoft SQL Server 2022"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    if (!strstr(out, want[i]))
+      TASK_FAIL_("no '%s' in what pymssql got:\n%s", want[i], out);
   free(out);
   sql_serve_stop(srv, 10000);
   return 0;

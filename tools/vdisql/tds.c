@@ -369,16 +369,12 @@ void tds_envchange(tds_conn *c, uint8_t type, const char *nv, const char *ov) {
   put_text(c, ov, 0, 255);
 }
 
-/* The collation of every NVARCHAR we send and of the server:
- * SQL_Latin1_General_CP1_CI_AS (LCID 0x0409, case-insensitive, sort 52). */
-static const uint8_t collation[5] = {0x09, 0x04, 0xD0, 0x00, 0x34};
-
 void tds_envchange_collation(tds_conn *c) {
   tds_u8(c, TDS_TOK_ENVCHANGE);
   tds_u16(c, 1 + 1 + 5 + 1);
   tds_u8(c, 7); /* SQL collation */
   tds_u8(c, 5);
-  tds_put(c, collation, 5);
+  tds_put(c, tds_collation, 5);
   tds_u8(c, 0);
 }
 
@@ -428,19 +424,23 @@ void tds_done(tds_conn *c, uint8_t token, uint16_t status, uint16_t curcmd,
     tds_u32(c, (uint32_t)rows);
 }
 
-/* 2.2.7.4 COLMETADATA, every column NVARCHAR(4000) NULL. */
-void tds_colmetadata(tds_conn *c, int n, const char *const *names) {
+/* 2.2.7.4 COLMETADATA: every column nullable, of the SQL Server type
+ * @p types names (NULL: all NVARCHAR(4000)); kept for the rows. */
+void tds_colmetadata(tds_conn *c, int n, const char *const *names,
+                     const char *const *types) {
   tds_u8(c, TDS_TOK_COLMETADATA);
   tds_u16(c, (uint16_t)n);
+  c->ncols = n;
   for (int i = 0; i < n; i++) {
+    tds_coltype t = tds_type_parse(types && i < TDS_MAX_COLS ? types[i] : NULL);
+    if (i < TDS_MAX_COLS) c->cols[i] = t;
+    uint8_t info[8];
     if (c->version >= TDS_V72)
       tds_u32(c, 0); /* UserType */
     else
       tds_u16(c, 0);
     tds_u16(c, 0x0001 | 0x0008); /* nullable, updatable: unknown */
-    tds_u8(c, 0xE7);             /* NVARCHARTYPE */
-    tds_u16(c, 8000);            /* bytes */
-    tds_put(c, collation, 5);
+    tds_put(c, info, tds_type_info(&t, info));
     put_text(c, names[i], 0, 128);
   }
 }
@@ -450,6 +450,11 @@ void tds_row(tds_conn *c, int n, const char *const *vals) {
   static __thread uint8_t u[8000];
   tds_u8(c, TDS_TOK_ROW);
   for (int i = 0; i < n; i++) {
+    if (i < c->ncols && i < TDS_MAX_COLS && c->cols[i].kind != TK_NVARCHAR) {
+      uint8_t v[20];
+      tds_put(c, v, tds_type_value(&c->cols[i], vals[i], v));
+      continue;
+    }
     if (!vals[i]) {
       tds_u16(c, 0xFFFF); /* CHARBIN_NULL */
       continue;

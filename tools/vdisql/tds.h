@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tdstypes.h"
+
 /* Packet types (MS-TDS 2.2.3.1.1). */
 enum {
   TDS_PKT_BATCH = 0x01,
@@ -63,6 +65,8 @@ typedef struct tds_io {
   int (*pending)(void *ctx);
 } tds_io;
 
+#define TDS_MAX_COLS 256 /* typed; later columns are sent as NVARCHAR */
+
 typedef struct tds_conn {
   int fd;
   const tds_io *io;     /* NULL: plain bytes on fd */
@@ -73,6 +77,8 @@ typedef struct tds_conn {
   size_t nout;
   int write_failed;  /* the client went away: later writes are dropped */
   uint8_t packet_id; /* of the last packet sent */
+  int ncols;         /* the current result set's columns, for its rows */
+  tds_coltype cols[TDS_MAX_COLS];
 } tds_conn;
 
 /** A connection on @p fd.  0, or -1 if out of memory. */
@@ -140,7 +146,8 @@ void tds_loginack(tds_conn *c, const char *prog, const uint8_t ver[4]);
 void tds_done(tds_conn *c, uint8_t token, uint16_t status, uint16_t curcmd,
               uint64_t rows);
 /** COLMETADATA of @p n NVARCHAR(4000) columns (NULL allowed). */
-void tds_colmetadata(tds_conn *c, int n, const char *const *names);
+void tds_colmetadata(tds_conn *c, int n, const char *const *names,
+                     const char *const *types);
 /** ROW of @p n values (NULL = SQL NULL), longer ones cut at 4000. */
 void tds_row(tds_conn *c, int n, const char *const *vals);
 

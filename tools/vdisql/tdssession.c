@@ -68,8 +68,9 @@ static void sink_message(void *ctx, int num, int level, int line,
   /* Progress and errors reach the client now, not at the batch's end. */
   tds_flush(&t->c, 0);
 }
-static void sink_columns(void *ctx, int n, const char *const *names) {
-  tds_colmetadata(&((tds_session *)ctx)->c, n, names);
+static void sink_columns(void *ctx, int n, const char *const *names,
+                         const char *const *types) {
+  tds_colmetadata(&((tds_session *)ctx)->c, n, names, types);
 }
 static void sink_row(void *ctx, int n, const char *const *vals) {
   tds_row(&((tds_session *)ctx)->c, n, vals);
