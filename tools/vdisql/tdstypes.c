@@ -72,7 +72,8 @@ size_t tds_type_info(const tds_coltype *t, uint8_t *out) {
     return 4;
   default: {
     uint16_t bytes = (uint16_t)(t->maxchars * 2);
-    out[0] = TT_NVARCHAR, out[1] = (uint8_t)bytes, out[2] = (uint8_t)(bytes >> 8);
+    out[0] = TT_NVARCHAR, out[1] = (uint8_t)bytes,
+    out[2] = (uint8_t)(bytes >> 8);
     memcpy(out + 3, tds_collation, 5);
     return 8;
   }
@@ -116,9 +117,8 @@ static int parse_datetime(const char *s, int32_t *days, uint32_t *ticks) {
   }
   *days = (int32_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) -
                     days_from_civil(1900, 1, 1));
-  uint64_t msday = ((uint64_t)h * 3600 + (uint64_t)mi * 60 + (uint64_t)sec) *
-                       1000 +
-                   ms;
+  uint64_t msday =
+      ((uint64_t)h * 3600 + (uint64_t)mi * 60 + (uint64_t)sec) * 1000 + ms;
   *ticks = (uint32_t)((msday * 3 + 5) / 10); /* 1/300 s, rounded */
   return 0;
 }
@@ -140,7 +140,7 @@ static int parse_guid(const char *s, uint8_t out[16]) {
     p++;
   }
   if (k != 16 || strlen(s) != 36) return -1;
-  static const int order[16] = {3, 2, 1, 0, 5, 4, 7, 6,
+  static const int order[16] = {3, 2, 1,  0,  5,  4,  7,  6,
                                 8, 9, 10, 11, 12, 13, 14, 15};
   for (int i = 0; i < 16; i++)
     out[i] = b[order[i]];

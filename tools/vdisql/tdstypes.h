@@ -17,9 +17,9 @@
 enum tds_kind { TK_NVARCHAR, TK_INT, TK_BIT, TK_NUMERIC, TK_DATETIME, TK_GUID };
 
 typedef struct tds_coltype {
-  uint8_t kind;  /* enum tds_kind */
-  uint8_t len;   /* bytes on the wire (nvarchar: see maxchars) */
-  uint8_t prec;  /* numeric */
+  uint8_t kind;      /* enum tds_kind */
+  uint8_t len;       /* bytes on the wire (nvarchar: see maxchars) */
+  uint8_t prec;      /* numeric */
   uint16_t maxchars; /* nvarchar: 4000 when not given */
 } tds_coltype;
 
