@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -433,6 +435,57 @@ TEST_IMPL_TIMEOUT(tds_result_types, 60) {
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     if (!strstr(out, want[i]))
       TASK_FAIL_("no '%s' in what pymssql got:\n%s", want[i], out);
+  free(out);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* The endpoint on IPv6 ([::1]:port): FreeTDS reaches it through a
+ * freetds.conf entry (host = ::1), logs in, runs a backup and a query. */
+TEST_IMPL_TIMEOUT(tds_ipv6_endpoint, 60) {
+  need("/usr/bin/tsql");
+  int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+  struct sockaddr_in6 a6 = {0};
+  a6.sin6_family = AF_INET6;
+  a6.sin6_addr = in6addr_loopback;
+  int have6 = s6 >= 0 && bind(s6, (struct sockaddr *)&a6, sizeof a6) == 0;
+  if (s6 >= 0) close(s6);
+  if (!have6) {
+    fprintf(stderr, "this machine has no IPv6 loopback\n");
+    return TEST_SKIP;
+  }
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  snprintf(ilog, sizeof ilog, "%s/instance.log", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+  char db[4400], conf[4400], text[200], env[4500], in[4400], o[4400];
+  snprintf(db, sizeof db, "%s/app.db", inst);
+  sql_make_db(db, 300, 4096, 1, 3);
+  setenv("MSSQL_SA_PASSWORD", PASSWORD, 1);
+  pid_t srv =
+      sql_serve(inst, ilog, (const char *const[]){"--tds", "[::1]:0", NULL});
+  unsetenv("MSSQL_SA_PASSWORD");
+  char *t = sql_slurp(ilog);
+  const char *at = strstr(t, "TDS on [::1]:");
+  int p6 = at ? atoi(at + strlen("TDS on [::1]:")) : 0;
+  free(t);
+  ASSERT_GT(p6, 0);
+  snprintf(conf, sizeof conf, "%s/freetds6.conf", test_tmpdir());
+  snprintf(text, sizeof text,
+           "[v6]\n\thost = ::1\n\tport = %d\n\ttds version = 7.4\n", p6);
+  write_file(conf, text);
+  snprintf(env, sizeof env, "FREETDSCONF=%s", conf);
+  snprintf(in, sizeof in, "%s/v6.sql", test_tmpdir());
+  snprintf(o, sizeof o, "%s/v6.out", test_tmpdir());
+  write_file(in, "BACKUP DATABASE app TO DISK='v6.bak'\ngo\n"
+                 "SELECT count(*) FROM msdb.dbo.backupset\ngo\nquit\n");
+  pid_t p = run_prog((const char *const[]){"/usr/bin/tsql", "-S", "v6", "-U",
+                                           "sa", "-P", PASSWORD, NULL},
+                     in, o, (const char *const[]){env, NULL});
+  ASSERT_EQ(wait_ok(p, 30000, "tsql over IPv6", o), 0);
+  char *out = sql_slurp(o);
+  if (!strstr(out, "BACKUP DATABASE successfully processed") ||
+      !strstr(out, "\n1\n"))
+    TASK_FAIL_("tsql over IPv6:\n%s", out);
   free(out);
   sql_serve_stop(srv, 10000);
   return 0;
