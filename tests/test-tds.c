@@ -490,3 +490,47 @@ TEST_IMPL_TIMEOUT(tds_ipv6_endpoint, 60) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* tsql shows a backup's progress while the backup runs: with the device
+ * holding the stream, the messages so far are already in tsql's output
+ * and the end is not. */
+TEST_IMPL_TIMEOUT(tds_tsql_live_progress, 60) {
+  pid_t srv = start_tds(20000);
+  char bak[4400], clog[4400], mark[4400], envm[4500], in[4400], o[4400], ps[16],
+      sql[400];
+  snprintf(bak, sizeof bak, "%s/app.vdi", test_tmpdir());
+  snprintf(clog, sizeof clog, "%s/client.log", test_tmpdir());
+  snprintf(mark, sizeof mark, "%s/paused", test_tmpdir());
+  snprintf(envm, sizeof envm, "PIPE_BACKUP_PAUSE_MARK=%s", mark);
+  snprintf(in, sizeof in, "%s/live.sql", test_tmpdir());
+  snprintf(o, sizeof o, "%s/live.out", test_tmpdir());
+  snprintf(ps, sizeof ps, "%d", port);
+  char set[128];
+  snprintf(set, sizeof set, "%s", unique_name("tds"));
+  const char *held[] = {"PIPE_BACKUP_PAUSE_AT=1000000",
+                        "PIPE_BACKUP_PAUSE_MS=2000", envm, NULL};
+  pid_t c = start_client("cxx/pipe_backup", set, bak, clog, held);
+  snprintf(sql, sizeof sql,
+           "BACKUP DATABASE app TO VIRTUAL_DEVICE='%s' WITH STATS=10\ngo\n"
+           "quit\n",
+           set);
+  write_file(in, sql);
+  pid_t t =
+      run_prog((const char *const[]){"/usr/bin/tsql", "-H", "127.0.0.1", "-p",
+                                     ps, "-U", "sa", "-P", PASSWORD, NULL},
+               in, o, NULL);
+  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  ASSERT_EQ(access(mark, F_OK), 0);
+  sleep_ms(300);
+  char *mid = sql_slurp(o);
+  if (!strstr(mid, "percent processed.") ||
+      strstr(mid, "successfully processed"))
+    TASK_FAIL_("tsql's output while the device held the stream:\n%s", mid);
+  free(mid);
+  ASSERT_EQ(wait_ok(t, 30000, "tsql", o), 0);
+  ASSERT_EQ(wait_ok(c, 20000, "pipe_backup", clog), 0);
+  ASSERT(sql_file_has(o, "BACKUP DATABASE successfully processed"));
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
