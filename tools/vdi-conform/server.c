@@ -225,6 +225,9 @@ static int send_cmd(struct dev *d, uint32_t code, uint32_t size, uint64_t off) {
   pthread_mutex_unlock(&r->mu);
   if (code == VDC_Write) stream_fill(&d->st, off, s->buf, size);
   int rc = vdi_srvdev_send_command(d->sd, &s->cmd);
+  /* IO-ERROR: an earlier command completed with an error (or the end of
+   * the data) that its retirement will judge; the caller drains. */
+  if (rc == VD_E_IO_ERROR) return rc;
   if (rc != 0) {
     pthread_mutex_lock(&r->mu);
     int ours = r->aborted_by_us || r->stop;
@@ -429,6 +432,16 @@ static int barrier_cmd(struct dev *d, uint32_t code) {
  * 0 to go on, 1 to stop. */
 static int fire_fault(struct dev *d) {
   struct run *r = d->r;
+  /* Mid-stream for the client too: everything before this point was
+   * completed and checked, and one write is in flight when the fault
+   * hits (the client is busy with it, or about to be). */
+  if (r->sc->fault != F_NONE && r->sc->fault != F_SLOW) {
+    if (drain(d) != 0) return 1;
+    if (!r->p->restore && r->bytes > 0) {
+      uint32_t n = r->sc->block;
+      if (send_cmd(d, VDC_Write, n, 0) != 0) return 1;
+    }
+  }
   switch (r->sc->fault) {
   case F_ABORT:
     our_abort(r);
@@ -527,7 +540,16 @@ static void backup_script(struct dev *d) {
       if (rng_next(&rng) % 2) size = sc->maxxfer;
       if (size > total - off) size = (uint32_t)(total - off);
     }
-    if (send_cmd(d, VDC_Write, size, off) != 0) goto out;
+    int rc = send_cmd(d, VDC_Write, size, off);
+    if (rc == VD_E_IO_ERROR) {
+      if (drain(d) == 0)
+        fail(r,
+             "device %d: the device is in IO-ERROR, but no command "
+             "completed with an error",
+             d->i);
+      goto out;
+    }
+    if (rc != 0) goto out;
     if (!sc->disk) off += size;
   }
   if (drain(d) != 0) goto out;
@@ -541,7 +563,7 @@ static void restore_script(struct dev *d) {
   struct run *r = d->r;
   const struct scenario *sc = r->sc;
   uint64_t total = r->p->backup_bytes[d->i];
-  int fault_done = 0;
+  int fault_done = 0, io_error = 0;
   while (!d->eof) {
     if (stopped(r)) return;
     if (d->i == 0 && !fault_done && sc->fault_restore &&
@@ -551,9 +573,22 @@ static void restore_script(struct dev *d) {
     }
     /* One read past the end is needed to hear ERROR_HANDLE_EOF. */
     uint64_t ahead = d->read_off + (uint64_t)inflight(d) * sc->maxxfer;
-    if (inflight(d) < d->nslots && ahead < total + sc->maxxfer) {
-      if (send_cmd(d, VDC_Read, sc->maxxfer, ahead) != 0) return;
+    if (!io_error && inflight(d) < d->nslots && ahead < total + sc->maxxfer) {
+      int rc = send_cmd(d, VDC_Read, sc->maxxfer, ahead);
+      /* The client already answered the end of the data: the reads in
+       * flight tell the rest. */
+      if (rc == VD_E_IO_ERROR)
+        io_error = 1;
+      else if (rc != 0)
+        return;
       continue;
+    }
+    if (inflight(d) == 0) {
+      fail(r,
+           "device %d: the device is in IO-ERROR, but no read completed "
+           "with an error",
+           d->i);
+      return;
     }
     if (retire(d) != 0) return;
   }
