@@ -496,3 +496,121 @@ TEST_IMPL_TIMEOUT(conform_bug_leave_child, 60) {
   free(out);
   return 0;
 }
+
+/* `vdi` itself, unmodified, through a shell script: it starts its engine
+ * (here the kit's {engine} stand-in) and names its own set and stripes.
+ * The whole default suite, at full size: everything that applies to a
+ * pipe-like client that names its own set passes, in well under a minute
+ * (the issue's bound on 2 cores). */
+TEST_IMPL_TIMEOUT(conform_vdi, 150) {
+  char script[20000], vdi[8300];
+  snprintf(vdi, sizeof vdi, "%s", build_path("vdi"));
+  snprintf(script, sizeof script,
+           "if [ \"$VDI_CONFORM_OP\" = backup ]; then exec '%s' backup {db} "
+           "--instance {dir}/inst --to {dir}/bk --stripes {devices} "
+           "--vdisql {engine} --quiet; else exec '%s' restore {db} "
+           "--instance {dir}/inst --from {dir}/bk --vdisql {engine} --quiet; "
+           "fi",
+           vdi, vdi);
+  char *out = NULL;
+  int64_t t0 = now_ms();
+  int rc =
+      conform_run(&out, ARGS("--seed", "1", "--stream", "openvdi", "--slow-ms",
+                             "1000", "--", "sh", "-c", script));
+  int64_t ms = now_ms() - t0;
+  expect_results(out, NONE, NAMES("disk_1dev", "name_limit"));
+  expect_evidence(out, "name_limit", "names its own set");
+  expect_evidence(out, "pipe_1dev", "RESTORE DATABASE successfully processed");
+  expect_evidence(out, "abort_mid", "backup of 'conformdb' failed");
+  ASSERT_EQ(rc, 0);
+  fprintf(stderr, "default suite on vdi: %lld ms\n", (long long)ms);
+  const char *mult = getenv("VDI_TEST_TIMEOUT_MULTIPLIER");
+  ASSERT_LT(ms, 60000 * (mult && atoi(mult) > 1 ? atoi(mult) : 1));
+  free(out);
+  return 0;
+}
+
+/* The SDK-style C++ clients over libsqlvdi.so (tests/cxx): one device,
+ * a backup program and a restore program behind a shell script.  They
+ * wait 20 s for a server, so no_server is left out here. */
+TEST_IMPL_TIMEOUT(conform_cxx, 90) {
+  char script[20000], bk[8300], rs[8300];
+  snprintf(bk, sizeof bk, "%s", build_path("cxx/pipe_backup"));
+  snprintf(rs, sizeof rs, "%s", build_path("cxx/pipe_restore"));
+  if (access(bk, X_OK) != 0 || access(rs, X_OK) != 0) return TEST_SKIP;
+  snprintf(script, sizeof script,
+           "if [ \"$VDI_CONFORM_OP\" = backup ]; then exec '%s' {set} {file}; "
+           "else exec '%s' {set} {file}; fi",
+           bk, rs);
+  char *out = NULL;
+  int rc = conform_run(
+      &out, ARGS("--quick", "--seed", "3", "--slow-ms", "1000", "--only",
+                 "pipe_1dev,complete_legacy,flush_multi,xfer_64k,xfer_4m,"
+                 "restore_abort,server_stall,slow_server,unknown_command,"
+                 "name_limit",
+                 "--", "sh", "-c", script));
+  if (rc != 0) app_t_show("vdi-conform", out);
+  ASSERT_EQ(rc, 0);
+  ASSERT(strstr(out, "10 passed, 0 failed") != NULL);
+  free(out);
+  return 0;
+}
+
+/* JUnit: one failure with the evidence, and whatever the client printed
+ * (markup, quotes, control bytes, bytes that are not UTF-8) escaped. */
+TEST_IMPL(conform_junit) {
+  char xml[4300];
+  snprintf(xml, sizeof xml, "%s/report.xml", test_tmpdir());
+  char *out = NULL;
+  int rc = conform_run(
+      &out, ARGS("--only", "pipe_1dev,disk_1dev", "--junit", xml, "--", "sh",
+                 "-c", "printf '<b>&\"q\\047 \\001\\377</b>\\n'; exit 3"));
+  ASSERT_EQ(rc, 1);
+  free(out);
+  char *x = sql_slurp(xml);
+  ASSERT(strstr(x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>") == x);
+  ASSERT(strstr(x, "tests=\"2\" failures=\"2\"") != NULL);
+  ASSERT(strstr(x, "<testcase classname=\"vdi-conform\" name=\"pipe_1dev\"") !=
+         NULL);
+  ASSERT(strstr(x, "<failure message=\"backup: the client exited 3 before "
+                   "set") != NULL);
+  ASSERT(strstr(x, "&lt;b&gt;&amp;&quot;q&apos; ??&lt;/b&gt;") != NULL);
+  /* Nothing of the client's text got through unescaped. */
+  ASSERT(strstr(x, "<b>") == NULL);
+  ASSERT(strstr(x, "\001") == NULL && strstr(x, "\377") == NULL);
+  ASSERT(strstr(x, "</testsuites>\n") != NULL);
+  free(x);
+  return 0;
+}
+
+/* A client that does nothing at all cannot hang the kit: the phase ends
+ * at --timeout, the evidence says what was missing, and the client's
+ * whole process group is gone. */
+TEST_IMPL(conform_hostile_hang) {
+  char wd[4300], pidfile[4400];
+  snprintf(wd, sizeof wd, "%s/work", test_tmpdir());
+  snprintf(pidfile, sizeof pidfile, "%s/pipe_1dev/pid", wd);
+  char *out = NULL;
+  int64_t t0 = now_ms();
+  int rc = conform_run(
+      &out, ARGS("--only", "pipe_1dev", "--timeout", "2", "--workdir", wd, "--",
+                 "sh", "-c",
+                 "trap '' TERM INT HUP; sleep 60 & echo $! > {dir}/pid; "
+                 "wait"));
+  ASSERT_LT(now_ms() - t0, 8000);
+  ASSERT_EQ(rc, 1);
+  expect_evidence(out, "pipe_1dev", "did not appear within");
+  expect_evidence(out, "pipe_1dev", "still running at the deadline");
+  char *p = sql_slurp(pidfile);
+  pid_t child = (pid_t)atoi(p);
+  ASSERT_GT(child, 0);
+  free(p);
+  /* The kit reaped its client; the sleep's parent is gone, so init reaps
+   * it once it was killed.  Give that a moment. */
+  int64_t until = now_ms() + 2000;
+  while (kill(child, 0) == 0 && now_ms() < until)
+    sleep_ms(20);
+  ASSERT(kill(child, 0) != 0);
+  free(out);
+  return 0;
+}
