@@ -161,6 +161,7 @@ int client_poll(struct client *cl) {
   if (w == cl->pid) {
     cl->exited = 1;
     cl->status = st;
+    cl->end_ms = mono_ms();
     return 1;
   }
   /* Not our child (the server runs in a child process in the kill
@@ -226,6 +227,7 @@ void client_finish(struct client *cl, int64_t deadline_ms) {
       /* SIGKILL cannot be refused: the wait ends. */
       if (waitpid(cl->pid, &st, 0) == cl->pid) cl->status = st;
       cl->exited = 1;
+      cl->end_ms = mono_ms();
       break;
     }
     sleep_ms(10);
@@ -289,4 +291,24 @@ void client_last_line(const struct client *cl, char *buf, size_t n) {
 
 void client_tail(const struct client *cl, char *buf, size_t n) {
   log_tail(cl, buf, n);
+}
+
+int set_listening(const char *set) {
+  /* libvdi's rendezvous: an abstract Unix socket "openvdi:0::<set>" for
+   * the default instance (docs/PROTOCOL.md), listed in /proc/net/unix
+   * with '@' for the leading NUL. */
+  char want[160], line[512];
+  snprintf(want, sizeof want, "@openvdi:0::%s", set);
+  FILE *f = fopen("/proc/net/unix", "r");
+  if (!f) return -1;
+  int found = 0;
+  size_t wl = strlen(want);
+  while (!found && fgets(line, sizeof line, f)) {
+    char *p = strchr(line, '@');
+    if (!p) continue;
+    size_t k = strcspn(p, "\r\n");
+    found = k == wl && memcmp(p, want, wl) == 0;
+  }
+  fclose(f);
+  return found;
 }

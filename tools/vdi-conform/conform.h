@@ -135,6 +135,7 @@ struct client {
   int exited;
   int status; /* raw wait status */
   int timed_out;
+  int64_t end_ms; /* when its end was seen (monotonic) */
   char log[4200];
   char leftovers[256]; /* "pid 12 (sleep), ..." when some were left */
 };
@@ -159,6 +160,9 @@ int client_succeeded(const struct client *cl);
 void client_last_line(const struct client *cl, char *buf, size_t n);
 /* The last bytes of the client's output, for the JUnit report. */
 void client_tail(const struct client *cl, char *buf, size_t n);
+/* 1 if a libvdi client listens for set `set` (default instance), 0 if
+ * not, -1 if that cannot be seen. */
+int set_listening(const char *set);
 
 /* ------------------------------------------------------------ server.c */
 
@@ -183,6 +187,8 @@ struct phase {
   int fault_fired;  /* the abort / kill / stall happened */
   int completed_ok; /* every device ended normally */
   int granted_complete;
+  int set_seen;     /* no_server: the client's set was seen to exist */
+  int64_t fault_ms; /* when the fault hit (monotonic) */
   uint32_t client_features;
   char dev_names[VDI_MAX_DEVICES][VDI_MAX_NAME + 1];
   int ndev;

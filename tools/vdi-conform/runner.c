@@ -123,6 +123,13 @@ static int judge(const struct scenario *sc, const struct phase *p,
                    what, how);
       return -1;
     }
+    if (sc->fault == F_NO_SERVER && p->set_seen == 0) {
+      verdict_fail(res,
+                   "%s: the client %s without ever creating set '%s'; its "
+                   "last line: '%s'",
+                   what, how, p->set_name, last);
+      return -1;
+    }
   }
   if (cl->leftovers[0]) {
     verdict_fail(res,
@@ -131,8 +138,12 @@ static int judge(const struct scenario *sc, const struct phase *p,
                  what, cl->leftovers);
     return -1;
   }
+  char after[64] = "";
+  if (faulty && p->fault_ms > 0)
+    snprintf(after, sizeof after, " %lld ms after the fault",
+             (long long)(cl->end_ms - p->fault_ms));
   snprintf(res->evidence, sizeof res->evidence, "%s: client %s%s%s%s", what,
-           how, faulty ? " after the fault" : "", last[0] ? ": " : "", last);
+           how, after, last[0] ? ": " : "", last);
   return 0;
 }
 
@@ -238,16 +249,26 @@ static void run_scenario(const struct options *o, const struct scenario *sc,
     if (sc->fault == F_NO_SERVER) {
       /* Nobody attaches.  A statement through {engine} fails after
        * --slow-ms, as one whose server never starts would. */
+      p->fault_fired = 1;
+      p->fault_ms = mono_ms();
       if (engine_mode) {
         char op[32], names[VDI_MAX_DEVICES][VDI_MAX_NAME + 1];
         int nd = 0;
         if (engine_wait_request(dir, &cl, p->deadline_ms, op, sizeof op, names,
                                 &nd, why, sizeof why) == 0) {
+          snprintf(p->set_name, sizeof p->set_name, "%s", names[0]);
+          p->set_seen = set_listening(p->set_name);
           int64_t until = mono_ms() + o->slow_ms;
           while (mono_ms() < until && !client_poll(&cl))
             sleep_ms(10);
           engine_verdict(dir, 1);
         }
+      }
+      /* Watch for the client's set while it waits, so that a client that
+       * never even created it does not pass for one that gave up. */
+      while (!client_poll(&cl) && mono_ms() < p->deadline_ms) {
+        if (!p->set_seen) p->set_seen = set_listening(p->set_name);
+        sleep_ms(10);
       }
       client_finish(&cl, p->deadline_ms);
     } else {

@@ -172,6 +172,7 @@ static void our_abort(struct run *r) {
   r->aborted_by_us = 1;
   r->stop = 1;
   r->p->fault_fired = 1;
+  r->p->fault_ms = mono_ms();
   pthread_cond_broadcast(&r->cv);
   pthread_mutex_unlock(&r->mu);
   vdi_srv_signal_abort(r->srv);
@@ -450,6 +451,7 @@ static int fire_fault(struct dev *d) {
     /* The whole server process dies at once, as an engine killed by the
      * OOM killer would; its completion agent and memory go with it. */
     r->p->fault_fired = 1;
+    r->p->fault_ms = mono_ms();
     kill(getpid(), SIGKILL);
     return 1;
   case F_STALL: {
