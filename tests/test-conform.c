@@ -126,6 +126,9 @@ static void *cc_main(void *arg) {
         code = ERROR_DISK_FULL;
       if (fsync(d->fd) != 0) code = ERROR_DISK_FULL;
       break;
+    case VDC_PrepareToFreeze:
+      break;           /* nothing to coordinate here */
+    case VDC_Snapshot: /* the "snapshot": data made durable */
     case VDC_Complete:
       if (bug_is(d, "ignore-complete")) continue;
       if (fsync(d->fd) != 0) code = ERROR_DISK_FULL;
@@ -148,20 +151,20 @@ static void *cc_main(void *arg) {
   return NULL;
 }
 
-/* conform_client [--disk] [--bug NAME] [--config-ms MS] [--say TEXT]
+/* conform_client [--disk] [--snapshot] [--bug NAME] [--config-ms MS]
  *                SET NDEV FILE; the operation is $VDI_CONFORM_OP. */
 HELPER_IMPL(conform_client) {
-  int disk = 0, config_ms = 5000, i = 1;
+  int disk = 0, snapshot = 0, config_ms = 5000, i = 1;
   const char *bug = NULL;
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (strcmp(argv[i], "--disk") == 0)
       disk = 1;
+    else if (strcmp(argv[i], "--snapshot") == 0)
+      snapshot = 1;
     else if (strcmp(argv[i], "--bug") == 0 && i + 1 < argc)
       bug = argv[++i];
     else if (strcmp(argv[i], "--config-ms") == 0 && i + 1 < argc)
       config_ms = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--say") == 0 && i + 1 < argc)
-      printf("%s\n", argv[++i]);
   }
   if (argc - i != 3) return 2;
   const char *name = argv[i], *file = argv[i + 2];
@@ -177,7 +180,8 @@ HELPER_IMPL(conform_client) {
   VDConfig cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.deviceCount = (uint32_t)ndev;
-  cfg.features = (disk ? VDF_LikeDisk : VDF_LikePipe) | VDF_RequestComplete;
+  cfg.features = (disk ? VDF_LikeDisk : VDF_LikePipe) | VDF_RequestComplete |
+                 (snapshot ? VDF_SnapshotPrepare : 0);
   int rc = vdi_set_create(set, name, &cfg);
   if (rc != 0) {
     fprintf(stderr, "conform_client: Create: %s\n", vdi_error_name(rc));
@@ -269,23 +273,13 @@ static const char *result_of(const char *out, const char *name) {
   return "";
 }
 
-static const char *const all_names[] = {"pipe_1dev",
-                                        "stripes_4",
-                                        "stripes_64",
-                                        "complete_legacy",
-                                        "flush_multi",
-                                        "xfer_64k",
-                                        "xfer_4m",
-                                        "abort_mid",
-                                        "restore_abort",
-                                        "server_killed",
-                                        "server_stall",
-                                        "no_server",
-                                        "slow_server",
-                                        "unknown_command",
-                                        "disk_1dev",
-                                        "name_limit",
-                                        NULL};
+static const char *const all_names[] = {
+    "pipe_1dev",       "stripes_4",       "stripes_64",
+    "complete_legacy", "flush_multi",     "xfer_64k",
+    "xfer_4m",         "abort_mid",       "restore_abort",
+    "server_killed",   "server_stall",    "no_server",
+    "slow_server",     "unknown_command", "disk_1dev",
+    "snapshot",        "name_limit",      NULL};
 
 static int in_list(const char *name, const char *const *list) {
   for (int i = 0; list[i]; i++)
@@ -348,7 +342,9 @@ static int run_client(const char *bug, int disk, char **out) {
   args[n++] = "conform_client";
   args[n++] = "--config-ms";
   args[n++] = "5000";
+  /* The disk-like client also takes snapshots. */
   if (disk) args[n++] = "--disk";
+  if (disk) args[n++] = "--snapshot";
   if (bug) {
     args[n++] = "--bug";
     args[n++] = bug;
@@ -390,8 +386,9 @@ TEST_IMPL(conform_usage) {
 TEST_IMPL_TIMEOUT(conform_ok_pipe, 60) {
   char *out = NULL;
   int rc = run_client(NULL, 0, &out);
-  expect_results(out, NONE, NAMES("disk_1dev"));
+  expect_results(out, NONE, NAMES("disk_1dev", "snapshot"));
   expect_evidence(out, "disk_1dev", "VDF_RandomAccess");
+  expect_evidence(out, "snapshot", "without VDF_SnapshotPrepare");
   ASSERT_EQ(rc, 0);
   free(out);
   return 0;
@@ -413,7 +410,7 @@ static void bug_case(const char *bug, const char *const *fails,
                      const char *const *evidence) {
   char *out = NULL;
   int rc = run_client(bug, 0, &out);
-  expect_results(out, fails, NAMES("disk_1dev"));
+  expect_results(out, fails, NAMES("disk_1dev", "snapshot"));
   for (int i = 0; evidence[i]; i += 2)
     expect_evidence(out, evidence[i], evidence[i + 1]);
   ASSERT_EQ(rc, 1);
@@ -509,7 +506,7 @@ TEST_IMPL_TIMEOUT(conform_vdi, 150) {
       conform_run(&out, ARGS("--seed", "1", "--stream", "openvdi", "--slow-ms",
                              "1000", "--", "sh", "-c", script));
   int64_t ms = now_ms() - t0;
-  expect_results(out, NONE, NAMES("disk_1dev", "name_limit"));
+  expect_results(out, NONE, NAMES("disk_1dev", "snapshot", "name_limit"));
   expect_evidence(out, "name_limit", "names its own set");
   expect_evidence(out, "pipe_1dev", "RESTORE DATABASE successfully processed");
   expect_evidence(out, "abort_mid", "backup of 'conformdb' failed");

@@ -94,6 +94,7 @@ struct scenario {
   int fault;         /* enum fault */
   int fault_restore; /* the fault hits the restore phase, not the backup */
   int name_len;      /* set name of exactly this length (0: usual) */
+  int snapshot;      /* PrepareToFreeze mid-stream, Snapshot at the end */
 };
 
 extern const struct scenario scenarios[];

@@ -515,6 +515,13 @@ static void backup_script(struct dev *d) {
       nflush_done++;
       continue;
     }
+    if (sc->snapshot && !mid_done && done_bytes >= total / 2) {
+      /* BACKUP ... WITH SNAPSHOT (spec 3.5): completing PrepareToFreeze
+       * lets the engine freeze; the rest of the metadata follows. */
+      mid_done = 1;
+      if (barrier_cmd(d, VDC_PrepareToFreeze) != 0) goto out;
+      continue;
+    }
     if (d->i == 0 && !mid_done && done_bytes >= total / 2) {
       mid_done = 1;
       if (sc->unknown) {
@@ -555,7 +562,12 @@ static void backup_script(struct dev *d) {
     if (!sc->disk) off += size;
   }
   if (drain(d) != 0) goto out;
-  if (r->p->granted_complete && barrier_cmd(d, VDC_Complete) != 0) goto out;
+  /* The snapshot itself; the client completes it once taken.  It ends a
+   * snapshot backup: no VDC_Complete follows. */
+  if (sc->snapshot && barrier_cmd(d, VDC_Snapshot) != 0) goto out;
+  if (!sc->snapshot && r->p->granted_complete &&
+      barrier_cmd(d, VDC_Complete) != 0)
+    goto out;
   if (vdi_srvdev_close_device(d->sd) == 0) d->closed = 1;
 out:
   free(order);
@@ -806,6 +818,15 @@ void server_phase(struct phase *p) {
     snprintf(p->note, sizeof p->note,
              "the client asked for features 0x%x, not disk-like "
              "(VDF_RandomAccess)",
+             req.features);
+    vdi_srv_signal_abort(srv);
+    goto close;
+  }
+  if (sc->snapshot && !(req.features & VDF_SnapshotPrepare)) {
+    p->not_applicable = 1;
+    snprintf(p->note, sizeof p->note,
+             "the client asked for features 0x%x, without "
+             "VDF_SnapshotPrepare",
              req.features);
     vdi_srv_signal_abort(srv);
     goto close;
