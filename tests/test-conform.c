@@ -541,6 +541,15 @@ TEST_IMPL_TIMEOUT(conform_cxx, 90) {
   ASSERT_EQ(rc, 0);
   ASSERT(strstr(out, "10 passed, 0 failed") != NULL);
   free(out);
+  /* They serve one device whatever {devices} says: striping fails, and
+   * the evidence says why. */
+  rc = conform_run(
+      &out, ARGS("--quick", "--only", "stripes_4", "--", "sh", "-c", script));
+  ASSERT_EQ(rc, 1);
+  expect_evidence(out, "stripes_4",
+                  "the client created the set with 1 devices; the scenario "
+                  "uses 4");
+  free(out);
   return 0;
 }
 

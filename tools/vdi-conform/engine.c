@@ -127,14 +127,33 @@ int engine_shim_main(int argc, char **argv) {
   return 0;
 }
 
+/* s in single quotes for sh, a quote inside as '\'' */
+static void sh_quote(const char *s, char *out, size_t n) {
+  size_t k = 0;
+  if (n < 3) return;
+  out[k++] = '\'';
+  for (; *s && k + 6 < n; s++) {
+    if (*s == '\'') {
+      memcpy(out + k, "'\\''", 4);
+      k += 4;
+    } else {
+      out[k++] = *s;
+    }
+  }
+  out[k++] = '\'';
+  out[k] = 0;
+}
+
 int engine_script(const char *dir, const char *self, int max_ms, char *path,
                   size_t n) {
   snprintf(path, n, "%s/engine", dir);
-  char text[9000];
+  char text[40000], qself[16384], qdir[16384];
+  sh_quote(self, qself, sizeof qself);
+  sh_quote(dir, qdir, sizeof qdir);
   snprintf(text, sizeof text,
            "#!/bin/sh\n# vdi-conform's engine stand-in for this scenario\n"
-           "exec '%s' --engine-shim '%s' %d \"$@\"\n",
-           self, dir, max_ms);
+           "exec %s --engine-shim %s %d \"$@\"\n",
+           qself, qdir, max_ms);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0700);
   if (fd < 0) return -1;
   size_t len = strlen(text);
