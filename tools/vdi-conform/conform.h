@@ -7,8 +7,12 @@
  *
  *   main.c      command line, --list, the run, the exit status
  *   scenario.c  the scenario table: what each one does and expects
- *   server.c    one phase of a scenario as the server: configuration,
- *               commands per device, every completion checked
+ *   server.c    one phase of a scenario as the server: attach,
+ *               configure, one thread per device, the completion agent
+ *   script.c    what the server sends on a device, scenario by scenario
+ *   window.c    the commands in flight on a device; every completion
+ *               checked (window.h holds the per-device state)
+ *   util.c      names of codes and commands; monotonic time
  *   datagen.c   the seeded, position-addressable backup stream
  *   client.c    the client process: placeholders, spawn, wait, leftovers
  *   runner.c    a scenario's phases and verdict; scenarios in parallel
