@@ -87,16 +87,18 @@ static uint32_t cc_write(struct cc_dev *d, const VDC_Command *cmd,
 static uint32_t cc_read(struct cc_dev *d, const VDC_Command *cmd,
                         uint32_t *bytes) {
   off_t at = d->disk ? (off_t)cmd->position : lseek(d->fd, 0, SEEK_CUR);
-  uint32_t got = 0;
-  while (got < cmd->size) {
-    ssize_t r = pread(d->fd, cmd->buffer + got, cmd->size - got, at + got);
+  uint32_t got = 0, want = cmd->size;
+  /* The bug: one byte per read, with success (correct, but endless). */
+  if (bug_is(d, "trickle") && want > 1) want = 1;
+  while (got < want) {
+    ssize_t r = pread(d->fd, cmd->buffer + got, want - got, at + got);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     got += (uint32_t)r;
   }
   if (!d->disk) lseek(d->fd, got, SEEK_CUR);
   *bytes = got;
-  return got < cmd->size ? ERROR_HANDLE_EOF : ERROR_SUCCESS;
+  return got < want ? ERROR_HANDLE_EOF : ERROR_SUCCESS;
 }
 
 static void *cc_main(void *arg) {
@@ -463,6 +465,23 @@ TEST_IMPL_TIMEOUT(conform_bug_zero_count, 60) {
                  "slow_server", "unknown_command", "name_limit"),
            NAMES("pipe_1dev", "with bytesTransferred 0", "server_killed",
                  "before the fault"));
+  return 0;
+}
+
+/* One byte per read: every command completes at once, correctly, and the
+ * restore would take hours; the phase ends at --timeout. */
+TEST_IMPL_TIMEOUT(conform_bug_trickle, 30) {
+  char self[8300];
+  snprintf(self, sizeof self, "%s", build_path("run-tests"));
+  char *out = NULL;
+  int64_t t0 = now_ms();
+  int rc = conform_run(&out, ARGS("--only", "pipe_1dev", "--timeout", "3", "--",
+                                  self, "--helper", "conform_client", "--bug",
+                                  "trickle", "{set}", "{devices}", "{file}"));
+  ASSERT_LT(now_ms() - t0, 15000);
+  ASSERT_EQ(rc, 1);
+  expect_evidence(out, "pipe_1dev", "took longer than --timeout (3 s)");
+  free(out);
   return 0;
 }
 

@@ -203,7 +203,7 @@ struct phase {
 
 /* Run one phase.  Fills p's outputs. */
 void server_phase(struct phase *p);
-/* Win32 completion code name ("ERROR_HANDLE_EOF"). */
+/* util.c: Win32 completion code name ("ERROR_HANDLE_EOF"). */
 const char *win32_name(uint32_t code);
 /* "VDC_Write" ... */
 const char *command_name(uint32_t code);

@@ -13,6 +13,18 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* A client that completes every command at once but moves almost no data
+ * (1-byte reads, say) must not keep the phase going past --timeout. */
+static int past_deadline(struct dev *d) {
+  struct phase *p = d->r->p;
+  if (mono_ms() < p->deadline_ms) return 0;
+  win_fail(d->r,
+           "device %d: the phase took longer than --timeout (%d s) at byte "
+           "%llu",
+           d->i, p->o->timeout_s, (unsigned long long)d->read_off);
+  return 1;
+}
+
 /* The fault of this phase, fired by device 0 at the middle of its stream.
  * 0 to go on, 1 to stop. */
 static int fire_fault(struct dev *d) {
@@ -86,7 +98,7 @@ static void backup_script(struct dev *d) {
   uint64_t *order = sc->disk ? disk_order(r, nchunks, &rng) : NULL;
   uint64_t k = 0;
   for (;;) {
-    if (win_stopped(r)) goto out;
+    if (win_stopped(r) || past_deadline(d)) goto out;
     int more = sc->disk ? k < nchunks : off < total;
     uint64_t done_bytes = sc->disk ? nchunks ? total * k / nchunks : 0 : off;
     /* Flush points: after each of nflush equal parts of the stream. */
@@ -163,7 +175,7 @@ static void restore_script(struct dev *d) {
   uint64_t total = r->p->backup_bytes[d->i];
   int fault_done = 0, io_error = 0;
   while (!d->eof) {
-    if (win_stopped(r)) return;
+    if (win_stopped(r) || past_deadline(d)) return;
     if (d->i == 0 && !fault_done && sc->fault_restore &&
         d->read_off >= total / 2) {
       fault_done = 1;
