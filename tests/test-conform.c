@@ -275,13 +275,25 @@ static const char *result_of(const char *out, const char *name) {
   return "";
 }
 
-static const char *const all_names[] = {
-    "pipe_1dev",       "stripes_4",       "stripes_64",
-    "complete_legacy", "flush_multi",     "xfer_64k",
-    "xfer_4m",         "abort_mid",       "restore_abort",
-    "server_killed",   "server_stall",    "no_server",
-    "slow_server",     "unknown_command", "disk_1dev",
-    "snapshot",        "name_limit",      NULL};
+static const char *const all_names[] = {"pipe_1dev",
+                                        "stripes_4",
+                                        "stripes_64",
+                                        "complete_legacy",
+                                        "flush_multi",
+                                        "xfer_64k",
+                                        "xfer_4m",
+                                        "abort_mid",
+                                        "restore_abort",
+                                        "server_killed",
+                                        "server_stall",
+                                        "no_server",
+                                        "slow_server",
+                                        "unknown_command",
+                                        "disk_1dev",
+                                        "snapshot",
+                                        "name_limit",
+                                        "device_name_limit",
+                                        NULL};
 
 static int in_list(const char *name, const char *const *list) {
   for (int i = 0; list[i]; i++)
@@ -423,7 +435,7 @@ TEST_IMPL_TIMEOUT(conform_bug_ignore_complete, 60) {
   bug_case("ignore-complete",
            NAMES("pipe_1dev", "stripes_4", "stripes_64", "flush_multi",
                  "xfer_64k", "xfer_4m", "restore_abort", "slow_server",
-                 "unknown_command", "name_limit"),
+                 "unknown_command", "name_limit", "device_name_limit"),
            NAMES("pipe_1dev", "VDC_Complete #", "pipe_1dev",
                  "was not completed within 2000 ms"));
   return 0;
@@ -462,7 +474,8 @@ TEST_IMPL_TIMEOUT(conform_bug_zero_count, 60) {
            NAMES("pipe_1dev", "stripes_4", "stripes_64", "complete_legacy",
                  "flush_multi", "xfer_64k", "xfer_4m", "abort_mid",
                  "restore_abort", "server_killed", "server_stall",
-                 "slow_server", "unknown_command", "name_limit"),
+                 "slow_server", "unknown_command", "name_limit",
+                 "device_name_limit"),
            NAMES("pipe_1dev", "with bytesTransferred 0", "server_killed",
                  "before the fault"));
   return 0;
@@ -525,7 +538,9 @@ TEST_IMPL_TIMEOUT(conform_vdi, 150) {
       conform_run(&out, ARGS("--seed", "1", "--stream", "openvdi", "--slow-ms",
                              "1000", "--", "sh", "-c", script));
   int64_t ms = now_ms() - t0;
-  expect_results(out, NONE, NAMES("disk_1dev", "snapshot", "name_limit"));
+  expect_results(
+      out, NONE,
+      NAMES("disk_1dev", "snapshot", "name_limit", "device_name_limit"));
   expect_evidence(out, "name_limit", "names its own set");
   expect_evidence(out, "pipe_1dev", "RESTORE DATABASE successfully processed");
   expect_evidence(out, "abort_mid", "backup of 'conformdb' failed");

@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
   }
   if (list) {
     for (int k = 0; k < nscenarios; k++)
-      printf("%-16s %s%s\n", scenarios[k].name, scenarios[k].expect,
+      printf("%-18s %s%s\n", scenarios[k].name, scenarios[k].expect,
              scenarios[k].required ? "" : " (optional)");
     return EXIT_OK;
   }

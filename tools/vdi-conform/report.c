@@ -22,11 +22,11 @@ void report_scorecard(const struct options *o, const struct scenario **list,
   int pass = 0, fail = 0, na = 0;
   printf("%s: seed %llu (replay with --seed %llu)\n", CONFORM_NAME,
          (unsigned long long)o->seed, (unsigned long long)o->seed);
-  printf("%-16s %-64s %-4s %s\n", "SCENARIO", "EXPECTATION", "RESULT",
+  printf("%-18s %-64s %-4s %s\n", "SCENARIO", "EXPECTATION", "RESULT",
          "EVIDENCE");
   for (int i = 0; i < n; i++) {
     const struct result *r = &res[i];
-    printf("%-16s %-64s %-4s %.1fs %s%s\n", list[i]->name, list[i]->expect,
+    printf("%-18s %-64s %-4s %.1fs %s%s\n", list[i]->name, list[i]->expect,
            verdict_name(r->verdict), r->seconds, r->evidence,
            list[i]->required ? "" : " (optional)");
     if (r->verdict == V_PASS)

@@ -173,6 +173,16 @@ const struct scenario scenarios[] = {
      .nbuf = 2,
      .bytes = 2ull * MiB,
      .name_len = VDI_MAX_NAME},
+    {.name = "device_name_limit",
+     .expect = "3 devices named up to 95 bytes (set name of 94): backup "
+               "succeeds",
+     .required = 1,
+     .ndev = 3,
+     .block = 512,
+     .maxxfer = 1 * MiB,
+     .nbuf = 2,
+     .bytes = 1ull * MiB,
+     .name_len = VDI_MAX_NAME - 1},
 };
 
 const int nscenarios = (int)(sizeof scenarios / sizeof scenarios[0]);

@@ -172,9 +172,13 @@ void server_phase(struct phase *p) {
     for (int i = 0; i < p->ndev; i++) {
       if (i == 0)
         snprintf(p->dev_names[i], sizeof p->dev_names[i], "%s", p->set_name);
-      else
-        snprintf(p->dev_names[i], sizeof p->dev_names[i], "%.93s%u",
-                 p->set_name, (unsigned)i % 64u);
+      else {
+        /* The set name and the decimal index; the scenarios keep it within
+         * the interface's 95 bytes. */
+        char tmp[VDI_MAX_NAME + 16];
+        snprintf(tmp, sizeof tmp, "%s%d", p->set_name, i);
+        snprintf(p->dev_names[i], sizeof p->dev_names[i], "%.95s", tmp);
+      }
     }
   }
   if (p->ndev != sc->ndev) {
