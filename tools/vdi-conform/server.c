@@ -215,21 +215,18 @@ void server_phase(struct phase *p) {
     vdi_srv_signal_abort(srv);
     goto close;
   }
-  if (sc->disk && !(req.features & VDF_RandomAccess)) {
+  /* A feature the scenario needs and the client did not ask for: the
+   * scenario does not apply (the set is released by an abort). */
+  const char *missing = sc->disk && !(req.features & VDF_RandomAccess)
+                            ? "VDF_RandomAccess (disk-like devices)"
+                        : sc->snapshot && !(req.features & VDF_SnapshotPrepare)
+                            ? "VDF_SnapshotPrepare"
+                            : NULL;
+  if (missing) {
     p->not_applicable = 1;
     snprintf(p->note, sizeof p->note,
-             "the client asked for features 0x%x, not disk-like "
-             "(VDF_RandomAccess)",
-             req.features);
-    vdi_srv_signal_abort(srv);
-    goto close;
-  }
-  if (sc->snapshot && !(req.features & VDF_SnapshotPrepare)) {
-    p->not_applicable = 1;
-    snprintf(p->note, sizeof p->note,
-             "the client asked for features 0x%x, without "
-             "VDF_SnapshotPrepare",
-             req.features);
+             "the client asked for features 0x%x, without %s", req.features,
+             missing);
     vdi_srv_signal_abort(srv);
     goto close;
   }
