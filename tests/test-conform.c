@@ -687,3 +687,69 @@ TEST_IMPL_TIMEOUT(conform_seed_replays, 30) {
     free(v[i]);
   return 0;
 }
+
+/* A client that prints without end cannot fill the disk: its log keeps the
+ * first and the last 64 KiB and says how much was cut; a correct client
+ * that prints a lot still passes, its last line still the evidence. */
+TEST_IMPL_TIMEOUT(conform_output_capped, 40) {
+  char self[8300], wd[4300], log[4400];
+  snprintf(self, sizeof self, "%s", build_path("run-tests"));
+  snprintf(wd, sizeof wd, "%s/work", test_tmpdir());
+  snprintf(log, sizeof log, "%s/pipe_1dev/client-backup.log", wd);
+  char *out = NULL;
+  int rc = conform_run(
+      &out, ARGS("--quick", "--only", "pipe_1dev", "--workdir", wd, "--", "sh",
+                 "-c",
+                 "yes 'first line of much' | head -c 20000000; exec \"$0\" "
+                 "--helper conform_client {set} {devices} {file}",
+                 self));
+  if (rc != 0) app_t_show("vdi-conform", out);
+  ASSERT_EQ(rc, 0);
+  expect_evidence(out, "pipe_1dev", "conform_client: restore complete");
+  free(out);
+  long long n = app_t_file_size(log);
+  ASSERT_GT(n, 2 * 65536);
+  ASSERT_LT(n, 2 * 65536 + 1024);
+  char *text = sql_slurp(log);
+  ASSERT(strncmp(text, "first line of much\n", 19) == 0);
+  ASSERT(strstr(text, "bytes of the client's output cut here") != NULL);
+  ASSERT(strstr(text, "conform_client: backup complete\n") != NULL);
+  free(text);
+  /* Without end: the phase ends at --timeout and the log stays small. */
+  int64_t t0 = now_ms();
+  rc = conform_run(&out, ARGS("--only", "pipe_1dev", "--timeout", "2",
+                              "--workdir", wd, "--", "yes", "spam"));
+  ASSERT_LT(now_ms() - t0, 10000);
+  ASSERT_EQ(rc, 1);
+  expect_evidence(out, "pipe_1dev", "still running at the deadline");
+  expect_evidence(out, "pipe_1dev", "'spam'");
+  free(out);
+  ASSERT_LT(app_t_file_size(log), 2 * 65536 + 1024);
+  return 0;
+}
+
+/* Values put into a `sh -c` script are quoted: a work directory and a
+ * database name with spaces, quotes and a ';' reach the client intact,
+ * and nothing they hold runs. */
+TEST_IMPL_TIMEOUT(conform_shell_quoting, 40) {
+  char self[8300], wd[4300], pwned[4400];
+  snprintf(self, sizeof self, "%s", build_path("run-tests"));
+  snprintf(wd, sizeof wd, "%s/it's a \"dir\" $HOME", test_tmpdir());
+  snprintf(pwned, sizeof pwned, "%s/pwned", test_tmpdir());
+  char db[4500];
+  snprintf(db, sizeof db, "x y'z;touch '%s';echo $(id)", pwned);
+  char *out = NULL;
+  int rc = conform_run(
+      &out, ARGS("--quick", "--only", "pipe_1dev", "--workdir", wd, "--db", db,
+                 "--", "sh", "-c",
+                 "test \"$VDI_CONFORM_DB\" = {db} || exit 9; "
+                 "test \"$VDI_CONFORM_FILE\" = {file} || exit 8; "
+                 "exec \"$0\" --helper conform_client {set} {devices} {file}",
+                 self));
+  if (rc != 0) app_t_show("vdi-conform", out);
+  ASSERT_EQ(rc, 0);
+  ASSERT_STR_EQ(result_of(out, "pipe_1dev"), "PASS");
+  ASSERT(access(pwned, F_OK) != 0);
+  free(out);
+  return 0;
+}

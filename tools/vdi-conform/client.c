@@ -3,8 +3,10 @@
  * client.c - the client under test as a process: its command line and
  * environment with the placeholders filled in, started in a process group
  * of its own (so that everything it starts can be found and killed), its
- * output in a log file, waited for with a deadline, and the group checked
- * for processes left behind when the client itself has ended.
+ * output in a log file (through a pipe, cut to its first and last
+ * LOG_KEEP bytes), waited for with a deadline, and the group checked for
+ * processes left behind when the client itself has ended.  Values put
+ * into a `sh -c` script are shell-quoted when they are not plain words.
  */
 #include "conform.h"
 
@@ -15,11 +17,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-char *placeholders_expand(const char *s, const struct placeholders *ph) {
+/* Characters that never mean anything to sh inside a word. */
+static int plain_word(const char *v) {
+  if (!*v) return 0;
+  for (const char *c = v; *c; c++)
+    if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                "0123456789_./:=@%+,-",
+                *c))
+      return 0;
+  return 1;
+}
+
+/* v in single quotes, a quote inside as '\'' (malloc'd). */
+static char *sh_quoted(const char *v) {
+  char *q = malloc(strlen(v) * 4 + 3), *o = q;
+  if (!q) abort();
+  *o++ = '\'';
+  for (; *v; v++) {
+    if (*v == '\'') {
+      memcpy(o, "'\\''", 4);
+      o += 4;
+    } else {
+      *o++ = *v;
+    }
+  }
+  *o++ = '\'';
+  *o = 0;
+  return q;
+}
+
+char *placeholders_expand(const char *s, const struct placeholders *ph,
+                          int shell_quote) {
   size_t cap = strlen(s) + 256, len = 0;
   char *out = malloc(cap);
   if (!out) abort();
@@ -74,6 +107,9 @@ char *placeholders_expand(const char *s, const struct placeholders *ph) {
       val = s;
       skip = 1;
     }
+    char *quoted = NULL;
+    if (val != s && shell_quote && !plain_word(val ? val : ""))
+      val = quoted = sh_quoted(val ? val : "");
     size_t vl = val == s ? 1 : strlen(val ? val : "");
     if (len + vl + 1 > cap) {
       cap = (len + vl + 1) * 2;
@@ -83,9 +119,103 @@ char *placeholders_expand(const char *s, const struct placeholders *ph) {
     memcpy(out + len, val ? val : "", vl);
     len += vl;
     s += skip;
+    free(quoted);
   }
   out[len] = 0;
   return out;
+}
+
+/* argv[i] is the script of a shell's -c ("sh -c SCRIPT", "bash -ec
+ * SCRIPT"): placeholders in it are parsed by sh, so they are quoted. */
+static int is_shell_script(char **argv, int i) {
+  if (i < 2) return 0;
+  const char *f = argv[i - 1];
+  if (f[0] != '-' || f[strlen(f) - 1] != 'c' || strchr(f, '-') != f ||
+      strspn(f + 1, "abcdefghijklmnopqrstuvwxyz") != strlen(f + 1))
+    return 0;
+  for (int k = 0; k < i - 1; k++) {
+    const char *b = strrchr(argv[k], '/');
+    b = b ? b + 1 : argv[k];
+    static const char *const shells[] = {"sh",  "bash", "dash",
+                                         "ksh", "zsh",  "ash"};
+    for (size_t j = 0; j < sizeof shells / sizeof shells[0]; j++)
+      if (strcmp(b, shells[j]) == 0) return 1;
+  }
+  return 0;
+}
+
+/* The logger: the first LOG_KEEP bytes go to the log as they come, the
+ * rest through a ring of the last LOG_KEEP; at the end a line says how
+ * much was cut, then the ring.  Ends at end of file, or when told to
+ * (something the client left behind may hold the pipe open). */
+static void *logger_main(void *arg) {
+  struct client *cl = arg;
+  int fd = open(cl->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  char *ring = malloc(LOG_KEEP), buf[16384];
+  if (!ring) abort();
+  uint64_t head = 0, total = 0;
+  for (;;) {
+    struct pollfd pf = {.fd = cl->log_fd, .events = POLLIN};
+    int pr = poll(&pf, 1, 50);
+    if (pr == 0) {
+      if (cl->logger_stop) break;
+      continue;
+    }
+    if (pr < 0 && errno == EINTR) continue;
+    ssize_t k = read(cl->log_fd, buf, sizeof buf);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    size_t off = 0;
+    if (head < LOG_KEEP) {
+      size_t take = (size_t)k < LOG_KEEP - head ? (size_t)k : LOG_KEEP - head;
+      if (fd >= 0 && write(fd, buf, take) != (ssize_t)take) {
+        close(fd);
+        fd = -1;
+      }
+      head += take;
+      off = take;
+    }
+    for (; off < (size_t)k; off++, total++)
+      ring[total % LOG_KEEP] = buf[off];
+  }
+  cl->log_bytes = head + total;
+  if (fd >= 0 && total > 0) {
+    size_t from = 0, n = (size_t)total;
+    if (total > LOG_KEEP) {
+      char note[160];
+      int nl = snprintf(note, sizeof note,
+                        "\n[%s: %llu bytes of the client's output cut here; "
+                        "the first and last %d KiB are kept]\n",
+                        CONFORM_NAME,
+                        (unsigned long long)(total - LOG_KEEP),
+                        LOG_KEEP / 1024);
+      if (write(fd, note, (size_t)nl) != nl) n = 0;
+      /* The ring in order: its oldest byte is the next one to write. */
+      from = (size_t)(total % LOG_KEEP);
+      n = n ? LOG_KEEP : 0;
+    }
+    size_t first = n > LOG_KEEP - from ? LOG_KEEP - from : n;
+    if (write(fd, ring + from, first) == (ssize_t)first && n > first)
+      (void)!write(fd, ring, n - first);
+  }
+  free(ring);
+  if (fd >= 0) close(fd);
+  return NULL;
+}
+
+static void logger_end(struct client *cl) {
+  if (!cl->logger_running) return;
+  /* The group was killed: the pipe ends at once unless something outside
+   * it holds the write end; give that a moment, then stop reading. */
+  int64_t until = mono_ms() + 500;
+  struct pollfd pf = {.fd = cl->log_fd, .events = POLLIN};
+  while (mono_ms() < until && poll(&pf, 1, 0) >= 0 && !(pf.revents & POLLHUP))
+    sleep_ms(10);
+  cl->logger_stop = 1;
+  pthread_join(cl->logger, NULL);
+  cl->logger_running = 0;
+  close(cl->log_fd);
+  cl->log_fd = -1;
 }
 
 static void setenv_ph(const char *name, const char *val) {
@@ -97,17 +227,25 @@ int client_start(struct client *cl, const struct options *o,
   char **argv = calloc((size_t)o->argc + 1, sizeof *argv);
   if (!argv) abort();
   for (int i = 0; i < o->argc; i++)
-    argv[i] = placeholders_expand(o->argv[i], ph);
+    argv[i] = placeholders_expand(o->argv[i], ph, is_shell_script(o->argv, i));
   char **env = calloc((size_t)o->nenv + 1, sizeof *env);
   if (!env) abort();
   for (int i = 0; i < o->nenv; i++)
-    env[i] = placeholders_expand(o->env[i], ph);
+    env[i] = placeholders_expand(o->env[i], ph, 0);
   cl->exited = cl->timed_out = 0;
   cl->leftovers[0] = 0;
+  cl->log_fd = -1;
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC) != 0) {
+    snprintf(why, n, "pipe: %s", strerror(errno));
+    return -1;
+  }
   fflush(NULL);
   pid_t pid = fork();
   if (pid < 0) {
     snprintf(why, n, "fork: %s", strerror(errno));
+    close(pfd[0]);
+    close(pfd[1]);
     return -1;
   }
   if (pid == 0) {
@@ -117,11 +255,8 @@ int client_start(struct client *cl, const struct options *o,
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int in = open("/dev/null", O_RDONLY);
     if (in >= 0) dup2(in, 0);
-    int fd = open(cl->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
+    dup2(pfd[1], 1);
+    dup2(pfd[1], 2);
     char num[32];
     setenv_ph("VDI_CONFORM_SET", ph->set);
     setenv_ph("VDI_CONFORM_DEVICE", ph->device);
@@ -145,6 +280,11 @@ int client_start(struct client *cl, const struct options *o,
   }
   setpgid(pid, pid); /* also here: no race with the child's own call */
   cl->pid = pid;
+  close(pfd[1]);
+  cl->log_fd = pfd[0];
+  cl->logger_stop = 0;
+  if (pthread_create(&cl->logger, NULL, logger_main, cl) != 0) abort();
+  cl->logger_running = 1;
   for (int i = 0; i < o->argc; i++)
     free(argv[i]);
   free(argv);
@@ -243,6 +383,7 @@ void client_finish(struct client *cl, int64_t deadline_ms) {
   if (left > 0 && !cl->timed_out)
     snprintf(cl->leftovers, sizeof cl->leftovers, "%s", who);
   kill(-cl->pid, SIGKILL);
+  logger_end(cl);
 }
 
 void client_describe(const struct client *cl, char *buf, size_t n) {

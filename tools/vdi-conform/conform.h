@@ -27,6 +27,7 @@
 #ifndef VDI_CONFORM_H
 #define VDI_CONFORM_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -143,11 +144,25 @@ struct client {
   int64_t end_ms; /* when its end was seen (monotonic) */
   char log[4200];
   char leftovers[256]; /* "pid 12 (sleep), ..." when some were left */
+  /* The client's output goes through a pipe to a thread that keeps the
+   * first and the last LOG_KEEP bytes in the log (a client that prints
+   * without end must not fill the disk). */
+  int log_fd; /* read end, -1 when none */
+  pthread_t logger;
+  int logger_running;
+  _Atomic int logger_stop;
+  uint64_t log_bytes; /* everything the client printed */
 };
 
+/* Bytes of the client's output kept at each end of its log. */
+#define LOG_KEEP (64 * 1024)
+
 /* Expand {set} {device} {devices} {file} {dir} {db} {op} {engine}
- * {scenario} {seed} in s.  Returns malloc'd text. */
-char *placeholders_expand(const char *s, const struct placeholders *ph);
+ * {scenario} {seed} in s.  Returns malloc'd text.  With shell_quote, a
+ * value that is not a plain word (spaces, quotes, $, ; ...) is put in
+ * single quotes for sh, so that it stays one word and runs nothing. */
+char *placeholders_expand(const char *s, const struct placeholders *ph,
+                          int shell_quote);
 /* Start the client command in its own process group, output to cl->log.
  * 0 or -1 (message in why). */
 int client_start(struct client *cl, const struct options *o,
