@@ -36,10 +36,13 @@
 /* ------------------------------------------------------------ the client */
 
 struct cc_dev {
+  vdi_set_t *set;
   vdi_device_t *dev;
   int fd;
   int disk, backup;
   const char *bug;
+  int64_t wait_ms; /* GetCommand: twice serverTimeOut, or forever */
+  uint32_t prefix, align;
   int ok;
   uint64_t end; /* disk-like: highest byte written */
   uint8_t *held;
@@ -72,6 +75,9 @@ static uint32_t cc_write(struct cc_dev *d, const VDC_Command *cmd,
     return rc == 0 ? ERROR_SUCCESS : ERROR_DISK_FULL;
   }
   int rc;
+  if (d->prefix >= 8)
+    /* The client's own bytes go in its prefix zone, before the data. */
+    memcpy(cmd->buffer - d->prefix, "CCPREFIX", 8);
   if (d->disk) {
     rc = fio_pwrite_all(d->fd, data, n, (off_t)cmd->position);
     if (cmd->position + n > d->end) d->end = cmd->position + n;
@@ -81,6 +87,9 @@ static uint32_t cc_write(struct cc_dev *d, const VDC_Command *cmd,
     if (rc == 0) lseek(d->fd, n, SEEK_CUR);
   }
   *bytes = bug_is(d, "zero-count") ? 0 : n;
+  /* The bug: clears its header with a size that runs into the data. */
+  if (bug_is(d, "prefix-overrun") && d->prefix)
+    memset(cmd->buffer - d->prefix, 0, d->prefix + 16);
   return rc == 0 ? ERROR_SUCCESS : ERROR_DISK_FULL;
 }
 
@@ -105,13 +114,29 @@ static void *cc_main(void *arg) {
   struct cc_dev *d = arg;
   for (;;) {
     VDC_Command *cmd;
-    int rc = vdi_dev_get_command(d->dev, -1, &cmd);
+    int rc = vdi_dev_get_command(d->dev, d->wait_ms, &cmd);
     if (rc == VD_E_CLOSE) {
       d->ok = 1;
       break;
     }
+    if (rc == VD_E_TIMEOUT) {
+      /* The server said nothing for twice serverTimeOut: give up, and
+       * make the other devices give up too. */
+      fprintf(stderr, "conform_client: no command for %lld ms: giving up\n",
+              (long long)d->wait_ms);
+      vdi_set_signal_abort(d->set);
+      break;
+    }
     if (rc != 0) {
       fprintf(stderr, "conform_client: GetCommand: %s\n", vdi_error_name(rc));
+      break;
+    }
+    if (d->align &&
+        (cmd->commandCode == VDC_Read || cmd->commandCode == VDC_Write) &&
+        (uintptr_t)cmd->buffer % d->align != 0) {
+      fprintf(stderr, "conform_client: buffer %p not aligned to %u\n",
+              (void *)cmd->buffer, d->align);
+      vdi_set_signal_abort(d->set);
       break;
     }
     uint32_t code = ERROR_SUCCESS, bytes = 0;
@@ -129,7 +154,11 @@ static void *cc_main(void *arg) {
       if (fsync(d->fd) != 0) code = ERROR_DISK_FULL;
       break;
     case VDC_PrepareToFreeze:
-      break;           /* nothing to coordinate here */
+      break; /* nothing to coordinate here */
+    case VDC_MountSnapshot:
+      /* The "snapshot" is the file itself: nothing to mount. */
+      if (bug_is(d, "no-mount")) code = ERROR_NOT_SUPPORTED;
+      break;
     case VDC_Snapshot: /* the "snapshot": data made durable */
     case VDC_Complete:
       if (bug_is(d, "ignore-complete")) continue;
@@ -153,20 +182,81 @@ static void *cc_main(void *arg) {
   return NULL;
 }
 
-/* conform_client [--disk] [--snapshot] [--bug NAME] [--config-ms MS]
- *                SET NDEV FILE; the operation is $VDI_CONFORM_OP. */
+/* A device's file: FILE.k, opened for the operation. */
+static int cc_open_file(const char *file, int k, int backup) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s.%d", file, k);
+  return open(path, backup ? O_RDWR | O_CREAT | O_TRUNC : O_RDONLY, 0600);
+}
+
+/* conform_secondary SET DEVNAME FILE K DISK BUG: a secondary client that
+ * services one device of a set its primary created (spec 1.7). */
+HELPER_IMPL(conform_secondary) {
+  if (argc != 7) return 2;
+  const char *op = getenv("VDI_CONFORM_OP");
+  struct cc_dev d;
+  memset(&d, 0, sizeof d);
+  d.backup = !op || strcmp(op, "restore") != 0;
+  d.disk = atoi(argv[5]);
+  d.bug = strcmp(argv[6], "-") ? argv[6] : NULL;
+  d.wait_ms = -1;
+  d.fd = cc_open_file(argv[3], atoi(argv[4]), d.backup);
+  if (vdi_set_new(&d.set) != 0) return 1;
+  int rc = vdi_set_open_in_secondary(d.set, argv[1]);
+  if (rc == 0) rc = vdi_set_open_device(d.set, argv[2], &d.dev);
+  if (rc != 0 || d.fd < 0)
+    fprintf(stderr, "conform_secondary: %s: %s\n", argv[2], vdi_error_name(rc));
+  if (rc == 0 && d.fd >= 0) cc_main(&d);
+  vdi_set_close(d.set);
+  vdi_set_free(d.set);
+  /* The bug: a secondary that does not end after a failure. */
+  if (!d.ok && bug_is(&d, "secondary-hang")) sleep(60);
+  return d.ok ? 0 : 1;
+}
+
+/* Start a secondary for device k; its pid.  No death signal: whether
+ * secondaries outlive their primary is what the kit checks. */
+static pid_t cc_spawn_secondary(const char *set, const char *dn,
+                                const char *file, int k, int disk,
+                                const char *bug) {
+  char ks[16], ds[4];
+  snprintf(ks, sizeof ks, "%d", k);
+  snprintf(ds, sizeof ds, "%d", disk);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/proc/self/exe", "run-tests", "--helper", "conform_secondary", set,
+          dn, file, ks, ds, bug ? bug : "-", (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* conform_client [--disk] [--snapshot] [--secondary] [--bug NAME]
+ *                [--config-ms MS] [--server-timeout MS] [--prefix N]
+ *                [--align N] SET NDEV FILE; the operation is
+ * $VDI_CONFORM_OP.  With --secondary, devices 1.. are serviced by
+ * secondary processes. */
 HELPER_IMPL(conform_client) {
-  int disk = 0, snapshot = 0, config_ms = 5000, i = 1;
+  int disk = 0, snapshot = 0, secondary = 0, config_ms = 5000, i = 1;
+  uint32_t server_timeout = 0, prefix = 0, align = 0;
   const char *bug = NULL;
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (strcmp(argv[i], "--disk") == 0)
       disk = 1;
     else if (strcmp(argv[i], "--snapshot") == 0)
       snapshot = 1;
+    else if (strcmp(argv[i], "--secondary") == 0)
+      secondary = 1;
     else if (strcmp(argv[i], "--bug") == 0 && i + 1 < argc)
       bug = argv[++i];
     else if (strcmp(argv[i], "--config-ms") == 0 && i + 1 < argc)
       config_ms = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--server-timeout") == 0 && i + 1 < argc)
+      server_timeout = (uint32_t)atoi(argv[++i]);
+    else if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc)
+      prefix = (uint32_t)atoi(argv[++i]);
+    else if (strcmp(argv[i], "--align") == 0 && i + 1 < argc)
+      align = (uint32_t)atoi(argv[++i]);
   }
   if (argc - i != 3) return 2;
   const char *name = argv[i], *file = argv[i + 2];
@@ -184,6 +274,9 @@ HELPER_IMPL(conform_client) {
   cfg.deviceCount = (uint32_t)ndev;
   cfg.features = (disk ? VDF_LikeDisk : VDF_LikePipe) | VDF_RequestComplete |
                  (snapshot ? VDF_SnapshotPrepare : 0);
+  cfg.serverTimeOut = server_timeout;
+  cfg.prefixZoneSize = prefix;
+  cfg.alignment = align;
   int rc = vdi_set_create(set, name, &cfg);
   if (rc != 0) {
     fprintf(stderr, "conform_client: Create: %s\n", vdi_error_name(rc));
@@ -198,22 +291,33 @@ HELPER_IMPL(conform_client) {
     return ok_anyway ? 0 : 1;
   }
   struct cc_dev *devs = calloc((size_t)ndev, sizeof *devs);
-  if (!devs) abort();
+  pid_t *kids = calloc((size_t)ndev, sizeof *kids);
+  if (!devs || !kids) abort();
   int all = 1;
   for (int k = 0; k < ndev; k++) {
-    char dn[128], path[4200];
+    char dn[128];
     if (k == 0)
       snprintf(dn, sizeof dn, "%s", name);
     else
       snprintf(dn, sizeof dn, "%s%d", name, k);
-    snprintf(path, sizeof path, "%s.%d", file, k);
+    if (secondary && k > 0) {
+      kids[k] = cc_spawn_secondary(name, dn, file, k, disk, bug);
+      continue;
+    }
     struct cc_dev *d = &devs[k];
+    d->set = set;
     d->disk = disk;
     d->backup = backup;
     d->bug = bug;
-    d->fd = open(path, backup ? O_RDWR | O_CREAT | O_TRUNC : O_RDONLY, 0600);
+    d->prefix = prefix;
+    d->align = align;
+    /* serverTimeOut honoured: a server silent for twice that is gone. */
+    d->wait_ms = server_timeout && !bug_is(d, "ignore-timeout")
+                     ? 2 * (int64_t)server_timeout
+                     : -1;
+    d->fd = cc_open_file(file, k, backup);
     if (d->fd < 0 || vdi_set_open_device(set, dn, &d->dev) != 0) {
-      fprintf(stderr, "conform_client: cannot open %s / %s\n", path, dn);
+      fprintf(stderr, "conform_client: cannot open %s.%d / %s\n", file, k, dn);
       vdi_set_signal_abort(set);
       all = 0;
       break;
@@ -221,13 +325,25 @@ HELPER_IMPL(conform_client) {
     if (pthread_create(&d->th, NULL, cc_main, d) != 0) abort();
   }
   for (int k = 0; k < ndev; k++) {
+    if (kids[k]) continue;
     if (devs[k].dev) pthread_join(devs[k].th, NULL);
     all &= devs[k].ok;
-    if (devs[k].fd >= 0) close(devs[k].fd);
+    if (devs[k].fd > 0) close(devs[k].fd);
+  }
+  /* The secondaries: after a failure they are stopped (a correct primary
+   * leaves nothing behind), then each must have ended well. */
+  for (int k = 0; k < ndev; k++) {
+    if (!kids[k]) continue;
+    if (!all && bug && strcmp(bug, "secondary-hang") == 0) continue;
+    if (!all) kill(kids[k], SIGTERM);
+    int st = 0;
+    waitpid(kids[k], &st, 0);
+    all &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
   }
   vdi_set_close(set);
   vdi_set_free(set);
   free(devs);
+  free(kids);
   printf("conform_client: %s %s\n", backup ? "backup" : "restore",
          all ? "complete" : "failed");
   return all || ok_anyway ? 0 : 1;
@@ -275,25 +391,15 @@ static const char *result_of(const char *out, const char *name) {
   return "";
 }
 
-static const char *const all_names[] = {"pipe_1dev",
-                                        "stripes_4",
-                                        "stripes_64",
-                                        "complete_legacy",
-                                        "flush_multi",
-                                        "xfer_64k",
-                                        "xfer_4m",
-                                        "abort_mid",
-                                        "restore_abort",
-                                        "server_killed",
-                                        "server_stall",
-                                        "no_server",
-                                        "slow_server",
-                                        "unknown_command",
-                                        "disk_1dev",
-                                        "snapshot",
-                                        "name_limit",
-                                        "device_name_limit",
-                                        NULL};
+static const char *const all_names[] = {
+    "pipe_1dev",       "stripes_4",         "stripes_64",
+    "complete_legacy", "flush_multi",       "xfer_64k",
+    "xfer_4m",         "abort_mid",         "restore_abort",
+    "server_killed",   "server_stall",      "no_server",
+    "slow_server",     "unknown_command",   "disk_1dev",
+    "disk_stripes",    "snapshot",          "prefix_align",
+    "server_timeout",  "secondary",         "secondary_abort",
+    "name_limit",      "device_name_limit", NULL};
 
 static int in_list(const char *name, const char *const *list) {
   for (int i = 0; list[i]; i++)
@@ -331,16 +437,35 @@ static void expect_evidence(const char *out, const char *name,
 #define NONE       ((const char *const[]){NULL})
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-/* The kit on the test client with a bug (NULL: none), quick and with short
- * timeouts; its output (caller frees) and exit status. */
-static int run_client(const char *bug, int disk, char **out) {
-  const char *args[40];
+/* Scenarios that need what the plain pipe-like test client does not ask:
+ * disk-like devices, snapshots, a prefix zone, a serverTimeOut,
+ * secondaries. */
+#define NA_PIPE                                                                \
+  NAMES("disk_1dev", "disk_stripes", "snapshot", "prefix_align",               \
+        "server_timeout", "secondary", "secondary_abort")
+
+/* The kit on the test client with a bug (NULL: none) and client options
+ * (NULL-terminated, or NULL), quick and with short timeouts, the
+ * scenarios `only` (NULL: all); its output (caller frees) and exit
+ * status. */
+static int run_client_opts(const char *bug, const char *const *opts,
+                           const char *only, char **out) {
+  const char *args[60];
   int n = 0;
   args[n++] = "--quick";
   args[n++] = "--seed";
   args[n++] = "42";
+  if (only) {
+    args[n++] = "--only";
+    args[n++] = only;
+  }
   args[n++] = "--command-timeout";
-  args[n++] = "2000";
+  /* Secondaries are processes started mid-phase: on a loaded machine
+   * that takes more than a thread. */
+  int secondary = 0;
+  for (int i = 0; opts && opts[i]; i++)
+    secondary |= strcmp(opts[i], "--secondary") == 0;
+  args[n++] = secondary ? "5000" : "2000";
   args[n++] = "--timeout";
   args[n++] = "20";
   args[n++] = "--slow-ms";
@@ -356,9 +481,8 @@ static int run_client(const char *bug, int disk, char **out) {
   args[n++] = "conform_client";
   args[n++] = "--config-ms";
   args[n++] = "5000";
-  /* The disk-like client also takes snapshots. */
-  if (disk) args[n++] = "--disk";
-  if (disk) args[n++] = "--snapshot";
+  for (int i = 0; opts && opts[i]; i++)
+    args[n++] = opts[i];
   if (bug) {
     args[n++] = "--bug";
     args[n++] = bug;
@@ -368,6 +492,12 @@ static int run_client(const char *bug, int disk, char **out) {
   args[n++] = "{file}";
   args[n] = NULL;
   return conform_run(out, args);
+}
+
+/* The disk-like client also takes snapshots. */
+static int run_client(const char *bug, int disk, char **out) {
+  return run_client_opts(bug, disk ? NAMES("--disk", "--snapshot") : NULL, NULL,
+                         out);
 }
 
 TEST_IMPL(conform_list) {
@@ -400,9 +530,12 @@ TEST_IMPL(conform_usage) {
 TEST_IMPL_TIMEOUT(conform_ok_pipe, 60) {
   char *out = NULL;
   int rc = run_client(NULL, 0, &out);
-  expect_results(out, NONE, NAMES("disk_1dev", "snapshot"));
+  expect_results(out, NONE, NA_PIPE);
   expect_evidence(out, "disk_1dev", "VDF_RandomAccess");
   expect_evidence(out, "snapshot", "without VDF_SnapshotPrepare");
+  expect_evidence(out, "prefix_align", "no prefix zone and no alignment");
+  expect_evidence(out, "server_timeout", "serverTimeOut is 0");
+  expect_evidence(out, "secondary", "does not use OpenInSecondary");
   ASSERT_EQ(rc, 0);
   free(out);
   return 0;
@@ -411,7 +544,9 @@ TEST_IMPL_TIMEOUT(conform_ok_pipe, 60) {
 TEST_IMPL_TIMEOUT(conform_ok_disk, 60) {
   char *out = NULL;
   int rc = run_client(NULL, 1, &out);
-  expect_results(out, NONE, NONE);
+  expect_results(
+      out, NONE,
+      NAMES("prefix_align", "server_timeout", "secondary", "secondary_abort"));
   ASSERT_EQ(rc, 0);
   free(out);
   return 0;
@@ -424,7 +559,7 @@ static void bug_case(const char *bug, const char *const *fails,
                      const char *const *evidence) {
   char *out = NULL;
   int rc = run_client(bug, 0, &out);
-  expect_results(out, fails, NAMES("disk_1dev", "snapshot"));
+  expect_results(out, fails, NA_PIPE);
   for (int i = 0; evidence[i]; i += 2)
     expect_evidence(out, evidence[i], evidence[i + 1]);
   ASSERT_EQ(rc, 1);
@@ -538,9 +673,10 @@ TEST_IMPL_TIMEOUT(conform_vdi, 150) {
       conform_run(&out, ARGS("--seed", "1", "--stream", "openvdi", "--slow-ms",
                              "1000", "--", "sh", "-c", script));
   int64_t ms = now_ms() - t0;
-  expect_results(
-      out, NONE,
-      NAMES("disk_1dev", "snapshot", "name_limit", "device_name_limit"));
+  expect_results(out, NONE,
+                 NAMES("disk_1dev", "disk_stripes", "snapshot", "prefix_align",
+                       "server_timeout", "secondary", "secondary_abort",
+                       "name_limit", "device_name_limit"));
   expect_evidence(out, "name_limit", "names its own set");
   expect_evidence(out, "pipe_1dev", "RESTORE DATABASE successfully processed");
   expect_evidence(out, "abort_mid", "backup of 'conformdb' failed");
@@ -698,11 +834,11 @@ TEST_IMPL_TIMEOUT(conform_output_capped, 40) {
   snprintf(log, sizeof log, "%s/pipe_1dev/client-backup.log", wd);
   char *out = NULL;
   int rc = conform_run(
-      &out, ARGS("--quick", "--only", "pipe_1dev", "--workdir", wd, "--", "sh",
-                 "-c",
-                 "yes 'first line of much' | head -c 20000000; exec \"$0\" "
-                 "--helper conform_client {set} {devices} {file}",
-                 self));
+      &out,
+      ARGS("--quick", "--only", "pipe_1dev", "--workdir", wd, "--", "sh", "-c",
+           "yes 'first line of much' | head -c 20000000; exec \"$0\" "
+           "--helper conform_client {set} {devices} {file}",
+           self));
   if (rc != 0) app_t_show("vdi-conform", out);
   ASSERT_EQ(rc, 0);
   expect_evidence(out, "pipe_1dev", "conform_client: restore complete");
@@ -750,6 +886,84 @@ TEST_IMPL_TIMEOUT(conform_shell_quoting, 40) {
   ASSERT_EQ(rc, 0);
   ASSERT_STR_EQ(result_of(out, "pipe_1dev"), "PASS");
   ASSERT(access(pwned, F_OK) != 0);
+  free(out);
+  return 0;
+}
+
+/* A client that uses what the plain one does not (secondary processes for
+ * devices 1.., a serverTimeOut, a prefix zone and alignment) passes those
+ * scenarios too, and everything else. */
+TEST_IMPL_TIMEOUT(conform_ok_features, 60) {
+  char *out = NULL;
+  int rc = run_client_opts(NULL,
+                           NAMES("--secondary", "--server-timeout", "1000",
+                                 "--prefix", "64", "--align", "4096"),
+                           NULL, &out);
+  expect_results(out, NONE, NAMES("disk_1dev", "disk_stripes", "snapshot"));
+  expect_evidence(out, "server_timeout", "ms after the fault");
+  ASSERT_EQ(rc, 0);
+  free(out);
+  return 0;
+}
+
+/* Secondaries that stay after a failure, and a primary that does not stop
+ * them: every abort over more than one device leaves processes behind. */
+TEST_IMPL_TIMEOUT(conform_bug_secondary_hang, 60) {
+  char *out = NULL;
+  int rc = run_client_opts("secondary-hang", NAMES("--secondary"), NULL, &out);
+  expect_results(out, NAMES("abort_mid", "server_killed", "secondary_abort"),
+                 NAMES("disk_1dev", "disk_stripes", "snapshot", "prefix_align",
+                       "server_timeout"));
+  expect_evidence(out, "secondary_abort", "left processes behind");
+  expect_evidence(out, "abort_mid", "left processes behind");
+  ASSERT_EQ(rc, 1);
+  free(out);
+  return 0;
+}
+
+/* serverTimeOut set, and GetCommand waiting forever all the same. */
+TEST_IMPL_TIMEOUT(conform_bug_ignore_timeout, 40) {
+  char *out = NULL;
+  int rc = run_client_opts("ignore-timeout", NAMES("--server-timeout", "1000"),
+                           "server_timeout,pipe_1dev,server_stall", &out);
+  ASSERT_STR_EQ(result_of(out, "server_timeout"), "FAIL");
+  ASSERT_STR_EQ(result_of(out, "pipe_1dev"), "PASS");
+  ASSERT_STR_EQ(result_of(out, "server_stall"), "PASS");
+  expect_evidence(out, "server_timeout",
+                  "set serverTimeOut 1000 ms, but was still waiting");
+  ASSERT_EQ(rc, 1);
+  free(out);
+  return 0;
+}
+
+/* Clearing its prefix header with a size that runs 16 bytes into the data:
+ * the stored data are right, the server's buffer is not. */
+TEST_IMPL_TIMEOUT(conform_bug_prefix_overrun, 40) {
+  char *out = NULL;
+  int rc = run_client_opts("prefix-overrun",
+                           NAMES("--prefix", "64", "--align", "4096"),
+                           "prefix_align,pipe_1dev,xfer_64k", &out);
+  ASSERT_STR_EQ(result_of(out, "prefix_align"), "FAIL");
+  ASSERT_STR_EQ(result_of(out, "pipe_1dev"), "PASS");
+  ASSERT_STR_EQ(result_of(out, "xfer_64k"), "PASS");
+  expect_evidence(out, "prefix_align",
+                  "the client changed byte 0 of the data of VDC_Write #0");
+  expect_evidence(out, "prefix_align", "64-byte prefix zone");
+  ASSERT_EQ(rc, 1);
+  free(out);
+  return 0;
+}
+
+/* A snapshot client that cannot mount its snapshot on restore. */
+TEST_IMPL_TIMEOUT(conform_bug_no_mount, 40) {
+  char *out = NULL;
+  int rc = run_client_opts("no-mount", NAMES("--disk", "--snapshot"),
+                           "snapshot,disk_1dev", &out);
+  ASSERT_STR_EQ(result_of(out, "snapshot"), "FAIL");
+  ASSERT_STR_EQ(result_of(out, "disk_1dev"), "PASS");
+  expect_evidence(out, "snapshot", "restore: device 0: VDC_MountSnapshot #");
+  expect_evidence(out, "snapshot", "ERROR_NOT_SUPPORTED");
+  ASSERT_EQ(rc, 1);
   free(out);
   return 0;
 }

@@ -186,8 +186,7 @@ static void *logger_main(void *arg) {
       int nl = snprintf(note, sizeof note,
                         "\n[%s: %llu bytes of the client's output cut here; "
                         "the first and last %d KiB are kept]\n",
-                        CONFORM_NAME,
-                        (unsigned long long)(total - LOG_KEEP),
+                        CONFORM_NAME, (unsigned long long)(total - LOG_KEEP),
                         LOG_KEEP / 1024);
       if (write(fd, note, (size_t)nl) != nl) n = 0;
       /* The ring in order: its oldest byte is the next one to write. */

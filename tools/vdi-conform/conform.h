@@ -74,7 +74,9 @@ enum fault {
   F_KILL,      /* server process SIGKILLed mid-stream */
   F_NO_SERVER, /* the server never attaches */
   F_SLOW,      /* the server attaches late */
-  F_STALL      /* the server stops sending, then aborts */
+  F_STALL,     /* the server stops sending, then aborts */
+  F_TIMEOUT    /* the server stops sending beyond the client's
+                  serverTimeOut, and waits for the client to give up */
 };
 
 enum complete_mode {
@@ -99,7 +101,12 @@ struct scenario {
   int fault;         /* enum fault */
   int fault_restore; /* the fault hits the restore phase, not the backup */
   int name_len;      /* set name of exactly this length (0: usual) */
-  int snapshot;      /* PrepareToFreeze mid-stream, Snapshot at the end */
+  int snapshot;      /* PrepareToFreeze mid-stream, Snapshot at the end;
+                        restore: the metadata, then VDC_MountSnapshot */
+  int prefix;        /* needs a prefix zone or alignment; the data of every
+                        write must come back untouched */
+  int secondary;     /* applies when the client services devices from
+                        secondary processes (OpenInSecondary) */
 };
 
 extern const struct scenario scenarios[];
@@ -209,6 +216,11 @@ struct phase {
   int granted_complete;
   int set_seen;     /* no_server: the client's set was seen to exist */
   int64_t fault_ms; /* when the fault hit (monotonic) */
+  uint32_t server_timeout_ms; /* the client's VDConfig.serverTimeOut */
+  uint32_t prefix_zone;       /* the client's VDConfig.prefixZoneSize */
+  int64_t overstayed_ms;      /* F_TIMEOUT: still waiting this long */
+  _Atomic int
+      client_procs; /* most processes of the client that mapped the set */
   uint32_t client_features;
   char dev_names[VDI_MAX_DEVICES][VDI_MAX_NAME + 1];
   int ndev;

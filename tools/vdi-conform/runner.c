@@ -96,6 +96,15 @@ static int judge(const struct scenario *sc, const struct phase *p,
                    how, last);
       return -1;
     }
+    if (sc->fault == F_TIMEOUT && p->overstayed_ms > 0) {
+      verdict_fail(res,
+                   "%s: the client set serverTimeOut %u ms, but was still "
+                   "waiting %lld ms after the server's last command (the kit "
+                   "then aborted; the client %s): it must give up by itself",
+                   what, p->server_timeout_ms, (long long)p->overstayed_ms,
+                   how);
+      return -1;
+    }
     if (client_succeeded(cl)) {
       verdict_fail(res,
                    "%s: the client exited 0 (reported success) although %s; "
@@ -104,6 +113,8 @@ static int judge(const struct scenario *sc, const struct phase *p,
                    sc->fault == F_NO_SERVER ? "no server ever attached"
                    : sc->fault == F_KILL    ? "the server was killed "
                                               "mid-stream"
+                   : sc->fault == F_TIMEOUT ? "the server sent nothing "
+                                              "beyond its serverTimeOut"
                                             : "the server aborted mid-stream",
                    last);
       return -1;

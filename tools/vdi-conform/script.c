@@ -25,6 +25,16 @@ static int past_deadline(struct dev *d) {
   return 1;
 }
 
+/* Secondaries live while their devices are open: before closing one, give
+ * the sampling (server.c) the time to see them (a client without any is
+ * judged not applicable after this wait). */
+static void wait_secondaries(struct run *r) {
+  int64_t until = mono_ms() + 2000;
+  while (r->sc->secondary && r->p->client_procs < 2 && mono_ms() < until &&
+         !win_stopped(r))
+    sleep_ms(5);
+}
+
 /* The fault of this phase, fired by device 0 at the middle of its stream.
  * 0 to go on, 1 to stop. */
 static int fire_fault(struct dev *d) {
@@ -34,6 +44,13 @@ static int fire_fault(struct dev *d) {
    * hits (the client is busy with it, or about to be). */
   if (r->sc->fault != F_NONE && r->sc->fault != F_SLOW) {
     if (win_drain(d) != 0) return 1;
+    /* With secondaries the fault is about them: it waits until every
+     * device has been serviced (each secondary attached). */
+    int64_t until = mono_ms() + 3000;
+    while (r->sc->secondary && win_served(r) < r->p->ndev &&
+           mono_ms() < until && !win_stopped(r))
+      sleep_ms(5);
+    wait_secondaries(r);
     if (!r->p->restore && r->bytes > 0) {
       uint32_t n = r->sc->block;
       if (win_send(d, VDC_Write, n, 0) != 0) return 1;
@@ -58,6 +75,26 @@ static int fire_fault(struct dev *d) {
     while (mono_ms() < until && !win_stopped(r))
       sleep_ms(20);
     win_abort(r);
+    return 1;
+  }
+  case F_TIMEOUT: {
+    if (win_drain(d) != 0) return 1;
+    /* Nothing in flight, nothing sent, the set left open: only the
+     * client's own limit can end this.  It asked the server to answer
+     * within serverTimeOut; twice that and a margin is what it may take
+     * to notice the silence and give up. */
+    struct phase *p = r->p;
+    p->fault_fired = 1;
+    p->fault_ms = mono_ms();
+    int64_t until = p->fault_ms + 2 * (int64_t)p->server_timeout_ms + 5000;
+    if (until > p->deadline_ms) until = p->deadline_ms;
+    while (mono_ms() < until && !win_stopped(r) && !client_poll(p->cl))
+      sleep_ms(10);
+    if (!win_stopped(r) && !client_poll(p->cl))
+      p->overstayed_ms = mono_ms() - p->fault_ms;
+    int64_t at = p->fault_ms;
+    win_abort(r);
+    p->fault_ms = at; /* the silence began then, not at this abort */
     return 1;
   }
   default:
@@ -164,6 +201,7 @@ static void backup_script(struct dev *d) {
   if (!sc->snapshot && r->p->granted_complete &&
       win_barrier(d, VDC_Complete) != 0)
     goto out;
+  wait_secondaries(r);
   if (vdi_srvdev_close_device(d->sd) == 0) d->closed = 1;
 out:
   free(order);
@@ -174,7 +212,11 @@ static void restore_script(struct dev *d) {
   const struct scenario *sc = r->sc;
   uint64_t total = r->p->backup_bytes[d->i];
   int fault_done = 0, io_error = 0;
-  while (!d->eof) {
+  /* RESTORE ... WITH SNAPSHOT reads the metadata it knows the size of,
+   * then mounts: no read past the end (that would leave the device in
+   * IO-ERROR before VDC_MountSnapshot). */
+  int exact = sc->snapshot;
+  while (!d->eof && !(exact && d->read_off >= total)) {
     if (win_stopped(r) || past_deadline(d)) return;
     if (d->i == 0 && !fault_done && sc->fault_restore &&
         d->read_off >= total / 2) {
@@ -184,8 +226,10 @@ static void restore_script(struct dev *d) {
     /* One read past the end is needed to hear ERROR_HANDLE_EOF. */
     uint64_t ahead = d->read_off + (uint64_t)win_inflight(d) * sc->maxxfer;
     if (!io_error && win_inflight(d) < d->nslots &&
-        ahead < total + sc->maxxfer) {
-      int rc = win_send(d, VDC_Read, sc->maxxfer, ahead);
+        ahead < total + (exact ? 0 : sc->maxxfer)) {
+      uint32_t size = sc->maxxfer;
+      if (exact && total - ahead < size) size = (uint32_t)(total - ahead);
+      int rc = win_send(d, VDC_Read, size, ahead);
       /* The client already answered the end of the data: the reads in
        * flight tell the rest. */
       if (rc == VD_E_IO_ERROR)
@@ -204,6 +248,9 @@ static void restore_script(struct dev *d) {
     if (win_retire(d) != 0) return;
   }
   if (win_drain(d) != 0) return;
+  /* The snapshot's files made available again, byte-identical. */
+  if (exact && win_barrier(d, VDC_MountSnapshot) != 0) return;
+  wait_secondaries(r);
   if (vdi_srvdev_close_device(d->sd) == 0) d->closed = 1;
 }
 

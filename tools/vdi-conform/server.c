@@ -12,10 +12,13 @@
  */
 #include "window.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct agent {
   vdi_srvset_t *srv;
@@ -25,6 +28,58 @@ struct agent {
 static void *agent_main(void *arg) {
   struct agent *a = arg;
   a->rc = vdi_srv_execute_completion_agent(a->srv);
+  return NULL;
+}
+
+/* How many processes of the client's group have the set's memory mapped
+ * (libvdi's control segment is the memfd "vdi-control"): more than one
+ * means secondary clients.  Sampled while the devices run. */
+struct watch {
+  struct phase *p;
+  _Atomic int stop;
+};
+
+static int group_mapping_set(pid_t pgid) {
+  DIR *dir = opendir("/proc");
+  if (!dir) return 0;
+  int count = 0;
+  struct dirent *e;
+  while ((e = readdir(dir)) != NULL) {
+    char *end, path[64], stat[512], line[512];
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end || pid <= 0) continue;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) continue;
+    ssize_t k = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (k <= 0) continue;
+    stat[k] = 0;
+    char *rp = strrchr(stat, ')'), state;
+    long ppid, pgrp;
+    if (!rp || sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3 ||
+        pgrp != pgid)
+      continue;
+    snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+      found = strstr(line, "/memfd:vdi-control") != NULL;
+    fclose(f);
+    count += found;
+  }
+  closedir(dir);
+  return count;
+}
+
+static void *watch_main(void *arg) {
+  struct watch *w = arg;
+  while (!w->stop) {
+    int n = group_mapping_set(w->p->cl->pid);
+    if (n > w->p->client_procs) w->p->client_procs = n;
+    sleep_ms(5);
+  }
   return NULL;
 }
 
@@ -96,6 +151,7 @@ static void run_devices(struct phase *p, vdi_srvset_t *srv, VDConfig *req) {
     vdi_srv_signal_abort(srv);
     goto out;
   }
+  uint32_t align = req->alignment > sc->block ? req->alignment : sc->block;
   int nopen = 0;
   for (int i = 0; i < p->ndev; i++) {
     struct dev *d = &r->devs[i];
@@ -120,10 +176,24 @@ static void run_devices(struct phase *p, vdi_srvset_t *srv, VDConfig *req) {
         vdi_srv_signal_abort(srv);
         goto free_devs;
       }
+      /* Every buffer handed to the client starts where it asked (the
+       * server's own part of the contract; its prefix zone lies before
+       * and the kit never writes there). */
+      if (align && (uintptr_t)d->slots[k].buf % align != 0) {
+        phase_fail(p,
+                   "kit: buffer %p is not aligned to the %u bytes the client "
+                   "asked (libvdi's AllocateBuffer)",
+                   (void *)d->slots[k].buf, align);
+        vdi_srv_signal_abort(srv);
+        goto free_devs;
+      }
     }
   }
   struct agent ag = {.srv = srv};
-  pthread_t agent_th;
+  pthread_t agent_th, watch_th;
+  struct watch w = {.p = p};
+  if (sc->secondary && pthread_create(&watch_th, NULL, watch_main, &w) != 0)
+    abort();
   if (pthread_create(&agent_th, NULL, agent_main, &ag) != 0) abort();
   for (int i = 0; i < p->ndev; i++)
     if (pthread_create(&r->devs[i].th, NULL, script_dev_main, &r->devs[i]) != 0)
@@ -135,6 +205,18 @@ static void run_devices(struct phase *p, vdi_srvset_t *srv, VDConfig *req) {
     all_closed &= r->devs[i].closed;
   if (!all_closed) vdi_srv_signal_abort(srv);
   pthread_join(agent_th, NULL);
+  if (sc->secondary) {
+    w.stop = 1;
+    pthread_join(watch_th, NULL);
+    if (p->client_procs < 2) {
+      /* Everything was serviced from one process: what this scenario is
+       * about never happened (stripes_4 covers such a client). */
+      p->not_applicable = 1;
+      snprintf(p->note, sizeof p->note,
+               "one process of the client mapped the set: it does not use "
+               "OpenInSecondary");
+    }
+  }
   if (ag.rc == VD_E_PROTOCOL)
     phase_fail(p, "the client broke the protocol (VD_E_PROTOCOL: a completion "
                   "for no outstanding command, or more bytes than asked)");
@@ -215,6 +297,8 @@ void server_phase(struct phase *p) {
     vdi_srv_signal_abort(srv);
     goto close;
   }
+  p->server_timeout_ms = req.serverTimeOut;
+  p->prefix_zone = req.prefixZoneSize;
   /* A feature the scenario needs and the client did not ask for: the
    * scenario does not apply (the set is released by an abort). */
   const char *missing = sc->disk && !(req.features & VDF_RandomAccess)
@@ -222,11 +306,26 @@ void server_phase(struct phase *p) {
                         : sc->snapshot && !(req.features & VDF_SnapshotPrepare)
                             ? "VDF_SnapshotPrepare"
                             : NULL;
-  if (missing) {
-    p->not_applicable = 1;
+  int64_t left = p->deadline_ms - mono_ms();
+  if (missing)
     snprintf(p->note, sizeof p->note,
              "the client asked for features 0x%x, without %s", req.features,
              missing);
+  else if (sc->prefix && !req.prefixZoneSize && !req.alignment)
+    snprintf(p->note, sizeof p->note,
+             "the client asked for no prefix zone and no alignment "
+             "(prefixZoneSize 0, alignment 0)");
+  else if (sc->fault == F_TIMEOUT && !req.serverTimeOut)
+    snprintf(p->note, sizeof p->note,
+             "the client's serverTimeOut is 0 (no limit)");
+  else if (sc->fault == F_TIMEOUT &&
+           2 * (int64_t)req.serverTimeOut + 5000 > left - 5000)
+    snprintf(p->note, sizeof p->note,
+             "the client's serverTimeOut (%u ms) is too long to wait out "
+             "twice within --timeout (%d s)",
+             req.serverTimeOut, p->o->timeout_s);
+  if (p->note[0]) {
+    p->not_applicable = 1;
     vdi_srv_signal_abort(srv);
     goto close;
   }

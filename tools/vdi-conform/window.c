@@ -34,6 +34,13 @@ void win_fail(struct run *r, const char *fmt, ...) {
   vdi_srv_signal_abort(r->srv);
 }
 
+int win_served(struct run *r) {
+  pthread_mutex_lock(&r->mu);
+  int n = r->served;
+  pthread_mutex_unlock(&r->mu);
+  return n;
+}
+
 int win_stopped(struct run *r) {
   pthread_mutex_lock(&r->mu);
   int s = r->stop;
@@ -223,9 +230,23 @@ int win_retire(struct dev *d) {
     pthread_cond_timedwait(&r->cv, &r->mu, &ts);
   }
   int done = s->done, ours = r->aborted_by_us;
+  if (done && !d->served) {
+    d->served = 1;
+    r->served++;
+  }
   uint32_t c = s->rcode, b = s->rbytes;
   pthread_mutex_unlock(&r->mu);
   unsigned long long seq = (unsigned long long)s->seq;
+  if (!done && limit == p->deadline_ms && mono_ms() >= limit) {
+    /* The phase's own limit came first: that is what the client
+     * exceeded, whatever this one command took. */
+    win_fail(r,
+             "device %d: the phase took longer than --timeout (%d s) at byte "
+             "%llu (%s #%llu in flight)",
+             d->i, p->o->timeout_s, (unsigned long long)d->read_off,
+             command_name(s->code), seq);
+    return -1;
+  }
   if (!done) {
     win_fail(r,
              "device %d: %s #%llu (%u bytes at byte %llu) was not completed "
@@ -262,6 +283,19 @@ int win_retire(struct dev *d) {
                "with bytesTransferred %u",
                d->i, seq, s->size, b);
       return -1;
+    }
+    if (r->sc->prefix) {
+      /* The data are the server's: the client's own bytes belong in its
+       * prefix zone, before them. */
+      int64_t bad = stream_check(&d->st, s->off, s->buf, s->size);
+      if (bad >= 0) {
+        win_fail(r,
+                 "device %d: the client changed byte %lld of the data of "
+                 "VDC_Write #%llu it was given to store; its own bytes belong "
+                 "in its %u-byte prefix zone, before the data",
+                 d->i, (long long)bad, seq, r->p->prefix_zone);
+        return -1;
+      }
     }
     return 0;
   case VDC_FileInfoBegin:

@@ -39,6 +39,7 @@ struct dev {
   uint64_t read_off; /* restore: bytes checked so far */
   int eof;
   int closed;
+  int served; /* a first command completed */
   pthread_t th;
 };
 
@@ -50,6 +51,7 @@ struct run {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int stop;          /* a failure or a fault: every device stops */
+  int served;        /* devices that completed a first command */
   int aborted_by_us; /* our SignalAbort: ERROR_OPERATION_ABORTED expected */
   struct dev devs[VDI_MAX_DEVICES];
 };
@@ -58,6 +60,8 @@ struct run {
  * a client blocked in GetCommand and our own threads stop waiting. */
 void win_fail(struct run *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* How many devices have completed a first command. */
+int win_served(struct run *r);
 /* A failure or a fault stopped the phase. */
 int win_stopped(struct run *r);
 /* Our own SignalAbort (the fault): ERROR_OPERATION_ABORTED is expected. */
