@@ -43,6 +43,14 @@ struct cc_dev {
   const char *bug;
   int64_t wait_ms; /* GetCommand: twice serverTimeOut, or forever */
   uint32_t prefix, align;
+  /* Tape-like: a position, and the filemarks as byte offsets in the file
+   * (kept in FILE.k.marks between the backup and the restore). */
+  int tape;
+  uint64_t pos;
+  uint64_t marks[16];
+  int nmarks, next_mark; /* the first mark not yet passed */
+  uint32_t block;
+  char marks_path[4300];
   int ok;
   uint64_t end; /* disk-like: highest byte written */
   uint8_t *held;
@@ -110,6 +118,71 @@ static uint32_t cc_read(struct cc_dev *d, const VDC_Command *cmd,
   return got < want ? ERROR_HANDLE_EOF : ERROR_SUCCESS;
 }
 
+/* Tape-like commands: 1 when handled here (code and bytes set). */
+static int cc_tape(struct cc_dev *d, const VDC_Command *cmd, uint32_t *code,
+                   uint32_t *bytes) {
+  switch (cmd->commandCode) {
+  case VDC_Write:
+    if (fio_pwrite_all(d->fd, cmd->buffer, cmd->size, (off_t)d->pos) != 0)
+      *code = ERROR_DISK_FULL;
+    d->pos += cmd->size;
+    *bytes = cmd->size;
+    return 1;
+  case VDC_WriteMark: {
+    if (d->nmarks < 16) d->marks[d->nmarks++] = d->pos;
+    FILE *f = fopen(d->marks_path, "w");
+    for (int i = 0; f && i < d->nmarks; i++)
+      fprintf(f, "%llu\n", (unsigned long long)d->marks[i]);
+    if (!f || fclose(f) != 0) *code = ERROR_DISK_FULL;
+    d->next_mark = d->nmarks;
+    return 1;
+  }
+  case VDC_Read: {
+    int at_mark = d->next_mark < d->nmarks && d->marks[d->next_mark] == d->pos;
+    if (at_mark && !bug_is(d, "ignore-marks")) {
+      /* The mark is passed: the next read starts the next file. */
+      d->next_mark++;
+      *code = ERROR_FILEMARK_DETECTED;
+      return 1;
+    }
+    uint64_t end = lseek(d->fd, 0, SEEK_END);
+    if (d->next_mark < d->nmarks && !bug_is(d, "ignore-marks") &&
+        d->marks[d->next_mark] < end)
+      end = d->marks[d->next_mark];
+    uint32_t n =
+        end - d->pos < cmd->size ? (uint32_t)(end - d->pos) : cmd->size;
+    if (n == 0) {
+      *code = ERROR_HANDLE_EOF;
+      return 1;
+    }
+    ssize_t got = pread(d->fd, cmd->buffer, n, (off_t)d->pos);
+    if (got < 0) got = 0;
+    d->pos += (uint64_t)got;
+    *bytes = (uint32_t)got;
+    return 1;
+  }
+  case VDC_Load:
+  case VDC_Rewind:
+    d->pos = 0;
+    d->next_mark = 0;
+    return 1;
+  case VDC_SkipMarks:
+    /* Forward over `size` marks: just past the last one. */
+    if (d->next_mark + (int)cmd->size > d->nmarks) {
+      *code = ERROR_NO_DATA_DETECTED;
+      return 1;
+    }
+    d->next_mark += (int)cmd->size;
+    d->pos = d->marks[d->next_mark - 1];
+    return 1;
+  case VDC_SkipBlocks:
+    d->pos += (uint64_t)cmd->size * d->block;
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 static void *cc_main(void *arg) {
   struct cc_dev *d = arg;
   for (;;) {
@@ -140,6 +213,11 @@ static void *cc_main(void *arg) {
       break;
     }
     uint32_t code = ERROR_SUCCESS, bytes = 0;
+    if (d->tape && cc_tape(d, cmd, &code, &bytes)) {
+      rc = vdi_dev_complete_command(d->dev, cmd, code, bytes, 0);
+      if (rc != 0) break;
+      continue;
+    }
     switch (cmd->commandCode) {
     case VDC_Write:
       code = cc_write(d, cmd, &bytes);
@@ -237,7 +315,8 @@ static pid_t cc_spawn_secondary(const char *set, const char *dn,
  * $VDI_CONFORM_OP.  With --secondary, devices 1.. are serviced by
  * secondary processes. */
 HELPER_IMPL(conform_client) {
-  int disk = 0, snapshot = 0, secondary = 0, config_ms = 5000, i = 1;
+  int disk = 0, snapshot = 0, secondary = 0, tape = 0, config_ms = 5000;
+  int i = 1;
   uint32_t server_timeout = 0, prefix = 0, align = 0;
   const char *bug = NULL;
   for (; i < argc && argv[i][0] == '-'; i++) {
@@ -247,6 +326,8 @@ HELPER_IMPL(conform_client) {
       snapshot = 1;
     else if (strcmp(argv[i], "--secondary") == 0)
       secondary = 1;
+    else if (strcmp(argv[i], "--tape") == 0)
+      tape = 1;
     else if (strcmp(argv[i], "--bug") == 0 && i + 1 < argc)
       bug = argv[++i];
     else if (strcmp(argv[i], "--config-ms") == 0 && i + 1 < argc)
@@ -272,8 +353,10 @@ HELPER_IMPL(conform_client) {
   VDConfig cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.deviceCount = (uint32_t)ndev;
-  cfg.features = (disk ? VDF_LikeDisk : VDF_LikePipe) | VDF_RequestComplete |
-                 (snapshot ? VDF_SnapshotPrepare : 0);
+  cfg.features = (disk   ? VDF_LikeDisk
+                  : tape ? VDF_LikeTape
+                         : VDF_LikePipe) |
+                 VDF_RequestComplete | (snapshot ? VDF_SnapshotPrepare : 0);
   cfg.serverTimeOut = server_timeout;
   cfg.prefixZoneSize = prefix;
   cfg.alignment = align;
@@ -316,6 +399,14 @@ HELPER_IMPL(conform_client) {
                      ? 2 * (int64_t)server_timeout
                      : -1;
     d->fd = cc_open_file(file, k, backup);
+    d->tape = tape;
+    d->block = cfg.blockSize;
+    snprintf(d->marks_path, sizeof d->marks_path, "%s.%d.marks", file, k);
+    FILE *mf = backup ? NULL : fopen(d->marks_path, "r");
+    unsigned long long m;
+    while (mf && d->nmarks < 16 && fscanf(mf, "%llu", &m) == 1)
+      d->marks[d->nmarks++] = m;
+    if (mf) fclose(mf);
     if (d->fd < 0 || vdi_set_open_device(set, dn, &d->dev) != 0) {
       fprintf(stderr, "conform_client: cannot open %s.%d / %s\n", file, k, dn);
       vdi_set_signal_abort(set);
@@ -441,7 +532,7 @@ static void expect_evidence(const char *out, const char *name,
  * disk-like devices, snapshots, a prefix zone, a serverTimeOut,
  * secondaries. */
 #define NA_PIPE                                                                \
-  NAMES("disk_1dev", "disk_stripes", "snapshot", "prefix_align",               \
+  NAMES("disk_1dev", "disk_stripes", "tape", "snapshot", "prefix_align",       \
         "server_timeout", "secondary", "secondary_abort")
 
 /* The kit on the test client with a bug (NULL: none) and client options
@@ -674,9 +765,9 @@ TEST_IMPL_TIMEOUT(conform_vdi, 150) {
                              "1000", "--", "sh", "-c", script));
   int64_t ms = now_ms() - t0;
   expect_results(out, NONE,
-                 NAMES("disk_1dev", "disk_stripes", "snapshot", "prefix_align",
-                       "server_timeout", "secondary", "secondary_abort",
-                       "name_limit", "device_name_limit"));
+                 NAMES("disk_1dev", "disk_stripes", "tape", "snapshot",
+                       "prefix_align", "server_timeout", "secondary",
+                       "secondary_abort", "name_limit", "device_name_limit"));
   expect_evidence(out, "name_limit", "names its own set");
   expect_evidence(out, "pipe_1dev", "RESTORE DATABASE successfully processed");
   expect_evidence(out, "abort_mid", "backup of 'conformdb' failed");
@@ -899,7 +990,8 @@ TEST_IMPL_TIMEOUT(conform_ok_features, 60) {
                            NAMES("--secondary", "--server-timeout", "1000",
                                  "--prefix", "64", "--align", "4096"),
                            NULL, &out);
-  expect_results(out, NONE, NAMES("disk_1dev", "disk_stripes", "snapshot"));
+  expect_results(out, NONE,
+                 NAMES("disk_1dev", "disk_stripes", "tape", "snapshot"));
   expect_evidence(out, "server_timeout", "ms after the fault");
   ASSERT_EQ(rc, 0);
   free(out);
@@ -912,8 +1004,8 @@ TEST_IMPL_TIMEOUT(conform_bug_secondary_hang, 60) {
   char *out = NULL;
   int rc = run_client_opts("secondary-hang", NAMES("--secondary"), NULL, &out);
   expect_results(out, NAMES("abort_mid", "server_killed", "secondary_abort"),
-                 NAMES("disk_1dev", "disk_stripes", "snapshot", "prefix_align",
-                       "server_timeout"));
+                 NAMES("disk_1dev", "disk_stripes", "tape", "snapshot",
+                       "prefix_align", "server_timeout"));
   expect_evidence(out, "secondary_abort", "left processes behind");
   expect_evidence(out, "abort_mid", "left processes behind");
   ASSERT_EQ(rc, 1);
@@ -963,6 +1055,39 @@ TEST_IMPL_TIMEOUT(conform_bug_no_mount, 40) {
   ASSERT_STR_EQ(result_of(out, "disk_1dev"), "PASS");
   expect_evidence(out, "snapshot", "restore: device 0: VDC_MountSnapshot #");
   expect_evidence(out, "snapshot", "ERROR_NOT_SUPPORTED");
+  ASSERT_EQ(rc, 1);
+  free(out);
+  return 0;
+}
+
+/* A tape-like client: filemarks written, the medium loaded, rewound,
+ * positioned by marks and by blocks; it passes the tape scenario and
+ * every other one that applies to a sequential device. */
+TEST_IMPL_TIMEOUT(conform_ok_tape, 60) {
+  char *out = NULL;
+  int rc = run_client_opts(NULL, NAMES("--tape"), NULL, &out);
+  expect_results(out, NONE,
+                 NAMES("disk_1dev", "disk_stripes", "snapshot", "prefix_align",
+                       "server_timeout", "secondary", "secondary_abort"));
+  ASSERT_EQ(rc, 0);
+  free(out);
+  /* The pipe-like client is not asked. */
+  rc = run_client_opts(NULL, NULL, "tape", &out);
+  expect_evidence(out, "tape", "without VDF_LikeTape");
+  ASSERT_EQ(rc, 0);
+  free(out);
+  return 0;
+}
+
+/* A tape client that reads through its filemarks. */
+TEST_IMPL_TIMEOUT(conform_bug_ignore_marks, 40) {
+  char *out = NULL;
+  int rc =
+      run_client_opts("ignore-marks", NAMES("--tape"), "tape,pipe_1dev", &out);
+  ASSERT_STR_EQ(result_of(out, "tape"), "FAIL");
+  ASSERT_STR_EQ(result_of(out, "pipe_1dev"), "PASS");
+  expect_evidence(out, "tape", "after VDC_Rewind and VDC_SkipMarks 1");
+  expect_evidence(out, "tape", "must answer ERROR_FILEMARK_DETECTED");
   ASSERT_EQ(rc, 1);
   free(out);
   return 0;

@@ -105,6 +105,8 @@ struct scenario {
                         restore: the metadata, then VDC_MountSnapshot */
   int prefix;        /* needs a prefix zone or alignment; the data of every
                         write must come back untouched */
+  int tape;          /* tape-like: filemarks, Load, Rewind, SkipMarks,
+                        SkipBlocks */
   int secondary;     /* applies when the client services devices from
                         secondary processes (OpenInSecondary) */
 };

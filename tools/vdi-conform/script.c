@@ -35,6 +35,12 @@ static void wait_secondaries(struct run *r) {
     sleep_ms(5);
 }
 
+/* Where the first file of a tape ends: the middle, in whole blocks. */
+static uint64_t tape_half(const struct run *r) {
+  uint64_t h = r->bytes / 2;
+  return h - h % r->sc->block;
+}
+
 /* The fault of this phase, fired by device 0 at the middle of its stream.
  * 0 to go on, 1 to stop. */
 static int fire_fault(struct dev *d) {
@@ -130,7 +136,7 @@ static void backup_script(struct dev *d) {
   uint64_t total = r->bytes, off = 0;
   uint64_t rng = r->p->seed ^ (uint64_t)(d->i + 1) * 0x51ed27ull;
   uint32_t blocks = sc->maxxfer / sc->block;
-  int mid_done = 0, nflush_done = 0;
+  int mid_done = 0, nflush_done = 0, mark_done = 0;
   uint64_t nchunks = (total + sc->maxxfer - 1) / sc->maxxfer;
   uint64_t *order = sc->disk ? disk_order(r, nchunks, &rng) : NULL;
   uint64_t k = 0;
@@ -169,6 +175,13 @@ static void backup_script(struct dev *d) {
       }
       if (!sc->fault_restore && fire_fault(d)) goto out;
     }
+    if (sc->tape && !mark_done && off >= tape_half(r)) {
+      /* Two files on the tape, each ended by a filemark (SQL Server
+       * writes one after each MTF data set). */
+      mark_done = 1;
+      if (win_barrier(d, VDC_WriteMark) != 0) goto out;
+      continue;
+    }
     if (!more) break;
     if (win_inflight(d) == d->nslots && win_retire(d) != 0) goto out;
     uint32_t size;
@@ -181,6 +194,9 @@ static void backup_script(struct dev *d) {
       size = (uint32_t)(1 + rng_next(&rng) % blocks) * sc->block;
       if (rng_next(&rng) % 2) size = sc->maxxfer;
       if (size > total - off) size = (uint32_t)(total - off);
+      /* The first file ends exactly where the restore expects its mark. */
+      if (sc->tape && !mark_done && off + size > tape_half(r))
+        size = (uint32_t)(tape_half(r) - off);
     }
     int rc = win_send(d, VDC_Write, size, off);
     if (rc == VD_E_IO_ERROR) {
@@ -195,6 +211,7 @@ static void backup_script(struct dev *d) {
     if (!sc->disk) off += size;
   }
   if (win_drain(d) != 0) goto out;
+  if (sc->tape && win_barrier(d, VDC_WriteMark) != 0) goto out;
   /* The snapshot itself; the client completes it once taken.  It ends a
    * snapshot backup: no VDC_Complete follows. */
   if (sc->snapshot && win_barrier(d, VDC_Snapshot) != 0) goto out;
@@ -254,9 +271,69 @@ static void restore_script(struct dev *d) {
   if (vdi_srvdev_close_device(d->sd) == 0) d->closed = 1;
 }
 
+/* A positioning command (Load, Rewind, SkipMarks, SkipBlocks) alone,
+ * with its count in size. */
+static int tape_command(struct dev *d, uint32_t code, uint32_t count) {
+  int rc = win_drain(d);
+  if (rc != 0) return rc;
+  if (win_send(d, code, count, 0) != 0) return -1;
+  return win_retire(d);
+}
+
+/* Read one file of the tape from byte `from` (where the positioning put
+ * the client) to its filemark at `to`, one read at a time, exactly: then
+ * one more read, which must meet the filemark; then ClearError, since
+ * ending on the mark leaves the device in IO-ERROR. */
+static int tape_file(struct dev *d, uint64_t from, uint64_t to) {
+  struct run *r = d->r;
+  d->read_off = from;
+  d->limit = to;
+  d->eof = 0;
+  while (!d->eof) {
+    if (win_stopped(r) || past_deadline(d)) return -1;
+    uint32_t size = r->sc->maxxfer;
+    if (to > d->read_off && to - d->read_off < size)
+      size = (uint32_t)(to - d->read_off);
+    int rc = win_send(d, VDC_Read, size, d->read_off);
+    if (rc == VD_E_IO_ERROR) {
+      if (win_drain(d) == 0)
+        win_fail(r, "device %d: the device is in IO-ERROR (%s)", d->i,
+                 d->where);
+      return -1;
+    }
+    if (rc != 0 || win_retire(d) != 0) return -1;
+  }
+  return win_barrier(d, VDC_ClearError);
+}
+
+/* RESTORE from a tape-like device: load the medium, rewind, skip the
+ * first file by its filemark and read the second; rewind, skip blocks
+ * into the first file and read the rest of it. */
+static void tape_restore(struct dev *d) {
+  struct run *r = d->r;
+  uint64_t total = r->p->backup_bytes[d->i], half = tape_half(r);
+  uint32_t skip = (uint32_t)(half / r->sc->block / 2);
+  snprintf(d->where, sizeof d->where, "after VDC_Load");
+  if (tape_command(d, VDC_Load, 0) != 0) return;
+  if (tape_command(d, VDC_Rewind, 0) != 0) return;
+  if (tape_command(d, VDC_SkipMarks, 1) != 0) return;
+  snprintf(d->where, sizeof d->where,
+           "second file, after VDC_Rewind and VDC_SkipMarks 1");
+  if (tape_file(d, half, total) != 0) return;
+  if (tape_command(d, VDC_Rewind, 0) != 0) return;
+  if (tape_command(d, VDC_SkipBlocks, skip) != 0) return;
+  snprintf(d->where, sizeof d->where,
+           "first file, after VDC_Rewind and VDC_SkipBlocks %u (of %u bytes)",
+           skip, r->sc->block);
+  if (tape_file(d, (uint64_t)skip * r->sc->block, half) != 0) return;
+  if (vdi_srvdev_close_device(d->sd) == 0) d->closed = 1;
+}
+
 void *script_dev_main(void *arg) {
   struct dev *d = arg;
-  if (d->r->p->restore)
+  if (d->r->p->restore && d->r->sc->tape)
+    tape_restore(d);
+  else if (d->r->p->restore)
     restore_script(d);
   else
     backup_script(d);

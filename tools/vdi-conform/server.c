@@ -301,11 +301,14 @@ void server_phase(struct phase *p) {
   p->prefix_zone = req.prefixZoneSize;
   /* A feature the scenario needs and the client did not ask for: the
    * scenario does not apply (the set is released by an abort). */
-  const char *missing = sc->disk && !(req.features & VDF_RandomAccess)
-                            ? "VDF_RandomAccess (disk-like devices)"
-                        : sc->snapshot && !(req.features & VDF_SnapshotPrepare)
-                            ? "VDF_SnapshotPrepare"
-                            : NULL;
+  const char *missing =
+      sc->disk && !(req.features & VDF_RandomAccess)
+          ? "VDF_RandomAccess (disk-like devices)"
+      : sc->snapshot && !(req.features & VDF_SnapshotPrepare)
+          ? "VDF_SnapshotPrepare"
+      : sc->tape && (req.features & VDF_LikeTape) != VDF_LikeTape
+          ? "VDF_LikeTape (tape-like devices)"
+          : NULL;
   int64_t left = p->deadline_ms - mono_ms();
   if (missing)
     snprintf(p->note, sizeof p->note,

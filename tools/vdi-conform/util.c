@@ -28,6 +28,8 @@ const char *win32_name(uint32_t code) {
     return "ERROR_OPERATION_ABORTED";
   case ERROR_END_OF_MEDIA:
     return "ERROR_END_OF_MEDIA";
+  case ERROR_FILEMARK_DETECTED:
+    return "ERROR_FILEMARK_DETECTED";
   case ERROR_NO_DATA_DETECTED:
     return "ERROR_NO_DATA_DETECTED";
   case ERROR_IO_DEVICE:

@@ -127,14 +127,25 @@ int win_send(struct dev *d, uint32_t code, uint32_t size, uint64_t off) {
 }
 
 static int is_eof(uint32_t c) {
-  return c == ERROR_HANDLE_EOF || c == ERROR_NO_DATA_DETECTED;
+  return c == ERROR_HANDLE_EOF || c == ERROR_NO_DATA_DETECTED ||
+         c == ERROR_FILEMARK_DETECTED;
 }
 
 /* Check a retired read; 0 ok, -1 failed. */
 static int check_read(struct dev *d, struct slot *s, uint32_t c, uint32_t b) {
   struct run *r = d->r;
-  uint64_t total = r->p->backup_bytes[d->i];
+  uint64_t total = d->limit ? d->limit : r->p->backup_bytes[d->i];
   unsigned long long seq = (unsigned long long)s->seq;
+  if (r->sc->tape && is_eof(c) && c != ERROR_FILEMARK_DETECTED &&
+      d->read_off + b >= total) {
+    /* A tape's files end at a filemark, the last one too. */
+    win_fail(r,
+             "device %d: VDC_Read #%llu at the filemark that ends a file "
+             "(byte %llu, %s) completed with %u %s; a tape-like device must "
+             "answer ERROR_FILEMARK_DETECTED (1101) there",
+             d->i, seq, (unsigned long long)total, d->where, c, win32_name(c));
+    return -1;
+  }
   if (d->eof) {
     /* Reads queued behind the end: the library completes those still
      * queued with ERROR_IO_DEVICE; delivered ones must say EOF again. */
@@ -177,8 +188,9 @@ static int check_read(struct dev *d, struct slot *s, uint32_t c, uint32_t b) {
   if (bad >= 0) {
     win_fail(r,
              "device %d: restored data differ from the backup at byte %llu "
-             "(VDC_Read #%llu)",
-             d->i, (unsigned long long)(at + (uint64_t)bad), seq);
+             "(VDC_Read #%llu%s%s)",
+             d->i, (unsigned long long)(at + (uint64_t)bad), seq,
+             d->where[0] ? ", " : "", d->where);
     return -1;
   }
   d->read_off = at + b;

@@ -40,6 +40,10 @@ struct dev {
   int eof;
   int closed;
   int served; /* a first command completed */
+  /* Tape-like restore: the file being read ends at limit with a filemark
+   * (0: the backup's end, ERROR_HANDLE_EOF); how the kit got there. */
+  uint64_t limit;
+  char where[96];
   pthread_t th;
 };
 
