@@ -39,8 +39,6 @@ static const char usage_text[] =
     "  --db NAME            {db} (default conformdb)\n"
     "  --stream raw|openvdi what the data start with: seeded bytes, or the\n"
     "                       header of openvdi's stream format (for vdi)\n"
-    "  --stream raw|openvdi what the data start with: seeded bytes, or the\n"
-    "                       header of openvdi's stream format (for vdi)\n"
     "  --env NAME=VALUE     one more environment variable for the client\n"
     "  --workdir DIR        where the client's files go (default: a new\n"
     "                       directory under $TMPDIR, removed at the end)\n"
