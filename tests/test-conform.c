@@ -952,6 +952,26 @@ TEST_IMPL_TIMEOUT(conform_output_capped, 40) {
   expect_evidence(out, "pipe_1dev", "'spam'");
   free(out);
   ASSERT_LT(app_t_file_size(log), 2 * 65536 + 1024);
+  /* A writer that escaped the client's process group (setsid) keeps the
+   * output pipe open and writing: the kit stops reading all the same. */
+  char pidfile[4400];
+  snprintf(pidfile, sizeof pidfile, "%s/pipe_1dev/pid", wd);
+  t0 = now_ms();
+  rc = conform_run(&out, ARGS("--quick", "--only", "pipe_1dev", "--workdir", wd,
+                              "--", "sh", "-c",
+                              "setsid timeout 30 yes spam & echo $! > "
+                              "{dir}/pid; exec \"$0\" --helper conform_client "
+                              "{set} {devices} {file}",
+                              self));
+  char *p = sql_slurp(pidfile);
+  pid_t daemon = p ? (pid_t)atoi(p) : 0;
+  free(p);
+  if (daemon > 0) kill(daemon, SIGTERM);
+  ASSERT_LT(now_ms() - t0, 10000);
+  if (rc != 0) app_t_show("vdi-conform", out);
+  ASSERT_EQ(rc, 0);
+  free(out);
+  ASSERT_LT(app_t_file_size(log), 2 * 65536 + 1024);
   return 0;
 }
 

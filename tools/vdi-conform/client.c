@@ -154,7 +154,14 @@ static void *logger_main(void *arg) {
   char *ring = malloc(LOG_KEEP), buf[16384];
   if (!ring) abort();
   uint64_t head = 0, total = 0;
+  int64_t stop_at = 0;
   for (;;) {
+    /* Told to stop: what is already in the pipe is read, for a moment;
+     * a writer outside the client's group may never stop. */
+    if (cl->logger_stop) {
+      if (!stop_at) stop_at = mono_ms() + 200;
+      if (mono_ms() > stop_at) break;
+    }
     struct pollfd pf = {.fd = cl->log_fd, .events = POLLIN};
     int pr = poll(&pf, 1, 50);
     if (pr == 0) {
