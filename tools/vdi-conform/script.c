@@ -41,6 +41,20 @@ static uint64_t tape_half(const struct run *r) {
   return h - h % r->sc->block;
 }
 
+/* In a phase with a fault, the devices other than 0 do not close before
+ * it hits: the fault meets every device open (and every secondary at
+ * work).  1 when the phase stopped, so the device is not closed. */
+static int hold_for_fault(struct dev *d) {
+  struct run *r = d->r;
+  const struct scenario *sc = r->sc;
+  if (d->i == 0 || sc->fault == F_NONE || sc->fault == F_SLOW ||
+      sc->fault_restore != r->p->restore)
+    return 0;
+  while (!win_stopped(r) && mono_ms() < r->p->deadline_ms)
+    sleep_ms(5);
+  return 1;
+}
+
 /* The fault of this phase, fired by device 0 at the middle of its stream.
  * 0 to go on, 1 to stop. */
 static int fire_fault(struct dev *d) {
@@ -219,6 +233,7 @@ static void backup_script(struct dev *d) {
       win_barrier(d, VDC_Complete) != 0)
     goto out;
   wait_secondaries(r);
+  if (hold_for_fault(d)) goto out;
   if (vdi_srvdev_close_device(d->sd) == 0) d->closed = 1;
 out:
   free(order);
@@ -268,6 +283,7 @@ static void restore_script(struct dev *d) {
   /* The snapshot's files made available again, byte-identical. */
   if (exact && win_barrier(d, VDC_MountSnapshot) != 0) return;
   wait_secondaries(r);
+  if (hold_for_fault(d)) return;
   if (vdi_srvdev_close_device(d->sd) == 0) d->closed = 1;
 }
 
