@@ -327,12 +327,11 @@ int client_poll(struct client *cl) {
   return 0;
 }
 
-/* Processes of group pgid, as "pid N (comm)" list. */
-static int group_members(pid_t pgid, char *buf, size_t n) {
+int group_each(pid_t pgid, void (*fn)(long pid, const char *comm, void *arg),
+               void *arg) {
   DIR *dir = opendir("/proc");
   int count = 0;
   if (!dir) return 0;
-  buf[0] = 0;
   struct dirent *e;
   while ((e = readdir(dir)) != NULL) {
     char *end;
@@ -354,14 +353,33 @@ static int group_members(pid_t pgid, char *buf, size_t n) {
     if (sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) continue;
     if (pgrp != pgid || state == 'Z') continue;
     *rp = 0;
-    size_t used = strlen(buf);
-    if (used + 64 < n)
-      snprintf(buf + used, n - used, "%spid %ld (%.24s)", count ? ", " : "",
-               pid, lp + 1);
+    if (fn) fn(pid, lp + 1, arg);
     count++;
   }
   closedir(dir);
   return count;
+}
+
+struct members {
+  char *buf;
+  size_t n;
+  int count;
+};
+
+static void add_member(long pid, const char *comm, void *arg) {
+  struct members *m = arg;
+  size_t used = strlen(m->buf);
+  if (used + 64 < m->n)
+    snprintf(m->buf + used, m->n - used, "%spid %ld (%.24s)",
+             m->count ? ", " : "", pid, comm);
+  m->count++;
+}
+
+/* Processes of group pgid, as "pid N (comm)" list. */
+static int group_members(pid_t pgid, char *buf, size_t n) {
+  struct members m = {buf, n, 0};
+  buf[0] = 0;
+  return group_each(pgid, add_member, &m);
 }
 
 void client_finish(struct client *cl, int64_t deadline_ms) {

@@ -189,6 +189,9 @@ int client_succeeded(const struct client *cl);
 void client_last_line(const struct client *cl, char *buf, size_t n);
 /* The last bytes of the client's output, for the JUnit report. */
 void client_tail(const struct client *cl, char *buf, size_t n);
+/* Call fn for each live process of process group pgid; how many. */
+int group_each(pid_t pgid, void (*fn)(long pid, const char *comm, void *arg),
+               void *arg);
 /* 1 if a libvdi client listens for set `set` (default instance), 0 if
  * not, -1 if that cannot be seen. */
 int set_listening(const char *set);

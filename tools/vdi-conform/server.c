@@ -12,13 +12,10 @@
  */
 #include "window.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct agent {
   vdi_srvset_t *srv;
@@ -39,38 +36,23 @@ struct watch {
   _Atomic int stop;
 };
 
+static void count_mapping(long pid, const char *comm, void *arg) {
+  (void)comm;
+  char path[64], line[512];
+  snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f))
+    found = strstr(line, "/memfd:vdi-control") != NULL;
+  fclose(f);
+  *(int *)arg += found;
+}
+
 static int group_mapping_set(pid_t pgid) {
-  DIR *dir = opendir("/proc");
-  if (!dir) return 0;
-  int count = 0;
-  struct dirent *e;
-  while ((e = readdir(dir)) != NULL) {
-    char *end, path[64], stat[512], line[512];
-    long pid = strtol(e->d_name, &end, 10);
-    if (*end || pid <= 0) continue;
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) continue;
-    ssize_t k = read(fd, stat, sizeof stat - 1);
-    close(fd);
-    if (k <= 0) continue;
-    stat[k] = 0;
-    char *rp = strrchr(stat, ')'), state;
-    long ppid, pgrp;
-    if (!rp || sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3 ||
-        pgrp != pgid)
-      continue;
-    snprintf(path, sizeof path, "/proc/%ld/maps", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) continue;
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f))
-      found = strstr(line, "/memfd:vdi-control") != NULL;
-    fclose(f);
-    count += found;
-  }
-  closedir(dir);
-  return count;
+  int n = 0;
+  group_each(pgid, count_mapping, &n);
+  return n;
 }
 
 static void *watch_main(void *arg) {
