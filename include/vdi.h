@@ -88,6 +88,13 @@ extern "C" {
 /** @brief The library's VDI_VERSION_NUMBER, for checks at run time. */
 VDI_EXPORT unsigned vdi_version_number(void);
 
+/* Compile-time checks, in C and in C++ (the COM header is used from both). */
+#if defined(__cplusplus)
+#define VDI_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define VDI_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
 /* ------------------------------------------------------------ error codes */
 
 /* Microsoft's vdierror.h: VD_ERROR(c) = MAKE_HRESULT(1, 0x77, c), i.e.
@@ -96,6 +103,36 @@ VDI_EXPORT unsigned vdi_version_number(void);
  * documentation but have no published value; openvdi uses 16 and 17. */
 #define VD_ERROR(code) ((int)(0x80000000u | (0x77u << 16) | (unsigned)(code)))
 
+/* The one list of codes (libuv's UV_ERRNO_MAP): XX(name, number, text).
+ * It generates vdi_error_name() and vdi_strerror() (src/error.c) and pins
+ * the #defines below and every other copy the interface needs (the SDK's
+ * vdierror.h, checked in sqlvdi/sqlvdi.cpp).  The first part is the codes
+ * Microsoft's Linux SDK header publishes; the second, openvdi's additions. */
+#define VDI_ERROR_MAP_SDK(XX)                                                  \
+  XX(VD_E_NOTOPEN, 2, "object not open")                                       \
+  XX(VD_E_TIMEOUT, 3, "timed out waiting")                                     \
+  XX(VD_E_ABORT, 4,                                                            \
+     "the operation was aborted (SignalAbort, peer death or protocol "         \
+     "error); only termination actions are possible")                          \
+  XX(VD_E_SECURITY, 5, "the peer is not allowed to use this set")              \
+  XX(VD_E_INVALID, 6, "invalid parameter")                                     \
+  XX(VD_E_INSTANCE_NAME, 7, "instance name not recognised")                    \
+  XX(VD_E_NOTSUPPORTED, 9, "requested configuration is not supported")         \
+  XX(VD_E_MEMORY, 10, "out of memory")                                         \
+  XX(VD_E_UNEXPECTED, 11, "unexpected internal or system error")               \
+  XX(VD_E_PROTOCOL, 12,                                                        \
+     "call not legal in the current state, or the peer broke the protocol")    \
+  XX(VD_E_OPEN, 13, "all devices are open")                                    \
+  XX(VD_E_CLOSE, 14, "the device is closed")                                   \
+  XX(VD_E_BUSY, 15, "resource busy: a live set already has this name")
+#define VDI_ERROR_MAP_EXTRA(XX)                                                \
+  XX(VD_E_QUEUE_FULL, 16, "the device's command queue is full")                \
+  XX(VD_E_IO_ERROR, 17, "the device is in the IO-ERROR state")
+#define VDI_ERROR_MAP(XX) VDI_ERROR_MAP_SDK(XX) VDI_ERROR_MAP_EXTRA(XX)
+
+/* The codes stay #defines, not an enum, because code written for Windows
+ * tests them with #ifdef; each one is checked against the list below, so
+ * the two cannot drift apart. */
 #define VD_E_NOTOPEN       VD_ERROR(2)  /**< object not open */
 #define VD_E_TIMEOUT       VD_ERROR(3)  /**< the wait's timeout elapsed */
 #define VD_E_ABORT         VD_ERROR(4)  /**< abort in effect */
@@ -112,6 +149,12 @@ VDI_EXPORT unsigned vdi_version_number(void);
 #define VD_E_QUEUE_FULL    VD_ERROR(16) /**< SendCommand: queue is full */
 #define VD_E_IO_ERROR      VD_ERROR(17) /**< SendCommand: device IO-ERROR */
 
+#define VDI__PIN_CODE(name, number, text)                                      \
+  VDI_STATIC_ASSERT(name == VD_ERROR(number),                                  \
+                    #name " is VD_ERROR(" #number ")");
+VDI_ERROR_MAP(VDI__PIN_CODE)
+#undef VDI__PIN_CODE
+
 #ifndef NOERROR
 #define NOERROR 0
 #endif
@@ -123,7 +166,36 @@ VDI_EXPORT const char *vdi_error_name(int code);
 VDI_EXPORT const char *vdi_strerror(int code);
 
 /* ------------------------------------------------------ Win32 completion
- * codes that VDI commands are completed with (winerror.h values). */
+ * codes that VDI commands are completed with (winerror.h values):
+ * XX(name, number).  The library itself hands out ERROR_OPERATION_ABORTED
+ * (aborts), ERROR_INVALID_PARAMETER and ERROR_INVALID_HANDLE (commands it
+ * refuses) and ERROR_IO_DEVICE (a failed SendCommand); the others are what
+ * clients complete commands with.  The first part is also in the Linux
+ * SDK's vdi.h (pinned in sqlvdi/sqlvdi.cpp). */
+#define VDI_COMPLETION_MAP_SDK(XX)                                             \
+  XX(ERROR_SUCCESS, 0)                                                         \
+  XX(ERROR_ARENA_TRASHED, 7)                                                   \
+  XX(ERROR_HANDLE_EOF, 38)                                                     \
+  XX(ERROR_HANDLE_DISK_FULL, 39)                                               \
+  XX(ERROR_NOT_SUPPORTED, 50)                                                  \
+  XX(ERROR_DISK_FULL, 112)                                                     \
+  XX(ERROR_OPERATION_ABORTED, 995)
+#define VDI_COMPLETION_MAP_EXTRA(XX)                                           \
+  XX(ERROR_INVALID_HANDLE, 6)                                                  \
+  XX(ERROR_BAD_ENVIRONMENT, 10)                                                \
+  XX(ERROR_INVALID_PARAMETER, 87)                                              \
+  XX(ERROR_END_OF_MEDIA, 1100)                                                 \
+  XX(ERROR_FILEMARK_DETECTED, 1101)                                            \
+  XX(ERROR_BEGINNING_OF_MEDIA, 1102)                                           \
+  XX(ERROR_SETMARK_DETECTED, 1103)                                             \
+  XX(ERROR_NO_DATA_DETECTED, 1104)                                             \
+  XX(ERROR_NO_MEDIA_IN_DRIVE, 1112)                                            \
+  XX(ERROR_IO_DEVICE, 1117)                                                    \
+  XX(ERROR_EOM_OVERFLOW, 1129)                                                 \
+  XX(ERROR_NO_SYSTEM_RESOURCES, 1450)
+#define VDI_COMPLETION_MAP(XX)                                                 \
+  VDI_COMPLETION_MAP_SDK(XX) VDI_COMPLETION_MAP_EXTRA(XX)
+
 #ifndef ERROR_SUCCESS
 #define ERROR_SUCCESS 0
 #endif
@@ -133,6 +205,7 @@ VDI_EXPORT const char *vdi_strerror(int code);
 #define ERROR_HANDLE_EOF          38
 #define ERROR_HANDLE_DISK_FULL    39
 #define ERROR_NOT_SUPPORTED       50
+#define ERROR_INVALID_PARAMETER   87
 #define ERROR_DISK_FULL           112
 #define ERROR_OPERATION_ABORTED   995
 #define ERROR_END_OF_MEDIA        1100
@@ -144,6 +217,11 @@ VDI_EXPORT const char *vdi_strerror(int code);
 #define ERROR_IO_DEVICE           1117
 #define ERROR_EOM_OVERFLOW        1129
 #define ERROR_NO_SYSTEM_RESOURCES 1450
+
+#define VDI__PIN_COMPLETION(name, number)                                      \
+  VDI_STATIC_ASSERT(name == number, #name " is " #number);
+VDI_COMPLETION_MAP(VDI__PIN_COMPLETION)
+#undef VDI__PIN_COMPLETION
 
 #ifndef INFINITE
 #define INFINITE 0xFFFFFFFFu /**< wait forever (any negative value too) */
@@ -252,11 +330,6 @@ typedef void (*VDS_CompletionRoutine)(VDS_Command *cmd);
   ((cmd)->completionRoutine = (uint8_t *)(uintptr_t)(VDS_CompletionRoutine)(fn))
 
 /* The layouts are the interface's ABI (x86-64 and other LP64 targets). */
-#if defined(__cplusplus)
-#define VDI_STATIC_ASSERT(c, m) static_assert(c, m)
-#else
-#define VDI_STATIC_ASSERT(c, m) _Static_assert(c, m)
-#endif
 VDI_STATIC_ASSERT(sizeof(VDConfig) == 44, "VDConfig is 44 bytes");
 VDI_STATIC_ASSERT(offsetof(VDConfig, serverTimeOut) == 24, "VDConfig order");
 VDI_STATIC_ASSERT(offsetof(VDConfig, bufferAreaSize) == 40, "VDConfig order");

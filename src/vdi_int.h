@@ -32,10 +32,6 @@
 
 #define VDI_INTERNAL __attribute__((visibility("hidden")))
 
-#ifndef ERROR_INVALID_PARAMETER
-#define ERROR_INVALID_PARAMETER 87
-#endif
-
 /* ------------------------------------------------------------ sys.c */
 
 enum vdi_sys_op {

@@ -38,10 +38,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* winerror.h's ERROR_INVALID_PARAMETER: what the completion routine gets
- * when SendCommand refuses a command with VD_E_INVALID (our decision). */
-#define LP_ERROR_INVALID_PARAMETER 87
-
 /* Non-VDI answers of the remote peers (VDI codes are 0 or negative). */
 #define LP_RUNNING  1 /* join: the agent is still running */
 #define LP_MISMATCH 2 /* check: bytes differ */
