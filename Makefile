@@ -100,7 +100,7 @@ $(BUILD)/obj/tools/%.o: tools/%.c
 
 $(BUILD)/obj/sqlvdi/%.o: sqlvdi/%.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) -Iinclude -Isqlvdi/include $(CXXFLAGS_ALL) -fvisibility=hidden $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(CXX) -Iinclude $(CXXFLAGS_ALL) -fvisibility=hidden $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libvdi.a: $(LIB_OBJS)
 	@rm -f $@

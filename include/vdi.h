@@ -1,5 +1,7 @@
 /*
- * vdi.h - openvdi: the SQL Server Virtual Device Interface for Linux, in C.
+ * include/vdi.h - openvdi: the SQL Server Virtual Device Interface for Linux,
+ * in C (libvdi; not to be confused with the C++ SDK header of the same
+ * name, sqlvdi/include/vdi.h).
  *
  * A *virtual device set* is a channel between two processes on one machine:
  * the *client* (a backup application, which plays the tape drive) and the
@@ -70,7 +72,11 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__)
+/* In libsqlvdi.so the core is linked in but is not part of the SDK's ABI:
+ * there its functions are declared hidden. */
+#if defined(__GNUC__) && defined(OPENVDI_SDK_TYPES)
+#define VDI_EXPORT __attribute__((visibility("hidden")))
+#elif defined(__GNUC__)
 #define VDI_EXPORT __attribute__((visibility("default")))
 #else
 #define VDI_EXPORT
@@ -97,17 +103,17 @@ VDI_EXPORT unsigned vdi_version_number(void);
 
 /* ------------------------------------------------------------ error codes */
 
-/* Microsoft's vdierror.h: VD_ERROR(c) = MAKE_HRESULT(1, 0x77, c), i.e.
- * 0x8077000c, which is negative as an int.  The numbers are the interface's
- * and never change.  VD_E_QUEUE_FULL and VD_E_IO_ERROR are named by the
- * documentation but have no published value; openvdi uses 16 and 17. */
-#define VD_ERROR(code) ((int)(0x80000000u | (0x77u << 16) | (unsigned)(code)))
-
 /* The one list of codes (libuv's UV_ERRNO_MAP): XX(name, number, text).
+ * The value of a code is Microsoft's: VD_ERROR(number) =
+ * MAKE_HRESULT(1, 0x77, number), i.e. 0x8077000c, negative as an int; the
+ * numbers are the interface's and never change.  VD_E_QUEUE_FULL and
+ * VD_E_IO_ERROR are named by the documentation but have no published
+ * value; openvdi uses 16 and 17.
  * It generates vdi_error_name() and vdi_strerror() (src/error.c) and pins
  * the #defines below and every other copy the interface needs (the SDK's
- * vdierror.h, checked in sqlvdi/sqlvdi.cpp).  The first part is the codes
- * Microsoft's Linux SDK header publishes; the second, openvdi's additions. */
+ * vdierror.h, checked whenever sqlvdi/sqlvdi.cpp is compiled).  The first part
+ * is the codes Microsoft's Linux SDK header publishes; the second, openvdi's
+ * additions. */
 #define VDI_ERROR_MAP_SDK(XX)                                                  \
   XX(VD_E_NOTOPEN, 2, "object not open")                                       \
   XX(VD_E_TIMEOUT, 3, "timed out waiting")                                     \
@@ -130,48 +136,13 @@ VDI_EXPORT unsigned vdi_version_number(void);
   XX(VD_E_IO_ERROR, 17, "the device is in the IO-ERROR state")
 #define VDI_ERROR_MAP(XX) VDI_ERROR_MAP_SDK(XX) VDI_ERROR_MAP_EXTRA(XX)
 
-/* The codes stay #defines, not an enum, because code written for Windows
- * tests them with #ifdef; each one is checked against the list below, so
- * the two cannot drift apart. */
-#define VD_E_NOTOPEN       VD_ERROR(2)  /**< object not open */
-#define VD_E_TIMEOUT       VD_ERROR(3)  /**< the wait's timeout elapsed */
-#define VD_E_ABORT         VD_ERROR(4)  /**< abort in effect */
-#define VD_E_SECURITY      VD_ERROR(5)  /**< peer not allowed / no access */
-#define VD_E_INVALID       VD_ERROR(6)  /**< invalid parameter */
-#define VD_E_INSTANCE_NAME VD_ERROR(7)  /**< instance name not recognised */
-#define VD_E_NOTSUPPORTED  VD_ERROR(9)  /**< configuration not supported */
-#define VD_E_MEMORY        VD_ERROR(10) /**< out of memory */
-#define VD_E_UNEXPECTED    VD_ERROR(11) /**< unexpected internal error */
-#define VD_E_PROTOCOL      VD_ERROR(12) /**< not legal now / peer broke it */
-#define VD_E_OPEN          VD_ERROR(13) /**< all devices are open */
-#define VD_E_CLOSE         VD_ERROR(14) /**< the device is now closed */
-#define VD_E_BUSY          VD_ERROR(15) /**< resource busy (name in use) */
-#define VD_E_QUEUE_FULL    VD_ERROR(16) /**< SendCommand: queue is full */
-#define VD_E_IO_ERROR      VD_ERROR(17) /**< SendCommand: device IO-ERROR */
-
-#define VDI__PIN_CODE(name, number, text)                                      \
-  VDI_STATIC_ASSERT(name == VD_ERROR(number),                                  \
-                    #name " is VD_ERROR(" #number ")");
-VDI_ERROR_MAP(VDI__PIN_CODE)
-#undef VDI__PIN_CODE
-
-#ifndef NOERROR
-#define NOERROR 0
-#endif
-
-/** @brief Symbolic name of a code ("VD_E_ABORT", "NOERROR"); "?" if unknown.
- */
-VDI_EXPORT const char *vdi_error_name(int code);
-/** @brief One-line English description of a code; never NULL. */
-VDI_EXPORT const char *vdi_strerror(int code);
-
 /* ------------------------------------------------------ Win32 completion
  * codes that VDI commands are completed with (winerror.h values):
  * XX(name, number).  The library itself hands out ERROR_OPERATION_ABORTED
  * (aborts), ERROR_INVALID_PARAMETER and ERROR_INVALID_HANDLE (commands it
  * refuses) and ERROR_IO_DEVICE (a failed SendCommand); the others are what
  * clients complete commands with.  The first part is also in the Linux
- * SDK's vdi.h (pinned in sqlvdi/sqlvdi.cpp). */
+ * SDK's vdi.h (checked whenever sqlvdi/sqlvdi.cpp is compiled). */
 #define VDI_COMPLETION_MAP_SDK(XX)                                             \
   XX(ERROR_SUCCESS, 0)                                                         \
   XX(ERROR_ARENA_TRASHED, 7)                                                   \
@@ -196,6 +167,57 @@ VDI_EXPORT const char *vdi_strerror(int code);
 #define VDI_COMPLETION_MAP(XX)                                                 \
   VDI_COMPLETION_MAP_SDK(XX) VDI_COMPLETION_MAP_EXTRA(XX)
 
+/* The C++ adapter of libsqlvdi.so (sqlvdi/sqlvdi.cpp) includes this header
+ * with OPENVDI_SDK_TYPES defined, after the SDK's vdi.h, which declares the
+ * same constants and structures in its own way (enums, the Linux SDK's
+ * field types).  Then this header checks the SDK's copies of the codes
+ * against the lists above and declares only its functions, over the SDK's
+ * types, so that the adapter is compiled against the real prototypes. */
+#ifdef OPENVDI_SDK_TYPES
+#ifndef OPENVDI_SQLVDI_VDI_H
+#error "OPENVDI_SDK_TYPES: include the SDK's vdi.h (sqlvdi/include) first"
+#endif
+#define VDI__PIN_CODE(name, number, text)                                      \
+  VDI_STATIC_ASSERT(name == (int)(0x80770000u | (number)), #name);
+VDI_ERROR_MAP_SDK(VDI__PIN_CODE)
+#undef VDI__PIN_CODE
+#define VDI__PIN_COMPLETION(name, number)                                      \
+  VDI_STATIC_ASSERT(name == number, #name " is " #number);
+VDI_COMPLETION_MAP_SDK(VDI__PIN_COMPLETION)
+#undef VDI__PIN_COMPLETION
+#else /* !OPENVDI_SDK_TYPES: the C API's own constants and types */
+
+#define VD_ERROR(code)     ((int)(0x80000000u | (0x77u << 16) | (unsigned)(code)))
+
+/* The codes stay #defines, not an enum, because code written for Windows
+ * tests them with #ifdef; each one is checked against the list above, so
+ * the two cannot drift apart. */
+#define VD_E_NOTOPEN       VD_ERROR(2)  /**< object not open */
+#define VD_E_TIMEOUT       VD_ERROR(3)  /**< the wait's timeout elapsed */
+#define VD_E_ABORT         VD_ERROR(4)  /**< abort in effect */
+#define VD_E_SECURITY      VD_ERROR(5)  /**< peer not allowed / no access */
+#define VD_E_INVALID       VD_ERROR(6)  /**< invalid parameter */
+#define VD_E_INSTANCE_NAME VD_ERROR(7)  /**< instance name not recognised */
+#define VD_E_NOTSUPPORTED  VD_ERROR(9)  /**< configuration not supported */
+#define VD_E_MEMORY        VD_ERROR(10) /**< out of memory */
+#define VD_E_UNEXPECTED    VD_ERROR(11) /**< unexpected internal error */
+#define VD_E_PROTOCOL      VD_ERROR(12) /**< not legal now / peer broke it */
+#define VD_E_OPEN          VD_ERROR(13) /**< all devices are open */
+#define VD_E_CLOSE         VD_ERROR(14) /**< the device is now closed */
+#define VD_E_BUSY          VD_ERROR(15) /**< resource busy (name in use) */
+#define VD_E_QUEUE_FULL    VD_ERROR(16) /**< SendCommand: queue is full */
+#define VD_E_IO_ERROR      VD_ERROR(17) /**< SendCommand: device IO-ERROR */
+
+#define VDI__PIN_CODE(name, number, text)                                      \
+  VDI_STATIC_ASSERT(name == (int)(0x80770000u | (number)), #name);
+VDI_ERROR_MAP(VDI__PIN_CODE)
+#undef VDI__PIN_CODE
+
+#ifndef NOERROR
+#define NOERROR 0
+#endif
+
+/* Win32 completion codes (the list is VDI_COMPLETION_MAP above). */
 #ifndef ERROR_SUCCESS
 #define ERROR_SUCCESS 0
 #endif
@@ -355,6 +377,14 @@ VDI_STATIC_ASSERT(offsetof(VDS_Command, bytesTransferred) == 52, "VDS");
 #define VDI_MAX_ALIGNMENT       65536
 #define VDI_MAX_PREFIXZONE      (1u << 20)
 #define VDI_MAXIODEPTH_REPORTED 4
+
+#endif /* OPENVDI_SDK_TYPES */
+
+/** @brief Symbolic name of a code ("VD_E_ABORT", "NOERROR"); "?" if unknown.
+ */
+VDI_EXPORT const char *vdi_error_name(int code);
+/** @brief One-line English description of a code; never NULL. */
+VDI_EXPORT const char *vdi_strerror(int code);
 
 /* ============================================================ client side */
 
