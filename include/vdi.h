@@ -60,6 +60,25 @@
  *   with vdi_set_allow_group) can attach to a set.
  * - Everything the peer writes into shared memory is validated; a peer that
  *   writes garbage makes the set abort with VD_E_PROTOCOL.
+ * - Environment variables the library reads (all but VDI_TRUST_GROUP once
+ *   per process, at first use; see also libvdi(3), man/libvdi.3):
+ *   VDI_TRUST_GROUP=gid  a server or secondary also attaches to sets whose
+ *     creator runs with this numeric primary group (not only the own user
+ *     and root).  Security-relevant: only set it to a group whose members
+ *     you trust with your backup data.  Ignored in set-user-ID and
+ *     set-group-ID programs (secure_getenv).
+ *   VDI_SPIN_US=us  how long a waiter spins before it sleeps in the kernel
+ *     (default 50); vdi_lib_set_spin_us() overrides it.
+ *   VDI_YIELD_NS=ns  how long a spin runs before it yields the CPU between
+ *     checks (default 1000).
+ *   VDI_FAULT_INJECT=op:n[,op:n...]  makes the nth and every later call of
+ *     a system call of the library fail (ops: mmap memfd ftruncate socket
+ *     sendmsg recvmsg futex thread alloc).  A test hook, honoured in
+ *     release builds on purpose: the tests inject faults into the very
+ *     programs that ship (vdi, vdisql), not into a special build.  It can
+ *     only make calls fail, which whoever sets a process's environment can
+ *     do anyway (ulimit, seccomp, LD_PRELOAD); ignored in set-user-ID and
+ *     set-group-ID programs.
  */
 #ifndef OPENVDI_VDI_H
 #define OPENVDI_VDI_H
@@ -388,8 +407,10 @@ VDI_EXPORT const char *vdi_strerror(int code);
 
 /* ============================================================ client side */
 
-typedef struct vdi_set vdi_set_t;       /**< IClientVirtualDeviceSet2 */
-typedef struct vdi_device vdi_device_t; /**< IClientVirtualDevice */
+typedef struct vdi_set vdi_set_t;    /**< IClientVirtualDeviceSet2 */
+typedef struct vdi_device vdi_dev_t; /**< IClientVirtualDevice */
+/** The first name of vdi_dev_t, kept so that no client breaks. */
+typedef struct vdi_device vdi_device_t;
 
 /** @brief Make a set object (state DNE).
  * @return 0 or VD_E_MEMORY. */
@@ -425,7 +446,7 @@ VDI_EXPORT int vdi_set_get_configuration(vdi_set_t *set, int64_t timeout_ms,
  * VD_E_PROTOCOL (wrong state or already open); VD_E_ABORT.  On failure
  * *out is NULL.  The device object belongs to the set. */
 VDI_EXPORT int vdi_set_open_device(vdi_set_t *set, const char *name,
-                                   vdi_device_t **out);
+                                   vdi_dev_t **out);
 
 /** @brief Release the set.  @return 0; VD_E_PROTOCOL (nothing open);
  * VD_E_OPEN (devices still open: the set was aborted, and released). */
@@ -457,7 +478,7 @@ VDI_EXPORT int vdi_set_map_buffer_handle(vdi_set_t *set, uint32_t handle,
  * @param[out] cmd read-only; pass it back to vdi_dev_complete_command.
  * @return 0; VD_E_TIMEOUT; VD_E_CLOSE (server closed the device: normal
  * end); VD_E_ABORT; VD_E_PROTOCOL (device not active). */
-VDI_EXPORT int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
+VDI_EXPORT int vdi_dev_get_command(vdi_dev_t *dev, int64_t timeout_ms,
                                    VDC_Command **cmd);
 
 /** @brief Report the result of a command.
@@ -467,31 +488,33 @@ VDI_EXPORT int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
  *        position (GetPosition/SetPosition).
  * @return 0; VD_E_INVALID (not an outstanding command of this device);
  * VD_E_ABORT; VD_E_PROTOCOL (device not open). */
-VDI_EXPORT int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd,
+VDI_EXPORT int vdi_dev_complete_command(vdi_dev_t *dev, VDC_Command *cmd,
                                         uint32_t code, uint32_t bytes,
                                         uint64_t position);
 
 /* ============================================================ server side */
 
-typedef struct vdi_srvset vdi_srvset_t; /**< IServerVirtualDeviceSet2 */
+typedef struct vdi_srvset vdi_srv_t;    /**< IServerVirtualDeviceSet2 */
 typedef struct vdi_srvdev vdi_srvdev_t; /**< IServerVirtualDevice */
+/** The first name of vdi_srv_t, kept so that no client breaks. */
+typedef struct vdi_srvset vdi_srvset_t;
 
-VDI_EXPORT int vdi_srv_new(vdi_srvset_t **out);
-VDI_EXPORT void vdi_srv_free(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_new(vdi_srv_t **out);
+VDI_EXPORT void vdi_srv_free(vdi_srv_t *srv);
 
 /** @brief Attach to the set a client created.  @return 0; VD_E_INVALID (no
  * accessible set of that name); VD_E_SECURITY (owner not trusted);
  * VD_E_PROTOCOL (already open, or the set is not fresh). */
-VDI_EXPORT int vdi_srv_open(vdi_srvset_t *srv, const char *instance,
+VDI_EXPORT int vdi_srv_open(vdi_srv_t *srv, const char *instance,
                             const char *name);
 /** @brief The configuration the client asked for (or, once configured, the
  * chosen one). @return 0; VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_get_configuration(vdi_srvset_t *srv, VDConfig *cfg);
+VDI_EXPORT int vdi_srv_get_configuration(vdi_srv_t *srv, VDConfig *cfg);
 /** @brief Fix features (VDF_WriteMedia or VDF_ReadMedia, optionally
  * VDF_CompleteEnabled), block size, alignment (0 = block size), maximum
  * transfer size.  Parameter order is the header's.  @return 0;
  * VD_E_INVALID (bad value); VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_begin_configuration(vdi_srvset_t *srv, uint32_t features,
+VDI_EXPORT int vdi_srv_begin_configuration(vdi_srv_t *srv, uint32_t features,
                                            uint32_t block_size,
                                            uint32_t alignment,
                                            uint32_t max_transfer_size,
@@ -499,41 +522,40 @@ VDI_EXPORT int vdi_srv_begin_configuration(vdi_srvset_t *srv, uint32_t features,
 /** @brief Declare @p count buffers of @p size bytes.  During configuration
  * requests are summed; afterwards each call adds a segment at once.
  * @return 0; VD_E_INVALID; VD_E_MEMORY; VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_request_buffers(vdi_srvset_t *srv, uint32_t size,
+VDI_EXPORT int vdi_srv_request_buffers(vdi_srv_t *srv, uint32_t size,
                                        uint32_t alignment, uint32_t count);
 /** @brief How many buffers of that size and alignment are free now. */
-VDI_EXPORT int vdi_srv_query_available_buffers(vdi_srvset_t *srv, uint32_t size,
+VDI_EXPORT int vdi_srv_query_available_buffers(vdi_srv_t *srv, uint32_t size,
                                                uint32_t alignment,
                                                uint32_t *count);
 /** @brief Allocate the buffer area and release the client's
  * GetConfiguration. @return 0; VD_E_MEMORY; VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_end_configuration(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_end_configuration(vdi_srv_t *srv);
 /** @brief Open the next device and give it @p name (the first device's
  * name is the set's).  @return 0; VD_E_OPEN (all open); VD_E_INVALID (bad
  * or duplicate name); VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_open_device(vdi_srvset_t *srv, const char *name,
+VDI_EXPORT int vdi_srv_open_device(vdi_srv_t *srv, const char *name,
                                    vdi_srvdev_t **out);
 /** @brief Body of the completion-agent thread: runs completion routines
  * until every device is closed with nothing outstanding (0), or the set is
  * aborted or closed: outstanding commands are then completed with
  * ERROR_OPERATION_ABORTED and the set's sticky code is returned (VD_E_ABORT,
  * or VD_E_PROTOCOL when the client broke the protocol). */
-VDI_EXPORT int vdi_srv_execute_completion_agent(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_execute_completion_agent(vdi_srv_t *srv);
 /** @brief Take a buffer of at least @p size bytes; its data start is
  * aligned to max(set alignment, @p alignment).  @return 0; VD_E_MEMORY (none
  * free); VD_E_INVALID; VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_allocate_buffer(vdi_srvset_t *srv, uint8_t **buf,
+VDI_EXPORT int vdi_srv_allocate_buffer(vdi_srv_t *srv, uint8_t **buf,
                                        uint32_t size, uint32_t alignment);
 /** @brief Give a buffer back.  @return 0; VD_E_INVALID. */
-VDI_EXPORT int vdi_srv_free_buffer(vdi_srvset_t *srv, uint8_t *buf,
-                                   uint32_t size);
+VDI_EXPORT int vdi_srv_free_buffer(vdi_srv_t *srv, uint8_t *buf, uint32_t size);
 /** @brief 1 if @p buf is the data start of one of the set's buffers. */
-VDI_EXPORT int vdi_srv_is_shared_buffer(vdi_srvset_t *srv, const uint8_t *buf);
+VDI_EXPORT int vdi_srv_is_shared_buffer(vdi_srv_t *srv, const uint8_t *buf);
 /** @brief Abort the set from the server side.  @return 0 (also again). */
-VDI_EXPORT int vdi_srv_signal_abort(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_signal_abort(vdi_srv_t *srv);
 /** @brief Release everything.  @return 0; VD_E_PROTOCOL (nothing open, or
  * devices were still open: abort processing was done). */
-VDI_EXPORT int vdi_srv_close(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_close(vdi_srv_t *srv);
 
 /** @brief Queue a command to the client.  On failure the completion routine
  * is called at once from this thread with the mapped code.
@@ -547,7 +569,11 @@ VDI_EXPORT int vdi_srvdev_close_device(vdi_srvdev_t *dev);
 /* ========================================================== tuning */
 
 /** @brief How long (µs) a waiter spins before it sleeps in the kernel.
- * Process-wide; the default is 50, or $VDI_SPIN_US when set. */
+ * Process-wide (every set of this process); the default is 50, or
+ * $VDI_SPIN_US when set. */
+VDI_EXPORT void vdi_lib_set_spin_us(uint32_t us);
+/** @brief The first name of vdi_lib_set_spin_us, kept so that no client
+ * breaks; despite its prefix it is not a method of a set. */
 VDI_EXPORT void vdi_set_spin_us(uint32_t us);
 
 #ifdef __cplusplus
