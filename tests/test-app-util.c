@@ -26,35 +26,9 @@
 pid_t app_t_spawn(const char *out_path, const char *stdout_path,
                   const char *in_path, const char *const *env,
                   const char *const *args) {
-  const char *argv[64];
-  int argc = 0;
-  argv[argc++] = build_path("vdi");
-  for (int i = 0; args[i] && argc < 63; i++)
-    argv[argc++] = args[i];
-  argv[argc] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) TASK_FAIL_("fork: %s", strerror(errno));
-  if (pid == 0) {
-    int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-    if (in >= 0) dup2(in, 0);
-    if (out_path) {
-      int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-    }
-    if (stdout_path) {
-      int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) dup2(fd, 1);
-    }
-    for (int i = 0; env && env[i]; i++)
-      putenv((char *)env[i]);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  return pid;
+  spawn_io io = {
+      .out = out_path, .out_only = stdout_path, .in = in_path, .env = env};
+  return spawn_program(build_path("vdi"), args, &io);
 }
 
 static char *slurp(const char *path) {

@@ -4,22 +4,10 @@
  */
 #include "test-rel-fault-util.h"
 
-#include <dirent.h>
 #include <stdio.h>
 
 #define RT_SIZE       65536
 #define RT_NBUF(ndev) ((uint32_t)(2 * (ndev) + 2))
-
-static int count_dir(const char *path) {
-  DIR *d = opendir(path);
-  int n = 0;
-  struct dirent *e;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ALL_MAPS 0 /* ASan's allocator maps as it goes */

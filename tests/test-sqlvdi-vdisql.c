@@ -16,27 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Run `path` with `args` (NULL-terminated, without argv[0]), output to
- * `log`; returns the pid. */
+/* Run `path` with `args` (NULL-terminated, without argv[0]), output
+ * appended to `log`; returns the pid. */
 static pid_t start(const char *path, const char *log, const char *const *args) {
-  const char *argv[16];
-  int n = 0;
-  argv[n++] = path;
-  while (*args && n < 15)
-    argv[n++] = *args++;
-  argv[n] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  ASSERT(pid >= 0);
-  if (pid == 0) {
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0) _exit(127);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(path, (char *const *)argv);
-    _exit(127);
-  }
-  return pid;
+  spawn_io io = {.out = log, .append = 1};
+  return spawn_program(path, args, &io);
 }
 
 static void dump(const char *path) {
