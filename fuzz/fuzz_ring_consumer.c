@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_ring_consumer.c - the command and completion rings as a peer leaves
  * them (STYLE.md 2.9, target 2).  Two parts, chosen by the first parameter:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_shm_attach.c - the shared control segment as a hostile peer leaves
  * it (STYLE.md 2.9, target 1).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * include/vdi.h - openvdi: the SQL Server Virtual Device Interface for Linux,
  * in C (libvdi; not to be confused with the C++ SDK header of the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sqlvdi.cpp - libsqlvdi.so: the SQL Server on Linux VDI client SDK classes
  * (ClientVirtualDeviceSet, ClientVirtualDevice) over openvdi's C core.

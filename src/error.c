@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * error.c - names and descriptions of the VD_E_* codes, and the version.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shm.c - shared memory: memfds (create, seal, check), aligned mappings,
  * and the validation of a control segment written by someone else.

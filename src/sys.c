@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sys.c - every system call the library makes that can fail for reasons
  * outside its control goes through here, so tests can make the nth use of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vdi_int.h - internal declarations shared by src/ files (vdi__ names).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vdi_shm.h - THE shared-memory format of a virtual device set.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wait.c - deadlines on the monotonic clock, and the spin-then-futex wait
  * every blocking call uses.

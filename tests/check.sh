@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # check.sh - what `make check` runs, in order:
 #   1. every test of the normal build (run-tests),
 #   2. the core tests (lib_, loop_) built with ASan+UBSan,

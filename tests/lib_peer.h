@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lib_peer.h - shared helpers for the state-table and command conformance
  * tests (test-lib-state-*.c, test-lib-commands-*.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lib_util.c - helpers for the core's robustness tests (see lib_util.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lib_util.h - small helpers shared by the core's robustness tests: a
  * minimal server and client driven by arguments, and access to the raw

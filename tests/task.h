@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * task.h - what a test file needs: TEST_IMPL / HELPER_IMPL registration,
  * ASSERT_* macros that print both sides, and helper-process control.

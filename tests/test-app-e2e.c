@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-e2e.c - `vdi` against the real engine: two real processes each
  * time (vdi, the client, spawns vdisql, the server, and they talk VDI).

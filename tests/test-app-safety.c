@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-safety.c - `vdi` with `vdisql` where a user could lose data
  * (issue 17), two or three real processes each time:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-util.c - helpers of the `vdi` end-to-end tests (test-app-*.c):
  * run the real vdi binary as a separate process and capture its output,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-util.h - helpers of the `vdi` end-to-end tests (test-app-*.c
  * and the test-rel-*.c files that run the programs): run the real vdi

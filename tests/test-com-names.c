@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-com-names.c - wide-string names: values that are not Unicode scalar
  * values, names longer than VDI_MAX_NAME bytes once in UTF-8, and NULL get

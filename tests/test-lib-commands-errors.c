@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-commands-errors.c - command-level errors between two processes:
  * non-zero completion codes reach the server unchanged, the IO-ERROR /

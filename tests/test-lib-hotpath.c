@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-hotpath.c - while the peer keeps up, the stream makes no system
  * call: a server process streams 20000 Writes through one device with 16

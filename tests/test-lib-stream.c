@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-stream.c - the core across two real processes: a backup stream
  * and a restore stream over 1..64 devices, with several commands in flight,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-crash-e2e.c - crash matrix with the real programs: `vdi` (the
  * client) and `vdisql` (the engine, the server), one of them SIGKILLed at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-fault-util.c - leak probe and checked round trips shared by the
  * reliability tests (see test-rel-fault-util.h).

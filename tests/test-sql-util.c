@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-util.c - helpers of the vdisql tests (see test-sql-util.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sqlvdi-sdk.c - libsqlvdi.so driven by real SDK clients.
  *

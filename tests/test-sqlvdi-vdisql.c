@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sqlvdi-vdisql.c - an SDK client against the reference engine.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sqlvdi/include/vdi.h - the SQL Server on Linux VDI client SDK (C++), as
  * provided by openvdi's libsqlvdi.so (a drop-in for the SDK library; build
