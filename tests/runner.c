@@ -121,6 +121,16 @@ const char *build_path(const char *prog) {
   return buf;
 }
 
+void dump_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  char line[512];
+  if (!f) return;
+  fprintf(stderr, "--- %s\n", path);
+  while (fgets(line, sizeof line, f))
+    fputs(line, stderr);
+  fclose(f);
+}
+
 int count_dir(const char *path) {
   DIR *d = opendir(path);
   int n = 0;

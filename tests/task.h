@@ -64,6 +64,8 @@ const char *test_tmpdir(void);
 const char *build_path(const char *prog);
 /* Number of open file descriptors of this process. */
 int count_open_fds(void);
+/* Copy a file to stderr under a "--- path" line (a failed child's log). */
+void dump_file(const char *path);
 /* Entries of a directory, "." and ".." and dot files not counted; -1 if
  * it cannot be read (e.g. /proc/self/task: this process's threads). */
 int count_dir(const char *path);

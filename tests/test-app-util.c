@@ -189,6 +189,16 @@ int app_t_count_files(const char *dir, const char *prefix, int *with_prefix) {
   return n;
 }
 
+void app_t_assert_no_backup(const char *dir, const char *db) {
+  char name[256];
+  snprintf(name, sizeof name, "%s.manifest.json", db);
+  ASSERT(!app_t_exists(dir, name));
+  snprintf(name, sizeof name, "%s.stripe", db);
+  int stripes = 0;
+  app_t_count_files(dir, name, &stripes);
+  ASSERT_EQ(stripes, 0);
+}
+
 /* The pid of a process named `comm` whose parent is `parent`, or -1. */
 pid_t app_t_find_child(pid_t parent, const char *comm) {
   DIR *d = opendir("/proc");
@@ -248,6 +258,13 @@ int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms) {
 int app_t_engine_ready(void) {
   return access(build_path("vdisql"), X_OK) == 0 &&
          access(build_path("vdi"), X_OK) == 0;
+}
+
+void app_t_require_engine(void) {
+  if (!app_t_engine_ready()) {
+    fprintf(stderr, "vdisql is not built yet\n");
+    exit(TEST_SKIP);
+  }
 }
 
 /* Flip one byte of a file at offset off. */

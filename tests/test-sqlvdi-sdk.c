@@ -414,16 +414,6 @@ static pid_t start_client(const char *prog, const char *log,
   return spawn_program(path, args, &io);
 }
 
-static void dump_file(const char *path) {
-  FILE *f = fopen(path, "r");
-  char line[512];
-  if (!f) return;
-  fprintf(stderr, "--- %s\n", path);
-  while (fgets(line, sizeof line, f))
-    fputs(line, stderr);
-  fclose(f);
-}
-
 /* Wait for the client and the engine; both must exit as expected. */
 static void finish(pid_t client, int want_client, pid_t server,
                    const char *log) {

@@ -24,16 +24,6 @@ static pid_t start(const char *path, const char *log, const char *const *args) {
   return spawn_program(path, args, &io);
 }
 
-static void dump(const char *path) {
-  FILE *f = fopen(path, "r");
-  char line[512];
-  if (!f) return;
-  fprintf(stderr, "--- %s\n", path);
-  while (fgets(line, sizeof line, f))
-    fputs(line, stderr);
-  fclose(f);
-}
-
 /* Whether the file holds the line. */
 static int log_has(const char *path, const char *line) {
   FILE *f = fopen(path, "r");
@@ -60,7 +50,7 @@ static void engine_round(const char *client, const char *set, const char *file,
   int64_t end = now_ms() + 10000;
   while (!log_has(log, ready)) {
     if (now_ms() > end || wait_helper_timeout(c, 0) >= 0) {
-      dump(log);
+      dump_file(log);
       TASK_FAIL_("%s did not create its set", client);
     }
     sleep_ms(2);
@@ -71,7 +61,7 @@ static void engine_round(const char *client, const char *set, const char *file,
   int cc = wait_helper_timeout(c, 5000);
   if (ec != 0 || cc != 0) {
     fprintf(stderr, "%s: engine exit %d, client exit %d\n", sql, ec, cc);
-    dump(log);
+    dump_file(log);
     if (ec < 0) kill(e, SIGKILL);
     if (cc < 0) kill(c, SIGKILL);
     ASSERT_EQ(ec, 0);
