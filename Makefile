@@ -104,7 +104,7 @@ $(BUILD)/obj/tools/%.o: tools/%.c
 
 $(BUILD)/obj/sqlvdi/%.o: sqlvdi/%.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) -Iinclude -Isqlvdi/include $(CXXFLAGS_ALL) -fvisibility=hidden $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(CXX) -Iinclude $(CXXFLAGS_ALL) -fvisibility=hidden $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libvdi.a: $(LIB_OBJS)
 	@rm -f $@
@@ -195,6 +195,8 @@ install: all
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' tools/vdisql/vdisql@.service.in > $(DESTDIR)$(PREFIX)/lib/systemd/system/vdisql@.service
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	for m in tools/vdi/vdi.1 tools/vdisql/vdisql.1 tools/vdi-conform/vdi-conform.1; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
+	install -d $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 0644 man/libvdi.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
 clean:
 	rm -rf build

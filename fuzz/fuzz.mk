@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # fuzz.mk - the fuzz targets of fuzz/ (STYLE.md 2.9; docs/FUZZING.md).
 # Included by the top Makefile.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-safety.c - `vdi` with `vdisql` where a user could lose data
  * (issue 17), two or three real processes each time:
@@ -25,10 +26,7 @@
 static char inst[4200], bk1[4200], bk2[4200], mark[4200], envmark[4400];
 
 static void setup(void) {
-  if (!app_t_engine_ready()) {
-    fprintf(stderr, "vdisql is not built yet\n");
-    exit(TEST_SKIP);
-  }
+  app_t_require_engine();
   snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
   snprintf(bk1, sizeof bk1, "%s/bk1", test_tmpdir());
   snprintf(bk2, sizeof bk2, "%s/bk2", test_tmpdir());

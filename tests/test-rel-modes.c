@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-modes.c - every file vdisql and vdi create is never more
  * readable than what it comes from (issue 12; docs/RELIABILITY.md, "Who

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-recovery.c - the full recovery model across real processes: an
  * instance (`vdisql --serve`), a writer process committing numbered

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-tds.c - SQL Server's own clients against `vdisql --serve --tds`:
  * FreeTDS tsql, Python pymssql, and pyodbc with the FreeTDS ODBC driver,
