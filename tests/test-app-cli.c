@@ -66,8 +66,9 @@ TEST_IMPL(app_usage_errors) {
 }
 
 TEST_IMPL(app_help) {
-  const char *cmds[] = {"backup", "restore", "verify", "list"};
-  for (int i = 0; i < 4; i++) {
+  const char *cmds[] = {"backup", "restore",   "verify", "list",
+                        "expire", "databases", "check"};
+  for (int i = 0; i < 7; i++) {
     char *out = NULL;
     int rc = app_t_run(&out, NULL, ARGS(cmds[i], "--help"));
     ASSERT_EQ(rc, 0);
@@ -161,7 +162,7 @@ TEST_IMPL(app_list_reads_manifest) {
   snprintf(path, sizeof path, "%s/alpha.stripe1.vdibak", dir);
   ASSERT_EQ(truncate(path, 100), 0);
   rc = app_t_run(&out, NULL, ARGS("list", "--from", dir));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 4); /* damaged */
   ASSERT(strstr(out, "stripe 1") && strstr(out, "damaged"));
   free(out);
   return 0;
@@ -176,16 +177,16 @@ TEST_IMPL(app_no_manifest_refused) {
   write_file(path, "data", 4);
   char *out = NULL;
   int rc = app_t_run(&out, NULL, ARGS("list", "--from", dir));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 3); /* not found */
   ASSERT(strstr(out, "no complete backup in") != NULL);
   free(out);
   rc = app_t_run(&out, NULL, ARGS("verify", "--from", dir));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 3);
   ASSERT(strstr(out, "no complete backup in") != NULL);
   free(out);
   rc = app_t_run(&out, NULL,
                  ARGS("restore", "db", "--from", dir, "--vdisql", "/bin/true"));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 3);
   ASSERT(strstr(out, "no complete backup of 'db'") != NULL);
   free(out);
   return 0;
@@ -210,13 +211,13 @@ TEST_IMPL(app_flipped_byte_caught_before_engine) {
   char *out = NULL;
   int rc =
       app_t_run(&out, NULL, ARGS("verify", "--from", dir, "--vdisql", engine));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 4); /* damaged */
   ASSERT(strstr(out, "stripe 1") && strstr(out, "CRC-32C"));
   free(out);
   rc = app_t_run(&out, NULL,
                  ARGS("restore", "gamma", "--from", dir, "--as", "g2",
                       "--vdisql", engine));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 4);
   ASSERT(strstr(out, "damaged") != NULL);
   free(out);
   ASSERT(!app_t_exists(dir, "engine-ran"));
@@ -224,7 +225,7 @@ TEST_IMPL(app_flipped_byte_caught_before_engine) {
   /* With the byte put back, the checks pass and the engine is reached. */
   app_t_flip_byte(path, 4321);
   rc = app_t_run(&out, NULL, ARGS("verify", "--from", dir, "--vdisql", engine));
-  ASSERT_EQ(rc, 1); /* the fake engine fails */
+  ASSERT_EQ(rc, 5); /* the fake engine fails: "engine failed" */
   free(out);
   ASSERT(app_t_exists(dir, "engine-ran"));
   return 0;
@@ -247,8 +248,8 @@ TEST_IMPL(app_malformed_manifest) {
     int rc = app_t_run(
         &out, NULL,
         ARGS("restore", "db", "--from", dir, "--vdisql", "/bin/true"));
-    if (rc != 1 || !strstr(out, "manifest")) app_t_show("restore", out);
-    ASSERT_EQ(rc, 1);
+    if (rc != 4 || !strstr(out, "manifest")) app_t_show("restore", out);
+    ASSERT_EQ(rc, 4); /* damaged */
     ASSERT(strstr(out, "manifest") != NULL);
     free(out);
   }
@@ -271,7 +272,7 @@ TEST_IMPL(app_malformed_manifest) {
   free(text);
   char *out = NULL;
   int rc = app_t_run(&out, NULL, ARGS("list", "--from", dir));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 4); /* damaged */
   ASSERT(strstr(out, "bad entry") != NULL);
   free(out);
   return 0;

@@ -32,6 +32,10 @@ int app_t_integrity_ok(const char *path);
 int app_t_exists(const char *dir, const char *name);
 int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
 pid_t app_t_find_child(pid_t parent, const char *comm);
+/* Sets of db in a repository; the directory of set `which` (0 oldest,
+ * -1 newest) in out. */
+int app_t_set_dir(const char *repo, const char *db, int which, char *out,
+                  size_t n);
 int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
 int app_t_engine_ready(void);
 void app_t_flip_byte(const char *path, long off);

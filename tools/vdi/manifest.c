@@ -38,21 +38,6 @@ void manifest_file_name(const char *db, char *buf, size_t n) {
   snprintf(buf, n, "%s%s", db, MANIFEST_SUFFIX);
 }
 
-/* Names written by us are from a safe alphabet, but escape anyway. */
-static void put_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(f, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(f, "\\u%04x", c);
-    else
-      fputc(c, f);
-  }
-  fputc('"', f);
-}
-
 /* The manifest's text; with_crc adds the self-checksum field. */
 static void render(FILE *f, const struct manifest *m, int version, int with_crc,
                    uint32_t crc) {
@@ -62,24 +47,24 @@ static void render(FILE *f, const struct manifest *m, int version, int with_crc,
   fprintf(f, "{\n  \"format\": \"%s\",\n  \"format_version\": %d,\n",
           MANIFEST_FORMAT, version);
   fprintf(f, "  \"tool\": ");
-  put_str(f, m->tool);
+  json_put_str(f, m->tool);
   fprintf(f, ",\n  \"database\": ");
-  put_str(f, m->database);
+  json_put_str(f, m->database);
   fprintf(f, ",\n  \"set\": ");
-  put_str(f, m->set_name);
+  json_put_str(f, m->set_name);
   fprintf(f, ",\n  \"compression\": ");
-  put_str(f, m->compression);
+  json_put_str(f, m->compression);
   fprintf(f, ",\n  \"started\": ");
-  put_str(f, m->started);
+  json_put_str(f, m->started);
   fprintf(f, ",\n  \"finished\": ");
-  put_str(f, m->finished);
+  json_put_str(f, m->finished);
   fprintf(f, ",\n  \"seconds\": %.3f,\n", m->seconds);
   fprintf(f, "  \"database_bytes\": %" PRIu64 ",\n", m->db_bytes);
   fprintf(f, "  \"total_bytes\": %" PRIu64 ",\n", total);
   fprintf(f, "  \"stripes\": [\n");
   for (int i = 0; i < m->nstripes; i++) {
     fprintf(f, "    {\"index\": %d, \"file\": ", i);
-    put_str(f, m->stripes[i].file);
+    json_put_str(f, m->stripes[i].file);
     fprintf(f, ", \"bytes\": %" PRIu64 ", \"crc32c\": \"%08" PRIx32 "\"}%s\n",
             m->stripes[i].bytes, m->stripes[i].crc32c,
             i + 1 < m->nstripes ? "," : "");

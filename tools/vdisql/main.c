@@ -12,6 +12,8 @@
 #include "stale.h"
 #include "wire.h"
 
+#include "vdi.h"
+
 #include <grp.h>
 
 #include <errno.h>
@@ -42,6 +44,7 @@ static void usage(FILE *f) {
       "      ([::1]:1433 for IPv6); the sa login's password is\n"
       "      $MSSQL_SA_PASSWORD\n"
       "  -U, -P, -E, -d, -l, -t, -W, -C, -N: accepted, no effect\n"
+      "  -V, --version  print vdisql's version\n"
       "Statements: BACKUP DATABASE, RESTORE DATABASE | VERIFYONLY |\n"
       "HEADERONLY | FILELISTONLY (see vdisql(1)).\n");
 }
@@ -157,6 +160,10 @@ int main(int argc, char **argv) {
     if (strcmp(a, "--serve") == 0) {
       serve = 1;
       continue;
+    }
+    if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+      printf("vdisql %s\n", VDI_VERSION_STRING);
+      return 0;
     }
     if (strcmp(a, "--tds") == 0) {
       if (i + 1 >= argc) {
