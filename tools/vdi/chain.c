@@ -163,7 +163,7 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
   }
   if (base != f) steps[nsteps++] = base;
   uint64_t lsn = v[base].h.last_lsn;
-  int reached = !T && (target < 0 || target == base);
+  int reached = target >= 0 && target == base;
   /* Every log from there on that moves the chain forward. */
   for (int i = 0; i < n && !reached; i++) {
     if (v[i].kind != CHAIN_LOG || !v[i].complete || !v[i].have_header ||

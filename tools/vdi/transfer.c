@@ -435,7 +435,8 @@ static int run_verdict(struct run *r, struct engine *e, int ndev_started) {
   else if (t->configured && !devs_ok && !t->interrupted &&
            t->engine_status == 0)
     app_err("the transfer failed although the engine reported success");
-  /* The engine refused or failed on its own (not for a device of ours). */
+  /* The engine refused or failed on its own: it said so and exited (not a
+   * crash, nor a failure of one of our devices). */
   t->engine_failed =
       engine_failed && !t->interrupted && (devs_ok || !t->configured);
   return devs_ok && t->engine_status == 0 && !t->interrupted ? 0 : -1;
