@@ -28,8 +28,7 @@ static long long dir_bytes(const char *dir) {
   while (d && (e = readdir(d)) != NULL) {
     char path[4400];
     struct stat st;
-    if (e->d_name[0] == '.' && (!e->d_name[1] || e->d_name[1] == '.'))
-      continue;
+    if (e->d_name[0] == '.' && (!e->d_name[1] || e->d_name[1] == '.')) continue;
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) sum += st.st_size;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) sum += dir_bytes(path);

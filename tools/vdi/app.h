@@ -37,8 +37,9 @@
 #define EXIT_USAGE    2
 #define EXIT_NOTFOUND 3 /* no such backup, set or database */
 #define EXIT_DAMAGED  4 /* a backup failed its manifest or checksums */
-#define EXIT_ENGINE   5 /* the engine (vdisql) refused or failed the statement \
-                         */
+#define EXIT_ENGINE                                                            \
+  5 /* the engine (vdisql) refused or failed the statement                     \
+     */
 
 /* Win32 code not in vdi.h: data error (cyclic redundancy check). */
 #ifndef ERROR_CRC

@@ -85,8 +85,8 @@ int op_databases(const struct options *o) {
     }
     printf("]}\n");
   } else {
-    if (!o->quiet) printf("instance %s: %d database%s\n", dir, n,
-                          n == 1 ? "" : "s");
+    if (!o->quiet)
+      printf("instance %s: %d database%s\n", dir, n, n == 1 ? "" : "s");
     for (int i = 0; i < n; i++)
       printf("%s  %llu bytes\n", v[i].name, v[i].bytes);
   }
@@ -101,10 +101,10 @@ struct checks {
   int failed, first;
 };
 
-static void report(struct checks *c, const char *what, int ok,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void report(struct checks *c, const char *what, int ok,
-                   const char *fmt, ...) {
+static void report(struct checks *c, const char *what, int ok, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+static void report(struct checks *c, const char *what, int ok, const char *fmt,
+                   ...) {
   char detail[1200];
   va_list ap;
   va_start(ap, fmt);
@@ -178,8 +178,8 @@ static unsigned long long check_instance(struct checks *c, const char *dir) {
     if (o->db && strcmp(v[i].name, o->db) == 0) found = 1;
   }
   if (o->db && !found)
-    report(c, "database", 0, "no %s.db in %s (vdi databases lists them)",
-           o->db, dir);
+    report(c, "database", 0, "no %s.db in %s (vdi databases lists them)", o->db,
+           dir);
   else
     report(c, "instance", 1, "%s readable, %d database%s, %llu bytes", dir, n,
            n == 1 ? "" : "s", need);

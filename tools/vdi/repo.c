@@ -342,8 +342,8 @@ int repo_databases(struct repo *r, char ***names) {
   return r->ops->databases(r, names);
 }
 
-int repo_create(struct repo *r, const char *db, int kind, char *id,
-                size_t idn, char *dir, size_t dirn) {
+int repo_create(struct repo *r, const char *db, int kind, char *id, size_t idn,
+                char *dir, size_t dirn) {
   return r->ops->create(r, db, kind, app_wall_s(), id, idn, dir, dirn);
 }
 
