@@ -98,8 +98,8 @@ TEST_IMPL_TIMEOUT(app_install_pkgconfig, 180) {
   fputs(prog, f);
   fclose(f);
   snprintf(cmd, sizeof cmd,
-           "cc -std=c11 -o '%s' '%s' %s -Wl,-rpath,'%s/lib' 2>&1 && '%s'",
-           exe, c, flags, prefix, exe);
+           "cc -std=c11 -o '%s' '%s' %s -Wl,-rpath,'%s/lib' 2>&1 && '%s'", exe,
+           c, flags, prefix, exe);
   rc = sh(cmd, out, sizeof out);
   if (rc != 0) TASK_FAIL_("build or run failed (%d):\n%s", rc, out);
   snprintf(want, sizeof want, "%s/lib/libvdi.so", prefix);
