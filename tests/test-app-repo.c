@@ -56,8 +56,8 @@ TEST_IMPL_TIMEOUT(app_repo_history_and_set_choice, 60) {
   digest_of("db", v2, sizeof v2);
   ASSERT(strcmp(v1, v2) != 0);
   app_t_run_ok("backup 2", NULL,
-               ARGS("backup", "db", "--instance", inst, "--to", bk,
-                    "--stripes", "2", "--compress", "-q"));
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "--stripes",
+                    "2", "--compress", "-q"));
   /* Two sets, the first kept whole beside the second. */
   ASSERT_EQ(app_t_set_dir(bk, "db", 0, s1, sizeof s1), 2);
   app_t_set_dir(bk, "db", -1, s2, sizeof s2);
@@ -98,17 +98,17 @@ TEST_IMPL_TIMEOUT(app_repo_history_and_set_choice, 60) {
                     "fromset", "-q"));
   digest_of("fromset", got, sizeof got);
   ASSERT_STR_EQ(got, v1);
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("restore", "db", "--instance", inst, "--from", bk,
-                           "--as", "none", "--set", "20000101T000000.000Z-full",
-                           "-q")),
-            3);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+                     "none", "--set", "20000101T000000.000Z-full", "-q")),
+      3);
   ASSERT(strstr(out, "no backup set '20000101T000000.000Z-full'"));
   free(out);
   /* verify: each set. */
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("verify", "--instance", inst, "--from", bk)),
-            0);
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("verify", "--instance", inst, "--from", bk)),
+      0);
   ASSERT(strstr(out, id_of(s1)) && strstr(out, id_of(s2)));
   free(out);
   return 0;
@@ -146,9 +146,9 @@ static long rows(const char *name) {
 
 static void backup(const char *what, const char *kind) {
   if (kind)
-    app_t_run_ok(what, NULL,
-                 ARGS("backup", "app", "--instance", inst, "--to", bk, kind,
-                      "-q"));
+    app_t_run_ok(
+        what, NULL,
+        ARGS("backup", "app", "--instance", inst, "--to", bk, kind, "-q"));
   else
     app_t_run_ok(what, NULL,
                  ARGS("backup", "app", "--instance", inst, "--to", bk, "-q"));
@@ -195,8 +195,10 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   }
   free(out);
   ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", bk, "--json")), 0);
-  snprintf(want, sizeof want, "\"id\": \"%s\", \"type\": \"log\", "
-           "\"complete\": true, \"chain\": \"%s\"", id_of(l2), id_of(f2));
+  snprintf(want, sizeof want,
+           "\"id\": \"%s\", \"type\": \"log\", "
+           "\"complete\": true, \"chain\": \"%s\"",
+           id_of(l2), id_of(f2));
   if (!strstr(out, want)) {
     app_t_show("list --json", out);
     TASK_FAIL_("%s", want);
@@ -205,30 +207,30 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   free(out);
 
   /* expire: a dry run by default; the first chain would go. */
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("expire", "--from", bk, "--keep-last", "1")),
-            0);
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("expire", "--from", bk, "--keep-last", "1")),
+      0);
   if (count(out, "would delete") != 3 || !strstr(out, "3 of 5 sets would")) {
     app_t_show("expire", out);
     TASK_FAIL_("dry run");
   }
   free(out);
   ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 5); /* nothing deleted */
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("expire", "--from", bk, "--keep-daily", "1",
-                           "--dry-run")),
-            0);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", bk, "--keep-daily", "1", "--dry-run")),
+      0);
   ASSERT(strstr(out, "3 of 5 sets would"));
   free(out);
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("expire", "--from", bk, "--keep-last", "2")),
-            0);
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("expire", "--from", bk, "--keep-last", "2")),
+      0);
   ASSERT(strstr(out, "0 of 5 sets would"));
   free(out);
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("expire", "--from", bk, "--keep-last", "1",
-                           "--delete")),
-            0);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", bk, "--keep-last", "1", "--delete")),
+      0);
   ASSERT(strstr(out, "3 of 5 sets deleted"));
   free(out);
   ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 2);
@@ -254,18 +256,18 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   app_t_run_ok("verify old", NULL,
                ARGS("verify", "--instance", inst, "--from", old));
   app_t_run_ok("restore old", NULL,
-               ARGS("restore", "app", "--instance", inst, "--from", old,
-                    "--as", "r2", "-q"));
+               ARGS("restore", "app", "--instance", inst, "--from", old, "--as",
+                    "r2", "-q"));
   ASSERT_EQ(rows("r2"), 240);
   app_t_run_ok("restore old chain", NULL,
-               ARGS("restore", "app", "--instance", inst, "--from", old,
-                    "--as", "r3", "--latest", "-q"));
+               ARGS("restore", "app", "--instance", inst, "--from", old, "--as",
+                    "r3", "--latest", "-q"));
   ASSERT_EQ(rows("r3"), all);
   /* expire leaves the old layout alone. */
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("expire", "--from", old, "--keep-last", "1",
-                           "--delete")),
-            0);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", old, "--keep-last", "1", "--delete")),
+      0);
   ASSERT(app_t_exists(old, "app.manifest.json"));
   free(out);
   sql_serve_stop(srv, 10000);
