@@ -126,7 +126,7 @@ $(BUILD)/vdisql: $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
 	$(CC) -o $@ $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(LDLIBS_ALL)
 
 $(BUILD)/vdi: $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
-	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd $(LDLIBS_ALL)
+	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd -ljansson $(LDLIBS_ALL)
 
 # The end-to-end tests run the programs built next to run-tests.
 $(BUILD)/run-tests: | $(if $(VDISQL_SRCS),$(BUILD)/vdisql) $(if $(VDIAPP_SRCS),$(BUILD)/vdi)

@@ -239,10 +239,14 @@ TEST_IMPL(app_malformed_manifest) {
       "{\"format\": \"something-else\", \"format_version\": 1}",
       "{\"format\": \"openvdi-backup-manifest\", \"format_version\": 1, "
       "\"database\": \"db\"}",
+      /* jansson, strictly: a key twice, a NUL in a string, a real count. */
+      "{\"format\": \"openvdi-backup-manifest\", \"format\": \"x\"}",
+      "{\"format\": \"openvdi-backup-manifest\\u0000\"}",
+      "{\"format\": \"openvdi-backup-manifest\", \"format_version\": 1.0}",
   };
   char path[4200];
   snprintf(path, sizeof path, "%s/db.manifest.json", dir);
-  for (int i = 0; i < 4; i++) {
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     write_file(path, bad[i], strlen(bad[i]));
     char *out = NULL;
     int rc = app_t_run(

@@ -108,9 +108,9 @@ TEST_IMPL_TIMEOUT(app_ux_json_and_exit_codes, 60) {
   free(se);
 
   /* The exit codes of vdi(1): 3 not found ... */
-  rc = run2(&so, &se, NULL,
-            ARGS("restore", "nosuch", "--instance", inst, "--from", bk,
-                 "--json"));
+  rc = run2(
+      &so, &se, NULL,
+      ARGS("restore", "nosuch", "--instance", inst, "--from", bk, "--json"));
   ASSERT_EQ(rc, 3);
   one_object("restore failure", so);
   ASSERT(strstr(so, "\"status\": \"error\", \"exit\": 3") &&
@@ -139,9 +139,9 @@ TEST_IMPL_TIMEOUT(app_ux_json_and_exit_codes, 60) {
   ASSERT(strstr(so, "\"valid\": false, \"exit\": 4"));
   free(so);
   free(se);
-  rc = run2(&so, &se, NULL,
-            ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
-                 "bad"));
+  rc = run2(
+      &so, &se, NULL,
+      ARGS("restore", "db", "--instance", inst, "--from", bk, "--as", "bad"));
   ASSERT_EQ(rc, 4);
   free(so);
   free(se);
@@ -156,8 +156,8 @@ TEST_IMPL_TIMEOUT(app_ux_where_things_go, 60) {
   ASSERT_EQ(app_t_run(&out, NULL,
                       ARGS("backup", "db", "--instance", inst, "--to", bk)),
             0);
-  snprintf(want, sizeof want, "vdi: instance %s, database file %s/db.db",
-           inst, inst);
+  snprintf(want, sizeof want, "vdi: instance %s, database file %s/db.db", inst,
+           inst);
   ASSERT(strstr(out, want) && strstr(out, "vdi: backup set "));
   ASSERT(!strstr(out, "warning"));
   free(out);
@@ -237,10 +237,10 @@ TEST_IMPL_TIMEOUT(app_ux_messages_once, 60) {
   }
   free(out);
   /* Nothing there: "no backup", not "did NOT verify". */
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("verify", "nosuch", "--instance", inst, "--from",
-                           bk)),
-            3);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("verify", "nosuch", "--instance", inst, "--from", bk)),
+      3);
   ASSERT(strstr(out, "no complete backup of 'nosuch'") &&
          !strstr(out, "did NOT verify"));
   free(out);
@@ -275,15 +275,14 @@ TEST_IMPL_TIMEOUT(app_ux_conventions, 60) {
   free(out);
   /* -v: the statement run and the engine. */
   ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("backup", "-v", "--instance", inst, "--to", bk,
-                           "--", "db")),
+                      ARGS("backup", "-v", "--instance", inst, "--to", bk, "--",
+                           "db")),
             0);
   ASSERT(strstr(out, "vdi: running ") && strstr(out, "BACKUP DATABASE [db]"));
   free(out);
   /* --: what follows is a name, even when it looks like an option. */
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("backup", "--to", bk, "--", "--stripes")),
-            2);
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("backup", "--to", bk, "--", "--stripes")), 2);
   ASSERT(strstr(out, "invalid database name '--stripes'"));
   free(out);
   /* -V and --version, on vdi and on vdisql. */
@@ -304,9 +303,9 @@ TEST_IMPL_TIMEOUT(app_ux_conventions, 60) {
     ASSERT(strncmp(line, "vdisql ", 7) == 0);
   }
   /* Near misses. */
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("backup", "db", "--to", bk, "--stripe", "2")),
-            2);
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("backup", "db", "--to", bk, "--stripe", "2")),
+      2);
   ASSERT(strstr(out, "unknown option '--stripe'; did you mean --stripes?"));
   free(out);
   ASSERT_EQ(app_t_run(&out, NULL, ARGS("bakup", "db")), 2);
@@ -345,9 +344,9 @@ TEST_IMPL_TIMEOUT(app_ux_check, 60) {
   snprintf(ro, sizeof ro, "%s/ro", test_tmpdir());
   ASSERT_EQ(mkdir(ro, 0555), 0);
   if (access(ro, W_OK) != 0) { /* root writes anyway */
-    ASSERT_EQ(app_t_run(&out, NULL,
-                        ARGS("check", "--instance", inst, "--to", ro)),
-              1);
+    ASSERT_EQ(
+        app_t_run(&out, NULL, ARGS("check", "--instance", inst, "--to", ro)),
+        1);
     ASSERT(strstr(out, "FAILED target"));
     free(out);
   }

@@ -9,8 +9,8 @@
  *   engine.c    the vdisql child process: find it, spawn it, relay its output
  *   transfer.c  the virtual device set: configuration, one thread per device
  *   stripe.c    stripe files: temp name, fsync, rename, checksums, test hook
- *   manifest.c  the manifest written last and atomically; its checks
- *   json.c      a small reader for the manifest's JSON
+ *   manifest.c  the manifest written last and atomically (read with
+ *               jansson); its checks
  *   progress.c  progress bar / plain progress lines and the summary line
  *   util.c      messages, names, time, directory fsync
  */
@@ -221,25 +221,6 @@ int manifest_read(const char *path, struct manifest *m, char *why,
 /* Check every stripe's presence, size and (if full) CRC-32C.  0 or -1 with
  * one message per problem printed. */
 int manifest_check(const char *dir, const struct manifest *m, int full);
-
-/* ------------------------------------------------------------ json.c */
-
-/* A tiny JSON reader: enough for the manifest (objects, arrays, strings,
- * integers and reals, true/false/null).  Values are looked up by key. */
-enum json_type { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-struct json {
-  enum json_type type;
-  double num;
-  int boolean;
-  char *str;           /* J_STR (NUL-terminated, unescaped) */
-  int n;               /* J_ARR / J_OBJ: element count */
-  char **keys;         /* J_OBJ */
-  struct json **items; /* J_ARR / J_OBJ */
-};
-/* Parse text (NUL-terminated).  NULL on error with a message in err. */
-struct json *json_parse(const char *text, char *err, size_t errlen);
-void json_free(struct json *j);
-const struct json *json_get(const struct json *obj, const char *key);
 
 /* ------------------------------------------------------------ progress.c */
 
