@@ -57,7 +57,7 @@ pid_t app_t_spawn(const char *out_path, const char *stdout_path,
   return pid;
 }
 
-static char *slurp(const char *path) {
+char *app_t_slurp(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return strdup("");
   char *buf = malloc(1 << 20);
@@ -75,7 +75,7 @@ int app_t_run(char **out, const char *const *env, const char *const *args) {
   snprintf(path, sizeof path, "%s/vdi-out-%d.txt", test_tmpdir(), ++seq);
   pid_t pid = app_t_spawn(path, NULL, NULL, env, args);
   int rc = wait_helper(pid);
-  char *text = slurp(path);
+  char *text = app_t_slurp(path);
   if (out)
     *out = text;
   else

@@ -25,6 +25,8 @@ int app_t_run(char **out, const char *const *env, const char *const *args);
 void app_t_run_ok(const char *what, const char *const *env,
                   const char *const *args);
 void app_t_show(const char *what, const char *out);
+/* A file's text (the first MiB; "" if it cannot be read), malloc'd. */
+char *app_t_slurp(const char *path);
 void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
                    int seed);
 void app_t_digest(const char *path, char *out, size_t n);

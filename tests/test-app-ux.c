@@ -24,18 +24,6 @@ static void setup(void) {
   ASSERT_EQ(mkdir(inst, 0755), 0);
 }
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  char *buf = calloc(1, 1 << 20);
-  ASSERT_NOT_NULL(buf);
-  if (f) {
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-  }
-  return buf;
-}
-
 /* Run vdi with stdout apart from stderr: its status, both texts. */
 static int run2(char **so, char **se, const char *const *env,
                 const char *const *args) {
@@ -45,8 +33,8 @@ static int run2(char **so, char **se, const char *const *env,
   snprintf(e, sizeof e, "%s/se-%d", test_tmpdir(), seq);
   pid_t p = app_t_spawn(e, o, NULL, env, args);
   int rc = wait_helper(p);
-  *so = slurp(o);
-  *se = slurp(e);
+  *so = app_t_slurp(o);
+  *se = app_t_slurp(e);
   return rc;
 }
 

@@ -770,7 +770,7 @@ static void list_json_set(const struct repo_set *v, int n, int i, int first) {
   printf("}");
 }
 
-static void list_text_set(const struct repo_set *v, int n, int i, int seq) {
+static void list_text_set(const struct repo_set *v, int i, int seq) {
   const struct repo_set *s = &v[i];
   const struct manifest *m = s->m;
   if (!s->complete) {
@@ -798,7 +798,6 @@ static void list_text_set(const struct repo_set *v, int n, int i, int seq) {
            m->finished, m->nstripes, m->nstripes == 1 ? "" : "s",
            (unsigned long long)set_bytes(m), m->compression);
   }
-  (void)n;
 }
 
 int op_list(const struct options *o) {
@@ -837,7 +836,7 @@ int op_list(const struct options *o) {
           list_json_set(v, ns, j, first);
           first = 0;
         } else {
-          list_text_set(v, ns, j, j == k ? 0 : seq[j]);
+          list_text_set(v, j, j == k ? 0 : seq[j]);
         }
         if (!v[j].complete) {
           if (!strstr(v[j].why, "no manifest")) status = EXIT_DAMAGED;
