@@ -105,6 +105,13 @@ TEST_IMPL_TIMEOUT(app_ux_json_and_exit_codes, 60) {
          strstr(so, "no complete backup of 'nosuch'"));
   free(so);
   free(se);
+  rc = run2(&so, &se, NULL, ARGS("verify", "nosuch", "--from", bk, "--json"));
+  ASSERT_EQ(rc, 3);
+  one_object("verify failure", so);
+  ASSERT(strstr(
+      so, "\"command\": \"verify\", \"status\": \"failed\", \"exit\": 3"));
+  free(so);
+  free(se);
   /* ... 5 the engine failed (refused the statement) ... */
   rc = run2(&so, &se, NULL,
             ARGS("backup", "nosuch", "--instance", inst, "--to", bk));

@@ -56,8 +56,9 @@ void app_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "vdi: warning: ..." / "vdi: ..." on stderr (the second not when quiet). */
 void app_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void app_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Set by main: --quiet, -v, --json. */
-extern int app_quiet, app_verbose, app_json;
+/* Set by main: --quiet, -v, --json; app_json_done once a command has
+ * printed its JSON document (main prints one for a failure otherwise). */
+extern int app_quiet, app_verbose, app_json, app_json_done;
 const char *app_first_error(void);
 /* A JSON string (quoted, escaped) on f. */
 void json_put_str(FILE *f, const char *s);

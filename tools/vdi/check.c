@@ -75,6 +75,7 @@ int op_databases(const struct options *o) {
     return EXIT_NOTFOUND;
   }
   if (o->json) {
+    app_json_done = 1;
     printf("{\"command\": \"databases\", \"instance\": ");
     json_put_str(stdout, dir);
     printf(", \"databases\": [");
@@ -248,7 +249,10 @@ int op_check(const struct options *o) {
   char ibuf[4096];
   int dflt = 0;
   const char *dir = app_instance_dir(o->instance, ibuf, sizeof ibuf, &dflt);
-  if (o->json) printf("{\"command\": \"check\", \"checks\": [");
+  if (o->json) {
+    app_json_done = 1;
+    printf("{\"command\": \"check\", \"checks\": [");
+  }
   if (dflt && !o->json)
     app_warn("no --instance given: using the default instance %s",
              dir ? dir : "(unknown)");

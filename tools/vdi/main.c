@@ -462,11 +462,10 @@ int main(int argc, char **argv) {
 
   signals_init();
   int status = run(&o);
-  /* A failure with --json: one object saying so (the commands that print
-   * their own result, list, verify and expire, have done so). */
-  if (o.json && status != EXIT_OK && strcmp(cmd, "list") != 0 &&
-      strcmp(cmd, "verify") != 0 && strcmp(cmd, "expire") != 0 &&
-      strcmp(cmd, "check") != 0) {
+  /* A failure with --json: one object saying so, unless the command
+   * printed its own (verify, list, expire and check report failures in
+   * theirs). */
+  if (o.json && status != EXIT_OK && !app_json_done) {
     printf("{\"command\": \"%s\", \"status\": \"%s\", \"exit\": %d, "
            "\"error\": ",
            cmd, status > 128 ? "interrupted" : "error", status);

@@ -257,6 +257,7 @@ static int backup_record(struct backup_ctx *b, uint64_t dbsize) {
 static void backup_json(const struct backup_ctx *b, FILE *f,
                         const struct progress *p) {
   const struct options *o = b->o;
+  app_json_done = 1;
   fprintf(f, "{\"command\": \"backup\", \"status\": \"ok\", \"database\": ");
   json_put_str(f, o->db);
   fprintf(f, ", \"type\": \"%s\"", repo_kind_name(o->kind));
@@ -485,6 +486,7 @@ static void restore_json(const struct options *o, const char *target,
                          const struct repo_set *v, const int *steps, int nsteps,
                          uint64_t bytes, double t0) {
   FILE *f = stdout;
+  app_json_done = 1;
   fprintf(f, "{\"command\": \"restore\", \"status\": \"ok\", \"database\": ");
   json_put_str(f, o->db);
   fprintf(f, ", \"as\": ");
@@ -719,6 +721,7 @@ int op_verify(const struct options *o) {
     repo_free(v, ns);
   }
   if (o->json) {
+    app_json_done = 1;
     printf("{\"command\": \"verify\", \"status\": \"%s\", \"exit\": %d, "
            "\"sets\": [",
            status == EXIT_OK ? "ok" : "failed", status);
@@ -807,6 +810,7 @@ int op_list(const struct options *o) {
   if (n < 0) return -n;
   int status = EXIT_OK, first = 1;
   if (o->json) {
+    app_json_done = 1;
     printf("{\"command\": \"list\", \"repository\": ");
     json_put_str(stdout, r.root);
     printf(", \"sets\": [");
@@ -864,9 +868,11 @@ int op_expire(const struct options *o) {
   int n = names_of(o, &r, &names);
   if (n < 0) return -n;
   int status = EXIT_OK, total = 0, gone = 0, first = 1;
-  if (o->json)
+  if (o->json) {
+    app_json_done = 1;
     printf("{\"command\": \"expire\", \"dry_run\": %s, \"sets\": [",
            o->delete_sets ? "false" : "true");
+  }
   for (int i = 0; i < n; i++) {
     struct repo_set *v = NULL;
     int ns = repo_load(&r, names[i], &v);

@@ -32,7 +32,7 @@ void app_out_line(FILE *to, const char *line) {
   pthread_mutex_unlock(&app_out_lock);
 }
 
-int app_quiet, app_verbose, app_json;
+int app_quiet, app_verbose, app_json, app_json_done;
 static char first_error[1024]; /* guarded by app_out_lock */
 
 const char *app_first_error(void) {

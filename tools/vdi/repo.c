@@ -169,7 +169,7 @@ static int dir_sets(struct repo *r, const char *db, struct repo_set **out) {
     const char *base = strrchr(r->root, '/');
     base = base ? base + 1 : r->root;
     if (repo_is_set_id(base, &kind)) {
-      snprintf(s->id, sizeof s->id, "%s", base);
+      snprintf(s->id, sizeof s->id, "%.63s", base);
       s->kind = kind;
     } else {
       snprintf(s->id, sizeof s->id, "legacy");
@@ -197,7 +197,7 @@ static int dir_sets(struct repo *r, const char *db, struct repo_set **out) {
     while (d && (e = readdir(d)) != NULL) {
       if (!repo_is_set_id(e->d_name, &kind)) continue;
       struct repo_set *s = push_set(&v, &n, &cap);
-      snprintf(s->id, sizeof s->id, "%s", e->d_name);
+      snprintf(s->id, sizeof s->id, "%.63s", e->d_name);
       s->kind = kind;
       if (app_path(s->dir, sizeof s->dir, "%s/%s", p, e->d_name) != 0) n--;
     }
