@@ -81,6 +81,13 @@ TEST_IMPL_TIMEOUT(app_repo_history_and_set_choice, 60) {
   ASSERT(strstr(out, id_of(s1)) && !strstr(out, id_of(s2)));
   free(out);
 
+  /* ... and of one database's folder. */
+  char folder[4400];
+  snprintf(folder, sizeof folder, "%s/db", bk);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", folder)), 0);
+  ASSERT(strstr(out, id_of(s1)) && strstr(out, id_of(s2)));
+  free(out);
+
   /* restore: the newest set by default, another with --set. */
   app_t_run_ok("restore newest", NULL,
                ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
@@ -98,6 +105,18 @@ TEST_IMPL_TIMEOUT(app_repo_history_and_set_choice, 60) {
                     "fromset", "-q"));
   digest_of("fromset", got, sizeof got);
   ASSERT_STR_EQ(got, v1);
+  app_t_run_ok("restore from the database's folder", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", folder,
+                    "--as", "fromfolder", "-q"));
+  digest_of("fromfolder", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+  /* `vdi restore db.db`: the name without the file's .db. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "db.db", "--instance", inst, "--from", bk,
+                           "--as", "x")),
+            3);
+  ASSERT(strstr(out, "leave out the file's .db (vdi restore db)"));
+  free(out);
   ASSERT_EQ(
       app_t_run(&out, NULL,
                 ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",

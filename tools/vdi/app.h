@@ -362,10 +362,13 @@ struct repo_ops {
 struct repo {
   const struct repo_ops *ops;
   char root[4096];
+  /* Reading REPO/<db> itself: the database whose sets are in root. */
+  char db_folder[128];
 };
 
-/* Open the target (create: make the directory, 0700, if missing).  0 or
- * -errno. */
+/* Open the target (create: make the directory, 0700, if missing; a
+ * target opened to read may also be one database's folder, REPO/<db>).
+ * 0 or -errno. */
 int repo_open(struct repo *r, const char *target, int create);
 int repo_databases(struct repo *r, char ***names);
 /* db's sets, oldest first, manifests read and headers decoded.  Count or

@@ -579,6 +579,10 @@ int op_restore(const struct options *o) {
   struct repo r;
   struct repo_set *v;
   int n = load_sets(o->from, o->db, &r, &v);
+  size_t l = strlen(o->db);
+  if (n == -EXIT_NOTFOUND && l > 3 && strcmp(o->db + l - 3, ".db") == 0)
+    app_err("database names leave out the file's .db (vdi restore %.*s)",
+            (int)(l - 3), o->db);
   if (n < 0) return -n;
   int *steps = calloc((size_t)n, sizeof *steps);
   if (!steps) abort();

@@ -122,6 +122,13 @@ static int holds_sets(const char *root, const char *name) {
 }
 
 static int dir_databases(struct repo *r, char ***out) {
+  if (r->db_folder[0]) {
+    char **v = NULL;
+    int n = 0;
+    add_name(&v, &n, r->db_folder, strlen(r->db_folder));
+    *out = v;
+    return n;
+  }
   DIR *d = opendir(r->root);
   if (!d) return -errno;
   char **v = NULL;
@@ -190,8 +197,10 @@ static int dir_sets(struct repo *r, const char *db, struct repo_set **out) {
     snprintf(s->dir, sizeof s->dir, "%s", ce[i].dir);
   }
   free(ce);
-  /* The repository layout. */
-  if (app_path(p, sizeof p, "%s/%s", r->root, db) == 0) {
+  /* The repository layout (or, given one database's folder, its sets). */
+  int in_root = strcmp(r->db_folder, db) == 0;
+  if (in_root ? app_path(p, sizeof p, "%s", r->root) == 0
+              : app_path(p, sizeof p, "%s/%s", r->root, db) == 0) {
     DIR *d = opendir(p);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
@@ -285,7 +294,18 @@ int repo_open(struct repo *r, const char *target, int create) {
   while (l > 1 && r->root[l - 1] == '/')
     r->root[--l] = 0;
   struct stat st;
-  if (stat(r->root, &st) == 0) return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+  if (stat(r->root, &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
+    /* REPO/<db> given to read: it holds sets, not databases. */
+    const char *base = strrchr(r->root, '/');
+    base = base ? base + 1 : r->root;
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%.*s", (int)(base - r->root), r->root);
+    if (!create && app_valid_db_name(base) &&
+        holds_sets(parent[0] ? parent : ".", base))
+      snprintf(r->db_folder, sizeof r->db_folder, "%s", base);
+    return 0;
+  }
   if (errno != ENOENT || !create) return -errno;
   /* It will hold full copies of databases: private until the user says
    * otherwise (by making the directory first). */
