@@ -303,7 +303,7 @@ int repo_open(struct repo *r, const char *target, int create) {
     snprintf(parent, sizeof parent, "%.*s", (int)(base - r->root), r->root);
     if (!create && app_valid_db_name(base) &&
         holds_sets(parent[0] ? parent : ".", base))
-      snprintf(r->db_folder, sizeof r->db_folder, "%s", base);
+      snprintf(r->db_folder, sizeof r->db_folder, "%.127s", base);
     return 0;
   }
   if (errno != ENOENT || !create) return -errno;
