@@ -26,9 +26,17 @@
 pid_t app_t_spawn(const char *out_path, const char *stdout_path,
                   const char *in_path, const char *const *env,
                   const char *const *args) {
+  return app_t_spawn_prog(build_path("vdi"), out_path, stdout_path, in_path,
+                          env, args);
+}
+
+/* The same for another program (a path). */
+pid_t app_t_spawn_prog(const char *prog, const char *out_path,
+                       const char *stdout_path, const char *in_path,
+                       const char *const *env, const char *const *args) {
   const char *argv[64];
   int argc = 0;
-  argv[argc++] = build_path("vdi");
+  argv[argc++] = prog;
   for (int i = 0; args[i] && argc < 63; i++)
     argv[argc++] = args[i];
   argv[argc] = NULL;

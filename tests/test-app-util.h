@@ -19,6 +19,10 @@
 pid_t app_t_spawn(const char *out_path, const char *stdout_path,
                   const char *in_path, const char *const *env,
                   const char *const *args);
+/* The same for another program (a path). */
+pid_t app_t_spawn_prog(const char *prog, const char *out_path,
+                       const char *stdout_path, const char *in_path,
+                       const char *const *env, const char *const *args);
 /* Run vdi and wait: its output in *out (malloc'd); its exit status. */
 int app_t_run(char **out, const char *const *env, const char *const *args);
 /* Run vdi and fail the test (showing its output) unless it exits 0. */

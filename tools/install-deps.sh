@@ -23,12 +23,15 @@
 #   python3-pymssql   pymssql, another (Debian's /usr/bin/python3)
 #   python3-pyodbc tdsodbc unixodbc
 #                     pyodbc with the FreeTDS ODBC driver, a third
+#   libssl-dev        TLS of the TDS endpoint and the logins' PBKDF2
+#                     hashes (-lssl -lcrypto)
+#   openssl           the CLI the TLS tests make their certificates with
 set -eu
 
 PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev libjansson-dev sqlite3 \
 pkg-config clang \
 clang-format gnuplot-nox util-linux freetds-bin python3-pymssql \
-python3-pyodbc tdsodbc unixodbc"
+python3-pyodbc tdsodbc unixodbc libssl-dev openssl"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: this is not a Debian-like system (no dpkg-query)." >&2
