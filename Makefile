@@ -22,6 +22,7 @@ ifeq ($(filter -j%,$(MAKEFLAGS)),)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
 
+VDI_VERSION = 0.1.0
 VDI_SONAME  = libvdi.so.0
 VDI_SOVER   = libvdi.so.0.1.0
 SQLVDI_SONAME = libsqlvdi.so
@@ -123,13 +124,13 @@ $(BUILD)/$(SQLVDI_SONAME): $(SQLVDI_OBJS) $(LIB_OBJS) sqlvdi/sqlvdi.map
 
 $(BUILD)/vdi.pc: vdi.pc.in
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VDI_VERSION)|' $< > $@
 
 $(BUILD)/vdisql: $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
 	$(CC) -o $@ $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd -lssl -lcrypto $(LDLIBS_ALL)
 
 $(BUILD)/vdi: $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
-	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd $(LDLIBS_ALL)
+	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd -ljansson $(LDLIBS_ALL)
 
 # The conformance kit plays the server against a client command.
 # (vstream.o: --stream openvdi starts the data with the stream's header)
@@ -176,6 +177,8 @@ format:
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cpp')
 
+# vdi.pc is written here, with the PREFIX installed into (the one in
+# $(BUILD) is the build's); tests/test-app-install.c checks it.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
@@ -186,7 +189,9 @@ install: all
 	ln -sf $(VDI_SOVER) $(DESTDIR)$(PREFIX)/lib/$(VDI_SONAME)
 	ln -sf $(VDI_SOVER) $(DESTDIR)$(PREFIX)/lib/libvdi.so
 	install -m 0644 $(BUILD)/libvdi.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 $(BUILD)/vdi.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VDI_VERSION)|' vdi.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vdi.pc
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/vdi.pc
 	if [ -f $(BUILD)/$(SQLVDI_SONAME) ]; then \
 	  install -m 0755 $(BUILD)/$(SQLVDI_SONAME) $(DESTDIR)$(PREFIX)/lib/; \
 	  install -m 0644 sqlvdi/include/*.h $(DESTDIR)$(PREFIX)/include/sqlvdi/; fi

@@ -14,7 +14,7 @@
  *     (vdidev_abort_set), the instance (serve_run) and the sending of
  *     scripts to one (remote_run) are replaced below by checks of what
  *     they are given (statements run for real in fuzz_stream_reader);
- *   - vdi: the command and its options and their cross-checks; the four
+ *   - vdi: the command and its options and their cross-checks; the seven
  *     operations (op_backup ...) are replaced by checks of the options
  *     main() hands them.
  * Neither main() calls exit(); both return a status, which must be one of
@@ -103,8 +103,25 @@ int op_verify(const struct options *o) {
 }
 
 int op_list(const struct options *o) {
-  FZ_CHECK(strcmp(o->cmd, "list") == 0 && o->from && !o->db);
+  FZ_CHECK(strcmp(o->cmd, "list") == 0 && o->from);
   FZ_CHECK(strcmp(o->from, "-") != 0 && !o->instance && !o->vdisql);
+  return check_options(o);
+}
+
+int op_expire(const struct options *o) {
+  FZ_CHECK(strcmp(o->cmd, "expire") == 0 && o->from && !o->to);
+  FZ_CHECK(strcmp(o->from, "-") != 0 && !o->instance && !o->vdisql);
+  FZ_CHECK(o->keep_last > 0 || o->keep_daily > 0);
+  return check_options(o);
+}
+
+int op_check(const struct options *o) {
+  FZ_CHECK(strcmp(o->cmd, "check") == 0 && !o->from);
+  return check_options(o);
+}
+
+int op_databases(const struct options *o) {
+  FZ_CHECK(strcmp(o->cmd, "databases") == 0 && !o->db && !o->from);
   return check_options(o);
 }
 

@@ -51,14 +51,18 @@ static void roundtrip(int rows, int page, int nstripes, int compress) {
     app_t_run_ok("backup", NULL,
                  ARGS("backup", "src", "--instance", inst, "--to", bk,
                       "--stripes", stripes));
-  ASSERT(app_t_exists(bk, "src.manifest.json"));
+  /* One set in the repository: REPO/src/<ID>/. */
+  char set[4400];
+  ASSERT_EQ(app_t_set_dir(bk, "src", -1, set, sizeof set), 1);
+  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 1);
+  ASSERT(app_t_exists(set, "src.manifest.json"));
   for (int i = 0; i < nstripes; i++) {
     char n[64];
     snprintf(n, sizeof n, "src.stripe%d.vdibak", i);
-    ASSERT(app_t_exists(bk, n));
+    ASSERT(app_t_exists(set, n));
   }
   /* Nothing else: no temporary file left behind. */
-  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), nstripes + 1);
+  ASSERT_EQ(app_t_count_files(set, NULL, NULL), nstripes + 1);
   app_t_run_ok(
       "restore", NULL,
       ARGS("restore", "src", "--instance", inst, "--from", bk, "--as", "copy"));
@@ -78,8 +82,9 @@ TEST_IMPL_TIMEOUT(app_e2e_roundtrip_1stripe, 30) {
 
 TEST_IMPL_TIMEOUT(app_e2e_roundtrip_4stripes_compress, 30) {
   roundtrip(20000, 1024, 4, 1);
-  char path[4400];
-  snprintf(path, sizeof path, "%s/src.manifest.json", bk);
+  char path[4500], set[4400];
+  app_t_set_dir(bk, "src", -1, set, sizeof set);
+  snprintf(path, sizeof path, "%s/src.manifest.json", set);
   FILE *f = fopen(path, "r");
   ASSERT_NOT_NULL(f);
   char text[8192] = {0};
@@ -136,10 +141,14 @@ TEST_IMPL_TIMEOUT(app_e2e_verify_and_list, 30) {
   ASSERT(strstr(out, "one ") && strstr(out, "3 stripes"));
   ASSERT(strstr(out, "two ") && strstr(out, "1 stripe "));
   free(out);
-  /* Backing up again with fewer stripes replaces the old backup whole. */
+  /* Backing up again makes a second set beside the first (history); the
+   * new one has its own stripes only. */
   app_t_run_ok("backup one again", NULL,
                ARGS("backup", "one", "--instance", inst, "--to", bk));
-  ASSERT(!app_t_exists(bk, "one.stripe2.vdibak"));
+  char set[4400];
+  ASSERT_EQ(app_t_set_dir(bk, "one", -1, set, sizeof set), 2);
+  ASSERT(!app_t_exists(set, "one.stripe2.vdibak"));
+  ASSERT(app_t_exists(set, "one.stripe0.vdibak"));
   app_t_run_ok("verify one", NULL,
                ARGS("verify", "one", "--instance", inst, "--from", bk));
   return 0;
@@ -151,9 +160,10 @@ TEST_IMPL_TIMEOUT(app_e2e_flipped_byte_refused, 30) {
   app_t_run_ok(
       "backup", NULL,
       ARGS("backup", "db", "--instance", inst, "--to", bk, "--stripes", "2"));
-  char before[64], after[64], path[4400];
+  char before[64], after[64], path[4500], set[4400];
   digest_of("db", before, sizeof before);
-  snprintf(path, sizeof path, "%s/db.stripe1.vdibak", bk);
+  app_t_set_dir(bk, "db", -1, set, sizeof set);
+  snprintf(path, sizeof path, "%s/db.stripe1.vdibak", set);
   long long size = app_t_file_size(path);
   ASSERT_GT(size, 100);
   app_t_flip_byte(path, (long)(size / 2));
@@ -174,7 +184,6 @@ TEST_IMPL_TIMEOUT(app_e2e_flipped_byte_refused, 30) {
    * stream (stdin): the restore fails and the database stays as it was. */
   char log[4400];
   snprintf(log, sizeof log, "%s/log.txt", test_tmpdir());
-  snprintf(path, sizeof path, "%s/db.stripe0.vdibak", bk);
   char solo[4400];
   snprintf(solo, sizeof solo, "%s/solo.vdibak", test_tmpdir());
   pid_t p = app_t_spawn(log, solo, NULL, NULL,
@@ -232,8 +241,11 @@ TEST_IMPL_TIMEOUT(app_e2e_unknown_db_no_manifest, 20) {
   int rc = app_t_run(&out, NULL,
                      ARGS("backup", "nosuchdb", "--instance", inst, "--to", bk,
                           "--stripes", "2"));
-  ASSERT_EQ(rc, 1);
-  ASSERT(strstr(out, "Msg ") != NULL); /* the engine's message, relayed */
+  ASSERT_EQ(rc, 5); /* the engine refused the statement */
+  /* The engine's message, told once, in vdi's words. */
+  ASSERT(strstr(out, "vdi: error: Database 'nosuchdb' does not exist") &&
+         strstr(out, "(Msg 911)"));
+  ASSERT(strstr(out, "Msg 911, Level") == NULL);
   free(out);
   app_t_assert_no_backup(bk, "nosuchdb");
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
@@ -255,7 +267,9 @@ TEST_IMPL_TIMEOUT(app_e2e_disk_full, 30) {
   ASSERT(strstr(out, "No space left on device") != NULL);
   free(out);
   /* Only the earlier backup: its manifest and one stripe. */
-  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 2);
+  char set[4400];
+  ASSERT_EQ(app_t_set_dir(bk, "db", -1, set, sizeof set), 1);
+  ASSERT_EQ(app_t_count_files(set, NULL, NULL), 2);
   app_t_run_ok("verify", NULL,
                ARGS("verify", "--instance", inst, "--from", bk));
   /* And into an empty directory: nothing at all. */

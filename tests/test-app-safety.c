@@ -188,8 +188,9 @@ TEST_IMPL_TIMEOUT(app_safety_edited_manifest_refused, 60) {
   app_t_run_ok("backup", NULL,
                ARGS("backup", "big", "--instance", inst, "--to", bk1,
                     "--stripes", "2", "--quiet"));
-  char mpath[4400];
-  snprintf(mpath, sizeof mpath, "%s/big.manifest.json", bk1);
+  char mpath[4500], set[4400];
+  ASSERT_EQ(app_t_set_dir(bk1, "big", -1, set, sizeof set), 1);
+  snprintf(mpath, sizeof mpath, "%s/big.manifest.json", set);
   char *orig = slurp(mpath);
   ASSERT_NOT_NULL(strstr(orig, "\"manifest_crc32c\""));
 

@@ -40,7 +40,7 @@ pid_t app_t_spawn_prog(const char *prog, const char *out_path,
   return spawn_program(prog, args, &io);
 }
 
-static char *slurp(const char *path) {
+char *app_t_slurp(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return strdup("");
   char *buf = malloc(1 << 20);
@@ -58,7 +58,7 @@ int app_t_run(char **out, const char *const *env, const char *const *args) {
   snprintf(path, sizeof path, "%s/vdi-out-%d.txt", test_tmpdir(), ++seq);
   pid_t pid = app_t_spawn(path, NULL, NULL, env, args);
   int rc = wait_helper(pid);
-  char *text = slurp(path);
+  char *text = app_t_slurp(path);
   if (out)
     *out = text;
   else
@@ -237,28 +237,65 @@ pid_t app_t_find_child(pid_t parent, const char *comm) {
   return found;
 }
 
-/* Poll until the regular files in dir (temporary ones included) hold at
- * least min_bytes; 1 if they did within timeout_ms. */
+/* The bytes of the regular files under dir, subdirectories included (a
+ * repository keeps each set in DIR/<db>/<ID>/). */
+static long long bytes_under(const char *dir, int depth) {
+  DIR *d = opendir(dir);
+  long long sum = 0;
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char path[4400];
+    struct stat st;
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (stat(path, &st) != 0) continue;
+    if (S_ISREG(st.st_mode)) sum += st.st_size;
+    if (S_ISDIR(st.st_mode) && depth < 3) sum += bytes_under(path, depth + 1);
+  }
+  closedir(d);
+  return sum;
+}
+
+/* Poll until the regular files under dir (temporary ones included) hold
+ * at least min_bytes; 1 if they did within timeout_ms. */
 int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms) {
   int64_t end = now_ms() + timeout_ms;
   while (now_ms() < end) {
     /* Temporary stripe files are dot-files: count every regular file. */
-    DIR *d = opendir(dir);
-    long long sum = 0;
-    if (d) {
-      struct dirent *e;
-      while ((e = readdir(d)) != NULL) {
-        char path[4400];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) sum += st.st_size;
-      }
-      closedir(d);
-    }
-    if (sum >= min_bytes) return 1;
+    if (bytes_under(dir, 0) >= min_bytes) return 1;
     sleep_ms(5);
   }
   return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The backup sets of db in the repository (REPO/<db>/<ID>, IDs sorted by
+ * time): their count; the directory of set `which` (0 the oldest, -1 the
+ * newest) in out when there is one. */
+int app_t_set_dir(const char *repo, const char *db, int which, char *out,
+                  size_t n) {
+  char dir[4200];
+  char *ids[256];
+  int count = 0;
+  snprintf(dir, sizeof dir, "%s/%s", repo, db);
+  if (out && n) out[0] = 0;
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && count < 256)
+    if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && strchr(e->d_name, 'Z'))
+      ids[count++] = strdup(e->d_name);
+  closedir(d);
+  qsort(ids, (size_t)count, sizeof ids[0], cmp_str);
+  int k = which < 0 ? count + which : which;
+  if (out && k >= 0 && k < count) snprintf(out, n, "%s/%s", dir, ids[k]);
+  for (int i = 0; i < count; i++)
+    free(ids[i]);
+  return count;
 }
 
 /* Is the vdi + vdisql pair usable here?  The end-to-end tests skip (77)

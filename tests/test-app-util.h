@@ -30,6 +30,8 @@ int app_t_run(char **out, const char *const *env, const char *const *args);
 void app_t_run_ok(const char *what, const char *const *env,
                   const char *const *args);
 void app_t_show(const char *what, const char *out);
+/* A file's text (the first MiB; "" if it cannot be read), malloc'd. */
+char *app_t_slurp(const char *path);
 void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
                    int seed);
 void app_t_digest(const char *path, char *out, size_t n);
@@ -40,6 +42,10 @@ int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
  * (temporary dot-files may remain). */
 void app_t_assert_no_backup(const char *dir, const char *db);
 pid_t app_t_find_child(pid_t parent, const char *comm);
+/* Sets of db in a repository; the directory of set `which` (0 oldest,
+ * -1 newest) in out. */
+int app_t_set_dir(const char *repo, const char *db, int which, char *out,
+                  size_t n);
 int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
 int app_t_engine_ready(void);
 /* Ends the test as skipped (exit TEST_SKIP) unless vdi and vdisql are

@@ -12,6 +12,7 @@
 #   g++               libsqlvdi.so (C++ SDK face) and its tests
 #   libsqlite3-dev    vdisql's databases (-lsqlite3)
 #   libzstd-dev       backup compression (-lzstd)
+#   libjansson-dev    vdi reads its backup manifests with jansson (-ljansson)
 #   sqlite3           the CLI used by the demo and the tests' checks
 #   pkg-config        finding the libraries
 #   clang             fuzzers (libFuzzer)
@@ -27,7 +28,8 @@
 #   openssl           the CLI the TLS tests make their certificates with
 set -eu
 
-PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev sqlite3 pkg-config clang \
+PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev libjansson-dev sqlite3 \
+pkg-config clang \
 clang-format gnuplot-nox util-linux freetds-bin python3-pymssql \
 python3-pyodbc tdsodbc unixodbc libssl-dev openssl"
 

@@ -3,12 +3,14 @@
  * (the CLIENT role of VDI).  One subsystem per file:
  *
  *   main.c      command line: subcommands, options, usage errors, --help
- *   ops.c       backup / restore / verify / list, built from the parts below
+ *   ops.c       backup / restore / verify / list / expire, from the parts
+ *   repo.c      the target as a repository of timestamped backup sets
+ *   check.c     `vdi check` and `vdi databases`
  *   engine.c    the vdisql child process: find it, spawn it, relay its output
  *   transfer.c  the virtual device set: configuration, one thread per device
  *   stripe.c    stripe files: temp name, fsync, rename, checksums, test hook
- *   manifest.c  the manifest written last and atomically; its checks
- *   json.c      a small reader for the manifest's JSON
+ *   manifest.c  the manifest written last and atomically (read with
+ *               jansson); its checks
  *   progress.c  progress bar / plain progress lines and the summary line
  *   util.c      messages, names, time, directory fsync
  */
@@ -24,14 +26,20 @@
 
 #include "crc32c.h"
 #include "vdi.h"
+#include "vstream.h"
 
 #define APP_NAME    "vdi"
 #define APP_VERSION VDI_VERSION_STRING
 
-/* Exit statuses. */
-#define EXIT_OK    0
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
+/* Exit statuses (vdi(1), EXIT STATUS); 128 + N: interrupted by signal N. */
+#define EXIT_OK       0
+#define EXIT_FAIL     1 /* any other failure (I/O, a device, a check) */
+#define EXIT_USAGE    2
+#define EXIT_NOTFOUND 3 /* no such backup, set or database */
+#define EXIT_DAMAGED  4 /* a backup failed its manifest or checksums */
+#define EXIT_ENGINE                                                            \
+  5 /* the engine (vdisql) refused or failed the statement                     \
+     */
 
 /* Win32 code not in vdi.h: data error (cyclic redundancy check). */
 #ifndef ERROR_CRC
@@ -42,8 +50,18 @@
 
 /* ------------------------------------------------------------ out.c */
 
-/* "vdi: error: ..." on stderr (clears a progress bar line first). */
+/* "vdi: error: ..." on stderr (clears a progress bar line first); the
+ * first message is kept for --json (app_first_error). */
 void app_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "vdi: warning: ..." / "vdi: ..." on stderr (the second not when quiet). */
+void app_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void app_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Set by main: --quiet, -v, --json; app_json_done once a command has
+ * printed its JSON document (main prints one for a failure otherwise). */
+extern int app_quiet, app_verbose, app_json, app_json_done;
+const char *app_first_error(void);
+/* A JSON string (quoted, escaped) on f. */
+void json_put_str(FILE *f, const char *s);
 /* Serialises every write to stderr with the progress bar. */
 extern pthread_mutex_t app_out_lock;
 /* One line on `to`, under the lock, after clearing the bar. */
@@ -90,6 +108,12 @@ struct engine {
   char last_error[512]; /* the first "Msg ..." line and the next line */
   char last_line[512];  /* the last line of any output */
   int saw_msg;
+  int discard_out; /* drop the child's informational stdout (--quiet, --json) */
+  /* The engine's messages ("Msg N ..." and its text, "Sqlcmd: ..."), kept
+   * rather than relayed, to be told once in vdi's terms (engine_report). */
+  int nmsgs;
+  int msg_num[8]; /* 0: a "Sqlcmd:" line */
+  char msg_text[8][600];
   /* Called from the reaper thread when the child ends (may be NULL). */
   void (*on_exit)(void *ctx, int status);
   void *on_exit_ctx;
@@ -107,6 +131,10 @@ int engine_start(struct engine *e, const char *vdisql, const char *instance,
 int engine_exited(struct engine *e);
 /* Wait until it ends, at most timeout_ms (<0 forever); 1 if ended. */
 int engine_wait(struct engine *e, int timeout_ms);
+/* Tell the engine's messages once each on stderr, in vdi's terms: as
+ * errors when the statement failed, else as the engine's notes.  Returns
+ * how many were told. */
+int engine_report(struct engine *e, int failed);
 /* Kill the child (SIGKILL) if it is still running. */
 void engine_kill(struct engine *e);
 /* Join the threads, close the pipes.  Returns the exit code (0..255) or
@@ -195,25 +223,6 @@ int manifest_read(const char *path, struct manifest *m, char *why,
  * one message per problem printed. */
 int manifest_check(const char *dir, const struct manifest *m, int full);
 
-/* ------------------------------------------------------------ json.c */
-
-/* A tiny JSON reader: enough for the manifest (objects, arrays, strings,
- * integers and reals, true/false/null).  Values are looked up by key. */
-enum json_type { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-struct json {
-  enum json_type type;
-  double num;
-  int boolean;
-  char *str;           /* J_STR (NUL-terminated, unescaped) */
-  int n;               /* J_ARR / J_OBJ: element count */
-  char **keys;         /* J_OBJ */
-  struct json **items; /* J_ARR / J_OBJ */
-};
-/* Parse text (NUL-terminated).  NULL on error with a message in err. */
-struct json *json_parse(const char *text, char *err, size_t errlen);
-void json_free(struct json *j);
-const struct json *json_get(const struct json *obj, const char *key);
-
 /* ------------------------------------------------------------ progress.c */
 
 struct progress {
@@ -260,6 +269,9 @@ struct transfer {
   int interrupted;   /* the signal number, 0 if none */
   int engine_status; /* exit code of vdisql (or 128 + signal) */
   int engine_started;
+  int engine_failed; /* the statement failed for the engine's own reason */
+  FILE *relay_to;    /* where the engine's informational lines go; NULL:
+                        nowhere (--quiet, --json) */
 };
 
 /* Pick a unique set name and the device names. */
@@ -268,7 +280,7 @@ void transfer_names(struct transfer *t, int ndev);
 void transfer_device_clause(const struct transfer *t, char *buf, size_t n);
 /* Run the whole exchange.  Returns 0 when every device ended normally and
  * the statement succeeded; otherwise -1, with the reason printed. */
-int transfer_run(struct transfer *t, FILE *relay_to);
+int transfer_run(struct transfer *t);
 
 /* Signals: SIGINT/SIGTERM/SIGHUP are blocked in every thread and taken by a
  * watcher thread that aborts the set. */
@@ -291,9 +303,14 @@ struct options {
   int compress;
   int replace;
   int quiet;
-  int kind;            /* backup: CHAIN_FULL, CHAIN_DIFF or CHAIN_LOG */
-  const char *to_time; /* restore: STOPAT instant, NULL: none */
-  int latest;          /* restore: the whole chain */
+  int kind;                  /* backup: CHAIN_FULL, CHAIN_DIFF or CHAIN_LOG */
+  const char *to_time;       /* restore: STOPAT instant, NULL: none */
+  int latest;                /* restore: the whole chain */
+  const char *set_id;        /* restore / verify / list: one set */
+  int keep_last, keep_daily; /* expire: -1 not given */
+  int delete_sets;           /* expire: really delete (else a dry run) */
+  int json;
+  int verbose;
 };
 
 /* ------------------------------------------------------------ chain.c */
@@ -303,27 +320,98 @@ struct chain_entry {
   int seq, kind;
   char dir[4500];
 };
-struct vs_header;
-/* "<to>/<db>.chain" */
+/* "<to>/<db>.chain" (the one-folder layout, read only) */
 int chain_dir(const char *to, const char *db, char *out, size_t n);
-/* Create the next entry directory of the chain.  0 or -errno. */
-int chain_new_entry(const char *to, const char *db, int kind, char *out,
-                    size_t n);
-/* Remove one entry (a failed backup). */
-void chain_remove_entry(const char *entry);
-/* After the new full backup @p full in @p to: remove the entries it does
- * not need (differentials of the old base, logs that end before it). */
-void chain_prune(const char *to, const char *db, const struct manifest *full);
 /* The entries, in order (*out malloc'd).  Their count or -errno. */
 int chain_list(const char *to, const char *db, struct chain_entry **out);
 /* Stripe 0's stream header of the backup in dir.  0 or -1. */
-int chain_header(const char *dir, const struct manifest *m,
-                 struct vs_header *h);
+int chain_header(const char *dir, const struct manifest *m, vs_header *h);
+
+/* ------------------------------------------------------------ repo.c */
+
+struct repo_set {
+  char db[128];
+  char id[64];  /* "20261206T221500.123Z-full", "legacy", ... */
+  char key[48]; /* sort key: the start time in the shape of an ID */
+  int kind;     /* CHAIN_FULL / CHAIN_DIFF / CHAIN_LOG */
+  int legacy;   /* in the one-folder layout (read only) */
+  int legacy_seq;
+  char dir[4600]; /* the set's files (a local directory) */
+  int complete;   /* its manifest reads and names db */
+  char why[256];  /* why not complete */
+  struct manifest *m;
+  int have_header; /* h is stripe 0's stream header */
+  vs_header h;
+};
+
+struct repo;
+/* What a kind of repository provides (a directory today; S3 later). */
+struct repo_ops {
+  const char *kind;
+  /* Names of the databases with at least one set (sorted, malloc'd). */
+  int (*databases)(struct repo *r, char ***names);
+  /* Every set of db, complete or not, unsorted (malloc'd). */
+  int (*sets)(struct repo *r, const char *db, struct repo_set **out);
+  /* A new, empty set of db started at `when`: its ID and the local
+   * directory its files go into.  0 or -errno. */
+  int (*create)(struct repo *r, const char *db, int kind, double when, char *id,
+                size_t idn, char *dir, size_t dirn);
+  /* Remove a set (a failed backup, or expire).  0 or -errno. */
+  int (*remove)(struct repo *r, const struct repo_set *s);
+};
+struct repo {
+  const struct repo_ops *ops;
+  char root[4096];
+  /* Reading REPO/<db> itself: the database whose sets are in root. */
+  char db_folder[128];
+};
+
+/* Open the target (create: make the directory, 0700, if missing; a
+ * target opened to read may also be one database's folder, REPO/<db>).
+ * 0 or -errno. */
+int repo_open(struct repo *r, const char *target, int create);
+int repo_databases(struct repo *r, char ***names);
+/* db's sets, oldest first, manifests read and headers decoded.  Count or
+ * -errno; free with repo_free. */
+int repo_load(struct repo *r, const char *db, struct repo_set **out);
+void repo_free(struct repo_set *v, int n);
+int repo_create(struct repo *r, const char *db, int kind, char *id, size_t idn,
+                char *dir, size_t dirn);
+int repo_remove(struct repo *r, const struct repo_set *s);
+/* Index of the set with that ID, or -1. */
+int repo_find(const struct repo_set *v, int n, const char *id);
+/* Index of the full backup set i belongs to (i itself for a full), -1. */
+int repo_chain_of(const struct repo_set *v, int n, int i);
+int repo_is_set_id(const char *name, int *kind);
+const char *repo_kind_name(int kind);
+void repo_remove_tree(const char *dir);
+
+/* ------------------------------------------------------------ chain.c */
+
+/* The sets a restore uses, in order (indexes into v), for the options'
+ * --set / --to-time / --latest.  Count, or -EXIT_* with the reason
+ * printed. */
+int chain_plan(const struct repo_set *v, int n, const struct options *o,
+               int *steps);
+/* Which sets expire keeps (keep[i] = 1): the newest keep_last full
+ * backups, the newest full of each of the last keep_daily days, and every
+ * set their chains need.  Sets not complete and old-layout sets are
+ * always kept. */
+void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
+                int *keep);
 
 int op_backup(const struct options *o);
 int op_restore(const struct options *o);
 int op_verify(const struct options *o);
 int op_list(const struct options *o);
+int op_expire(const struct options *o);
+/* check.c */
+int op_check(const struct options *o);
+int op_databases(const struct options *o);
+/* The instance directory of o (its --instance, else the default), and
+ * whether the default was used.  NULL if unknown. */
+const char *app_instance_dir(const char *instance, char *buf, size_t n,
+                             int *is_default);
 
 /* The instance directory vdisql will use when -S is not given (for sizes
  * only): $VDI_INSTANCE_DIR, else the per-user default.  NULL if unknown. */

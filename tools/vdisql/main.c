@@ -14,6 +14,8 @@
 #include "tdstls.h"
 #include "wire.h"
 
+#include "vdi.h"
+
 #include <grp.h>
 
 #include <errno.h>
@@ -57,6 +59,7 @@ static void usage(FILE *f) {
       "  --backup-dir  a directory where the instance may read and write\n"
       "      DISK backups (repeatable; default: the instance directory)\n"
       "  -U, -P, -E, -d, -l, -t, -W, -C, -N: accepted, no effect\n"
+      "  -V, --version  print vdisql's version\n"
       "Statements: BACKUP DATABASE, RESTORE DATABASE | VERIFYONLY |\n"
       "HEADERONLY | FILELISTONLY (see vdisql(1)).\n");
 }
@@ -195,6 +198,10 @@ int main(int argc, char **argv) {
     if (strcmp(a, "--serve") == 0) {
       serve = 1;
       continue;
+    }
+    if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+      printf("vdisql %s\n", VDI_VERSION_STRING);
+      return 0;
     }
     if (strcmp(a, "--tds") == 0 || strcmp(a, "--tls-cert") == 0 ||
         strcmp(a, "--tls-key") == 0 || strcmp(a, "--tls-mode") == 0 ||
