@@ -107,7 +107,7 @@ stop_daemons() {
 
 start() {
   local t0 mon_port rgw_port fsid key secret
-  t0=$(date +%s.%N)
+  t0=$(date +%s%N)
   stop_daemons
   rm -rf "${DIR:?}"/{mon.a,osd.0,run,log,rgw,env,ceph.conf,keyring,monmap}
   mkdir -p "$DIR"/{run,log,mon.a,osd.0,rgw}
@@ -172,7 +172,7 @@ EOF
   ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" \
     --keyring "$DIR/keyring" >"$DIR/log/mkfs.log" 2>&1 ||
     fail "ceph-mon --mkfs failed"
-  ceph-mon -c "$CONF" -i a >>"$DIR/log/start.log" 2>&1 ||
+  ceph-mon -c "$CONF" -i a >>"$DIR/log/start.log" 2>&1 9>&- ||
     fail "ceph-mon did not start"
   local osd_uuid
   osd_uuid=$(cat /proc/sys/kernel/random/uuid)
@@ -180,7 +180,7 @@ EOF
     fail "ceph osd new failed"
   ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" \
     >>"$DIR/log/mkfs.log" 2>&1 || fail "ceph-osd --mkfs failed"
-  ceph-osd -c "$CONF" -i 0 >>"$DIR/log/start.log" 2>&1 ||
+  ceph-osd -c "$CONF" -i 0 >>"$DIR/log/start.log" 2>&1 9>&- ||
     fail "ceph-osd did not start"
   local i up=0
   for i in $(seq 1 150); do
@@ -191,7 +191,7 @@ EOF
     sleep 0.2
   done
   [ $up -eq 1 ] || fail "the OSD did not come up"
-  radosgw -c "$CONF" -n client.rgw >>"$DIR/log/start.log" 2>&1 ||
+  radosgw -c "$CONF" -n client.rgw >>"$DIR/log/start.log" 2>&1 9>&- ||
     fail "radosgw did not start"
   up=0
   for i in $(seq 1 300); do
@@ -229,10 +229,9 @@ export AWS_ENDPOINT_URL='$url'
 export VDI_S3_TEST_BUCKET='vdi-test'
 EOF
   mv "$DIR/env.tmp" "$DIR/env"
-  local t1
-  t1=$(date +%s.%N)
-  echo "s3-test-server: up in $(echo "$t1 - $t0" | bc 2>/dev/null ||
-    echo "?") s at $url ($DIR)" >&2
+  local ms=$((($(date +%s%N) - t0) / 1000000))
+  echo "s3-test-server: up in $((ms / 1000)).$((ms % 1000 / 100)) s at $url," \
+    "$(rss_kb) KiB resident ($DIR)" >&2
 }
 
 rss_kb() { # resident memory of the daemons, in KiB
@@ -251,8 +250,9 @@ case "$cmd" in
   start | env)
     if lacks; then exit 3; fi
     # One starter at a time (tests running in parallel may all ask).
+    # (The daemons must not inherit the lock: they are started with 9>&-.)
     exec 9>"$DIR/.lock"
-    flock 9
+    flock -w 150 9 || { echo "s3-test-server: another start hangs" >&2; exit 1; }
     if ! answers; then start; fi
     print_env
     ;;

@@ -534,7 +534,6 @@ static int perform(struct s3_client *c, struct req *r) {
                  (unsigned long long)off);
       hd = curl_slist_append(hd, range);
     }
-    hd = curl_slist_append(hd, "Expect:");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
@@ -685,8 +684,16 @@ int s3_list(struct s3_client *c, const char *bucket, const char *prefix,
   char token[2048] = "";
   for (;;) {
     struct buf q = {0};
-    int rc = qadd(c, &q, "list-type", "2");
-    if (!rc && token[0]) rc = qadd(c, &q, "continuation-token", token);
+    /* Parameters in byte order: the canonical request of SigV4 wants
+     * them sorted, and libcurl 7.88 takes them as given. */
+    int rc = 0;
+    if (token[0]) rc = qadd(c, &q, "continuation-token", token);
+    if (!rc) rc = qadd(c, &q, "list-type", "2");
+    if (!rc && c->cfg.list_max_keys > 0) {
+      char mk[16];
+      snprintf(mk, sizeof mk, "%d", c->cfg.list_max_keys);
+      rc = qadd(c, &q, "max-keys", mk);
+    }
     if (!rc && prefix && *prefix) rc = qadd(c, &q, "prefix", prefix);
     if (rc) {
       free(q.p);
@@ -844,10 +851,16 @@ int s3_mpu_list(struct s3_client *c, const char *bucket, const char *prefix,
   char key_marker[1100] = "", id_marker[512] = "";
   for (;;) {
     struct buf q = {0};
-    int rc = qadd(c, &q, "uploads", "");
-    if (!rc && key_marker[0]) rc = qadd(c, &q, "key-marker", key_marker);
-    if (!rc && id_marker[0]) rc = qadd(c, &q, "upload-id-marker", id_marker);
+    int rc = 0;
+    if (key_marker[0]) rc = qadd(c, &q, "key-marker", key_marker);
+    if (!rc && c->cfg.list_max_keys > 0) {
+      char mk[16];
+      snprintf(mk, sizeof mk, "%d", c->cfg.list_max_keys);
+      rc = qadd(c, &q, "max-uploads", mk);
+    }
     if (!rc && prefix && *prefix) rc = qadd(c, &q, "prefix", prefix);
+    if (!rc && id_marker[0]) rc = qadd(c, &q, "upload-id-marker", id_marker);
+    if (!rc) rc = qadd(c, &q, "uploads", "");
     if (rc) {
       free(q.p);
       return rc;

@@ -36,7 +36,8 @@ struct s3_config {
   char secret_key[256];
   char session_token[4096];
   int path_style;
-  int max_retries; /* on 5xx, SlowDown and network errors; default 5 */
+  int max_retries;   /* on 5xx, SlowDown and network errors; default 5 */
+  int list_max_keys; /* page size of listings; 0: the store's (1000) */
 };
 
 /* 0, or -EINVAL with a one-line reason in err (no credentials, ...). */

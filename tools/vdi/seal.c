@@ -268,16 +268,17 @@ static int check_header(struct seal_reader *r) {
   return 0;
 }
 
-static int pull(struct seal_reader *r) {
+/* Opens the chunk held; `last` when the stream ended after it (a cut is
+ * then as likely as a changed byte). */
+static int pull(struct seal_reader *r, int last) {
   unsigned long long mlen;
   unsigned char tag;
   if (crypto_secretstream_xchacha20poly1305_pull(&r->st, r->plain, &mlen, &tag,
                                                  r->sealed, r->have, r->header,
                                                  sizeof r->header) != 0)
     return fail(
-        r, -EBADMSG,
-        "damaged data: chunk %llu (at byte %llu) fails its "
-        "authentication",
+        r, -EBADMSG, "%s: chunk %llu (at byte %llu) fails its authentication",
+        last ? "truncated or damaged data (the last chunk)" : "damaged data",
         (unsigned long long)r->chunk_no,
         (unsigned long long)(SEAL_HEADER_BYTES + r->chunk_no * SEALED_CHUNK));
   r->have = 0;
@@ -311,7 +312,7 @@ int seal_feed(struct seal_reader *r, const void *buf, size_t n) {
       return fail(r, -EBADMSG, "damaged data: bytes after the final chunk");
     /* A chunk is opened when full; the short last one at the end. */
     if (r->have == SEALED_CHUNK) {
-      int rc = pull(r);
+      int rc = pull(r, 0);
       if (rc) return rc;
       continue;
     }
@@ -330,7 +331,7 @@ int seal_reader_finish(struct seal_reader *r) {
   if (r->header_have < SEAL_HEADER_BYTES)
     return fail(r, -EBADMSG, "truncated: no complete encryption header");
   if (!r->final && r->have > 0) {
-    int rc = pull(r);
+    int rc = pull(r, 1);
     if (rc) return rc;
   }
   if (!r->final)
