@@ -128,7 +128,29 @@ struct stripe {
   uint32_t expect_crc;
   int check_feed; /* restore: compare bytes fed with expect/expect_crc */
   int finalized;  /* backup: fsync'd after VDC_Complete */
+  /* Encryption (seal.h): the engine's bytes pass through a sealed stream;
+   * bytes/crc above count the bytes as stored. */
+  struct seal_writer *seal;
+  struct seal_reader *unseal;
+  unsigned char *plain; /* restore: opened bytes not handed on yet */
+  size_t plain_n, plain_off;
+  unsigned char *raw; /* restore: sealed bytes read, 64 KiB */
+  int unseal_done;    /* restore: the sealed stream ended well */
+  int seal_err;       /* a sealed stream that failed stays failed */
 };
+
+/* Encryption of stripes (--encrypt, --key-file): set by main.c.  With
+ * stripe_encrypt, stripe_create() seals what is written; stripe_open()
+ * opens any stripe that starts as a sealed stream with stripe_key.  NULL
+ * key: none given. */
+struct seal_key;
+extern const struct seal_key *stripe_key;
+extern int stripe_encrypt;
+/* The first n bytes of the stream held in a stripe file, opened with
+ * stripe_key if the file is sealed (n at most 64 KiB).  0, or -1 with a
+ * message printed (the file is sealed and no key or the wrong key was
+ * given, or it is damaged). */
+int stripe_peek_stream(const char *path, void *buf, size_t n);
 
 /* Backup: create "<dir>/.<name>.tmp-<tag>" exclusively, with the
  * permissions of a copy of @p src (the database file; NULL: unknown, 0600;
@@ -291,9 +313,11 @@ struct options {
   int compress;
   int replace;
   int quiet;
-  int kind;            /* backup: CHAIN_FULL, CHAIN_DIFF or CHAIN_LOG */
-  const char *to_time; /* restore: STOPAT instant, NULL: none */
-  int latest;          /* restore: the whole chain */
+  int kind;             /* backup: CHAIN_FULL, CHAIN_DIFF or CHAIN_LOG */
+  const char *to_time;  /* restore: STOPAT instant, NULL: none */
+  int latest;           /* restore: the whole chain */
+  int encrypt;          /* backup: --encrypt */
+  const char *key_file; /* --key-file */
 };
 
 /* ------------------------------------------------------------ chain.c */

@@ -12,6 +12,7 @@
  */
 #include "app.h"
 
+#include "seal.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -27,13 +28,14 @@ static const char *usage_top =
     "  restore DB --from DIR|-  restore it (optionally under another name)\n"
     "  verify [DB] --from DIR   check a backup end to end, restoring nothing\n"
     "  list --from DIR          show the backups in a directory\n"
+    "  keygen FILE              make a key for --encrypt (32 random bytes)\n"
     "\n"
     "'vdi COMMAND --help' describes each command; see also vdi(1).\n";
 
 static const char *usage_backup =
     "usage: vdi backup DB --to DIR|- [--instance DIR] [--stripes N]\n"
     "                  [--compress] [--differential | --log]\n"
-    "                  [--vdisql PATH] [--quiet]\n"
+    "                  [--encrypt --key-file F] [--vdisql PATH] [--quiet]\n"
     "\n"
     "Back up database DB of the instance (the SQLite file DB.db) through N\n"
     "virtual devices (1..64, default 1) into DIR: one file per stripe,\n"
@@ -44,12 +46,14 @@ static const char *usage_backup =
     "--log back up the pages changed since the last full backup, or the\n"
     "log since the last log backup (the instance must run: vdisql\n"
     "--serve), into DIR/DB.chain/ beside the full backup they continue;\n"
-    "a new full backup removes the old chain.\n";
+    "a new full backup removes the old chain.  --encrypt --key-file F\n"
+    "seals every stripe with the key in F (authenticated encryption; make\n"
+    "one with 'vdi keygen F'): restore and verify need it.\n";
 
 static const char *usage_restore =
     "usage: vdi restore DB --from DIR|- [--instance DIR] [--replace]\n"
     "                   [--as NAME] [--to-time T | --latest]\n"
-    "                   [--vdisql PATH] [--quiet]\n"
+    "                   [--key-file F] [--vdisql PATH] [--quiet]\n"
     "\n"
     "Restore the backup of DB found in DIR (checked against its manifest\n"
     "first) into the instance, as DB or as NAME with --as.  An existing\n"
@@ -57,14 +61,24 @@ static const char *usage_restore =
     "stdin.  --latest restores the whole chain in DIR (the full backup, the\n"
     "newest differential, every later log backup); --to-time\n"
     "'YYYY-MM-DDTHH:MM:SS[.mmm]' (local time) restores it to that instant\n"
-    "(STOPAT).\n";
+    "(STOPAT).  An encrypted backup needs its key (--key-file F): every\n"
+    "stripe is authenticated whole before anything is restored.\n";
 
 static const char *usage_verify =
     "usage: vdi verify [DB] --from DIR|- [--instance DIR] [--vdisql PATH]\n"
+    "                  [--key-file F]\n"
     "\n"
     "Check every backup in DIR (or only DB's): the manifest, each stripe's\n"
     "size and CRC-32C, then the engine reads the whole stream with RESTORE\n"
-    "VERIFYONLY.  Nothing is restored.\n";
+    "VERIFYONLY.  Nothing is restored.  An encrypted backup needs its key\n"
+    "(--key-file F).\n";
+
+static const char *usage_keygen =
+    "usage: vdi keygen FILE\n"
+    "\n"
+    "Write a new random key (32 bytes, mode 0600) to FILE, which must not\n"
+    "exist, for 'vdi backup --encrypt --key-file FILE'.  Keep a copy away\n"
+    "from the backups: without it they cannot be restored.\n";
 
 static const char *usage_list =
     "usage: vdi list --from DIR\n"
@@ -89,13 +103,14 @@ static const char *help_of(const char *cmd) {
   if (strcmp(cmd, "restore") == 0) return usage_restore;
   if (strcmp(cmd, "verify") == 0) return usage_verify;
   if (strcmp(cmd, "list") == 0) return usage_list;
+  if (strcmp(cmd, "keygen") == 0) return usage_keygen;
   return NULL;
 }
 
 /* Options taking a value; the rest are flags. */
-static const char *const valued[] = {"--instance", "--to", "--from",
-                                     "--stripes",  "--as", "--vdisql",
-                                     "--to-time",  NULL};
+static const char *const valued[] = {"--instance", "--to",       "--from",
+                                     "--stripes",  "--as",       "--vdisql",
+                                     "--to-time",  "--key-file", NULL};
 
 int main(int argc, char **argv) {
   if (argc < 2)
@@ -171,12 +186,26 @@ int main(int argc, char **argv) {
       o.to_time = val;
     else if (strcmp(key, "--latest") == 0)
       o.latest = 1;
+    else if (strcmp(key, "--encrypt") == 0)
+      o.encrypt = 1;
+    else if (strcmp(key, "--key-file") == 0)
+      o.key_file = val;
     else if (strcmp(key, "--quiet") == 0 || strcmp(key, "-q") == 0)
       o.quiet = 1;
     else
       return usage_error(cmdsp, "unknown option '%s'", a);
   }
 
+  if (strcmp(cmd, "keygen") == 0) {
+    char err[512];
+    if (!o.db || o.key_file || o.encrypt || o.instance || o.from || o.to)
+      return usage_error(cmdsp, "keygen takes one FILE and no options");
+    if (seal_keygen(o.db, err, sizeof err) != 0) {
+      app_err("%s", err);
+      return EXIT_FAIL;
+    }
+    return EXIT_OK;
+  }
   int backup = strcmp(cmd, "backup") == 0;
   int restore = strcmp(cmd, "restore") == 0;
   int verify = strcmp(cmd, "verify") == 0;
@@ -243,6 +272,29 @@ int main(int argc, char **argv) {
                               "directory, not '-'");
   if (backup && strcmp(o.to, "-") == 0 && o.stripes != 1)
     return usage_error(cmdsp, "--to - (stdout) takes exactly one stripe");
+
+  if (o.encrypt && !backup)
+    return usage_error(cmdsp, "--encrypt is an option of 'vdi backup'");
+  if (o.key_file && !backup && !restore && !verify)
+    return usage_error(cmdsp, "list does not need --key-file");
+  if (backup && (o.encrypt != (o.key_file != NULL)))
+    return usage_error(cmdsp, "%s",
+                       o.encrypt ? "--encrypt needs --key-file F"
+                                 : "--key-file on a backup needs "
+                                   "--encrypt");
+  if (o.key_file && ((backup && strcmp(o.to, "-") == 0) ||
+                     (!backup && strcmp(o.from, "-") == 0)))
+    return usage_error(cmdsp, "encryption works with a directory, not '-'");
+  static struct seal_key key;
+  if (o.key_file) {
+    char err[512];
+    if (seal_key_load(&key, o.key_file, err, sizeof err) != 0) {
+      app_err("%s", err);
+      return EXIT_FAIL;
+    }
+    stripe_key = &key;
+    stripe_encrypt = o.encrypt;
+  }
 
   signals_init();
   if (backup) return op_backup(&o);
