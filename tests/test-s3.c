@@ -612,3 +612,201 @@ TEST_IMPL_TIMEOUT(s3_unreachable_retries, 30) {
   s3_client_free(c);
   return 0;
 }
+
+/* ------------------------------------------------------------ with vdi */
+
+#include "test-app-util.h"
+
+static char inst[4200], keyf[4200], url[600];
+
+/* A database of about 12 MB (uncompressed: two 8 MiB parts). */
+static void vdi_setup(const char *pre) {
+  if (!app_t_engine_ready()) {
+    fprintf(stderr, "vdisql is not built yet\n");
+    exit(TEST_SKIP);
+  }
+  const char *bucket = s3_env();
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  snprintf(keyf, sizeof keyf, "%s/key", test_tmpdir());
+  snprintf(url, sizeof url, "s3://%s/%s", bucket, pre);
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+  app_t_run_ok("keygen", NULL, ARGS("keygen", keyf));
+  app_t_make_db(inst, "src", 60000, 4096, 3);
+}
+
+static void digest_db(const char *name, char *out, size_t n) {
+  char p[4400];
+  snprintf(p, sizeof p, "%s/%s.db", inst, name);
+  app_t_digest(p, out, n);
+}
+
+static int count_lines(const char *s, const char *with) {
+  int n = 0;
+  for (const char *p = s; (p = strstr(p, with)); p++)
+    n++;
+  return n;
+}
+
+static void vdi_round_trip(const char *stripes, int compress) {
+  vdi_setup(prefix());
+  if (compress)
+    app_t_run_ok("backup", NULL,
+                 ARGS("backup", "src", "--instance", inst, "--to", url,
+                      "--stripes", stripes, "--compress", "--encrypt",
+                      "--key-file", keyf));
+  else
+    app_t_run_ok("backup", NULL,
+                 ARGS("backup", "src", "--instance", inst, "--to", url,
+                      "--stripes", stripes, "--encrypt", "--key-file", keyf));
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  ASSERT(strstr(out, "src  finished"));
+  ASSERT(strstr(out, compress ? "compression zstd" : "compression none"));
+  free(out);
+  app_t_run_ok("verify", NULL,
+               ARGS("verify", "src", "--instance", inst, "--from", url,
+                    "--key-file", keyf));
+  app_t_run_ok("restore", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
+                    "copy", "--key-file", keyf));
+  char d1[64], d2[64];
+  digest_db("src", d1, sizeof d1);
+  digest_db("copy", d2, sizeof d2);
+  ASSERT(d1[0] != 0);
+  ASSERT_STR_EQ(d1, d2);
+  /* Without the key: refused, nothing restored. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "src", "--instance", inst, "--from", url,
+                           "--as", "nokey")),
+            1);
+  ASSERT(strstr(out, "give its key with --key-file"));
+  ASSERT(!app_t_exists(inst, "nokey.db"));
+  free(out);
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_round_trip_1_stripe, 120) {
+  vdi_round_trip("1", 0);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_round_trip_4_stripes_compressed, 120) {
+  vdi_round_trip("4", 1);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
+  const char *pre = prefix();
+  vdi_setup(pre);
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  /* Slow writes (10 ms per 64 KiB): the first 8 MiB part is sent after a
+   * second or so, then vdi is killed in the middle. */
+  char log[4400];
+  snprintf(log, sizeof log, "%s/vdi.log", test_tmpdir());
+  pid_t p = app_t_spawn(log, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=10"),
+                        ARGS("backup", "src", "--instance", inst, "--to", url,
+                             "--encrypt", "--key-file", keyf, "--quiet"));
+  int open_uploads = 0;
+  int64_t end = now_ms() + 60000;
+  while (open_uploads == 0 && now_ms() < end) {
+    sleep_ms(100);
+    ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  }
+  ASSERT_EQ(open_uploads, 1);
+  pid_t engine = app_t_find_child(p, "vdisql");
+  kill(p, SIGKILL);
+  ASSERT_EQ(wait_helper(p), 128 + SIGKILL);
+  if (engine > 0) kill(engine, SIGKILL);
+  /* No manifest, no stripe object: no backup.  The parts are left. */
+  struct names nm = {0};
+  ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, 0);
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "src", "--instance", inst, "--from", url,
+                           "--as", "copy", "--key-file", keyf)),
+            1);
+  ASSERT(strstr(out, "no complete backup of 'src'"));
+  free(out);
+  /* The next backup there aborts them first, and succeeds. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("backup", "src", "--instance", inst, "--to", url,
+                           "--encrypt", "--key-file", keyf)),
+            0);
+  ASSERT(strstr(out, "aborted 1 unfinished upload"));
+  free(out);
+  open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 0);
+  memset(&nm, 0, sizeof nm);
+  ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, 2); /* the stripe and the manifest */
+  s3_client_free(c);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_damaged_object, 120) {
+  const char *pre = prefix();
+  vdi_setup(pre);
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  app_t_run_ok("backup", NULL,
+               ARGS("backup", "src", "--instance", inst, "--to", url,
+                    "--stripes", "2", "--compress"));
+  /* One byte of stripe 1 changed in the store. */
+  char key[300];
+  snprintf(key, sizeof key, "%ssrc.stripe1.vdibak", pre);
+  struct sink obj = {0};
+  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, to_sink, &obj), 0);
+  obj.p[obj.n - 10] ^= 0x01;
+  ASSERT_EQ(s3_put(c, bucket, key, obj.p, obj.n), 0);
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("verify", "src", "--instance", inst, "--from", url)),
+            1);
+  fprintf(stderr, "%s", out);
+  ASSERT(strstr(out, "CRC-32C") && strstr(out, "damaged"));
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "src", "--instance", inst, "--from", url,
+                           "--as", "copy")),
+            1);
+  ASSERT(strstr(out, "damaged; refusing to use it"));
+  ASSERT(!app_t_exists(inst, "copy.db"));
+  free(out);
+  free(obj.p);
+  s3_client_free(c);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_credentials_and_bucket, 90) {
+  vdi_setup(prefix());
+  /* Each failure: exit 1 and exactly one line, naming it. */
+  struct {
+    const char *env, *url, *want;
+  } cases[] = {
+      {"AWS_SECRET_ACCESS_KEY=wrong-secret", url, "SignatureDoesNotMatch"},
+      {"AWS_ACCESS_KEY_ID=NOSUCHKEY0000000000X", url, "InvalidAccessKeyId"},
+      {"VDI_UNUSED=1", "s3://vdi-no-such-bucket/x", "NoSuchBucket"},
+  };
+  for (size_t i = 0; i < 3; i++) {
+    char *out = NULL;
+    int st = app_t_run(&out, ENV(cases[i].env),
+                       ARGS("backup", "src", "--instance", inst, "--to",
+                            cases[i].url, "--quiet"));
+    fprintf(stderr, "%s", out);
+    ASSERT_EQ(st, 1);
+    ASSERT(strstr(out, cases[i].want));
+    ASSERT_EQ(count_lines(out, "\n"), 1);
+    free(out);
+    st = app_t_run(&out, ENV(cases[i].env),
+                   ARGS("list", "--from", cases[i].url));
+    ASSERT_EQ(st, 1);
+    ASSERT(strstr(out, cases[i].want));
+    ASSERT_EQ(count_lines(out, "\n"), 1);
+    free(out);
+  }
+  return 0;
+}

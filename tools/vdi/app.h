@@ -137,6 +137,15 @@ struct stripe {
   unsigned char *raw; /* restore: sealed bytes read, 64 KiB */
   int unseal_done;    /* restore: the sealed stream ended well */
   int seal_err;       /* a sealed stream that failed stays failed */
+  /* An S3 object instead of a file (s3.h): backup streams a multipart
+   * upload, completed at commit; restore reads it by ranges. */
+  struct s3_upload *up;
+  int up_done;
+  struct s3_client *s3;
+  char s3_bucket[256], s3_key[1100];
+  unsigned char *gbuf; /* restore: a range of the object */
+  size_t g_n, g_off;
+  uint64_t g_pos, s3_size;
 };
 
 /* Encryption of stripes (--encrypt, --key-file): set by main.c.  With
@@ -151,6 +160,29 @@ extern int stripe_encrypt;
  * message printed (the file is sealed and no key or the wrong key was
  * given, or it is damaged). */
 int stripe_peek_stream(const char *path, void *buf, size_t n);
+/* A stripe as the S3 object bucket/key (name: its name in the manifest):
+ * backup streams it as a multipart upload of part_size parts, `inflight`
+ * at a time (memory part_size x inflight), finished by stripe_commit() and
+ * aborted by stripe_close() without one; restore reads it 4 MiB at a time.
+ * 0 or -errno with the store's one-line message printed. */
+struct s3_config;
+int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
+                     const char *bucket, const char *key, const char *name,
+                     size_t part_size, int inflight);
+int stripe_open_s3(struct stripe *s, const struct s3_config *cfg,
+                   const char *bucket, const char *key, const char *name);
+
+struct options;
+
+/* ------------------------------------------------------------ s3target.c */
+
+/* Targets "s3://bucket/prefix": backup, restore, verify and list of
+ * backups kept in an S3 store (called by ops.c for such targets). */
+int app_is_s3(const char *target);
+int op_backup_s3(const struct options *o);
+int op_restore_s3(const struct options *o, const char *target);
+int op_verify_s3(const struct options *o);
+int op_list_s3(const struct options *o);
 
 /* Backup: create "<dir>/.<name>.tmp-<tag>" exclusively, with the
  * permissions of a copy of @p src (the database file; NULL: unknown, 0600;

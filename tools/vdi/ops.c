@@ -93,6 +93,7 @@ static int ensure_dir(const char *dir) {
 }
 
 int op_backup(const struct options *o) {
+  if (app_is_s3(o->to)) return op_backup_s3(o); /* s3target.c */
   int to_stdout = strcmp(o->to, "-") == 0;
   if (to_stdout && isatty(1)) {
     app_err("refusing to write a backup to a terminal (redirect stdout)");
@@ -455,6 +456,7 @@ int op_restore(const struct options *o) {
             target);
     return EXIT_FAIL;
   }
+  if (app_is_s3(o->from)) return op_restore_s3(o, target);
   if (o->to_time || o->latest) return restore_chain(o, target);
   int from_stdin = strcmp(o->from, "-") == 0;
   if (from_stdin && isatty(0)) {
@@ -514,6 +516,7 @@ static void free_names(char **names, int n) {
 }
 
 int op_verify(const struct options *o) {
+  if (app_is_s3(o->from)) return op_verify_s3(o);
   if (strcmp(o->from, "-") == 0) {
     if (isatty(0)) {
       app_err("refusing to read a backup from a terminal (redirect stdin)");
@@ -560,6 +563,7 @@ int op_verify(const struct options *o) {
 }
 
 int op_list(const struct options *o) {
+  if (app_is_s3(o->from)) return op_list_s3(o);
   char **names;
   int n = list_manifests(o->from, &names);
   if (n < 0) return EXIT_FAIL;

@@ -25,6 +25,7 @@
  */
 #include "app.h"
 #include "fmode.h"
+#include "s3.h"
 #include "seal.h"
 
 #include <errno.h>
@@ -66,6 +67,7 @@ static void test_delay(unsigned ms, size_t n) {
 static int seal_out(void *arg, const void *buf, size_t n);
 static int plain_in(void *arg, const void *buf, size_t n);
 static int is_sealed(int fd);
+static int start_unseal(struct stripe *s, const char *where);
 
 static void stripe_init(struct stripe *s) {
   memset(s, 0, sizeof *s);
@@ -137,8 +139,12 @@ int stripe_open(struct stripe *s, const char *dir, const char *name) {
   s->fd = open(path, O_RDONLY | O_CLOEXEC);
   if (s->fd < 0) return -errno;
   if (!is_sealed(s->fd)) return 0;
+  return start_unseal(s, path);
+}
+
+static int start_unseal(struct stripe *s, const char *where) {
   if (!stripe_key) {
-    app_err("%s/%s is encrypted: give its key with --key-file", dir, name);
+    app_err("%s is encrypted: give its key with --key-file", where);
     return -ENOKEY;
   }
   s->plain = malloc(2 * SEAL_CHUNK);
@@ -150,6 +156,16 @@ int stripe_open(struct stripe *s, const char *dir, const char *name) {
 /* Stores n bytes as they are.  A failed write leaves the file as before
  * it, so that a retry after VDC_ClearError continues a clean stream. */
 static int raw_write(struct stripe *s, const void *buf, size_t n) {
+  if (s->up) {
+    int rc = s3_upload_write(s->up, buf, n);
+    if (rc != 0) {
+      app_err("stripe %d: %s", s->index, s3_upload_error(s->up));
+      return rc;
+    }
+    s->crc = app_crc32c(s->crc, buf, n);
+    s->bytes += n;
+    return 0;
+  }
   const unsigned char *p = buf;
   size_t left = n;
   while (left > 0) {
@@ -194,10 +210,49 @@ int stripe_write(struct stripe *s, const void *buf, size_t n) {
   return rc;
 }
 
+#define S3_RANGE (4u << 20)
+
+static int to_gbuf(void *arg, const void *buf, size_t n) {
+  struct stripe *s = arg;
+  if (s->g_n + n > S3_RANGE) return -EOVERFLOW;
+  memcpy(s->gbuf + s->g_n, buf, n);
+  s->g_n += n;
+  return 0;
+}
+
+/* The next range of an S3 stripe into gbuf (empty at the end). */
+static int s3_fill(struct stripe *s) {
+  s->g_n = s->g_off = 0;
+  if (s->g_pos >= s->s3_size) return 0;
+  uint64_t len = s->s3_size - s->g_pos;
+  if (len > S3_RANGE) len = S3_RANGE;
+  int rc = s3_get(s->s3, s->s3_bucket, s->s3_key, s->g_pos, len, to_gbuf, s);
+  if (rc != 0) {
+    app_err("stripe %d: %s", s->index, s3_error(s->s3));
+    return rc;
+  }
+  s->g_pos += s->g_n;
+  return 0;
+}
+
 static int raw_read(struct stripe *s, void *buf, size_t n, size_t *got) {
   unsigned char *p = buf;
   size_t have = 0;
-  while (have < n) {
+  while (s->s3 && have < n) {
+    if (s->g_off == s->g_n) {
+      int rc = s3_fill(s);
+      if (rc != 0) {
+        *got = have;
+        return rc;
+      }
+      if (s->g_n == 0) break;
+    }
+    size_t k = s->g_n - s->g_off < n - have ? s->g_n - s->g_off : n - have;
+    memcpy(p + have, s->gbuf + s->g_off, k);
+    s->g_off += k;
+    have += k;
+  }
+  while (!s->s3 && have < n) {
     ssize_t r = read(s->fd, p + have, n - have);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
@@ -265,6 +320,8 @@ int stripe_read(struct stripe *s, void *buf, size_t n, size_t *got) {
 }
 
 int stripe_sync(struct stripe *s) {
+  /* An S3 object is durable when its upload completes (commit). */
+  if (s->up || s->s3) return 0;
   if (fsync(s->fd) == 0) return 0;
   /* Pipes, sockets and terminals cannot be synced: nothing to make
    * durable on our side. */
@@ -278,6 +335,15 @@ int stripe_commit(struct stripe *s) {
     if (rc == 0) rc = stripe_sync(s);
     if (rc != 0) return s->seal_err = rc;
   }
+  if (s->up && !s->up_done) {
+    int rc = s3_upload_finish(s->up);
+    if (rc != 0) {
+      app_err("stripe %d: %s", s->index, s3_upload_error(s->up));
+      return rc;
+    }
+    s->up_done = 1;
+    return 0;
+  }
   if (s->is_std || !s->tmp[0]) return 0;
   char from[4600], to[4400];
   if (app_path(from, sizeof from, "%s/%s", s->dir, s->tmp) != 0 ||
@@ -289,6 +355,16 @@ int stripe_commit(struct stripe *s) {
 }
 
 void stripe_close(struct stripe *s) {
+  if (s->up) {
+    /* Not committed: its parts go, nothing is left in the store. */
+    if (!s->up_done) s3_upload_abort(s->up);
+    s3_upload_free(s->up);
+    s->up = NULL;
+  }
+  s3_client_free(s->s3);
+  s->s3 = NULL;
+  free(s->gbuf);
+  s->gbuf = NULL;
   seal_writer_free(s->seal);
   seal_reader_free(s->unseal);
   free(s->plain);
@@ -392,4 +468,49 @@ int stripe_peek_stream(const char *path, void *buf, size_t n) {
   int rc = read_file(path, NULL, NULL, peek_in, &p, peek_full);
   if (rc == -ENOKEY || rc == -EBADMSG || rc == -EKEYREJECTED) return -2;
   return rc == 0 && p.have == n ? 0 : -1;
+}
+
+int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
+                     const char *bucket, const char *key, const char *name,
+                     size_t part_size, int inflight) {
+  int idx = s->index;
+  stripe_init(s);
+  s->index = idx;
+  snprintf(s->name, sizeof s->name, "%s", name);
+  snprintf(s->s3_bucket, sizeof s->s3_bucket, "%s", bucket);
+  snprintf(s->s3_key, sizeof s->s3_key, "%s", key);
+  int rc = s3_upload_open(&s->up, cfg, bucket, key, part_size, inflight);
+  if (rc == 0 && stripe_encrypt && stripe_key)
+    rc = seal_writer_open(&s->seal, stripe_key, seal_out, s);
+  return rc;
+}
+
+int stripe_open_s3(struct stripe *s, const struct s3_config *cfg,
+                   const char *bucket, const char *key, const char *name) {
+  int idx = s->index;
+  uint64_t expect = s->expect;
+  uint32_t expect_crc = s->expect_crc;
+  int check = s->check_feed;
+  stripe_init(s);
+  s->index = idx;
+  s->expect = expect;
+  s->expect_crc = expect_crc;
+  s->check_feed = check;
+  snprintf(s->name, sizeof s->name, "%s", name);
+  snprintf(s->s3_bucket, sizeof s->s3_bucket, "%s", bucket);
+  snprintf(s->s3_key, sizeof s->s3_key, "%s", key);
+  s->s3 = s3_client_new(cfg);
+  s->gbuf = malloc(S3_RANGE);
+  if (!s->s3 || !s->gbuf) return -ENOMEM;
+  int rc = s3_head(s->s3, bucket, key, &s->s3_size);
+  if (rc != 0) {
+    app_err("stripe %d: %s", s->index, s3_error(s->s3));
+    return rc;
+  }
+  rc = s3_fill(s);
+  if (rc != 0) return rc;
+  if (s->g_n < 8 || memcmp(s->gbuf, "VDISEAL", 8) != 0) return 0;
+  char where[1400];
+  snprintf(where, sizeof where, "s3://%s/%s", bucket, key);
+  return start_unseal(s, where);
 }
