@@ -254,7 +254,14 @@ case "$cmd" in
     # (The daemons must not inherit the lock: they are started with 9>&-.)
     exec 9>"$DIR/.lock"
     flock -w 150 9 || { echo "s3-test-server: another start hangs" >&2; exit 1; }
-    if ! answers; then start; fi
+    # A second try when the first fails: on a loaded machine the OSD has
+    # once come up with a null fsid ("wrong fsid" in log/osd.0.log).
+    if ! answers; then
+      if ! (start); then
+        echo "s3-test-server: trying once more" >&2
+        (start) || exit 1
+      fi
+    fi
     print_env
     ;;
   stop)
