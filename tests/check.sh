@@ -56,19 +56,19 @@ build_or_fail() { # label, then make arguments
 # for the run, started here and stopped after the phase that uses it.  When
 # the machine lacks Ceph the script says so (exit 3) and those tests skip.
 s3_server=tools/s3-test-server.sh
-s3_up=0
 if [ -x "$s3_server" ]; then
-  export VDI_S3_TEST_DIR=${VDI_S3_TEST_DIR:-$BUILD/s3-test}
-  if s3_env=$("$s3_server" start); then
-    eval "$s3_env"
-    s3_up=1
-    trap '"$s3_server" stop >/dev/null 2>&1' EXIT
-  fi
+  # Absolute: the tests run in directories of their own.
+  case $BUILD in /*) s3_dir=$BUILD/s3-test ;; *) s3_dir=$PWD/$BUILD/s3-test ;; esac
+  export VDI_S3_TEST_DIR=${VDI_S3_TEST_DIR:-$s3_dir}
+  trap '"$s3_server" stop >/dev/null 2>&1' EXIT
+  if s3_env=$("$s3_server" start); then eval "$s3_env"; fi
 fi
 
 phase "all tests" "$BUILD/run-tests"
 
-if [ $s3_up -eq 1 ]; then
+# (Stopped even when the start above failed: the tests may have started
+# it themselves.)
+if [ -x "$s3_server" ]; then
   "$s3_server" stop >/dev/null 2>&1
   unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL \
     VDI_S3_TEST_BUCKET

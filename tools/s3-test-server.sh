@@ -159,6 +159,10 @@ osd max object name len = 460
 osd max object namespace len = 64
 osd op num threads per shard = 1
 osd op num shards = 2
+# The OSD's own early mon commands (crush location, device class) race
+# its first monmap on a loaded machine ("wrong fsid"): placed by hand.
+osd crush update on start = false
+osd class update on start = false
 [client.rgw]
 rgw data = $DIR/rgw
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
@@ -181,6 +185,8 @@ EOF
     fail "ceph osd new failed"
   ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" \
     >>"$DIR/log/mkfs.log" 2>&1 || fail "ceph-osd --mkfs failed"
+  timeout 60 ceph -c "$CONF" osd crush add osd.0 1.0 root=default \
+    >/dev/null 2>>"$DIR/log/start.log" || fail "ceph osd crush add failed"
   ceph-osd -c "$CONF" -i 0 >>"$DIR/log/start.log" 2>&1 9>&- ||
     fail "ceph-osd did not start"
   local i up=0

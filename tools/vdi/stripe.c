@@ -35,9 +35,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const struct seal_key *stripe_key;
-int stripe_encrypt;
-
 static uint64_t fail_after = UINT64_MAX;
 static uint64_t written_total;
 static unsigned slow_write_ms, slow_read_ms;
