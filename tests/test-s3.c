@@ -613,6 +613,67 @@ TEST_IMPL_TIMEOUT(s3_unreachable_retries, 30) {
   return 0;
 }
 
+static long vm_hwm_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb;
+}
+
+/* Streams 64 MiB through a fresh process in 5 MiB parts, 2 in flight, and
+ * reports its peak resident memory. */
+HELPER_IMPL(s3_big_writer) {
+  s3_env();
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  struct s3_upload *u;
+  ASSERT_EQ(s3_upload_open(&u, &cfg, argv[1], argv[2], 5u << 20, 2), 0);
+  static unsigned char buf[256 << 10];
+  uint64_t state = 77;
+  for (int i = 0; i < 256; i++) {
+    fill(buf, sizeof buf, &state);
+    ASSERT_EQ(s3_upload_write(u, buf, sizeof buf), 0);
+  }
+  if (s3_upload_finish(u) != 0) TASK_FAIL_("%s", s3_upload_error(u));
+  s3_upload_free(u);
+  uint64_t size = 0;
+  ASSERT_EQ(s3_head(c, argv[1], argv[2], &size), 0);
+  ASSERT_UEQ(size, 64u << 20);
+  ASSERT_EQ(s3_delete(c, argv[1], argv[2]), 0);
+  s3_client_free(c);
+  printf("%ld\n", vm_hwm_kb());
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_upload_memory_bounded, 120) {
+  const char *bucket = s3_env();
+  char key[300], out[4400];
+  snprintf(key, sizeof key, "%sbig", prefix());
+  snprintf(out, sizeof out, "%s/hwm", test_tmpdir());
+  /* The helper's stdout to a file. */
+  int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT(fd >= 0);
+  int saved = dup(1);
+  dup2(fd, 1);
+  pid_t p = spawn_helper("s3_big_writer", bucket, key, NULL);
+  dup2(saved, 1);
+  close(saved);
+  close(fd);
+  ASSERT_EQ(wait_helper(p), 0);
+  FILE *f = fopen(out, "r");
+  long kb = -1;
+  ASSERT(f && fscanf(f, "%ld", &kb) == 1);
+  fclose(f);
+  fprintf(stderr, "peak resident memory of a 64 MiB upload: %ld kB\n", kb);
+  /* Two 5 MiB parts and the program, far from the 64 MiB sent. */
+  ASSERT_GT(kb, 10 * 1024);
+  ASSERT_LT(kb, 32 * 1024);
+  return 0;
+}
+
 /* ------------------------------------------------------------ with vdi */
 
 #include "test-app-util.h"
