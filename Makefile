@@ -58,6 +58,8 @@ VDISQL_SRCS := $(sort $(wildcard tools/vdisql/*.c))
 VDISQL_OBJS := $(VDISQL_SRCS:%.c=$(BUILD)/obj/%.o)
 VDIAPP_SRCS := $(sort $(wildcard tools/vdi/*.c))
 VDIAPP_OBJS := $(VDIAPP_SRCS:%.c=$(BUILD)/obj/%.o)
+CONFORM_SRCS := $(sort $(wildcard tools/vdi-conform/*.c))
+CONFORM_OBJS := $(CONFORM_SRCS:%.c=$(BUILD)/obj/%.o)
 COMMON_SRCS := $(sort $(wildcard tools/common/*.c))
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
 SQLVDI_SRCS := $(sort $(wildcard sqlvdi/*.cpp))
@@ -65,10 +67,11 @@ SQLVDI_OBJS := $(SQLVDI_SRCS:%.cpp=$(BUILD)/obj/%.o)
 CXXTEST_SRCS := $(sort $(wildcard tests/cxx/*.cpp))
 CXXTEST_BINS := $(CXXTEST_SRCS:tests/cxx/%.cpp=$(BUILD)/cxx/%)
 
-PROGS = $(BUILD)/vdisql $(BUILD)/vdi
+PROGS = $(BUILD)/vdisql $(BUILD)/vdi $(BUILD)/vdi-conform
 ALL = $(BUILD)/libvdi.a $(BUILD)/$(VDI_SOVER) $(BUILD)/vdi.pc \
       $(if $(SQLVDI_SRCS),$(BUILD)/$(SQLVDI_SONAME)) \
       $(if $(VDISQL_SRCS),$(BUILD)/vdisql) $(if $(VDIAPP_SRCS),$(BUILD)/vdi) \
+      $(if $(CONFORM_SRCS),$(BUILD)/vdi-conform) \
       $(BUILD)/run-tests $(CXXTEST_BINS)
 
 .PHONY: all check bench demo install clean format format-check deps fuzz
@@ -81,10 +84,11 @@ $(BUILD)/.deps-ok: tools/install-deps.sh
 	@mkdir -p $(BUILD)
 	@tools/install-deps.sh
 	@touch $@
-$(LIB_OBJS) $(TEST_OBJS) $(VDISQL_OBJS) $(VDIAPP_OBJS) $(COMMON_OBJS) $(SQLVDI_OBJS): | $(BUILD)/.deps-ok
+$(LIB_OBJS) $(TEST_OBJS) $(VDISQL_OBJS) $(VDIAPP_OBJS) $(CONFORM_OBJS) $(COMMON_OBJS) $(SQLVDI_OBJS): | $(BUILD)/.deps-ok
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(VDISQL_OBJS:.o=.d) \
-         $(VDIAPP_OBJS:.o=.d) $(COMMON_OBJS:.o=.d) $(SQLVDI_OBJS:.o=.d)
+         $(VDIAPP_OBJS:.o=.d) $(CONFORM_OBJS:.o=.d) $(COMMON_OBJS:.o=.d) \
+         $(SQLVDI_OBJS:.o=.d)
 
 $(BUILD)/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -100,7 +104,7 @@ $(BUILD)/obj/tools/%.o: tools/%.c
 
 $(BUILD)/obj/sqlvdi/%.o: sqlvdi/%.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) -Iinclude -Isqlvdi/include $(CXXFLAGS_ALL) -fvisibility=hidden $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(CXX) -Iinclude $(CXXFLAGS_ALL) -fvisibility=hidden $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libvdi.a: $(LIB_OBJS)
 	@rm -f $@
@@ -122,7 +126,7 @@ $(BUILD)/vdi.pc: vdi.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
 
 $(BUILD)/vdisql: $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
-	$(CC) -o $@ $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(LDLIBS_ALL)
+	$(CC) -o $@ $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd -lssl -lcrypto $(LDLIBS_ALL)
 
 # vdi's S3 client (tools/vdi/s3.c) and sealed streams (seal.c); the tests
 # link those two objects too.
@@ -135,8 +139,15 @@ $(S3_OBJS): CFLAGS += $(S3_CFLAGS)
 $(BUILD)/vdi: $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
 	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd $(S3_LIBS) $(LDLIBS_ALL)
 
+# The conformance kit plays the server against a client command.
+# (vstream.o: --stream openvdi starts the data with the stream's header)
+CONFORM_COMMON = $(BUILD)/obj/tools/common/vstream.o $(BUILD)/obj/tools/common/crc32c.o
+$(BUILD)/vdi-conform: $(CONFORM_OBJS) $(CONFORM_COMMON) $(BUILD)/libvdi.a
+	$(CC) -o $@ $(CONFORM_OBJS) $(CONFORM_COMMON) $(BUILD)/libvdi.a $(LDLIBS_ALL)
+
 # The end-to-end tests run the programs built next to run-tests.
-$(BUILD)/run-tests: | $(if $(VDISQL_SRCS),$(BUILD)/vdisql) $(if $(VDIAPP_SRCS),$(BUILD)/vdi)
+$(BUILD)/run-tests: | $(if $(VDISQL_SRCS),$(BUILD)/vdisql) $(if $(VDIAPP_SRCS),$(BUILD)/vdi) \
+                      $(if $(CONFORM_SRCS),$(BUILD)/vdi-conform)
 $(BUILD)/run-tests: $(TEST_OBJS) $(COMMON_OBJS) $(S3_OBJS) $(BUILD)/libvdi.a
 	$(CC) -o $@ $(TEST_OBJS) $(COMMON_OBJS) $(S3_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(S3_LIBS) $(LDLIBS_ALL)
 
@@ -187,11 +198,13 @@ install: all
 	if [ -f $(BUILD)/$(SQLVDI_SONAME) ]; then \
 	  install -m 0755 $(BUILD)/$(SQLVDI_SONAME) $(DESTDIR)$(PREFIX)/lib/; \
 	  install -m 0644 sqlvdi/include/*.h $(DESTDIR)$(PREFIX)/include/sqlvdi/; fi
-	for p in vdisql vdi; do [ -f $(BUILD)/$$p ] && install -m 0755 $(BUILD)/$$p $(DESTDIR)$(PREFIX)/bin/ || true; done
+	for p in vdisql vdi vdi-conform; do [ -f $(BUILD)/$$p ] && install -m 0755 $(BUILD)/$$p $(DESTDIR)$(PREFIX)/bin/ || true; done
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' tools/vdisql/vdisql@.service.in > $(DESTDIR)$(PREFIX)/lib/systemd/system/vdisql@.service
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
-	for m in tools/vdi/vdi.1 tools/vdisql/vdisql.1; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
+	for m in tools/vdi/vdi.1 tools/vdisql/vdisql.1 tools/vdi-conform/vdi-conform.1; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
+	install -d $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 0644 man/libvdi.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
 clean:
 	rm -rf build

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # bench/run.sh - the driver of `make bench`: runs every measurement of
 # issue 5 in one go, collects the programs' one-line results in
 # $BUILD/bench/raw.txt, then bench/report.py prints the tables and writes
@@ -6,7 +7,7 @@
 #
 #   BUILD=build bench/run.sh          (what `make bench` does)
 #   BENCH_SCALE=0.25                  move a quarter of the default amounts
-#   BENCH_ONLY="stream latency e2e recovery"   run only some sections
+#   BENCH_ONLY="stream latency e2e recovery tds"   run only some sections
 #
 # Speed never fails the run; a failed correctness check does (a checksum
 # mismatch in bench-stream, a failed backup or restore, restored data that
@@ -16,7 +17,7 @@ set -u
 BUILD=${BUILD:-build}
 SCALE=${BENCH_SCALE:-1}
 [ -n "$SCALE" ] || SCALE=1
-ONLY=${BENCH_ONLY:-stream latency e2e recovery}
+ONLY=${BENCH_ONLY:-stream latency e2e recovery tds}
 BIN=$BUILD/bench
 RAW=$BIN/raw.txt
 CACHE=${BENCH_CACHE:-build/bench-cache} # shared by every $BUILD
@@ -229,11 +230,17 @@ fi
 # workload, BACKUP LOG against a full backup of as many bytes, and a
 # differential of a 1 GiB database with 1% of its pages changed against a
 # full backup of it.
-serve_start() { # DIR: run an instance, wait until it listens
-  "$BUILD/vdisql" --serve -S "$1" 2>"$1.log" &
+serve_start() { # DIR [ARGS...]: run an instance, wait until it listens
+  d=$1
+  shift
+  # DISK backups beside the instance directory are the bench's own.  The
+  # old log goes first: the wait below must not read a previous run's.
+  rm -f "$d.log"
+  "$BUILD/vdisql" --serve -S "$d" --backup-dir "$(dirname "$d")" "$@" \
+    2>"$d.log" &
   SERVE_PID=$!
   i=0
-  while ! grep -q ' ready (pid ' "$1.log" 2>/dev/null && [ $i -lt 500 ]; do
+  while ! grep -q ' ready (pid ' "$d.log" 2>/dev/null && [ $i -lt 500 ]; do
     sleep 0.01
     i=$((i + 1))
   done
@@ -333,6 +340,46 @@ if want recovery; then
       serve_stop
     fi
     rm -rf "$R"
+  fi
+fi
+
+# ------------------------------------------------------------------ TDS
+# Issue 10: a 1 GiB BACKUP issued over TDS (FreeTDS tsql) against the same
+# statement through `vdisql -Q`, both to the same running instance; and a
+# connection, login and SELECT 1 over TDS against the same through
+# vdisql's local socket.  Alternating runs; the report takes medians.
+if want tds; then
+  echo "== TDS endpoint (alternating runs, medians)"
+  inst=$CACHE/db1024
+  if ! command -v tsql >/dev/null 2>&1; then
+    echo "  skipped: no tsql (Debian freetds-bin)"
+  elif e2e_ok && make_db "$inst" bench 1024; then
+    T=$WORK/tds
+    rm -rf "$T" && mkdir -p "$T"
+    MSSQL_SA_PASSWORD='Bench-Tds#1' serve_start "$inst" --backup-dir "$T" \
+      --tds 127.0.0.1:0
+    port=$(sed -n 's/^vdisql: TDS on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+      "$inst.log" | head -n 1)
+    stmt="BACKUP DATABASE bench TO DISK='$T/b.bak' WITH FORMAT, INIT"
+    printf '%s\ngo\nquit\n' "$stmt" >"$T/backup.sql"
+    printf 'SELECT 1\ngo\nquit\n' >"$T/select.sql"
+    for r in $(seq 1 $REPS); do
+      timed "tds_backup_tds_r$r" "$T/b.bak" sh -c "$(command -v tsql) -H 127.0.0.1 -p $port -U sa -P 'Bench-Tds#1' <'$T/backup.sql' >'$T/tsql.out' 2>&1 && grep -q 'successfully processed' '$T/tsql.out'"
+      timed "tds_backup_cli_r$r" "$T/b.bak" "$BUILD/vdisql" -S "$inst" -b \
+        -Q "$stmt"
+    done
+    "$BUILD/vdisql" -S "$inst" -b -Q "RESTORE VERIFYONLY FROM DISK='$T/b.bak'" \
+      >/dev/null || failed="$failed
+  tds: the backup over TDS does not verify"
+    for r in $(seq 1 20); do
+      measure "$BIN/bench-run" -l "tds_login_tds_r$r" -- sh -c \
+        "$(command -v tsql) -H 127.0.0.1 -p $port -U sa -P 'Bench-Tds#1' <'$T/select.sql' >'$T/tsql.out' 2>&1 && grep -q '^1\$' '$T/tsql.out'" \
+        >/dev/null
+      measure "$BIN/bench-run" -l "tds_login_cli_r$r" -- "$BUILD/vdisql" \
+        -S "$inst" -b -Q "SELECT 1" >/dev/null
+    done
+    serve_stop
+    rm -rf "$T"
   fi
 fi
 

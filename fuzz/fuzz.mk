@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # fuzz.mk - the fuzz targets of fuzz/ (STYLE.md 2.9; docs/FUZZING.md).
 # Included by the top Makefile.
 #
@@ -35,7 +36,7 @@ FZ_INC_TOOLS := -Iinclude -Itools/common -Itools/vdisql -Itools/vdi \
 FZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
            -fno-omit-frame-pointer
 FZ_BASE := -std=c11 -D_GNU_SOURCE -g -O1 -pthread $(WARN)
-FZ_LIBS := -lsqlite3 -lzstd $(S3_LIBS) -pthread
+FZ_LIBS := -lsqlite3 -lzstd -lssl -lcrypto $(S3_LIBS) -pthread
 
 # $(call fz_flavour,DIR,CC,COMPILE-FLAGS,LINK-FLAGS,EXTRA-OBJ): the rules of
 # one flavour (EXTRA-OBJ: the replay's main).  The tools' main() is renamed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_cli_args.c - the command lines of vdisql and vdi (STYLE.md 2.9,
  * target 4).

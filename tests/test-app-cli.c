@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-cli.c - `vdi` as a command: usage errors (exit 2, one line that
  * names the problem), --help, and the manifest checks that restore, verify

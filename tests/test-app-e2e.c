@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-e2e.c - `vdi` against the real engine: two real processes each
  * time (vdi, the client, spawns vdisql, the server, and they talk VDI).
@@ -21,10 +22,7 @@
 static char inst[4200], bk[4200];
 
 static void setup(void) {
-  if (!app_t_engine_ready()) {
-    fprintf(stderr, "vdisql is not built yet\n");
-    exit(TEST_SKIP);
-  }
+  app_t_require_engine();
   snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
   snprintf(bk, sizeof bk, "%s/bk", test_tmpdir());
   ASSERT_EQ(mkdir(inst, 0755), 0);
@@ -38,17 +36,6 @@ static void digest_of(const char *name, char *out, size_t n) {
   char p[4400];
   db_path(name, p, sizeof p);
   app_t_digest(p, out, n);
-}
-
-/* No manifest, and nothing but temporary dot-files (or nothing at all). */
-static void assert_no_backup(const char *db) {
-  char name[256];
-  snprintf(name, sizeof name, "%s.manifest.json", db);
-  ASSERT(!app_t_exists(bk, name));
-  snprintf(name, sizeof name, "%s.stripe", db);
-  int stripes = 0;
-  app_t_count_files(bk, name, &stripes);
-  ASSERT_EQ(stripes, 0);
 }
 
 static void roundtrip(int rows, int page, int nstripes, int compress) {
@@ -248,7 +235,7 @@ TEST_IMPL_TIMEOUT(app_e2e_unknown_db_no_manifest, 20) {
   ASSERT_EQ(rc, 1);
   ASSERT(strstr(out, "Msg ") != NULL); /* the engine's message, relayed */
   free(out);
-  assert_no_backup("nosuchdb");
+  app_t_assert_no_backup(bk, "nosuchdb");
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
   return 0;
 }
@@ -309,7 +296,7 @@ TEST_IMPL_TIMEOUT(app_e2e_kill_vdisql, 30) {
   ASSERT_NE(rc, 0);
   fprintf(stderr, "vdi ended %lld ms after vdisql was killed\n",
           (long long)(now_ms() - t0));
-  assert_no_backup("db");
+  app_t_assert_no_backup(bk, "db");
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0); /* temp files removed */
   return 0;
 }
@@ -330,7 +317,7 @@ TEST_IMPL_TIMEOUT(app_e2e_kill_vdi, 30) {
   if (rc < 0) kill(eng, SIGKILL);
   ASSERT_GE(rc, 0); /* the engine noticed within a second */
   ASSERT_NE(rc, 0); /* and its statement failed */
-  assert_no_backup("db");
+  app_t_assert_no_backup(bk, "db");
   return 0;
 }
 
@@ -347,7 +334,7 @@ TEST_IMPL_TIMEOUT(app_e2e_sigterm, 30) {
   ASSERT_EQ(rc, 128 + SIGTERM);
   /* vdi waited for its engine: it is gone too. */
   ASSERT(kill(eng, 0) != 0 && errno == ESRCH);
-  assert_no_backup("db");
+  app_t_assert_no_backup(bk, "db");
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
   return 0;
 }

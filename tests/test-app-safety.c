@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-safety.c - `vdi` with `vdisql` where a user could lose data
  * (issue 17), two or three real processes each time:
@@ -25,15 +26,12 @@
 static char inst[4200], bk1[4200], bk2[4200], mark[4200], envmark[4400];
 
 static void setup(void) {
-  if (!app_t_engine_ready()) {
-    fprintf(stderr, "vdisql is not built yet\n");
-    exit(TEST_SKIP);
-  }
+  app_t_require_engine();
   snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
   snprintf(bk1, sizeof bk1, "%s/bk1", test_tmpdir());
   snprintf(bk2, sizeof bk2, "%s/bk2", test_tmpdir());
   snprintf(mark, sizeof mark, "%s/at-commit", test_tmpdir());
-  snprintf(envmark, sizeof envmark, "VDISQL_TEST_COMMIT_MARK=%s", mark);
+  snprintf(envmark, sizeof envmark, "VDISQL_TEST_PAUSE_MARK=%s", mark);
   ASSERT_EQ(mkdir(inst, 0700), 0);
 }
 
@@ -62,9 +60,11 @@ static void two_backups(char *d1, char *d2, char *live) {
 
 static pid_t restore_held_at_commit(const char *from, const char *log,
                                     const char *pause) {
-  pid_t vdi = app_t_spawn(log, NULL, NULL, ENV(envmark, pause),
-                          ARGS("restore", "big", "--instance", inst, "--from",
-                               from, "--replace", "--quiet"));
+  pid_t vdi =
+      app_t_spawn(log, NULL, NULL,
+                  ENV("VDISQL_TEST_PAUSE_AT=restore_commit", envmark, pause),
+                  ARGS("restore", "big", "--instance", inst, "--from", from,
+                       "--replace", "--quiet"));
   for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
     sleep_ms(5);
   if (access(mark, F_OK) != 0) {
@@ -79,8 +79,7 @@ TEST_IMPL_TIMEOUT(app_safety_concurrent_restores, 60) {
   char d1[64], d2[64], live[64], now[64], log[4400];
   two_backups(d1, d2, live);
   snprintf(log, sizeof log, "%s/first.log", test_tmpdir());
-  pid_t first =
-      restore_held_at_commit(bk1, log, "VDISQL_TEST_COMMIT_PAUSE_MS=2000");
+  pid_t first = restore_held_at_commit(bk1, log, "VDISQL_TEST_PAUSE_MS=2000");
   char *out = NULL;
   int rc = app_t_run(&out, NULL,
                      ARGS("restore", "big", "--instance", inst, "--from", bk2,
@@ -104,8 +103,7 @@ TEST_IMPL_TIMEOUT(app_safety_kill_vdi_at_commit_keeps_db, 60) {
   char d1[64], d2[64], live[64], now[64], log[4400], p[4400];
   two_backups(d1, d2, live);
   snprintf(log, sizeof log, "%s/killed.log", test_tmpdir());
-  pid_t vdi =
-      restore_held_at_commit(bk1, log, "VDISQL_TEST_COMMIT_PAUSE_MS=700");
+  pid_t vdi = restore_held_at_commit(bk1, log, "VDISQL_TEST_PAUSE_MS=700");
   pid_t eng = app_t_find_child(vdi, "vdisql");
   ASSERT_GT(eng, 0);
   /* Every byte has been sent, checked and acknowledged; the new database
@@ -123,8 +121,7 @@ TEST_IMPL_TIMEOUT(app_safety_kill_vdi_at_commit_keeps_db, 60) {
   /* The same restore, held the same way but not killed, replaces it: the
    * hook is not what made the first fail. */
   unlink(mark);
-  pid_t ok =
-      restore_held_at_commit(bk1, log, "VDISQL_TEST_COMMIT_PAUSE_MS=300");
+  pid_t ok = restore_held_at_commit(bk1, log, "VDISQL_TEST_PAUSE_MS=300");
   ASSERT_EQ(wait_helper(ok), 0);
   digest("big", now, sizeof now);
   ASSERT_STR_EQ(now, d1);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-util.c - helpers of the `vdi` end-to-end tests (test-app-*.c):
  * run the real vdi binary as a separate process and capture its output,
@@ -26,35 +27,17 @@
 pid_t app_t_spawn(const char *out_path, const char *stdout_path,
                   const char *in_path, const char *const *env,
                   const char *const *args) {
-  const char *argv[64];
-  int argc = 0;
-  argv[argc++] = build_path("vdi");
-  for (int i = 0; args[i] && argc < 63; i++)
-    argv[argc++] = args[i];
-  argv[argc] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) TASK_FAIL_("fork: %s", strerror(errno));
-  if (pid == 0) {
-    int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-    if (in >= 0) dup2(in, 0);
-    if (out_path) {
-      int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-    }
-    if (stdout_path) {
-      int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) dup2(fd, 1);
-    }
-    for (int i = 0; env && env[i]; i++)
-      putenv((char *)env[i]);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  return pid;
+  return app_t_spawn_prog(build_path("vdi"), out_path, stdout_path, in_path,
+                          env, args);
+}
+
+/* The same for another program (a path). */
+pid_t app_t_spawn_prog(const char *prog, const char *out_path,
+                       const char *stdout_path, const char *in_path,
+                       const char *const *env, const char *const *args) {
+  spawn_io io = {
+      .out = out_path, .out_only = stdout_path, .in = in_path, .env = env};
+  return spawn_program(prog, args, &io);
 }
 
 static char *slurp(const char *path) {
@@ -214,6 +197,16 @@ int app_t_count_files(const char *dir, const char *prefix, int *with_prefix) {
   return n;
 }
 
+void app_t_assert_no_backup(const char *dir, const char *db) {
+  char name[256];
+  snprintf(name, sizeof name, "%s.manifest.json", db);
+  ASSERT(!app_t_exists(dir, name));
+  snprintf(name, sizeof name, "%s.stripe", db);
+  int stripes = 0;
+  app_t_count_files(dir, name, &stripes);
+  ASSERT_EQ(stripes, 0);
+}
+
 /* The pid of a process named `comm` whose parent is `parent`, or -1. */
 pid_t app_t_find_child(pid_t parent, const char *comm) {
   DIR *d = opendir("/proc");
@@ -273,6 +266,13 @@ int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms) {
 int app_t_engine_ready(void) {
   return access(build_path("vdisql"), X_OK) == 0 &&
          access(build_path("vdi"), X_OK) == 0;
+}
+
+void app_t_require_engine(void) {
+  if (!app_t_engine_ready()) {
+    fprintf(stderr, "vdisql is not built yet\n");
+    exit(TEST_SKIP);
+  }
 }
 
 /* Flip one byte of a file at offset off. */

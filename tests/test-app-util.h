@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-util.h - helpers of the `vdi` end-to-end tests (test-app-*.c
  * and the test-rel-*.c files that run the programs): run the real vdi
@@ -19,6 +20,10 @@
 pid_t app_t_spawn(const char *out_path, const char *stdout_path,
                   const char *in_path, const char *const *env,
                   const char *const *args);
+/* The same for another program (a path). */
+pid_t app_t_spawn_prog(const char *prog, const char *out_path,
+                       const char *stdout_path, const char *in_path,
+                       const char *const *env, const char *const *args);
 /* Run vdi and wait: its output in *out (malloc'd); its exit status. */
 int app_t_run(char **out, const char *const *env, const char *const *args);
 /* Run vdi and fail the test (showing its output) unless it exits 0. */
@@ -31,9 +36,15 @@ void app_t_digest(const char *path, char *out, size_t n);
 int app_t_integrity_ok(const char *path);
 int app_t_exists(const char *dir, const char *name);
 int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
+/* No manifest of @p db in @p dir and no stripe under its final name
+ * (temporary dot-files may remain). */
+void app_t_assert_no_backup(const char *dir, const char *db);
 pid_t app_t_find_child(pid_t parent, const char *comm);
 int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
 int app_t_engine_ready(void);
+/* Ends the test as skipped (exit TEST_SKIP) unless vdi and vdisql are
+ * built: for a test's setup. */
+void app_t_require_engine(void);
 void app_t_flip_byte(const char *path, long off);
 long long app_t_file_size(const char *path);
 

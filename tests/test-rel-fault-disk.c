@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-fault-disk.c - the client's disk filling up in the middle of a
  * backup, for real: `vdi backup` runs under a file-size limit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-fault-peer.c - fault injection in whole programs: `vdi backup`
  * (and the vdisql it starts, which inherits the environment) run with

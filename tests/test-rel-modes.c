@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-modes.c - every file vdisql and vdi create is never more
  * readable than what it comes from (issue 12; docs/RELIABILITY.md, "Who
@@ -93,7 +94,7 @@ static void touch_wal(const char *db, mode_t src, mode_t um) {
 
 static void one_case(mode_t um, mode_t src) {
   char base[4200], inst[4300], db[4400], p[4600], sql[9000], bk[4400],
-      mark[4400], envmark[4500], log[4400];
+      mark[4400], log[4400];
   snprintf(base, sizeof base, "%s/u%03o-s%04o", test_tmpdir(), (unsigned)um,
            (unsigned)src);
   umask(022);
@@ -121,7 +122,6 @@ static void one_case(mode_t um, mode_t src) {
 
   /* vdisql: RESTORE; its temporary file at the moment of the switch. */
   snprintf(mark, sizeof mark, "%s/at-commit", base);
-  snprintf(envmark, sizeof envmark, "VDISQL_TEST_COMMIT_MARK=%s", mark);
   snprintf(sql, sizeof sql,
            "RESTORE DATABASE q FROM DISK='%s/p0.bak', DISK='%s/p1.bak'", base,
            base);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-disk.c - BACKUP TO DISK / RESTORE FROM DISK with the real
  * vdisql binary: round trips over database sizes, page sizes, stripe
@@ -312,5 +313,66 @@ TEST_IMPL(sql_disk_replace_in_use_refused) {
       0);
   sql_digest(b, &rows);
   ASSERT_EQ(rows, 300);
+  return 0;
+}
+
+/* RESTORE ... WITH MOVE as SQL Server's clients send it: the logical names
+ * from FILELISTONLY, the files in the instance directory (with .mdf and
+ * .ldf, as they name them); a logical name that is not the backup's, a
+ * data file elsewhere or under another database's name, and a directory
+ * that does not exist are refused, and nothing is created. */
+TEST_IMPL(sql_disk_restore_move) {
+  const char *d = test_tmpdir();
+  char src[4200], p[4400], sql[9000], *out = NULL;
+  long ra, rb;
+  path(src, "app.db");
+  sql_make_db(src, 500, 4096, 1, 5);
+  ASSERT_EQ(sql_q(d, "BACKUP DATABASE app TO DISK='m.bak'", &out), 0);
+  free(out);
+  ASSERT_EQ(sql_q(d, "RESTORE FILELISTONLY FROM DISK='m.bak'", &out), 0);
+  ASSERT(strstr(out, "app\t"));
+  free(out);
+  snprintf(sql, sizeof sql,
+           "RESTORE DATABASE copy FROM DISK='m.bak' WITH MOVE 'app' TO "
+           "'%s/copy.mdf', MOVE N'app_log' TO '%s/copy_log.ldf'",
+           d, d);
+  if (sql_q(d, sql, &out) != 0) TASK_FAIL_("%s\n%s", sql, out);
+  free(out);
+  path(p, "copy.db");
+  ASSERT_UEQ(sql_digest(p, &rb), sql_digest(src, &ra));
+  ASSERT_EQ(rb, 500);
+  /* Relative to the instance, and VERIFYONLY checks the names too. */
+  ASSERT_EQ(sql_q(d,
+                  "RESTORE VERIFYONLY FROM DISK='m.bak' WITH MOVE 'app' TO "
+                  "'app.mdf'",
+                  &out),
+            0);
+  free(out);
+  struct {
+    const char *move;
+    int msg;
+  } bad[] = {
+      {"MOVE 'nosuch' TO 'c2.mdf'", 3234},
+      {"MOVE 'app' TO '/tmp/c2.mdf'", 3156},
+      {"MOVE 'app' TO 'other.mdf'", 3156},
+      {"MOVE 'app_log' TO '/tmp/c2_log.ldf'", 3156},
+      {"MOVE 'app' TO '/nonexistent/dir/c2.mdf'", 5133},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(sql, sizeof sql, "RESTORE DATABASE c2 FROM DISK='m.bak' WITH %s",
+             bad[i].move);
+    ASSERT_EQ(sql_q(d, sql, &out), 1);
+    if (!sql_has_msg(out, bad[i].msg))
+      TASK_FAIL_("%s: wanted Msg %d:\n%s", sql, bad[i].msg, out);
+    free(out);
+  }
+  path(p, "c2.db");
+  ASSERT_NE(access(p, F_OK), 0);
+  /* MOVE is a RESTORE option, not a BACKUP one. */
+  ASSERT_EQ(sql_q(d, "BACKUP DATABASE app TO DISK='n.bak' WITH MOVE 'a' TO 'b'",
+                  &out),
+            1);
+  ASSERT(sql_has_msg(out, 155));
+  free(out);
   return 0;
 }

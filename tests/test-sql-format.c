@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-format.c - the pieces of the backup stream format in
  * tools/common: CRC-32C (known values; hardware and table agree; chaining)

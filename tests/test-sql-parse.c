@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-parse.c - vdisql's statement language and command line: valid
  * statements with every WITH option, case, comments, quoting, GO batches;
@@ -138,7 +139,7 @@ TEST_IMPL(sql_parse_errors_give_msgs) {
       {"RESTORE DATABASE sales FROM DISK='a.bak' WITH COMPRESSION", 155},
       {"RESTORE VERIFYONLY FROM DISK='a.bak' WITH NAME='x'", 155},
       {"RESTORE DATABASE sales WITH RECOVERY", 3117}, /* not RESTORING */
-      {"RESTORE DATABASE sales FROM DISK='a.bak' WITH MOVE 'a' TO 'b'", 3032},
+      {"RESTORE DATABASE sales FROM DISK='a.bak' WITH STANDBY = 'u.dat'", 3032},
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH DIFFERENTIAL", 3035},
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH ENCRYPTION", 3032},
       {"BACKUP DATABASE sales TO TAPE='\\\\.\\tape0'", 3032},

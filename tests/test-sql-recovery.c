@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-recovery.c - the full recovery model across real processes: an
  * instance (`vdisql --serve`), a writer process committing numbered
@@ -569,6 +570,154 @@ TEST_IMPL_TIMEOUT(sql_recovery_log_during_full, 60) {
                ARGS("restore", "app", "--instance", inst, "--from", repo,
                     "--as", "r", "--latest", "--quiet"));
   ASSERT_EQ(rows_of("r"), 3080);
+  stop_instance(srv);
+  return 0;
+}
+
+/* An instance whose statements pause at @p point (testhook.h), creating
+ * @p mark there. */
+static pid_t start_paused_instance(const char *point, const char *mark) {
+  setenv("VDISQL_TEST_PAUSE_AT", point, 1);
+  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
+  setenv("VDISQL_TEST_PAUSE_MS", "20000", 1);
+  pid_t p = start_instance();
+  unsetenv("VDISQL_TEST_PAUSE_AT");
+  unsetenv("VDISQL_TEST_PAUSE_MARK");
+  unsetenv("VDISQL_TEST_PAUSE_MS");
+  return p;
+}
+
+/* Run @p sql through the instance @p srv, which pauses at @p point: kill
+ * the instance there (SIGKILL) and reap the statement's client. */
+static void kill_instance_at(pid_t srv, const char *point, const char *sql) {
+  char mark[4400], out[4400];
+  snprintf(mark, sizeof mark, "%s/mark-%s", test_tmpdir(), point);
+  snprintf(out, sizeof out, "%s/killed-%s.log", test_tmpdir(), point);
+  pid_t q = sql_vdisql_spawn(
+      out, (const char *const[]){"-b", "-S", inst, "-Q", sql, NULL});
+  for (int i = 0; i < 3000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  if (access(mark, F_OK) != 0) {
+    kill(q, SIGKILL);
+    kill(srv, SIGKILL);
+    TASK_FAIL_("%s never reached %s:\n%s", sql, point, sql_slurp(out));
+  }
+  ASSERT_EQ(kill(srv, SIGKILL), 0);
+  wait_helper_timeout(srv, 5000);
+  /* The client learns its statement died with the instance. */
+  ASSERT_NE(wait_helper_timeout(q, 5000), 0);
+  unlink(mark);
+}
+
+static int file_exists(const char *name) {
+  char p[4400];
+  struct stat st;
+  snprintf(p, sizeof p, "%s/%s", inst, name);
+  return stat(p, &st) == 0;
+}
+
+/* The instance killed in the middle of each new operation (issue 6's
+ * kills, extended): a killed BACKUP LOG or differential leaves no file
+ * that looks complete and does not move the chain; one killed after its
+ * media were complete leaves a good backup that overlaps the next; a
+ * RESTORE LOG or differential killed while applying leaves the database
+ * RESTORING with Msg 3456 until the sequence is started again, and the new
+ * sequence restores every row. */
+TEST_IMPL_TIMEOUT(sql_recovery_kills_lose_nothing, 120) {
+  char mark[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak' WITH CHECKSUM");
+  insert_rows("app", 1, 50);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 51, 100);
+  stop_instance(srv);
+
+  /* BACKUP LOG killed with its stream written but its file not closed. */
+  snprintf(mark, sizeof mark, "%s/mark-backup_before_close", test_tmpdir());
+  srv = start_paused_instance("backup_before_close", mark);
+  kill_instance_at(srv, "backup_before_close",
+                   "BACKUP LOG app TO DISK='lk.bak' WITH CHECKSUM");
+  ASSERT(!file_exists("lk.bak"));
+  /* The same for a differential. */
+  srv = start_paused_instance("backup_before_close", mark);
+  kill_instance_at(srv, "backup_before_close",
+                   "BACKUP DATABASE app TO DISK='dk.bak' WITH DIFFERENTIAL");
+  ASSERT(!file_exists("dk.bak"));
+
+  /* BACKUP LOG killed after its file is complete, before the chain
+   * moved: the file is a good backup; the next log overlaps it. */
+  snprintf(mark, sizeof mark, "%s/mark-backup_before_state", test_tmpdir());
+  srv = start_paused_instance("backup_before_state", mark);
+  kill_instance_at(srv, "backup_before_state",
+                   "BACKUP LOG app TO DISK='l2k.bak' WITH CHECKSUM");
+  ASSERT(file_exists("l2k.bak"));
+  srv = start_instance();
+  q_ok("RESTORE VERIFYONLY FROM DISK='l2k.bak'");
+  /* Nothing was recorded for the killed backups. */
+  q_has("SELECT count(*) AS n FROM msdb.dbo.backupset", "n\n2\n");
+  insert_rows("app", 101, 150);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  q_ok("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL");
+  insert_rows("app", 151, 200);
+  q_ok("BACKUP LOG app TO DISK='l3.bak'");
+
+  /* The chain without the killed log, and with it (it overlaps l2). */
+  q_ok("RESTORE DATABASE a FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG a FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG a FROM DISK='l2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG a FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("a"), 200);
+  q_ok("RESTORE DATABASE b FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG b FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG b FROM DISK='l2k.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG b FROM DISK='l2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG b FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("b"), 200);
+  stop_instance(srv);
+
+  /* RESTORE LOG killed after applying its first transaction. */
+  srv = start_instance();
+  q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
+  stop_instance(srv);
+  snprintf(mark, sizeof mark, "%s/mark-log_apply", test_tmpdir());
+  srv = start_paused_instance("log_apply", mark);
+  kill_instance_at(srv, "log_apply",
+                   "RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
+  srv = start_instance();
+  ASSERT_EQ(rows_of("c"), -1); /* RESTORING: not a database */
+  q_msg("RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY", 3456);
+  q_msg("RESTORE DATABASE c WITH RECOVERY", 3456);
+  ASSERT_EQ(rows_of("c"), -1);
+  /* A new sequence over it (same database: no REPLACE needed). */
+  q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("c"), 200);
+  char p[4400];
+  db_path(p, sizeof p, "c");
+  ASSERT(sql_integrity_ok(p));
+
+  /* A differential killed while it is written into the staged file. */
+  q_ok("RESTORE DATABASE d FROM DISK='f1.bak' WITH NORECOVERY");
+  stop_instance(srv);
+  snprintf(mark, sizeof mark, "%s/mark-diff_apply", test_tmpdir());
+  srv = start_paused_instance("diff_apply", mark);
+  kill_instance_at(srv, "diff_apply",
+                   "RESTORE DATABASE d FROM DISK='d1.bak' WITH NORECOVERY");
+  srv = start_instance();
+  ASSERT_EQ(rows_of("d"), -1);
+  q_msg("RESTORE LOG d FROM DISK='l3.bak' WITH NORECOVERY", 3456);
+  q_ok("RESTORE DATABASE d FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE d FROM DISK='d1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG d FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("d"), 200);
+  db_path(p, sizeof p, "d");
+  ASSERT(sql_integrity_ok(p));
+  /* The live database went on untouched through all of it. */
+  ASSERT_EQ(rows_of("app"), 200);
   stop_instance(srv);
   return 0;
 }

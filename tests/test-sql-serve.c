@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-serve.c - the vdisql instance (`vdisql --serve -S DIR`), real
  * processes each time: statements sent by `vdisql -S DIR` run in the
@@ -325,5 +326,82 @@ TEST_IMPL_TIMEOUT(sql_serve_other_users, 30) {
   char sq_bak[4400];
   snprintf(sq_bak, sizeof sq_bak, "%s/squat.bak", inst);
   ASSERT_EQ(sql_fsize(sq_bak), -1); /* nor was it run here instead */
+  return 0;
+}
+
+/* The instance reads and writes DISK backups only in its backup
+ * directories (by default the instance directory), whatever the spelling:
+ * absolute paths, "..", symbolic links out of it; a one-shot vdisql, which
+ * acts as its own user, is not confined. */
+TEST_IMPL_TIMEOUT(sql_serve_disk_confined, 30) {
+  char outside[4400], link[4400], extra[4400], sql[10000], *out = NULL;
+  setup();
+  make_db("a", 200);
+  snprintf(outside, sizeof outside, "%s/outside", test_tmpdir());
+  snprintf(extra, sizeof extra, "%s/extra", test_tmpdir());
+  snprintf(link, sizeof link, "%s/out-link", inst);
+  ASSERT_EQ(mkdir(outside, 0755), 0);
+  ASSERT_EQ(mkdir(extra, 0755), 0);
+  ASSERT_EQ(symlink(outside, link), 0);
+  /* A backup outside, made by the user's own one-shot vdisql. */
+  snprintf(sql, sizeof sql, "BACKUP DATABASE a TO DISK='%s/a.bak'", outside);
+  ASSERT_EQ(sql_q(inst, sql, &out), 0);
+  free(out);
+  pid_t srv = sql_serve_plain(inst, logp, NULL);
+  ASSERT_EQ(sql_q(inst, "BACKUP DATABASE a TO DISK='in.bak'", &out), 0);
+  free(out);
+  char refused[2][4500];
+  snprintf(refused[0], sizeof refused[0], "%s/b.bak", outside);
+  snprintf(refused[1], sizeof refused[1], "%s/../outside/c.bak", inst);
+  for (int i = 0; i < 2; i++) {
+    snprintf(sql, sizeof sql, "BACKUP DATABASE a TO DISK='%s'", refused[i]);
+    ASSERT_EQ(sql_q(inst, sql, &out), 1);
+    if (!sql_has_msg(out, 3201) || !strstr(out, "Access is denied"))
+      TASK_FAIL_("%s:\n%s", sql, out);
+    free(out);
+  }
+  ASSERT_EQ(sql_q(inst, "BACKUP DATABASE a TO DISK='out-link/d.bak'", &out), 1);
+  ASSERT(strstr(out, "Access is denied"));
+  free(out);
+  /* Nothing was written outside. */
+  const char *names[] = {"b.bak", "c.bak", "d.bak"};
+  for (int i = 0; i < 3; i++) {
+    char p[4500];
+    snprintf(p, sizeof p, "%s/%s", outside, names[i]);
+    ASSERT_NE(access(p, F_OK), 0);
+  }
+  /* Reading is confined too: a file outside is not even opened. */
+  snprintf(sql, sizeof sql, "RESTORE HEADERONLY FROM DISK='%s/a.bak'", outside);
+  ASSERT_EQ(sql_q(inst, sql, &out), 1);
+  ASSERT(strstr(out, "Access is denied"));
+  free(out);
+  ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='out-link/a.bak'", &out),
+            1);
+  ASSERT(strstr(out, "Access is denied"));
+  free(out);
+  ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='/etc/passwd'", &out), 1);
+  ASSERT(strstr(out, "Access is denied"));
+  free(out);
+  stop_instance(srv);
+
+  /* The operator adds a directory: it is usable, the rest stays shut. */
+  const char *args[] = {"--backup-dir", extra, NULL};
+  srv = sql_serve_plain(inst, logp, args);
+  snprintf(sql, sizeof sql,
+           "BACKUP DATABASE a TO DISK='%s/e.bak';"
+           "RESTORE DATABASE e FROM DISK='%s/e.bak'",
+           extra, extra);
+  ASSERT_EQ(sql_q(inst, sql, &out), 0);
+  free(out);
+  ASSERT_EQ(sql_q(inst, "BACKUP DATABASE a TO DISK='in2.bak'", &out), 1);
+  ASSERT(strstr(out, "Access is denied"));
+  free(out);
+  stop_instance(srv);
+  /* A directory that does not exist is refused at start. */
+  ASSERT_EQ(sql_vdisql(&out, "--serve", "-S", inst, "--backup-dir",
+                       "/nonexistent/x", NULL),
+            1);
+  ASSERT(strstr(out, "--backup-dir: '/nonexistent/x' is not a directory"));
+  free(out);
   return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-util.c - helpers of the vdisql tests (see test-sql-util.h).
  */
@@ -15,26 +16,8 @@
 #include <unistd.h>
 
 pid_t sql_vdisql_spawn(const char *out_path, const char *const *args) {
-  const char *argv[64];
-  int argc = 0;
-  argv[argc++] = build_path("vdisql");
-  for (int i = 0; args[i] && argc < 63; i++)
-    argv[argc++] = args[i];
-  argv[argc] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) TASK_FAIL_("fork: %s", strerror(errno));
-  if (pid == 0) {
-    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int in = open("/dev/null", O_RDONLY);
-    if (fd < 0 || in < 0) _exit(126);
-    dup2(in, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  return pid;
+  spawn_io io = {.out = out_path};
+  return spawn_program(build_path("vdisql"), args, &io);
 }
 
 int sql_file_has(const char *path, const char *what) {
@@ -45,6 +28,22 @@ int sql_file_has(const char *path, const char *what) {
 }
 
 pid_t sql_serve(const char *dir, const char *log, const char *const *extra) {
+  const char *args[40];
+  int n = 0, own = 0;
+  for (int i = 0; extra && extra[i] && n < 37; i++) {
+    own |= strcmp(extra[i], "--backup-dir") == 0;
+    args[n++] = extra[i];
+  }
+  if (!own) {
+    args[n++] = "--backup-dir";
+    args[n++] = test_tmpdir();
+  }
+  args[n] = NULL;
+  return sql_serve_plain(dir, log, args);
+}
+
+pid_t sql_serve_plain(const char *dir, const char *log,
+                      const char *const *extra) {
   const char *args[40] = {"--serve", "-S", dir};
   int n = 3;
   for (int i = 0; extra && extra[i] && n < 39; i++)
@@ -71,12 +70,14 @@ pid_t sql_spawn_held_restore(const char *dir, const char *restore_stmt,
                              const char *mark, int pause_ms, const char *log) {
   char ms[32];
   snprintf(ms, sizeof ms, "%d", pause_ms);
-  setenv("VDISQL_TEST_COMMIT_MARK", mark, 1);
-  setenv("VDISQL_TEST_COMMIT_PAUSE_MS", ms, 1);
+  setenv("VDISQL_TEST_PAUSE_AT", "restore_commit", 1);
+  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
+  setenv("VDISQL_TEST_PAUSE_MS", ms, 1);
   pid_t p = sql_vdisql_spawn(
       log, (const char *const[]){"-b", "-S", dir, "-Q", restore_stmt, NULL});
-  unsetenv("VDISQL_TEST_COMMIT_MARK");
-  unsetenv("VDISQL_TEST_COMMIT_PAUSE_MS");
+  unsetenv("VDISQL_TEST_PAUSE_AT");
+  unsetenv("VDISQL_TEST_PAUSE_MARK");
+  unsetenv("VDISQL_TEST_PAUSE_MS");
   for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
     sleep_ms(5);
   if (access(mark, F_OK) != 0) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-util.h - helpers of the vdisql tests (test-sql-*.c): run the
  * real vdisql binary as a separate process (fork + exec, no shell) and
@@ -26,8 +27,12 @@ pid_t sql_spawn_held_restore(const char *dir, const char *restore_stmt,
 /* Run a statement with -b -S dir -Q stmt. */
 /** Start `vdisql --serve -S dir` with @p extra arguments (NULL-terminated,
  * or NULL), output to @p log, and wait until it says it is ready; the test
- * fails if it does not. */
+ * fails if it does not.  Unless @p extra has its own --backup-dir, the
+ * instance may use DISK backups anywhere in the test's directory. */
 pid_t sql_serve(const char *dir, const char *log, const char *const *extra);
+/** The same with exactly @p extra: the instance's own defaults. */
+pid_t sql_serve_plain(const char *dir, const char *log,
+                      const char *const *extra);
 /** Stop an instance with SIGTERM; the test fails unless it exits 0 within
  * @p timeout_ms. */
 void sql_serve_stop(pid_t p, int timeout_ms);

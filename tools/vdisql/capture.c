@@ -39,12 +39,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CYCLE_FRAMES                                                           \
-  500u                      /* our own checkpoint past this many frames: below \
-                             * SQLite's default autocheckpoint (1000), so that \
-                             * an application's own rarely has work to do */
-#define IDLE_ROTATE_MS 5    /* move an idle pin this often */
-#define OBS_N          1024 /* wal-index observations kept for stamping */
+/* Our own checkpoint (which restarts the WAL) runs once this many bytes of
+ * frames follow the last restart.  Its last step holds the write lock for
+ * a few syncs, and a writer that meets it sleeps in SQLite's busy handler
+ * (1, 2, 5 ms...), which costs the application far more than the lock
+ * itself: so it runs rarely, about every 16 MiB of log.  The backfill in
+ * between is done by the application's own autocheckpoint (every 1000
+ * frames by default, up to our pin), as without the instance. */
+#define CYCLE_BYTES      (16u << 20)
+#define CYCLE_MIN_FRAMES 500u
+#define IDLE_ROTATE_MS   5    /* move an idle pin this often */
+#define OBS_N            1024 /* wal-index observations kept for stamping */
 
 /* The watcher saw the WAL generation @p salt end at frame @p mx at @p t. */
 struct obs {
@@ -333,6 +338,11 @@ static void cycle(struct cdb *c) {
   exec(c->w, "ROLLBACK");
 }
 
+static uint32_t cycle_frames(const struct cdb *c) {
+  uint32_t n = CYCLE_BYTES / (c->ps ? c->ps : 4096);
+  return n < CYCLE_MIN_FRAMES ? CYCLE_MIN_FRAMES : n;
+}
+
 static void *run(void *arg) {
   struct cdb *c = arg;
   struct timespec d = {0, (long)G.poll_ms * 1000000L};
@@ -343,7 +353,7 @@ static void *run(void *arg) {
      * wait for its busy timeout. */
     if (follow(c) == 0 && now_ms() - c->last_rotate_ms >= IDLE_ROTATE_MS)
       rotate(c);
-    if (c->pos.frame >= CYCLE_FRAMES ||
+    if (c->pos.frame >= cycle_frames(c) ||
         (c->pos.frame > 0 && now_ms() - c->last_cycle_ms > 1000))
       cycle(c);
     pthread_mutex_unlock(&c->mu);

@@ -303,6 +303,59 @@ static void sqlite_to_msg(vmsg *err, sqlite3 *db) {
     vmsg_setl(err, 102, 15, 0, "Incorrect syntax in the query: %s.", m);
 }
 
+/* msdb's types of the columns a query can read, for TDS clients. */
+static const struct {
+  const char *table, *column, *type;
+} msdb_types[] = {
+    {"backupset", "backup_set_id", "int"},
+    {"backupset", "backup_set_uuid", "uniqueidentifier"},
+    {"backupset", "media_set_id", "int"},
+    {"backupset", "name", "nvarchar(128)"},
+    {"backupset", "description", "nvarchar(255)"},
+    {"backupset", "database_name", "nvarchar(128)"},
+    {"backupset", "server_name", "nvarchar(128)"},
+    {"backupset", "type", "nvarchar(1)"},
+    {"backupset", "backup_start_date", "datetime"},
+    {"backupset", "backup_finish_date", "datetime"},
+    {"backupset", "backup_size", "numeric(20,0)"},
+    {"backupset", "compressed_backup_size", "numeric(20,0)"},
+    {"backupset", "first_lsn", "numeric(25,0)"},
+    {"backupset", "last_lsn", "numeric(25,0)"},
+    {"backupset", "checkpoint_lsn", "numeric(25,0)"},
+    {"backupset", "database_backup_lsn", "numeric(25,0)"},
+    {"backupset", "differential_base_lsn", "numeric(25,0)"},
+    {"backupset", "is_copy_only", "bit"},
+    {"backupset", "has_backup_checksums", "bit"},
+    {"backupset", "family_count", "tinyint"},
+    {"backupset", "software_name", "nvarchar(128)"},
+    {"backupset", "family_guid", "uniqueidentifier"},
+    {"backupset", "differential_base_guid", "uniqueidentifier"},
+    {"backupset", "recovery_model", "nvarchar(60)"},
+    {"backupmediafamily", "media_set_id", "int"},
+    {"backupmediafamily", "family_sequence_number", "tinyint"},
+    {"backupmediafamily", "logical_device_name", "nvarchar(128)"},
+    {"backupmediafamily", "physical_device_name", "nvarchar(260)"},
+    {"backupmediafamily", "device_type", "tinyint"},
+};
+
+/* The type of result column @p i: msdb's for a column of a table, an
+ * integer for an integer expression (int for COUNT, as SQL Server),
+ * else NULL (nvarchar).  @p has_row: the first row is there to look at. */
+static const char *column_type(sqlite3_stmt *st, int i, int has_row) {
+  const char *t = sqlite3_column_table_name(st, i);
+  const char *c = sqlite3_column_origin_name(st, i);
+  if (t && c) {
+    for (size_t k = 0; k < sizeof msdb_types / sizeof msdb_types[0]; k++)
+      if (!strcmp(t, msdb_types[k].table) && !strcmp(c, msdb_types[k].column))
+        return msdb_types[k].type;
+    return NULL;
+  }
+  if (has_row && sqlite3_column_type(st, i) == SQLITE_INTEGER)
+    return strncasecmp(sqlite3_column_name(st, i), "count(", 6) == 0 ? "int"
+                                                                     : "bigint";
+  return NULL;
+}
+
 int catalog_select(const char *inst_dir, const char *sql, const char *colsep,
                    int headers, vmsg *err) {
   char path[PATH_MAX + 32];
@@ -329,15 +382,19 @@ int catalog_select(const char *inst_dir, const char *sql, const char *colsep,
     } else {
       int nc = sqlite3_column_count(st);
       const char **v = calloc((size_t)nc + 1, sizeof *v);
-      if (!v) {
+      const char **ty = calloc((size_t)nc + 1, sizeof *ty);
+      if (!v || !ty) {
         vmsg_set(err, 701, "There is insufficient memory to run this query.");
       } else {
-        for (int i = 0; i < nc; i++)
+        /* The first row first: an expression's type is its value's. */
+        int s = sqlite3_step(st);
+        for (int i = 0; i < nc; i++) {
           v[i] = sqlite3_column_name(st, i);
-        out_columns(colsep, headers, nc, v);
+          ty[i] = column_type(st, i, s == SQLITE_ROW);
+        }
+        out_columns(colsep, headers, nc, v, ty);
         long rows = 0;
-        int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        for (; s == SQLITE_ROW; s = sqlite3_step(st)) {
           for (int i = 0; i < nc; i++)
             v[i] = (const char *)sqlite3_column_text(st, i);
           out_row(colsep, nc, v);
@@ -349,6 +406,7 @@ int catalog_select(const char *inst_dir, const char *sql, const char *colsep,
         } else {
           sqlite_to_msg(err, db);
         }
+        free(ty);
         free(v);
       }
     }

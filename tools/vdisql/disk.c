@@ -222,6 +222,10 @@ media_t *disk_open(char *const *paths, int n, const media_opts *o, vmsg *err) {
     d->s[i].path = resolve(o->base_dir, paths[i]);
     d->m.nstripes = (unsigned)i + 1;
     if (!d->s[i].path) goto fail;
+    if (guard_confined(o->allowed, d->s[i].path, err)) {
+      d_destroy(&d->m);
+      return NULL;
+    }
     for (int k = 0; k < i; k++)
       if (strcmp(d->s[k].path, d->s[i].path) == 0) {
         vmsg_set(err, 3201,

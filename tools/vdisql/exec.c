@@ -46,6 +46,7 @@ media_t *exec_open_media(const exec_ctx *cx, const stmt *s, int writing,
   o.buffercount = s->buffercount;
   o.maxtransfer = s->maxtransfer;
   o.base_dir = cx->inst_dir;
+  o.allowed = cx->backup_dirs;
   if (s->dev_kind == DEV_DISK) return disk_open(s->dev, s->ndev, &o, err);
   return vdidev_open(s->dev, s->ndev, &o, err);
 }

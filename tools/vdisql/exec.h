@@ -21,6 +21,8 @@ typedef struct exec_ctx {
   int headers;                /* 0 = no header line (-h -1) */
   const volatile int *cancel; /* set when the session's client hung up */
   session_vars *vars;         /* NULL: a one-shot run's own */
+  const char *const *backup_dirs; /* the instance's: DISK paths are
+                                   * confined to these; NULL: one-shot */
 } exec_ctx;
 
 /** Run one statement.  @return 0, or -1 after printing its Msg lines. */

@@ -11,6 +11,7 @@
 #include "dbstate.h"
 #include "guard.h"
 #include "stream.h"
+#include "testhook.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,7 +204,9 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
     snap_close(snap); /* writers may go on while the media is finished */
     free(sc.pt.changed);
   }
+  if (rc == 0) testhook_pause("backup_before_close");
   if (media_close(m, rc == 0) != 0) rc = -1;
+  if (rc == 0) testhook_pause("backup_before_state");
   if (rc) {
     if (sc.start_base && sc.followed) capture_abandon_base(s->db);
     guard_unlock(lock);

@@ -17,6 +17,7 @@
 #include "restoreplan.h"
 #include "stage.h"
 #include "stream.h"
+#include "testhook.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -40,8 +41,9 @@ static const char *type_text(const vs_header *h) {
 }
 
 /* An LSN column: NULL where SQL Server shows NULL (no log position). */
+/* An LSN, or NULL (SQL NULL) for none. */
 static const char *lsn_text(uint64_t v, char *buf, size_t n) {
-  if (v == 0) return "NULL";
+  if (v == 0) return NULL;
   snprintf(buf, n, "%llu", (unsigned long long)v);
   return buf;
 }
@@ -59,14 +61,10 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
   char guid[40], fam[40], dbase[40], size[32], start[40], finish[40], pages[32],
       psz[32], stripes[32], l1[32], l2[32], l3[32], l4[32], l5[32];
   vs_format_guid(h->set_id, guid);
-  if (memcmp(h->family_id, zero, 16) != 0)
-    vs_format_guid(h->family_id, fam);
-  else
-    snprintf(fam, sizeof fam, "NULL");
-  if (memcmp(h->diff_base_id, zero, 16) != 0)
-    vs_format_guid(h->diff_base_id, dbase);
-  else
-    snprintf(dbase, sizeof dbase, "NULL");
+  const int has_fam = memcmp(h->family_id, zero, 16) != 0;
+  const int has_base = memcmp(h->diff_base_id, zero, 16) != 0;
+  if (has_fam) vs_format_guid(h->family_id, fam);
+  if (has_base) vs_format_guid(h->diff_base_id, dbase);
   snprintf(size, sizeof size, "%llu",
            (unsigned long long)(h->units * vs_unit_size(h)));
   ms_text(h->first_time_ms, (time_t)h->start_time, start, sizeof start);
@@ -100,8 +98,35 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
                                      "DifferentialBaseGUID",
                                      "BackupTypeDescription",
                                      "BackupSetGUID"};
-  const char *row[] = {h->name[0] ? h->name : "NULL",
-                       h->description[0] ? h->description : "NULL",
+  /* SQL Server's types of these columns, for TDS clients. */
+  static const char *const type[] = {"nvarchar(128)",
+                                     "nvarchar(255)",
+                                     "smallint",
+                                     "tinyint",
+                                     "smallint",
+                                     "tinyint",
+                                     "nvarchar(128)",
+                                     "nvarchar(128)",
+                                     "numeric(20,0)",
+                                     "numeric(25,0)",
+                                     "numeric(25,0)",
+                                     "numeric(25,0)",
+                                     "numeric(25,0)",
+                                     "datetime",
+                                     "datetime",
+                                     "int",
+                                     "bigint",
+                                     "int",
+                                     "uniqueidentifier",
+                                     "bit",
+                                     "bit",
+                                     "nvarchar(60)",
+                                     "numeric(25,0)",
+                                     "uniqueidentifier",
+                                     "nvarchar(60)",
+                                     "uniqueidentifier"};
+  const char *row[] = {h->name[0] ? h->name : NULL,
+                       h->description[0] ? h->description : NULL,
                        type_code(h),
                        (h->flags & VS_F_COMPRESSED) ? "1" : "0",
                        "1",
@@ -118,16 +143,17 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
                        psz,
                        pages,
                        stripes,
-                       fam,
+                       has_fam ? fam : NULL,
                        (h->flags & VS_F_CHECKSUM) ? "1" : "0",
                        (h->flags & VS_F_COPY_ONLY) ? "1" : "0",
                        h->recovery == VS_RECOVERY_FULL ? "FULL" : "SIMPLE",
                        lsn_text(h->diff_base_lsn, l5, sizeof l5),
-                       dbase,
+                       has_base ? dbase : NULL,
                        type_text(h),
                        guid};
   const int n = (int)(sizeof head / sizeof head[0]);
-  out_columns(cx->colsep, cx->headers, n, head);
+  _Static_assert(sizeof type == sizeof head, "a type for every column");
+  out_columns(cx->colsep, cx->headers, n, head, type);
   out_row(cx->colsep, n, row);
 }
 
@@ -142,21 +168,12 @@ static void print_filelist(const exec_ctx *cx, const vs_header *h) {
   snprintf(psz, sizeof psz, "%u", h->page_size);
   snprintf(logical, sizeof logical, "%s", h->database);
   snprintf(physical, sizeof physical, "%s/%s.db", cx->inst_dir, h->database);
+  static const char *const type[] = {
+      "nvarchar(128)", "nvarchar(260)", "nvarchar(1)",   "nvarchar(128)",
+      "numeric(20,0)", "bigint",        "numeric(20,0)", "int"};
   const char *row[] = {logical, physical, "D", "PRIMARY", size, "1", size, psz};
-  out_columns(cx->colsep, cx->headers, 8, head);
+  out_columns(cx->colsep, cx->headers, 8, head, type);
   out_row(cx->colsep, 8, row);
-}
-
-/* Test hook (TESTING.md): stop at the boundary of a restore's commit, so
- * a test can kill the client exactly there. */
-static void test_pause_before_switch(void) {
-  const char *mark = getenv("VDISQL_TEST_COMMIT_MARK");
-  const char *ms = getenv("VDISQL_TEST_COMMIT_PAUSE_MS");
-  if (mark && *mark) {
-    int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) close(fd);
-  }
-  if (ms && *ms) usleep((useconds_t)strtoul(ms, NULL, 10) * 1000);
 }
 
 /* What a restore with RECOVERY leaves in the catalog: the database has
@@ -229,7 +246,7 @@ static int restore_full(const exec_ctx *cx, const stmt *s, media_t *m,
   /* The capture's connections must not hold the file being replaced. */
   if (rc == 0) capture_release(s->db);
   if (rc == 0) rc = dbw_prepare(w, h->page_count, err);
-  if (rc == 0) test_pause_before_switch();
+  if (rc == 0) testhook_pause("restore_commit");
   if (rc == 0) rc = media_peer_ok(m);
   if (rc == 0 && s->norecovery) {
     char staged[PATH_MAX + 300], dir[PATH_MAX + 300];
@@ -368,6 +385,9 @@ int exec_restore(const exec_ctx *cx, const stmt *s) {
   }
   if (rc == 0 && into_db)
     rc = rp_check_kind(s->kind == ST_RESTORE_LOG, &h, &err);
+  if (rc == 0 && (into_db || s->kind == ST_VERIFYONLY))
+    rc = rp_check_moves(cx->inst_dir, s->db[0] ? s->db : h.database, &h,
+                        s->nmove, s->move_from, s->move_to, &err);
   int done = 0; /* the restore took effect (closing may still complain) */
   if (rc == 0 && into_db) {
     if (h.backup_type == VS_TYPE_LOG)

@@ -156,6 +156,32 @@ int guard_backup_target(const char *inst_dir, const char *path, vmsg *err) {
   return hit ? refuse(err, path, why) : 0;
 }
 
+static int under(const char *path, const char *dir) {
+  size_t n = strlen(dir);
+  if (n == 1 && dir[0] == '/') return 1;
+  return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == 0);
+}
+
+int guard_confined(const char *const *dirs, const char *path, vmsg *err) {
+  char dir[PATH_MAX], base[NAME_MAX + 1], whole[PATH_MAX + NAME_MAX + 2];
+  if (!dirs) return 0;
+  /* An existing file (or link) is judged by where it really is; a new
+   * one by the real directory it would be created in. */
+  if (!realpath(path, whole)) {
+    if (split_resolved(path, dir, base) != 0) goto refused;
+    snprintf(whole, sizeof whole, "%s/%s", dir, base);
+  }
+  for (size_t i = 0; dirs[i]; i++)
+    if (under(whole, dirs[i])) return 0;
+refused:
+  vmsg_set(err, 3201,
+           "Cannot open backup device '%s'. Operating system error "
+           "5(Access is denied.): the instance reads and writes backups only "
+           "in its backup directories (vdisql --serve --backup-dir).",
+           path);
+  return -1;
+}
+
 int guard_private_dir(const char *inst_dir, const char *sub, char *out,
                       size_t n) {
   if ((size_t)snprintf(out, n, "%s/%s", inst_dir, PRIVATE_DIR) >= n)

@@ -19,6 +19,16 @@
  * under its private directory.  @return 0 or -1 with @p err set. */
 int guard_backup_target(const char *inst_dir, const char *path, vmsg *err);
 
+/** Refuse (Msg 3201, operating system error 5) a DISK @p path that is
+ * not under one of @p dirs (real paths, NULL-ended): the directories an
+ * instance reads and writes backups in (vdisql --serve --backup-dir; the
+ * instance directory by default).  The path's directory is resolved
+ * (symbolic links and ".." included), and an existing file is resolved
+ * whole, so no spelling or link leads out.  @p dirs NULL: one-shot
+ * vdisql, which acts as its own user and is not confined.
+ * @return 0 or -1 with @p err set. */
+int guard_confined(const char *const *dirs, const char *path, vmsg *err);
+
 /** Take database @p db's statement lock: exclusive for RESTORE (Msg 3101
  * while any other statement holds it), shared for BACKUP (Msg 927 while a
  * restore holds it).  Never waits.  @p lock receives the lock (a file

@@ -162,10 +162,6 @@ int la_mark(logarc_t *a, const la_pos *pos, vmsg *err) {
   return 0;
 }
 
-uint64_t la_segment_bytes(const logarc_t *a) {
-  return a->size;
-}
-
 static int cmp_u64(const void *x, const void *y) {
   uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
   return a < b ? -1 : a > b;

@@ -5,11 +5,13 @@
  * See vdisql.1.
  */
 #include "exec.h"
+#include "logins.h"
 #include "msg.h"
 #include "remote.h"
 #include "script.h"
 #include "serve.h"
 #include "stale.h"
+#include "tdstls.h"
 #include "wire.h"
 
 #include <grp.h>
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -30,7 +33,11 @@ static void usage(FILE *f) {
       "              [-Q \"statement\" | -q \"statement\" | -i file[,file]]\n"
       "              [-b] [-r[0|1]] [-s separator] [-h headers] [-?]\n"
       "       vdisql --serve -S DIR [--allow-group GROUP] [--stop-timeout S]\n"
-      "                     [--tds ADDRESS:PORT]\n"
+      "                     [--tds ADDRESS:PORT [--tls-cert FILE --tls-key "
+      "FILE]\n"
+      "                      [--tls-mode off|on|required]]\n"
+      "                     [--backup-dir PATH]...\n"
+      "       vdisql -S DIR --add-login NAME | --remove-login NAME\n"
       "  -S  instance: a directory path; '.', 'localhost', '(local)' or\n"
       "      none means $VDI_INSTANCE_DIR, else\n"
       "      $XDG_DATA_HOME/openvdi/instance (~/.local/share/...)\n"
@@ -40,10 +47,38 @@ static void usage(FILE *f) {
       "      vdisql -S DIR sends it the statements\n"
       "  --tds  also accept SQL Server clients (TDS) on ADDRESS:PORT\n"
       "      ([::1]:1433 for IPv6); the sa login's password is\n"
-      "      $MSSQL_SA_PASSWORD\n"
+      "      $MSSQL_SA_PASSWORD, other logins are in DIR/.vdisql/logins\n"
+      "  --tls-cert, --tls-key  PEM certificate and key: TLS for TDS\n"
+      "  --tls-mode  on (default with a certificate): offered, the login\n"
+      "      always encrypted; required: every connection all encrypted\n"
+      "      (SQL Server's ForceEncryption); off: not offered\n"
+      "  --add-login NAME  add (or change) a login of DIR's instance; the\n"
+      "      password from $VDISQL_LOGIN_PASSWORD or stdin's first line\n"
+      "  --backup-dir  a directory where the instance may read and write\n"
+      "      DISK backups (repeatable; default: the instance directory)\n"
       "  -U, -P, -E, -d, -l, -t, -W, -C, -N: accepted, no effect\n"
       "Statements: BACKUP DATABASE, RESTORE DATABASE | VERIFYONLY |\n"
       "HEADERONLY | FILELISTONLY (see vdisql(1)).\n");
+}
+
+#define MAX_BACKUP_DIRS 16
+
+/* --backup-dir: an existing directory, kept as its real path so that
+ * guard_confined compares like with like. */
+static int add_backup_dir(char **dirs, int *n, const char *path) {
+  char real[PATH_MAX];
+  struct stat st;
+  if (!realpath(path, real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "vdisql: --backup-dir: '%s' is not a directory\n", path);
+    return -1;
+  }
+  if (*n >= MAX_BACKUP_DIRS) {
+    fprintf(stderr, "vdisql: --backup-dir: at most %d directories\n",
+            MAX_BACKUP_DIRS);
+    return -1;
+  }
+  dirs[(*n)++] = strdup(real);
+  return dirs[*n - 1] ? 0 : -1;
 }
 
 static int mkdirs(const char *path) {
@@ -150,7 +185,10 @@ int main(int argc, char **argv) {
   const char *server = NULL, *query = NULL, *sep = "\t";
   const char *inputs = NULL; /* -i list, within argv (the last -i wins) */
   int bflag = 0, rflag = 0, headers = 1, serve = 0;
-  serve_opts so = {NULL, 0, 0, 10, NULL};
+  serve_opts so = {NULL, 0, 0, 10, NULL, NULL, NULL, -1, NULL};
+  const char *add_login = NULL, *remove_login = NULL;
+  static char *backup_dirs[MAX_BACKUP_DIRS + 1];
+  int nbackup_dirs = 0;
   signal(SIGPIPE, SIG_IGN);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -158,12 +196,43 @@ int main(int argc, char **argv) {
       serve = 1;
       continue;
     }
-    if (strcmp(a, "--tds") == 0) {
+    if (strcmp(a, "--tds") == 0 || strcmp(a, "--tls-cert") == 0 ||
+        strcmp(a, "--tls-key") == 0 || strcmp(a, "--tls-mode") == 0 ||
+        strcmp(a, "--add-login") == 0 || strcmp(a, "--remove-login") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
         return 1;
       }
-      so.tds = argv[++i];
+      const char *v = argv[++i];
+      if (strcmp(a, "--tds") == 0) {
+        so.tds = v;
+      } else if (strcmp(a, "--tls-cert") == 0) {
+        so.tls_cert = v;
+      } else if (strcmp(a, "--tls-key") == 0) {
+        so.tls_key = v;
+      } else if (strcmp(a, "--add-login") == 0) {
+        add_login = v;
+      } else if (strcmp(a, "--remove-login") == 0) {
+        remove_login = v;
+      } else if (strcmp(v, "off") == 0) {
+        so.tls_mode = TDS_TLS_OFF;
+      } else if (strcmp(v, "on") == 0) {
+        so.tls_mode = TDS_TLS_ON;
+      } else if (strcmp(v, "required") == 0) {
+        so.tls_mode = TDS_TLS_REQUIRED;
+      } else {
+        fprintf(stderr,
+                "vdisql: --tls-mode '%s': expected off, on or required\n", v);
+        return 1;
+      }
+      continue;
+    }
+    if (strcmp(a, "--backup-dir") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
+        return 1;
+      }
+      if (add_backup_dir(backup_dirs, &nbackup_dirs, argv[++i]) != 0) return 1;
       continue;
     }
     if (strcmp(a, "--allow-group") == 0 || strcmp(a, "--stop-timeout") == 0) {
@@ -295,12 +364,34 @@ int main(int argc, char **argv) {
             server ? server : ".", dir);
     return 1;
   }
+  if (add_login) return logins_add(dir, add_login);
+  if (remove_login) return logins_remove(dir, remove_login);
+  if ((so.tls_cert || so.tls_key || so.tls_mode >= 0) && !so.tds) {
+    fprintf(stderr, "vdisql: --tls-cert, --tls-key and --tls-mode: only "
+                    "with --serve --tds\n");
+    return 1;
+  }
+  if (so.tls_key && !so.tls_cert) {
+    fprintf(stderr, "vdisql: --tls-key: only with --tls-cert\n");
+    return 1;
+  }
+  if (so.tls_mode == TDS_TLS_REQUIRED && !so.tls_cert) {
+    fprintf(stderr, "vdisql: --tls-mode required: needs --tls-cert\n");
+    return 1;
+  }
   if (serve) {
     so.dir = dir;
+    /* Statements from clients read and write DISK backups only where the
+     * operator said: by default the instance directory. */
+    if (nbackup_dirs == 0 &&
+        add_backup_dir(backup_dirs, &nbackup_dirs, dir) != 0)
+      return 1;
+    so.backup_dirs = (const char *const *)backup_dirs;
     return serve_run(&so);
   }
-  if (so.tds) {
-    fprintf(stderr, "vdisql: --tds: only with --serve\n");
+  if (so.tds || nbackup_dirs) {
+    fprintf(stderr, "vdisql: %s: only with --serve\n",
+            so.tds ? "--tds" : "--backup-dir");
     return 1;
   }
   char host[256] = "localhost";

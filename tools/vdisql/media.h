@@ -44,9 +44,11 @@ typedef struct media_opts {
   int writing;   /* BACKUP (1) or RESTORE family (0) */
   int overwrite; /* DISK: INIT or FORMAT given */
   uint32_t blocksize, buffercount, maxtransfer; /* 0 = default */
-  const char *base_dir;   /* the instance: relative DISK paths are under it,
-                           * and its files are never a backup device */
-  const struct stat *src; /* BACKUP: the database file (fmode.h) */
+  const char *base_dir;       /* the instance: relative DISK paths are under it,
+                               * and its files are never a backup device */
+  const struct stat *src;     /* BACKUP: the database file (fmode.h) */
+  const char *const *allowed; /* DISK paths must be under one of these
+                               * (guard_confined); NULL: anywhere */
 } media_opts;
 
 /** Open DISK files.  @return NULL with @p err set on failure. */

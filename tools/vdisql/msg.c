@@ -54,9 +54,9 @@ const char *out_server(void) {
 }
 
 void out_columns(const char *colsep, int headers, int n,
-                 const char *const *names) {
+                 const char *const *names, const char *const *types) {
   if (sink) {
-    sink->columns(sink->ctx, n, names);
+    sink->columns(sink->ctx, n, names, types);
     return;
   }
   if (!headers) return;

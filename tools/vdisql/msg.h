@@ -41,8 +41,10 @@ typedef struct out_sink {
   void *ctx;
   /** A message: level 0..10 is informational (INFO), above is an error. */
   void (*message)(void *ctx, int num, int level, int line, const char *text);
-  /** A result set begins with these column names... */
-  void (*columns)(void *ctx, int n, const char *const *names);
+  /** A result set begins with these column names and SQL Server types
+   * (@p types NULL: all nvarchar)... */
+  void (*columns)(void *ctx, int n, const char *const *names,
+                  const char *const *types);
   /** ...has rows (a NULL value is SQL NULL)... */
   void (*row)(void *ctx, int n, const char *const *vals);
   /** ...and ends after @p rows rows. */
@@ -56,7 +58,7 @@ const char *out_server(void);
 /** A result set: column names (printed unless @p headers is 0), rows with
  * values separated by @p colsep, then "(N rows affected)". */
 void out_columns(const char *colsep, int headers, int n,
-                 const char *const *names);
+                 const char *const *names, const char *const *types);
 void out_row(const char *colsep, int n, const char *const *vals);
 void out_rows_done(long rows);
 /** Print an error in SQL Server's two-line form. */

@@ -119,7 +119,6 @@ static int parse_devices(pstate *ps, stmt *s) {
 
 /* Options that SQL Server knows but that mean nothing for SQLite. */
 static const char *const unsupported[] = {"STANDBY",
-                                          "MOVE",
                                           "CONTINUE_AFTER_ERROR",
                                           "PARTIAL",
                                           "ENCRYPTION",
@@ -253,6 +252,29 @@ static int parse_option(pstate *ps, stmt *s, int where) {
                 s->file);
       return -1;
     }
+    return 0;
+  }
+  if (tok_is(t, "MOVE")) {
+    /* MOVE 'logical_file_name' TO 'operating_system_file_name' */
+    if (!(where & (O_RESTORE | O_INFO))) goto notopt;
+    const tok *from = next(ps);
+    if (from->kind != T_STR) return syntax(ps, from);
+    const tok *to = cur(ps);
+    if (!tok_is(to, "TO")) return syntax(ps, to);
+    next(ps);
+    to = next(ps);
+    if (to->kind != T_STR) return syntax(ps, to);
+    if (s->nmove == MAX_MOVES) {
+      vmsg_setl(ps->err, 3032, 16, t->line,
+                "More than %d MOVE options: a SQLite database has one file.",
+                MAX_MOVES);
+      return -1;
+    }
+    s->move_from[s->nmove] = strdup(from->text);
+    s->move_to[s->nmove] = strdup(to->text);
+    s->nmove++;
+    if (!s->move_from[s->nmove - 1] || !s->move_to[s->nmove - 1])
+      return syntax(ps, t);
     return 0;
   }
   if (tok_is(t, "STOPAT")) {
@@ -411,9 +433,14 @@ fail:
 }
 
 void stmtlist_free(stmtlist *sl) {
-  for (size_t i = 0; i < sl->n; i++)
+  for (size_t i = 0; i < sl->n; i++) {
     for (int d = 0; d < sl->v[i].ndev; d++)
       free(sl->v[i].dev[d]);
+    for (int k = 0; k < sl->v[i].nmove; k++) {
+      free(sl->v[i].move_from[k]);
+      free(sl->v[i].move_to[k]);
+    }
+  }
   free(sl->v);
   sl->v = NULL;
   sl->n = 0;

@@ -3,6 +3,7 @@
  *   BACKUP DATABASE db TO dev[, dev...] [WITH opt[, opt...]]
  *   BACKUP LOG db TO ... [WITH ...]
  *   RESTORE DATABASE | LOG db FROM dev[, ...] [WITH ...]
+ *     (WITH MOVE 'logical' TO 'path' among the options)
  *   RESTORE DATABASE db WITH RECOVERY
  *   ALTER DATABASE db SET RECOVERY FULL | SIMPLE
  *   RESTORE VERIFYONLY | HEADERONLY | FILELISTONLY FROM dev[, ...] [WITH ...]
@@ -29,6 +30,7 @@ enum stmt_kind {
 enum dev_kind { DEV_DISK, DEV_VIRTUAL };
 
 #define MAX_DEVICES 64
+#define MAX_MOVES   16
 
 typedef struct stmt {
   int kind;
@@ -47,6 +49,8 @@ typedef struct stmt {
   uint32_t blocksize, buffercount, maxtransfer, file;
   char description[256];
   char name[128];
+  int nmove; /* MOVE 'logical' TO 'path', in the order given */
+  char *move_from[MAX_MOVES], *move_to[MAX_MOVES];
 } stmt;
 
 typedef struct stmtlist {

@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -91,13 +92,15 @@ static int in_list(const tok *t, const char *const *list) {
   return 0;
 }
 
-/* One SELECT item's value and default column name. */
+/* One SELECT item's value; *type its SQL Server type (NULL: nvarchar). */
 static int item_value(const exec_ctx *cx, pstate *p, char *val, size_t n,
-                      int *is_null) {
+                      int *is_null, const char **type) {
   const tok *t = at(p, 0);
   session_vars *v = cx->vars;
   *is_null = 0;
+  *type = NULL;
   if (t->kind == T_NUM) {
+    *type = t->num > 2147483647ull ? "numeric(19,0)" : "int";
     snprintf(val, n, "%llu", (unsigned long long)t->num);
     p->i++;
     return 0;
@@ -115,17 +118,20 @@ static int item_value(const exec_ctx *cx, pstate *p, char *val, size_t n,
                "Microsoft SQL Server 2022 (RTM) - " PRODUCT_VERSION
                " (X64)\n\topenvdi vdisql on Linux (SQLite %s)",
                sqlite3_libversion());
-    else if (!strcasecmp(w, "SPID"))
+    else if (!strcasecmp(w, "SPID")) {
       snprintf(val, n, "%ld", v ? v->spid : (long)getpid());
-    else if (!strcasecmp(w, "SERVERNAME"))
+      *type = "smallint";
+    } else if (!strcasecmp(w, "SERVERNAME"))
       snprintf(val, n, "%s", cx->server);
-    else if (!strcasecmp(w, "TRANCOUNT"))
+    else if (!strcasecmp(w, "TRANCOUNT")) {
       snprintf(val, n, "%d", v ? v->trancount : 0);
-    else if (!strcasecmp(w, "LANGUAGE"))
+      *type = "int";
+    } else if (!strcasecmp(w, "LANGUAGE"))
       snprintf(val, n, "us_english");
-    else if (!strcasecmp(w, "MAX_PRECISION"))
+    else if (!strcasecmp(w, "MAX_PRECISION")) {
       snprintf(val, n, "38");
-    else
+      *type = "tinyint";
+    } else
       return -1;
     p->i++;
     return 0;
@@ -150,7 +156,17 @@ static int item_value(const exec_ctx *cx, pstate *p, char *val, size_t n,
                !strcasecmp(k, "IsHadrEnabled") ||
                !strcasecmp(k, "IsIntegratedSecurityOnly"))
         snprintf(val, n, "0");
-      else if (!strcasecmp(k, "Collation"))
+      else if (!strcasecmp(k, "InstanceDefaultDataPath") ||
+               !strcasecmp(k, "InstanceDefaultLogPath") ||
+               !strcasecmp(k, "InstanceDefaultBackupPath")) {
+        /* Where a client should put files: databases live in the
+         * instance directory, backups in the first backup directory. */
+        char real[PATH_MAX];
+        const char *d = cx->inst_dir;
+        if (k[15] == 'B' && cx->backup_dirs && cx->backup_dirs[0])
+          d = cx->backup_dirs[0];
+        snprintf(val, n, "%.*s/", (int)n - 2, realpath(d, real) ? real : d);
+      } else if (!strcasecmp(k, "Collation"))
         snprintf(val, n, "SQL_Latin1_General_CP1_CI_AS");
       else
         *is_null = 1; /* SQL Server: NULL for a name it does not know */
@@ -178,13 +194,13 @@ static int item_value(const exec_ctx *cx, pstate *p, char *val, size_t n,
 /* SELECT item [[AS] name], ...: the result set, or -1 if not a probe. */
 static int probe_select(const exec_ctx *cx, pstate *p, int run) {
   char vals[MAX_ITEMS][512], names[MAX_ITEMS][129];
-  const char *vp[MAX_ITEMS], *np[MAX_ITEMS];
+  const char *vp[MAX_ITEMS], *np[MAX_ITEMS], *tp[MAX_ITEMS];
   int n = 0;
   p->i++; /* SELECT */
   for (;;) {
     int is_null;
     if (n == MAX_ITEMS ||
-        item_value(cx, p, vals[n], sizeof vals[n], &is_null) != 0)
+        item_value(cx, p, vals[n], sizeof vals[n], &is_null, &tp[n]) != 0)
       return -1;
     vp[n] = is_null ? NULL : vals[n];
     names[n][0] = 0; /* SQL Server names an expression nothing */
@@ -204,7 +220,7 @@ static int probe_select(const exec_ctx *cx, pstate *p, int run) {
   }
   if (!starts_stmt(at(p, 0))) return -1; /* FROM ...: a query */
   if (run) {
-    out_columns(cx->colsep, cx->headers, n, np);
+    out_columns(cx->colsep, cx->headers, n, np, tp);
     out_row(cx->colsep, n, vp);
     out_rows_done(1);
   }

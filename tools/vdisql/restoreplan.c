@@ -8,9 +8,11 @@
 #include "capture.h"
 #include "timefmt.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -64,6 +66,56 @@ int rp_check_full(const char *inst_dir, const char *db, const vs_header *h,
                "REPLACE or WITH STOPAT clause of the RESTORE statement to "
                "just overwrite the contents of the log.",
                db);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int rp_check_moves(const char *inst_dir, const char *db, const vs_header *h,
+                   int nmove, char *const *from, char *const *to, vmsg *err) {
+  char inst[PATH_MAX], dir[PATH_MAX], log_name[200];
+  snprintf(log_name, sizeof log_name, "%s_log", h->database);
+  if (nmove && !realpath(inst_dir, inst))
+    return vmsg_os_error(err, "resolve", inst_dir);
+  for (int i = 0; i < nmove; i++) {
+    int data = strcasecmp(from[i], h->database) == 0;
+    if (!data && strcasecmp(from[i], log_name) != 0) {
+      vmsg_set(err, 3234,
+               "Logical file '%s' is not part of database '%s'. Use RESTORE "
+               "FILELISTONLY to list the logical file names.",
+               from[i], db);
+      return -1;
+    }
+    /* A relative path is under the instance, as DISK paths are. */
+    char full[PATH_MAX];
+    if (to[i][0] == '/')
+      snprintf(full, sizeof full, "%s", to[i]);
+    else
+      snprintf(full, sizeof full, "%.*s/%s", PATH_MAX / 2, inst_dir, to[i]);
+    const char *slash = strrchr(full, '/');
+    const char *name = slash + 1;
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - full), full);
+    if (slash == full) snprintf(dir, sizeof dir, "/");
+    char real[PATH_MAX];
+    if (!realpath(dir, real)) {
+      vmsg_set(err, 5133,
+               "Directory lookup for the file \"%s\" failed with the "
+               "operating system error 2(No such file or directory).",
+               to[i]);
+      return -1;
+    }
+    size_t stem = strcspn(name, ".");
+    int here = strcmp(real, inst) == 0;
+    int named = !data || (strlen(db) == stem && strncmp(name, db, stem) == 0);
+    if (!here || !named || !*name) {
+      vmsg_set(err, 3156,
+               "File '%s' cannot be restored to '%s'. Use WITH MOVE to "
+               "identify a valid location for the file. (vdisql keeps "
+               "database '%s' in '%s/%s.db', with its log beside it: MOVE "
+               "can name that file, with any extension, and a log file in "
+               "that directory.)",
+               from[i], to[i], db, inst, db);
       return -1;
     }
   }

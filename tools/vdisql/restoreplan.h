@@ -21,6 +21,16 @@
  * @return 0 if allowed, or -1 with @p err set. */
 int rp_check_full(const char *inst_dir, const char *db, const vs_header *h,
                   vmsg *err);
+/** The MOVE options of a restore of backup @p h as database @p db of the
+ * instance @p inst_dir (docs/INSTANCE.md, "MOVE"): each logical name must
+ * be the backup's data file (its database's name) or its log
+ * ("<name>_log"), else Msg 3234; the data file must be named where vdisql
+ * keeps the database, DIR/<db> with any extension (SQL Server's clients
+ * write .mdf), the log file anywhere in DIR (the WAL sits beside the
+ * database), else Msg 3156; a directory that does not exist is Msg 5133.
+ * @return 0 or -1 with @p err set. */
+int rp_check_moves(const char *inst_dir, const char *db, const vs_header *h,
+                   int nmove, char *const *from, char *const *to, vmsg *err);
 /** The backup's kind must be the statement's (Msg 3135). */
 int rp_check_kind(int restore_log, const vs_header *h, vmsg *err);
 /** A differential onto the database in RESTORING state @p r. */

@@ -27,6 +27,7 @@
 #include "media.h"
 #include "session.h"
 #include "stale.h"
+#include "tdstls.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -50,6 +51,13 @@
 #include <unistd.h>
 
 #define MAX_SESSIONS 256
+/* TDS connections not logged in yet: more are closed at once, so a flood
+ * of logins, right or wrong, holds at most this many threads and leaves
+ * the other sessions' slots alone; each is shut down if it has not logged
+ * in within LOGIN_DEADLINE seconds of its connect, so connections that
+ * never finish (or trickle) their login do not keep their slots. */
+#define MAX_PENDING_LOGINS 32
+#define LOGIN_DEADLINE     10
 
 static double now_s(void) {
   struct timespec ts;
@@ -205,6 +213,7 @@ struct state {
   int lfd, sfd, efd;
   int tfd;              /* TDS listener, or -1 */
   const char *password; /* MSSQL_SA_PASSWORD as it was at the start */
+  tds_tls_ctx *tls;     /* --tls-cert and --tls-key, or NULL */
   session_t *sessions;
   int nsessions;
   long next_id;
@@ -240,6 +249,7 @@ static void accept_one(struct state *st) {
   s->id = ++st->next_id;
   s->peer = c;
   s->dir = st->o->dir;
+  s->backup_dirs = st->o->backup_dirs;
   s->notify_fd = st->efd;
   s->watching = 1;
   if (pthread_create(&s->thread, NULL, session_main, s) != 0) {
@@ -257,7 +267,10 @@ static void accept_one(struct state *st) {
 static void accept_tds(struct state *st) {
   int fd = accept4(st->tfd, NULL, NULL, SOCK_CLOEXEC);
   if (fd < 0) return;
-  if (st->nsessions >= MAX_SESSIONS) {
+  int pending = 0;
+  for (session_t *s = st->sessions; s; s = s->next)
+    pending += s->tds && !__atomic_load_n(&s->logged_in, __ATOMIC_ACQUIRE);
+  if (st->nsessions >= MAX_SESSIONS || pending >= MAX_PENDING_LOGINS) {
     close(fd); /* a flood: the client's connect fails, nothing else */
     return;
   }
@@ -271,10 +284,13 @@ static void accept_tds(struct state *st) {
   s->fd = fd;
   s->id = ++st->next_id;
   s->dir = st->o->dir;
+  s->backup_dirs = st->o->backup_dirs;
   s->notify_fd = st->efd;
   s->tds = 1;
   s->password = st->password;
   s->server_name = st->o->dir;
+  s->tls = st->tls;
+  s->login_by = now_s() + LOGIN_DEADLINE;
   if (pthread_create(&s->thread, NULL, tds_session_main, s) != 0) {
     close(fd);
     free(s);
@@ -311,7 +327,17 @@ static void cancel(session_t *s) {
 }
 
 int serve_run(const serve_opts *o) {
-  struct state st = {o, -1, -1, -1, -1, NULL, NULL, 0, 0};
+  struct state st = {o, -1, -1, -1, -1, NULL, NULL, NULL, 0, 0};
+  if (o->tls_cert) {
+    char err[600];
+    int mode = o->tls_mode >= 0 ? o->tls_mode : TDS_TLS_ON;
+    st.tls = tds_tls_load(o->tls_cert, o->tls_key ? o->tls_key : o->tls_cert,
+                          mode, err, sizeof err);
+    if (!st.tls) {
+      fprintf(stderr, "vdisql: %s\n", err);
+      return 1;
+    }
+  }
   const char *pw = getenv("MSSQL_SA_PASSWORD");
   st.password = pw && *pw ? strdup(pw) : NULL;
   int lock = take_instance_lock(o->dir);
@@ -350,8 +376,11 @@ int serve_run(const serve_opts *o) {
    * every database with a differential base), before any statement. */
   capture_init(o->dir);
   if (st.tfd >= 0)
-    fprintf(stderr, "vdisql: TDS on %s%s\n", shown,
-            st.password ? "" : " (no MSSQL_SA_PASSWORD: logins are refused)");
+    fprintf(stderr, "vdisql: TDS on %s%s%s\n", shown,
+            tds_tls_mode(st.tls) == TDS_TLS_REQUIRED ? " (TLS required)"
+            : tds_tls_mode(st.tls) == TDS_TLS_ON     ? " (TLS offered)"
+                                                     : "",
+            st.password ? "" : " (no MSSQL_SA_PASSWORD)");
   fprintf(stderr, "vdisql: instance '%s' ready (pid %ld)\n", o->dir,
           (long)getpid());
 
@@ -377,6 +406,24 @@ int serve_run(const serve_opts *o) {
     if (stopping && !aborted) {
       double left = deadline - now_s();
       timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
+    }
+    /* Logins past their deadline are shut down; wake for the next one. */
+    double now = now_s();
+    for (session_t *s = st.sessions; s; s = s->next) {
+      if (!s->tds || s->login_by == 0 ||
+          __atomic_load_n(&s->logged_in, __ATOMIC_ACQUIRE)) {
+        s->login_by = 0;
+        continue;
+      }
+      if (now >= s->login_by) {
+        fprintf(stderr, "vdisql: session %ld: no login within %d s; closing\n",
+                s->id, LOGIN_DEADLINE);
+        shutdown(s->fd, SHUT_RDWR);
+        s->login_by = 0;
+        continue;
+      }
+      int ms = (int)((s->login_by - now) * 1000) + 1;
+      if (timeout < 0 || ms < timeout) timeout = ms;
     }
     int rc = poll(pf, n, timeout);
     if (rc < 0 && errno != EINTR) break;
@@ -435,5 +482,6 @@ int serve_run(const serve_opts *o) {
   close(st.efd);
   close(lock);
   free((char *)st.password);
+  tds_tls_ctx_free(st.tls);
   return 0;
 }

@@ -14,6 +14,10 @@ typedef struct serve_opts {
   gid_t allow_gid;
   int stop_timeout; /* s: how long a stop waits for running statements */
   const char *tds;  /* --tds ADDRESS:PORT, or NULL: no TDS endpoint */
+  const char *tls_cert, *tls_key; /* PEM files, or NULL: no TLS */
+  int tls_mode; /* --tls-mode (TDS_TLS_*), -1: on with a certificate */
+  const char *const *backup_dirs; /* real paths, NULL-ended: where DISK
+                                   * backups may be read and written */
 } serve_opts;
 
 /** Run the instance.  @return the exit status: 0 after a clean stop, 1 if

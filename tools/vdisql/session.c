@@ -112,8 +112,8 @@ void *session_main(void *arg) {
     if (out && err) {
       out_bind(out, err, sname, (flags & WIRE_F_STDERR) != 0);
       session_vars vars = {"master", 0, s->id};
-      exec_ctx cx = {s->dir,     sname, sep, !(flags & WIRE_F_NOHEAD),
-                     &s->cancel, &vars};
+      exec_ctx cx = {s->dir,     sname, sep,           !(flags & WIRE_F_NOHEAD),
+                     &s->cancel, &vars, s->backup_dirs};
       int stop = (flags & WIRE_F_STOP) != 0, failed = 0;
       for (int i = 0; i < n && !s->cancel; i++) {
         session_log_script(s->id, scripts[i]);

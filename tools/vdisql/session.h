@@ -16,8 +16,9 @@ typedef struct session {
   int fd;
   long id;
   struct ucred peer;
-  const char *dir;         /* the instance directory */
-  int notify_fd;           /* eventfd: the listener wakes when we end */
+  const char *dir;                /* the instance directory */
+  const char *const *backup_dirs; /* where DISK backups may be (serve.h) */
+  int notify_fd;                  /* eventfd: the listener wakes when we end */
   volatile int cancel;     /* the client hung up, or the instance stops */
   int done;                /* atomic: the thread has finished */
   int watching;            /* the listener polls fd for a hang-up */
@@ -25,6 +26,11 @@ typedef struct session {
   volatile int stop;       /* the instance stops: end after this batch */
   const char *password;    /* TDS: the sa login's, NULL = refuse all */
   const char *server_name; /* TDS: in messages (@@SERVERNAME) */
+  struct tds_tls_ctx *tls; /* TDS: certificate and --tls-mode, or NULL */
+  int logged_in;           /* TDS, atomic: past LOGIN7 (serve.c counts
+                              the connections that are not) */
+  double login_by;         /* TDS: serve.c ends it if not logged in by
+                              then (monotonic seconds; 0 once ended) */
   pthread_t thread;
   struct session *next;
 } session_t;

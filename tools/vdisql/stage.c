@@ -15,6 +15,7 @@
 #include "fileio.h"
 #include "guard.h"
 #include "restoreplan.h"
+#include "testhook.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -121,6 +122,7 @@ int stage_apply_diff(const char *inst_dir, const char *db, spool_t *sp,
     if (fio_pread_all(sp->fd, buf, (size_t)n * ps, (off_t)(off + 12)) ||
         fio_pwrite_all(fd, buf, (size_t)n * ps, (off_t)((first - 1) * ps)))
       goto io;
+    if (off == 0) testhook_pause("diff_apply"); /* the first pages */
     off += 12 + (uint64_t)n * ps;
   }
   if (ftruncate(fd, (off_t)(h->page_count * ps)) || fsync(fd)) goto io;
@@ -182,6 +184,7 @@ int stage_apply_log(const char *inst_dir, const char *db, spool_t *sp,
           goto io;
       }
       if (ftruncate(fd, (off_t)((uint64_t)lr.commit_size * ps))) goto io;
+      if (lsn == r->lsn) testhook_pause("log_apply"); /* the first one */
       ntxn = 0;
       lsn = lr.lsn + 1;
     }

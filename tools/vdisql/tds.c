@@ -17,6 +17,7 @@ int tds_init(tds_conn *c, int fd) {
   memset(c, 0, sizeof *c);
   c->fd = fd;
   c->version = TDS_V74;
+  c->out_type = TDS_PKT_REPLY;
   c->packet_size = 4096;
   c->out = malloc(MAX_PACKET);
   c->nout = HDR;
@@ -35,10 +36,11 @@ int tds_set_packet_size(tds_conn *c, uint32_t size) {
   return 0;
 }
 
-static int read_full(int fd, uint8_t *p, size_t n) {
+static int read_full(tds_conn *c, uint8_t *p, size_t n) {
   size_t got = 0;
   while (got < n) {
-    ssize_t k = read(fd, p + got, n - got);
+    ssize_t k = c->io ? c->io->read(c->io->ctx, p + got, n - got)
+                      : read(c->fd, p + got, n - got);
     if (k < 0 && errno == EINTR) continue;
     if (k < 0) return -1;
     if (k == 0) return got == 0 ? 0 : -1; /* cut inside a packet */
@@ -47,10 +49,10 @@ static int read_full(int fd, uint8_t *p, size_t n) {
   return 1;
 }
 
-int tds_read_packet(int fd, uint8_t *type, uint8_t *status, uint8_t *buf,
+int tds_read_packet(tds_conn *c, uint8_t *type, uint8_t *status, uint8_t *buf,
                     size_t cap, size_t *plen) {
   uint8_t h[HDR];
-  int r = read_full(fd, h, HDR);
+  int r = read_full(c, h, HDR);
   if (r <= 0) return r;
   size_t len = (size_t)h[2] << 8 | h[3]; /* 2.2.3.1.3: big-endian */
   if (len < HDR || len - HDR > cap) {
@@ -59,7 +61,7 @@ int tds_read_packet(int fd, uint8_t *type, uint8_t *status, uint8_t *buf,
   }
   *type = h[0];
   *status = h[1];
-  if (len > HDR && read_full(fd, buf, len - HDR) != 1) {
+  if (len > HDR && read_full(c, buf, len - HDR) != 1) {
     errno = EPROTO;
     return -1;
   }
@@ -77,7 +79,7 @@ int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len) {
   if (!pkt) return -1;
   for (;;) {
     size_t k;
-    int r = tds_read_packet(c->fd, &t, &st, pkt, MAX_PACKET, &k);
+    int r = tds_read_packet(c, &t, &st, pkt, MAX_PACKET, &k);
     if (r == 0 && !first) {
       rc = 0; /* the client closed between messages */
       break;
@@ -120,7 +122,7 @@ int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len) {
 static int send_packet(tds_conn *c, int eom) {
   size_t len = c->nout;
   uint8_t *h = c->out;
-  h[0] = TDS_PKT_REPLY;
+  h[0] = c->out_type;
   h[1] = eom ? TDS_STATUS_EOM : 0;
   h[2] = (uint8_t)(len >> 8);
   h[3] = (uint8_t)len;
@@ -129,6 +131,11 @@ static int send_packet(tds_conn *c, int eom) {
   h[7] = 0;
   c->nout = HDR;
   if (c->write_failed) return -1;
+  if (c->io) {
+    if (c->io->write(c->io->ctx, h, len) == 0) return 0;
+    c->write_failed = 1;
+    return -1;
+  }
   for (size_t off = 0; off < len;) {
     ssize_t k = send(c->fd, h + off, len - off, MSG_NOSIGNAL);
     if (k < 0 && errno == EINTR) continue;
@@ -174,6 +181,10 @@ void tds_u64(tds_conn *c, uint64_t v) {
 int tds_flush(tds_conn *c, int eom) {
   if (!eom && c->nout == HDR) return 0;
   return send_packet(c, eom);
+}
+
+int tds_pending(const tds_conn *c) {
+  return c->io && c->io->pending && c->io->pending(c->io->ctx);
 }
 
 /* One code point from UTF-8 at *s (advanced); U+FFFD for a bad byte. */
@@ -358,16 +369,12 @@ void tds_envchange(tds_conn *c, uint8_t type, const char *nv, const char *ov) {
   put_text(c, ov, 0, 255);
 }
 
-/* The collation of every NVARCHAR we send and of the server:
- * SQL_Latin1_General_CP1_CI_AS (LCID 0x0409, case-insensitive, sort 52). */
-static const uint8_t collation[5] = {0x09, 0x04, 0xD0, 0x00, 0x34};
-
 void tds_envchange_collation(tds_conn *c) {
   tds_u8(c, TDS_TOK_ENVCHANGE);
   tds_u16(c, 1 + 1 + 5 + 1);
   tds_u8(c, 7); /* SQL collation */
   tds_u8(c, 5);
-  tds_put(c, collation, 5);
+  tds_put(c, tds_collation, 5);
   tds_u8(c, 0);
 }
 
@@ -417,19 +424,23 @@ void tds_done(tds_conn *c, uint8_t token, uint16_t status, uint16_t curcmd,
     tds_u32(c, (uint32_t)rows);
 }
 
-/* 2.2.7.4 COLMETADATA, every column NVARCHAR(4000) NULL. */
-void tds_colmetadata(tds_conn *c, int n, const char *const *names) {
+/* 2.2.7.4 COLMETADATA: every column nullable, of the SQL Server type
+ * @p types names (NULL: all NVARCHAR(4000)); kept for the rows. */
+void tds_colmetadata(tds_conn *c, int n, const char *const *names,
+                     const char *const *types) {
   tds_u8(c, TDS_TOK_COLMETADATA);
   tds_u16(c, (uint16_t)n);
+  c->ncols = n;
   for (int i = 0; i < n; i++) {
+    tds_coltype t = tds_type_parse(types && i < TDS_MAX_COLS ? types[i] : NULL);
+    if (i < TDS_MAX_COLS) c->cols[i] = t;
+    uint8_t info[8];
     if (c->version >= TDS_V72)
       tds_u32(c, 0); /* UserType */
     else
       tds_u16(c, 0);
     tds_u16(c, 0x0001 | 0x0008); /* nullable, updatable: unknown */
-    tds_u8(c, 0xE7);             /* NVARCHARTYPE */
-    tds_u16(c, 8000);            /* bytes */
-    tds_put(c, collation, 5);
+    tds_put(c, info, tds_type_info(&t, info));
     put_text(c, names[i], 0, 128);
   }
 }
@@ -439,6 +450,11 @@ void tds_row(tds_conn *c, int n, const char *const *vals) {
   static __thread uint8_t u[8000];
   tds_u8(c, TDS_TOK_ROW);
   for (int i = 0; i < n; i++) {
+    if (i < c->ncols && i < TDS_MAX_COLS && c->cols[i].kind != TK_NVARCHAR) {
+      uint8_t v[20];
+      tds_put(c, v, tds_type_value(&c->cols[i], vals[i], v));
+      continue;
+    }
     if (!vals[i]) {
       tds_u16(c, 0xFFFF); /* CHARBIN_NULL */
       continue;

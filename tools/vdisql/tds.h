@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tdstypes.h"
+
 /* Packet types (MS-TDS 2.2.3.1.1). */
 enum {
   TDS_PKT_BATCH = 0x01,
@@ -52,14 +54,31 @@ enum {
 /* The largest request we take: a batch of text, a login. */
 #define TDS_MAX_MESSAGE (16u << 20)
 
+/* How a connection's bytes travel: by default plain on the socket; with
+ * TLS (tdstls.h) through these.  read and write work as read(2) and a
+ * whole-buffer send (0 or -1); pending says whether bytes already read
+ * from the socket wait inside (a poll of the socket would not show them). */
+typedef struct tds_io {
+  void *ctx;
+  long (*read)(void *ctx, void *buf, size_t n);
+  int (*write)(void *ctx, const void *buf, size_t n);
+  int (*pending)(void *ctx);
+} tds_io;
+
+#define TDS_MAX_COLS 256 /* typed; later columns are sent as NVARCHAR */
+
 typedef struct tds_conn {
   int fd;
+  const tds_io *io;     /* NULL: plain bytes on fd */
+  uint8_t out_type;     /* of the packets we send: TDS_PKT_REPLY */
   uint32_t version;     /* agreed at login; TDS_V74 before */
   uint32_t packet_size; /* agreed at login; 4096 before */
   uint8_t *out;         /* the packet being filled, header included */
   size_t nout;
   int write_failed;  /* the client went away: later writes are dropped */
   uint8_t packet_id; /* of the last packet sent */
+  int ncols;         /* the current result set's columns, for its rows */
+  tds_coltype cols[TDS_MAX_COLS];
 } tds_conn;
 
 /** A connection on @p fd.  0, or -1 if out of memory. */
@@ -71,7 +90,7 @@ int tds_set_packet_size(tds_conn *c, uint32_t size);
 /** Read one packet's header and payload (at most @p cap bytes) into @p buf,
  * *len bytes (an ATTENTION has none).  @return 1, 0 at end of file, -1 on
  * a read error or a malformed packet (errno EPROTO). */
-int tds_read_packet(int fd, uint8_t *type, uint8_t *status, uint8_t *buf,
+int tds_read_packet(tds_conn *c, uint8_t *type, uint8_t *status, uint8_t *buf,
                     size_t cap, size_t *len);
 /** Read a whole message (packets until the end-of-message bit, all of one
  * type, at most TDS_MAX_MESSAGE bytes) into malloc'd *data, *len bytes.
@@ -89,6 +108,9 @@ void tds_u64(tds_conn *c, uint64_t v);
  * packet without it lets the client see what the statement has said so
  * far (progress) while the statement goes on. */
 int tds_flush(tds_conn *c, int eom);
+/** Whether bytes of the next request already wait inside the connection's
+ * I/O layer (a poll of fd would not see them). */
+int tds_pending(const tds_conn *c);
 
 /** UTF-8 to UTF-16LE: bytes written to @p out (at most @p cap); invalid
  * bytes become U+FFFD. */
@@ -124,7 +146,8 @@ void tds_loginack(tds_conn *c, const char *prog, const uint8_t ver[4]);
 void tds_done(tds_conn *c, uint8_t token, uint16_t status, uint16_t curcmd,
               uint64_t rows);
 /** COLMETADATA of @p n NVARCHAR(4000) columns (NULL allowed). */
-void tds_colmetadata(tds_conn *c, int n, const char *const *names);
+void tds_colmetadata(tds_conn *c, int n, const char *const *names,
+                     const char *const *types);
 /** ROW of @p n values (NULL = SQL NULL), longer ones cut at 4000. */
 void tds_row(tds_conn *c, int n, const char *const *vals);
 

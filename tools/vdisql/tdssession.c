@@ -10,16 +10,27 @@
  * running BACKUP or RESTORE ends at once with its messages; the reply
  * then ends with DONE carrying DONE_ATTN, as [MS-TDS] 2.2.1.7 asks.
  *
- * Encryption is not offered yet: PRELOGIN answers ENCRYPT_NOT_SUP, and a
- * client that requires encryption ends the connection itself.
+ * Encryption (tdstls.h): with a certificate, PRELOGIN's answer follows
+ * [MS-TDS]'s table for --tls-mode; the TLS handshake then runs inside
+ * PRELOGIN packets, and the connection's bytes go through TLS, all of
+ * them, or (ENCRYPT_OFF) only the LOGIN7 message.  Without a certificate
+ * the answer is ENCRYPT_NOT_SUP, and a client that requires encryption
+ * ends the connection itself.
+ *
+ * A connection that has not logged in within serve.c's deadline is shut
+ * down there (its reads and writes here fail), so connections that never
+ * log in cannot hold their slots; serve.c also caps how many may be
+ * logging in at once.
  */
 #include "session.h"
 
 #include "exec.h"
+#include "logins.h"
 #include "media.h"
 #include "msg.h"
 #include "script.h"
 #include "tds.h"
+#include "tdstls.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -33,8 +44,7 @@
 
 /* PRELOGIN option tokens (2.2.6.5). */
 enum { PL_VERSION, PL_ENCRYPTION, PL_INSTOPT, PL_THREADID, PL_MARS };
-#define PL_TERMINATOR   0xFF
-#define ENCRYPT_NOT_SUP 0x02
+#define PL_TERMINATOR 0xFF
 
 /* What we answer as: SQL Server 2022's version, 16.0.1000. */
 static const uint8_t server_version[4] = {16, 0, 0x03, 0xE8};
@@ -45,6 +55,7 @@ typedef struct tds_session {
   session_vars vars;
   int errors; /* ERROR tokens in the current reply */
   char user[129];
+  tds_tls *tls; /* while TLS carries the connection */
 } tds_session;
 
 /* The out_sink: tokens instead of text. */
@@ -57,8 +68,9 @@ static void sink_message(void *ctx, int num, int level, int line,
   /* Progress and errors reach the client now, not at the batch's end. */
   tds_flush(&t->c, 0);
 }
-static void sink_columns(void *ctx, int n, const char *const *names) {
-  tds_colmetadata(&((tds_session *)ctx)->c, n, names);
+static void sink_columns(void *ctx, int n, const char *const *names,
+                         const char *const *types) {
+  tds_colmetadata(&((tds_session *)ctx)->c, n, names, types);
 }
 static void sink_row(void *ctx, int n, const char *const *vals) {
   tds_row(&((tds_session *)ctx)->c, n, vals);
@@ -78,10 +90,12 @@ static int next_request(tds_session *t, uint8_t *type, uint8_t **data,
   return rc > 0;
 }
 
-/* 2.2.6.5: answer with our version, no encryption, no MARS. */
-static int prelogin(tds_session *t, const uint8_t *d, size_t n) {
-  int client_enc;
+/* 2.2.6.5: answer with our version, the encryption agreed (*enc), no
+ * MARS.  -1 when the connection ends here. */
+static int prelogin(tds_session *t, const uint8_t *d, size_t n, int *enc) {
+  int client_enc, close_after;
   if (tds_parse_prelogin(d, n, &client_enc) != 0) return -1;
+  *enc = tds_tls_answer(tds_tls_mode(t->s->tls), client_enc, &close_after);
   static const uint8_t opts[] = {PL_VERSION, PL_ENCRYPTION, PL_INSTOPT,
                                  PL_THREADID, PL_MARS};
   static const uint8_t lens[] = {6, 1, 1, 0, 1};
@@ -94,15 +108,46 @@ static int prelogin(tds_session *t, const uint8_t *d, size_t n) {
   tds_u8(&t->c, PL_TERMINATOR);
   tds_put(&t->c, server_version, 4);
   tds_u16(&t->c, 0); /* sub-build */
-  tds_u8(&t->c, ENCRYPT_NOT_SUP);
+  tds_u8(&t->c, (uint8_t)*enc);
   tds_u8(&t->c, 0); /* INSTOPT: the instance matches */
   tds_u8(&t->c, 0); /* MARS off */
-  if (client_enc == 1 || client_enc == 3)
+  int client_wants =
+      client_enc >= 0 && ((client_enc & 0x7F) == TDS_ENCRYPT_ON ||
+                          (client_enc & 0x7F) == TDS_ENCRYPT_REQ);
+  if (client_wants && *enc == TDS_ENCRYPT_NOT_SUP)
     fprintf(stderr,
             "vdisql: session %ld: the client requires encryption, which "
-            "this instance does not offer yet\n",
+            "this instance does not offer (no --tls-cert, or --tls-mode "
+            "off)\n",
             t->s->id);
-  return tds_flush(&t->c, 1);
+  if (close_after)
+    fprintf(stderr,
+            "vdisql: session %ld: the client cannot encrypt, which "
+            "--tls-mode required demands; closing\n",
+            t->s->id);
+  int rc = tds_flush(&t->c, 1);
+  return rc == 0 && !close_after ? 0 : -1;
+}
+
+/* The TLS handshake, when PRELOGIN agreed on encryption. */
+static int start_tls(tds_session *t, int enc) {
+  if (enc == TDS_ENCRYPT_NOT_SUP) return 0;
+  t->tls = tds_tls_new(t->s->tls, &t->c);
+  if (!t->tls || tds_tls_handshake(t->tls, t->s->id) != 0) return -1;
+  char how[128];
+  fprintf(stderr, "vdisql: session %ld: TLS (%s)%s\n", t->s->id,
+          tds_tls_describe(t->tls, how, sizeof how),
+          enc == TDS_ENCRYPT_OFF ? ", for the login only" : "");
+  return 0;
+}
+
+/* ENCRYPT_OFF: the LOGIN7 message came through TLS, the rest is plain. */
+static int end_login_tls(tds_session *t, int enc) {
+  if (!t->tls || enc != TDS_ENCRYPT_OFF) return 0;
+  int rc = tds_tls_detach(t->tls);
+  tds_tls_free(t->tls);
+  t->tls = NULL;
+  return rc;
 }
 
 static int login_refused(tds_session *t, int num, const char *text) {
@@ -128,13 +173,13 @@ static int login(tds_session *t, const uint8_t *d, size_t n) {
   else
     return login_refused(t, 18452,
                          "Login failed. This server speaks TDS 7.1 to 7.4.");
-  const char *want = t->s->password;
   char text[300];
   snprintf(text, sizeof text, "Login failed for user '%s'.", user);
-  if (!want || strcasecmp(user, "sa") != 0 || strcmp(pass, want) != 0) {
-    fprintf(stderr, "vdisql: session %ld: login failed for user '%s'%s\n",
-            t->s->id, user,
-            want ? "" : " (no MSSQL_SA_PASSWORD: every login is refused)");
+  int good = logins_check(t->s->dir, t->s->password, user, pass);
+  explicit_bzero(l.password, sizeof l.password);
+  if (!good) {
+    fprintf(stderr, "vdisql: session %ld: login failed for user '%s'\n",
+            t->s->id, user);
     /* A client guessing passwords waits for each answer. */
     struct timespec ts = {0, 200 * 1000 * 1000};
     nanosleep(&ts, NULL);
@@ -194,12 +239,15 @@ static void *watch_main(void *arg) {
   uint8_t buf[4096];
   for (;;) {
     struct pollfd pf[2] = {{s->fd, POLLIN, 0}, {w->stop_fd, POLLIN, 0}};
-    if (poll(pf, 2, -1) < 0 && errno != EINTR) break;
-    if (pf[1].revents) break;
-    if (!pf[0].revents) continue;
+    /* Bytes the TLS layer read already are not on the socket any more. */
+    if (!tds_pending(&w->t->c)) {
+      if (poll(pf, 2, -1) < 0 && errno != EINTR) break;
+      if (pf[1].revents) break;
+      if (!pf[0].revents) continue;
+    }
     uint8_t type = 0, status = 0;
     size_t len = 0;
-    int r = tds_read_packet(s->fd, &type, &status, buf, sizeof buf, &len);
+    int r = tds_read_packet(&w->t->c, &type, &status, buf, sizeof buf, &len);
     if (r == 1 && type == TDS_PKT_ATTENTION) {
       w->attention = 1; /* an attention packet has no payload */
       fprintf(stderr, "vdisql: session %ld: attention (cancel)\n", s->id);
@@ -228,7 +276,8 @@ static int run_batch(tds_session *t, const uint8_t *d, size_t n) {
       w.stop_fd >= 0 && pthread_create(&w.thread, NULL, watch_main, &w) == 0;
   out_sink sink = {t, sink_message, sink_columns, sink_row, sink_rows_done};
   out_bind_sink(&sink, s->server_name);
-  exec_ctx cx = {s->dir, s->server_name, "\t", 1, &s->cancel, &t->vars};
+  exec_ctx cx = {s->dir,     s->server_name, "\t",          1,
+                 &s->cancel, &t->vars,       s->backup_dirs};
   t->errors = 0;
   script_run(&cx, text, 0);
   out_bind_sink(NULL, NULL);
@@ -256,14 +305,16 @@ void *tds_session_main(void *arg) {
   if (t && tds_init(&t->c, s->fd) == 0) {
     t->s = s;
     t->vars.spid = s->id;
+    int enc = TDS_ENCRYPT_NOT_SUP;
     int ok = next_request(t, &type, &d, &n) && type == TDS_PKT_PRELOGIN &&
-             prelogin(t, d, n) == 0;
+             prelogin(t, d, n, &enc) == 0 && start_tls(t, enc) == 0;
     free(d);
     d = NULL;
     ok = ok && next_request(t, &type, &d, &n) && type == TDS_PKT_LOGIN7 &&
-         login(t, d, n) == 0;
+         end_login_tls(t, enc) == 0 && login(t, d, n) == 0;
     free(d);
     d = NULL;
+    if (ok) __atomic_store_n(&s->logged_in, 1, __ATOMIC_RELEASE);
     while (ok && !s->stop && next_request(t, &type, &d, &n)) {
       if (type != TDS_PKT_BATCH)
         fprintf(stderr, "vdisql: session %ld: TDS request type %u\n", s->id,
@@ -285,6 +336,7 @@ void *tds_session_main(void *arg) {
       free(d);
       d = NULL;
     }
+    tds_tls_free(t->tls);
     tds_free(&t->c);
   }
   free(t);

@@ -1,0 +1,689 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * test-conform.c - vdi-conform, the conformance kit, validated on clients
+ * that exist and on clients broken on purpose.
+ *
+ * The helper conform_client is a native libvdi client of the usual shape
+ * (one thread per device, pipe-like or, with --disk, disk-like files),
+ * started by the kit as `run-tests --helper conform_client ...`.  With
+ * --bug it misbehaves in one way a real client has: it ignores
+ * VDC_Complete, crashes on a command it does not know, reports success
+ * after an abort, drops the last buffer, or reports 0 bytes written; a
+ * shell script that starts it leaves a child process behind.  (A second
+ * completion of one command never reaches the server: libvdi's client
+ * half refuses it with VD_E_INVALID, so no client of it can have that
+ * bug on the wire; the kit still checks it, for other implementations.)  Each
+ * broken client must fail exactly the scenarios its bug concerns, with evidence
+ * naming the problem; the correct one, `vdi` (through the {engine} stand-in)
+ * and the SDK-style C++ clients (tests/cxx) must pass everything that applies
+ * to them.
+ */
+#include "task.h"
+#include "test-app-util.h"
+#include "test-sql-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "vdi.h"
+
+/* ------------------------------------------------------------ the client */
+
+struct cc_dev {
+  vdi_device_t *dev;
+  int fd;
+  int disk, backup;
+  const char *bug;
+  int ok;
+  uint64_t end; /* disk-like: highest byte written */
+  uint8_t *held;
+  uint32_t held_n;
+  pthread_t th;
+};
+
+static int bug_is(const struct cc_dev *d, const char *name) {
+  return d->bug && strcmp(d->bug, name) == 0;
+}
+
+static uint32_t cc_write(struct cc_dev *d, const VDC_Command *cmd,
+                         uint32_t *bytes) {
+  const uint8_t *data = cmd->buffer;
+  uint32_t n = cmd->size;
+  if (bug_is(d, "drop-last")) {
+    /* Keeps each buffer until the next one arrives, and never stores
+     * the one it holds when the stream ends. */
+    uint8_t *prev = d->held;
+    uint32_t prev_n = d->held_n;
+    d->held = malloc(n ? n : 1);
+    if (!d->held) abort();
+    memcpy(d->held, data, n);
+    d->held_n = n;
+    *bytes = n;
+    if (!prev) return ERROR_SUCCESS;
+    int rc = fio_pwrite_all(d->fd, prev, prev_n, lseek(d->fd, 0, SEEK_CUR));
+    if (rc == 0) lseek(d->fd, prev_n, SEEK_CUR);
+    free(prev);
+    return rc == 0 ? ERROR_SUCCESS : ERROR_DISK_FULL;
+  }
+  int rc;
+  if (d->disk) {
+    rc = fio_pwrite_all(d->fd, data, n, (off_t)cmd->position);
+    if (cmd->position + n > d->end) d->end = cmd->position + n;
+  } else {
+    off_t at = lseek(d->fd, 0, SEEK_CUR);
+    rc = fio_pwrite_all(d->fd, data, n, at);
+    if (rc == 0) lseek(d->fd, n, SEEK_CUR);
+  }
+  *bytes = bug_is(d, "zero-count") ? 0 : n;
+  return rc == 0 ? ERROR_SUCCESS : ERROR_DISK_FULL;
+}
+
+static uint32_t cc_read(struct cc_dev *d, const VDC_Command *cmd,
+                        uint32_t *bytes) {
+  off_t at = d->disk ? (off_t)cmd->position : lseek(d->fd, 0, SEEK_CUR);
+  uint32_t got = 0, want = cmd->size;
+  /* The bug: one byte per read, with success (correct, but endless). */
+  if (bug_is(d, "trickle") && want > 1) want = 1;
+  while (got < want) {
+    ssize_t r = pread(d->fd, cmd->buffer + got, want - got, at + got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (uint32_t)r;
+  }
+  if (!d->disk) lseek(d->fd, got, SEEK_CUR);
+  *bytes = got;
+  return got < want ? ERROR_HANDLE_EOF : ERROR_SUCCESS;
+}
+
+static void *cc_main(void *arg) {
+  struct cc_dev *d = arg;
+  for (;;) {
+    VDC_Command *cmd;
+    int rc = vdi_dev_get_command(d->dev, -1, &cmd);
+    if (rc == VD_E_CLOSE) {
+      d->ok = 1;
+      break;
+    }
+    if (rc != 0) {
+      fprintf(stderr, "conform_client: GetCommand: %s\n", vdi_error_name(rc));
+      break;
+    }
+    uint32_t code = ERROR_SUCCESS, bytes = 0;
+    switch (cmd->commandCode) {
+    case VDC_Write:
+      code = cc_write(d, cmd, &bytes);
+      break;
+    case VDC_Read:
+      code = cc_read(d, cmd, &bytes);
+      break;
+    case VDC_Flush:
+      /* Disk-like: the end of the file is where the writes ended. */
+      if (d->disk && ftruncate(d->fd, (off_t)d->end) != 0)
+        code = ERROR_DISK_FULL;
+      if (fsync(d->fd) != 0) code = ERROR_DISK_FULL;
+      break;
+    case VDC_PrepareToFreeze:
+      break;           /* nothing to coordinate here */
+    case VDC_Snapshot: /* the "snapshot": data made durable */
+    case VDC_Complete:
+      if (bug_is(d, "ignore-complete")) continue;
+      if (fsync(d->fd) != 0) code = ERROR_DISK_FULL;
+      break;
+    case VDC_ClearError:
+      break;
+    default:
+      if (bug_is(d, "crash-unknown")) abort();
+      code = ERROR_NOT_SUPPORTED;
+      break;
+    }
+    rc = vdi_dev_complete_command(d->dev, cmd, code, bytes, 0);
+    if (rc != 0) {
+      fprintf(stderr, "conform_client: CompleteCommand: %s\n",
+              vdi_error_name(rc));
+      break;
+    }
+  }
+  free(d->held);
+  return NULL;
+}
+
+/* conform_client [--disk] [--snapshot] [--bug NAME] [--config-ms MS]
+ *                SET NDEV FILE; the operation is $VDI_CONFORM_OP. */
+HELPER_IMPL(conform_client) {
+  int disk = 0, snapshot = 0, config_ms = 5000, i = 1;
+  const char *bug = NULL;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (strcmp(argv[i], "--disk") == 0)
+      disk = 1;
+    else if (strcmp(argv[i], "--snapshot") == 0)
+      snapshot = 1;
+    else if (strcmp(argv[i], "--bug") == 0 && i + 1 < argc)
+      bug = argv[++i];
+    else if (strcmp(argv[i], "--config-ms") == 0 && i + 1 < argc)
+      config_ms = atoi(argv[++i]);
+  }
+  if (argc - i != 3) return 2;
+  const char *name = argv[i], *file = argv[i + 2];
+  int ndev = atoi(argv[i + 1]);
+  const char *op = getenv("VDI_CONFORM_OP");
+  int backup = !op || strcmp(op, "restore") != 0;
+  /* The kit's --env with a placeholder arrives expanded. */
+  const char *envset = getenv("CONFORM_T_SET");
+  if (envset && strcmp(envset, name) != 0) return 3;
+  int ok_anyway = bug && strcmp(bug, "ok-after-abort") == 0;
+  vdi_set_t *set;
+  if (vdi_set_new(&set) != 0) return 1;
+  VDConfig cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.deviceCount = (uint32_t)ndev;
+  cfg.features = (disk ? VDF_LikeDisk : VDF_LikePipe) | VDF_RequestComplete |
+                 (snapshot ? VDF_SnapshotPrepare : 0);
+  int rc = vdi_set_create(set, name, &cfg);
+  if (rc != 0) {
+    fprintf(stderr, "conform_client: Create: %s\n", vdi_error_name(rc));
+    return 1;
+  }
+  rc = vdi_set_get_configuration(set, config_ms, &cfg);
+  if (rc != 0) {
+    fprintf(stderr, "conform_client: GetConfiguration: %s\n",
+            vdi_error_name(rc));
+    vdi_set_close(set);
+    vdi_set_free(set);
+    return ok_anyway ? 0 : 1;
+  }
+  struct cc_dev *devs = calloc((size_t)ndev, sizeof *devs);
+  if (!devs) abort();
+  int all = 1;
+  for (int k = 0; k < ndev; k++) {
+    char dn[128], path[4200];
+    if (k == 0)
+      snprintf(dn, sizeof dn, "%s", name);
+    else
+      snprintf(dn, sizeof dn, "%s%d", name, k);
+    snprintf(path, sizeof path, "%s.%d", file, k);
+    struct cc_dev *d = &devs[k];
+    d->disk = disk;
+    d->backup = backup;
+    d->bug = bug;
+    d->fd = open(path, backup ? O_RDWR | O_CREAT | O_TRUNC : O_RDONLY, 0600);
+    if (d->fd < 0 || vdi_set_open_device(set, dn, &d->dev) != 0) {
+      fprintf(stderr, "conform_client: cannot open %s / %s\n", path, dn);
+      vdi_set_signal_abort(set);
+      all = 0;
+      break;
+    }
+    if (pthread_create(&d->th, NULL, cc_main, d) != 0) abort();
+  }
+  for (int k = 0; k < ndev; k++) {
+    if (devs[k].dev) pthread_join(devs[k].th, NULL);
+    all &= devs[k].ok;
+    if (devs[k].fd >= 0) close(devs[k].fd);
+  }
+  vdi_set_close(set);
+  vdi_set_free(set);
+  free(devs);
+  printf("conform_client: %s %s\n", backup ? "backup" : "restore",
+         all ? "complete" : "failed");
+  return all || ok_anyway ? 0 : 1;
+}
+
+/* ------------------------------------------------------------ the kit */
+
+/* Run vdi-conform with args; its stdout+stderr in *out; its status. */
+static int conform_run(char **out, const char *const *args) {
+  char path[4200];
+  static int seq;
+  snprintf(path, sizeof path, "%s/conform-out-%d.txt", test_tmpdir(), ++seq);
+  pid_t pid =
+      app_t_spawn_prog(build_path("vdi-conform"), path, NULL, NULL, NULL, args);
+  int rc = wait_helper(pid);
+  *out = sql_slurp(path);
+  return rc;
+}
+
+/* The scorecard line of a scenario ("" if none). */
+static const char *line_of(const char *out, const char *name, char *buf,
+                           size_t n) {
+  buf[0] = 0;
+  size_t len = strlen(name);
+  for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+    if (strncmp(p, name, len) == 0 && p[len] == ' ') {
+      const char *e = strchr(p, '\n');
+      size_t k = e ? (size_t)(e - p) : strlen(p);
+      if (k >= n) k = n - 1;
+      memcpy(buf, p, k);
+      buf[k] = 0;
+      break;
+    }
+  }
+  return buf;
+}
+
+/* The result column of a scenario: "PASS", "FAIL", "N/A" or "". */
+static const char *result_of(const char *out, const char *name) {
+  static char line[2048];
+  line_of(out, name, line, sizeof line);
+  if (strstr(line, " PASS ")) return "PASS";
+  if (strstr(line, " FAIL ")) return "FAIL";
+  if (strstr(line, " N/A ")) return "N/A";
+  return "";
+}
+
+static const char *const all_names[] = {"pipe_1dev",
+                                        "stripes_4",
+                                        "stripes_64",
+                                        "complete_legacy",
+                                        "flush_multi",
+                                        "xfer_64k",
+                                        "xfer_4m",
+                                        "abort_mid",
+                                        "restore_abort",
+                                        "server_killed",
+                                        "server_stall",
+                                        "no_server",
+                                        "slow_server",
+                                        "unknown_command",
+                                        "disk_1dev",
+                                        "snapshot",
+                                        "name_limit",
+                                        "device_name_limit",
+                                        NULL};
+
+static int in_list(const char *name, const char *const *list) {
+  for (int i = 0; list[i]; i++)
+    if (strcmp(list[i], name) == 0) return 1;
+  return 0;
+}
+
+/* Every scenario has the result the lists say: FAIL for `fails`, N/A for
+ * `na`, PASS for the rest; the output is shown when one does not. */
+static void expect_results(const char *out, const char *const *fails,
+                           const char *const *na) {
+  for (int i = 0; all_names[i]; i++) {
+    const char *want = in_list(all_names[i], fails) ? "FAIL"
+                       : in_list(all_names[i], na)  ? "N/A"
+                                                    : "PASS";
+    const char *got = result_of(out, all_names[i]);
+    if (strcmp(got, want) != 0) {
+      app_t_show("vdi-conform", out);
+      TASK_FAIL_("scenario %s: %s, expected %s", all_names[i], got, want);
+    }
+  }
+}
+
+/* The scorecard line of `name` mentions `what`. */
+static void expect_evidence(const char *out, const char *name,
+                            const char *what) {
+  char line[2048];
+  line_of(out, name, line, sizeof line);
+  if (!strstr(line, what)) {
+    app_t_show("vdi-conform", out);
+    TASK_FAIL_("scenario %s: evidence lacks '%s': %s", name, what, line);
+  }
+}
+
+#define NONE       ((const char *const[]){NULL})
+#define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* The kit on the test client with a bug (NULL: none), quick and with short
+ * timeouts; its output (caller frees) and exit status. */
+static int run_client(const char *bug, int disk, char **out) {
+  const char *args[40];
+  int n = 0;
+  args[n++] = "--quick";
+  args[n++] = "--seed";
+  args[n++] = "42";
+  args[n++] = "--command-timeout";
+  args[n++] = "2000";
+  args[n++] = "--timeout";
+  args[n++] = "20";
+  args[n++] = "--slow-ms";
+  args[n++] = "1000";
+  args[n++] = "--env";
+  args[n++] = "CONFORM_T_SET={set}";
+  args[n++] = "--";
+  /* build_path's buffer is reused by conform_run: keep a copy. */
+  static char self[8300];
+  snprintf(self, sizeof self, "%s", build_path("run-tests"));
+  args[n++] = self;
+  args[n++] = "--helper";
+  args[n++] = "conform_client";
+  args[n++] = "--config-ms";
+  args[n++] = "5000";
+  /* The disk-like client also takes snapshots. */
+  if (disk) args[n++] = "--disk";
+  if (disk) args[n++] = "--snapshot";
+  if (bug) {
+    args[n++] = "--bug";
+    args[n++] = bug;
+  }
+  args[n++] = "{set}";
+  args[n++] = "{devices}";
+  args[n++] = "{file}";
+  args[n] = NULL;
+  return conform_run(out, args);
+}
+
+TEST_IMPL(conform_list) {
+  char *out = NULL;
+  ASSERT_EQ(conform_run(&out, ARGS("--list")), 0);
+  for (int i = 0; all_names[i]; i++)
+    if (!strstr(out, all_names[i])) {
+      app_t_show("vdi-conform --list", out);
+      TASK_FAIL_("%s is not listed", all_names[i]);
+    }
+  free(out);
+  return 0;
+}
+
+TEST_IMPL(conform_usage) {
+  char *out = NULL;
+  ASSERT_EQ(conform_run(&out, ARGS("--only", "no_such", "--", "true")), 2);
+  ASSERT(strstr(out, "no_such") != NULL);
+  free(out);
+  ASSERT_EQ(conform_run(&out, ARGS("--timeout", "0", "--", "true")), 2);
+  free(out);
+  ASSERT_EQ(conform_run(&out, ARGS("--quick")), 2);
+  ASSERT(strstr(out, "no client command") != NULL);
+  free(out);
+  return 0;
+}
+
+/* The correct client passes everything that applies to it; disk-like
+ * devices are the one thing a pipe-like client is not asked. */
+TEST_IMPL_TIMEOUT(conform_ok_pipe, 60) {
+  char *out = NULL;
+  int rc = run_client(NULL, 0, &out);
+  expect_results(out, NONE, NAMES("disk_1dev", "snapshot"));
+  expect_evidence(out, "disk_1dev", "VDF_RandomAccess");
+  expect_evidence(out, "snapshot", "without VDF_SnapshotPrepare");
+  ASSERT_EQ(rc, 0);
+  free(out);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(conform_ok_disk, 60) {
+  char *out = NULL;
+  int rc = run_client(NULL, 1, &out);
+  expect_results(out, NONE, NONE);
+  ASSERT_EQ(rc, 0);
+  free(out);
+  return 0;
+}
+
+/* The kit on the client with one bug: exactly `fails` fail (disk-like
+ * devices do not apply), each `evidence` pair (scenario, text) is on the
+ * scorecard, and the kit exits 1. */
+static void bug_case(const char *bug, const char *const *fails,
+                     const char *const *evidence) {
+  char *out = NULL;
+  int rc = run_client(bug, 0, &out);
+  expect_results(out, fails, NAMES("disk_1dev", "snapshot"));
+  for (int i = 0; evidence[i]; i += 2)
+    expect_evidence(out, evidence[i], evidence[i + 1]);
+  ASSERT_EQ(rc, 1);
+  free(out);
+}
+
+TEST_IMPL_TIMEOUT(conform_bug_ignore_complete, 60) {
+  bug_case("ignore-complete",
+           NAMES("pipe_1dev", "stripes_4", "stripes_64", "flush_multi",
+                 "xfer_64k", "xfer_4m", "restore_abort", "slow_server",
+                 "unknown_command", "name_limit", "device_name_limit"),
+           NAMES("pipe_1dev", "VDC_Complete #", "pipe_1dev",
+                 "was not completed within 2000 ms"));
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(conform_bug_crash_unknown, 60) {
+  bug_case("crash-unknown", NAMES("unknown_command"),
+           NAMES("unknown_command", "VDC_FileInfoBegin", "unknown_command",
+                 "killed by signal 6"));
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(conform_bug_ok_after_abort, 60) {
+  bug_case("ok-after-abort",
+           NAMES("abort_mid", "restore_abort", "server_killed", "server_stall",
+                 "no_server"),
+           NAMES("abort_mid", "exited 0 (reported success)", "server_killed",
+                 "server was killed", "no_server", "no server ever attached"));
+  return 0;
+}
+
+/* restore_abort fails too: the restore runs dry before its midpoint,
+ * where the abort would have come. */
+TEST_IMPL_TIMEOUT(conform_bug_drop_last, 60) {
+  bug_case("drop-last",
+           NAMES("pipe_1dev", "stripes_4", "stripes_64", "complete_legacy",
+                 "flush_multi", "xfer_64k", "xfer_4m", "restore_abort",
+                 "unknown_command"),
+           NAMES("restore_abort", "before the fault", "pipe_1dev", "the last",
+                 "pipe_1dev", "bytes were not stored or not read back"));
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(conform_bug_zero_count, 60) {
+  bug_case("zero-count",
+           NAMES("pipe_1dev", "stripes_4", "stripes_64", "complete_legacy",
+                 "flush_multi", "xfer_64k", "xfer_4m", "abort_mid",
+                 "restore_abort", "server_killed", "server_stall",
+                 "slow_server", "unknown_command", "name_limit",
+                 "device_name_limit"),
+           NAMES("pipe_1dev", "with bytesTransferred 0", "server_killed",
+                 "before the fault"));
+  return 0;
+}
+
+/* One byte per read: every command completes at once, correctly, and the
+ * restore would take hours; the phase ends at --timeout. */
+TEST_IMPL_TIMEOUT(conform_bug_trickle, 30) {
+  char self[8300];
+  snprintf(self, sizeof self, "%s", build_path("run-tests"));
+  char *out = NULL;
+  int64_t t0 = now_ms();
+  int rc = conform_run(&out, ARGS("--only", "pipe_1dev", "--timeout", "3", "--",
+                                  self, "--helper", "conform_client", "--bug",
+                                  "trickle", "{set}", "{devices}", "{file}"));
+  ASSERT_LT(now_ms() - t0, 15000);
+  ASSERT_EQ(rc, 1);
+  expect_evidence(out, "pipe_1dev", "took longer than --timeout (3 s)");
+  free(out);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(conform_bug_leave_child, 60) {
+  char *out = NULL;
+  char self[8300];
+  snprintf(self, sizeof self, "%s", build_path("run-tests"));
+  int rc = conform_run(
+      &out, ARGS("--quick", "--only", "pipe_1dev,abort_mid", "--", "sh", "-c",
+                 "sleep 30 & exec \"$0\" --helper conform_client {set} "
+                 "{devices} {file}",
+                 self));
+  ASSERT_STR_EQ(result_of(out, "pipe_1dev"), "FAIL");
+  ASSERT_STR_EQ(result_of(out, "abort_mid"), "FAIL");
+  expect_evidence(out, "pipe_1dev", "left processes behind");
+  expect_evidence(out, "pipe_1dev", "(sleep)");
+  expect_evidence(out, "abort_mid", "left processes behind");
+  ASSERT_EQ(rc, 1);
+  free(out);
+  return 0;
+}
+
+/* `vdi` itself, unmodified, through a shell script: it starts its engine
+ * (here the kit's {engine} stand-in) and names its own set and stripes.
+ * The whole default suite, at full size: everything that applies to a
+ * pipe-like client that names its own set passes, in well under a minute
+ * (the issue's bound on 2 cores). */
+TEST_IMPL_TIMEOUT(conform_vdi, 150) {
+  char script[20000], vdi[8300];
+  snprintf(vdi, sizeof vdi, "%s", build_path("vdi"));
+  snprintf(script, sizeof script,
+           "if [ \"$VDI_CONFORM_OP\" = backup ]; then exec '%s' backup {db} "
+           "--instance {dir}/inst --to {dir}/bk --stripes {devices} "
+           "--vdisql {engine} --quiet; else exec '%s' restore {db} "
+           "--instance {dir}/inst --from {dir}/bk --vdisql {engine} --quiet; "
+           "fi",
+           vdi, vdi);
+  char *out = NULL;
+  int64_t t0 = now_ms();
+  int rc =
+      conform_run(&out, ARGS("--seed", "1", "--stream", "openvdi", "--slow-ms",
+                             "1000", "--", "sh", "-c", script));
+  int64_t ms = now_ms() - t0;
+  expect_results(
+      out, NONE,
+      NAMES("disk_1dev", "snapshot", "name_limit", "device_name_limit"));
+  expect_evidence(out, "name_limit", "names its own set");
+  expect_evidence(out, "pipe_1dev", "RESTORE DATABASE successfully processed");
+  expect_evidence(out, "abort_mid", "backup of 'conformdb' failed");
+  ASSERT_EQ(rc, 0);
+  fprintf(stderr, "default suite on vdi: %lld ms\n", (long long)ms);
+  const char *mult = getenv("VDI_TEST_TIMEOUT_MULTIPLIER");
+  ASSERT_LT(ms, 60000 * (mult && atoi(mult) > 1 ? atoi(mult) : 1));
+  free(out);
+  return 0;
+}
+
+/* The SDK-style C++ clients over libsqlvdi.so (tests/cxx): one device,
+ * a backup program and a restore program behind a shell script.  They
+ * wait 20 s for a server, so no_server is left out here. */
+TEST_IMPL_TIMEOUT(conform_cxx, 90) {
+  char script[20000], bk[8300], rs[8300];
+  snprintf(bk, sizeof bk, "%s", build_path("cxx/pipe_backup"));
+  snprintf(rs, sizeof rs, "%s", build_path("cxx/pipe_restore"));
+  if (access(bk, X_OK) != 0 || access(rs, X_OK) != 0) return TEST_SKIP;
+  snprintf(script, sizeof script,
+           "if [ \"$VDI_CONFORM_OP\" = backup ]; then exec '%s' {set} {file}; "
+           "else exec '%s' {set} {file}; fi",
+           bk, rs);
+  char *out = NULL;
+  int rc = conform_run(
+      &out, ARGS("--quick", "--seed", "3", "--slow-ms", "1000", "--only",
+                 "pipe_1dev,complete_legacy,flush_multi,xfer_64k,xfer_4m,"
+                 "restore_abort,server_stall,slow_server,unknown_command,"
+                 "name_limit",
+                 "--", "sh", "-c", script));
+  if (rc != 0) app_t_show("vdi-conform", out);
+  ASSERT_EQ(rc, 0);
+  ASSERT(strstr(out, "10 passed, 0 failed") != NULL);
+  free(out);
+  /* They serve one device whatever {devices} says: striping fails, and
+   * the evidence says why. */
+  rc = conform_run(
+      &out, ARGS("--quick", "--only", "stripes_4", "--", "sh", "-c", script));
+  ASSERT_EQ(rc, 1);
+  expect_evidence(out, "stripes_4",
+                  "the client created the set with 1 devices; the scenario "
+                  "uses 4");
+  free(out);
+  return 0;
+}
+
+/* JUnit: one failure with the evidence, and whatever the client printed
+ * (markup, quotes, control bytes, bytes that are not UTF-8) escaped. */
+TEST_IMPL(conform_junit) {
+  char xml[4300];
+  snprintf(xml, sizeof xml, "%s/report.xml", test_tmpdir());
+  char *out = NULL;
+  int rc = conform_run(&out,
+                       ARGS("--only", "pipe_1dev,disk_1dev,no_server",
+                            "--junit", xml, "--", "sh", "-c",
+                            "printf '<b>&\"q\\047 \\001\\377</b>\\n'; exit 3"));
+  ASSERT_EQ(rc, 1);
+  /* Exiting non-zero at once is not giving up on a server: the client
+   * never created its set. */
+  expect_evidence(out, "no_server", "without ever creating set");
+  free(out);
+  char *x = sql_slurp(xml);
+  ASSERT(strstr(x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>") == x);
+  ASSERT(strstr(x, "tests=\"3\" failures=\"3\"") != NULL);
+  ASSERT(strstr(x, "<testcase classname=\"vdi-conform\" name=\"pipe_1dev\"") !=
+         NULL);
+  ASSERT(strstr(x, "<failure message=\"backup: the client exited 3 before "
+                   "set") != NULL);
+  ASSERT(strstr(x, "&lt;b&gt;&amp;&quot;q&apos; ??&lt;/b&gt;") != NULL);
+  /* Nothing of the client's text got through unescaped. */
+  ASSERT(strstr(x, "<b>") == NULL);
+  ASSERT(strstr(x, "\001") == NULL && strstr(x, "\377") == NULL);
+  ASSERT(strstr(x, "</testsuites>\n") != NULL);
+  free(x);
+  return 0;
+}
+
+/* A client that does nothing at all cannot hang the kit: the phase ends
+ * at --timeout, the evidence says what was missing, and the client's
+ * whole process group is gone. */
+TEST_IMPL(conform_hostile_hang) {
+  char wd[4300], pidfile[4400];
+  snprintf(wd, sizeof wd, "%s/work", test_tmpdir());
+  snprintf(pidfile, sizeof pidfile, "%s/pipe_1dev/pid", wd);
+  char *out = NULL;
+  int64_t t0 = now_ms();
+  int rc = conform_run(
+      &out, ARGS("--only", "pipe_1dev", "--timeout", "2", "--workdir", wd, "--",
+                 "sh", "-c",
+                 "trap '' TERM INT HUP; sleep 60 & echo $! > {dir}/pid; "
+                 "wait"));
+  ASSERT_LT(now_ms() - t0, 8000);
+  ASSERT_EQ(rc, 1);
+  expect_evidence(out, "pipe_1dev", "did not appear within");
+  expect_evidence(out, "pipe_1dev", "still running at the deadline");
+  char *p = sql_slurp(pidfile);
+  pid_t child = (pid_t)atoi(p);
+  ASSERT_GT(child, 0);
+  free(p);
+  /* The kit reaped its client; the sleep's parent is gone, so init reaps
+   * it once it was killed.  Give that a moment. */
+  int64_t until = now_ms() + 2000;
+  while (kill(child, 0) == 0 && now_ms() < until)
+    sleep_ms(20);
+  ASSERT(kill(child, 0) != 0);
+  free(out);
+  return 0;
+}
+
+/* The data, the write sizes and the disk-like order come from --seed:
+ * the same seed stores the same bytes, another seed other bytes. */
+TEST_IMPL_TIMEOUT(conform_seed_replays, 30) {
+  char self[8300], wd[3][4300], data[3][4400];
+  snprintf(self, sizeof self, "%s", build_path("run-tests"));
+  const char *seeds[3] = {"9", "9", "10"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(wd[i], sizeof wd[i], "%s/w%d", test_tmpdir(), i);
+    snprintf(data[i], sizeof data[i], "%.4300s/xfer_64k/data.0", wd[i]);
+    char *out = NULL;
+    int rc = conform_run(&out, ARGS("--quick", "--only", "xfer_64k", "--seed",
+                                    seeds[i], "--workdir", wd[i], "--", self,
+                                    "--helper", "conform_client", "{set}",
+                                    "{devices}", "{file}"));
+    if (rc != 0) app_t_show("vdi-conform", out);
+    ASSERT_EQ(rc, 0);
+    ASSERT(strstr(out, "seed ") != NULL);
+    free(out);
+  }
+  long long n = app_t_file_size(data[0]);
+  ASSERT_GT(n, 0);
+  ASSERT_EQ(app_t_file_size(data[1]), n);
+  ASSERT_EQ(app_t_file_size(data[2]), n);
+  uint8_t *v[3];
+  for (int i = 0; i < 3; i++) {
+    v[i] = malloc((size_t)n);
+    FILE *f = fopen(data[i], "rb");
+    ASSERT_NOT_NULL(f);
+    ASSERT_EQ(fread(v[i], 1, (size_t)n, f), n);
+    fclose(f);
+  }
+  ASSERT(memcmp(v[0], v[1], (size_t)n) == 0);
+  ASSERT(memcmp(v[0], v[2], (size_t)n) != 0);
+  for (int i = 0; i < 3; i++)
+    free(v[i]);
+  return 0;
+}

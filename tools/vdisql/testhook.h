@@ -1,0 +1,31 @@
+/*
+ * testhook.h - named pause points for the tests (TESTING.md, "Test hooks
+ * of the programs").  A test that must kill vdisql, or start a second
+ * statement, at an exact step of a statement sets
+ *
+ *   VDISQL_TEST_PAUSE_AT=point    the step (names below)
+ *   VDISQL_TEST_PAUSE_MARK=path   created when the step is reached
+ *   VDISQL_TEST_PAUSE_MS=ms       how long to wait there
+ *
+ * in vdisql's environment (one-shot or the instance).  Points:
+ *
+ *   restore_commit       a RESTORE has read, checked and prepared its new
+ *                        database, before it checks its client and switches
+ *   backup_before_close  a BACKUP has written its whole stream, before the
+ *                        media are closed (the file renamed, VDC_Complete)
+ *   backup_before_state  a BACKUP is complete on its media, before the
+ *                        database's base or log position moves on
+ *   log_apply            RESTORE LOG has applied its first transaction to
+ *                        the staged file and goes on with the rest
+ *   diff_apply           RESTORE of a differential has written its first
+ *                        pages to the staged file
+ *
+ * Without the variables a point costs one getenv.
+ */
+#ifndef VDISQL_TESTHOOK_H
+#define VDISQL_TESTHOOK_H
+
+/** If VDISQL_TEST_PAUSE_AT names @p point: create the mark, then wait. */
+void testhook_pause(const char *point);
+
+#endif
