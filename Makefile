@@ -129,8 +129,16 @@ $(BUILD)/vdi.pc: vdi.pc.in
 $(BUILD)/vdisql: $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
 	$(CC) -o $@ $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd -lssl -lcrypto $(LDLIBS_ALL)
 
+# vdi's S3 client (tools/vdi/s3.c) and sealed streams (seal.c); the tests
+# link those two objects too.
+S3_PKGS   = libcurl libxml-2.0 libsodium
+S3_CFLAGS := $(shell pkg-config --cflags $(S3_PKGS) 2>/dev/null)
+S3_LIBS   := $(shell pkg-config --libs $(S3_PKGS) 2>/dev/null || echo -lcurl -lxml2 -lsodium)
+S3_OBJS   = $(BUILD)/obj/tools/vdi/s3.o $(BUILD)/obj/tools/vdi/seal.o
+$(S3_OBJS): CFLAGS += $(S3_CFLAGS)
+
 $(BUILD)/vdi: $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
-	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd -ljansson $(LDLIBS_ALL)
+	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd -ljansson $(S3_LIBS) $(LDLIBS_ALL)
 
 # The conformance kit plays the server against a client command.
 # (vstream.o: --stream openvdi starts the data with the stream's header)
@@ -141,8 +149,8 @@ $(BUILD)/vdi-conform: $(CONFORM_OBJS) $(CONFORM_COMMON) $(BUILD)/libvdi.a
 # The end-to-end tests run the programs built next to run-tests.
 $(BUILD)/run-tests: | $(if $(VDISQL_SRCS),$(BUILD)/vdisql) $(if $(VDIAPP_SRCS),$(BUILD)/vdi) \
                       $(if $(CONFORM_SRCS),$(BUILD)/vdi-conform)
-$(BUILD)/run-tests: $(TEST_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
-	$(CC) -o $@ $(TEST_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(LDLIBS_ALL)
+$(BUILD)/run-tests: $(TEST_OBJS) $(COMMON_OBJS) $(S3_OBJS) $(BUILD)/libvdi.a
+	$(CC) -o $@ $(TEST_OBJS) $(COMMON_OBJS) $(S3_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(S3_LIBS) $(LDLIBS_ALL)
 
 $(BUILD)/cxx/%: tests/cxx/%.cpp $(BUILD)/$(SQLVDI_SONAME)
 	@mkdir -p $(dir $@)

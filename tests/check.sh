@@ -70,7 +70,27 @@ build_or_fail() { # label, then make arguments
   fi
 }
 
+# The S3 tests' store (test-s3.c): one real Ceph RADOS Gateway on loopback
+# for the run, started here and stopped after the phase that uses it.  When
+# the machine lacks Ceph the script says so (exit 3) and those tests skip.
+s3_server=tools/s3-test-server.sh
+if [ -x "$s3_server" ]; then
+  # Absolute: the tests run in directories of their own.
+  case $BUILD in /*) s3_dir=$BUILD/s3-test ;; *) s3_dir=$PWD/$BUILD/s3-test ;; esac
+  export VDI_S3_TEST_DIR=${VDI_S3_TEST_DIR:-$s3_dir}
+  trap '"$s3_server" stop >/dev/null 2>&1' EXIT
+  if s3_env=$("$s3_server" start); then eval "$s3_env"; fi
+fi
+
 phase "all tests" "$BUILD/run-tests"
+
+# (Stopped even when the start above failed: the tests may have started
+# it themselves.)
+if [ -x "$s3_server" ]; then
+  "$s3_server" stop >/dev/null 2>&1
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL \
+    VDI_S3_TEST_BUCKET
+fi
 
 if build_or_fail asan BUILD="$BUILD/asan" SAN=address,undefined OPT=-O1 \
     "$BUILD/asan/run-tests"; then

@@ -26,12 +26,19 @@
 #   libssl-dev        TLS of the TDS endpoint and the logins' PBKDF2
 #                     hashes (-lssl -lcrypto)
 #   openssl           the CLI the TLS tests make their certificates with
+#   libcurl4-openssl-dev libxml2-dev libsodium-dev
+#                     vdi's S3 client (HTTP, SigV4) and its answers, and
+#                     encrypted backups (-lcurl -lxml2 -lsodium)
+#   ceph-mon ceph-osd radosgw ceph-common curl
+#                     the real S3 store of the tests: a one-node Ceph with
+#                     its RADOS Gateway (tools/s3-test-server.sh)
 set -eu
 
 PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev libjansson-dev sqlite3 \
 pkg-config clang \
 clang-format gnuplot-nox util-linux freetds-bin python3-pymssql \
-python3-pyodbc tdsodbc unixodbc libssl-dev openssl"
+python3-pyodbc tdsodbc unixodbc libssl-dev openssl libcurl4-openssl-dev \
+libxml2-dev libsodium-dev ceph-mon ceph-osd radosgw ceph-common curl"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: this is not a Debian-like system (no dpkg-query)." >&2

@@ -156,7 +156,62 @@ struct stripe {
   uint32_t expect_crc;
   int check_feed; /* restore: compare bytes fed with expect/expect_crc */
   int finalized;  /* backup: fsync'd after VDC_Complete */
+  /* Encryption (seal.h): the engine's bytes pass through a sealed stream;
+   * bytes/crc above count the bytes as stored. */
+  struct seal_writer *seal;
+  struct seal_reader *unseal;
+  unsigned char *plain; /* restore: opened bytes not handed on yet */
+  size_t plain_n, plain_off;
+  unsigned char *raw; /* restore: sealed bytes read, 64 KiB */
+  int unseal_done;    /* restore: the sealed stream ended well */
+  int seal_err;       /* a sealed stream that failed stays failed */
+  /* An S3 object instead of a file (s3.h): backup streams a multipart
+   * upload, completed at commit; restore reads it by ranges. */
+  struct s3_upload *up;
+  int up_done;
+  struct s3_client *s3;
+  char s3_bucket[256], s3_key[1100];
+  unsigned char *gbuf; /* restore: a range of the object */
+  size_t g_n, g_off;
+  uint64_t g_pos, s3_size;
 };
+
+/* Encryption of stripes (--encrypt, --key-file): set by main.c.  With
+ * stripe_encrypt, stripe_create() seals what is written; stripe_open()
+ * opens any stripe that starts as a sealed stream with stripe_key.  NULL
+ * key: none given. */
+struct seal_key;
+extern const struct seal_key *stripe_key;
+extern int stripe_encrypt;
+/* The first n bytes of the stream held in a stripe file, opened with
+ * stripe_key if the file is sealed (n at most 64 KiB).  0; -3 the file is
+ * sealed and no key or another key was given; -2 a sealed file that does
+ * not authenticate; -1 too short or unreadable (a message printed for the
+ * sealed cases). */
+int stripe_peek_stream(const char *path, void *buf, size_t n);
+/* A stripe as the S3 object bucket/key (name: its name in the manifest):
+ * backup streams it as a multipart upload of part_size parts, `inflight`
+ * at a time (memory part_size x inflight), finished by stripe_commit() and
+ * aborted by stripe_close() without one; restore reads it 4 MiB at a time.
+ * 0 or -errno with the store's one-line message printed. */
+struct s3_config;
+int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
+                     const char *bucket, const char *key, const char *name,
+                     size_t part_size, int inflight);
+int stripe_open_s3(struct stripe *s, const struct s3_config *cfg,
+                   const char *bucket, const char *key, const char *name);
+
+struct options;
+
+/* ------------------------------------------------------------ s3target.c */
+
+/* Targets "s3://bucket/prefix": backup, restore, verify and list of
+ * backups kept in an S3 store (called by ops.c for such targets). */
+int app_is_s3(const char *target);
+int op_backup_s3(const struct options *o);
+int op_restore_s3(const struct options *o, const char *target);
+int op_verify_s3(const struct options *o);
+int op_list_s3(const struct options *o);
 
 /* Backup: create "<dir>/.<name>.tmp-<tag>" exclusively, with the
  * permissions of a copy of @p src (the database file; NULL: unknown, 0600;
@@ -219,8 +274,9 @@ int manifest_write(const char *dir, const struct manifest *m,
  * -EINVAL (malformed: message in why). */
 int manifest_read(const char *path, struct manifest *m, char *why,
                   size_t whylen);
-/* Check every stripe's presence, size and (if full) CRC-32C.  0 or -1 with
- * one message per problem printed. */
+/* Check every stripe's presence, size and (if full) CRC-32C.  0, -1 (the
+ * backup is damaged) or -2 (only the key is wrong or missing), with one
+ * message per problem printed. */
 int manifest_check(const char *dir, const struct manifest *m, int full);
 
 /* ------------------------------------------------------------ progress.c */
@@ -311,6 +367,8 @@ struct options {
   int delete_sets;           /* expire: really delete (else a dry run) */
   int json;
   int verbose;
+  int encrypt;          /* backup: --encrypt */
+  const char *key_file; /* --key-file */
 };
 
 /* ------------------------------------------------------------ chain.c */

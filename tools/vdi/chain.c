@@ -85,10 +85,9 @@ int chain_header(const char *dir, const struct manifest *m, vs_header *h) {
   char p[4600];
   uint8_t buf[VS_HEADER_SIZE];
   if (app_path(p, sizeof p, "%s/%s", dir, m->stripes[0].file) != 0) return -1;
-  int fd = open(p, O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf, 0) : -1;
-  if (fd >= 0) close(fd);
-  if (n != (ssize_t)sizeof buf || vs_header_decode(h, buf) != VS_OK) return -1;
+  if (stripe_peek_stream(p, buf, sizeof buf) != 0 ||
+      vs_header_decode(h, buf) != VS_OK)
+    return -1;
   return 0;
 }
 

@@ -18,6 +18,7 @@
  */
 #include "app.h"
 
+#include "seal.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ static const char *usage_top =
     "  check [DB]               can a backup run here? (instance, engine,\n"
     "                           target, free space)\n"
     "  databases                the databases of an instance\n"
+    "  keygen FILE              make a key for --encrypt (32 random bytes)\n"
     "\n"
     "Options of every command: --json, --quiet, -v, -V/--version, --help.\n"
     "'vdi COMMAND --help' describes each command; see also vdi(1).\n";
@@ -44,7 +46,8 @@ static const char *usage_top =
 static const char *usage_backup =
     "usage: vdi backup DB --to REPO|- [--instance DIR] [--stripes N]\n"
     "                  [--compress] [--differential | --log]\n"
-    "                  [--vdisql PATH] [--quiet] [-v] [--json]\n"
+    "                  [--encrypt --key-file F] [--vdisql PATH] [--quiet]\n"
+    "                  [-v] [--json]\n"
     "\n"
     "Back up database DB of the instance (the SQLite file DB.db) through N\n"
     "virtual devices (1..64, default 1) into a new backup set of the\n"
@@ -57,12 +60,18 @@ static const char *usage_backup =
     "see vdisql(1)).  --differential and --log back up the pages changed\n"
     "since the last full backup, or the log since the last log backup (the\n"
     "instance must run: vdisql --serve); a full backup of DB must be in\n"
-    "REPO.  Older sets stay until 'vdi expire' deletes them.\n";
+    "REPO.  Older sets stay until 'vdi expire' deletes them.  REPO may be\n"
+    "s3://bucket/prefix (full backups; credentials from the AWS_*\n"
+    "variables or the AWS CLI's files, see vdi(1)).  --encrypt\n"
+    "--key-file F seals every stripe with the key in F (authenticated\n"
+    "encryption; make one with 'vdi keygen F'): restore and verify need\n"
+    "it.\n";
 
 static const char *usage_restore =
     "usage: vdi restore DB --from REPO|- [--instance DIR] [--replace]\n"
     "                   [--as NAME] [--set ID] [--to-time T | --latest]\n"
-    "                   [--vdisql PATH] [--quiet] [-v] [--json]\n"
+    "                   [--key-file F] [--vdisql PATH] [--quiet] [-v]\n"
+    "                   [--json]\n"
     "\n"
     "Restore DB from the repository REPO (or from one set's directory),\n"
     "every set used checked against its manifest first, into the instance,\n"
@@ -72,15 +81,25 @@ static const char *usage_restore =
     "full, its newest differential, every later log backup); --to-time\n"
     "'YYYY-MM-DDTHH:MM:SS[.mmm]' (local time) restores to that instant\n"
     "(STOPAT), from the newest full set before it.  An existing database\n"
-    "is replaced only with --replace.  '-' reads one stripe from stdin.\n";
+    "is replaced only with --replace.  '-' reads one stripe from stdin.\n"
+    "An encrypted backup needs its key (--key-file F): every stripe is\n"
+    "authenticated whole before anything is restored.\n";
 
 static const char *usage_verify =
     "usage: vdi verify [DB] --from REPO|- [--set ID] [--instance DIR]\n"
-    "                  [--vdisql PATH] [--json]\n"
+    "                  [--key-file F] [--vdisql PATH] [--json]\n"
     "\n"
     "Check every backup set in REPO (or only DB's, or only set ID): the\n"
     "manifest, each stripe's size and CRC-32C, then the engine reads the\n"
-    "whole stream with RESTORE VERIFYONLY.  Nothing is restored.\n";
+    "whole stream with RESTORE VERIFYONLY.  Nothing is restored.  An\n"
+    "encrypted backup needs its key (--key-file F).\n";
+
+static const char *usage_keygen =
+    "usage: vdi keygen FILE\n"
+    "\n"
+    "Write a new random key (32 bytes, mode 0600) to FILE, which must not\n"
+    "exist, for 'vdi backup --encrypt --key-file FILE'.  Keep a copy away\n"
+    "from the backups: without it they cannot be restored.\n";
 
 static const char *usage_list =
     "usage: vdi list [DB] --from REPO [--json]\n"
@@ -134,7 +153,7 @@ static const struct {
     {"backup", &usage_backup},       {"restore", &usage_restore},
     {"verify", &usage_verify},       {"list", &usage_list},
     {"expire", &usage_expire},       {"check", &usage_check},
-    {"databases", &usage_databases},
+    {"databases", &usage_databases}, {"keygen", &usage_keygen},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -145,15 +164,14 @@ static const char *help_of(const char *cmd) {
 }
 
 /* Options taking a value, then flags. */
-static const char *const valued[] = {"--instance",   "--to",     "--from",
-                                     "--stripes",    "--as",     "--vdisql",
-                                     "--to-time",    "--set",    "--keep-last",
-                                     "--keep-daily", "--output", NULL};
-static const char *const flags[] = {"--compress", "--replace", "--differential",
-                                    "--log",      "--latest",  "--quiet",
-                                    "--verbose",  "--json",    "--delete",
-                                    "--dry-run",  "--help",    "--version",
-                                    NULL};
+static const char *const valued[] = {
+    "--instance", "--to",       "--from", "--stripes",   "--as",
+    "--vdisql",   "--to-time",  "--set",  "--keep-last", "--keep-daily",
+    "--output",   "--key-file", NULL};
+static const char *const flags[] = {
+    "--compress", "--replace", "--differential", "--log",    "--latest",
+    "--quiet",    "--verbose", "--json",         "--delete", "--dry-run",
+    "--help",     "--version", "--encrypt",      NULL};
 
 /* Edit distance, for "did you mean". */
 static int distance(const char *a, const char *b) {
@@ -249,6 +267,10 @@ static int set_option(struct options *o, const char *cmdsp, const char *a,
     o->to_time = val;
   else if (strcmp(key, "--latest") == 0)
     o->latest = 1;
+  else if (strcmp(key, "--encrypt") == 0)
+    o->encrypt = 1;
+  else if (strcmp(key, "--key-file") == 0)
+    o->key_file = val;
   else if (strcmp(key, "--delete") == 0)
     o->delete_sets = 1;
   else if (strcmp(key, "--dry-run") == 0)
@@ -324,6 +346,21 @@ static int validate(struct options *o, const char *cmdsp,
   int backup = strcmp(cmd, "backup") == 0;
   int restore = strcmp(cmd, "restore") == 0;
   int verify = strcmp(cmd, "verify") == 0;
+  if (strcmp(cmd, "keygen") == 0)
+    return !o->db || o->key_file || o->encrypt || o->instance || o->from ||
+                   o->to || stripes_arg
+               ? usage_error(cmdsp, "keygen takes one FILE and no options")
+               : 0;
+  if (o->encrypt && !backup) return misplaced(cmdsp, "--encrypt", "backup");
+  if (o->key_file && !backup && !restore && !verify)
+    return usage_error(cmdsp, "%s does not use --key-file", cmd);
+  if (backup && (o->encrypt != (o->key_file != NULL)))
+    return usage_error(cmdsp, "%s",
+                       o->encrypt ? "--encrypt needs --key-file F"
+                                  : "--key-file on a backup needs --encrypt");
+  if (o->key_file && ((backup && o->to && strcmp(o->to, "-") == 0) ||
+                      (!backup && o->from && strcmp(o->from, "-") == 0)))
+    return usage_error(cmdsp, "encryption works with a repository, not '-'");
   int list = strcmp(cmd, "list") == 0;
   int expire = strcmp(cmd, "expire") == 0;
   int check = strcmp(cmd, "check") == 0;
@@ -411,6 +448,24 @@ static int validate(struct options *o, const char *cmdsp,
 
 static int run(const struct options *o) {
   const char *c = o->cmd;
+  if (strcmp(c, "keygen") == 0) {
+    char err[512];
+    if (seal_keygen(o->db, err, sizeof err) != 0) {
+      app_err("%s", err);
+      return EXIT_FAIL;
+    }
+    return EXIT_OK;
+  }
+  static struct seal_key key;
+  if (o->key_file) {
+    char err[512];
+    if (seal_key_load(&key, o->key_file, err, sizeof err) != 0) {
+      app_err("%s", err);
+      return EXIT_FAIL;
+    }
+    stripe_key = &key;
+    stripe_encrypt = o->encrypt;
+  }
   if (strcmp(c, "backup") == 0) return op_backup(o);
   if (strcmp(c, "restore") == 0) return op_restore(o);
   if (strcmp(c, "verify") == 0) return op_verify(o);

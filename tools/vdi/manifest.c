@@ -272,10 +272,11 @@ static int check_stripe_header(const char *path, const struct manifest *m,
                                int i, uint8_t set_id[16]) {
   uint8_t buf[VS_HEADER_SIZE];
   vs_header h;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf, 0) : -1;
-  if (fd >= 0) close(fd);
-  int st = n == (ssize_t)sizeof buf ? vs_header_decode(&h, buf) : VS_BAD_MAGIC;
+  /* (An encrypted stripe is opened with the key; -2: said why.) */
+  int got = stripe_peek_stream(path, buf, sizeof buf);
+  if (got == -3) return -2; /* no key, or another one: said why */
+  if (got == -2) return -1;
+  int st = got == 0 ? vs_header_decode(&h, buf) : VS_BAD_MAGIC;
   const char *why = NULL;
   if (st != VS_OK)
     why = "its header is not a valid openvdi stream header";
@@ -298,7 +299,7 @@ static int check_stripe_header(const char *path, const struct manifest *m,
 }
 
 int manifest_check(const char *dir, const struct manifest *m, int full) {
-  int bad = 0;
+  int bad = 0, keyed = 0;
   uint8_t set_id[16] = {0};
   for (int i = 0; i < m->nstripes; i++) {
     const struct manifest_stripe *s = &m->stripes[i];
@@ -322,7 +323,12 @@ int manifest_check(const char *dir, const struct manifest *m, int full) {
       continue;
     }
     if (!full) continue;
-    if (check_stripe_header(path, m, i, set_id) != 0) {
+    int hc = check_stripe_header(path, m, i, set_id);
+    if (hc == -2) {
+      keyed = 1;
+      continue;
+    }
+    if (hc != 0) {
       bad = 1;
       continue;
     }
@@ -339,5 +345,5 @@ int manifest_check(const char *dir, const struct manifest *m, int full) {
       bad = 1;
     }
   }
-  return bad ? -1 : 0;
+  return bad ? -1 : keyed ? -2 : 0;
 }

@@ -278,6 +278,7 @@ static void backup_json(const struct backup_ctx *b, FILE *f,
 }
 
 int op_backup(const struct options *o) {
+  if (app_is_s3(o->to)) return op_backup_s3(o); /* s3target.c */
   struct backup_ctx *b = calloc(1, sizeof *b);
   if (!b) abort();
   b->o = o;
@@ -379,7 +380,14 @@ static int load_checked(const char *dir, const char *db, struct manifest *m) {
     app_err("%s: names database '%s', not '%s'", mpath, m->database, db);
     return EXIT_DAMAGED;
   }
-  if (manifest_check(dir, m, 1) != 0) {
+  int mc = manifest_check(dir, m, 1);
+  if (mc == -2) {
+    app_err("the backup of '%s' in %s is encrypted: it needs its own key "
+            "(--key-file); nothing was used",
+            db, dir);
+    return EXIT_FAIL;
+  }
+  if (mc != 0) {
     app_err("the backup of '%s' in %s is damaged; refusing to use it", db, dir);
     return EXIT_DAMAGED;
   }
@@ -558,6 +566,7 @@ int op_restore(const struct options *o) {
             target);
     return EXIT_FAIL;
   }
+  if (app_is_s3(o->from)) return op_restore_s3(o, target);
   double t0 = app_mono_s();
   uint64_t bytes = 0;
   if (strcmp(o->from, "-") == 0) {
@@ -670,6 +679,7 @@ static int verify_one(const struct options *o, const struct repo_set *s) {
 }
 
 int op_verify(const struct options *o) {
+  if (app_is_s3(o->from)) return op_verify_s3(o);
   if (strcmp(o->from, "-") == 0) {
     if (isatty(0)) {
       app_err("refusing to read a backup from a terminal (redirect stdin)");
@@ -808,6 +818,7 @@ static void list_text_set(const struct repo_set *v, int i, int seq) {
 }
 
 int op_list(const struct options *o) {
+  if (app_is_s3(o->from)) return op_list_s3(o);
   struct repo r;
   char **names;
   int n = names_of(o, &r, &names);

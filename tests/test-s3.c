@@ -1,0 +1,873 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-s3.c - the S3 client (tools/vdi/s3.c) against a real store: the
+ * one-node Ceph RADOS Gateway of tools/s3-test-server.sh (started once per
+ * `make check` by tests/check.sh, or here on first use).  Objects, ranges,
+ * listings page by page, keys that need escaping, streamed multipart
+ * uploads of 1 and 4 sealed stripes written by separate processes with the
+ * manifest last, a writer killed mid-upload and its parts cleaned up, a
+ * damaged or cut object refused, wrong credentials and a missing bucket
+ * each said in one line, the AWS CLI's profile files and virtual-host
+ * addressing.  The tests skip only when the script says this machine lacks
+ * Ceph.
+ */
+#include "task.h"
+
+#include "../tools/vdi/s3.h"
+#include "../tools/vdi/seal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* tools/s3-test-server.sh of the tree run-tests was built in. */
+static void server_script(char *out, size_t n) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", build_path("vdi"));
+  for (int up = 0; up < 5; up++) {
+    char *slash = strrchr(dir, '/');
+    if (!slash) break;
+    *slash = 0;
+    snprintf(out, n, "%s/tools/s3-test-server.sh", dir);
+    if (access(out, X_OK) == 0) return;
+  }
+  TASK_FAIL_("tools/s3-test-server.sh not found above %s", build_path("vdi"));
+}
+
+/* The store's environment (AWS_*, VDI_S3_TEST_BUCKET): from ours when
+ * tests/check.sh exported it, else from the script (which starts the
+ * store if it is not running). */
+static const char *s3_env(void) {
+  if (!getenv("VDI_S3_TEST_BUCKET") || !getenv("AWS_ENDPOINT_URL")) {
+    char script[4200], cmd[4300];
+    server_script(script, sizeof script);
+    snprintf(cmd, sizeof cmd, "'%s' env", script);
+    FILE *f = popen(cmd, "r");
+    ASSERT_NOT_NULL(f);
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+      char name[64], value[900];
+      if (sscanf(line, "export %63[A-Z0-9_]='%899[^']'", name, value) == 2)
+        setenv(name, value, 1);
+    }
+    int st = pclose(f);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 3) {
+      fprintf(stderr, "skip: this machine lacks Ceph (see above)\n");
+      exit(TEST_SKIP);
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+      TASK_FAIL_("%s env failed (status %d)", script, st);
+  }
+  return getenv("VDI_S3_TEST_BUCKET");
+}
+
+static struct s3_client *client(struct s3_config *cfg) {
+  char err[256];
+  if (s3_config_load(cfg, err, sizeof err) != 0) TASK_FAIL_("%s", err);
+  struct s3_client *c = s3_client_new(cfg);
+  ASSERT_NOT_NULL(c);
+  return c;
+}
+
+/* A key prefix of its own for each test. */
+static const char *prefix(void) {
+  static char p[128];
+  snprintf(p, sizeof p, "%s/", unique_name("s3"));
+  return p;
+}
+
+static void fill(unsigned char *p, size_t n, uint64_t *state) {
+  for (size_t i = 0; i < n; i++) {
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    p[i] = (unsigned char)(*state >> 56);
+  }
+}
+
+struct sink {
+  unsigned char *p;
+  size_t n, cap;
+};
+
+static int to_sink(void *arg, const void *buf, size_t n) {
+  struct sink *s = arg;
+  if (s->n + n > s->cap) {
+    s->cap = (s->n + n) * 2;
+    s->p = realloc(s->p, s->cap);
+    ASSERT_NOT_NULL(s->p);
+  }
+  memcpy(s->p + s->n, buf, n);
+  s->n += n;
+  return 0;
+}
+
+/* The stream a stripe writer produced, regenerated and compared as it is
+ * opened. */
+struct expect {
+  uint64_t state, seen;
+  int mismatch;
+};
+
+static int check_plain(void *arg, const void *buf, size_t n) {
+  struct expect *e = arg;
+  unsigned char want[65536];
+  const unsigned char *p = buf;
+  while (n > 0) {
+    size_t k = n < sizeof want ? n : sizeof want;
+    fill(want, k, &e->state);
+    if (memcmp(want, p, k) != 0) e->mismatch = 1;
+    e->seen += k;
+    p += k;
+    n -= k;
+  }
+  return 0;
+}
+
+static int to_reader(void *arg, const void *buf, size_t n) {
+  return seal_feed(arg, buf, n);
+}
+
+static void key_path(char *out, size_t n) {
+  snprintf(out, n, "%s/key", test_tmpdir());
+  if (access(out, F_OK) != 0) {
+    char err[256];
+    ASSERT_EQ(seal_keygen(out, err, sizeof err), 0);
+  }
+}
+
+/* Reads a sealed object back; the opener's result, *seen its bytes. */
+static int read_sealed(struct s3_client *c, const char *bucket, const char *key,
+                       const char *keyfile, uint64_t seed, uint64_t *seen,
+                       int *mismatch, char *why, size_t wlen) {
+  struct seal_key k;
+  char err[256];
+  ASSERT_EQ(seal_key_load(&k, keyfile, err, sizeof err), 0);
+  struct expect e = {.state = seed};
+  struct seal_reader *r;
+  ASSERT_EQ(seal_reader_open(&r, &k, check_plain, &e), 0);
+  int rc = s3_get(c, bucket, key, 0, 0, to_reader, r);
+  if (rc == 0) rc = seal_reader_finish(r);
+  snprintf(why, wlen, "%s",
+           rc == -EBADMSG || rc == -EKEYREJECTED ? seal_reader_error(r)
+                                                 : s3_error(c));
+  seal_reader_free(r);
+  *seen = e.seen;
+  *mismatch = e.mismatch;
+  return rc;
+}
+
+/* A stripe writer: seals `size` generated bytes (seed) into a streamed
+ * multipart upload of 5 MiB parts, 2 in flight.  With a marker path it
+ * stops after `size` bytes, creates the marker and waits to be killed. */
+static int upload_out(void *arg, const void *buf, size_t n) {
+  return s3_upload_write(arg, buf, n);
+}
+
+HELPER_IMPL(s3_stripe_writer) {
+  /* argv: bucket key size seed keyfile [marker] */
+  s3_env();
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  s3_client_free(c);
+  const char *bucket = argv[1], *key = argv[2];
+  uint64_t size = strtoull(argv[3], NULL, 10);
+  uint64_t state = strtoull(argv[4], NULL, 10);
+  const char *marker = argc > 6 ? argv[6] : NULL;
+  struct seal_key k;
+  char err[256];
+  if (seal_key_load(&k, argv[5], err, sizeof err) != 0) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  struct s3_upload *u;
+  ASSERT_EQ(s3_upload_open(&u, &cfg, bucket, key, 5u << 20, 2), 0);
+  struct seal_writer *w;
+  ASSERT_EQ(seal_writer_open(&w, &k, upload_out, u), 0);
+  static unsigned char buf[1 << 20];
+  uint64_t left = size;
+  int rc = 0;
+  while (left > 0 && rc == 0) {
+    size_t m = left < sizeof buf ? (size_t)left : sizeof buf;
+    fill(buf, m, &state);
+    rc = seal_write(w, buf, m);
+    left -= m;
+  }
+  if (marker && rc == 0) {
+    /* The parts so far are sent (2 buffers of 5 MiB: the writer waited
+     * for the first ones); now the process is killed. */
+    int fd = open(marker, O_WRONLY | O_CREAT, 0600);
+    close(fd);
+    for (;;)
+      pause();
+  }
+  if (rc == 0) rc = seal_writer_finish(w);
+  if (rc == 0) rc = s3_upload_finish(u);
+  if (rc != 0) {
+    fprintf(stderr, "stripe writer: %d %s\n", rc, s3_upload_error(u));
+    s3_upload_abort(u);
+  }
+  seal_writer_free(w);
+  s3_upload_free(u);
+  return rc == 0 ? 0 : 1;
+}
+
+static int count_upload(void *arg, const char *key, const char *id) {
+  (void)key;
+  (void)id;
+  (*(int *)arg)++;
+  return 0;
+}
+
+struct names {
+  char keys[64][256];
+  uint64_t sizes[64];
+  int n;
+};
+
+static int add_name(void *arg, const char *key, uint64_t size) {
+  struct names *nm = arg;
+  if (nm->n < 64) {
+    snprintf(nm->keys[nm->n], sizeof nm->keys[0], "%s", key);
+    nm->sizes[nm->n] = size;
+  }
+  nm->n++;
+  return 0;
+}
+
+/* A backup of n stripes: n writer processes at once, then the manifest;
+ * then each stripe read back, opened and compared. */
+static void stripes_round_trip(int n, uint64_t size) {
+  const char *bucket = s3_env();
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *pre = prefix();
+  char keyfile[4200];
+  key_path(keyfile, sizeof keyfile);
+  pid_t pids[8];
+  char keys[8][300], sizes[32], seeds[8][32];
+  snprintf(sizes, sizeof sizes, "%llu", (unsigned long long)size);
+  for (int i = 0; i < n; i++) {
+    snprintf(keys[i], sizeof keys[i], "%sdb.stripe%d.vdibak", pre, i);
+    snprintf(seeds[i], sizeof seeds[i], "%d", 1000 + i);
+    pids[i] = spawn_helper("s3_stripe_writer", bucket, keys[i], sizes, seeds[i],
+                           keyfile, NULL);
+  }
+  for (int i = 0; i < n; i++)
+    ASSERT_EQ(wait_helper(pids[i]), 0);
+  /* The manifest last: a backup without one is not a backup. */
+  char manifest[256];
+  snprintf(manifest, sizeof manifest, "{\"stripes\":%d,\"bytes\":%llu}\n", n,
+           (unsigned long long)size);
+  char mkey[300];
+  snprintf(mkey, sizeof mkey, "%smanifest.json", pre);
+  ASSERT_EQ(s3_put(c, bucket, mkey, manifest, strlen(manifest)), 0);
+
+  struct names nm = {0};
+  ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, n + 1);
+  for (int i = 0; i < n; i++) {
+    uint64_t osize = 0;
+    ASSERT_EQ(s3_head(c, bucket, keys[i], &osize), 0);
+    ASSERT_UEQ(osize, seal_sealed_size(size));
+    uint64_t seen;
+    int mismatch;
+    char why[512];
+    ASSERT_EQ(read_sealed(c, bucket, keys[i], keyfile, 1000 + (uint64_t)i,
+                          &seen, &mismatch, why, sizeof why),
+              0);
+    ASSERT_UEQ(seen, size);
+    ASSERT_EQ(mismatch, 0);
+  }
+  struct sink m = {0};
+  ASSERT_EQ(s3_get(c, bucket, mkey, 0, 0, to_sink, &m), 0);
+  ASSERT_UEQ(m.n, strlen(manifest));
+  ASSERT_MEM_EQ(m.p, manifest, m.n);
+  free(m.p);
+  /* Nothing left half-done. */
+  int open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 0);
+  s3_client_free(c);
+}
+
+TEST_IMPL_TIMEOUT(s3_round_trip_1_stripe, 120) {
+  stripes_round_trip(1, (12u << 20) + 12345); /* 3 parts */
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_round_trip_4_stripes, 120) {
+  stripes_round_trip(4, (6u << 20) + 777); /* 2 parts each */
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_objects, 90) {
+  const char *bucket = s3_env();
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *pre = prefix();
+  /* A key that needs escaping. */
+  char key[300];
+  snprintf(key, sizeof key, "%sa b+c%%d=e&f/é~x.bin", pre);
+  unsigned char data[100000];
+  uint64_t st = 5;
+  fill(data, sizeof data, &st);
+  ASSERT_EQ(s3_put(c, bucket, key, data, sizeof data), 0);
+  uint64_t size = 0;
+  ASSERT_EQ(s3_head(c, bucket, key, &size), 0);
+  ASSERT_UEQ(size, sizeof data);
+  struct sink all = {0}, part = {0}, tail = {0};
+  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, to_sink, &all), 0);
+  ASSERT_UEQ(all.n, sizeof data);
+  ASSERT_MEM_EQ(all.p, data, sizeof data);
+  ASSERT_EQ(s3_get(c, bucket, key, 1000, 5000, to_sink, &part), 0);
+  ASSERT_UEQ(part.n, 5000);
+  ASSERT_MEM_EQ(part.p, data + 1000, 5000);
+  ASSERT_EQ(s3_get(c, bucket, key, 99990, 0, to_sink, &tail), 0);
+  ASSERT_UEQ(tail.n, 10);
+  ASSERT_MEM_EQ(tail.p, data + 99990, 10);
+  free(all.p);
+  free(part.p);
+  free(tail.p);
+  /* Listing page by page (3 keys a page), in key order. */
+  for (int i = 0; i < 7; i++) {
+    char k[300];
+    snprintf(k, sizeof k, "%slist/%02d", pre, i);
+    ASSERT_EQ(s3_put(c, bucket, k, "x", 1), 0);
+  }
+  c = (s3_client_free(c), NULL);
+  cfg.list_max_keys = 3;
+  c = s3_client_new(&cfg);
+  struct names nm = {0};
+  char lp[300];
+  snprintf(lp, sizeof lp, "%slist/", pre);
+  ASSERT_EQ(s3_list(c, bucket, lp, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, 7);
+  for (int i = 0; i < 7; i++) {
+    char k[300];
+    snprintf(k, sizeof k, "%slist/%02d", pre, i);
+    ASSERT_STR_EQ(nm.keys[i], k);
+    ASSERT_UEQ(nm.sizes[i], 1);
+  }
+  memset(&nm, 0, sizeof nm);
+  ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, 8);
+  ASSERT_STR_EQ(nm.keys[0], key);
+  /* Delete; then it is gone. */
+  ASSERT_EQ(s3_delete(c, bucket, key), 0);
+  ASSERT_EQ(s3_head(c, bucket, key, &size), -ENOENT);
+  struct sink none = {0};
+  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, to_sink, &none), -ENOENT);
+  fprintf(stderr, "missing key: %s\n", s3_error(c));
+  ASSERT(strstr(s3_error(c), "NoSuchKey"));
+  s3_client_free(c);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_killed_upload_cleanup, 120) {
+  const char *bucket = s3_env();
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *pre = prefix();
+  char keyfile[4200], marker[4200], key[300];
+  key_path(keyfile, sizeof keyfile);
+  snprintf(marker, sizeof marker, "%s/marker", test_tmpdir());
+  snprintf(key, sizeof key, "%sdb.stripe0.vdibak", pre);
+  /* 16 MiB written: 3 parts full, the first ones sent. */
+  pid_t pid = spawn_helper("s3_stripe_writer", bucket, key, "16777216", "1",
+                           keyfile, marker, NULL);
+  int64_t end = now_ms() + 60000;
+  while (access(marker, F_OK) != 0 && now_ms() < end)
+    sleep_ms(20);
+  ASSERT_EQ(access(marker, F_OK), 0);
+  int open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 1);
+  kill(pid, SIGKILL);
+  ASSERT_EQ(wait_helper(pid), 128 + SIGKILL);
+  /* The killed writer left its parts, and no object. */
+  uint64_t size;
+  ASSERT_EQ(s3_head(c, bucket, key, &size), -ENOENT);
+  open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 1);
+  /* Cleaning up aborts it: no orphan parts. */
+  int n = 0;
+  ASSERT_EQ(s3_mpu_cleanup(c, bucket, pre, &n), 0);
+  ASSERT_EQ(n, 1);
+  open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 0);
+  struct names nm = {0};
+  ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, 0);
+  s3_client_free(c);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_damaged_object, 90) {
+  const char *bucket = s3_env();
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *pre = prefix();
+  char keyfile[4200], key[300];
+  key_path(keyfile, sizeof keyfile);
+  snprintf(key, sizeof key, "%sdb.stripe0.vdibak", pre);
+  /* Smaller than a part: the upload is one PUT. */
+  uint64_t size = 300000;
+  pid_t pid = spawn_helper("s3_stripe_writer", bucket, key, "300000", "42",
+                           keyfile, NULL);
+  ASSERT_EQ(wait_helper(pid), 0);
+  uint64_t seen;
+  int mismatch;
+  char why[512];
+  ASSERT_EQ(read_sealed(c, bucket, key, keyfile, 42, &seen, &mismatch, why,
+                        sizeof why),
+            0);
+  ASSERT_UEQ(seen, size);
+  struct sink obj = {0};
+  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, to_sink, &obj), 0);
+  /* One byte changed in the store. */
+  obj.p[obj.n / 2] ^= 0x10;
+  ASSERT_EQ(s3_put(c, bucket, key, obj.p, obj.n), 0);
+  ASSERT_EQ(read_sealed(c, bucket, key, keyfile, 42, &seen, &mismatch, why,
+                        sizeof why),
+            -EBADMSG);
+  fprintf(stderr, "damaged: %s\n", why);
+  ASSERT(strstr(why, "damaged"));
+  /* Cut short in the store. */
+  obj.p[obj.n / 2] ^= 0x10;
+  ASSERT_EQ(s3_put(c, bucket, key, obj.p, obj.n - 100), 0);
+  ASSERT_EQ(read_sealed(c, bucket, key, keyfile, 42, &seen, &mismatch, why,
+                        sizeof why),
+            -EBADMSG);
+  fprintf(stderr, "cut: %s\n", why);
+  ASSERT(strstr(why, "truncated"));
+  /* Read with another key: named as such. */
+  char other[4200], err[256];
+  snprintf(other, sizeof other, "%s/other", test_tmpdir());
+  ASSERT_EQ(seal_keygen(other, err, sizeof err), 0);
+  ASSERT_EQ(s3_put(c, bucket, key, obj.p, obj.n), 0);
+  ASSERT_EQ(
+      read_sealed(c, bucket, key, other, 42, &seen, &mismatch, why, sizeof why),
+      -EKEYREJECTED);
+  ASSERT_UEQ(seen, 0);
+  free(obj.p);
+  s3_client_free(c);
+  return 0;
+}
+
+static void one_line(const char *msg) {
+  fprintf(stderr, "%s\n", msg);
+  ASSERT(msg[0] != 0);
+  ASSERT(strchr(msg, '\n') == NULL);
+}
+
+TEST_IMPL_TIMEOUT(s3_wrong_credentials, 90) {
+  const char *bucket = s3_env();
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  s3_client_free(c);
+  /* Wrong failures are not retried: fast. */
+  struct s3_config bad = cfg;
+  bad.secret_key[0] ^= 1;
+  c = s3_client_new(&bad);
+  int64_t t0 = now_ms();
+  ASSERT_EQ(s3_put(c, bucket, "x", "x", 1), -EACCES);
+  one_line(s3_error(c));
+  ASSERT(strstr(s3_error(c), "SignatureDoesNotMatch"));
+  ASSERT(strstr(s3_error(c), "AWS_SECRET_ACCESS_KEY"));
+  struct names nm = {0};
+  ASSERT_EQ(s3_list(c, bucket, "", add_name, &nm), -EACCES);
+  ASSERT(strstr(s3_error(c), "SignatureDoesNotMatch"));
+  ASSERT_LT(now_ms() - t0, 5000);
+  s3_client_free(c);
+  bad = cfg;
+  snprintf(bad.access_key, sizeof bad.access_key, "NOSUCHKEY0000000000X");
+  c = s3_client_new(&bad);
+  ASSERT_EQ(s3_put(c, bucket, "x", "x", 1), -EACCES);
+  one_line(s3_error(c));
+  ASSERT(strstr(s3_error(c), "InvalidAccessKeyId"));
+  ASSERT(strstr(s3_error(c), "AWS_ACCESS_KEY_ID"));
+  s3_client_free(c);
+  /* No credentials at all. */
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  setenv("HOME", test_tmpdir(), 1);
+  char err[512];
+  ASSERT_EQ(s3_config_load(&bad, err, sizeof err), -EINVAL);
+  one_line(err);
+  ASSERT(strstr(err, "no credentials"));
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_missing_bucket, 90) {
+  s3_env();
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  char bucket[64];
+  snprintf(bucket, sizeof bucket, "vdi-no-such-%d", (int)getpid());
+  ASSERT_EQ(s3_put(c, bucket, "k", "x", 1), -ENOENT);
+  one_line(s3_error(c));
+  ASSERT(strstr(s3_error(c), "NoSuchBucket"));
+  ASSERT(strstr(s3_error(c), bucket));
+  struct names nm = {0};
+  ASSERT_EQ(s3_list(c, bucket, "", add_name, &nm), -ENOENT);
+  one_line(s3_error(c));
+  ASSERT(strstr(s3_error(c), "NoSuchBucket"));
+  char id[256];
+  ASSERT_EQ(s3_mpu_create(c, bucket, "k", id, sizeof id), -ENOENT);
+  ASSERT(strstr(s3_error(c), "NoSuchBucket"));
+  s3_client_free(c);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_profile_virtual_host, 90) {
+  const char *bucket = s3_env();
+  char endpoint[600], key[300], secret[300];
+  snprintf(endpoint, sizeof endpoint, "%s", getenv("AWS_ENDPOINT_URL"));
+  snprintf(key, sizeof key, "%s", getenv("AWS_ACCESS_KEY_ID"));
+  snprintf(secret, sizeof secret, "%s", getenv("AWS_SECRET_ACCESS_KEY"));
+  /* The AWS CLI's files, a named profile, and nothing in the environment;
+   * the host as a name, so that the bucket can go in front of it. */
+  char *port = strrchr(endpoint, ':');
+  ASSERT_NOT_NULL(port);
+  char creds[4200], conf[4200];
+  snprintf(creds, sizeof creds, "%s/credentials", test_tmpdir());
+  snprintf(conf, sizeof conf, "%s/config", test_tmpdir());
+  FILE *f = fopen(creds, "w");
+  fprintf(f,
+          "[default]\naws_access_key_id = WRONG\naws_secret_access_key = "
+          "WRONG\n\n[vdi]\naws_access_key_id = %s\naws_secret_access_key = "
+          "%s\n",
+          key, secret);
+  fclose(f);
+  f = fopen(conf, "w");
+  fprintf(f,
+          "[default]\nregion = eu-west-1\n\n[profile vdi]\nregion = "
+          "us-east-1\nendpoint_url = http://localhost%s\ns3 =\n  "
+          "addressing_style = virtual\n",
+          port);
+  fclose(f);
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  unsetenv("AWS_ENDPOINT_URL");
+  unsetenv("AWS_REGION");
+  setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
+  setenv("AWS_CONFIG_FILE", conf, 1);
+  setenv("AWS_PROFILE", "vdi", 1);
+  struct s3_config cfg;
+  char err[512];
+  ASSERT_EQ(s3_config_load(&cfg, err, sizeof err), 0);
+  ASSERT_STR_EQ(cfg.access_key, key);
+  ASSERT_STR_EQ(cfg.region, "us-east-1");
+  ASSERT_EQ(cfg.path_style, 0);
+  char want[700];
+  snprintf(want, sizeof want, "http://localhost%s", port);
+  ASSERT_STR_EQ(cfg.endpoint, want);
+  struct s3_client *c = s3_client_new(&cfg);
+  const char *pre = prefix();
+  char k[300];
+  snprintf(k, sizeof k, "%svhost", pre);
+  int rc = s3_put(c, bucket, k, "hello", 5);
+  if (rc != 0) TASK_FAIL_("%s", s3_error(c));
+  struct sink s = {0};
+  ASSERT_EQ(s3_get(c, bucket, k, 0, 0, to_sink, &s), 0);
+  ASSERT_UEQ(s.n, 5);
+  ASSERT_MEM_EQ(s.p, "hello", 5);
+  free(s.p);
+  s3_client_free(c);
+  /* The same through path-style, forced by the environment. */
+  setenv("AWS_S3_ADDRESSING_STYLE", "path", 1);
+  ASSERT_EQ(s3_config_load(&cfg, err, sizeof err), 0);
+  ASSERT_EQ(cfg.path_style, 1);
+  c = s3_client_new(&cfg);
+  uint64_t size;
+  ASSERT_EQ(s3_head(c, bucket, k, &size), 0);
+  ASSERT_UEQ(size, 5);
+  s3_client_free(c);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_unreachable_retries, 30) {
+  /* A port nobody listens on: retried with backoff, then one line. */
+  setenv("AWS_ACCESS_KEY_ID", "A", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "B", 1);
+  setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1", 1);
+  struct s3_config cfg;
+  char err[256];
+  ASSERT_EQ(s3_config_load(&cfg, err, sizeof err), 0);
+  cfg.max_retries = 3;
+  struct s3_client *c = s3_client_new(&cfg);
+  int64_t t0 = now_ms();
+  ASSERT_EQ(s3_put(c, "b", "k", "x", 1), -EIO);
+  int64_t took = now_ms() - t0;
+  one_line(s3_error(c));
+  ASSERT(strstr(s3_error(c), "s3://b/k"));
+  /* Two waits: 100-150 ms and 200-300 ms. */
+  ASSERT_GE(took, 300);
+  ASSERT_LT(took, 5000);
+  s3_client_free(c);
+  return 0;
+}
+
+static long vm_hwm_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb;
+}
+
+/* Streams 64 MiB through a fresh process in 5 MiB parts, 2 in flight, and
+ * reports its peak resident memory. */
+HELPER_IMPL(s3_big_writer) {
+  s3_env();
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  struct s3_upload *u;
+  ASSERT_EQ(s3_upload_open(&u, &cfg, argv[1], argv[2], 5u << 20, 2), 0);
+  static unsigned char buf[256 << 10];
+  uint64_t state = 77;
+  for (int i = 0; i < 256; i++) {
+    fill(buf, sizeof buf, &state);
+    ASSERT_EQ(s3_upload_write(u, buf, sizeof buf), 0);
+  }
+  if (s3_upload_finish(u) != 0) TASK_FAIL_("%s", s3_upload_error(u));
+  s3_upload_free(u);
+  uint64_t size = 0;
+  ASSERT_EQ(s3_head(c, argv[1], argv[2], &size), 0);
+  ASSERT_UEQ(size, 64u << 20);
+  ASSERT_EQ(s3_delete(c, argv[1], argv[2]), 0);
+  s3_client_free(c);
+  printf("%ld\n", vm_hwm_kb());
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_upload_memory_bounded, 120) {
+  const char *bucket = s3_env();
+  char key[300], out[4400];
+  snprintf(key, sizeof key, "%sbig", prefix());
+  snprintf(out, sizeof out, "%s/hwm", test_tmpdir());
+  /* The helper's stdout to a file. */
+  int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT(fd >= 0);
+  int saved = dup(1);
+  dup2(fd, 1);
+  pid_t p = spawn_helper("s3_big_writer", bucket, key, NULL);
+  dup2(saved, 1);
+  close(saved);
+  close(fd);
+  ASSERT_EQ(wait_helper(p), 0);
+  FILE *f = fopen(out, "r");
+  long kb = -1;
+  ASSERT(f && fscanf(f, "%ld", &kb) == 1);
+  fclose(f);
+  fprintf(stderr, "peak resident memory of a 64 MiB upload: %ld kB\n", kb);
+  /* Two 5 MiB parts and the program, far from the 64 MiB sent. */
+  ASSERT_GT(kb, 10 * 1024);
+  ASSERT_LT(kb, 32 * 1024);
+  return 0;
+}
+
+/* ------------------------------------------------------------ with vdi */
+
+#include "test-app-util.h"
+
+static char inst[4200], keyf[4200], url[600];
+
+/* A database of about 12 MB (uncompressed: two 8 MiB parts). */
+static void vdi_setup(const char *pre) {
+  if (!app_t_engine_ready()) {
+    fprintf(stderr, "vdisql is not built yet\n");
+    exit(TEST_SKIP);
+  }
+  const char *bucket = s3_env();
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  snprintf(keyf, sizeof keyf, "%s/key", test_tmpdir());
+  snprintf(url, sizeof url, "s3://%s/%s", bucket, pre);
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+  app_t_run_ok("keygen", NULL, ARGS("keygen", keyf));
+  app_t_make_db(inst, "src", 60000, 4096, 3);
+}
+
+static void digest_db(const char *name, char *out, size_t n) {
+  char p[4400];
+  snprintf(p, sizeof p, "%s/%s.db", inst, name);
+  app_t_digest(p, out, n);
+}
+
+static int count_lines(const char *s, const char *with) {
+  int n = 0;
+  for (const char *p = s; (p = strstr(p, with)); p++)
+    n++;
+  return n;
+}
+
+static void vdi_round_trip(const char *stripes, int compress) {
+  vdi_setup(prefix());
+  if (compress)
+    app_t_run_ok("backup", NULL,
+                 ARGS("backup", "src", "--instance", inst, "--to", url,
+                      "--stripes", stripes, "--compress", "--encrypt",
+                      "--key-file", keyf));
+  else
+    app_t_run_ok("backup", NULL,
+                 ARGS("backup", "src", "--instance", inst, "--to", url,
+                      "--stripes", stripes, "--encrypt", "--key-file", keyf));
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  ASSERT(strstr(out, "src  finished"));
+  ASSERT(strstr(out, compress ? "compression zstd" : "compression none"));
+  free(out);
+  app_t_run_ok("verify", NULL,
+               ARGS("verify", "src", "--instance", inst, "--from", url,
+                    "--key-file", keyf));
+  app_t_run_ok("restore", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
+                    "copy", "--key-file", keyf));
+  char d1[64], d2[64];
+  digest_db("src", d1, sizeof d1);
+  digest_db("copy", d2, sizeof d2);
+  ASSERT(d1[0] != 0);
+  ASSERT_STR_EQ(d1, d2);
+  /* Without the key: refused, nothing restored. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "src", "--instance", inst, "--from", url,
+                           "--as", "nokey")),
+            1);
+  ASSERT(strstr(out, "give its key with --key-file"));
+  ASSERT(!app_t_exists(inst, "nokey.db"));
+  free(out);
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_round_trip_1_stripe, 120) {
+  vdi_round_trip("1", 0);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_round_trip_4_stripes_compressed, 120) {
+  vdi_round_trip("4", 1);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
+  const char *pre = prefix();
+  vdi_setup(pre);
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  /* Slow writes (10 ms per 64 KiB): the first 8 MiB part is sent after a
+   * second or so, then vdi is killed in the middle. */
+  char log[4400];
+  snprintf(log, sizeof log, "%s/vdi.log", test_tmpdir());
+  pid_t p = app_t_spawn(log, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=10"),
+                        ARGS("backup", "src", "--instance", inst, "--to", url,
+                             "--encrypt", "--key-file", keyf, "--quiet"));
+  int open_uploads = 0;
+  int64_t end = now_ms() + 60000;
+  while (open_uploads == 0 && now_ms() < end) {
+    sleep_ms(100);
+    ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  }
+  ASSERT_EQ(open_uploads, 1);
+  pid_t engine = app_t_find_child(p, "vdisql");
+  kill(p, SIGKILL);
+  ASSERT_EQ(wait_helper(p), 128 + SIGKILL);
+  if (engine > 0) kill(engine, SIGKILL);
+  /* No manifest, no stripe object: no backup.  The parts are left. */
+  struct names nm = {0};
+  ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, 0);
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "src", "--instance", inst, "--from", url,
+                           "--as", "copy", "--key-file", keyf)),
+            1);
+  ASSERT(strstr(out, "no complete backup of 'src'"));
+  free(out);
+  /* The next backup there aborts them first, and succeeds. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("backup", "src", "--instance", inst, "--to", url,
+                           "--encrypt", "--key-file", keyf)),
+            0);
+  ASSERT(strstr(out, "aborted 1 unfinished upload"));
+  free(out);
+  open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 0);
+  memset(&nm, 0, sizeof nm);
+  ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, 2); /* the stripe and the manifest */
+  s3_client_free(c);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_damaged_object, 120) {
+  const char *pre = prefix();
+  vdi_setup(pre);
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  app_t_run_ok("backup", NULL,
+               ARGS("backup", "src", "--instance", inst, "--to", url,
+                    "--stripes", "2", "--compress"));
+  /* One byte of stripe 1 changed in the store. */
+  char key[300];
+  snprintf(key, sizeof key, "%ssrc.stripe1.vdibak", pre);
+  struct sink obj = {0};
+  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, to_sink, &obj), 0);
+  obj.p[obj.n - 10] ^= 0x01;
+  ASSERT_EQ(s3_put(c, bucket, key, obj.p, obj.n), 0);
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("verify", "src", "--instance", inst, "--from", url)),
+            1);
+  fprintf(stderr, "%s", out);
+  ASSERT(strstr(out, "CRC-32C") && strstr(out, "damaged"));
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "src", "--instance", inst, "--from", url,
+                           "--as", "copy")),
+            1);
+  ASSERT(strstr(out, "damaged; refusing to use it"));
+  ASSERT(!app_t_exists(inst, "copy.db"));
+  free(out);
+  free(obj.p);
+  s3_client_free(c);
+  return 0;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_credentials_and_bucket, 90) {
+  vdi_setup(prefix());
+  /* Each failure: exit 1 and exactly one line, naming it. */
+  struct {
+    const char *env, *url, *want;
+  } cases[] = {
+      {"AWS_SECRET_ACCESS_KEY=wrong-secret", url, "SignatureDoesNotMatch"},
+      {"AWS_ACCESS_KEY_ID=NOSUCHKEY0000000000X", url, "InvalidAccessKeyId"},
+      {"VDI_UNUSED=1", "s3://vdi-no-such-bucket/x", "NoSuchBucket"},
+  };
+  for (size_t i = 0; i < 3; i++) {
+    char *out = NULL;
+    int st = app_t_run(&out, ENV(cases[i].env),
+                       ARGS("backup", "src", "--instance", inst, "--to",
+                            cases[i].url, "--quiet"));
+    fprintf(stderr, "%s", out);
+    ASSERT_EQ(st, 1);
+    ASSERT(strstr(out, cases[i].want));
+    ASSERT_EQ(count_lines(out, "\n"), 1);
+    free(out);
+    st = app_t_run(&out, ENV(cases[i].env),
+                   ARGS("list", "--from", cases[i].url));
+    ASSERT_EQ(st, 1);
+    ASSERT(strstr(out, cases[i].want));
+    ASSERT_EQ(count_lines(out, "\n"), 1);
+    free(out);
+  }
+  return 0;
+}
