@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # openvdi - one hand-written GNU Makefile (STYLE.md 2.2).
 #
 #   make                 libvdi.so/.a, libsqlvdi.so, vdisql, vdi, run-tests

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # install-deps.sh - check for the Debian packages openvdi needs to build and
 # test, and install the missing ones.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # s3-test-server.sh - a real S3 store for the tests: a one-node Ceph cluster
 # (ceph-mon, one ceph-osd on memstore, radosgw) on loopback, in a directory
 # of its own, with one user and one bucket.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * crc32c.c - CRC-32C with the SSE4.2 instruction and a table fallback.
  * No Debian library offers CRC-32C as a plain call, hence this file.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * crc32c.h - CRC-32C (Castagnoli, polynomial 0x1EDC6F41, reflected), the
  * checksum of the openvdi backup stream (docs/STREAM-FORMAT.md).

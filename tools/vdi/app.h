@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * app.h - internal interfaces of `vdi`, the reference backup application
  * (the CLIENT role of VDI).  One subsystem per file:

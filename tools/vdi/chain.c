@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * chain.c - chains of full, differential and log backup sets: the restore
  * plan, what expire must keep, and the one-folder layout's chains.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * engine.c - the vdisql child process that runs the BACKUP / RESTORE
  * statement (the SERVER role of VDI).

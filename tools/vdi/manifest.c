@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * manifest.c - "<db>.manifest.json", the record that makes a backup
  * directory hold a complete backup.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * out.c - every write to the terminal's stderr goes through here, under
  * one lock, so that messages, the engine's lines and the progress bar

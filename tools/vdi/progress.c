@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * progress.c - what the user sees while bytes move: a bar redrawn in place
  * on stderr when stderr is a terminal (percent, MB/s, time left), a plain

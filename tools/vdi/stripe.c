@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stripe.c - one stripe of a backup as a file (or as our stdin/stdout).
  *

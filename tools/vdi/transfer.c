@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * transfer.c - the CLIENT side of one BACKUP or RESTORE: create the virtual
  * device set, start the engine, wait for its configuration, and service

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * util.c - small shared pieces of `vdi`: name checks, random set names,
  * clocks, paths, and the directory fsync that makes a rename durable.

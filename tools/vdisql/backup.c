@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * backup.c - the stream writer: groups units (pages, or log records for a
  * log backup) into blocks (zstd-compressed when asked and when it helps),

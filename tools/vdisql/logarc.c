@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * logarc.c - the log archive of one database (see logarc.h).
  *

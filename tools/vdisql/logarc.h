@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * logarc.h - the instance's log archive of one database: the WAL frames
  * the capture (capture.h) copied, as log records with LSNs, and the set of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - vdisql: the reference database engine of openvdi, run like
  * sqlcmd.  Options, the instance directory, reading -Q / -i / stdin,

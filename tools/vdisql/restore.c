@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * restore.c - the stream reader: checks every stripe's header, then reads
  * block k from stripe k % stripes, checking each record's CRC, the block

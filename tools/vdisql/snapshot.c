@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * snapshot.c - consistent online reads of a SQLite database (snapshot.h).
  *

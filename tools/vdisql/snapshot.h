@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * snapshot.h - a consistent, read-only page-by-page view of a live SQLite
  * database as of one instant, with memory bounded by the WAL's frame count

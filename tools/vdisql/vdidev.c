@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vdidev.c - the VIRTUAL_DEVICE media driver: vdisql as the SERVER of a
  * virtual device set (include/vdi.h).
