@@ -327,3 +327,15 @@ long long app_t_file_size(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
+
+int t_sink_write(void *arg, const void *buf, size_t n) {
+  struct t_sink *s = arg;
+  if (s->n + n > s->cap) {
+    s->cap = (s->n + n) * 2;
+    s->p = realloc(s->p, s->cap);
+    ASSERT_NOT_NULL(s->p);
+  }
+  memcpy(s->p + s->n, buf, n);
+  s->n += n;
+  return 0;
+}

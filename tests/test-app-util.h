@@ -48,6 +48,13 @@ int app_t_set_dir(const char *repo, const char *db, int which, char *out,
                   size_t n);
 int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
 int app_t_engine_ready(void);
+/* A growing buffer that collects bytes: the target of a write callback
+ * (t_sink_write's arg). */
+struct t_sink {
+  unsigned char *p;
+  size_t n, cap;
+};
+int t_sink_write(void *arg, const void *buf, size_t n);
 /* Ends the test as skipped (exit TEST_SKIP) unless vdi and vdisql are
  * built: for a test's setup. */
 void app_t_require_engine(void);

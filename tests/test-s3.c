@@ -12,6 +12,7 @@
  * Ceph.
  */
 #include "task.h"
+#include "test-app-util.h"
 
 #include "../tools/vdi/s3.h"
 #include "../tools/vdi/seal.h"
@@ -85,23 +86,6 @@ static void fill(unsigned char *p, size_t n, uint64_t *state) {
     *state = *state * 6364136223846793005ull + 1442695040888963407ull;
     p[i] = (unsigned char)(*state >> 56);
   }
-}
-
-struct sink {
-  unsigned char *p;
-  size_t n, cap;
-};
-
-static int to_sink(void *arg, const void *buf, size_t n) {
-  struct sink *s = arg;
-  if (s->n + n > s->cap) {
-    s->cap = (s->n + n) * 2;
-    s->p = realloc(s->p, s->cap);
-    ASSERT_NOT_NULL(s->p);
-  }
-  memcpy(s->p + s->n, buf, n);
-  s->n += n;
-  return 0;
 }
 
 /* The stream a stripe writer produced, regenerated and compared as it is
@@ -281,8 +265,8 @@ static void stripes_round_trip(int n, uint64_t size) {
     ASSERT_UEQ(seen, size);
     ASSERT_EQ(mismatch, 0);
   }
-  struct sink m = {0};
-  ASSERT_EQ(s3_get(c, bucket, mkey, 0, 0, to_sink, &m), 0);
+  struct t_sink m = {0};
+  ASSERT_EQ(s3_get(c, bucket, mkey, 0, 0, t_sink_write, &m), 0);
   ASSERT_UEQ(m.n, strlen(manifest));
   ASSERT_MEM_EQ(m.p, manifest, m.n);
   free(m.p);
@@ -318,14 +302,14 @@ TEST_IMPL_TIMEOUT(s3_objects, 90) {
   uint64_t size = 0;
   ASSERT_EQ(s3_head(c, bucket, key, &size), 0);
   ASSERT_UEQ(size, sizeof data);
-  struct sink all = {0}, part = {0}, tail = {0};
-  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, to_sink, &all), 0);
+  struct t_sink all = {0}, part = {0}, tail = {0};
+  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, t_sink_write, &all), 0);
   ASSERT_UEQ(all.n, sizeof data);
   ASSERT_MEM_EQ(all.p, data, sizeof data);
-  ASSERT_EQ(s3_get(c, bucket, key, 1000, 5000, to_sink, &part), 0);
+  ASSERT_EQ(s3_get(c, bucket, key, 1000, 5000, t_sink_write, &part), 0);
   ASSERT_UEQ(part.n, 5000);
   ASSERT_MEM_EQ(part.p, data + 1000, 5000);
-  ASSERT_EQ(s3_get(c, bucket, key, 99990, 0, to_sink, &tail), 0);
+  ASSERT_EQ(s3_get(c, bucket, key, 99990, 0, t_sink_write, &tail), 0);
   ASSERT_UEQ(tail.n, 10);
   ASSERT_MEM_EQ(tail.p, data + 99990, 10);
   free(all.p);
@@ -358,8 +342,8 @@ TEST_IMPL_TIMEOUT(s3_objects, 90) {
   /* Delete; then it is gone. */
   ASSERT_EQ(s3_delete(c, bucket, key), 0);
   ASSERT_EQ(s3_head(c, bucket, key, &size), -ENOENT);
-  struct sink none = {0};
-  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, to_sink, &none), -ENOENT);
+  struct t_sink none = {0};
+  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, t_sink_write, &none), -ENOENT);
   fprintf(stderr, "missing key: %s\n", s3_error(c));
   ASSERT(strstr(s3_error(c), "NoSuchKey"));
   s3_client_free(c);
@@ -427,8 +411,8 @@ TEST_IMPL_TIMEOUT(s3_damaged_object, 90) {
                         sizeof why),
             0);
   ASSERT_UEQ(seen, size);
-  struct sink obj = {0};
-  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, to_sink, &obj), 0);
+  struct t_sink obj = {0};
+  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, t_sink_write, &obj), 0);
   /* One byte changed in the store. */
   obj.p[obj.n / 2] ^= 0x10;
   ASSERT_EQ(s3_put(c, bucket, key, obj.p, obj.n), 0);
@@ -573,8 +557,8 @@ TEST_IMPL_TIMEOUT(s3_profile_virtual_host, 90) {
   snprintf(k, sizeof k, "%svhost", pre);
   int rc = s3_put(c, bucket, k, "hello", 5);
   if (rc != 0) TASK_FAIL_("%s", s3_error(c));
-  struct sink s = {0};
-  ASSERT_EQ(s3_get(c, bucket, k, 0, 0, to_sink, &s), 0);
+  struct t_sink s = {0};
+  ASSERT_EQ(s3_get(c, bucket, k, 0, 0, t_sink_write, &s), 0);
   ASSERT_UEQ(s.n, 5);
   ASSERT_MEM_EQ(s.p, "hello", 5);
   free(s.p);
@@ -819,8 +803,8 @@ TEST_IMPL_TIMEOUT(s3_vdi_damaged_object, 120) {
   /* One byte of stripe 1 changed in the store. */
   char key[300];
   snprintf(key, sizeof key, "%ssrc.stripe1.vdibak", pre);
-  struct sink obj = {0};
-  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, to_sink, &obj), 0);
+  struct t_sink obj = {0};
+  ASSERT_EQ(s3_get(c, bucket, key, 0, 0, t_sink_write, &obj), 0);
   obj.p[obj.n - 10] ^= 0x01;
   ASSERT_EQ(s3_put(c, bucket, key, obj.p, obj.n), 0);
   char *out = NULL;

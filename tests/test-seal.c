@@ -6,6 +6,7 @@
  * stream cut anywhere (or lengthened) refused; key files.
  */
 #include "task.h"
+#include "test-app-util.h"
 
 #include "../tools/vdi/seal.h"
 
@@ -13,23 +14,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct sink {
-  unsigned char *p;
-  size_t n, cap;
-};
-
-static int to_sink(void *arg, const void *buf, size_t n) {
-  struct sink *s = arg;
-  if (s->n + n > s->cap) {
-    s->cap = (s->n + n) * 2;
-    s->p = realloc(s->p, s->cap);
-    ASSERT_NOT_NULL(s->p);
-  }
-  memcpy(s->p + s->n, buf, n);
-  s->n += n;
-  return 0;
-}
 
 static void make_key(struct seal_key *k, const char *name) {
   char path[4200], err[256];
@@ -46,9 +30,9 @@ static void fill(unsigned char *p, size_t n, unsigned seed) {
 }
 
 static void seal_all(const struct seal_key *k, const unsigned char *p, size_t n,
-                     struct sink *out) {
+                     struct t_sink *out) {
   struct seal_writer *w;
-  ASSERT_EQ(seal_writer_open(&w, k, to_sink, out), 0);
+  ASSERT_EQ(seal_writer_open(&w, k, t_sink_write, out), 0);
   size_t off = 0, step = 1;
   while (off < n) {
     size_t m = step < n - off ? step : n - off;
@@ -63,9 +47,9 @@ static void seal_all(const struct seal_key *k, const unsigned char *p, size_t n,
 
 /* Opens sealed bytes fed in pieces of `piece`; the reader's result. */
 static int open_all(const struct seal_key *k, const unsigned char *p, size_t n,
-                    size_t piece, struct sink *out, char *why, size_t wlen) {
+                    size_t piece, struct t_sink *out, char *why, size_t wlen) {
   struct seal_reader *r;
-  ASSERT_EQ(seal_reader_open(&r, k, to_sink, out), 0);
+  ASSERT_EQ(seal_reader_open(&r, k, t_sink_write, out), 0);
   int rc = 0;
   for (size_t off = 0; off < n && rc == 0; off += piece)
     rc = seal_feed(r, p + off, piece < n - off ? piece : n - off);
@@ -84,7 +68,7 @@ TEST_IMPL(seal_round_trip) {
     size_t n = sizes[i];
     unsigned char *p = malloc(n + 1);
     fill(p, n, (unsigned)i + 1);
-    struct sink sealed = {0}, opened = {0};
+    struct t_sink sealed = {0}, opened = {0};
     seal_all(&k, p, n, &sealed);
     ASSERT_UEQ(sealed.n, seal_sealed_size(n));
     /* Nothing of the plaintext shows through. */
@@ -101,7 +85,7 @@ TEST_IMPL(seal_round_trip) {
       if (n) ASSERT_MEM_EQ(opened.p, p, n);
     }
     /* The same bytes sealed twice differ (a fresh nonce each time). */
-    struct sink again = {0};
+    struct t_sink again = {0};
     seal_all(&k, p, n, &again);
     ASSERT(memcmp(again.p + 32, sealed.p + 32, 24) != 0);
     free(again.p);
@@ -119,7 +103,7 @@ TEST_IMPL(seal_wrong_key) {
   size_t n = 300000;
   unsigned char *p = malloc(n);
   fill(p, n, 7);
-  struct sink sealed = {0}, opened = {0};
+  struct t_sink sealed = {0}, opened = {0};
   seal_all(&k1, p, n, &sealed);
   char why[256];
   ASSERT_EQ(open_all(&k2, sealed.p, sealed.n, 4096, &opened, why, sizeof why),
@@ -149,7 +133,7 @@ TEST_IMPL(seal_flipped_byte) {
   size_t n = 200000; /* 3 full chunks and a short one */
   unsigned char *p = malloc(n);
   fill(p, n, 9);
-  struct sink sealed = {0};
+  struct t_sink sealed = {0};
   seal_all(&k, p, n, &sealed);
   /* Every byte of the header, and bytes of each chunk: its start, middle,
    * MAC, and the last byte of the stream. */
@@ -166,7 +150,7 @@ TEST_IMPL(seal_flipped_byte) {
   for (size_t i = 0; i < nw; i++) {
     for (int bit = 0; bit < 8; bit += 7) {
       sealed.p[where[i]] ^= (unsigned char)(1u << bit);
-      struct sink opened = {0};
+      struct t_sink opened = {0};
       char why[256];
       int rc =
           open_all(&k, sealed.p, sealed.n, 65536, &opened, why, sizeof why);
@@ -196,7 +180,7 @@ TEST_IMPL(seal_truncation) {
   size_t n = 2 * SEAL_CHUNK; /* ends on a chunk boundary */
   unsigned char *p = malloc(n);
   fill(p, n, 11);
-  struct sink sealed = {0};
+  struct t_sink sealed = {0};
   seal_all(&k, p, n, &sealed);
   size_t full = sealed.n;
   size_t cuts[] = {0,
@@ -209,7 +193,7 @@ TEST_IMPL(seal_truncation) {
                    full - 17,
                    full - 1};
   for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
-    struct sink opened = {0};
+    struct t_sink opened = {0};
     char why[256];
     int rc = open_all(&k, sealed.p, cuts[i], 4096, &opened, why, sizeof why);
     if (rc != -EBADMSG)
@@ -221,7 +205,7 @@ TEST_IMPL(seal_truncation) {
   unsigned char *longer = malloc(full + 1);
   memcpy(longer, sealed.p, full);
   longer[full] = 0;
-  struct sink opened = {0};
+  struct t_sink opened = {0};
   char why[256];
   ASSERT_EQ(open_all(&k, longer, full + 1, 4096, &opened, why, sizeof why),
             -EBADMSG);

@@ -338,6 +338,15 @@ void transfer_device_clause(const struct transfer *t, char *buf, size_t n);
 /* Run the whole exchange.  Returns 0 when every device ended normally and
  * the statement succeeded; otherwise -1, with the reason printed. */
 int transfer_run(struct transfer *t);
+/* vdi's exit status for a transfer that failed: 128+signal when
+ * interrupted, EXIT_ENGINE when the engine refused the statement, else
+ * EXIT_FAIL. */
+int transfer_exit_status(const struct transfer *t);
+/* Run a restore or verify transfer whose progress @p prog was started:
+ * stop the progress, and on success print "<verb> complete" with the
+ * summary over @p nstripes stripes.  EXIT_OK or the exit status. */
+int transfer_run_reading(struct transfer *t, struct progress *prog,
+                         const char *verb, int nstripes);
 
 /* Signals: SIGINT/SIGTERM/SIGHUP are blocked in every thread and taken by a
  * watcher thread that aborts the set. */

@@ -98,11 +98,6 @@ static int hint_db_suffix(const struct options *o) {
   return 0;
 }
 
-static int fail_status(const struct transfer *t) {
-  if (t->interrupted) return 128 + t->interrupted;
-  return t->engine_failed ? EXIT_ENGINE : EXIT_FAIL;
-}
-
 /* Where the engine's informational lines go. */
 static FILE *engine_out(const struct options *o, FILE *normal) {
   return o->quiet || o->json ? NULL : normal;
@@ -331,7 +326,7 @@ int op_backup(const struct options *o) {
   int rc = transfer_run(t);
   progress_stop(&prog);
   if (rc != 0) {
-    status = fail_status(t);
+    status = transfer_exit_status(t);
     app_err("backup of '%s' failed; no backup was recorded", o->db);
     goto out;
   }
@@ -438,17 +433,8 @@ static int run_restore(const struct options *o, const char *dir,
   struct progress prog;
   progress_start(&prog, verb, total, o->quiet);
   t->progress = &prog;
-  int rc = transfer_run(t);
-  progress_stop(&prog);
+  status = transfer_run_reading(t, &prog, verb, n);
   if (bytes) *bytes += prog.done;
-  if (rc != 0) {
-    status = fail_status(t);
-  } else {
-    char what[64];
-    snprintf(what, sizeof what, "%s complete", verb);
-    progress_summary(&prog, what, n);
-    status = EXIT_OK;
-  }
 out:
   for (int i = 0; i < nopen; i++)
     stripe_close(&st[i]);

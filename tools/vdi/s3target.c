@@ -183,7 +183,7 @@ int op_backup_s3(const struct options *o) {
   int rc = transfer_run(t);
   progress_stop(&prog);
   if (rc != 0) {
-    status = t->interrupted ? 128 + t->interrupted : EXIT_FAIL;
+    status = transfer_exit_status(t);
     app_err("backup of '%s' failed; no backup was recorded", o->db);
     goto out;
   }
@@ -422,16 +422,7 @@ static int run_restore_s3(const struct options *o, const struct loc *l,
   struct progress prog;
   progress_start(&prog, verb, total, o->quiet);
   t->progress = &prog;
-  int rc = transfer_run(t);
-  progress_stop(&prog);
-  if (rc != 0) {
-    status = t->interrupted ? 128 + t->interrupted : EXIT_FAIL;
-  } else {
-    char what[64];
-    snprintf(what, sizeof what, "%s complete", verb);
-    progress_summary(&prog, what, n);
-    status = EXIT_OK;
-  }
+  status = transfer_run_reading(t, &prog, verb, n);
 out:
   for (int i = 0; i < nopen; i++)
     stripe_close(&st[i]);

@@ -463,3 +463,19 @@ int transfer_run(struct transfer *t) {
   pthread_mutex_destroy(&r.mu);
   return result;
 }
+
+int transfer_exit_status(const struct transfer *t) {
+  if (t->interrupted) return 128 + t->interrupted;
+  return t->engine_failed ? EXIT_ENGINE : EXIT_FAIL;
+}
+
+int transfer_run_reading(struct transfer *t, struct progress *prog,
+                         const char *verb, int nstripes) {
+  int rc = transfer_run(t);
+  progress_stop(prog);
+  if (rc != 0) return transfer_exit_status(t);
+  char what[64];
+  snprintf(what, sizeof what, "%s complete", verb);
+  progress_summary(prog, what, nstripes);
+  return EXIT_OK;
+}
