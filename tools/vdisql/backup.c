@@ -145,7 +145,9 @@ static int ws_block(wstream *w, uint64_t first, uint32_t n, int log) {
       b.flags |= VS_B_ZSTD;
     }
   }
-  b.stored_crc = crc32c_update(0, payload, b.stored_len);
+  /* Stored as is: the same bytes, the same CRC. */
+  b.stored_crc =
+      payload == w->raw ? b.raw_crc : crc32c_update(0, payload, b.stored_len);
   vs_block_encode(&b, w->hb);
   if (put(w, si, w->hb, VS_BLOCK_HDR_SIZE) || put(w, si, payload, b.stored_len))
     return -1;
@@ -153,7 +155,7 @@ static int ws_block(wstream *w, uint64_t first, uint32_t n, int log) {
   s->blocks++;
   s->pages += n;
   s->stored += b.stored_len;
-  s->chain = crc32c_update(s->chain, w->raw, b.raw_len);
+  s->chain = crc32c_combine(s->chain, b.raw_crc, b.raw_len);
   w->seq++;
   w->done += n;
   progress(w->o->stats, w->done, w->h.units, &w->last_pct);
