@@ -219,10 +219,9 @@ int stream_backup(snap_t *snap, media_t *m, const wopts *o,
     /* A run of pages: consecutive (and, for a differential, changed). */
     uint32_t np = 0;
     while (np < w.ppb && pg + np <= pc &&
-           (!diff || is_set(o->changed, o->changed_bytes, pg + np))) {
-      if (snap_read(snap, pg + np, w.raw + (size_t)np * ps, err)) goto out;
+           (!diff || is_set(o->changed, o->changed_bytes, pg + np)))
       np++;
-    }
+    if (snap_read_run(snap, pg, np, w.raw, err)) goto out;
     if (ws_block(&w, pg, np, 0)) goto out;
     pg += np;
   }
