@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # openvdi - one hand-written GNU Makefile (STYLE.md 2.2).
 #
 #   make                 libvdi.so/.a, libsqlvdi.so, vdisql, vdi, run-tests
@@ -22,6 +23,7 @@ ifeq ($(filter -j%,$(MAKEFLAGS)),)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
 
+VDI_VERSION = 0.1.0
 VDI_SONAME  = libvdi.so.0
 VDI_SOVER   = libvdi.so.0.1.0
 SQLVDI_SONAME = libsqlvdi.so
@@ -104,7 +106,7 @@ $(BUILD)/obj/tools/%.o: tools/%.c
 
 $(BUILD)/obj/sqlvdi/%.o: sqlvdi/%.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) -Iinclude -Isqlvdi/include $(CXXFLAGS_ALL) -fvisibility=hidden $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(CXX) -Iinclude $(CXXFLAGS_ALL) -fvisibility=hidden $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libvdi.a: $(LIB_OBJS)
 	@rm -f $@
@@ -123,13 +125,21 @@ $(BUILD)/$(SQLVDI_SONAME): $(SQLVDI_OBJS) $(LIB_OBJS) sqlvdi/sqlvdi.map
 
 $(BUILD)/vdi.pc: vdi.pc.in
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VDI_VERSION)|' $< > $@
 
 $(BUILD)/vdisql: $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
 	$(CC) -o $@ $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd -lssl -lcrypto $(LDLIBS_ALL)
 
+# vdi's S3 client (tools/vdi/s3.c) and sealed streams (seal.c); the tests
+# link those two objects too.
+S3_PKGS   = libcurl libxml-2.0 libsodium
+S3_CFLAGS := $(shell pkg-config --cflags $(S3_PKGS) 2>/dev/null)
+S3_LIBS   := $(shell pkg-config --libs $(S3_PKGS) 2>/dev/null || echo -lcurl -lxml2 -lsodium)
+S3_OBJS   = $(BUILD)/obj/tools/vdi/s3.o $(BUILD)/obj/tools/vdi/seal.o
+$(S3_OBJS): CFLAGS += $(S3_CFLAGS)
+
 $(BUILD)/vdi: $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
-	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd $(LDLIBS_ALL)
+	$(CC) -o $@ $(VDIAPP_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lzstd -ljansson $(S3_LIBS) $(LDLIBS_ALL)
 
 # The conformance kit plays the server against a client command.
 # (vstream.o: --stream openvdi starts the data with the stream's header)
@@ -140,8 +150,8 @@ $(BUILD)/vdi-conform: $(CONFORM_OBJS) $(CONFORM_COMMON) $(BUILD)/libvdi.a
 # The end-to-end tests run the programs built next to run-tests.
 $(BUILD)/run-tests: | $(if $(VDISQL_SRCS),$(BUILD)/vdisql) $(if $(VDIAPP_SRCS),$(BUILD)/vdi) \
                       $(if $(CONFORM_SRCS),$(BUILD)/vdi-conform)
-$(BUILD)/run-tests: $(TEST_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
-	$(CC) -o $@ $(TEST_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(LDLIBS_ALL)
+$(BUILD)/run-tests: $(TEST_OBJS) $(COMMON_OBJS) $(S3_OBJS) $(BUILD)/libvdi.a
+	$(CC) -o $@ $(TEST_OBJS) $(COMMON_OBJS) $(S3_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd $(S3_LIBS) $(LDLIBS_ALL)
 
 $(BUILD)/cxx/%: tests/cxx/%.cpp $(BUILD)/$(SQLVDI_SONAME)
 	@mkdir -p $(dir $@)
@@ -176,6 +186,8 @@ format:
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cpp')
 
+# vdi.pc is written here, with the PREFIX installed into (the one in
+# $(BUILD) is the build's); tests/test-app-install.c checks it.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
@@ -186,7 +198,9 @@ install: all
 	ln -sf $(VDI_SOVER) $(DESTDIR)$(PREFIX)/lib/$(VDI_SONAME)
 	ln -sf $(VDI_SOVER) $(DESTDIR)$(PREFIX)/lib/libvdi.so
 	install -m 0644 $(BUILD)/libvdi.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 $(BUILD)/vdi.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VDI_VERSION)|' vdi.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vdi.pc
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/vdi.pc
 	if [ -f $(BUILD)/$(SQLVDI_SONAME) ]; then \
 	  install -m 0755 $(BUILD)/$(SQLVDI_SONAME) $(DESTDIR)$(PREFIX)/lib/; \
 	  install -m 0644 sqlvdi/include/*.h $(DESTDIR)$(PREFIX)/include/sqlvdi/; fi
@@ -195,6 +209,8 @@ install: all
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' tools/vdisql/vdisql@.service.in > $(DESTDIR)$(PREFIX)/lib/systemd/system/vdisql@.service
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	for m in tools/vdi/vdi.1 tools/vdisql/vdisql.1 tools/vdi-conform/vdi-conform.1; do [ -f $$m ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
+	install -d $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 0644 man/libvdi.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
 clean:
 	rm -rf build

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench-latency.c - round-trip latency between two processes:
  *
@@ -11,7 +12,7 @@
  *
  * usage: bench-latency -m vdi|eventfd|pipe [-n ROUNDS] [-w WARMUP]
  *                      [-S SPIN_US]
- * -S sets vdi_set_spin_us() in both processes (vdi only; without it the
+ * -S sets vdi_lib_set_spin_us() in both processes (vdi only; without it the
  * library default, 50 us or $VDI_SPIN_US, applies).  Prints one line:
  *   latency mode=vdi spin=S rounds=N median_us=M p99_us=P mean_us=A
  *           min_us=L max_us=H
@@ -103,7 +104,7 @@ static void vdi_check(int rc, const char *what) {
 }
 
 static void vdi_client(const char *name, int ready_fd) {
-  if (spin >= 0) vdi_set_spin_us((uint32_t)spin);
+  if (spin >= 0) vdi_lib_set_spin_us((uint32_t)spin);
   vdi_set_t *set;
   vdi_check(vdi_set_new(&set), "set_new");
   VDConfig cfg = {0};
@@ -212,7 +213,7 @@ static void run_vdi(void) {
   if (!bench_read_all(ready[0], &c, 1))
     bench_die("vdi: the client failed to create the set");
   close(ready[0]);
-  if (spin >= 0) vdi_set_spin_us((uint32_t)spin);
+  if (spin >= 0) vdi_lib_set_spin_us((uint32_t)spin);
 
   vdi_srvset_t *srv;
   vdi_check(vdi_srv_new(&srv), "srv_new");

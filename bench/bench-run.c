@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench-run.c - run a command and report its wall time, CPU time and peak
  * resident memory, per process of its tree.

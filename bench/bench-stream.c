@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench-stream.c - stream throughput: a producer fills buffers with a
  * pattern, a consumer reads every byte in place (a 64-bit sum), through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench.h - what every benchmark program shares: the producer's fill
  * pattern and the consumer's checksum (the same work on every path, so the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # bench/bench.mk - the benchmark programs and `make bench` (included by the
 # top Makefile).  Each bench/NAME.c is one program, $(BUILD)/bench/NAME,
 # linked with the static libvdi.  They are part of `all`, so a change that

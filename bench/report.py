@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """bench/report.py - turn the result lines of one `make bench` run into
 tables on stdout, bench/results.json and bench/throughput.png.
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # bench/run.sh - the driver of `make bench`: runs every measurement of
 # issue 5 in one go, collects the programs' one-line results in
 # $BUILD/bench/raw.txt, then bench/report.py prints the tables and writes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # fuzz.mk - the fuzz targets of fuzz/ (STYLE.md 2.9; docs/FUZZING.md).
 # Included by the top Makefile.
 #
@@ -30,11 +31,12 @@ FZ_SRC_APP    := $(filter-out tools/vdi/main.c, \
                    $(sort $(wildcard tools/vdi/*.c)))
 FZ_INC  := -Iinclude -Isrc -Itools/common -Itools/vdisql -Itools/vdi -Ifuzz
 # The tools are held to the public headers here too, as in the normal build.
-FZ_INC_TOOLS := -Iinclude -Itools/common -Itools/vdisql -Itools/vdi
+FZ_INC_TOOLS := -Iinclude -Itools/common -Itools/vdisql -Itools/vdi \
+                $(S3_CFLAGS)
 FZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
            -fno-omit-frame-pointer
 FZ_BASE := -std=c11 -D_GNU_SOURCE -g -O1 -pthread $(WARN)
-FZ_LIBS := -lsqlite3 -lzstd -lssl -lcrypto -pthread
+FZ_LIBS := -lsqlite3 -lzstd -lssl -lcrypto $(S3_LIBS) -pthread
 
 # $(call fz_flavour,DIR,CC,COMPILE-FLAGS,LINK-FLAGS,EXTRA-OBJ): the rules of
 # one flavour (EXTRA-OBJ: the replay's main).  The tools' main() is renamed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_helpers.c - the data producer, the failure report, and the
  * process-wide checks the fuzz targets share (see fuzz_helpers.h).

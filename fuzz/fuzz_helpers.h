@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_helpers.h - what the fuzz targets share (STYLE.md 2.9):
  *   - the data producer, which splits an input into parameters (taken from

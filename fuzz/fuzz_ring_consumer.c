@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_ring_consumer.c - the command and completion rings as a peer leaves
  * them (STYLE.md 2.9, target 2).  Two parts, chosen by the first parameter:
@@ -306,7 +307,7 @@ static void through_api(fz_producer *fp) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_producer fp;
   fzp_init(&fp, data, size);
-  vdi_set_spin_us(0);
+  vdi_lib_set_spin_us(0);
   if (fzp_u8(&fp) & 1)
     through_api(&fp);
   else

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_shm_attach.c - the shared control segment as a hostile peer leaves
  * it (STYLE.md 2.9, target 1).
@@ -437,8 +438,8 @@ static void teardown(struct run *r) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const uint32_t kinds[] = {VDF_LikePipe, VDF_LikeDisk, VDF_LikeTape,
                                    VDF_LikePipe | VDF_RequestComplete};
-  vdi_set_spin_us(0); /* two sides on few cores: do not spin */
-  arm(NULL);          /* the watchdog thread exists before we count */
+  vdi_lib_set_spin_us(0); /* two sides on few cores: do not spin */
+  arm(NULL);              /* the watchdog thread exists before we count */
   disarm();
   int fds0 = fz_fd_count(), threads0 = fz_thread_count();
   fz_producer fp;

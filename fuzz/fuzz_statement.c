@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_statement.c - vdisql's lexer and statement parser on arbitrary text
  * (STYLE.md 2.9; issue 6: "the statement parser of vdisql").

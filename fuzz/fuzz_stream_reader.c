@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_stream_reader.c - the backup stream reader on arbitrary bytes
  * (STYLE.md 2.9; issue 6: "the backup stream reader (RESTORE and

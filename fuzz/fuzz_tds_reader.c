@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_tds_reader.c - the TDS endpoint's reader on arbitrary bytes from a
  * client (issue 10: "a fuzz target for the TDS reader: pre-login, login,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * regression_driver.c - a plain main() that feeds files to a fuzz target's
  * LLVMFuzzerTestOneInput, for `make fuzz-replay` (built with $(CC), not

@@ -1,5 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
- * vdi.h - openvdi: the SQL Server Virtual Device Interface for Linux, in C.
+ * include/vdi.h - openvdi: the SQL Server Virtual Device Interface for Linux,
+ * in C (libvdi; not to be confused with the C++ SDK header of the same
+ * name, sqlvdi/include/vdi.h).
  *
  * A *virtual device set* is a channel between two processes on one machine:
  * the *client* (a backup application, which plays the tape drive) and the
@@ -58,6 +61,25 @@
  *   with vdi_set_allow_group) can attach to a set.
  * - Everything the peer writes into shared memory is validated; a peer that
  *   writes garbage makes the set abort with VD_E_PROTOCOL.
+ * - Environment variables the library reads (all but VDI_TRUST_GROUP once
+ *   per process, at first use; see also libvdi(3), man/libvdi.3):
+ *   VDI_TRUST_GROUP=gid  a server or secondary also attaches to sets whose
+ *     creator runs with this numeric primary group (not only the own user
+ *     and root).  Security-relevant: only set it to a group whose members
+ *     you trust with your backup data.  Ignored in set-user-ID and
+ *     set-group-ID programs (secure_getenv).
+ *   VDI_SPIN_US=us  how long a waiter spins before it sleeps in the kernel
+ *     (default 50); vdi_lib_set_spin_us() overrides it.
+ *   VDI_YIELD_NS=ns  how long a spin runs before it yields the CPU between
+ *     checks (default 1000).
+ *   VDI_FAULT_INJECT=op:n[,op:n...]  makes the nth and every later call of
+ *     a system call of the library fail (ops: mmap memfd ftruncate socket
+ *     sendmsg recvmsg futex thread alloc).  A test hook, honoured in
+ *     release builds on purpose: the tests inject faults into the very
+ *     programs that ship (vdi, vdisql), not into a special build.  It can
+ *     only make calls fail, which whoever sets a process's environment can
+ *     do anyway (ulimit, seccomp, LD_PRELOAD); ignored in set-user-ID and
+ *     set-group-ID programs.
  */
 #ifndef OPENVDI_VDI_H
 #define OPENVDI_VDI_H
@@ -70,7 +92,11 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__)
+/* In libsqlvdi.so the core is linked in but is not part of the SDK's ABI:
+ * there its functions are declared hidden. */
+#if defined(__GNUC__) && defined(OPENVDI_SDK_TYPES)
+#define VDI_EXPORT __attribute__((visibility("hidden")))
+#elif defined(__GNUC__)
 #define VDI_EXPORT __attribute__((visibility("default")))
 #else
 #define VDI_EXPORT
@@ -88,14 +114,104 @@ extern "C" {
 /** @brief The library's VDI_VERSION_NUMBER, for checks at run time. */
 VDI_EXPORT unsigned vdi_version_number(void);
 
+/* Compile-time checks, in C and in C++ (the COM header is used from both). */
+#if defined(__cplusplus)
+#define VDI_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define VDI_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
 /* ------------------------------------------------------------ error codes */
 
-/* Microsoft's vdierror.h: VD_ERROR(c) = MAKE_HRESULT(1, 0x77, c), i.e.
- * 0x8077000c, which is negative as an int.  The numbers are the interface's
- * and never change.  VD_E_QUEUE_FULL and VD_E_IO_ERROR are named by the
- * documentation but have no published value; openvdi uses 16 and 17. */
-#define VD_ERROR(code) ((int)(0x80000000u | (0x77u << 16) | (unsigned)(code)))
+/* The one list of codes (libuv's UV_ERRNO_MAP): XX(name, number, text).
+ * The value of a code is Microsoft's: VD_ERROR(number) =
+ * MAKE_HRESULT(1, 0x77, number), i.e. 0x8077000c, negative as an int; the
+ * numbers are the interface's and never change.  VD_E_QUEUE_FULL and
+ * VD_E_IO_ERROR are named by the documentation but have no published
+ * value; openvdi uses 16 and 17.
+ * It generates vdi_error_name() and vdi_strerror() (src/error.c) and pins
+ * the #defines below and every other copy the interface needs (the SDK's
+ * vdierror.h, checked whenever sqlvdi/sqlvdi.cpp is compiled).  The first part
+ * is the codes Microsoft's Linux SDK header publishes; the second, openvdi's
+ * additions. */
+#define VDI_ERROR_MAP_SDK(XX)                                                  \
+  XX(VD_E_NOTOPEN, 2, "object not open")                                       \
+  XX(VD_E_TIMEOUT, 3, "timed out waiting")                                     \
+  XX(VD_E_ABORT, 4,                                                            \
+     "the operation was aborted (SignalAbort, peer death or protocol "         \
+     "error); only termination actions are possible")                          \
+  XX(VD_E_SECURITY, 5, "the peer is not allowed to use this set")              \
+  XX(VD_E_INVALID, 6, "invalid parameter")                                     \
+  XX(VD_E_INSTANCE_NAME, 7, "instance name not recognised")                    \
+  XX(VD_E_NOTSUPPORTED, 9, "requested configuration is not supported")         \
+  XX(VD_E_MEMORY, 10, "out of memory")                                         \
+  XX(VD_E_UNEXPECTED, 11, "unexpected internal or system error")               \
+  XX(VD_E_PROTOCOL, 12,                                                        \
+     "call not legal in the current state, or the peer broke the protocol")    \
+  XX(VD_E_OPEN, 13, "all devices are open")                                    \
+  XX(VD_E_CLOSE, 14, "the device is closed")                                   \
+  XX(VD_E_BUSY, 15, "resource busy: a live set already has this name")
+#define VDI_ERROR_MAP_EXTRA(XX)                                                \
+  XX(VD_E_QUEUE_FULL, 16, "the device's command queue is full")                \
+  XX(VD_E_IO_ERROR, 17, "the device is in the IO-ERROR state")
+#define VDI_ERROR_MAP(XX) VDI_ERROR_MAP_SDK(XX) VDI_ERROR_MAP_EXTRA(XX)
 
+/* ------------------------------------------------------ Win32 completion
+ * codes that VDI commands are completed with (winerror.h values):
+ * XX(name, number).  The library itself hands out ERROR_OPERATION_ABORTED
+ * (aborts), ERROR_INVALID_PARAMETER and ERROR_INVALID_HANDLE (commands it
+ * refuses) and ERROR_IO_DEVICE (a failed SendCommand); the others are what
+ * clients complete commands with.  The first part is also in the Linux
+ * SDK's vdi.h (checked whenever sqlvdi/sqlvdi.cpp is compiled). */
+#define VDI_COMPLETION_MAP_SDK(XX)                                             \
+  XX(ERROR_SUCCESS, 0)                                                         \
+  XX(ERROR_ARENA_TRASHED, 7)                                                   \
+  XX(ERROR_HANDLE_EOF, 38)                                                     \
+  XX(ERROR_HANDLE_DISK_FULL, 39)                                               \
+  XX(ERROR_NOT_SUPPORTED, 50)                                                  \
+  XX(ERROR_DISK_FULL, 112)                                                     \
+  XX(ERROR_OPERATION_ABORTED, 995)
+#define VDI_COMPLETION_MAP_EXTRA(XX)                                           \
+  XX(ERROR_INVALID_HANDLE, 6)                                                  \
+  XX(ERROR_BAD_ENVIRONMENT, 10)                                                \
+  XX(ERROR_INVALID_PARAMETER, 87)                                              \
+  XX(ERROR_END_OF_MEDIA, 1100)                                                 \
+  XX(ERROR_FILEMARK_DETECTED, 1101)                                            \
+  XX(ERROR_BEGINNING_OF_MEDIA, 1102)                                           \
+  XX(ERROR_SETMARK_DETECTED, 1103)                                             \
+  XX(ERROR_NO_DATA_DETECTED, 1104)                                             \
+  XX(ERROR_NO_MEDIA_IN_DRIVE, 1112)                                            \
+  XX(ERROR_IO_DEVICE, 1117)                                                    \
+  XX(ERROR_EOM_OVERFLOW, 1129)                                                 \
+  XX(ERROR_NO_SYSTEM_RESOURCES, 1450)
+#define VDI_COMPLETION_MAP(XX)                                                 \
+  VDI_COMPLETION_MAP_SDK(XX) VDI_COMPLETION_MAP_EXTRA(XX)
+
+/* The C++ adapter of libsqlvdi.so (sqlvdi/sqlvdi.cpp) includes this header
+ * with OPENVDI_SDK_TYPES defined, after the SDK's vdi.h, which declares the
+ * same constants and structures in its own way (enums, the Linux SDK's
+ * field types).  Then this header checks the SDK's copies of the codes
+ * against the lists above and declares only its functions, over the SDK's
+ * types, so that the adapter is compiled against the real prototypes. */
+#ifdef OPENVDI_SDK_TYPES
+#ifndef OPENVDI_SQLVDI_VDI_H
+#error "OPENVDI_SDK_TYPES: include the SDK's vdi.h (sqlvdi/include) first"
+#endif
+#define VDI__PIN_CODE(name, number, text)                                      \
+  VDI_STATIC_ASSERT(name == (int)(0x80770000u | (number)), #name);
+VDI_ERROR_MAP_SDK(VDI__PIN_CODE)
+#undef VDI__PIN_CODE
+#define VDI__PIN_COMPLETION(name, number)                                      \
+  VDI_STATIC_ASSERT(name == number, #name " is " #number);
+VDI_COMPLETION_MAP_SDK(VDI__PIN_COMPLETION)
+#undef VDI__PIN_COMPLETION
+#else /* !OPENVDI_SDK_TYPES: the C API's own constants and types */
+
+#define VD_ERROR(code)     ((int)(0x80000000u | (0x77u << 16) | (unsigned)(code)))
+
+/* The codes stay #defines, not an enum, because code written for Windows
+ * tests them with #ifdef; each one is checked against the list above, so
+ * the two cannot drift apart. */
 #define VD_E_NOTOPEN       VD_ERROR(2)  /**< object not open */
 #define VD_E_TIMEOUT       VD_ERROR(3)  /**< the wait's timeout elapsed */
 #define VD_E_ABORT         VD_ERROR(4)  /**< abort in effect */
@@ -112,18 +228,16 @@ VDI_EXPORT unsigned vdi_version_number(void);
 #define VD_E_QUEUE_FULL    VD_ERROR(16) /**< SendCommand: queue is full */
 #define VD_E_IO_ERROR      VD_ERROR(17) /**< SendCommand: device IO-ERROR */
 
+#define VDI__PIN_CODE(name, number, text)                                      \
+  VDI_STATIC_ASSERT(name == (int)(0x80770000u | (number)), #name);
+VDI_ERROR_MAP(VDI__PIN_CODE)
+#undef VDI__PIN_CODE
+
 #ifndef NOERROR
 #define NOERROR 0
 #endif
 
-/** @brief Symbolic name of a code ("VD_E_ABORT", "NOERROR"); "?" if unknown.
- */
-VDI_EXPORT const char *vdi_error_name(int code);
-/** @brief One-line English description of a code; never NULL. */
-VDI_EXPORT const char *vdi_strerror(int code);
-
-/* ------------------------------------------------------ Win32 completion
- * codes that VDI commands are completed with (winerror.h values). */
+/* Win32 completion codes (the list is VDI_COMPLETION_MAP above). */
 #ifndef ERROR_SUCCESS
 #define ERROR_SUCCESS 0
 #endif
@@ -133,6 +247,7 @@ VDI_EXPORT const char *vdi_strerror(int code);
 #define ERROR_HANDLE_EOF          38
 #define ERROR_HANDLE_DISK_FULL    39
 #define ERROR_NOT_SUPPORTED       50
+#define ERROR_INVALID_PARAMETER   87
 #define ERROR_DISK_FULL           112
 #define ERROR_OPERATION_ABORTED   995
 #define ERROR_END_OF_MEDIA        1100
@@ -144,6 +259,11 @@ VDI_EXPORT const char *vdi_strerror(int code);
 #define ERROR_IO_DEVICE           1117
 #define ERROR_EOM_OVERFLOW        1129
 #define ERROR_NO_SYSTEM_RESOURCES 1450
+
+#define VDI__PIN_COMPLETION(name, number)                                      \
+  VDI_STATIC_ASSERT(name == number, #name " is " #number);
+VDI_COMPLETION_MAP(VDI__PIN_COMPLETION)
+#undef VDI__PIN_COMPLETION
 
 #ifndef INFINITE
 #define INFINITE 0xFFFFFFFFu /**< wait forever (any negative value too) */
@@ -252,11 +372,6 @@ typedef void (*VDS_CompletionRoutine)(VDS_Command *cmd);
   ((cmd)->completionRoutine = (uint8_t *)(uintptr_t)(VDS_CompletionRoutine)(fn))
 
 /* The layouts are the interface's ABI (x86-64 and other LP64 targets). */
-#if defined(__cplusplus)
-#define VDI_STATIC_ASSERT(c, m) static_assert(c, m)
-#else
-#define VDI_STATIC_ASSERT(c, m) _Static_assert(c, m)
-#endif
 VDI_STATIC_ASSERT(sizeof(VDConfig) == 44, "VDConfig is 44 bytes");
 VDI_STATIC_ASSERT(offsetof(VDConfig, serverTimeOut) == 24, "VDConfig order");
 VDI_STATIC_ASSERT(offsetof(VDConfig, bufferAreaSize) == 40, "VDConfig order");
@@ -283,10 +398,20 @@ VDI_STATIC_ASSERT(offsetof(VDS_Command, bytesTransferred) == 52, "VDS");
 #define VDI_MAX_PREFIXZONE      (1u << 20)
 #define VDI_MAXIODEPTH_REPORTED 4
 
+#endif /* OPENVDI_SDK_TYPES */
+
+/** @brief Symbolic name of a code ("VD_E_ABORT", "NOERROR"); "?" if unknown.
+ */
+VDI_EXPORT const char *vdi_error_name(int code);
+/** @brief One-line English description of a code; never NULL. */
+VDI_EXPORT const char *vdi_strerror(int code);
+
 /* ============================================================ client side */
 
-typedef struct vdi_set vdi_set_t;       /**< IClientVirtualDeviceSet2 */
-typedef struct vdi_device vdi_device_t; /**< IClientVirtualDevice */
+typedef struct vdi_set vdi_set_t;    /**< IClientVirtualDeviceSet2 */
+typedef struct vdi_device vdi_dev_t; /**< IClientVirtualDevice */
+/** The first name of vdi_dev_t, kept so that no client breaks. */
+typedef struct vdi_device vdi_device_t;
 
 /** @brief Make a set object (state DNE).
  * @return 0 or VD_E_MEMORY. */
@@ -322,7 +447,7 @@ VDI_EXPORT int vdi_set_get_configuration(vdi_set_t *set, int64_t timeout_ms,
  * VD_E_PROTOCOL (wrong state or already open); VD_E_ABORT.  On failure
  * *out is NULL.  The device object belongs to the set. */
 VDI_EXPORT int vdi_set_open_device(vdi_set_t *set, const char *name,
-                                   vdi_device_t **out);
+                                   vdi_dev_t **out);
 
 /** @brief Release the set.  @return 0; VD_E_PROTOCOL (nothing open);
  * VD_E_OPEN (devices still open: the set was aborted, and released). */
@@ -354,7 +479,7 @@ VDI_EXPORT int vdi_set_map_buffer_handle(vdi_set_t *set, uint32_t handle,
  * @param[out] cmd read-only; pass it back to vdi_dev_complete_command.
  * @return 0; VD_E_TIMEOUT; VD_E_CLOSE (server closed the device: normal
  * end); VD_E_ABORT; VD_E_PROTOCOL (device not active). */
-VDI_EXPORT int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
+VDI_EXPORT int vdi_dev_get_command(vdi_dev_t *dev, int64_t timeout_ms,
                                    VDC_Command **cmd);
 
 /** @brief Report the result of a command.
@@ -364,31 +489,33 @@ VDI_EXPORT int vdi_dev_get_command(vdi_device_t *dev, int64_t timeout_ms,
  *        position (GetPosition/SetPosition).
  * @return 0; VD_E_INVALID (not an outstanding command of this device);
  * VD_E_ABORT; VD_E_PROTOCOL (device not open). */
-VDI_EXPORT int vdi_dev_complete_command(vdi_device_t *dev, VDC_Command *cmd,
+VDI_EXPORT int vdi_dev_complete_command(vdi_dev_t *dev, VDC_Command *cmd,
                                         uint32_t code, uint32_t bytes,
                                         uint64_t position);
 
 /* ============================================================ server side */
 
-typedef struct vdi_srvset vdi_srvset_t; /**< IServerVirtualDeviceSet2 */
+typedef struct vdi_srvset vdi_srv_t;    /**< IServerVirtualDeviceSet2 */
 typedef struct vdi_srvdev vdi_srvdev_t; /**< IServerVirtualDevice */
+/** The first name of vdi_srv_t, kept so that no client breaks. */
+typedef struct vdi_srvset vdi_srvset_t;
 
-VDI_EXPORT int vdi_srv_new(vdi_srvset_t **out);
-VDI_EXPORT void vdi_srv_free(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_new(vdi_srv_t **out);
+VDI_EXPORT void vdi_srv_free(vdi_srv_t *srv);
 
 /** @brief Attach to the set a client created.  @return 0; VD_E_INVALID (no
  * accessible set of that name); VD_E_SECURITY (owner not trusted);
  * VD_E_PROTOCOL (already open, or the set is not fresh). */
-VDI_EXPORT int vdi_srv_open(vdi_srvset_t *srv, const char *instance,
+VDI_EXPORT int vdi_srv_open(vdi_srv_t *srv, const char *instance,
                             const char *name);
 /** @brief The configuration the client asked for (or, once configured, the
  * chosen one). @return 0; VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_get_configuration(vdi_srvset_t *srv, VDConfig *cfg);
+VDI_EXPORT int vdi_srv_get_configuration(vdi_srv_t *srv, VDConfig *cfg);
 /** @brief Fix features (VDF_WriteMedia or VDF_ReadMedia, optionally
  * VDF_CompleteEnabled), block size, alignment (0 = block size), maximum
  * transfer size.  Parameter order is the header's.  @return 0;
  * VD_E_INVALID (bad value); VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_begin_configuration(vdi_srvset_t *srv, uint32_t features,
+VDI_EXPORT int vdi_srv_begin_configuration(vdi_srv_t *srv, uint32_t features,
                                            uint32_t block_size,
                                            uint32_t alignment,
                                            uint32_t max_transfer_size,
@@ -396,41 +523,40 @@ VDI_EXPORT int vdi_srv_begin_configuration(vdi_srvset_t *srv, uint32_t features,
 /** @brief Declare @p count buffers of @p size bytes.  During configuration
  * requests are summed; afterwards each call adds a segment at once.
  * @return 0; VD_E_INVALID; VD_E_MEMORY; VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_request_buffers(vdi_srvset_t *srv, uint32_t size,
+VDI_EXPORT int vdi_srv_request_buffers(vdi_srv_t *srv, uint32_t size,
                                        uint32_t alignment, uint32_t count);
 /** @brief How many buffers of that size and alignment are free now. */
-VDI_EXPORT int vdi_srv_query_available_buffers(vdi_srvset_t *srv, uint32_t size,
+VDI_EXPORT int vdi_srv_query_available_buffers(vdi_srv_t *srv, uint32_t size,
                                                uint32_t alignment,
                                                uint32_t *count);
 /** @brief Allocate the buffer area and release the client's
  * GetConfiguration. @return 0; VD_E_MEMORY; VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_end_configuration(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_end_configuration(vdi_srv_t *srv);
 /** @brief Open the next device and give it @p name (the first device's
  * name is the set's).  @return 0; VD_E_OPEN (all open); VD_E_INVALID (bad
  * or duplicate name); VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_open_device(vdi_srvset_t *srv, const char *name,
+VDI_EXPORT int vdi_srv_open_device(vdi_srv_t *srv, const char *name,
                                    vdi_srvdev_t **out);
 /** @brief Body of the completion-agent thread: runs completion routines
  * until every device is closed with nothing outstanding (0), or the set is
  * aborted or closed: outstanding commands are then completed with
  * ERROR_OPERATION_ABORTED and the set's sticky code is returned (VD_E_ABORT,
  * or VD_E_PROTOCOL when the client broke the protocol). */
-VDI_EXPORT int vdi_srv_execute_completion_agent(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_execute_completion_agent(vdi_srv_t *srv);
 /** @brief Take a buffer of at least @p size bytes; its data start is
  * aligned to max(set alignment, @p alignment).  @return 0; VD_E_MEMORY (none
  * free); VD_E_INVALID; VD_E_ABORT; VD_E_PROTOCOL. */
-VDI_EXPORT int vdi_srv_allocate_buffer(vdi_srvset_t *srv, uint8_t **buf,
+VDI_EXPORT int vdi_srv_allocate_buffer(vdi_srv_t *srv, uint8_t **buf,
                                        uint32_t size, uint32_t alignment);
 /** @brief Give a buffer back.  @return 0; VD_E_INVALID. */
-VDI_EXPORT int vdi_srv_free_buffer(vdi_srvset_t *srv, uint8_t *buf,
-                                   uint32_t size);
+VDI_EXPORT int vdi_srv_free_buffer(vdi_srv_t *srv, uint8_t *buf, uint32_t size);
 /** @brief 1 if @p buf is the data start of one of the set's buffers. */
-VDI_EXPORT int vdi_srv_is_shared_buffer(vdi_srvset_t *srv, const uint8_t *buf);
+VDI_EXPORT int vdi_srv_is_shared_buffer(vdi_srv_t *srv, const uint8_t *buf);
 /** @brief Abort the set from the server side.  @return 0 (also again). */
-VDI_EXPORT int vdi_srv_signal_abort(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_signal_abort(vdi_srv_t *srv);
 /** @brief Release everything.  @return 0; VD_E_PROTOCOL (nothing open, or
  * devices were still open: abort processing was done). */
-VDI_EXPORT int vdi_srv_close(vdi_srvset_t *srv);
+VDI_EXPORT int vdi_srv_close(vdi_srv_t *srv);
 
 /** @brief Queue a command to the client.  On failure the completion routine
  * is called at once from this thread with the mapped code.
@@ -444,7 +570,11 @@ VDI_EXPORT int vdi_srvdev_close_device(vdi_srvdev_t *dev);
 /* ========================================================== tuning */
 
 /** @brief How long (µs) a waiter spins before it sleeps in the kernel.
- * Process-wide; the default is 50, or $VDI_SPIN_US when set. */
+ * Process-wide (every set of this process); the default is 50, or
+ * $VDI_SPIN_US when set. */
+VDI_EXPORT void vdi_lib_set_spin_us(uint32_t us);
+/** @brief The first name of vdi_lib_set_spin_us, kept so that no client
+ * breaks; despite its prefix it is not a method of a set. */
 VDI_EXPORT void vdi_set_spin_us(uint32_t us);
 
 #ifdef __cplusplus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vdi_com.h - the COM-style face of libvdi: the objects of vdi.h behind
  * C vtables in the Windows slot order, for code written against the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sqlvdi.cpp - libsqlvdi.so: the SQL Server on Linux VDI client SDK classes
  * (ClientVirtualDeviceSet, ClientVirtualDevice) over openvdi's C core.
@@ -7,41 +8,25 @@
  * What lives here is only object bookkeeping: the set object owns the
  * device objects OpenDevice hands out and frees them at Close.
  *
- * The SDK header and the C header both define VDConfig, VDC_Command, ...
- * with identical layouts, so this file includes only the SDK header and
- * declares the few C functions it calls itself.  Object modes do not depend
- * on the caller's umask: the core keeps the set in memfds passed over an
- * abstract Unix socket, so there is no file system object to chmod.
+ * Two headers are named vdi.h.  The SDK's (sqlvdi/include/vdi.h, what
+ * our callers include) is named here by its path from this file; openvdi's
+ * C API (include/vdi.h) comes through -Iinclude, with OPENVDI_SDK_TYPES:
+ * then it declares only its functions, over the SDK's types (same layouts,
+ * pinned below), and checks the SDK's codes against its own lists.  So a
+ * drift of a core signature or of a code fails to compile here.  Object
+ * modes do not depend on the caller's umask: the core keeps the set in
+ * memfds passed over an abstract Unix socket, so there is no file system
+ * object to chmod.
  */
-#include "include/vdi.h"
+#include "include/vdi.h" /* the SDK's: sqlvdi/include/vdi.h */
+
+#define OPENVDI_SDK_TYPES
+#include <vdi.h> /* openvdi's C API: include/vdi.h, functions only */
 
 #include <new>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* The C core, declared with the SDK's types.  Hidden: the core is linked
- * into this library, and its symbols are not part of the SDK's ABI. */
-#pragma GCC visibility push(hidden)
-extern "C" {
-struct vdi_set;
-struct vdi_device;
-int vdi_set_new(vdi_set **out);
-void vdi_set_free(vdi_set *set);
-int vdi_set_create(vdi_set *set, const char *name, VDConfig *cfg);
-int vdi_set_get_configuration(vdi_set *set, int64_t timeout_ms, VDConfig *cfg);
-int vdi_set_open_device(vdi_set *set, const char *name, vdi_device **out);
-int vdi_set_close(vdi_set *set);
-int vdi_set_signal_abort(vdi_set *set);
-int vdi_set_open_in_secondary(vdi_set *set, const char *name);
-int vdi_set_get_buffer_handle(vdi_set *set, const uint8_t *buf,
-                              uint32_t *handle);
-int vdi_set_map_buffer_handle(vdi_set *set, uint32_t handle, uint8_t **buf);
-int vdi_dev_get_command(vdi_device *dev, int64_t timeout_ms, VDC_Command **cmd);
-int vdi_dev_complete_command(vdi_device *dev, VDC_Command *cmd, uint32_t code,
-                             uint32_t bytes, uint64_t position);
-}
-#pragma GCC visibility pop
 
 /* The ABI the SDK's callers were compiled against (x86-64 / LP64). */
 static_assert(sizeof(VDConfig) == 44, "VDConfig is 44 bytes");
@@ -50,12 +35,6 @@ static_assert(offsetof(VDC_Command, buffer) == 16, "VDC_Command layout");
 static_assert(sizeof(VDS_Command) == 56, "VDS_Command is 56 bytes");
 static_assert(sizeof(ClientVirtualDeviceSet) == 8, "one pointer");
 static_assert(sizeof(ClientVirtualDevice) == 8, "one pointer");
-/* The header's codes are the core's (and the interface's) numbers. */
-static_assert(VD_E_NOTOPEN == (int)0x80770002u &&
-                  VD_E_ABORT == (int)0x80770004u &&
-                  VD_E_PROTOCOL == (int)0x8077000Cu &&
-                  VD_E_BUSY == (int)0x8077000Fu,
-              "VD_E_* values");
 static_assert(VDF_LikeTape == 0x173 && VDF_CompleteEnabled == 0x40000 &&
                   VDC_Complete == 19,
               "enum values");
@@ -65,13 +44,13 @@ static const int kMaxDevices = 64;
 
 class CVD {
 public:
-  vdi_device *dev; /* NULL until OpenDevice hands the object out */
-  CVDS *owner;     /* the set that will free this object, or NULL */
+  vdi_device_t *dev; /* NULL until OpenDevice hands the object out */
+  CVDS *owner;       /* the set that will free this object, or NULL */
 };
 
 class CVDS {
 public:
-  vdi_set *set;
+  vdi_set_t *set;
   pthread_mutex_t lock; /* guards devs: devices may be opened per thread */
   ClientVirtualDevice *devs[kMaxDevices];
   int ndevs;
@@ -92,7 +71,7 @@ public:
   }
 
   int open_device(const char *name, ClientVirtualDevice **out) {
-    vdi_device *d = NULL;
+    vdi_device_t *d = NULL;
     int rc = vdi_set_open_device(set, name, &d);
     if (rc != 0) return rc;
     ClientVirtualDevice *obj = new (std::nothrow) ClientVirtualDevice();

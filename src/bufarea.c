@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bufarea.c - the server's buffer area: segments of [prefix zone][data]
  * buffers, carved per RequestBuffers call, and the allocator over them.

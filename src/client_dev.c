@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * client_dev.c - a client device (IClientVirtualDevice): GetCommand and
  * CompleteCommand, and the client's half of the IO-ERROR protocol.

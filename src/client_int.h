@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * client_int.h - the private objects of the client half: the set
  * (IClientVirtualDeviceSet2) and its devices (IClientVirtualDevice).

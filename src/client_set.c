@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * client_set.c - the client's device set (IClientVirtualDeviceSet2):
  * Create, GetConfiguration, OpenDevice, SignalAbort, Close, OpenInSecondary

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * com.c - the COM-style face of libvdi (include/vdi_com.h): vtables in the
  * Windows slot order over the native API of vdi.h, QueryInterface / AddRef

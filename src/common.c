@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * common.c - what the client and server halves of a set share: the sticky
  * abort, waking every waiter, counting calls in and out for Close, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.c - every configuration and name rule, in one copy for both
  * halves of a set.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rendezvous.c - how a server or a secondary client finds a set by name.
  *
@@ -222,8 +223,10 @@ int vdi__listener_trusted(int fd) {
   if (cr.uid == geteuid() || cr.uid == 0) return 0;
   /* Another user's set only when this process was told to trust that
    * user's group ($VDI_TRUST_GROUP, a numeric gid): a group merely shared
-   * (say "users") must not let anyone squat a name and receive our data. */
-  const char *g = getenv("VDI_TRUST_GROUP");
+   * (say "users") must not let anyone squat a name and receive our data.
+   * Never from the environment of a set-user-ID or set-group-ID program,
+   * whose caller could otherwise widen its trust. */
+  const char *g = secure_getenv("VDI_TRUST_GROUP");
   if (g && *g) {
     char *end;
     unsigned long gid = strtoul(g, &end, 10);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ring.c - the per-device command ring (server -> client) and completion
  * ring (client -> server), each with exactly one producer and one consumer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * segments.c - the table of buffer segments mapped in this process, and
  * the mapping of the control segment a server or secondary receives.

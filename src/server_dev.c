@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server_dev.c - server devices (IServerVirtualDevice: SendCommand,
  * CloseDevice) and the completion agent (ExecuteCompletionAgent).

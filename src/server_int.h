@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server_int.h - the private objects of the server half: the set
  * (IServerVirtualDeviceSet2), its devices (IServerVirtualDevice), and the

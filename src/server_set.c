@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server_set.c - the server's device set (IServerVirtualDeviceSet2): Open,
  * configuration, devices, buffers, SignalAbort and Close.  Return codes

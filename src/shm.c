@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shm.c - shared memory: memfds (create, seal, check), aligned mappings,
  * and the validation of a control segment written by someone else.
@@ -100,18 +101,17 @@ void vdi__shm_init(struct vdi_shm_hdr *h, uint64_t size, uint32_t dev_count,
   h->creator_pid = (uint32_t)getpid();
   h->requested = *req;
   atomic_store(&h->state, VDI_ST_CREATED);
-  /* Publish: a reader that sees the magic sees everything above. */
-  atomic_thread_fence(memory_order_release);
-  h->magic = VDI_SHM_MAGIC;
+  /* Publish: a reader that sees the magic (acquire, in vdi__shm_validate)
+   * sees everything above. */
+  atomic_store_explicit(&h->magic, VDI_SHM_MAGIC, memory_order_release);
 }
 
 int vdi__shm_validate(const struct vdi_shm_hdr *h, uint64_t mapped_size,
                       struct vdi_geom *g) {
   /* Copy each field once; check the copy; use only the copy afterwards. */
-  uint32_t magic = h->magic, version = h->version, layout = h->layout;
-  uint32_t hdr_size = h->hdr_size;
-  atomic_thread_fence(memory_order_acquire);
+  uint32_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
   if (magic != VDI_SHM_MAGIC) return VD_E_PROTOCOL;
+  uint32_t version = h->version, layout = h->layout, hdr_size = h->hdr_size;
   if (version != VDI_SHM_VERSION || layout != vdi__shm_layout_word() ||
       hdr_size != sizeof *h)
     return VD_E_PROTOCOL;

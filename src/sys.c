@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sys.c - every system call the library makes that can fail for reasons
  * outside its control goes through here, so tests can make the nth use of
@@ -7,6 +8,12 @@
  * test can aim it at a child process; vdi__fault_set() arms it in-process.
  * Once armed, the nth call and every later one fail (a failure that goes
  * away on retry would hide missing cleanup).
+ *
+ * The variable is honoured in release builds on purpose: the tests inject
+ * faults into the programs that ship (vdi, vdisql and the vdisql that vdi
+ * starts), not into a special build.  It can only make calls fail, which
+ * whoever sets a process's environment can do anyway; secure_getenv keeps
+ * it away from set-user-ID and set-group-ID programs.
  */
 #include "vdi_int.h"
 
@@ -25,7 +32,7 @@ static _Atomic uint64_t fail_at[VDI_SYS_COUNT];
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
 static void read_env(void) {
-  const char *e = getenv("VDI_FAULT_INJECT");
+  const char *e = secure_getenv("VDI_FAULT_INJECT");
   if (!e) return;
   char buf[256];
   snprintf(buf, sizeof buf, "%s", e);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vdi_int.h - internal declarations shared by src/ files (vdi__ names).
  *
@@ -31,10 +32,6 @@
 #include "vdi_shm.h"
 
 #define VDI_INTERNAL __attribute__((visibility("hidden")))
-
-#ifndef ERROR_INVALID_PARAMETER
-#define ERROR_INVALID_PARAMETER 87
-#endif
 
 /* ------------------------------------------------------------ sys.c */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vdi_shm.h - THE shared-memory format of a virtual device set.
  *
@@ -24,7 +25,7 @@
  *         | chosen VDConfig (44)                        |  server, before
  *         |                                             |  state=INITIALIZING
  *   192   +---------------------------------------------+
- *         | state  abort_cause  state_seq  state_wait   |  both (atomics)
+ *         | state abort_cause state_seq state_sleepers  |  both (atomics)
  *         | server_pid                                  |
  *   256   +---------------------------------------------+
  *         | agent_seq  agent_sleepers                   |  client bumps,
@@ -139,21 +140,21 @@ struct vdi_shm_seg {
 
 struct vdi_shm_hdr {
   /* identity: written by the creating client before anyone can map it */
-  uint32_t magic;        /*   0 */
-  uint32_t version;      /*   4 */
-  uint32_t layout;       /*   8: vdi__shm_layout_word() */
-  uint32_t hdr_size;     /*  12: sizeof(struct vdi_shm_hdr) */
-  uint64_t total_size;   /*  16 */
-  uint32_t dev_count;    /*  24 */
-  uint32_t ring_entries; /*  28 */
-  uint64_t dev_off;      /*  32 */
-  uint32_t dev_stride;   /*  40 */
-  uint32_t creator_pid;  /*  44 */
-  uint32_t rsv0[4];      /*  48 */
-  VDConfig requested;    /*  64: client, at Create */
-  uint32_t rsv1[5];      /* 108 */
-  VDConfig chosen;       /* 128: server, before INITIALIZING */
-  uint32_t rsv2[5];      /* 172 */
+  _Atomic uint32_t magic; /*   0: stored last, with release */
+  uint32_t version;       /*   4 */
+  uint32_t layout;        /*   8: vdi__shm_layout_word() */
+  uint32_t hdr_size;      /*  12: sizeof(struct vdi_shm_hdr) */
+  uint64_t total_size;    /*  16 */
+  uint32_t dev_count;     /*  24 */
+  uint32_t ring_entries;  /*  28 */
+  uint64_t dev_off;       /*  32 */
+  uint32_t dev_stride;    /*  40 */
+  uint32_t creator_pid;   /*  44 */
+  uint32_t rsv0[4];       /*  48 */
+  VDConfig requested;     /*  64: client, at Create */
+  uint32_t rsv1[5];       /* 108 */
+  VDConfig chosen;        /* 128: server, before INITIALIZING */
+  uint32_t rsv2[5];       /* 172 */
   /* state: both sides */
   _Atomic uint32_t state;          /* 192: enum vdi_shm_state */
   _Atomic uint32_t abort_cause;    /* 196: first cause wins (CAS from 0) */

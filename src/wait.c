@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wait.c - deadlines on the monotonic clock, and the spin-then-futex wait
  * every blocking call uses.
@@ -26,8 +27,13 @@
 
 static _Atomic uint32_t spin_us = UINT32_MAX; /* UINT32_MAX = not read yet */
 
-void vdi_set_spin_us(uint32_t us) {
+void vdi_lib_set_spin_us(uint32_t us) {
   atomic_store(&spin_us, us == UINT32_MAX ? UINT32_MAX - 1 : us);
+}
+
+/* The first name, kept for clients built against it. */
+void vdi_set_spin_us(uint32_t us) {
+  vdi_lib_set_spin_us(us);
 }
 
 static uint32_t get_spin_us(void) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * watcher.c - one thread per set object that serves the rendezvous socket
  * and turns a peer's death into an abort.

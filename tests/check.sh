@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # check.sh - what `make check` runs, in order:
 #   1. every test of the normal build (run-tests),
 #   2. the core tests (lib_, loop_) built with ASan+UBSan,
 #   3. the core tests built with TSan, the threads-in-one-process ones
 #      (loop_) included,
-#   4. the fuzz corpora replayed, when fuzz/ provides a replay target.
+#   4. the fuzz corpora replayed (fuzz-replay),
+#   5. clang-format over every C, C++ and header file.
 # Each phase prints its own summary; the last line adds them up as
-# "N passed, N failed" (CI reads it).  Exit status 1 if anything failed.
+# "N passed, N failed", followed by ", N skipped" when a test or a whole
+# phase could not run here (CI reads it).  A phase this machine cannot run
+# (no clang-format, not a git checkout, no fuzz/) counts as one skip, and
+# says why; one that should run and cannot (fuzz/ without its replay
+# target) counts as one failure.  Exit status 1 if anything failed.
 set -u
 # Sub-builds run as fresh makes (each takes every core itself); the parent
 # make's jobserver is not passed down to them through this script.
@@ -42,6 +48,18 @@ phase() { # label, then the command
   rm -f "$log"
 }
 
+skip_phase() { # label, why
+  echo "== $1"
+  echo "check: phase '$1' skipped: $2"
+  total_skip=$((total_skip + 1))
+}
+
+fail_phase() { # label, why
+  echo "== $1"
+  echo "check: phase '$1' failed: $2"
+  total_fail=$((total_fail + 1))
+}
+
 build_or_fail() { # label, then make arguments
   local label=$1
   shift
@@ -52,7 +70,27 @@ build_or_fail() { # label, then make arguments
   fi
 }
 
+# The S3 tests' store (test-s3.c): one real Ceph RADOS Gateway on loopback
+# for the run, started here and stopped after the phase that uses it.  When
+# the machine lacks Ceph the script says so (exit 3) and those tests skip.
+s3_server=tools/s3-test-server.sh
+if [ -x "$s3_server" ]; then
+  # Absolute: the tests run in directories of their own.
+  case $BUILD in /*) s3_dir=$BUILD/s3-test ;; *) s3_dir=$PWD/$BUILD/s3-test ;; esac
+  export VDI_S3_TEST_DIR=${VDI_S3_TEST_DIR:-$s3_dir}
+  trap '"$s3_server" stop >/dev/null 2>&1' EXIT
+  if s3_env=$("$s3_server" start); then eval "$s3_env"; fi
+fi
+
 phase "all tests" "$BUILD/run-tests"
+
+# (Stopped even when the start above failed: the tests may have started
+# it themselves.)
+if [ -x "$s3_server" ]; then
+  "$s3_server" stop >/dev/null 2>&1
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL \
+    VDI_S3_TEST_BUCKET
+fi
 
 if build_or_fail asan BUILD="$BUILD/asan" SAN=address,undefined OPT=-O1 \
     "$BUILD/asan/run-tests"; then
@@ -74,13 +112,21 @@ if build_or_fail tsan BUILD="$BUILD/tsan" SAN=thread OPT=-O1 \
     phase "TSan: protocol tests" "$BUILD/tsan/run-tests" loop_ lib_ -x lib_fault
 fi
 
-if [ -f fuzz/fuzz.mk ] && $MAKE -s -n fuzz-replay >/dev/null 2>&1; then
+if [ ! -f fuzz/fuzz.mk ]; then
+  skip_phase "fuzz corpora" "no fuzz/fuzz.mk"
+elif ! $MAKE -s -n fuzz-replay >/dev/null 2>&1; then
+  fail_phase "fuzz corpora" "fuzz/fuzz.mk has no working fuzz-replay target"
+else
   phase "fuzz corpora" $MAKE -s fuzz-replay
 fi
 
 # Formatting is mechanical: every C, C++ and header file as clang-format
 # (with the committed .clang-format) would write it.
-if command -v clang-format >/dev/null 2>&1 && [ -e .git ]; then
+if ! command -v clang-format >/dev/null 2>&1; then
+  skip_phase "clang-format" "clang-format is not installed (apt-get install clang-format)"
+elif [ ! -e .git ]; then
+  skip_phase "clang-format" "not a git checkout (the files are listed by git ls-files)"
+else
   fmt_check() {
     local bad=0 f
     for f in $(git ls-files '*.c' '*.h' '*.cpp'); do

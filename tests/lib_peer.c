@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lib_peer.c - the remote-peer machinery of lib_peer.h: the pipe protocol
  * the tests use to drive a helper process, the two helpers themselves

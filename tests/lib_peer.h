@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lib_peer.h - shared helpers for the state-table and command conformance
  * tests (test-lib-state-*.c, test-lib-commands-*.c).
@@ -37,10 +38,6 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-
-/* winerror.h's ERROR_INVALID_PARAMETER: what the completion routine gets
- * when SendCommand refuses a command with VD_E_INVALID (our decision). */
-#define LP_ERROR_INVALID_PARAMETER 87
 
 /* Non-VDI answers of the remote peers (VDI codes are 0 or negative). */
 #define LP_RUNNING  1 /* join: the agent is still running */

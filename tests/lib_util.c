@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lib_util.c - helpers for the core's robustness tests (see lib_util.h).
  */
@@ -12,8 +13,7 @@ vdi_srvset_t *lu_server_setup(const char *name, uint32_t ndev, uint32_t size,
   return lu_server_setup_n(name, ndev, size, ndev * 4, devs);
 }
 
-vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev, uint32_t size,
-                                uint32_t nbuf, vdi_srvdev_t **devs) {
+vdi_srvset_t *lu_server_open_wait(const char *name) {
   vdi_srvset_t *srv;
   ASSERT_RC(vdi_srv_new(&srv), 0);
   int rc;
@@ -21,6 +21,12 @@ vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev, uint32_t size,
   while ((rc = vdi_srv_open(srv, NULL, name)) == VD_E_INVALID && now_ms() < end)
     sleep_ms(5);
   ASSERT_RC(rc, 0);
+  return srv;
+}
+
+vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev, uint32_t size,
+                                uint32_t nbuf, vdi_srvdev_t **devs) {
+  vdi_srvset_t *srv = lu_server_open_wait(name);
   ASSERT_RC(vdi_srv_begin_configuration(srv, VDF_WriteMedia, 4096, 0,
                                         (size + 65535) / 65536 * 65536, 0),
             0);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lib_util.h - small helpers shared by the core's robustness tests: a
  * minimal server and client driven by arguments, and access to the raw
@@ -10,6 +11,9 @@
 #include "vdi_shm.h"
 #include "vdi_int.h"
 
+/* A server set opened on `name`, retrying for up to 5 s while the set
+ * does not exist yet (its client may still be starting). */
+vdi_srvset_t *lu_server_open_wait(const char *name);
 /* Open and configure a server for `name` (retrying while the set does not
  * exist yet), with one buffer of `size` per device; opens every device. */
 vdi_srvset_t *lu_server_setup(const char *name, uint32_t ndev, uint32_t size,

@@ -1,24 +1,13 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rel_util.c - helpers of the reliability tests (see rel_util.h).
  */
 #include "rel_util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int count_dir(const char *path) {
-  DIR *d = opendir(path);
-  int n = 0;
-  struct dirent *e;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
 
 int rel_thread_count(void) {
   return count_dir("/proc/self/task");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rel_util.h - helpers of the reliability tests (test-rel-crash-*.c,
  * test-rel-abort-*.c): what a process holds (descriptors, threads, /dev/shm

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * runner.c - the test runner: every test in its own process, with a timeout.
  *
@@ -120,15 +121,65 @@ const char *build_path(const char *prog) {
   return buf;
 }
 
-int count_open_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
+void dump_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  char line[512];
+  if (!f) return;
+  fprintf(stderr, "--- %s\n", path);
+  while (fgets(line, sizeof line, f))
+    fputs(line, stderr);
+  fclose(f);
+}
+
+int count_dir(const char *path) {
+  DIR *d = opendir(path);
   int n = 0;
   struct dirent *e;
   if (!d) return -1;
   while ((e = readdir(d)) != NULL)
     if (e->d_name[0] != '.') n++;
   closedir(d);
-  return n - 1; /* the directory stream's own descriptor */
+  return n;
+}
+
+int count_open_fds(void) {
+  int n = count_dir("/proc/self/fd");
+  return n < 0 ? -1 : n - 1; /* the directory stream's own descriptor */
+}
+
+/* In the child: point descriptor `to` at `path`, if it can be opened. */
+static int redirect(int to, const char *path, int flags) {
+  int fd = open(path, flags, 0644);
+  if (fd < 0) return 0;
+  dup2(fd, to);
+  if (fd != to) close(fd);
+  return 1;
+}
+
+pid_t spawn_program(const char *path, const char *const *args,
+                    const spawn_io *io) {
+  static const spawn_io none;
+  if (!io) io = &none;
+  const char *argv[64];
+  int argc = 0;
+  argv[argc++] = path;
+  for (int i = 0; args && args[i] && argc < 63; i++)
+    argv[argc++] = args[i];
+  argv[argc] = NULL;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) TASK_FAIL_("fork: %s", strerror(errno));
+  if (pid == 0) {
+    redirect(0, io->in ? io->in : "/dev/null", O_RDONLY);
+    int flags = O_WRONLY | O_CREAT | (io->append ? O_APPEND : O_TRUNC);
+    if (io->out && redirect(1, io->out, flags)) dup2(1, 2);
+    if (io->out_only) redirect(1, io->out_only, O_WRONLY | O_CREAT | O_TRUNC);
+    for (int i = 0; io->env && io->env[i]; i++)
+      putenv((char *)io->env[i]);
+    execv(path, (char *const *)argv);
+    _exit(127);
+  }
+  return pid;
 }
 
 pid_t spawn_helper(const char *name, ...) {

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # tests/soak.mk - `make soak`: random backup/restore/abort/kill cycles of
 # the library for a given time and seed (not part of `make check`).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * task.h - what a test file needs: TEST_IMPL / HELPER_IMPL registration,
  * ASSERT_* macros that print both sides, and helper-process control.
@@ -63,6 +64,25 @@ const char *test_tmpdir(void);
 const char *build_path(const char *prog);
 /* Number of open file descriptors of this process. */
 int count_open_fds(void);
+/* Copy a file to stderr under a "--- path" line (a failed child's log). */
+void dump_file(const char *path);
+/* Entries of a directory, "." and ".." and dot files not counted; -1 if
+ * it cannot be read (e.g. /proc/self/task: this process's threads). */
+int count_dir(const char *path);
+
+/* Where the standard streams of a program started by spawn_program go.
+ * Files that cannot be opened leave the stream as it was. */
+typedef struct spawn_io {
+  const char *out;        /* stdout and stderr; NULL: inherited */
+  int append;             /* out is appended to instead of truncated */
+  const char *out_only;   /* then stdout alone to this file */
+  const char *in;         /* stdin; NULL: /dev/null */
+  const char *const *env; /* "K=V" strings added; NULL-terminated */
+} spawn_io;
+/* Start the program `path` with `args` (NULL-terminated, without argv[0]);
+ * its pid.  io may be NULL (all streams but stdin inherited). */
+pid_t spawn_program(const char *path, const char *const *args,
+                    const spawn_io *io);
 
 #define TASK_FAIL_(...)                                                        \
   do {                                                                         \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-cli.c - `vdi` as a command: usage errors (exit 2, one line that
  * names the problem), --help, and the manifest checks that restore, verify
@@ -66,8 +67,9 @@ TEST_IMPL(app_usage_errors) {
 }
 
 TEST_IMPL(app_help) {
-  const char *cmds[] = {"backup", "restore", "verify", "list"};
-  for (int i = 0; i < 4; i++) {
+  const char *cmds[] = {"backup", "restore",   "verify", "list",
+                        "expire", "databases", "check"};
+  for (int i = 0; i < 7; i++) {
     char *out = NULL;
     int rc = app_t_run(&out, NULL, ARGS(cmds[i], "--help"));
     ASSERT_EQ(rc, 0);
@@ -161,7 +163,7 @@ TEST_IMPL(app_list_reads_manifest) {
   snprintf(path, sizeof path, "%s/alpha.stripe1.vdibak", dir);
   ASSERT_EQ(truncate(path, 100), 0);
   rc = app_t_run(&out, NULL, ARGS("list", "--from", dir));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 4); /* damaged */
   ASSERT(strstr(out, "stripe 1") && strstr(out, "damaged"));
   free(out);
   return 0;
@@ -176,16 +178,16 @@ TEST_IMPL(app_no_manifest_refused) {
   write_file(path, "data", 4);
   char *out = NULL;
   int rc = app_t_run(&out, NULL, ARGS("list", "--from", dir));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 3); /* not found */
   ASSERT(strstr(out, "no complete backup in") != NULL);
   free(out);
   rc = app_t_run(&out, NULL, ARGS("verify", "--from", dir));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 3);
   ASSERT(strstr(out, "no complete backup in") != NULL);
   free(out);
   rc = app_t_run(&out, NULL,
                  ARGS("restore", "db", "--from", dir, "--vdisql", "/bin/true"));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 3);
   ASSERT(strstr(out, "no complete backup of 'db'") != NULL);
   free(out);
   return 0;
@@ -210,13 +212,13 @@ TEST_IMPL(app_flipped_byte_caught_before_engine) {
   char *out = NULL;
   int rc =
       app_t_run(&out, NULL, ARGS("verify", "--from", dir, "--vdisql", engine));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 4); /* damaged */
   ASSERT(strstr(out, "stripe 1") && strstr(out, "CRC-32C"));
   free(out);
   rc = app_t_run(&out, NULL,
                  ARGS("restore", "gamma", "--from", dir, "--as", "g2",
                       "--vdisql", engine));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 4);
   ASSERT(strstr(out, "damaged") != NULL);
   free(out);
   ASSERT(!app_t_exists(dir, "engine-ran"));
@@ -224,7 +226,7 @@ TEST_IMPL(app_flipped_byte_caught_before_engine) {
   /* With the byte put back, the checks pass and the engine is reached. */
   app_t_flip_byte(path, 4321);
   rc = app_t_run(&out, NULL, ARGS("verify", "--from", dir, "--vdisql", engine));
-  ASSERT_EQ(rc, 1); /* the fake engine fails */
+  ASSERT_EQ(rc, 5); /* the fake engine fails: "engine failed" */
   free(out);
   ASSERT(app_t_exists(dir, "engine-ran"));
   return 0;
@@ -238,17 +240,20 @@ TEST_IMPL(app_malformed_manifest) {
       "{\"format\": \"something-else\", \"format_version\": 1}",
       "{\"format\": \"openvdi-backup-manifest\", \"format_version\": 1, "
       "\"database\": \"db\"}",
+      /* jansson, strictly: a NUL in a string, a real count. */
+      "{\"format\": \"openvdi-backup-manifest\\u0000\"}",
+      "{\"format\": \"openvdi-backup-manifest\", \"format_version\": 1.0}",
   };
   char path[4200];
   snprintf(path, sizeof path, "%s/db.manifest.json", dir);
-  for (int i = 0; i < 4; i++) {
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     write_file(path, bad[i], strlen(bad[i]));
     char *out = NULL;
     int rc = app_t_run(
         &out, NULL,
         ARGS("restore", "db", "--from", dir, "--vdisql", "/bin/true"));
-    if (rc != 1 || !strstr(out, "manifest")) app_t_show("restore", out);
-    ASSERT_EQ(rc, 1);
+    if (rc != 4 || !strstr(out, "manifest")) app_t_show("restore", out);
+    ASSERT_EQ(rc, 4); /* damaged */
     ASSERT(strstr(out, "manifest") != NULL);
     free(out);
   }
@@ -271,8 +276,28 @@ TEST_IMPL(app_malformed_manifest) {
   free(text);
   char *out = NULL;
   int rc = app_t_run(&out, NULL, ARGS("list", "--from", dir));
-  ASSERT_EQ(rc, 1);
+  ASSERT_EQ(rc, 4); /* damaged */
   ASSERT(strstr(out, "bad entry") != NULL);
+  free(out);
+  /* A key twice in a good manifest (the last would win): refused, so no
+   * two readers can see two manifests. */
+  make_fake_backup(dir, "db", 1);
+  {
+    FILE *f = fopen(path, "r");
+    ASSERT_NOT_NULL(f);
+    text = calloc(1, 65536);
+    ASSERT(fread(text, 1, 65535, f) > 0);
+    fclose(f);
+  }
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", dir)), 0);
+  free(out);
+  snprintf(fixed, sizeof fixed, "{\"database\": \"evil\", %s", text + 1);
+  write_file(path, fixed, strlen(fixed));
+  free(text);
+  rc = app_t_run(&out, NULL, ARGS("list", "--from", dir));
+  if (rc != 4 || !strstr(out, "duplicate")) app_t_show("list", out);
+  ASSERT_EQ(rc, 4);
+  ASSERT(strstr(out, "duplicate") != NULL);
   free(out);
   return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-e2e.c - `vdi` against the real engine: two real processes each
  * time (vdi, the client, spawns vdisql, the server, and they talk VDI).
@@ -21,10 +22,7 @@
 static char inst[4200], bk[4200];
 
 static void setup(void) {
-  if (!app_t_engine_ready()) {
-    fprintf(stderr, "vdisql is not built yet\n");
-    exit(TEST_SKIP);
-  }
+  app_t_require_engine();
   snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
   snprintf(bk, sizeof bk, "%s/bk", test_tmpdir());
   ASSERT_EQ(mkdir(inst, 0755), 0);
@@ -40,17 +38,6 @@ static void digest_of(const char *name, char *out, size_t n) {
   app_t_digest(p, out, n);
 }
 
-/* No manifest, and nothing but temporary dot-files (or nothing at all). */
-static void assert_no_backup(const char *db) {
-  char name[256];
-  snprintf(name, sizeof name, "%s.manifest.json", db);
-  ASSERT(!app_t_exists(bk, name));
-  snprintf(name, sizeof name, "%s.stripe", db);
-  int stripes = 0;
-  app_t_count_files(bk, name, &stripes);
-  ASSERT_EQ(stripes, 0);
-}
-
 static void roundtrip(int rows, int page, int nstripes, int compress) {
   setup();
   app_t_make_db(inst, "src", rows, page, 7);
@@ -64,14 +51,18 @@ static void roundtrip(int rows, int page, int nstripes, int compress) {
     app_t_run_ok("backup", NULL,
                  ARGS("backup", "src", "--instance", inst, "--to", bk,
                       "--stripes", stripes));
-  ASSERT(app_t_exists(bk, "src.manifest.json"));
+  /* One set in the repository: REPO/src/<ID>/. */
+  char set[4400];
+  ASSERT_EQ(app_t_set_dir(bk, "src", -1, set, sizeof set), 1);
+  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 1);
+  ASSERT(app_t_exists(set, "src.manifest.json"));
   for (int i = 0; i < nstripes; i++) {
     char n[64];
     snprintf(n, sizeof n, "src.stripe%d.vdibak", i);
-    ASSERT(app_t_exists(bk, n));
+    ASSERT(app_t_exists(set, n));
   }
   /* Nothing else: no temporary file left behind. */
-  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), nstripes + 1);
+  ASSERT_EQ(app_t_count_files(set, NULL, NULL), nstripes + 1);
   app_t_run_ok(
       "restore", NULL,
       ARGS("restore", "src", "--instance", inst, "--from", bk, "--as", "copy"));
@@ -91,8 +82,9 @@ TEST_IMPL_TIMEOUT(app_e2e_roundtrip_1stripe, 30) {
 
 TEST_IMPL_TIMEOUT(app_e2e_roundtrip_4stripes_compress, 30) {
   roundtrip(20000, 1024, 4, 1);
-  char path[4400];
-  snprintf(path, sizeof path, "%s/src.manifest.json", bk);
+  char path[4500], set[4400];
+  app_t_set_dir(bk, "src", -1, set, sizeof set);
+  snprintf(path, sizeof path, "%s/src.manifest.json", set);
   FILE *f = fopen(path, "r");
   ASSERT_NOT_NULL(f);
   char text[8192] = {0};
@@ -149,10 +141,14 @@ TEST_IMPL_TIMEOUT(app_e2e_verify_and_list, 30) {
   ASSERT(strstr(out, "one ") && strstr(out, "3 stripes"));
   ASSERT(strstr(out, "two ") && strstr(out, "1 stripe "));
   free(out);
-  /* Backing up again with fewer stripes replaces the old backup whole. */
+  /* Backing up again makes a second set beside the first (history); the
+   * new one has its own stripes only. */
   app_t_run_ok("backup one again", NULL,
                ARGS("backup", "one", "--instance", inst, "--to", bk));
-  ASSERT(!app_t_exists(bk, "one.stripe2.vdibak"));
+  char set[4400];
+  ASSERT_EQ(app_t_set_dir(bk, "one", -1, set, sizeof set), 2);
+  ASSERT(!app_t_exists(set, "one.stripe2.vdibak"));
+  ASSERT(app_t_exists(set, "one.stripe0.vdibak"));
   app_t_run_ok("verify one", NULL,
                ARGS("verify", "one", "--instance", inst, "--from", bk));
   return 0;
@@ -164,9 +160,10 @@ TEST_IMPL_TIMEOUT(app_e2e_flipped_byte_refused, 30) {
   app_t_run_ok(
       "backup", NULL,
       ARGS("backup", "db", "--instance", inst, "--to", bk, "--stripes", "2"));
-  char before[64], after[64], path[4400];
+  char before[64], after[64], path[4500], set[4400];
   digest_of("db", before, sizeof before);
-  snprintf(path, sizeof path, "%s/db.stripe1.vdibak", bk);
+  app_t_set_dir(bk, "db", -1, set, sizeof set);
+  snprintf(path, sizeof path, "%s/db.stripe1.vdibak", set);
   long long size = app_t_file_size(path);
   ASSERT_GT(size, 100);
   app_t_flip_byte(path, (long)(size / 2));
@@ -187,7 +184,6 @@ TEST_IMPL_TIMEOUT(app_e2e_flipped_byte_refused, 30) {
    * stream (stdin): the restore fails and the database stays as it was. */
   char log[4400];
   snprintf(log, sizeof log, "%s/log.txt", test_tmpdir());
-  snprintf(path, sizeof path, "%s/db.stripe0.vdibak", bk);
   char solo[4400];
   snprintf(solo, sizeof solo, "%s/solo.vdibak", test_tmpdir());
   pid_t p = app_t_spawn(log, solo, NULL, NULL,
@@ -245,10 +241,13 @@ TEST_IMPL_TIMEOUT(app_e2e_unknown_db_no_manifest, 20) {
   int rc = app_t_run(&out, NULL,
                      ARGS("backup", "nosuchdb", "--instance", inst, "--to", bk,
                           "--stripes", "2"));
-  ASSERT_EQ(rc, 1);
-  ASSERT(strstr(out, "Msg ") != NULL); /* the engine's message, relayed */
+  ASSERT_EQ(rc, 5); /* the engine refused the statement */
+  /* The engine's message, told once, in vdi's words. */
+  ASSERT(strstr(out, "vdi: error: Database 'nosuchdb' does not exist") &&
+         strstr(out, "(Msg 911)"));
+  ASSERT(strstr(out, "Msg 911, Level") == NULL);
   free(out);
-  assert_no_backup("nosuchdb");
+  app_t_assert_no_backup(bk, "nosuchdb");
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
   return 0;
 }
@@ -268,7 +267,9 @@ TEST_IMPL_TIMEOUT(app_e2e_disk_full, 30) {
   ASSERT(strstr(out, "No space left on device") != NULL);
   free(out);
   /* Only the earlier backup: its manifest and one stripe. */
-  ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 2);
+  char set[4400];
+  ASSERT_EQ(app_t_set_dir(bk, "db", -1, set, sizeof set), 1);
+  ASSERT_EQ(app_t_count_files(set, NULL, NULL), 2);
   app_t_run_ok("verify", NULL,
                ARGS("verify", "--instance", inst, "--from", bk));
   /* And into an empty directory: nothing at all. */
@@ -309,7 +310,7 @@ TEST_IMPL_TIMEOUT(app_e2e_kill_vdisql, 30) {
   ASSERT_NE(rc, 0);
   fprintf(stderr, "vdi ended %lld ms after vdisql was killed\n",
           (long long)(now_ms() - t0));
-  assert_no_backup("db");
+  app_t_assert_no_backup(bk, "db");
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0); /* temp files removed */
   return 0;
 }
@@ -330,7 +331,7 @@ TEST_IMPL_TIMEOUT(app_e2e_kill_vdi, 30) {
   if (rc < 0) kill(eng, SIGKILL);
   ASSERT_GE(rc, 0); /* the engine noticed within a second */
   ASSERT_NE(rc, 0); /* and its statement failed */
-  assert_no_backup("db");
+  app_t_assert_no_backup(bk, "db");
   return 0;
 }
 
@@ -347,7 +348,7 @@ TEST_IMPL_TIMEOUT(app_e2e_sigterm, 30) {
   ASSERT_EQ(rc, 128 + SIGTERM);
   /* vdi waited for its engine: it is gone too. */
   ASSERT(kill(eng, 0) != 0 && errno == ESRCH);
-  assert_no_backup("db");
+  app_t_assert_no_backup(bk, "db");
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
   return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-safety.c - `vdi` with `vdisql` where a user could lose data
  * (issue 17), two or three real processes each time:
@@ -25,10 +26,7 @@
 static char inst[4200], bk1[4200], bk2[4200], mark[4200], envmark[4400];
 
 static void setup(void) {
-  if (!app_t_engine_ready()) {
-    fprintf(stderr, "vdisql is not built yet\n");
-    exit(TEST_SKIP);
-  }
+  app_t_require_engine();
   snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
   snprintf(bk1, sizeof bk1, "%s/bk1", test_tmpdir());
   snprintf(bk2, sizeof bk2, "%s/bk2", test_tmpdir());
@@ -190,8 +188,9 @@ TEST_IMPL_TIMEOUT(app_safety_edited_manifest_refused, 60) {
   app_t_run_ok("backup", NULL,
                ARGS("backup", "big", "--instance", inst, "--to", bk1,
                     "--stripes", "2", "--quiet"));
-  char mpath[4400];
-  snprintf(mpath, sizeof mpath, "%s/big.manifest.json", bk1);
+  char mpath[4500], set[4400];
+  ASSERT_EQ(app_t_set_dir(bk1, "big", -1, set, sizeof set), 1);
+  snprintf(mpath, sizeof mpath, "%s/big.manifest.json", set);
   char *orig = slurp(mpath);
   ASSERT_NOT_NULL(strstr(orig, "\"manifest_crc32c\""));
 

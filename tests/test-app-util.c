@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-util.c - helpers of the `vdi` end-to-end tests (test-app-*.c):
  * run the real vdi binary as a separate process and capture its output,
@@ -34,38 +35,12 @@ pid_t app_t_spawn(const char *out_path, const char *stdout_path,
 pid_t app_t_spawn_prog(const char *prog, const char *out_path,
                        const char *stdout_path, const char *in_path,
                        const char *const *env, const char *const *args) {
-  const char *argv[64];
-  int argc = 0;
-  argv[argc++] = prog;
-  for (int i = 0; args[i] && argc < 63; i++)
-    argv[argc++] = args[i];
-  argv[argc] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) TASK_FAIL_("fork: %s", strerror(errno));
-  if (pid == 0) {
-    int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-    if (in >= 0) dup2(in, 0);
-    if (out_path) {
-      int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-    }
-    if (stdout_path) {
-      int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) dup2(fd, 1);
-    }
-    for (int i = 0; env && env[i]; i++)
-      putenv((char *)env[i]);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  return pid;
+  spawn_io io = {
+      .out = out_path, .out_only = stdout_path, .in = in_path, .env = env};
+  return spawn_program(prog, args, &io);
 }
 
-static char *slurp(const char *path) {
+char *app_t_slurp(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return strdup("");
   char *buf = malloc(1 << 20);
@@ -83,7 +58,7 @@ int app_t_run(char **out, const char *const *env, const char *const *args) {
   snprintf(path, sizeof path, "%s/vdi-out-%d.txt", test_tmpdir(), ++seq);
   pid_t pid = app_t_spawn(path, NULL, NULL, env, args);
   int rc = wait_helper(pid);
-  char *text = slurp(path);
+  char *text = app_t_slurp(path);
   if (out)
     *out = text;
   else
@@ -222,6 +197,16 @@ int app_t_count_files(const char *dir, const char *prefix, int *with_prefix) {
   return n;
 }
 
+void app_t_assert_no_backup(const char *dir, const char *db) {
+  char name[256];
+  snprintf(name, sizeof name, "%s.manifest.json", db);
+  ASSERT(!app_t_exists(dir, name));
+  snprintf(name, sizeof name, "%s.stripe", db);
+  int stripes = 0;
+  app_t_count_files(dir, name, &stripes);
+  ASSERT_EQ(stripes, 0);
+}
+
 /* The pid of a process named `comm` whose parent is `parent`, or -1. */
 pid_t app_t_find_child(pid_t parent, const char *comm) {
   DIR *d = opendir("/proc");
@@ -252,28 +237,65 @@ pid_t app_t_find_child(pid_t parent, const char *comm) {
   return found;
 }
 
-/* Poll until the regular files in dir (temporary ones included) hold at
- * least min_bytes; 1 if they did within timeout_ms. */
+/* The bytes of the regular files under dir, subdirectories included (a
+ * repository keeps each set in DIR/<db>/<ID>/). */
+static long long bytes_under(const char *dir, int depth) {
+  DIR *d = opendir(dir);
+  long long sum = 0;
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char path[4400];
+    struct stat st;
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (stat(path, &st) != 0) continue;
+    if (S_ISREG(st.st_mode)) sum += st.st_size;
+    if (S_ISDIR(st.st_mode) && depth < 3) sum += bytes_under(path, depth + 1);
+  }
+  closedir(d);
+  return sum;
+}
+
+/* Poll until the regular files under dir (temporary ones included) hold
+ * at least min_bytes; 1 if they did within timeout_ms. */
 int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms) {
   int64_t end = now_ms() + timeout_ms;
   while (now_ms() < end) {
     /* Temporary stripe files are dot-files: count every regular file. */
-    DIR *d = opendir(dir);
-    long long sum = 0;
-    if (d) {
-      struct dirent *e;
-      while ((e = readdir(d)) != NULL) {
-        char path[4400];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) sum += st.st_size;
-      }
-      closedir(d);
-    }
-    if (sum >= min_bytes) return 1;
+    if (bytes_under(dir, 0) >= min_bytes) return 1;
     sleep_ms(5);
   }
   return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The backup sets of db in the repository (REPO/<db>/<ID>, IDs sorted by
+ * time): their count; the directory of set `which` (0 the oldest, -1 the
+ * newest) in out when there is one. */
+int app_t_set_dir(const char *repo, const char *db, int which, char *out,
+                  size_t n) {
+  char dir[4200];
+  char *ids[256];
+  int count = 0;
+  snprintf(dir, sizeof dir, "%s/%s", repo, db);
+  if (out && n) out[0] = 0;
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && count < 256)
+    if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && strchr(e->d_name, 'Z'))
+      ids[count++] = strdup(e->d_name);
+  closedir(d);
+  qsort(ids, (size_t)count, sizeof ids[0], cmp_str);
+  int k = which < 0 ? count + which : which;
+  if (out && k >= 0 && k < count) snprintf(out, n, "%s/%s", dir, ids[k]);
+  for (int i = 0; i < count; i++)
+    free(ids[i]);
+  return count;
 }
 
 /* Is the vdi + vdisql pair usable here?  The end-to-end tests skip (77)
@@ -281,6 +303,13 @@ int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms) {
 int app_t_engine_ready(void) {
   return access(build_path("vdisql"), X_OK) == 0 &&
          access(build_path("vdi"), X_OK) == 0;
+}
+
+void app_t_require_engine(void) {
+  if (!app_t_engine_ready()) {
+    fprintf(stderr, "vdisql is not built yet\n");
+    exit(TEST_SKIP);
+  }
 }
 
 /* Flip one byte of a file at offset off. */
@@ -297,4 +326,16 @@ void app_t_flip_byte(const char *path, long off) {
 long long app_t_file_size(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+int t_sink_write(void *arg, const void *buf, size_t n) {
+  struct t_sink *s = arg;
+  if (s->n + n > s->cap) {
+    s->cap = (s->n + n) * 2;
+    s->p = realloc(s->p, s->cap);
+    ASSERT_NOT_NULL(s->p);
+  }
+  memcpy(s->p + s->n, buf, n);
+  s->n += n;
+  return 0;
 }

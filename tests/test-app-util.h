@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-app-util.h - helpers of the `vdi` end-to-end tests (test-app-*.c
  * and the test-rel-*.c files that run the programs): run the real vdi
@@ -29,15 +30,34 @@ int app_t_run(char **out, const char *const *env, const char *const *args);
 void app_t_run_ok(const char *what, const char *const *env,
                   const char *const *args);
 void app_t_show(const char *what, const char *out);
+/* A file's text (the first MiB; "" if it cannot be read), malloc'd. */
+char *app_t_slurp(const char *path);
 void app_t_make_db(const char *dir, const char *name, int rows, int page_size,
                    int seed);
 void app_t_digest(const char *path, char *out, size_t n);
 int app_t_integrity_ok(const char *path);
 int app_t_exists(const char *dir, const char *name);
 int app_t_count_files(const char *dir, const char *prefix, int *with_prefix);
+/* No manifest of @p db in @p dir and no stripe under its final name
+ * (temporary dot-files may remain). */
+void app_t_assert_no_backup(const char *dir, const char *db);
 pid_t app_t_find_child(pid_t parent, const char *comm);
+/* Sets of db in a repository; the directory of set `which` (0 oldest,
+ * -1 newest) in out. */
+int app_t_set_dir(const char *repo, const char *db, int which, char *out,
+                  size_t n);
 int app_t_wait_bytes(const char *dir, long long min_bytes, int timeout_ms);
 int app_t_engine_ready(void);
+/* A growing buffer that collects bytes: the target of a write callback
+ * (t_sink_write's arg). */
+struct t_sink {
+  unsigned char *p;
+  size_t n, cap;
+};
+int t_sink_write(void *arg, const void *buf, size_t n);
+/* Ends the test as skipped (exit TEST_SKIP) unless vdi and vdisql are
+ * built: for a test's setup. */
+void app_t_require_engine(void);
 void app_t_flip_byte(const char *path, long off);
 long long app_t_file_size(const char *path);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-com-backup.c - a backup to files through the COM-style client
  * interfaces, against the COM-style server of test-com-peer.c running in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-com-cpp.c - the C++ view of vdi_com.h: runs the C++ clients of
  * tests/cxx-com/ against the C server helper of test-com-peer.c, each in

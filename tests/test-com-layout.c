@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-com-layout.c - the binary shape of vdi_com.h: every vtable slot at
  * its Windows index (static asserts, so a reordered header does not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-com-peer.c - the server side of the COM tests: a helper process that
  * plays the database engine through IServerVirtualDeviceSet2 /

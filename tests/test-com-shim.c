@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-com-shim.c - vdi_com.h after a client's own shim of Windows types,
  * the way ported Windows code carries one: the shim's typedefs and GUID

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-com-types.c - the type of every field of every published structure
  * of include/vdi.h and vdi_com.h, checked against the types Microsoft's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-com-unknown.c - IUnknown and the factory: which IIDs each class
  * answers, reference counts, Release to zero closing an open set, and the

@@ -752,7 +752,7 @@ TEST_IMPL_TIMEOUT(conform_vdi, 150) {
            "if [ \"$VDI_CONFORM_OP\" = backup ]; then exec '%s' backup {db} "
            "--instance {dir}/inst --to {dir}/bk --stripes {devices} "
            "--vdisql {engine} --quiet; else exec '%s' restore {db} "
-           "--instance {dir}/inst --from {dir}/bk --vdisql {engine} --quiet; "
+           "--instance {dir}/inst --from {dir}/bk --vdisql {engine}; "
            "fi",
            vdi, vdi);
   char *out = NULL;
@@ -766,7 +766,9 @@ TEST_IMPL_TIMEOUT(conform_vdi, 150) {
                        "prefix_align", "server_timeout", "secondary",
                        "secondary_abort", "name_limit", "device_name_limit"));
   expect_evidence(out, "name_limit", "names its own set");
-  expect_evidence(out, "pipe_1dev", "RESTORE DATABASE successfully processed");
+  /* vdi's --quiet is quiet (the engine's lines too, issue 16): the restore
+   * runs without it, and its last line is vdi's account of the restore. */
+  expect_evidence(out, "pipe_1dev", "vdi: restore complete");
   expect_evidence(out, "abort_mid", "backup of 'conformdb' failed");
   ASSERT_EQ(rc, 0);
   fprintf(stderr, "default suite on vdi: %lld ms\n", (long long)ms);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-commands-errors.c - command-level errors between two processes:
  * non-zero completion codes reach the server unchanged, the IO-ERROR /
@@ -197,7 +198,7 @@ TEST_IMPL(lib_cmd_send_invalid) {
   ASSERT_RC(vdi_srv_allocate_buffer(x.s.srv, &b, MT, 0), 0);
   ASSERT_RC(vdi_srv_allocate_buffer(x.s.srv, &freed, MT, 0), 0);
   ASSERT_RC(vdi_srv_free_buffer(x.s.srv, freed, MT), 0);
-  const int E = LP_ERROR_INVALID_PARAMETER;
+  const int E = ERROR_INVALID_PARAMETER;
   int n = 0;
   lp_slot_init(&sl[n], 0, 0, 0, NULL);
   send_fails(dev, &sl[n++], VD_E_INVALID, E);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-commands-pass.c - commands pass through between two processes
  * with their fields intact: all 19 command codes (size, inPosition ->

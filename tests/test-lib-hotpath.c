@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-hotpath.c - while the peer keeps up, the stream makes no system
  * call: a server process streams 20000 Writes through one device with 16
@@ -44,7 +45,7 @@ static void hp_complete(VDS_Command *c) {
 
 /* argv: name result-file */
 HELPER_IMPL(hotpath_server) {
-  vdi_set_spin_us(1000);
+  vdi_lib_set_spin_us(1000);
   vdi_srvdev_t *dev[1];
   vdi_srvset_t *srv = lu_server_setup_n(argv[1], 1, SIZE, DEPTH, dev);
   hp.dev = dev[0];
@@ -79,7 +80,7 @@ HELPER_IMPL(hotpath_server) {
 }
 
 TEST_IMPL_TIMEOUT(lib_hot_path_makes_no_syscalls, 30) {
-  vdi_set_spin_us(1000);
+  vdi_lib_set_spin_us(1000);
   const char *name = unique_name("hot");
   vdi_set_t *set;
   ASSERT_RC(vdi_set_new(&set), 0);

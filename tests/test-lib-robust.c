@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-robust.c - the core when things go wrong, across two processes:
  * a peer killed with SIGKILL (noticed within 100 ms by forever-waits, and

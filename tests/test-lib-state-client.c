@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-state-client.c - the client state table (spec 2.4.2): every
  * client method in every state, with the exact return code, plus the

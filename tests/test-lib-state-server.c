@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-state-server.c - the server state table (spec 2.4.3 with our
  * decisions on its [INF] cells): every server method in every state, with

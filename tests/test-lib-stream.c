@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-lib-stream.c - the core across two real processes: a backup stream
  * and a restore stream over 1..64 devices, with several commands in flight,
@@ -7,6 +8,7 @@
  * the test process is the client.  Data is a pattern derived from
  * (device, sequence number), so either side can check the other.
  */
+#include "lib_util.h"
 #include "task.h"
 #include "vdi.h"
 
@@ -133,13 +135,7 @@ HELPER_IMPL(lib_server) {
   uint32_t size = (uint32_t)atoi(argv[4]);
   int restore = strcmp(argv[5], "restore") == 0;
   uint32_t inflight = (uint32_t)atoi(argv[6]);
-  vdi_srvset_t *srv;
-  ASSERT_RC(vdi_srv_new(&srv), 0);
-  int rc;
-  int64_t end = now_ms() + 5000;
-  while ((rc = vdi_srv_open(srv, NULL, name)) == VD_E_INVALID && now_ms() < end)
-    sleep_ms(5);
-  ASSERT_RC(rc, 0);
+  vdi_srvset_t *srv = lu_server_open_wait(name);
   VDConfig cfg;
   ASSERT_RC(vdi_srv_get_configuration(srv, &cfg), 0);
   ASSERT_EQ(cfg.deviceCount, ndev);

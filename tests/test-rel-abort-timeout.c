@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-abort-timeout.c - abort and timeout matrix, the rest: timeouts
  * of GetConfiguration and GetCommand (0, 1, 5, 20, 100 ms: elapsed time

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-abort-wake.c - abort matrix: SignalAbort from either side (and
  * from a secondary client) at each state while the other side, or another

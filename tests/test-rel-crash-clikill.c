@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-crash-clikill.c - crash matrix, the client dies: the client
  * process (the lp_cli peer of lib_peer.c) is SIGKILLed at each protocol

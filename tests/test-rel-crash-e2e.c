@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-crash-e2e.c - crash matrix with the real programs: `vdi` (the
  * client) and `vdisql` (the engine, the server), one of them SIGKILLed at
@@ -27,10 +28,7 @@
 static char inst[4200], bk[4200], logp[4200];
 
 static void setup(void) {
-  if (!app_t_engine_ready()) {
-    fprintf(stderr, "vdisql is not built yet\n");
-    exit(TEST_SKIP);
-  }
+  app_t_require_engine();
   snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
   snprintf(bk, sizeof bk, "%s/bk", test_tmpdir());
   snprintf(logp, sizeof logp, "%s/log.txt", test_tmpdir());
@@ -108,17 +106,6 @@ static void assert_instance_clean(int expect_entries) {
   }
   closedir(d);
   ASSERT_EQ(n, expect_entries);
-}
-
-/* No manifest and no stripe under its final name. */
-static void assert_no_backup(const char *db) {
-  char name[256];
-  snprintf(name, sizeof name, "%s.manifest.json", db);
-  ASSERT(!app_t_exists(bk, name));
-  snprintf(name, sizeof name, "%s.stripe", db);
-  int stripes = 0;
-  app_t_count_files(bk, name, &stripes);
-  ASSERT_EQ(stripes, 0);
 }
 
 /* ------------------------------------------------------------ processes */
@@ -251,7 +238,7 @@ static void backup_killed_at_config(int kill_engine) {
   ASSERT(!temp_file_growing(bk));
   int64_t dead = kill_engine ? kill_engine_now(eng) : rel_kill_reap(vdi);
   survivor_fails(kill_engine ? vdi : eng, dead);
-  assert_no_backup("db");
+  app_t_assert_no_backup(bk, "db");
   /* A surviving vdi also removed its temporary stripes. */
   if (kill_engine) ASSERT_LE(app_t_count_files(bk, NULL, NULL), 0);
   assert_instance_clean(1);

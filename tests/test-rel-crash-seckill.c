@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-crash-seckill.c - crash matrix, a secondary client dies.  Three
  * processes: this one is the server, one lp_cli peer is the primary client

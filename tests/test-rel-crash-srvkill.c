@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-crash-srvkill.c - crash matrix, the server dies: a server
  * process (the lp_srv peer of lib_peer.c) is SIGKILLed at each protocol

@@ -1,25 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-fault-util.c - leak probe and checked round trips shared by the
  * reliability tests (see test-rel-fault-util.h).
  */
 #include "test-rel-fault-util.h"
 
-#include <dirent.h>
 #include <stdio.h>
 
 #define RT_SIZE       65536
 #define RT_NBUF(ndev) ((uint32_t)(2 * (ndev) + 2))
-
-static int count_dir(const char *path) {
-  DIR *d = opendir(path);
-  int n = 0;
-  struct dirent *e;
-  if (!d) return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ALL_MAPS 0 /* ASan's allocator maps as it goes */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-fault-util.h - what the reliability tests (fault injection,
  * permissions, load) share: a leak probe (descriptors, threads, mappings)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-fault.c - fault injection: every fallible system call of the
  * library (sys.c: mmap, memfd, ftruncate, socket, sendmsg, recvmsg, futex,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-load.c - load and soak.
  *
@@ -174,7 +175,7 @@ static void *ldev_main(void *arg) {
     if (c->position > (uint64_t)L->nblk * BLK ||
         end > (uint64_t)L->nblk * BLK) {
       atomic_store(&L->bad, 1);
-      code = LP_ERROR_INVALID_PARAMETER;
+      code = ERROR_INVALID_PARAMETER;
     } else if (c->commandCode == VDC_Write) {
       memcpy(L->store + c->position, c->buffer, c->size);
     } else if (c->commandCode == VDC_Read) {

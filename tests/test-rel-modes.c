@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-modes.c - every file vdisql and vdi create is never more
  * readable than what it comes from (issue 12; docs/RELIABILITY.md, "Who
@@ -139,8 +140,11 @@ static void one_case(mode_t um, mode_t src) {
   pid_t b = app_t_spawn(log, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=20"),
                         ARGS("backup", "p", "--instance", inst, "--to", bk,
                              "--stripes", "2", "--quiet"));
+  /* The backup is a new set of the repository: bk/p/<ID>/. */
+  char set[4400];
   for (int i = 0; i < 1000; i++) {
-    DIR *d = opendir(bk);
+    app_t_set_dir(bk, "p", -1, set, sizeof set);
+    DIR *d = set[0] ? opendir(set) : NULL;
     int found = 0;
     struct dirent *e;
     /* Its bits are final before its first byte: look once it has one. */
@@ -155,14 +159,17 @@ static void one_case(mode_t um, mode_t src) {
     sleep_ms(5);
   }
   expect_private_dir("vdi backup directory", bk, um);
-  find_entry(bk, ".tmp-", p);
+  snprintf(p, sizeof p, "%s/p", bk);
+  expect_private_dir("vdi database folder", p, um);
+  expect_private_dir("vdi backup set", set, um);
+  find_entry(set, ".tmp-", p);
   expect_copy("vdi stripe (temporary)", p, src, um);
   ASSERT_EQ(wait_helper(b), 0);
-  snprintf(p, sizeof p, "%s/p.stripe0.vdibak", bk);
+  snprintf(p, sizeof p, "%s/p.stripe0.vdibak", set);
   expect_copy("vdi stripe", p, src, um);
-  snprintf(p, sizeof p, "%s/p.stripe1.vdibak", bk);
+  snprintf(p, sizeof p, "%s/p.stripe1.vdibak", set);
   expect_copy("vdi stripe", p, src, um);
-  snprintf(p, sizeof p, "%s/p.manifest.json", bk);
+  snprintf(p, sizeof p, "%s/p.manifest.json", set);
   expect_copy("vdi manifest", p, src, um);
   app_t_run_ok("vdi restore", NULL,
                ARGS("restore", "p", "--instance", inst, "--from", bk, "--as",
@@ -184,7 +191,7 @@ TEST_IMPL_TIMEOUT(rel_modes_never_more_readable, 120) {
     for (int s = 0; s < 3; s++)
       one_case(umasks[u], srcs[s]);
   fprintf(stderr, "%d files checked\n", checked);
-  ASSERT_EQ(checked, 9 * 16);
+  ASSERT_EQ(checked, 9 * 18); /* 18: the repository's two folders too */
   return 0;
 }
 

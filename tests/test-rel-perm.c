@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-rel-perm.c - permissions: a process of another user cannot open a
  * set as its server, cannot join it as a secondary client, and cannot

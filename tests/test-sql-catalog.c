@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-catalog.c - the backup history in msdb's shape (catalog.c),
  * with the real programs: every successful backup (DISK, striped; through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-disk.c - BACKUP TO DISK / RESTORE FROM DISK with the real
  * vdisql binary: round trips over database sizes, page sizes, stripe

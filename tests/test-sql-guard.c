@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-guard.c - a backup never destroys what it protects (issue 17),
  * with the real vdisql binary:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-live.c - online backup of a live database: a writer process
  * commits continuously while vdisql (another process) backs the database

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-parse.c - vdisql's statement language and command line: valid
  * statements with every WITH option, case, comments, quoting, GO batches;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-serve.c - the vdisql instance (`vdisql --serve -S DIR`), real
  * processes each time: statements sent by `vdisql -S DIR` run in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-util.c - helpers of the vdisql tests (see test-sql-util.h).
  */
@@ -15,26 +16,8 @@
 #include <unistd.h>
 
 pid_t sql_vdisql_spawn(const char *out_path, const char *const *args) {
-  const char *argv[64];
-  int argc = 0;
-  argv[argc++] = build_path("vdisql");
-  for (int i = 0; args[i] && argc < 63; i++)
-    argv[argc++] = args[i];
-  argv[argc] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) TASK_FAIL_("fork: %s", strerror(errno));
-  if (pid == 0) {
-    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int in = open("/dev/null", O_RDONLY);
-    if (fd < 0 || in < 0) _exit(126);
-    dup2(in, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  return pid;
+  spawn_io io = {.out = out_path};
+  return spawn_program(build_path("vdisql"), args, &io);
 }
 
 int sql_file_has(const char *path, const char *what) {

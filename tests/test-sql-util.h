@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-util.h - helpers of the vdisql tests (test-sql-*.c): run the
  * real vdisql binary as a separate process (fork + exec, no shell) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sql-vdi.c - BACKUP / RESTORE through VIRTUAL_DEVICE: a helper
  * process plays the backup application (client role, vdi_set_* API, one

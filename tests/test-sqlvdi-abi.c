@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sqlvdi-abi.c - the binary interface of libsqlvdi.so.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sqlvdi-sdk.c - libsqlvdi.so driven by real SDK clients.
  *
@@ -403,35 +404,14 @@ static pid_t start_client(const char *prog, const char *log,
   snprintf(path, sizeof path, "%s", prog[0] == '/' ? prog : build_path(prog));
   if (access(path, X_OK) != 0)
     TASK_FAIL_("%s is not built (make builds tests/cxx/*.cpp)", path);
-  const char *argv[16];
-  int n = 0;
-  argv[n++] = path;
-  while (*args && n < 15)
-    argv[n++] = *args++;
-  argv[n] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  ASSERT(pid >= 0);
-  if (pid == 0) {
-    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) _exit(127);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    if (client_lib_dir) setenv("LD_LIBRARY_PATH", client_lib_dir, 1);
-    execv(path, (char *const *)argv);
-    _exit(127);
+  char ld_path[4200];
+  const char *env[2] = {NULL, NULL};
+  if (client_lib_dir) {
+    snprintf(ld_path, sizeof ld_path, "LD_LIBRARY_PATH=%s", client_lib_dir);
+    env[0] = ld_path;
   }
-  return pid;
-}
-
-static void dump_file(const char *path) {
-  FILE *f = fopen(path, "r");
-  char line[512];
-  if (!f) return;
-  fprintf(stderr, "--- %s\n", path);
-  while (fgets(line, sizeof line, f))
-    fputs(line, stderr);
-  fclose(f);
+  spawn_io io = {.out = log, .env = env};
+  return spawn_program(path, args, &io);
 }
 
 /* Wait for the client and the engine; both must exit as expected. */

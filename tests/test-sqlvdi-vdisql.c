@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-sqlvdi-vdisql.c - an SDK client against the reference engine.
  *
@@ -16,37 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Run `path` with `args` (NULL-terminated, without argv[0]), output to
- * `log`; returns the pid. */
+/* Run `path` with `args` (NULL-terminated, without argv[0]), output
+ * appended to `log`; returns the pid. */
 static pid_t start(const char *path, const char *log, const char *const *args) {
-  const char *argv[16];
-  int n = 0;
-  argv[n++] = path;
-  while (*args && n < 15)
-    argv[n++] = *args++;
-  argv[n] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  ASSERT(pid >= 0);
-  if (pid == 0) {
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0) _exit(127);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(path, (char *const *)argv);
-    _exit(127);
-  }
-  return pid;
-}
-
-static void dump(const char *path) {
-  FILE *f = fopen(path, "r");
-  char line[512];
-  if (!f) return;
-  fprintf(stderr, "--- %s\n", path);
-  while (fgets(line, sizeof line, f))
-    fputs(line, stderr);
-  fclose(f);
+  spawn_io io = {.out = log, .append = 1};
+  return spawn_program(path, args, &io);
 }
 
 /* Whether the file holds the line. */
@@ -75,7 +50,7 @@ static void engine_round(const char *client, const char *set, const char *file,
   int64_t end = now_ms() + 10000;
   while (!log_has(log, ready)) {
     if (now_ms() > end || wait_helper_timeout(c, 0) >= 0) {
-      dump(log);
+      dump_file(log);
       TASK_FAIL_("%s did not create its set", client);
     }
     sleep_ms(2);
@@ -86,7 +61,7 @@ static void engine_round(const char *client, const char *set, const char *file,
   int cc = wait_helper_timeout(c, 5000);
   if (ec != 0 || cc != 0) {
     fprintf(stderr, "%s: engine exit %d, client exit %d\n", sql, ec, cc);
-    dump(log);
+    dump_file(log);
     if (ec < 0) kill(e, SIGKILL);
     if (cc < 0) kill(c, SIGKILL);
     ASSERT_EQ(ec, 0);

@@ -149,12 +149,7 @@ static void workflow(const char *drv) {
   ASSERT_EQ(wait_ok(c, 20000, "pipe_restore", clog), 0);
   expect(out, "DONE True", drv);
   free(out);
-  char a[4400], b[4400];
-  long ra, rb;
-  snprintf(a, sizeof a, "%s/app.db", inst);
-  snprintf(b, sizeof b, "%s/copy.db", inst);
-  ASSERT_UEQ(sql_digest(b, &rb), sql_digest(a, &ra));
-  ASSERT_EQ(rb, 20000);
+  expect_copy_equals_app(20000);
 
   /* A cancel while the device holds the stream for 6 s. */
   snprintf(set, sizeof set, "%s", unique_name("tds"));

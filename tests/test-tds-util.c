@@ -197,6 +197,15 @@ void pyodbc_cancel_check(const char *conn_extra) {
   ASSERT(sql_file_has(ilog, "attention (cancel)"));
 }
 
+void expect_copy_equals_app(long rows) {
+  char a[4400], b[4400];
+  long ra, rb;
+  snprintf(a, sizeof a, "%s/app.db", inst);
+  snprintf(b, sizeof b, "%s/copy.db", inst);
+  ASSERT_UEQ(sql_digest(b, &rb), sql_digest(a, &ra));
+  ASSERT_EQ(rb, rows);
+}
+
 /* ---- a raw TDS client ---- */
 
 int tds_raw_connect(int at) {

@@ -44,6 +44,9 @@ int tsql_as(int at, const char *user, const char *password, const char *script,
             char **out, const char *const *env);
 /** tsql_as(port, "sa", ...) without extra environment. */
 int tsql(const char *password, const char *script, char **out);
+/** The restored database inst/copy.db holds the same rows as inst/app.db,
+ * @p rows of them; the test fails otherwise. */
+void expect_copy_equals_app(long rows);
 /** pyodbc + FreeTDS ODBC (@p conn_extra appended to its connection
  * string) cancels a BACKUP of app to a virtual device while the device's
  * client holds the stream: the backup is aborted at once, the VDI client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-tds.c - SQL Server's own clients against `vdisql --serve --tds`:
  * FreeTDS tsql, Python pymssql, and pyodbc with the FreeTDS ODBC driver,
@@ -52,12 +53,7 @@ TEST_IMPL_TIMEOUT(tds_tsql_backup_restore, 90) {
   if (!strstr(out, "RESTORE DATABASE successfully processed"))
     TASK_FAIL_("tsql did not show the restore's messages:\n%s", out);
   free(out);
-  char a[4400], b[4400];
-  long ra, rb;
-  snprintf(a, sizeof a, "%s/app.db", inst);
-  snprintf(b, sizeof b, "%s/copy.db", inst);
-  ASSERT_UEQ(sql_digest(b, &rb), sql_digest(a, &ra));
-  ASSERT_EQ(rb, 3000);
+  expect_copy_equals_app(3000);
 
   /* A wrong password: refused, and the statement never runs. */
   tsql("not-the-password", "BACKUP DATABASE app TO DISK='no.bak'\ngo\n", &out);
@@ -220,12 +216,7 @@ TEST_IMPL_TIMEOUT(tds_freetds_bsqldb_fisql, 90) {
       !strstr(out, "Microsoft SQL Server 2022"))
     TASK_FAIL_("fisql did not show the restore:\n%s", out);
   free(out);
-  char a[4400], b[4400];
-  long ra, rb;
-  snprintf(a, sizeof a, "%s/app.db", inst);
-  snprintf(b, sizeof b, "%s/copy.db", inst);
-  ASSERT_UEQ(sql_digest(b, &rb), sql_digest(a, &ra));
-  ASSERT_EQ(rb, 3000);
+  expect_copy_equals_app(3000);
   /* An error ends bsqldb with a failure and SQL Server's message. */
   ASSERT_NE(freetds_prog("/usr/bin/bsqldb",
                          "BACKUP DATABASE nosuch TO DISK='n.bak'\ngo\n", &out,

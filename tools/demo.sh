@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # demo.sh - the main job, end to end (run by `make demo`, BUILD = build dir):
 #
 #   1. create a sample SQLite database "sales" of realistic shape (~100 MB:
@@ -97,7 +98,9 @@ step "2. Backing it up through 4 virtual devices"
 echo "    \$ vdi backup sales --instance $INST --to $BK --stripes 4"
 "$VDI" backup sales --instance "$INST" --to "$BK" --stripes 4 ||
   die "vdi backup exited $?"
-ls -l "$BK"
+# The repository keeps each backup as a set: BK/sales/<ID>/ holds the stripes
+# and the manifest.
+ls -l "$BK"/sales/*/
 
 step "3. Listing and verifying the backup"
 "$VDI" list --from "$BK" || die "vdi list exited $?"

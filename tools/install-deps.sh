@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # install-deps.sh - check for the Debian packages openvdi needs to build and
 # test, and install the missing ones.
 #
@@ -12,6 +13,7 @@
 #   g++               libsqlvdi.so (C++ SDK face) and its tests
 #   libsqlite3-dev    vdisql's databases (-lsqlite3)
 #   libzstd-dev       backup compression (-lzstd)
+#   libjansson-dev    vdi reads its backup manifests with jansson (-ljansson)
 #   sqlite3           the CLI used by the demo and the tests' checks
 #   pkg-config        finding the libraries
 #   clang             fuzzers (libFuzzer)
@@ -25,11 +27,19 @@
 #   libssl-dev        TLS of the TDS endpoint and the logins' PBKDF2
 #                     hashes (-lssl -lcrypto)
 #   openssl           the CLI the TLS tests make their certificates with
+#   libcurl4-openssl-dev libxml2-dev libsodium-dev
+#                     vdi's S3 client (HTTP, SigV4) and its answers, and
+#                     encrypted backups (-lcurl -lxml2 -lsodium)
+#   ceph-mon ceph-osd radosgw ceph-common curl
+#                     the real S3 store of the tests: a one-node Ceph with
+#                     its RADOS Gateway (tools/s3-test-server.sh)
 set -eu
 
-PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev sqlite3 pkg-config clang \
+PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev libjansson-dev sqlite3 \
+pkg-config clang \
 clang-format gnuplot-nox util-linux freetds-bin python3-pymssql \
-python3-pyodbc tdsodbc unixodbc libssl-dev openssl"
+python3-pyodbc tdsodbc unixodbc libssl-dev openssl libcurl4-openssl-dev \
+libxml2-dev libsodium-dev ceph-mon ceph-osd radosgw ceph-common curl"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: this is not a Debian-like system (no dpkg-query)." >&2

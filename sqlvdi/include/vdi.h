@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
- * vdi.h - the SQL Server on Linux VDI client SDK, as provided by openvdi's
- * libsqlvdi.so (a drop-in for the SDK library; build with -lsqlvdi).
+ * sqlvdi/include/vdi.h - the SQL Server on Linux VDI client SDK (C++), as
+ * provided by openvdi's libsqlvdi.so (a drop-in for the SDK library; build
+ * with -lsqlvdi).  openvdi's C API is the other vdi.h, include/vdi.h.
  *
  * A backup application (the *client*) creates a named virtual device set
  * with ClientVirtualDeviceSet::Create, starts a BACKUP or RESTORE statement

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vdierror.h - return codes of the SQL Server on Linux VDI client SDK, as
  * provided by openvdi's libsqlvdi.so.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * com_check.h - what the C++ COM tests (tests/cxx-com/) share: CHECK and
  * CHECK_HR, which end the program with the failed expression and its

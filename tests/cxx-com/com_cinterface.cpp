@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // com_cinterface.cpp - vdi_com.h in C++ with CINTERFACE defined, as
 // Windows C++ code selects the headers' C-style interfaces: plain structs
 // whose lpVtbl has each interface's own vtable type, no inheritance, no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // com_cpp.cpp - a VDI client written in C++ the way Windows code is:
 // CoCreateInstance with CLSID/IID references, then p->Method(...) calls on
 // the interface pointers of vdi_com.h.  Run by tests/test-com-cpp.c against

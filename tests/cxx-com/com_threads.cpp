@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // com_threads.cpp - a multi-stream VDI client written the way Windows C++
 // clients are: one IClientVirtualDeviceSet2 from CoCreateInstance, handed
 // to each worker thread as an IClientVirtualDeviceSet * (the base

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * abort_on_error.cpp - a Linux VDI backup client that gives up when its
  * storage fails, the way clients are told to: SignalAbort, stop touching

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * multi_backup.cpp - a Linux VDI backup client striping over several
  * devices, one thread per device, built only against the SDK header and

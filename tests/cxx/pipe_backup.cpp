@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pipe_backup.cpp - a Linux VDI backup client of the usual shape, built
  * only against the SDK header (vdi.h, vdierror.h) and -lsqlvdi: one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pipe_restore.cpp - a Linux VDI restore client of the usual shape, built
  * only against the SDK header and -lsqlvdi: one pipe-like device fed from

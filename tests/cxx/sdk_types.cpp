@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sdk_types.cpp - the type of every field of every structure of the SDK
  * face (sqlvdi/include/vdi.h), and the signature of every member of its

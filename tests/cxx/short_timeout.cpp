@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * short_timeout.cpp - a Linux VDI backup client whose device loop asks
  * GetCommand for a 90 ms timeout and treats VD_E_TIMEOUT as the end of the

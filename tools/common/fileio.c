@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fileio.c - whole reads and writes at an offset (see fileio.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fileio.h - whole reads and writes at an offset: pread(2) and pwrite(2)
  * may move fewer bytes than asked or be interrupted; these loop until all

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fmode.c - giving created files permissions no wider than their source
  * (see fmode.h for the rule).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * le.h - little-endian integers in byte buffers: every on-disk record of
  * the tools (backup stream, log archive) stores its fields this way, so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * timefmt.h - the instant a point-in-time restore names, as SQL Server
  * writes it for STOPAT: 'YYYY-MM-DDTHH:MM:SS[.mmm]' (a space may stand for

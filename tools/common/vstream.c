@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vstream.c - encoder and decoder of the backup stream records; the layout
  * is in vstream.h and docs/STREAM-FORMAT.md.  Decoders trust nothing: every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vstream.h - the openvdi backup stream format: encode and decode its three
  * record kinds (stream header, data block header, trailer).  The format is

@@ -1,14 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * app.h - internal interfaces of `vdi`, the reference backup application
  * (the CLIENT role of VDI).  One subsystem per file:
  *
  *   main.c      command line: subcommands, options, usage errors, --help
- *   ops.c       backup / restore / verify / list, built from the parts below
+ *   ops.c       backup / restore / verify / list / expire, from the parts
+ *   repo.c      the target as a repository of timestamped backup sets
+ *   check.c     `vdi check` and `vdi databases`
  *   engine.c    the vdisql child process: find it, spawn it, relay its output
  *   transfer.c  the virtual device set: configuration, one thread per device
  *   stripe.c    stripe files: temp name, fsync, rename, checksums, test hook
- *   manifest.c  the manifest written last and atomically; its checks
- *   json.c      a small reader for the manifest's JSON
+ *   manifest.c  the manifest written last and atomically (read with
+ *               jansson); its checks
  *   progress.c  progress bar / plain progress lines and the summary line
  *   util.c      messages, names, time, directory fsync
  */
@@ -24,14 +27,20 @@
 
 #include "crc32c.h"
 #include "vdi.h"
+#include "vstream.h"
 
 #define APP_NAME    "vdi"
 #define APP_VERSION VDI_VERSION_STRING
 
-/* Exit statuses. */
-#define EXIT_OK    0
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
+/* Exit statuses (vdi(1), EXIT STATUS); 128 + N: interrupted by signal N. */
+#define EXIT_OK       0
+#define EXIT_FAIL     1 /* any other failure (I/O, a device, a check) */
+#define EXIT_USAGE    2
+#define EXIT_NOTFOUND 3 /* no such backup, set or database */
+#define EXIT_DAMAGED  4 /* a backup failed its manifest or checksums */
+#define EXIT_ENGINE                                                            \
+  5 /* the engine (vdisql) refused or failed the statement                     \
+     */
 
 /* Win32 code not in vdi.h: data error (cyclic redundancy check). */
 #ifndef ERROR_CRC
@@ -42,8 +51,18 @@
 
 /* ------------------------------------------------------------ out.c */
 
-/* "vdi: error: ..." on stderr (clears a progress bar line first). */
+/* "vdi: error: ..." on stderr (clears a progress bar line first); the
+ * first message is kept for --json (app_first_error). */
 void app_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "vdi: warning: ..." / "vdi: ..." on stderr (the second not when quiet). */
+void app_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void app_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Set by main: --quiet, -v, --json; app_json_done once a command has
+ * printed its JSON document (main prints one for a failure otherwise). */
+extern int app_quiet, app_verbose, app_json, app_json_done;
+const char *app_first_error(void);
+/* A JSON string (quoted, escaped) on f. */
+void json_put_str(FILE *f, const char *s);
 /* Serialises every write to stderr with the progress bar. */
 extern pthread_mutex_t app_out_lock;
 /* One line on `to`, under the lock, after clearing the bar. */
@@ -90,6 +109,12 @@ struct engine {
   char last_error[512]; /* the first "Msg ..." line and the next line */
   char last_line[512];  /* the last line of any output */
   int saw_msg;
+  int discard_out; /* drop the child's informational stdout (--quiet, --json) */
+  /* The engine's messages ("Msg N ..." and its text, "Sqlcmd: ..."), kept
+   * rather than relayed, to be told once in vdi's terms (engine_report). */
+  int nmsgs;
+  int msg_num[8]; /* 0: a "Sqlcmd:" line */
+  char msg_text[8][600];
   /* Called from the reaper thread when the child ends (may be NULL). */
   void (*on_exit)(void *ctx, int status);
   void *on_exit_ctx;
@@ -107,6 +132,10 @@ int engine_start(struct engine *e, const char *vdisql, const char *instance,
 int engine_exited(struct engine *e);
 /* Wait until it ends, at most timeout_ms (<0 forever); 1 if ended. */
 int engine_wait(struct engine *e, int timeout_ms);
+/* Tell the engine's messages once each on stderr, in vdi's terms: as
+ * errors when the statement failed, else as the engine's notes.  Returns
+ * how many were told. */
+int engine_report(struct engine *e, int failed);
 /* Kill the child (SIGKILL) if it is still running. */
 void engine_kill(struct engine *e);
 /* Join the threads, close the pipes.  Returns the exit code (0..255) or
@@ -128,7 +157,62 @@ struct stripe {
   uint32_t expect_crc;
   int check_feed; /* restore: compare bytes fed with expect/expect_crc */
   int finalized;  /* backup: fsync'd after VDC_Complete */
+  /* Encryption (seal.h): the engine's bytes pass through a sealed stream;
+   * bytes/crc above count the bytes as stored. */
+  struct seal_writer *seal;
+  struct seal_reader *unseal;
+  unsigned char *plain; /* restore: opened bytes not handed on yet */
+  size_t plain_n, plain_off;
+  unsigned char *raw; /* restore: sealed bytes read, 64 KiB */
+  int unseal_done;    /* restore: the sealed stream ended well */
+  int seal_err;       /* a sealed stream that failed stays failed */
+  /* An S3 object instead of a file (s3.h): backup streams a multipart
+   * upload, completed at commit; restore reads it by ranges. */
+  struct s3_upload *up;
+  int up_done;
+  struct s3_client *s3;
+  char s3_bucket[256], s3_key[1100];
+  unsigned char *gbuf; /* restore: a range of the object */
+  size_t g_n, g_off;
+  uint64_t g_pos, s3_size;
 };
+
+/* Encryption of stripes (--encrypt, --key-file): set by main.c.  With
+ * stripe_encrypt, stripe_create() seals what is written; stripe_open()
+ * opens any stripe that starts as a sealed stream with stripe_key.  NULL
+ * key: none given. */
+struct seal_key;
+extern const struct seal_key *stripe_key;
+extern int stripe_encrypt;
+/* The first n bytes of the stream held in a stripe file, opened with
+ * stripe_key if the file is sealed (n at most 64 KiB).  0; -3 the file is
+ * sealed and no key or another key was given; -2 a sealed file that does
+ * not authenticate; -1 too short or unreadable (a message printed for the
+ * sealed cases). */
+int stripe_peek_stream(const char *path, void *buf, size_t n);
+/* A stripe as the S3 object bucket/key (name: its name in the manifest):
+ * backup streams it as a multipart upload of part_size parts, `inflight`
+ * at a time (memory part_size x inflight), finished by stripe_commit() and
+ * aborted by stripe_close() without one; restore reads it 4 MiB at a time.
+ * 0 or -errno with the store's one-line message printed. */
+struct s3_config;
+int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
+                     const char *bucket, const char *key, const char *name,
+                     size_t part_size, int inflight);
+int stripe_open_s3(struct stripe *s, const struct s3_config *cfg,
+                   const char *bucket, const char *key, const char *name);
+
+struct options;
+
+/* ------------------------------------------------------------ s3target.c */
+
+/* Targets "s3://bucket/prefix": backup, restore, verify and list of
+ * backups kept in an S3 store (called by ops.c for such targets). */
+int app_is_s3(const char *target);
+int op_backup_s3(const struct options *o);
+int op_restore_s3(const struct options *o, const char *target);
+int op_verify_s3(const struct options *o);
+int op_list_s3(const struct options *o);
 
 /* Backup: create "<dir>/.<name>.tmp-<tag>" exclusively, with the
  * permissions of a copy of @p src (the database file; NULL: unknown, 0600;
@@ -191,28 +275,10 @@ int manifest_write(const char *dir, const struct manifest *m,
  * -EINVAL (malformed: message in why). */
 int manifest_read(const char *path, struct manifest *m, char *why,
                   size_t whylen);
-/* Check every stripe's presence, size and (if full) CRC-32C.  0 or -1 with
- * one message per problem printed. */
+/* Check every stripe's presence, size and (if full) CRC-32C.  0, -1 (the
+ * backup is damaged) or -2 (only the key is wrong or missing), with one
+ * message per problem printed. */
 int manifest_check(const char *dir, const struct manifest *m, int full);
-
-/* ------------------------------------------------------------ json.c */
-
-/* A tiny JSON reader: enough for the manifest (objects, arrays, strings,
- * integers and reals, true/false/null).  Values are looked up by key. */
-enum json_type { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-struct json {
-  enum json_type type;
-  double num;
-  int boolean;
-  char *str;           /* J_STR (NUL-terminated, unescaped) */
-  int n;               /* J_ARR / J_OBJ: element count */
-  char **keys;         /* J_OBJ */
-  struct json **items; /* J_ARR / J_OBJ */
-};
-/* Parse text (NUL-terminated).  NULL on error with a message in err. */
-struct json *json_parse(const char *text, char *err, size_t errlen);
-void json_free(struct json *j);
-const struct json *json_get(const struct json *obj, const char *key);
 
 /* ------------------------------------------------------------ progress.c */
 
@@ -260,6 +326,9 @@ struct transfer {
   int interrupted;   /* the signal number, 0 if none */
   int engine_status; /* exit code of vdisql (or 128 + signal) */
   int engine_started;
+  int engine_failed; /* the statement failed for the engine's own reason */
+  FILE *relay_to;    /* where the engine's informational lines go; NULL:
+                        nowhere (--quiet, --json) */
 };
 
 /* Pick a unique set name and the device names. */
@@ -268,7 +337,16 @@ void transfer_names(struct transfer *t, int ndev);
 void transfer_device_clause(const struct transfer *t, char *buf, size_t n);
 /* Run the whole exchange.  Returns 0 when every device ended normally and
  * the statement succeeded; otherwise -1, with the reason printed. */
-int transfer_run(struct transfer *t, FILE *relay_to);
+int transfer_run(struct transfer *t);
+/* vdi's exit status for a transfer that failed: 128+signal when
+ * interrupted, EXIT_ENGINE when the engine refused the statement, else
+ * EXIT_FAIL. */
+int transfer_exit_status(const struct transfer *t);
+/* Run a restore or verify transfer whose progress @p prog was started:
+ * stop the progress, and on success print "<verb> complete" with the
+ * summary over @p nstripes stripes.  EXIT_OK or the exit status. */
+int transfer_run_reading(struct transfer *t, struct progress *prog,
+                         const char *verb, int nstripes);
 
 /* Signals: SIGINT/SIGTERM/SIGHUP are blocked in every thread and taken by a
  * watcher thread that aborts the set. */
@@ -291,9 +369,16 @@ struct options {
   int compress;
   int replace;
   int quiet;
-  int kind;            /* backup: CHAIN_FULL, CHAIN_DIFF or CHAIN_LOG */
-  const char *to_time; /* restore: STOPAT instant, NULL: none */
-  int latest;          /* restore: the whole chain */
+  int kind;                  /* backup: CHAIN_FULL, CHAIN_DIFF or CHAIN_LOG */
+  const char *to_time;       /* restore: STOPAT instant, NULL: none */
+  int latest;                /* restore: the whole chain */
+  const char *set_id;        /* restore / verify / list: one set */
+  int keep_last, keep_daily; /* expire: -1 not given */
+  int delete_sets;           /* expire: really delete (else a dry run) */
+  int json;
+  int verbose;
+  int encrypt;          /* backup: --encrypt */
+  const char *key_file; /* --key-file */
 };
 
 /* ------------------------------------------------------------ chain.c */
@@ -303,27 +388,98 @@ struct chain_entry {
   int seq, kind;
   char dir[4500];
 };
-struct vs_header;
-/* "<to>/<db>.chain" */
+/* "<to>/<db>.chain" (the one-folder layout, read only) */
 int chain_dir(const char *to, const char *db, char *out, size_t n);
-/* Create the next entry directory of the chain.  0 or -errno. */
-int chain_new_entry(const char *to, const char *db, int kind, char *out,
-                    size_t n);
-/* Remove one entry (a failed backup). */
-void chain_remove_entry(const char *entry);
-/* After the new full backup @p full in @p to: remove the entries it does
- * not need (differentials of the old base, logs that end before it). */
-void chain_prune(const char *to, const char *db, const struct manifest *full);
 /* The entries, in order (*out malloc'd).  Their count or -errno. */
 int chain_list(const char *to, const char *db, struct chain_entry **out);
 /* Stripe 0's stream header of the backup in dir.  0 or -1. */
-int chain_header(const char *dir, const struct manifest *m,
-                 struct vs_header *h);
+int chain_header(const char *dir, const struct manifest *m, vs_header *h);
+
+/* ------------------------------------------------------------ repo.c */
+
+struct repo_set {
+  char db[128];
+  char id[64];  /* "20261206T221500.123Z-full", "legacy", ... */
+  char key[48]; /* sort key: the start time in the shape of an ID */
+  int kind;     /* CHAIN_FULL / CHAIN_DIFF / CHAIN_LOG */
+  int legacy;   /* in the one-folder layout (read only) */
+  int legacy_seq;
+  char dir[4600]; /* the set's files (a local directory) */
+  int complete;   /* its manifest reads and names db */
+  char why[256];  /* why not complete */
+  struct manifest *m;
+  int have_header; /* h is stripe 0's stream header */
+  vs_header h;
+};
+
+struct repo;
+/* What a kind of repository provides (a directory today; S3 later). */
+struct repo_ops {
+  const char *kind;
+  /* Names of the databases with at least one set (sorted, malloc'd). */
+  int (*databases)(struct repo *r, char ***names);
+  /* Every set of db, complete or not, unsorted (malloc'd). */
+  int (*sets)(struct repo *r, const char *db, struct repo_set **out);
+  /* A new, empty set of db started at `when`: its ID and the local
+   * directory its files go into.  0 or -errno. */
+  int (*create)(struct repo *r, const char *db, int kind, double when, char *id,
+                size_t idn, char *dir, size_t dirn);
+  /* Remove a set (a failed backup, or expire).  0 or -errno. */
+  int (*remove)(struct repo *r, const struct repo_set *s);
+};
+struct repo {
+  const struct repo_ops *ops;
+  char root[4096];
+  /* Reading REPO/<db> itself: the database whose sets are in root. */
+  char db_folder[128];
+};
+
+/* Open the target (create: make the directory, 0700, if missing; a
+ * target opened to read may also be one database's folder, REPO/<db>).
+ * 0 or -errno. */
+int repo_open(struct repo *r, const char *target, int create);
+int repo_databases(struct repo *r, char ***names);
+/* db's sets, oldest first, manifests read and headers decoded.  Count or
+ * -errno; free with repo_free. */
+int repo_load(struct repo *r, const char *db, struct repo_set **out);
+void repo_free(struct repo_set *v, int n);
+int repo_create(struct repo *r, const char *db, int kind, char *id, size_t idn,
+                char *dir, size_t dirn);
+int repo_remove(struct repo *r, const struct repo_set *s);
+/* Index of the set with that ID, or -1. */
+int repo_find(const struct repo_set *v, int n, const char *id);
+/* Index of the full backup set i belongs to (i itself for a full), -1. */
+int repo_chain_of(const struct repo_set *v, int n, int i);
+int repo_is_set_id(const char *name, int *kind);
+const char *repo_kind_name(int kind);
+void repo_remove_tree(const char *dir);
+
+/* ------------------------------------------------------------ chain.c */
+
+/* The sets a restore uses, in order (indexes into v), for the options'
+ * --set / --to-time / --latest.  Count, or -EXIT_* with the reason
+ * printed. */
+int chain_plan(const struct repo_set *v, int n, const struct options *o,
+               int *steps);
+/* Which sets expire keeps (keep[i] = 1): the newest keep_last full
+ * backups, the newest full of each of the last keep_daily days, and every
+ * set their chains need.  Sets not complete and old-layout sets are
+ * always kept. */
+void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
+                int *keep);
 
 int op_backup(const struct options *o);
 int op_restore(const struct options *o);
 int op_verify(const struct options *o);
 int op_list(const struct options *o);
+int op_expire(const struct options *o);
+/* check.c */
+int op_check(const struct options *o);
+int op_databases(const struct options *o);
+/* The instance directory of o (its --instance, else the default), and
+ * whether the default was used.  NULL if unknown. */
+const char *app_instance_dir(const char *instance, char *buf, size_t n,
+                             int *is_default);
 
 /* The instance directory vdisql will use when -S is not given (for sizes
  * only): $VDI_INSTANCE_DIR, else the per-user default.  NULL if unknown. */

@@ -1,16 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
- * chain.c - differential and log backups in a vdi target, and the
- * restore that plans a chain from them.
+ * chain.c - chains of full, differential and log backup sets: the restore
+ * plan, what expire must keep, and the one-folder layout's chains.
  *
- * A target directory holds a database's full backup as before
- * (DB.manifest.json and its stripes) and, next to it, DB.chain/: one
- * directory per later backup, "<seq>-diff" or "<seq>-log" (seq counts up
- * from 000001), each a complete backup (manifest written last).  A new
- * full backup makes the old chain useless and removes it.  `vdi restore
- * --to-time T | --latest` restores the full backup, the newest
- * differential at or before T, then every log backup from there to the
- * first that reaches T, with NORECOVERY until the last step; the engine
- * (vdisql) checks every step against SQL Server's rules again.
+ * A database's sets (repo.c) are ordered by start time.  A chain is a full
+ * backup, the differentials whose base it is, and the log backups after
+ * it.  `vdi restore --to-time T | --latest | --set ID` restores a full
+ * backup, the newest differential of it at or before T (or the set asked
+ * for), then every log backup from there to the first that reaches T,
+ * with NORECOVERY until the last step; the engine (vdisql) checks every
+ * step against SQL Server's rules again.  A log backup taken while a full
+ * backup ran reaches past that full's LSN: it follows the new full too.
+ *
+ * Before repositories, a target held DB.manifest.json and its stripes and
+ * DB.chain/<seq>-diff|-log/ beside it; chain_list reads that layout.
  */
 #include "app.h"
 
@@ -43,76 +46,6 @@ static int is_entry(const char *name, int *seq, int *kind) {
     return 0;
   *seq = s;
   return 1;
-}
-
-int chain_new_entry(const char *to, const char *db, int kind, char *out,
-                    size_t n) {
-  char dir[4400];
-  if (chain_dir(to, db, dir, sizeof dir) != 0) return -ENAMETOOLONG;
-  if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -errno;
-  DIR *d = opendir(dir);
-  if (!d) return -errno;
-  int top = 0, seq, k;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (is_entry(e->d_name, &seq, &k) && seq > top) top = seq;
-  closedir(d);
-  if (app_path(out, n, "%s/%06d-%s", dir, top + 1,
-               kind == CHAIN_DIFF ? "diff" : "log") != 0)
-    return -ENAMETOOLONG;
-  if (mkdir(out, 0700) != 0) return -errno;
-  return 0;
-}
-
-/* Remove a backup directory's files and the directory. */
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    char p[4600];
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    if (app_path(p, sizeof p, "%s/%s", dir, e->d_name) != 0) continue;
-    if (e->d_type == DT_DIR)
-      remove_tree(p);
-    else
-      unlink(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
-void chain_remove_entry(const char *entry) {
-  remove_tree(entry);
-}
-
-void chain_prune(const char *to, const char *db, const struct manifest *full) {
-  vs_header fh, h;
-  struct chain_entry *v = NULL;
-  struct manifest *m = calloc(1, sizeof *m);
-  char mn[256], mp[4700], why[256];
-  int n = chain_list(to, db, &v);
-  if (!m) abort();
-  /* Without the new full backup's LSN nothing of the old chain can be
-   * shown to continue it. */
-  int known = chain_header(to, full, &fh) == 0 && fh.first_lsn != 0;
-  manifest_file_name(db, mn, sizeof mn);
-  for (int i = 0; i < n; i++) {
-    int keep = 0;
-    /* A log backup that ran while the full backup did reaches past its
-     * LSN: it is the first log the new full needs. */
-    if (known && v[i].kind == CHAIN_LOG &&
-        app_path(mp, sizeof mp, "%s/%s", v[i].dir, mn) == 0 &&
-        manifest_read(mp, m, why, sizeof why) == 0 &&
-        chain_header(v[i].dir, m, &h) == 0 && h.last_lsn > fh.first_lsn)
-      keep = 1;
-    if (!keep) remove_tree(v[i].dir);
-  }
-  free(v);
-  free(m);
-  char dir[4400];
-  if (chain_dir(to, db, dir, sizeof dir) == 0) rmdir(dir); /* if empty */
-  app_fsync_dir(to);
 }
 
 static int cmp_entry(const void *a, const void *b) {
@@ -153,9 +86,152 @@ int chain_header(const char *dir, const struct manifest *m, vs_header *h) {
   char p[4600];
   uint8_t buf[VS_HEADER_SIZE];
   if (app_path(p, sizeof p, "%s/%s", dir, m->stripes[0].file) != 0) return -1;
-  int fd = open(p, O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf, 0) : -1;
-  if (fd >= 0) close(fd);
-  if (n != (ssize_t)sizeof buf || vs_header_decode(h, buf) != VS_OK) return -1;
+  if (stripe_peek_stream(p, buf, sizeof buf) != 0 ||
+      vs_header_decode(h, buf) != VS_OK)
+    return -1;
   return 0;
+}
+
+/* The full backup a restore starts from. */
+static int plan_full(const struct repo_set *v, int n, int target, int64_t T) {
+  if (target >= 0) return repo_chain_of(v, n, target);
+  int f = -1;
+  for (int i = 0; i < n; i++)
+    if (v[i].kind == CHAIN_FULL && v[i].complete &&
+        (!T || (v[i].have_header && v[i].h.last_time_ms <= T)))
+      f = i;
+  return f;
+}
+
+int chain_plan(const struct repo_set *v, int n, const struct options *o,
+               int *steps) {
+  int64_t T = 0;
+  char when[40];
+  if (o->to_time && time_parse_ms(o->to_time, &T) != 0) return -EXIT_USAGE;
+  int target = -1;
+  if (o->set_id) {
+    target = repo_find(v, n, o->set_id);
+    if (target < 0) {
+      app_err("no backup set '%s' of '%s' (vdi list shows them)", o->set_id,
+              o->db);
+      return -EXIT_NOTFOUND;
+    }
+    if (!v[target].complete) {
+      app_err("backup set '%s' of '%s' is not complete (%s)", o->set_id, o->db,
+              v[target].why);
+      return -EXIT_DAMAGED;
+    }
+  }
+  int f = plan_full(v, n, target, T);
+  if (f < 0) {
+    if (T) {
+      for (int i = 0; i < n; i++)
+        if (v[i].kind == CHAIN_FULL && v[i].have_header) {
+          time_format_ms(v[i].h.last_time_ms, when, sizeof when);
+          app_err("--to-time %s is before the full backup of '%s' (%s)",
+                  o->to_time, o->db, when);
+          return -EXIT_FAIL;
+        }
+    }
+    app_err("no complete full backup of '%s' that %s", o->db,
+            target >= 0 ? "this set continues" : "a restore can start from");
+    return -EXIT_NOTFOUND;
+  }
+  int nsteps = 0;
+  steps[nsteps++] = f;
+  /* A full backup alone: the default, or --set naming a full one. */
+  if (!o->latest && !T && (target < 0 || target == f)) return nsteps;
+  /* --set FULL with --latest or --to-time: its chain, as far as asked. */
+  if (target == f) target = -1;
+  if (!v[f].have_header) {
+    app_err("the full backup set '%s' of '%s' has no readable header", v[f].id,
+            o->db);
+    return -EXIT_DAMAGED;
+  }
+  /* The newest differential of this full at or before T (or the target). */
+  int base = f;
+  int limit = target >= 0 ? target : n - 1;
+  for (int i = f + 1; i <= limit; i++)
+    if (v[i].kind == CHAIN_DIFF && v[i].complete && v[i].have_header &&
+        memcmp(v[i].h.diff_base_id, v[f].h.set_id, 16) == 0 &&
+        (!T || v[i].h.last_time_ms <= T))
+      base = i;
+  if (target >= 0 && v[target].kind == CHAIN_DIFF && base != target) {
+    app_err("backup set '%s' is not a differential of '%s'", v[target].id,
+            v[f].id);
+    return -EXIT_FAIL;
+  }
+  if (base != f) steps[nsteps++] = base;
+  uint64_t lsn = v[base].h.last_lsn;
+  int reached = target >= 0 && target == base;
+  /* Every log from there on that moves the chain forward. */
+  for (int i = 0; i < n && !reached; i++) {
+    if (v[i].kind != CHAIN_LOG || !v[i].complete || !v[i].have_header ||
+        v[i].h.last_lsn <= lsn)
+      continue;
+    if (target >= 0 && i > target) break;
+    steps[nsteps++] = i;
+    lsn = v[i].h.last_lsn;
+    if (T && v[i].h.last_time_ms >= T) reached = 1;
+    if (i == target) reached = 1;
+  }
+  if (!T && target < 0) reached = 1; /* --latest: as far as the logs go */
+  if (!reached) {
+    int last = steps[nsteps - 1];
+    time_format_ms(v[last].h.last_time_ms, when, sizeof when);
+    if (T)
+      app_err("no log backup of '%s' reaches %s (the chain ends at %s); "
+              "nothing was restored",
+              o->db, o->to_time, when);
+    else
+      app_err("backup set '%s' does not continue the chain of '%s'; nothing "
+              "was restored",
+              v[target].id, v[f].id);
+    return -EXIT_FAIL;
+  }
+  return nsteps;
+}
+
+/* The UTC day of a set, "YYYYMMDD" (from its ID-shaped key). */
+static int day_of(const struct repo_set *s) {
+  int d = 0;
+  for (int i = 0; i < 8 && s->key[i] >= '0' && s->key[i] <= '9'; i++)
+    d = d * 10 + (s->key[i] - '0');
+  return d;
+}
+
+void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
+                int *keep) {
+  for (int i = 0; i < n; i++)
+    keep[i] = !v[i].complete || v[i].legacy;
+  /* The full backups kept, newest first. */
+  int last = 0, days = 0, prev_day = -1;
+  for (int i = n - 1; i >= 0; i--) {
+    if (v[i].kind != CHAIN_FULL || !v[i].complete) continue;
+    if (last < keep_last) {
+      keep[i] = 1;
+      last++;
+    }
+    int d = day_of(&v[i]);
+    if (d != prev_day && days < keep_daily) {
+      keep[i] = 1; /* the newest of its day */
+      days++;
+    }
+    prev_day = d;
+  }
+  /* What their chains need: differentials of a kept full; every log from
+   * the oldest kept full on (a log without a readable header is kept). */
+  int oldest = -1;
+  for (int i = 0; i < n && oldest < 0; i++)
+    if (v[i].kind == CHAIN_FULL && v[i].complete && keep[i]) oldest = i;
+  for (int i = 0; i < n; i++) {
+    if (keep[i]) continue;
+    if (v[i].kind == CHAIN_DIFF) {
+      int f = repo_chain_of(v, n, i);
+      keep[i] = !v[i].have_header || (f >= 0 && keep[f]);
+    } else if (v[i].kind == CHAIN_LOG && oldest >= 0) {
+      keep[i] = i > oldest || !v[i].have_header || !v[oldest].have_header ||
+                v[i].h.last_lsn > v[oldest].h.first_lsn;
+    }
+  }
 }

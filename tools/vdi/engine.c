@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * engine.c - the vdisql child process that runs the BACKUP / RESTORE
  * statement (the SERVER role of VDI).
@@ -77,6 +78,26 @@ struct relay_arg {
   FILE *to;
 };
 
+/* A line that belongs to a message: keep it (1), or relay it (0). */
+static int keep_message(struct engine *e, const char *line, int *pending) {
+  int num;
+  if (sscanf(line, "Msg %d, Level", &num) == 1) {
+    *pending = num;
+    return 1;
+  }
+  int sqlcmd = strncmp(line, "Sqlcmd: ", 8) == 0;
+  if (*pending < 0 && !sqlcmd) return 0;
+  if (e->nmsgs < 8) {
+    const char *text = sqlcmd ? line + 8 : line;
+    if (sqlcmd && strncmp(text, "Error: ", 7) == 0) text += 7;
+    e->msg_num[e->nmsgs] = sqlcmd ? 0 : *pending;
+    snprintf(e->msg_text[e->nmsgs], sizeof e->msg_text[0], "%s", text);
+    e->nmsgs++;
+  }
+  *pending = -1;
+  return 1;
+}
+
 static void note_line(struct engine *e, const char *line, int *after_msg) {
   pthread_mutex_lock(&e->mu);
   if (strncmp(line, "Msg ", 4) == 0) {
@@ -97,11 +118,20 @@ static void note_line(struct engine *e, const char *line, int *after_msg) {
   pthread_mutex_unlock(&e->mu);
 }
 
+static void relay(struct relay_arg *a, const char *line, int *after_msg,
+                  int *pending) {
+  pthread_mutex_lock(&a->e->mu);
+  int kept = keep_message(a->e, line, pending);
+  pthread_mutex_unlock(&a->e->mu);
+  if (!kept && a->to) app_out_line(a->to, line);
+  note_line(a->e, line, after_msg);
+}
+
 static void *relay_main(void *p) {
   struct relay_arg *a = p;
   char buf[4096], line[1024];
   size_t ll = 0;
-  int after_msg = 0;
+  int after_msg = 0, pending = -1;
   for (;;) {
     ssize_t r = read(a->fd, buf, sizeof buf);
     if (r < 0 && errno == EINTR) continue;
@@ -114,15 +144,13 @@ static void *relay_main(void *p) {
       }
       if (c != '\n') continue; /* over-long line: the rest is dropped */
       line[ll] = 0;
-      app_out_line(a->to, line);
-      note_line(a->e, line, &after_msg);
+      relay(a, line, &after_msg, &pending);
       ll = 0;
     }
   }
   if (ll > 0) {
     line[ll] = 0;
-    app_out_line(a->to, line);
-    note_line(a->e, line, &after_msg);
+    relay(a, line, &after_msg, &pending);
   }
   free(a);
   return NULL;
@@ -207,7 +235,7 @@ int engine_start(struct engine *e, const char *vdisql, const char *instance,
     if (!a) abort();
     a->e = e;
     a->fd = i == 0 ? e->out_fd : e->err_fd;
-    a->to = i == 0 ? e->relay_to_out : stderr;
+    a->to = i == 0 ? (e->discard_out ? NULL : e->relay_to_out) : stderr;
     if (pthread_create(&e->relay[i], NULL, relay_main, a) != 0) abort();
     e->relay_started[i] = 1;
   }
@@ -220,6 +248,48 @@ fail:
     if (err[i] >= 0) close(err[i]);
   }
   return -1;
+}
+
+/* The engine speaks SQL Server's language; where the remedy is a vdi
+ * option, say that instead. */
+static void translate(int num, const char *text, char *out, size_t n) {
+  const char *with = strstr(text, "WITH REPLACE");
+  if (with && num != 0) {
+    /* Cut the sentence that names the clause ("Use ... WITH REPLACE ..."). */
+    const char *use = with;
+    while (use > text && !(use[0] == 'U' && use[1] == 's' && use[2] == 'e' &&
+                           (use == text || use[-1] == ' ')))
+      use--;
+    snprintf(out, n, "%.*sUse --replace to overwrite it.", (int)(use - text),
+             text);
+    return;
+  }
+  if (num == 0 && strstr(text, "instance")) {
+    snprintf(out, n, "%s (check --instance)", text);
+    return;
+  }
+  snprintf(out, n, "%s", text);
+}
+
+int engine_report(struct engine *e, int failed) {
+  pthread_mutex_lock(&e->mu);
+  int n = e->nmsgs;
+  pthread_mutex_unlock(&e->mu);
+  for (int i = 0; i < n; i++) {
+    char t[800];
+    translate(e->msg_num[i], e->msg_text[i], t, sizeof t);
+    if (e->msg_num[i] == 0) {
+      if (failed)
+        app_err("%s", t);
+      else
+        app_warn("%s", t);
+    } else if (failed) {
+      app_err("%s (Msg %d)", t, e->msg_num[i]);
+    } else {
+      app_warn("%s (Msg %d)", t, e->msg_num[i]);
+    }
+  }
+  return n;
 }
 
 int engine_exited(struct engine *e) {

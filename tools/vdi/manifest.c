@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * manifest.c - "<db>.manifest.json", the record that makes a backup
  * directory hold a complete backup.
@@ -8,6 +9,9 @@
  * the set, each stripe's file, size and CRC-32C as stored, the times, the
  * compression and the tool version.  Restore and verify read it first and
  * check every stripe against it before the engine sees a byte.
+ *
+ * It is read with jansson (Debian's libjansson), strictly: duplicate keys,
+ * NUL in strings and non-integer counts are refused.
  *
  * The manifest protects itself (format_version 2): its last field,
  * "manifest_crc32c", is the CRC-32C of the manifest as vdi renders it
@@ -21,6 +25,8 @@
 #include "app.h"
 #include "fmode.h"
 #include "vstream.h"
+
+#include <jansson.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,21 +44,6 @@ void manifest_file_name(const char *db, char *buf, size_t n) {
   snprintf(buf, n, "%s%s", db, MANIFEST_SUFFIX);
 }
 
-/* Names written by us are from a safe alphabet, but escape anyway. */
-static void put_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(f, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(f, "\\u%04x", c);
-    else
-      fputc(c, f);
-  }
-  fputc('"', f);
-}
-
 /* The manifest's text; with_crc adds the self-checksum field. */
 static void render(FILE *f, const struct manifest *m, int version, int with_crc,
                    uint32_t crc) {
@@ -62,24 +53,24 @@ static void render(FILE *f, const struct manifest *m, int version, int with_crc,
   fprintf(f, "{\n  \"format\": \"%s\",\n  \"format_version\": %d,\n",
           MANIFEST_FORMAT, version);
   fprintf(f, "  \"tool\": ");
-  put_str(f, m->tool);
+  json_put_str(f, m->tool);
   fprintf(f, ",\n  \"database\": ");
-  put_str(f, m->database);
+  json_put_str(f, m->database);
   fprintf(f, ",\n  \"set\": ");
-  put_str(f, m->set_name);
+  json_put_str(f, m->set_name);
   fprintf(f, ",\n  \"compression\": ");
-  put_str(f, m->compression);
+  json_put_str(f, m->compression);
   fprintf(f, ",\n  \"started\": ");
-  put_str(f, m->started);
+  json_put_str(f, m->started);
   fprintf(f, ",\n  \"finished\": ");
-  put_str(f, m->finished);
+  json_put_str(f, m->finished);
   fprintf(f, ",\n  \"seconds\": %.3f,\n", m->seconds);
   fprintf(f, "  \"database_bytes\": %" PRIu64 ",\n", m->db_bytes);
   fprintf(f, "  \"total_bytes\": %" PRIu64 ",\n", total);
   fprintf(f, "  \"stripes\": [\n");
   for (int i = 0; i < m->nstripes; i++) {
     fprintf(f, "    {\"index\": %d, \"file\": ", i);
-    put_str(f, m->stripes[i].file);
+    json_put_str(f, m->stripes[i].file);
     fprintf(f, ", \"bytes\": %" PRIu64 ", \"crc32c\": \"%08" PRIx32 "\"}%s\n",
             m->stripes[i].bytes, m->stripes[i].crc32c,
             i + 1 < m->nstripes ? "," : "");
@@ -143,19 +134,22 @@ static int safe_file_name(const char *s) {
   return 1;
 }
 
-static int get_str(const struct json *o, const char *key, char *out, size_t n) {
-  const struct json *v = json_get(o, key);
-  if (!v || v->type != J_STR || strlen(v->str) >= n) return -1;
-  snprintf(out, n, "%s", v->str);
+static int get_str(const json_t *o, const char *key, char *out, size_t n) {
+  const json_t *v = json_object_get(o, key);
+  if (!json_is_string(v) || json_string_length(v) >= n ||
+      strlen(json_string_value(v)) != json_string_length(v))
+    return -1;
+  snprintf(out, n, "%s", json_string_value(v));
   return 0;
 }
 
-static int get_u64(const struct json *o, const char *key, uint64_t *out) {
-  const struct json *v = json_get(o, key);
-  if (!v || v->type != J_NUM || v->num < 0 || v->num > 9007199254740992.0 ||
-      (double)(uint64_t)v->num != v->num)
+/* A whole number 0..2^53 (as the writer puts them: integers). */
+static int get_u64(const json_t *o, const char *key, uint64_t *out) {
+  const json_t *v = json_object_get(o, key);
+  if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+      json_integer_value(v) > 9007199254740992LL)
     return -1;
-  *out = (uint64_t)v->num;
+  *out = (uint64_t)json_integer_value(v);
   return 0;
 }
 
@@ -184,20 +178,21 @@ int manifest_read(const char *path, struct manifest *m, char *why,
     snprintf(why, whylen, "manifest too large");
     return -EINVAL;
   }
-  text[n] = 0;
-  char err[128];
-  struct json *j = json_parse(text, err, sizeof err);
+  json_error_t jerr;
+  /* Duplicate keys would let two readers see two manifests: refused. */
+  json_t *j = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
   free(text);
   if (!j) {
-    snprintf(why, whylen, "malformed manifest: %s", err);
+    snprintf(why, whylen, "malformed manifest: %s at byte %d", jerr.text,
+             jerr.position);
     return -EINVAL;
   }
   int rc = -EINVAL;
   char fmt[64];
   uint64_t ver = 0, u = 0;
-  const struct json *arr = json_get(j, "stripes");
-  const struct json *secs = json_get(j, "seconds");
-  if (j->type != J_OBJ || get_str(j, "format", fmt, sizeof fmt) != 0 ||
+  const json_t *arr = json_object_get(j, "stripes");
+  const json_t *secs = json_object_get(j, "seconds");
+  if (!json_is_object(j) || get_str(j, "format", fmt, sizeof fmt) != 0 ||
       strcmp(fmt, MANIFEST_FORMAT) != 0) {
     snprintf(why, whylen, "not an openvdi backup manifest");
     goto out;
@@ -215,18 +210,19 @@ int manifest_read(const char *path, struct manifest *m, char *why,
       get_str(j, "started", m->started, sizeof m->started) != 0 ||
       get_str(j, "finished", m->finished, sizeof m->finished) != 0 ||
       get_u64(j, "database_bytes", &m->db_bytes) != 0 ||
-      get_u64(j, "total_bytes", &u) != 0 || !secs || secs->type != J_NUM) {
+      get_u64(j, "total_bytes", &u) != 0 || !json_is_number(secs)) {
     snprintf(why, whylen, "manifest lacks a field or has a bad value");
     goto out;
   }
-  m->seconds = secs->num;
-  if (!arr || arr->type != J_ARR || arr->n < 1 || arr->n > APP_MAX_STRIPES) {
+  m->seconds = json_number_value(secs);
+  size_t na = json_array_size(arr);
+  if (!json_is_array(arr) || na < 1 || na > APP_MAX_STRIPES) {
     snprintf(why, whylen, "manifest has no valid stripe list");
     goto out;
   }
   uint64_t total = 0;
-  for (int i = 0; i < arr->n; i++) {
-    const struct json *s = arr->items[i];
+  for (int i = 0; i < (int)na; i++) {
+    const json_t *s = json_array_get(arr, (size_t)i);
     struct manifest_stripe *ms = &m->stripes[i];
     uint64_t idx;
     char crc[16], *end;
@@ -249,7 +245,7 @@ int manifest_read(const char *path, struct manifest *m, char *why,
     snprintf(why, whylen, "manifest total does not match its stripes");
     goto out;
   }
-  m->nstripes = arr->n;
+  m->nstripes = (int)na;
   if (ver >= 2) {
     char crc[16], *end;
     if (get_str(j, "manifest_crc32c", crc, sizeof crc) != 0 ||
@@ -267,7 +263,7 @@ int manifest_read(const char *path, struct manifest *m, char *why,
   }
   rc = 0;
 out:
-  json_free(j);
+  json_decref(j);
   return rc;
 }
 
@@ -277,10 +273,11 @@ static int check_stripe_header(const char *path, const struct manifest *m,
                                int i, uint8_t set_id[16]) {
   uint8_t buf[VS_HEADER_SIZE];
   vs_header h;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf, 0) : -1;
-  if (fd >= 0) close(fd);
-  int st = n == (ssize_t)sizeof buf ? vs_header_decode(&h, buf) : VS_BAD_MAGIC;
+  /* (An encrypted stripe is opened with the key; -2: said why.) */
+  int got = stripe_peek_stream(path, buf, sizeof buf);
+  if (got == -3) return -2; /* no key, or another one: said why */
+  if (got == -2) return -1;
+  int st = got == 0 ? vs_header_decode(&h, buf) : VS_BAD_MAGIC;
   const char *why = NULL;
   if (st != VS_OK)
     why = "its header is not a valid openvdi stream header";
@@ -303,7 +300,7 @@ static int check_stripe_header(const char *path, const struct manifest *m,
 }
 
 int manifest_check(const char *dir, const struct manifest *m, int full) {
-  int bad = 0;
+  int bad = 0, keyed = 0;
   uint8_t set_id[16] = {0};
   for (int i = 0; i < m->nstripes; i++) {
     const struct manifest_stripe *s = &m->stripes[i];
@@ -327,7 +324,12 @@ int manifest_check(const char *dir, const struct manifest *m, int full) {
       continue;
     }
     if (!full) continue;
-    if (check_stripe_header(path, m, i, set_id) != 0) {
+    int hc = check_stripe_header(path, m, i, set_id);
+    if (hc == -2) {
+      keyed = 1;
+      continue;
+    }
+    if (hc != 0) {
       bad = 1;
       continue;
     }
@@ -344,5 +346,5 @@ int manifest_check(const char *dir, const struct manifest *m, int full) {
       bad = 1;
     }
   }
-  return bad ? -1 : 0;
+  return bad ? -1 : keyed ? -2 : 0;
 }

@@ -1,14 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ops.c - the four things vdi does, put together from the parts:
+ * ops.c - what vdi does, put together from the parts:
  *
- *   backup   stripes under temporary names -> BACKUP ... VIRTUAL_DEVICE ->
- *            on success: old manifest out, stripes renamed, manifest last
- *   restore  manifest + every stripe's size and CRC-32C checked -> RESTORE
+ *   backup   a new set in the repository (repo.c): stripes under temporary
+ *            names -> BACKUP ... VIRTUAL_DEVICE -> on success: stripes
+ *            renamed, manifest last; on failure the set is removed
+ *   restore  the plan (chain.c: the newest full set unless --set,
+ *            --to-time or --latest say otherwise), every manifest and
+ *            stripe's size and CRC-32C checked -> RESTORE, step by step
  *   verify   the same checks, then RESTORE VERIFYONLY through the engine
- *   list     what the manifests in a directory say
+ *   list     every set of every database in the repository
+ *   expire   the sets no kept chain needs (a dry run unless --delete)
  *
- * A backup directory may hold the backups of several databases; each is
- * "<db>.manifest.json" plus the stripe files that it names.
+ * Exit statuses: app.h (EXIT_*); --json summaries go to stdout.
  */
 #include "app.h"
 
@@ -42,251 +46,355 @@ const char *app_default_instance(char *buf, size_t n) {
   return NULL;
 }
 
-/* The size of the database file, for the progress percent (0: unknown). */
-/* The database file's stat (0), for its size and for the permissions of
- * the backup's files; -1 if it cannot be seen from here. */
-static int db_file_stat(const char *instance, const char *db, struct stat *st) {
-  char ibuf[4096], path[4400];
+const char *app_instance_dir(const char *instance, char *buf, size_t n,
+                             int *is_default) {
   /* The names sqlcmd (and so vdisql) takes for the default instance. */
   if (instance &&
       (strcmp(instance, ".") == 0 || strcasecmp(instance, "localhost") == 0 ||
        strcasecmp(instance, "(local)") == 0))
     instance = NULL;
-  if (!instance) instance = app_default_instance(ibuf, sizeof ibuf);
-  if (!instance) return -1;
-  if (app_path(path, sizeof path, "%s/%s.db", instance, db) != 0 ||
+  const char *env = getenv("VDI_INSTANCE_DIR");
+  if (is_default) *is_default = !instance && !(env && *env);
+  if (instance) {
+    snprintf(buf, n, "%s", instance);
+    return buf;
+  }
+  return app_default_instance(buf, n);
+}
+
+/* The database file's stat (0), for its size and for the permissions of
+ * the backup's files; -1 if it cannot be seen from here. */
+static int db_file_stat(const char *instance, const char *db, struct stat *st) {
+  char ibuf[4096], path[4400];
+  if (!app_instance_dir(instance, ibuf, sizeof ibuf, NULL)) return -1;
+  if (app_path(path, sizeof path, "%s/%s.db", ibuf, db) != 0 ||
       stat(path, st) != 0)
     return -1;
   return 0;
 }
 
-static int fail_status(const struct transfer *t) {
-  return t->interrupted ? 128 + t->interrupted : EXIT_FAIL;
+/* Say where things go: the instance and the database file; warn when the
+ * per-user default is used because --instance was not given. */
+static void announce(const struct options *o, const char *db) {
+  char ibuf[4096];
+  int dflt = 0;
+  const char *dir = app_instance_dir(o->instance, ibuf, sizeof ibuf, &dflt);
+  if (!dir) return;
+  if (dflt) app_warn("no --instance given: using the default instance %s", dir);
+  app_note("instance %s, database file %s/%s.db", dir, dir, db);
+}
+
+/* `vdi backup big.db`: the name is the database's, not its file's. */
+static int hint_db_suffix(const struct options *o) {
+  size_t l = strlen(o->db);
+  struct stat st;
+  if (l > 3 && strcmp(o->db + l - 3, ".db") == 0 &&
+      db_file_stat(o->instance, o->db, &st) != 0) {
+    app_err("no database '%s' in the instance; database names leave out "
+            "the file's .db (vdi %s %.*s)",
+            o->db, o->cmd, (int)(l - 3), o->db);
+    return 1;
+  }
+  return 0;
+}
+
+/* Where the engine's informational lines go. */
+static FILE *engine_out(const struct options *o, FILE *normal) {
+  return o->quiet || o->json ? NULL : normal;
 }
 
 static void stripe_file_name(const char *db, int i, char *buf, size_t n) {
   snprintf(buf, n, "%s.stripe%d.vdibak", db, i);
 }
 
-/* Files of an older backup of the same database that the new one does not
- * overwrite (it had more stripes). */
-static void remove_stale_stripes(const char *dir, const char *db, int from) {
-  for (int i = from; i < APP_MAX_STRIPES; i++) {
-    char name[256], path[4400];
-    stripe_file_name(db, i, name, sizeof name);
-    if (app_path(path, sizeof path, "%s/%s", dir, name) == 0) unlink(path);
-  }
+static uint64_t set_bytes(const struct manifest *m) {
+  uint64_t total = 0;
+  for (int k = 0; k < m->nstripes; k++)
+    total += m->stripes[k].bytes;
+  return total;
 }
 
-static int ensure_dir(const char *dir) {
-  struct stat st;
-  if (stat(dir, &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return 0;
-    app_err("%s: not a directory", dir);
-    return -1;
-  }
-  /* It will hold full copies of databases: private until the user says
-   * otherwise (by making the directory first). */
-  if (errno == ENOENT && mkdir(dir, 0700) == 0) return 0;
-  app_err("%s: %s", dir, strerror(errno));
-  return -1;
-}
+/* ------------------------------------------------------------ backup */
 
-int op_backup(const struct options *o) {
-  int to_stdout = strcmp(o->to, "-") == 0;
-  if (to_stdout && isatty(1)) {
-    app_err("refusing to write a backup to a terminal (redirect stdout)");
-    return EXIT_USAGE;
+struct backup_ctx {
+  const struct options *o;
+  struct repo repo;
+  char id[64];
+  char dest[4600]; /* the new set's directory */
+  int to_stdout;
+  int have_src;
+  struct stat dbst;
+  struct transfer *t;
+  struct stripe *st;
+  int nopen;
+  struct manifest *m;
+  double wall0, mono0;
+};
+
+/* The repository and the new set in it.  EXIT_OK or a status. */
+static int backup_target(struct backup_ctx *b) {
+  const struct options *o = b->o;
+  int rc = repo_open(&b->repo, o->to, 1);
+  if (rc != 0) {
+    app_err("%s: %s", o->to, strerror(-rc));
+    return EXIT_FAIL;
   }
-  char vdisql[4096];
-  if (engine_find(o->vdisql, vdisql, sizeof vdisql) != 0) return EXIT_FAIL;
-  if (!to_stdout && ensure_dir(o->to) != 0) return EXIT_FAIL;
-  /* A differential or log backup: the next entry of the chain beside the
-   * full backup it continues. */
-  char entry[4500];
-  const char *dest = o->to;
+  /* A differential or log backup continues a full backup: one must be
+   * there to restore them from. */
   if (o->kind != CHAIN_FULL) {
-    char fm[256], fp[4400];
-    struct stat fst;
-    manifest_file_name(o->db, fm, sizeof fm);
-    if (app_path(fp, sizeof fp, "%s/%s", o->to, fm) != 0 || stat(fp, &fst)) {
+    struct repo_set *v = NULL;
+    int n = repo_load(&b->repo, o->db, &v), full = 0;
+    for (int i = 0; i < n; i++)
+      full |= v[i].kind == CHAIN_FULL && v[i].complete;
+    repo_free(v, n > 0 ? n : 0);
+    if (!full) {
       app_err("no full backup of '%s' in %s: a %s backup continues one "
               "(vdi backup %s --to %s)",
               o->db, o->to, o->kind == CHAIN_LOG ? "log" : "differential",
               o->db, o->to);
       return EXIT_FAIL;
     }
-    int e = chain_new_entry(o->to, o->db, o->kind, entry, sizeof entry);
-    if (e != 0) {
-      app_err("cannot create a backup directory in %s: %s", o->to,
-              strerror(-e));
-      return EXIT_FAIL;
-    }
-    dest = entry;
   }
+  rc = repo_create(&b->repo, o->db, o->kind, b->id, sizeof b->id, b->dest,
+                   sizeof b->dest);
+  if (rc != 0) {
+    app_err("cannot create a backup set in %s: %s", o->to, strerror(-rc));
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
 
-  struct transfer *t = calloc(1, sizeof *t);
-  struct stripe *st = calloc((size_t)o->stripes, sizeof *st);
-  struct manifest *m = calloc(1, sizeof *m);
-  if (!t || !st || !m) abort();
-  transfer_names(t, o->stripes);
-  t->mode = XFER_BACKUP;
-  t->stripes = st;
-  t->vdisql = vdisql;
-  t->instance = o->instance;
-  const char *tag = t->set_name + 4; /* the random hex */
-  int status = EXIT_FAIL, nopen = 0;
-  struct stat dbst;
-  int have_src = db_file_stat(o->instance, o->db, &dbst) == 0;
-
-  for (int i = 0; i < o->stripes; i++) {
-    st[i].index = i;
-    if (to_stdout) {
-      stripe_use_fd(&st[i], 1);
+static int backup_open_stripes(struct backup_ctx *b) {
+  const char *tag = b->t->set_name + 4; /* the random hex */
+  for (int i = 0; i < b->o->stripes; i++) {
+    struct stripe *s = &b->st[i];
+    s->index = i;
+    if (b->to_stdout) {
+      stripe_use_fd(s, 1);
     } else {
       char name[256];
-      stripe_file_name(o->db, i, name, sizeof name);
-      int rc = stripe_create(&st[i], dest, name, tag, have_src ? &dbst : NULL);
+      stripe_file_name(b->o->db, i, name, sizeof name);
+      int rc =
+          stripe_create(s, b->dest, name, tag, b->have_src ? &b->dbst : NULL);
       if (rc == -ELOOP) {
         app_err("%s/%s is a symbolic link; vdi does not write a backup "
                 "through one (remove it)",
-                dest, name);
-        goto out;
+                b->dest, name);
+        return -1;
       }
       if (rc != 0) {
-        app_err("cannot create a stripe file in %s: %s", dest, strerror(-rc));
-        goto out;
+        app_err("cannot create a stripe file in %s: %s", b->dest,
+                strerror(-rc));
+        return -1;
       }
     }
-    nopen++;
+    b->nopen++;
   }
+  return 0;
+}
+
+static void backup_statement(struct backup_ctx *b) {
+  const struct options *o = b->o;
   char clause[4096];
-  transfer_device_clause(t, clause, sizeof clause);
-  app_path(t->statement, sizeof t->statement,
+  transfer_device_clause(b->t, clause, sizeof clause);
+  app_path(b->t->statement, sizeof b->t->statement,
            "BACKUP %s [%s] TO %s WITH %sCHECKSUM, %s",
            o->kind == CHAIN_LOG ? "LOG" : "DATABASE", o->db, clause,
            o->kind == CHAIN_DIFF ? "DIFFERENTIAL, " : "",
            o->compress ? "COMPRESSION" : "NO_COMPRESSION");
+}
 
-  uint64_t dbsize = have_src ? (uint64_t)dbst.st_size : 0;
-  struct progress prog;
-  /* With compression the stream is smaller than the file: no percent. */
-  progress_start(&prog, "backup",
-                 o->compress || o->kind != CHAIN_FULL ? 0 : dbsize, o->quiet);
-  t->progress = &prog;
-  double wall0 = app_wall_s(), mono0 = app_mono_s();
-  int rc = transfer_run(t, to_stdout ? stderr : stdout);
-  progress_stop(&prog);
-  if (rc != 0) {
-    status = fail_status(t);
-    app_err("backup of '%s' failed; no backup was recorded", o->db);
-    goto out;
-  }
-  if (to_stdout) {
-    progress_summary(&prog, "backup complete", o->stripes);
-    status = EXIT_OK;
-    goto out;
-  }
-
-  /* Success: the old manifest (if any) goes first, so that no manifest
-   * ever names a mix of old and new stripe files. */
-  char mname[256], mpath[4400];
-  manifest_file_name(o->db, mname, sizeof mname);
-  if (app_path(mpath, sizeof mpath, "%s/%s", dest, mname) != 0) {
-    app_err("path too long");
-    goto out;
-  }
-  if (unlink(mpath) == 0) app_fsync_dir(dest);
+/* The stripes under their names, then the manifest, last.  0 or -1. */
+static int backup_record(struct backup_ctx *b, uint64_t dbsize) {
+  const struct options *o = b->o;
+  struct manifest *m = b->m;
   for (int i = 0; i < o->stripes; i++) {
-    int e = stripe_commit(&st[i]);
+    int e = stripe_commit(&b->st[i]);
     if (e != 0) {
       app_err("cannot rename stripe %d into place: %s", i, strerror(-e));
-      goto out;
+      return -1;
     }
   }
-  remove_stale_stripes(dest, o->db, o->stripes);
-  rc = app_fsync_dir(dest);
+  int rc = app_fsync_dir(b->dest);
   if (rc != 0) {
-    app_err("%s: fsync: %s", dest, strerror(-rc));
-    goto out;
+    app_err("%s: fsync: %s", b->dest, strerror(-rc));
+    return -1;
   }
   snprintf(m->database, sizeof m->database, "%s", o->db);
-  snprintf(m->set_name, sizeof m->set_name, "%s", t->set_name);
+  snprintf(m->set_name, sizeof m->set_name, "%s", b->t->set_name);
   snprintf(m->compression, sizeof m->compression, "%s",
            o->compress ? "zstd" : "none");
   snprintf(m->tool, sizeof m->tool, "%s %s", APP_NAME, APP_VERSION);
-  app_iso_time(wall0, m->started, sizeof m->started);
+  app_iso_time(b->wall0, m->started, sizeof m->started);
   app_iso_time(app_wall_s(), m->finished, sizeof m->finished);
-  m->seconds = app_mono_s() - mono0;
+  m->seconds = app_mono_s() - b->mono0;
   m->db_bytes = dbsize;
   m->nstripes = o->stripes;
   for (int i = 0; i < o->stripes; i++) {
-    snprintf(m->stripes[i].file, sizeof m->stripes[i].file, "%s", st[i].name);
-    m->stripes[i].bytes = st[i].bytes;
-    m->stripes[i].crc32c = st[i].crc;
+    snprintf(m->stripes[i].file, sizeof m->stripes[i].file, "%s",
+             b->st[i].name);
+    m->stripes[i].bytes = b->st[i].bytes;
+    m->stripes[i].crc32c = b->st[i].crc;
   }
-  rc = manifest_write(dest, m, have_src ? &dbst : NULL);
+  rc = manifest_write(b->dest, m, b->have_src ? &b->dbst : NULL);
   if (rc == -ELOOP) {
-    app_err("%s/%s is a symbolic link; vdi does not write a manifest "
-            "through one (remove it)",
-            dest, mname);
-    remove_stale_stripes(dest, o->db, 0);
-    goto out;
-  }
-  if (rc != 0) {
-    app_err("cannot write the manifest in %s: %s", dest, strerror(-rc));
-    /* Without a manifest the stripes are not a backup: remove them. */
-    remove_stale_stripes(dest, o->db, 0);
-    goto out;
-  }
-  progress_summary(&prog, "backup complete", o->stripes);
-  /* A new full backup: the old chain continued the full it replaced,
-   * except a log backup that ran meanwhile (it bridges to the new one). */
-  if (o->kind == CHAIN_FULL) chain_prune(o->to, o->db, m);
-  status = EXIT_OK;
-out:
-  if (status != EXIT_OK && o->kind != CHAIN_FULL && !to_stdout)
-    chain_remove_entry(entry);
-  for (int i = 0; i < nopen; i++)
-    stripe_close(&st[i]);
-  free(t);
-  free(st);
-  free(m);
-  return status;
-}
-
-/* Load and check "<dir>/<db>.manifest.json" and every stripe it names. */
-static int load_checked(const char *dir, const char *db, struct manifest *m) {
-  char mname[256], mpath[4400], why[256];
-  manifest_file_name(db, mname, sizeof mname);
-  if (app_path(mpath, sizeof mpath, "%s/%s", dir, mname) != 0) {
-    app_err("path too long");
-    return -1;
-  }
-  int rc = manifest_read(mpath, m, why, sizeof why);
-  if (rc == -ENOENT) {
-    app_err("no complete backup of '%s' in %s (no %s)", db, dir, mname);
+    app_err("%s: the manifest's name is a symbolic link; vdi does not write "
+            "a manifest through one (remove it)",
+            b->dest);
     return -1;
   }
   if (rc != 0) {
-    app_err("%s: %s", mpath, why);
-    return -1;
-  }
-  if (strcmp(m->database, db) != 0) {
-    app_err("%s: names database '%s', not '%s'", mpath, m->database, db);
-    return -1;
-  }
-  if (manifest_check(dir, m, 1) != 0) {
-    app_err("the backup of '%s' in %s is damaged; refusing to use it", db, dir);
+    app_err("cannot write the manifest in %s: %s", b->dest, strerror(-rc));
     return -1;
   }
   return 0;
 }
 
-/* Feed a backup (manifest'd directory, or stdin) to a RESTORE statement. */
+static void backup_json(const struct backup_ctx *b, FILE *f,
+                        const struct progress *p) {
+  const struct options *o = b->o;
+  app_json_done = 1;
+  fprintf(f, "{\"command\": \"backup\", \"status\": \"ok\", \"database\": ");
+  json_put_str(f, o->db);
+  fprintf(f, ", \"type\": \"%s\"", repo_kind_name(o->kind));
+  if (!b->to_stdout) {
+    fprintf(f, ", \"set\": ");
+    json_put_str(f, b->id);
+    fprintf(f, ", \"repository\": ");
+    json_put_str(f, b->repo.root);
+    fprintf(f, ", \"path\": ");
+    json_put_str(f, b->dest);
+  }
+  fprintf(f,
+          ", \"stripes\": %d, \"compression\": \"%s\", \"bytes\": %llu, "
+          "\"seconds\": %.3f}\n",
+          o->stripes, o->compress ? "zstd" : "none",
+          (unsigned long long)p->done, app_mono_s() - b->mono0);
+  fflush(f);
+}
+
+int op_backup(const struct options *o) {
+  if (app_is_s3(o->to)) return op_backup_s3(o); /* s3target.c */
+  struct backup_ctx *b = calloc(1, sizeof *b);
+  if (!b) abort();
+  b->o = o;
+  b->to_stdout = strcmp(o->to, "-") == 0;
+  int status = EXIT_FAIL;
+  char vdisql[4096];
+  if (b->to_stdout && isatty(1)) {
+    app_err("refusing to write a backup to a terminal (redirect stdout)");
+    free(b);
+    return EXIT_USAGE;
+  }
+  if (hint_db_suffix(o)) {
+    free(b);
+    return EXIT_NOTFOUND;
+  }
+  if (engine_find(o->vdisql, vdisql, sizeof vdisql) != 0) {
+    free(b);
+    return EXIT_FAIL;
+  }
+  announce(o, o->db);
+  if (!b->to_stdout && (status = backup_target(b)) != EXIT_OK) {
+    free(b);
+    return status;
+  }
+  status = EXIT_FAIL;
+  b->t = calloc(1, sizeof *b->t);
+  b->st = calloc((size_t)o->stripes, sizeof *b->st);
+  b->m = calloc(1, sizeof *b->m);
+  if (!b->t || !b->st || !b->m) abort();
+  struct transfer *t = b->t;
+  transfer_names(t, o->stripes);
+  t->mode = XFER_BACKUP;
+  t->stripes = b->st;
+  t->vdisql = vdisql;
+  t->instance = o->instance;
+  t->relay_to = engine_out(o, b->to_stdout ? stderr : stdout);
+  b->have_src = db_file_stat(o->instance, o->db, &b->dbst) == 0;
+  if (backup_open_stripes(b) != 0) goto out;
+  backup_statement(b);
+
+  uint64_t dbsize = b->have_src ? (uint64_t)b->dbst.st_size : 0;
+  struct progress prog;
+  /* With compression the stream is smaller than the file: no percent. */
+  progress_start(&prog, "backup",
+                 o->compress || o->kind != CHAIN_FULL ? 0 : dbsize, o->quiet);
+  t->progress = &prog;
+  b->wall0 = app_wall_s();
+  b->mono0 = app_mono_s();
+  int rc = transfer_run(t);
+  progress_stop(&prog);
+  if (rc != 0) {
+    status = transfer_exit_status(t);
+    app_err("backup of '%s' failed; no backup was recorded", o->db);
+    goto out;
+  }
+  if (!b->to_stdout && backup_record(b, dbsize) != 0) goto out;
+  progress_summary(&prog, "backup complete", o->stripes);
+  if (!b->to_stdout) app_note("backup set %s in %s", b->id, b->dest);
+  if (o->json) backup_json(b, b->to_stdout ? stderr : stdout, &prog);
+  status = EXIT_OK;
+out:
+  for (int i = 0; i < b->nopen; i++)
+    stripe_close(&b->st[i]);
+  /* A set without its manifest is not a backup: it goes. */
+  if (status != EXIT_OK && !b->to_stdout && b->dest[0]) {
+    repo_remove_tree(b->dest);
+    char *slash = strrchr(b->dest, '/');
+    if (slash) *slash = 0;
+    rmdir(b->dest); /* the database's folder, if this was its only set */
+  }
+  free(t);
+  free(b->st);
+  free(b->m);
+  free(b);
+  return status;
+}
+
+/* ------------------------------------------------------------ restore */
+
+/* Load and check "<dir>/<db>.manifest.json" and every stripe it names.
+ * EXIT_OK, EXIT_NOTFOUND or EXIT_DAMAGED (reported). */
+static int load_checked(const char *dir, const char *db, struct manifest *m) {
+  char mname[256], mpath[4800], why[256];
+  manifest_file_name(db, mname, sizeof mname);
+  if (app_path(mpath, sizeof mpath, "%s/%s", dir, mname) != 0) {
+    app_err("path too long");
+    return EXIT_FAIL;
+  }
+  int rc = manifest_read(mpath, m, why, sizeof why);
+  if (rc == -ENOENT) {
+    app_err("no complete backup of '%s' in %s (no %s)", db, dir, mname);
+    return EXIT_NOTFOUND;
+  }
+  if (rc != 0) {
+    app_err("%s: %s", mpath, why);
+    return EXIT_DAMAGED;
+  }
+  if (strcmp(m->database, db) != 0) {
+    app_err("%s: names database '%s', not '%s'", mpath, m->database, db);
+    return EXIT_DAMAGED;
+  }
+  int mc = manifest_check(dir, m, 1);
+  if (mc == -2) {
+    app_err("the backup of '%s' in %s is encrypted: it needs its own key "
+            "(--key-file); nothing was used",
+            db, dir);
+    return EXIT_FAIL;
+  }
+  if (mc != 0) {
+    app_err("the backup of '%s' in %s is damaged; refusing to use it", db, dir);
+    return EXIT_DAMAGED;
+  }
+  return EXIT_OK;
+}
+
+/* Feed a backup (manifest'd directory, or stdin) to a RESTORE statement;
+ * the bytes fed are added to *bytes. */
 static int run_restore(const struct options *o, const char *dir,
                        const struct manifest *m, const char *head,
-                       const char *tail, const char *verb) {
+                       const char *tail, const char *verb, uint64_t *bytes) {
   int from_stdin = dir == NULL;
   int n = from_stdin ? 1 : m->nstripes;
   char vdisql[4096];
@@ -299,6 +407,7 @@ static int run_restore(const struct options *o, const char *dir,
   t->stripes = st;
   t->vdisql = vdisql;
   t->instance = o->instance;
+  t->relay_to = engine_out(o, stdout);
   int status = EXIT_FAIL, nopen = 0;
   uint64_t total = 0;
   for (int i = 0; i < n; i++) {
@@ -324,16 +433,8 @@ static int run_restore(const struct options *o, const char *dir,
   struct progress prog;
   progress_start(&prog, verb, total, o->quiet);
   t->progress = &prog;
-  int rc = transfer_run(t, stdout);
-  progress_stop(&prog);
-  if (rc != 0) {
-    status = fail_status(t);
-  } else {
-    char what[64];
-    snprintf(what, sizeof what, "%s complete", verb);
-    progress_summary(&prog, what, n);
-    status = EXIT_OK;
-  }
+  status = transfer_run_reading(t, &prog, verb, n);
+  if (bytes) *bytes += prog.done;
 out:
   for (int i = 0; i < nopen; i++)
     stripe_close(&st[i]);
@@ -342,105 +443,102 @@ out:
   return status;
 }
 
-/* The restore of a chain (--to-time, --latest): see chain.c. */
-static int restore_chain(const struct options *o, const char *target) {
-  int64_t T = 0;
-  if (o->to_time && time_parse_ms(o->to_time, &T) != 0) return EXIT_USAGE;
-  struct chain_entry *v = NULL;
-  int n = chain_list(o->from, o->db, &v);
+/* The repository's sets of db: count (> 0), or -status with the reason
+ * told.  *v is freed with repo_free. */
+static int load_sets(const char *from, const char *db, struct repo *r,
+                     struct repo_set **v) {
+  *v = NULL;
+  int rc = repo_open(r, from, 0);
+  if (rc != 0) {
+    app_err("%s: %s", from, strerror(-rc));
+    return rc == -ENOENT ? -EXIT_NOTFOUND : -EXIT_FAIL;
+  }
+  int n = repo_load(r, db, v);
   if (n < 0) {
-    app_err("%s: cannot read the chain of '%s': %s", o->from, o->db,
-            strerror(-n));
-    return EXIT_FAIL;
+    app_err("%s: %s", from, strerror(-n));
+    return -EXIT_FAIL;
   }
-  /* Step 0 is the full backup; entries follow with their manifests. */
-  struct manifest *m = calloc((size_t)n + 1, sizeof *m);
-  vs_header *h = calloc((size_t)n + 1, sizeof *h);
-  const char **dir = calloc((size_t)n + 1, sizeof *dir);
-  int *kind = calloc((size_t)n + 1, sizeof *kind);
-  int *step = calloc((size_t)n + 1, sizeof *step);
-  if (!m || !h || !dir || !kind || !step) abort();
-  int status = EXIT_FAIL, nsteps = 0;
-  char when[40];
-  dir[0] = o->from;
-  kind[0] = CHAIN_FULL;
-  if (load_checked(o->from, o->db, &m[0]) != 0) goto out;
-  if (chain_header(o->from, &m[0], &h[0]) != 0) {
-    app_err("the full backup of '%s' in %s has no readable header", o->db,
-            o->from);
-    goto out;
-  }
-  if (T && T < h[0].last_time_ms) {
-    time_format_ms(h[0].last_time_ms, when, sizeof when);
-    app_err("--to-time %s is before the full backup of '%s' in %s (%s)",
-            o->to_time, o->db, o->from, when);
-    goto out;
-  }
+  int complete = 0, damaged = -1;
   for (int i = 0; i < n; i++) {
-    dir[i + 1] = v[i].dir;
-    kind[i + 1] = v[i].kind;
-    if (load_checked(v[i].dir, o->db, &m[i + 1]) != 0 ||
-        chain_header(v[i].dir, &m[i + 1], &h[i + 1]) != 0) {
-      app_err("%s is damaged; refusing to plan a restore across it", v[i].dir);
-      goto out;
-    }
+    if ((*v)[i].complete) complete++;
+    if (!(*v)[i].complete && !strstr((*v)[i].why, "no manifest")) damaged = i;
   }
-  /* The newest differential of this full at or before T. */
-  int base = 0;
-  for (int i = 1; i <= n; i++)
-    if (kind[i] == CHAIN_DIFF &&
-        memcmp(h[i].diff_base_id, h[0].set_id, 16) == 0 &&
-        (!T || h[i].last_time_ms <= T))
-      base = i;
-  step[nsteps++] = 0;
-  if (base) step[nsteps++] = base;
-  uint64_t lsn = h[base].last_lsn;
-  int reached = !T;
-  for (int i = base + 1; i <= n && !(T && reached); i++) {
-    if (kind[i] != CHAIN_LOG || h[i].last_lsn <= lsn) continue;
-    step[nsteps++] = i;
-    lsn = h[i].last_lsn;
-    if (T && h[i].last_time_ms >= T) reached = 1;
+  if (complete) return n;
+  if (damaged >= 0) {
+    app_err("no complete backup of '%s' in %s: %s/%s%s: %s", db, from,
+            (*v)[damaged].dir, db, MANIFEST_SUFFIX, (*v)[damaged].why);
+    repo_free(*v, n);
+    *v = NULL;
+    return -EXIT_DAMAGED;
   }
-  if (!reached) {
-    int last = step[nsteps - 1];
-    time_format_ms(h[last].last_time_ms, when, sizeof when);
-    app_err("no log backup of '%s' in %s reaches %s (the chain ends at %s); "
-            "nothing was restored",
-            o->db, o->from, o->to_time, when);
-    goto out;
+  app_err("no complete backup of '%s' in %s", db, from);
+  repo_free(*v, n);
+  *v = NULL;
+  return -EXIT_NOTFOUND;
+}
+
+static void restore_json(const struct options *o, const char *target,
+                         const struct repo_set *v, const int *steps, int nsteps,
+                         uint64_t bytes, double t0) {
+  FILE *f = stdout;
+  app_json_done = 1;
+  fprintf(f, "{\"command\": \"restore\", \"status\": \"ok\", \"database\": ");
+  json_put_str(f, o->db);
+  fprintf(f, ", \"as\": ");
+  json_put_str(f, target);
+  fprintf(f, ", \"sets\": [");
+  for (int k = 0; v && k < nsteps; k++) {
+    fprintf(f, "%s{\"id\": ", k ? ", " : "");
+    json_put_str(f, v[steps[k]].id);
+    fprintf(f, ", \"type\": \"%s\"}", repo_kind_name(v[steps[k]].kind));
   }
-  if (!o->quiet)
-    printf("vdi: restoring '%s' from %d backup%s (full%s, %d log)\n", target,
-           nsteps, nsteps == 1 ? "" : "s", base ? ", differential" : "",
-           nsteps - 1 - (base ? 1 : 0));
+  fprintf(f, "], \"bytes\": %llu, \"seconds\": %.3f}\n",
+          (unsigned long long)bytes, app_mono_s() - t0);
+  fflush(f);
+}
+
+/* Restore the planned sets in order; NORECOVERY until the last. */
+static int restore_steps(const struct options *o, const char *target,
+                         const struct repo_set *v, const int *steps, int nsteps,
+                         uint64_t *bytes) {
+  int64_t T = 0;
+  if (o->to_time) time_parse_ms(o->to_time, &T);
+  int chain = nsteps > 1 || o->latest || T;
+  int ndiff = 0;
+  for (int k = 0; k < nsteps; k++)
+    ndiff += v[steps[k]].kind == CHAIN_DIFF;
+  if (chain)
+    app_note("restoring '%s' from %d backup%s (full%s, %d log)", target, nsteps,
+             nsteps == 1 ? "" : "s", ndiff ? ", differential" : "",
+             nsteps - 1 - ndiff);
   for (int k = 0; k < nsteps; k++) {
-    int i = step[k], last = k == nsteps - 1;
+    const struct repo_set *s = &v[steps[k]];
+    int last = k == nsteps - 1;
     char head[256], tail[300];
+    app_note("set %s (%s) from %s", s->id, repo_kind_name(s->kind), s->dir);
     app_path(head, sizeof head, "RESTORE %s [%s] FROM",
-             kind[i] == CHAIN_LOG ? "LOG" : "DATABASE", target);
-    snprintf(tail, sizeof tail, " WITH %s%s%s%s%s",
-             last ? "RECOVERY" : "NORECOVERY",
-             k == 0 && o->replace ? ", REPLACE" : "",
-             T && kind[i] == CHAIN_LOG ? ", STOPAT = '" : "",
-             T && kind[i] == CHAIN_LOG ? o->to_time : "",
-             T && kind[i] == CHAIN_LOG ? "'" : "");
-    status = run_restore(o, dir[i], &m[i], head, tail, "restore");
+             s->kind == CHAIN_LOG ? "LOG" : "DATABASE", target);
+    if (!chain)
+      snprintf(tail, sizeof tail, "%s", o->replace ? " WITH REPLACE" : "");
+    else
+      snprintf(tail, sizeof tail, " WITH %s%s%s%s%s",
+               last ? "RECOVERY" : "NORECOVERY",
+               k == 0 && o->replace ? ", REPLACE" : "",
+               T && s->kind == CHAIN_LOG ? ", STOPAT = '" : "",
+               T && s->kind == CHAIN_LOG ? o->to_time : "",
+               T && s->kind == CHAIN_LOG ? "'" : "");
+    int status = run_restore(o, s->dir, s->m, head, tail, "restore", bytes);
     if (status != EXIT_OK) {
-      app_err("restore of '%s' stopped at %s; '%s' stays RESTORING until a "
-              "restore of it completes",
-              target, dir[i], target);
-      goto out;
+      if (chain && k > 0)
+        app_err("restore of '%s' stopped at set %s; '%s' stays RESTORING "
+                "until a restore of it completes",
+                target, s->id, target);
+      else
+        app_err("restore of '%s' failed", target);
+      return status;
     }
   }
-out:
-  free(v);
-  free(m);
-  free(h);
-  free(dir);
-  free(kind);
-  free(step);
-  return status;
+  return EXIT_OK;
 }
 
 int op_restore(const struct options *o) {
@@ -455,57 +553,62 @@ int op_restore(const struct options *o) {
             target);
     return EXIT_FAIL;
   }
-  if (o->to_time || o->latest) return restore_chain(o, target);
-  int from_stdin = strcmp(o->from, "-") == 0;
-  if (from_stdin && isatty(0)) {
-    app_err("refusing to read a backup from a terminal (redirect stdin)");
-    return EXIT_USAGE;
+  if (app_is_s3(o->from)) return op_restore_s3(o, target);
+  double t0 = app_mono_s();
+  uint64_t bytes = 0;
+  if (strcmp(o->from, "-") == 0) {
+    if (isatty(0)) {
+      app_err("refusing to read a backup from a terminal (redirect stdin)");
+      return EXIT_USAGE;
+    }
+    announce(o, target);
+    char head[256];
+    app_path(head, sizeof head, "RESTORE DATABASE [%s] FROM", target);
+    int status =
+        run_restore(o, NULL, NULL, head, o->replace ? " WITH REPLACE" : "",
+                    "restore", &bytes);
+    if (status != EXIT_OK) app_err("restore of '%s' failed", target);
+    if (status == EXIT_OK && o->json)
+      restore_json(o, target, NULL, NULL, 0, bytes, t0);
+    return status;
   }
-  struct manifest *m = calloc(1, sizeof *m);
-  if (!m) abort();
+  struct repo r;
+  struct repo_set *v;
+  int n = load_sets(o->from, o->db, &r, &v);
+  size_t l = strlen(o->db);
+  if (n == -EXIT_NOTFOUND && l > 3 && strcmp(o->db + l - 3, ".db") == 0)
+    app_err("database names leave out the file's .db (vdi restore %.*s)",
+            (int)(l - 3), o->db);
+  if (n < 0) return -n;
+  int *steps = calloc((size_t)n, sizeof *steps);
+  if (!steps) abort();
   int status = EXIT_FAIL;
-  if (!from_stdin && load_checked(o->from, o->db, m) != 0) goto out;
-  char head[256];
-  app_path(head, sizeof head, "RESTORE DATABASE [%s] FROM", target);
-  status = run_restore(o, from_stdin ? NULL : o->from, m, head,
-                       o->replace ? " WITH REPLACE" : "", "restore");
-  if (status != EXIT_OK) app_err("restore of '%s' failed", target);
+  int nsteps = chain_plan(v, n, o, steps);
+  if (nsteps < 0) {
+    status = -nsteps;
+    goto out;
+  }
+  /* Every set of the plan is checked before the engine sees a byte. */
+  for (int k = 0; k < nsteps; k++) {
+    status = load_checked(v[steps[k]].dir, o->db, v[steps[k]].m);
+    if (status != EXIT_OK) {
+      if (nsteps > 1)
+        app_err("set %s is damaged; refusing to plan a restore across it",
+                v[steps[k]].id);
+      goto out;
+    }
+  }
+  announce(o, target);
+  status = restore_steps(o, target, v, steps, nsteps, &bytes);
+  if (status == EXIT_OK && o->json)
+    restore_json(o, target, v, steps, nsteps, bytes, t0);
 out:
-  free(m);
+  free(steps);
+  repo_free(v, n);
   return status;
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The database names of every "<db>.manifest.json" in dir, sorted. */
-static int list_manifests(const char *dir, char ***out) {
-  DIR *d = opendir(dir);
-  if (!d) {
-    app_err("%s: %s", dir, strerror(errno));
-    return -1;
-  }
-  char **names = NULL;
-  int n = 0;
-  struct dirent *e;
-  size_t sl = strlen(MANIFEST_SUFFIX);
-  while ((e = readdir(d)) != NULL) {
-    size_t l = strlen(e->d_name);
-    if (l <= sl || e->d_name[0] == '.' ||
-        strcmp(e->d_name + l - sl, MANIFEST_SUFFIX) != 0)
-      continue;
-    names = realloc(names, (size_t)(n + 1) * sizeof *names);
-    if (!names) abort();
-    names[n] = strndup(e->d_name, l - sl);
-    if (!names[n]) abort();
-    n++;
-  }
-  closedir(d);
-  if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
-  *out = names;
-  return n;
-}
+/* ------------------------------------------------------------ verify */
 
 static void free_names(char **names, int n) {
   for (int i = 0; i < n; i++)
@@ -513,113 +616,315 @@ static void free_names(char **names, int n) {
   free(names);
 }
 
+/* The databases to look at: DB, or every one in the repository.  Count,
+ * or -status (told). */
+static int names_of(const struct options *o, struct repo *r, char ***names) {
+  int rc = repo_open(r, o->from, 0);
+  if (rc != 0) {
+    app_err("%s: %s", o->from, strerror(-rc));
+    return rc == -ENOENT ? -EXIT_NOTFOUND : -EXIT_FAIL;
+  }
+  if (o->db) {
+    *names = malloc(sizeof **names);
+    if (!*names) abort();
+    (*names)[0] = strdup(o->db);
+    return 1;
+  }
+  int n = repo_databases(r, names);
+  if (n < 0) {
+    app_err("%s: %s", o->from, strerror(-n));
+    return -EXIT_FAIL;
+  }
+  if (n == 0) {
+    app_err("no complete backup in %s", o->from);
+    free(*names);
+    return -EXIT_NOTFOUND;
+  }
+  return n;
+}
+
+struct verdict {
+  char db[128], id[64];
+  int status;
+};
+
+static int verify_one(const struct options *o, const struct repo_set *s) {
+  int st = load_checked(s->dir, s->db, s->m);
+  if (st == EXIT_OK)
+    st = run_restore(o, s->dir, s->m, "RESTORE VERIFYONLY FROM", "", "verify",
+                     NULL);
+  if (st == EXIT_OK) {
+    if (!o->json)
+      printf("%s: backup of '%s' is valid (set %s, %d stripe%s)\n", APP_NAME,
+             s->db, s->id, s->m->nstripes, s->m->nstripes == 1 ? "" : "s");
+  } else if (st < 128) {
+    app_err("backup set %s of '%s' in %s did NOT verify", s->id, s->db,
+            o->from);
+  }
+  fflush(stdout);
+  return st;
+}
+
 int op_verify(const struct options *o) {
+  if (app_is_s3(o->from)) return op_verify_s3(o);
   if (strcmp(o->from, "-") == 0) {
     if (isatty(0)) {
       app_err("refusing to read a backup from a terminal (redirect stdin)");
       return EXIT_USAGE;
     }
-    return run_restore(o, NULL, NULL, "RESTORE VERIFYONLY FROM", "", "verify");
+    return run_restore(o, NULL, NULL, "RESTORE VERIFYONLY FROM", "", "verify",
+                       NULL);
   }
+  struct repo r;
   char **names;
-  int n;
-  if (o->db) {
-    names = malloc(sizeof *names);
-    if (!names) abort();
-    names[0] = strdup(o->db);
-    n = 1;
-  } else {
-    n = list_manifests(o->from, &names);
-    if (n < 0) return EXIT_FAIL;
-    if (n == 0) {
-      app_err("no complete backup in %s", o->from);
-      free(names);
-      return EXIT_FAIL;
+  int n = names_of(o, &r, &names);
+  if (n < 0) return -n;
+  int status = EXIT_OK, nv = 0, cap = 0;
+  struct verdict *res = NULL;
+  for (int i = 0; i < n && status < 128; i++) {
+    struct repo_set *v;
+    int ns = load_sets(o->from, names[i], &r, &v);
+    if (ns < 0) {
+      if (status == EXIT_OK) status = -ns;
+      continue;
     }
-  }
-  struct manifest *m = calloc(1, sizeof *m);
-  if (!m) abort();
-  int status = EXIT_OK;
-  for (int i = 0; i < n; i++) {
-    int st = EXIT_FAIL;
-    if (load_checked(o->from, names[i], m) == 0)
-      st = run_restore(o, o->from, m, "RESTORE VERIFYONLY FROM", "", "verify");
-    if (st == EXIT_OK) {
-      printf("%s: backup of '%s' is valid (%d stripe%s)\n", APP_NAME, names[i],
-             m->nstripes, m->nstripes == 1 ? "" : "s");
-    } else {
-      app_err("backup of '%s' in %s did NOT verify", names[i], o->from);
-      if (status == EXIT_OK || st > 128) status = st;
+    int found = 0;
+    for (int k = 0; k < ns; k++) {
+      if (o->set_id && strcmp(v[k].id, o->set_id) != 0) continue;
+      found = 1;
+      int st;
+      if (!v[k].complete && strstr(v[k].why, "no manifest")) {
+        app_warn("set %s of '%s' is incomplete (no manifest): skipped", v[k].id,
+                 names[i]);
+        continue;
+      }
+      if (!v[k].complete) {
+        app_err("set %s of '%s': %s", v[k].id, names[i], v[k].why);
+        st = EXIT_DAMAGED;
+      } else {
+        st = verify_one(o, &v[k]);
+      }
+      if (nv == cap) {
+        cap = cap ? 2 * cap : 16;
+        res = realloc(res, (size_t)cap * sizeof *res);
+        if (!res) abort();
+      }
+      snprintf(res[nv].db, sizeof res[nv].db, "%s", names[i]);
+      snprintf(res[nv].id, sizeof res[nv].id, "%s", v[k].id);
+      res[nv++].status = st;
+      if (st != EXIT_OK && (status == EXIT_OK || st > 128)) status = st;
       if (st > 128) break; /* interrupted */
     }
-    fflush(stdout);
+    if (o->set_id && !found) {
+      app_err("no backup set '%s' of '%s' in %s", o->set_id, names[i], o->from);
+      if (status == EXIT_OK) status = EXIT_NOTFOUND;
+    }
+    repo_free(v, ns);
   }
-  free(m);
+  if (o->json) {
+    app_json_done = 1;
+    printf("{\"command\": \"verify\", \"status\": \"%s\", \"exit\": %d, "
+           "\"sets\": [",
+           status == EXIT_OK ? "ok" : "failed", status);
+    for (int k = 0; k < nv; k++) {
+      printf("%s{\"database\": ", k ? ", " : "");
+      json_put_str(stdout, res[k].db);
+      printf(", \"set\": ");
+      json_put_str(stdout, res[k].id);
+      printf(", \"valid\": %s, \"exit\": %d}",
+             res[k].status == EXIT_OK ? "true" : "false", res[k].status);
+    }
+    printf("]}\n");
+  }
+  free(res);
   free_names(names, n);
   return status;
 }
 
-int op_list(const struct options *o) {
-  char **names;
-  int n = list_manifests(o->from, &names);
-  if (n < 0) return EXIT_FAIL;
-  if (n == 0) {
-    app_err("no complete backup in %s", o->from);
-    free(names);
-    return EXIT_FAIL;
+/* ------------------------------------------------------------ list */
+
+static void list_json_set(const struct repo_set *v, int n, int i, int first) {
+  const struct repo_set *s = &v[i];
+  int c = repo_chain_of(v, n, i);
+  printf("%s\n  {\"database\": ", first ? "" : ",");
+  json_put_str(stdout, s->db);
+  printf(", \"id\": ");
+  json_put_str(stdout, s->id);
+  printf(", \"type\": \"%s\", \"complete\": %s, \"chain\": ",
+         repo_kind_name(s->kind), s->complete ? "true" : "false");
+  if (c >= 0 && s->complete)
+    json_put_str(stdout, v[c].id);
+  else
+    printf("null");
+  printf(", \"path\": ");
+  json_put_str(stdout, s->dir);
+  if (s->complete) {
+    printf(", \"started\": ");
+    json_put_str(stdout, s->m->started);
+    printf(", \"finished\": ");
+    json_put_str(stdout, s->m->finished);
+    printf(", \"bytes\": %llu, \"stripes\": %d, \"compression\": ",
+           (unsigned long long)set_bytes(s->m), s->m->nstripes);
+    json_put_str(stdout, s->m->compression);
+    printf(", \"database_bytes\": %llu", (unsigned long long)s->m->db_bytes);
+  } else {
+    printf(", \"problem\": ");
+    json_put_str(stdout, s->why);
   }
-  struct manifest *m = calloc(1, sizeof *m);
-  if (!m) abort();
-  int status = EXIT_OK;
-  for (int i = 0; i < n; i++) {
-    char path[4400], why[256];
-    if (app_path(path, sizeof path, "%s/%s%s", o->from, names[i],
-                 MANIFEST_SUFFIX) != 0 ||
-        manifest_read(path, m, why, sizeof why) != 0) {
-      app_err("%s%s: %s", names[i], MANIFEST_SUFFIX, why);
-      status = EXIT_FAIL;
-      continue;
-    }
-    uint64_t total = 0;
-    for (int k = 0; k < m->nstripes; k++)
-      total += m->stripes[k].bytes;
-    printf("%s  finished %s  %d stripe%s  %llu bytes  compression %s  "
+  printf("}");
+}
+
+static void list_text_set(const struct repo_set *v, int i, int seq) {
+  const struct repo_set *s = &v[i];
+  const struct manifest *m = s->m;
+  if (!s->complete) {
+    printf("%s  %s  %s  incomplete (%s)\n", s->db, s->id,
+           repo_kind_name(s->kind), s->why);
+    return;
+  }
+  if (s->kind == CHAIN_FULL || seq == 0) {
+    printf("%s  %s  %s  finished %s  %d stripe%s  %llu bytes  compression %s  "
            "database %llu bytes  (%s)\n",
-           m->database, m->finished, m->nstripes, m->nstripes == 1 ? "" : "s",
-           (unsigned long long)total, m->compression,
+           m->database, s->id, repo_kind_name(s->kind), m->finished,
+           m->nstripes, m->nstripes == 1 ? "" : "s",
+           (unsigned long long)set_bytes(m), m->compression,
            (unsigned long long)m->db_bytes, m->tool);
+    if (s->kind != CHAIN_FULL)
+      printf("  (continues no full backup in this repository)\n");
     for (int k = 0; k < m->nstripes; k++)
       printf("  stripe %d  %s  %llu bytes  crc32c %08x\n", k,
              m->stripes[k].file, (unsigned long long)m->stripes[k].bytes,
              (unsigned)m->stripes[k].crc32c);
-    fflush(stdout);
-    /* Sizes only: list is quick; verify reads every byte. */
-    if (manifest_check(o->from, m, 0) != 0) status = EXIT_FAIL;
-    struct chain_entry *v = NULL;
-    int nc = chain_list(o->from, names[i], &v);
-    for (int k = 0; k < nc; k++) {
-      struct manifest *cm = calloc(1, sizeof *cm);
-      char cp[4600], mn[256];
-      if (!cm) abort();
-      manifest_file_name(names[i], mn, sizeof mn);
-      uint64_t bytes = 0;
-      if (app_path(cp, sizeof cp, "%s/%s", v[k].dir, mn) == 0 &&
-          manifest_read(cp, cm, why, sizeof why) == 0) {
-        for (int s = 0; s < cm->nstripes; s++)
-          bytes += cm->stripes[s].bytes;
-        printf("  + %s %06d  finished %s  %d stripe%s  %llu bytes\n",
-               v[k].kind == CHAIN_LOG ? "log" : "differential", v[k].seq,
-               cm->finished, cm->nstripes, cm->nstripes == 1 ? "" : "s",
-               (unsigned long long)bytes);
-        if (manifest_check(v[k].dir, cm, 0) != 0) status = EXIT_FAIL;
-      } else {
-        printf("  + %06d  incomplete (no manifest): not a backup\n", v[k].seq);
-      }
-      free(cm);
-    }
-    free(v);
+  } else {
+    printf("  + %s %06d  %s  finished %s  %d stripe%s  %llu bytes  "
+           "compression %s\n",
+           s->kind == CHAIN_LOG ? "log" : "differential", seq, s->id,
+           m->finished, m->nstripes, m->nstripes == 1 ? "" : "s",
+           (unsigned long long)set_bytes(m), m->compression);
   }
-  free(m);
+}
+
+int op_list(const struct options *o) {
+  if (app_is_s3(o->from)) return op_list_s3(o);
+  struct repo r;
+  char **names;
+  int n = names_of(o, &r, &names);
+  if (n < 0) return -n;
+  int status = EXIT_OK, first = 1;
+  if (o->json) {
+    app_json_done = 1;
+    printf("{\"command\": \"list\", \"repository\": ");
+    json_put_str(stdout, r.root);
+    printf(", \"sets\": [");
+  }
+  for (int i = 0; i < n; i++) {
+    struct repo_set *v = NULL;
+    int ns = repo_load(&r, names[i], &v);
+    /* Each chain: its full set, then what continues it, numbered. */
+    int *seq = calloc((size_t)(ns > 0 ? ns : 1), sizeof *seq);
+    if (!seq) abort();
+    for (int k = 0; k < ns; k++) {
+      int c = v[k].complete ? repo_chain_of(v, ns, k) : -1;
+      if (v[k].kind == CHAIN_FULL || c < 0) continue;
+      seq[k] = v[k].legacy ? v[k].legacy_seq : ++seq[c];
+    }
+    for (int k = 0; k < ns; k++)
+      if (v[k].kind == CHAIN_FULL) seq[k] = 0;
+    for (int pass = 0; pass < ns; pass++) {
+      /* Fulls (and sets of no chain) in order, each followed by its own. */
+      int k = pass;
+      int c = v[k].complete ? repo_chain_of(v, ns, k) : -1;
+      if (v[k].kind != CHAIN_FULL && c >= 0) continue;
+      for (int j = k; j < ns; j++) {
+        int cj = v[j].complete ? repo_chain_of(v, ns, j) : -1;
+        if (j != k && (v[j].kind == CHAIN_FULL || cj != k)) continue;
+        if (o->json) {
+          list_json_set(v, ns, j, first);
+          first = 0;
+        } else {
+          list_text_set(v, j, j == k ? 0 : seq[j]);
+        }
+        if (!v[j].complete) {
+          if (!strstr(v[j].why, "no manifest")) status = EXIT_DAMAGED;
+          continue;
+        }
+        fflush(stdout);
+        /* Sizes only: list is quick; verify reads every byte. */
+        if (manifest_check(v[j].dir, v[j].m, 0) != 0) status = EXIT_DAMAGED;
+      }
+    }
+    free(seq);
+    repo_free(v, ns);
+  }
+  if (o->json) printf("\n]}\n");
+  fflush(stdout);
+  free_names(names, n);
+  return status;
+}
+
+/* ------------------------------------------------------------ expire */
+
+int op_expire(const struct options *o) {
+  struct repo r;
+  char **names;
+  int n = names_of(o, &r, &names);
+  if (n < 0) return -n;
+  int status = EXIT_OK, total = 0, gone = 0, first = 1;
+  if (o->json) {
+    app_json_done = 1;
+    printf("{\"command\": \"expire\", \"dry_run\": %s, \"sets\": [",
+           o->delete_sets ? "false" : "true");
+  }
+  for (int i = 0; i < n; i++) {
+    struct repo_set *v = NULL;
+    int ns = repo_load(&r, names[i], &v);
+    int *keep = calloc((size_t)(ns > 0 ? ns : 1), sizeof *keep);
+    if (!keep) abort();
+    chain_keep(v, ns, o->keep_last, o->keep_daily, keep);
+    for (int k = 0; k < ns; k++) {
+      const char *act = keep[k]          ? "keep"
+                        : o->delete_sets ? "delete"
+                                         : "would delete";
+      total++;
+      if (!keep[k] && o->delete_sets) {
+        int rc = repo_remove(&r, &v[k]);
+        if (rc != 0) {
+          app_err("cannot delete set %s of '%s': %s", v[k].id, names[i],
+                  strerror(-rc));
+          status = EXIT_FAIL;
+          act = "kept (delete failed)";
+        }
+      }
+      if (!keep[k]) gone++;
+      if (o->json) {
+        printf("%s\n  {\"database\": ", first ? "" : ",");
+        json_put_str(stdout, names[i]);
+        printf(", \"id\": ");
+        json_put_str(stdout, v[k].id);
+        printf(", \"type\": \"%s\", \"action\": \"%s\"}",
+               repo_kind_name(v[k].kind), act);
+        first = 0;
+      } else {
+        printf("%-13s %s  %s  %s%s\n", act, names[i], v[k].id,
+               repo_kind_name(v[k].kind),
+               !v[k].complete ? "  (incomplete: left alone)"
+               : v[k].legacy  ? "  (old layout: left alone)"
+                              : "");
+      }
+    }
+    free(keep);
+    repo_free(v, ns);
+  }
+  if (o->json) {
+    printf("\n]}\n");
+  } else if (!o->delete_sets) {
+    printf("%s: expire: %d of %d sets would be deleted (a dry run: add "
+           "--delete to delete them)\n",
+           APP_NAME, gone, total);
+  } else {
+    printf("%s: expire: %d of %d sets deleted\n", APP_NAME, gone, total);
+  }
+  fflush(stdout);
   free_names(names, n);
   return status;
 }

@@ -1,14 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * progress.c - what the user sees while bytes move: a bar redrawn in place
  * on stderr when stderr is a terminal (percent, MB/s, time left), a plain
  * line every few seconds otherwise (logs stay readable), and a one-line
  * summary at the end.  Device threads only add to an atomic counter; a
  * separate thread draws, so the data path never waits on the terminal.
+ *
+ * The bar fits the terminal: its width is read (TIOCGWINSZ) at every
+ * redraw, so a resized window (SIGWINCH) is followed at the next one, and
+ * the line is shortened to one column less than the width (the bar
+ * narrows, then the time left, the size and the rate go) so that it never
+ * wraps.
  */
 #include "app.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +34,62 @@ static void fmt_eta(double s, char *buf, size_t n) {
     snprintf(buf, n, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
   else
     snprintf(buf, n, "%d:%02d", t / 60, t % 60);
+}
+
+/* The terminal's width (stderr), 80 if it cannot be read. */
+static int tty_columns(void) {
+  struct winsize ws;
+  if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+/* The bar line in at most cols - 1 characters: "VERB [####....] 45%  12.3
+ * MB  5.1 MB/s  0:12 left"; the bar narrows first (to 8), then the time
+ * left, the size and the rate go, in that order. */
+static void tty_line(const struct progress *p, double pct, uint64_t done,
+                     double mbs, const char *eta, int cols, char *out,
+                     size_t n) {
+  int room = cols - 1;
+  if (room > (int)n - 1) room = (int)n - 1;
+  if (room < 1) room = 1;
+  char pc[16] = "", mb[32], rate[32];
+  if (pct >= 0) snprintf(pc, sizeof pc, " %3.0f%%", pct);
+  snprintf(mb, sizeof mb, "  %.1f MB", done / 1e6);
+  snprintf(rate, sizeof rate, "  %.1f MB/s", mbs);
+  const char *part[3] = {mb, rate, eta}; /* in the order shown */
+  static const int drop_order[3] = {2, 0, 1};
+  int verb = (int)strlen(p->verb);
+  for (int dropped = 0; dropped <= 3; dropped++) {
+    char tail[160];
+    snprintf(tail, sizeof tail, "%s", pc);
+    for (int i = 0; i < 3; i++) {
+      int gone = 0;
+      for (int k = 0; k < dropped; k++)
+        gone |= drop_order[k] == i;
+      size_t l = strlen(tail);
+      if (!gone) snprintf(tail + l, sizeof tail - l, "%s", part[i]);
+    }
+    int tl = (int)strlen(tail);
+    if (pct >= 0) {
+      int bar = room - verb - 3 - tl;
+      if (bar > BAR_WIDTH) bar = BAR_WIDTH;
+      if (bar < 8) continue;
+      char b[BAR_WIDTH + 1];
+      int fill = (int)(pct / 100.0 * bar);
+      for (int i = 0; i < bar; i++)
+        b[i] = i < fill ? '#' : '.';
+      b[bar] = 0;
+      snprintf(out, n, "%s [%s]%s", p->verb, b, tail);
+      return;
+    }
+    if (verb + tl <= room) {
+      snprintf(out, n, "%s%s", p->verb, tail);
+      return;
+    }
+  }
+  /* Too narrow for a bar: the words, cut to fit. */
+  snprintf(out, n, "%s%s", p->verb, pc);
+  if ((int)strlen(out) > room) out[room] = 0;
 }
 
 static void draw(struct progress *p, int final) {
@@ -49,17 +113,10 @@ static void draw(struct progress *p, int final) {
   }
   pthread_mutex_lock(&app_out_lock);
   if (p->tty) {
-    char bar[BAR_WIDTH + 1];
-    int fill = pct >= 0 ? (int)(pct / 100.0 * BAR_WIDTH) : 0;
-    for (int i = 0; i < BAR_WIDTH; i++)
-      bar[i] = i < fill ? '#' : '.';
-    bar[BAR_WIDTH] = 0;
+    char line[256];
+    tty_line(p, pct, done, mbs, eta, tty_columns(), line, sizeof line);
     fputs("\r\033[K", stderr);
-    if (pct >= 0)
-      fprintf(stderr, "%s [%s] %3.0f%%  %.1f MB  %.1f MB/s%s", p->verb, bar,
-              pct, done / 1e6, mbs, eta);
-    else
-      fprintf(stderr, "%s  %.1f MB  %.1f MB/s", p->verb, done / 1e6, mbs);
+    fputs(line, stderr);
     app_out_bar_drawn();
   } else {
     if (pct >= 0)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * transfer.c - the CLIENT side of one BACKUP or RESTORE: create the virtual
  * device set, start the engine, wait for its configuration, and service
@@ -153,89 +154,95 @@ static uint32_t win32_of_errno(int err) {
   }
 }
 
+/* One handler per command: the completion code, bytes done in *bytes. */
+static uint32_t dev_write(struct transfer *t, int i, VDC_Command *cmd,
+                          size_t size, uint32_t *bytes) {
+  struct stripe *s = &t->stripes[i];
+  if (t->mode != XFER_BACKUP) return ERROR_NOT_SUPPORTED;
+  int err = stripe_write(s, cmd->buffer, size);
+  if (err != 0) {
+    dev_fail(t, i, "writing stripe %d (%s): %s", i, s->name, strerror(-err));
+    return win32_of_errno(-err);
+  }
+  *bytes = (uint32_t)size;
+  progress_add(t->progress, size);
+  return ERROR_SUCCESS;
+}
+
+static uint32_t dev_read(struct transfer *t, int i, VDC_Command *cmd,
+                         size_t size, uint32_t *bytes) {
+  struct stripe *s = &t->stripes[i];
+  if (t->mode == XFER_BACKUP) return ERROR_NOT_SUPPORTED;
+  size_t got = 0;
+  int err = stripe_read(s, cmd->buffer, size, &got);
+  *bytes = (uint32_t)got;
+  progress_add(t->progress, got);
+  if (err != 0) {
+    dev_fail(t, i, "reading stripe %d (%s): %s", i, s->name, strerror(-err));
+    return ERROR_IO_DEVICE;
+  }
+  if (s->check_feed && s->bytes > s->expect) {
+    dev_fail(t, i, "stripe %d (%s) grew since it was checked", i, s->name);
+    return ERROR_CRC;
+  }
+  if (got == size) return ERROR_SUCCESS;
+  /* The end of the stripe.  The file was checked before the engine
+   * started; check the bytes actually fed too, so a file changed in
+   * between is refused rather than restored. */
+  if (s->check_feed && (s->bytes != s->expect || s->crc != s->expect_crc)) {
+    dev_fail(t, i, "stripe %d (%s) changed since it was checked", i, s->name);
+    return ERROR_CRC;
+  }
+  return ERROR_HANDLE_EOF;
+}
+
+static uint32_t dev_sync(struct transfer *t, int i, int complete) {
+  struct stripe *s = &t->stripes[i];
+  if (t->mode != XFER_BACKUP) return ERROR_SUCCESS;
+  int err = stripe_sync(s);
+  if (err != 0) {
+    dev_fail(t, i, "syncing stripe %d (%s): %s", i, s->name, strerror(-err));
+    return win32_of_errno(-err);
+  }
+  if (complete) s->finalized = 1;
+  return ERROR_SUCCESS;
+}
+
+static void dev_lost(struct transfer *t, int i, int rc) {
+  dev_fail(t, i, "device %d: %s", i,
+           rc == VD_E_ABORT ? "the transfer was aborted" : vdi_strerror(rc));
+}
+
 static void *device_main(void *arg) {
   struct devctx *d = arg;
   struct transfer *t = d->r->t;
-  struct stripe *s = &t->stripes[d->i];
-  int backup = t->mode == XFER_BACKUP;
   int failed = 0;
   for (;;) {
     VDC_Command *cmd = NULL;
     int rc = vdi_dev_get_command(d->dev, -1, &cmd);
     if (rc == VD_E_CLOSE) break;
     if (rc != 0) {
-      dev_fail(t, d->i, "device %d: %s", d->i,
-               rc == VD_E_ABORT ? "the transfer was aborted"
-                                : vdi_strerror(rc));
+      dev_lost(t, d->i, rc);
       failed = 1;
       break;
     }
-    uint32_t code = ERROR_SUCCESS, bytes = 0;
+    uint32_t code, bytes = 0;
     size_t size = cmd->size > 0 ? (size_t)cmd->size : 0;
-    int err;
     switch (cmd->commandCode) {
     case VDC_Write:
-      if (!backup) {
-        code = ERROR_NOT_SUPPORTED;
-        break;
-      }
-      err = stripe_write(s, cmd->buffer, size);
-      if (err == 0) {
-        bytes = (uint32_t)size;
-        progress_add(t->progress, size);
-      } else {
-        code = win32_of_errno(-err);
-        dev_fail(t, d->i, "writing stripe %d (%s): %s", d->i, s->name,
-                 strerror(-err));
-      }
+      code = dev_write(t, d->i, cmd, size, &bytes);
       break;
-    case VDC_Read: {
-      if (backup) {
-        code = ERROR_NOT_SUPPORTED;
-        break;
-      }
-      size_t got = 0;
-      err = stripe_read(s, cmd->buffer, size, &got);
-      bytes = (uint32_t)got;
-      progress_add(t->progress, got);
-      if (err != 0) {
-        code = ERROR_IO_DEVICE;
-        dev_fail(t, d->i, "reading stripe %d (%s): %s", d->i, s->name,
-                 strerror(-err));
-      } else if (s->check_feed && s->bytes > s->expect) {
-        code = ERROR_CRC;
-        dev_fail(t, d->i, "stripe %d (%s) grew since it was checked", d->i,
-                 s->name);
-      } else if (got < size) {
-        /* The end of the stripe.  The file was checked before the engine
-         * started; check the bytes actually fed too, so a file changed in
-         * between is refused rather than restored. */
-        code = ERROR_HANDLE_EOF;
-        if (s->check_feed &&
-            (s->bytes != s->expect || s->crc != s->expect_crc)) {
-          code = ERROR_CRC;
-          dev_fail(t, d->i, "stripe %d (%s) changed since it was checked", d->i,
-                   s->name);
-        }
-      }
+    case VDC_Read:
+      code = dev_read(t, d->i, cmd, size, &bytes);
       break;
-    }
     case VDC_Flush:
     case VDC_Complete:
-      if (backup) {
-        err = stripe_sync(s);
-        if (err != 0) {
-          code = win32_of_errno(-err);
-          dev_fail(t, d->i, "syncing stripe %d (%s): %s", d->i, s->name,
-                   strerror(-err));
-        } else if (cmd->commandCode == VDC_Complete) {
-          s->finalized = 1;
-        }
-      }
+      code = dev_sync(t, d->i, cmd->commandCode == VDC_Complete);
       break;
     case VDC_ClearError:
       /* A failed write left the file as before it (stripe_write), so the
        * device is consistent again. */
+      code = ERROR_SUCCESS;
       break;
     default:
       code = ERROR_NOT_SUPPORTED;
@@ -243,24 +250,15 @@ static void *device_main(void *arg) {
     }
     rc = vdi_dev_complete_command(d->dev, cmd, code, bytes, 0);
     if (rc != 0) {
-      dev_fail(t, d->i, "device %d: %s", d->i,
-               rc == VD_E_ABORT ? "the transfer was aborted"
-                                : vdi_strerror(rc));
+      dev_lost(t, d->i, rc);
       failed = 1;
       break;
     }
   }
-  if (!failed && backup && !s->finalized) {
-    /* No VDC_Complete (the engine did not grant it): harden at close. */
-    int err = stripe_sync(s);
-    if (err != 0) {
-      dev_fail(t, d->i, "syncing stripe %d (%s): %s", d->i, s->name,
-               strerror(-err));
-      failed = 1;
-    } else {
-      s->finalized = 1;
-    }
-  }
+  /* No VDC_Complete (the engine did not grant it): harden at close. */
+  if (!failed && t->mode == XFER_BACKUP && !t->stripes[d->i].finalized &&
+      dev_sync(t, d->i, 1) != ERROR_SUCCESS)
+    failed = 1;
   if (!failed && t->dev_err[d->i][0]) failed = 1;
   t->dev_ok[d->i] = !failed;
   if (failed) abort_set(d->r);
@@ -281,125 +279,149 @@ static const char *engine_reason(struct engine *e) {
   return "no message";
 }
 
-int transfer_run(struct transfer *t, FILE *relay_to) {
-  struct run r = {.t = t};
-  struct engine e = {0};
-  struct devctx dev[APP_MAX_STRIPES];
-  int ndev_started = 0, result = -1;
-  pthread_mutex_init(&r.mu, NULL);
-  t->engine_status = -1;
-  for (int i = 0; i < t->ndev; i++) {
-    t->dev_ok[i] = 0;
-    t->dev_err[i][0] = 0;
-  }
-
-  int rc = vdi_set_new(&r.set);
+/* Make the set and start the engine on it.  0, or -1 (reported; the
+ * engine may have started and must still be waited for). */
+static int run_setup(struct run *r, struct engine *e) {
+  struct transfer *t = r->t;
+  VDConfig cfg;
+  int rc = vdi_set_new(&r->set);
   if (rc != 0) {
     app_err("cannot make a device set: %s", vdi_strerror(rc));
+    r->set = NULL;
     return -1;
   }
-  VDConfig cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.deviceCount = (uint32_t)t->ndev;
   /* Pipe-like devices (a stream per stripe) and a final VDC_Complete, so
    * that we finalize the media before the engine calls the backup done. */
   cfg.features = VDF_LikePipe | VDF_RequestComplete;
-  rc = vdi_set_create(r.set, t->set_name, &cfg);
+  rc = vdi_set_create(r->set, t->set_name, &cfg);
   if (rc != 0) {
     app_err("cannot create device set %s: %s", t->set_name, vdi_strerror(rc));
-    vdi_set_free(r.set);
+    vdi_set_free(r->set);
+    r->set = NULL;
     return -1;
   }
-  pthread_mutex_lock(&r.mu);
-  r.set_live = 1;
-  pthread_mutex_unlock(&r.mu);
-  signals_on(on_signal, &r);
-  if (signals_caught()) abort_set(&r);
+  pthread_mutex_lock(&r->mu);
+  r->set_live = 1;
+  pthread_mutex_unlock(&r->mu);
+  signals_on(on_signal, r);
+  if (signals_caught()) abort_set(r);
 
-  e.relay_to_out = relay_to;
-  e.on_exit = on_engine_exit;
-  e.on_exit_ctx = &r;
-  if (engine_start(&e, t->vdisql, t->instance, t->statement) != 0) {
-    abort_set(&r);
-    goto close_set;
+  e->relay_to_out = t->relay_to;
+  e->discard_out = t->relay_to == NULL;
+  e->on_exit = on_engine_exit;
+  e->on_exit_ctx = r;
+  if (app_verbose) {
+    pthread_mutex_lock(&app_out_lock);
+    fprintf(stderr, "%s: running %s%s%s -b -Q \"%s\"\n", APP_NAME, t->vdisql,
+            t->instance ? " -S " : "", t->instance ? t->instance : "",
+            t->statement);
+    pthread_mutex_unlock(&app_out_lock);
+  }
+  if (engine_start(e, t->vdisql, t->instance, t->statement) != 0) {
+    abort_set(r);
+    return -1;
   }
   t->engine_started = 1;
+  return 0;
+}
 
-  /* Wait for the engine to configure the set, watching it meanwhile. */
+/* Wait for the engine to configure the set, watching it meanwhile.  0 or
+ * -1 (reported). */
+static int run_wait_config(struct run *r, struct engine *e) {
+  struct transfer *t = r->t;
+  VDConfig cfg;
+  int rc;
   for (;;) {
-    rc = vdi_set_get_configuration(r.set, 1000, &cfg);
+    rc = vdi_set_get_configuration(r->set, 1000, &cfg);
     if (rc == 0) break;
     if (rc == VD_E_TIMEOUT) {
-      if (engine_exited(&e) || signals_caught()) abort_set(&r);
+      if (engine_exited(e) || signals_caught()) abort_set(r);
       continue;
     }
     break;
   }
   if (rc != 0) {
     if (!signals_caught()) {
-      engine_wait(&e, 2000);
-      if (engine_exited(&e))
-        app_err("the statement failed before the transfer began: %s",
-                engine_reason(&e));
-      else
+      engine_wait(e, 2000);
+      if (!engine_exited(e))
         app_err("device set %s was not configured: %s", t->set_name,
                 vdi_strerror(rc));
     }
-    goto close_set;
+    return -1;
   }
   t->configured = 1;
   uint32_t want = t->mode == XFER_BACKUP ? VDF_WriteMedia : VDF_ReadMedia;
   if (!(cfg.features & want) || cfg.deviceCount != (uint32_t)t->ndev) {
     app_err("the engine configured the set for another kind of transfer");
-    abort_set(&r);
-    goto close_set;
+    abort_set(r);
+    return -1;
   }
+  return 0;
+}
 
+/* Open every device and serve it in its own thread until it closes.
+ * Returns how many were started (all joined). */
+static int run_service(struct run *r) {
+  struct transfer *t = r->t;
+  struct devctx dev[APP_MAX_STRIPES];
+  int started = 0;
   for (int i = 0; i < t->ndev; i++) {
-    dev[i].r = &r;
+    dev[i].r = r;
     dev[i].i = i;
     dev[i].dev = NULL;
-    rc = vdi_set_open_device(r.set, t->dev_names[i], &dev[i].dev);
+    int rc = vdi_set_open_device(r->set, t->dev_names[i], &dev[i].dev);
     if (rc != 0) {
       if (rc != VD_E_ABORT)
         app_err("cannot open device %s: %s", t->dev_names[i], vdi_strerror(rc));
-      abort_set(&r);
+      abort_set(r);
       break;
     }
     if (pthread_create(&dev[i].th, NULL, device_main, &dev[i]) != 0) {
       app_err("cannot start a device thread");
-      abort_set(&r);
+      abort_set(r);
       break;
     }
-    ndev_started++;
+    started++;
   }
-  for (int i = 0; i < ndev_started; i++)
+  for (int i = 0; i < started; i++)
     pthread_join(dev[i].th, NULL);
+  return started;
+}
 
-close_set:
+/* The engine's verdict, the set closed, and one account of what failed.
+ * 0 when every device ended normally and the statement succeeded. */
+static int run_verdict(struct run *r, struct engine *e, int ndev_started) {
+  struct transfer *t = r->t;
   /* The engine's verdict is half of the result: wait for it.  After an
    * abort it should end at once; if it does not, it is stuck, and killed. */
   if (t->engine_started) {
     int ok = 1;
     for (int i = 0; i < t->ndev; i++)
       ok &= t->dev_ok[i];
-    if (!engine_wait(&e, ok && t->configured ? -1 : 10000)) {
+    if (!engine_wait(e, ok && t->configured ? -1 : 10000)) {
       app_err("the engine did not end after the abort; killing it");
-      engine_kill(&e);
+      engine_kill(e);
     }
   }
   signals_on(NULL, NULL);
-  pthread_mutex_lock(&r.mu);
-  r.set_live = 0;
-  pthread_mutex_unlock(&r.mu);
-  vdi_set_close(r.set);
-  vdi_set_free(r.set);
-  if (t->engine_started) t->engine_status = engine_finish(&e);
+  if (r->set) {
+    pthread_mutex_lock(&r->mu);
+    r->set_live = 0;
+    pthread_mutex_unlock(&r->mu);
+    vdi_set_close(r->set);
+    vdi_set_free(r->set);
+  }
+  if (t->engine_started) t->engine_status = engine_finish(e);
   t->interrupted = signals_caught();
 
   int devs_ok = t->configured && ndev_started == t->ndev;
   for (int i = 0; i < t->ndev && devs_ok; i++)
     devs_ok = t->dev_ok[i];
+  int engine_failed = t->engine_started && t->engine_status != 0;
+  /* The engine's own messages, once, whatever happened. */
+  int told = t->engine_started ? engine_report(e, engine_failed) : 0;
   if (t->interrupted) {
     app_err("interrupted by signal %d (%s); the transfer was aborted",
             t->interrupted, strsignal(t->interrupted));
@@ -408,14 +430,52 @@ close_set:
       if (t->dev_err[i][0] && !strstr(t->dev_err[i], "aborted"))
         app_err("%s", t->dev_err[i]);
   }
-  if (t->engine_started && t->engine_status != 0 && t->configured &&
-      !t->interrupted)
+  if (engine_failed && !t->interrupted && !told)
     app_err("vdisql failed (exit status %d): %s", t->engine_status,
-            engine_reason(&e));
+            engine_reason(e));
   else if (t->configured && !devs_ok && !t->interrupted &&
            t->engine_status == 0)
     app_err("the transfer failed although the engine reported success");
-  if (devs_ok && t->engine_status == 0 && !t->interrupted) result = 0;
+  /* The engine refused or failed on its own: it said so and exited (not a
+   * crash, nor a failure of one of our devices). */
+  t->engine_failed =
+      engine_failed && !t->interrupted && (devs_ok || !t->configured);
+  return devs_ok && t->engine_status == 0 && !t->interrupted ? 0 : -1;
+}
+
+int transfer_run(struct transfer *t) {
+  struct run r = {.t = t};
+  struct engine e = {0};
+  int ndev_started = 0;
+  pthread_mutex_init(&r.mu, NULL);
+  t->engine_status = -1;
+  for (int i = 0; i < t->ndev; i++) {
+    t->dev_ok[i] = 0;
+    t->dev_err[i][0] = 0;
+  }
+  if (run_setup(&r, &e) == 0 && run_wait_config(&r, &e) == 0)
+    ndev_started = run_service(&r);
+  if (!r.set) {
+    pthread_mutex_destroy(&r.mu);
+    return -1;
+  }
+  int result = run_verdict(&r, &e, ndev_started);
   pthread_mutex_destroy(&r.mu);
   return result;
+}
+
+int transfer_exit_status(const struct transfer *t) {
+  if (t->interrupted) return 128 + t->interrupted;
+  return t->engine_failed ? EXIT_ENGINE : EXIT_FAIL;
+}
+
+int transfer_run_reading(struct transfer *t, struct progress *prog,
+                         const char *verb, int nstripes) {
+  int rc = transfer_run(t);
+  progress_stop(prog);
+  if (rc != 0) return transfer_exit_status(t);
+  char what[64];
+  snprintf(what, sizeof what, "%s complete", verb);
+  progress_summary(prog, what, nstripes);
+  return EXIT_OK;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * util.c - small shared pieces of `vdi`: name checks, random set names,
  * clocks, paths, and the directory fsync that makes a rename durable.
@@ -80,3 +81,8 @@ int app_path(char *buf, size_t n, const char *fmt, ...) {
   va_end(ap);
   return (r < 0 || (size_t)r >= n) ? -1 : 0;
 }
+
+/* The key of --key-file and --encrypt (app.h; used by stripe.c): here, so
+ * that main.c needs no transfer machinery to set them. */
+const struct seal_key *stripe_key;
+int stripe_encrypt;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * backup.c - the stream writer: groups units (pages, or log records for a
  * log backup) into blocks (zstd-compressed when asked and when it helps),
@@ -144,7 +145,9 @@ static int ws_block(wstream *w, uint64_t first, uint32_t n, int log) {
       b.flags |= VS_B_ZSTD;
     }
   }
-  b.stored_crc = crc32c_update(0, payload, b.stored_len);
+  /* Stored as is: the same bytes, the same CRC. */
+  b.stored_crc =
+      payload == w->raw ? b.raw_crc : crc32c_update(0, payload, b.stored_len);
   vs_block_encode(&b, w->hb);
   if (put(w, si, w->hb, VS_BLOCK_HDR_SIZE) || put(w, si, payload, b.stored_len))
     return -1;
@@ -152,7 +155,7 @@ static int ws_block(wstream *w, uint64_t first, uint32_t n, int log) {
   s->blocks++;
   s->pages += n;
   s->stored += b.stored_len;
-  s->chain = crc32c_update(s->chain, w->raw, b.raw_len);
+  s->chain = crc32c_combine(s->chain, b.raw_crc, b.raw_len);
   w->seq++;
   w->done += n;
   progress(w->o->stats, w->done, w->h.units, &w->last_pct);
@@ -216,10 +219,9 @@ int stream_backup(snap_t *snap, media_t *m, const wopts *o,
     /* A run of pages: consecutive (and, for a differential, changed). */
     uint32_t np = 0;
     while (np < w.ppb && pg + np <= pc &&
-           (!diff || is_set(o->changed, o->changed_bytes, pg + np))) {
-      if (snap_read(snap, pg + np, w.raw + (size_t)np * ps, err)) goto out;
+           (!diff || is_set(o->changed, o->changed_bytes, pg + np)))
       np++;
-    }
+    if (snap_read_run(snap, pg, np, w.raw, err)) goto out;
     if (ws_block(&w, pg, np, 0)) goto out;
     pg += np;
   }

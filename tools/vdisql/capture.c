@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * capture.c - the log capture (see capture.h).
  *
@@ -30,12 +31,14 @@
 #include "logarc.h"
 #include "walfmt.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -212,10 +215,25 @@ static int64_t stamp(struct cdb *c, const uint8_t salt[8], uint32_t f,
   return best;
 }
 
+/* When the WAL file was last written, in ms, or -1.  A commit's frames
+ * are the last thing written to the WAL before the wal-index shows them,
+ * so for the newest commit this is its time, whenever we get to look: a
+ * watcher that the scheduler kept waiting does not make it later. */
+static int64_t wal_mtime_ms(int fd) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) return -1;
+  return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
 static void *watch(void *arg) {
   struct cdb *c = arg;
   struct timespec d = {0, (long)G.poll_ms * 1000000L / 2};
   struct obs last;
+  char wal[PATH_MAX + 210];
+  snprintf(wal, sizeof wal, "%s-wal", c->path);
+  /* The same inode for as long as we follow: our own connections keep
+   * the WAL from being deleted. */
+  int wfd = open(wal, O_RDONLY | O_CLOEXEC);
   memset(&last, 0, sizeof last);
   while (!c->stop) {
     wal_index_hdr h;
@@ -224,6 +242,10 @@ static void *watch(void *arg) {
       memcpy(last.salt, h.salt, 8);
       last.mx = h.mx_frame;
       last.t = now_ms();
+      /* The WAL's mtime when it is earlier (the kernel stamps it with its
+       * coarse clock: a millisecond or a few early at most). */
+      int64_t m = wal_mtime_ms(wfd);
+      if (m > 0 && m < last.t && last.t - m < 60000) last.t = m;
       pthread_mutex_lock(&c->omu);
       c->ring[c->ohead] = last;
       c->ohead = (c->ohead + 1) % OBS_N;
@@ -232,6 +254,7 @@ static void *watch(void *arg) {
     }
     nanosleep(&d, NULL);
   }
+  if (wfd >= 0) close(wfd);
   return NULL;
 }
 

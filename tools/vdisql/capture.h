@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * capture.h - the instance's log capture: one thread per database the
  * instance tracks follows the database's WAL, copies every committed

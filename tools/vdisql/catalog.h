@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * catalog.h - the instance's backup history, msdb's shape in a SQLite
  * database of the instance (DIR/.vdisql/catalog.db): every successful

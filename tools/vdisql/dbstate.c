@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dbstate.c - the instance's state of its databases, as rows of the
  * catalog's `databases` and `restoring` tables (see dbstate.h).  Every

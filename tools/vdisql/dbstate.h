@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dbstate.h - what the instance knows of each database beyond its file,
  * kept in the catalog (catalog.h): its identity (family GUID), recovery

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dbwrite.c - the restore writer (see dbwrite.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dbwrite.h - the restore writer: pages go to a new temporary file in the
  * instance directory; at the end it is checked (PRAGMA integrity_check),

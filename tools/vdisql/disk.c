@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * disk.c - the DISK media driver: one plain file per stripe.  A backup is
  * written under a temporary name beside the target and renamed at the end

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exec.c - the statement runner's common part: the failure and result
  * lines, opening the media, and the dispatch to the backup

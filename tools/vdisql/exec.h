@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exec.h - running parsed statements against an instance directory and
  * printing their results and messages in SQL Server's form.

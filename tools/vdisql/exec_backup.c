@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exec_backup.c - BACKUP DATABASE (full and differential) and BACKUP LOG:
  * SQL Server's preconditions (Msg 911, 927, 4208, 4214, 3035), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exec_int.h - what the statement runners share (exec.c, exec_backup.c,
  * exec_restore.c): the failure and result lines, opening the media.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exec_restore.c - RESTORE DATABASE (full, differential), RESTORE LOG,
  * RESTORE DATABASE ... WITH RECOVERY, and the VERIFYONLY, HEADERONLY and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * guard.h - what keeps a statement from destroying the instance it runs
  * in: no backup may be written over a file of the instance (a database,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lexer.c - the T-SQL tokenizer for vdisql (see lexer.h).
  */

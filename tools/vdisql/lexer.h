@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lexer.h - tokens of a T-SQL batch: words, numbers, 'strings' (N'..' too),
  * [bracketed] and "quoted" identifiers, punctuation.  Comments (-- and

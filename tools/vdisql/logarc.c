@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * logarc.c - the log archive of one database (see logarc.h).
  *
@@ -160,10 +161,6 @@ int la_mark(logarc_t *a, const la_pos *pos, vmsg *err) {
     }
   a->npending = 0;
   return 0;
-}
-
-uint64_t la_segment_bytes(const logarc_t *a) {
-  return a->size;
 }
 
 static int cmp_u64(const void *x, const void *y) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * logarc.h - the instance's log archive of one database: the WAL frames
  * the capture (capture.h) copied, as log records with LSNs, and the set of
@@ -55,8 +56,6 @@ int la_rotate(logarc_t *a, const la_pos *pos, const uint8_t *set,
               size_t set_bytes, int drop_older, vmsg *err);
 /** Delete the segments that hold only records below @p lsn. */
 void la_truncate(logarc_t *a, uint64_t lsn);
-/** Bytes in the current segment (for size-based rotation). */
-uint64_t la_segment_bytes(const logarc_t *a);
 
 /** Call @p fn for every record with first <= lsn < last, in order (the
  * page follows the record at VS_LOGREC_HDR).  @return 0, or -1 with @p

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - vdisql: the reference database engine of openvdi, run like
  * sqlcmd.  Options, the instance directory, reading -Q / -i / stdin,
@@ -13,6 +14,8 @@
 #include "stale.h"
 #include "tdstls.h"
 #include "wire.h"
+
+#include "vdi.h"
 
 #include <grp.h>
 
@@ -57,6 +60,7 @@ static void usage(FILE *f) {
       "  --backup-dir  a directory where the instance may read and write\n"
       "      DISK backups (repeatable; default: the instance directory)\n"
       "  -U, -P, -E, -d, -l, -t, -W, -C, -N: accepted, no effect\n"
+      "  -V, --version  print vdisql's version\n"
       "Statements: BACKUP DATABASE, RESTORE DATABASE | VERIFYONLY |\n"
       "HEADERONLY | FILELISTONLY (see vdisql(1)).\n");
 }
@@ -181,175 +185,197 @@ static int read_scripts(const char *query, const char *inputs, char ***out) {
   return n;
 }
 
-int main(int argc, char **argv) {
-  const char *server = NULL, *query = NULL, *sep = "\t";
-  const char *inputs = NULL; /* -i list, within argv (the last -i wins) */
-  int bflag = 0, rflag = 0, headers = 1, serve = 0;
-  serve_opts so = {NULL, 0, 0, 10, NULL, NULL, NULL, -1, NULL};
-  const char *add_login = NULL, *remove_login = NULL;
-  static char *backup_dirs[MAX_BACKUP_DIRS + 1];
-  int nbackup_dirs = 0;
-  signal(SIGPIPE, SIG_IGN);
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--serve") == 0) {
-      serve = 1;
-      continue;
-    }
-    if (strcmp(a, "--tds") == 0 || strcmp(a, "--tls-cert") == 0 ||
-        strcmp(a, "--tls-key") == 0 || strcmp(a, "--tls-mode") == 0 ||
-        strcmp(a, "--add-login") == 0 || strcmp(a, "--remove-login") == 0) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
-        return 1;
-      }
-      const char *v = argv[++i];
-      if (strcmp(a, "--tds") == 0) {
-        so.tds = v;
-      } else if (strcmp(a, "--tls-cert") == 0) {
-        so.tls_cert = v;
-      } else if (strcmp(a, "--tls-key") == 0) {
-        so.tls_key = v;
-      } else if (strcmp(a, "--add-login") == 0) {
-        add_login = v;
-      } else if (strcmp(a, "--remove-login") == 0) {
-        remove_login = v;
-      } else if (strcmp(v, "off") == 0) {
-        so.tls_mode = TDS_TLS_OFF;
-      } else if (strcmp(v, "on") == 0) {
-        so.tls_mode = TDS_TLS_ON;
-      } else if (strcmp(v, "required") == 0) {
-        so.tls_mode = TDS_TLS_REQUIRED;
-      } else {
-        fprintf(stderr,
-                "vdisql: --tls-mode '%s': expected off, on or required\n", v);
-        return 1;
-      }
-      continue;
-    }
-    if (strcmp(a, "--backup-dir") == 0) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
-        return 1;
-      }
-      if (add_backup_dir(backup_dirs, &nbackup_dirs, argv[++i]) != 0) return 1;
-      continue;
-    }
-    if (strcmp(a, "--allow-group") == 0 || strcmp(a, "--stop-timeout") == 0) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
-        return 1;
-      }
-      const char *v = argv[++i];
-      char *end;
-      if (a[2] == 'a') {
-        struct group *g = getgrnam(v);
-        unsigned long id = strtoul(v, &end, 10);
-        if (!g && (*end || end == v)) {
-          fprintf(stderr, "vdisql: --allow-group: no group '%s'\n", v);
-          return 1;
-        }
-        so.allow_group = 1;
-        so.allow_gid = g ? g->gr_gid : (gid_t)id;
-      } else {
-        long t = strtol(v, &end, 10);
-        if (*end || end == v || t < 0 || t > 86400) {
-          fprintf(stderr,
-                  "vdisql: --stop-timeout: '%s' is not a number of "
-                  "seconds (0 to 86400)\n",
-                  v);
-          return 1;
-        }
-        so.stop_timeout = (int)t;
-      }
-      continue;
-    }
-    if (a[0] != '-' || !a[1]) {
-      fprintf(stderr, "Sqlcmd: '%s': Unexpected argument.\n", a);
-      usage(stderr);
-      return 1;
-    }
-    char o = a[1];
-    const char *val = a[2] ? a + 2 : NULL;
-    int needs = strchr("SUPQqidlstHWcaKMf", o) != NULL;
-    if (o == 'h') {
-      /* sqlcmd's -h takes a header count; without one it is help. */
-      if (!val && i + 1 < argc &&
-          (argv[i + 1][0] == '-'
-               ? argv[i + 1][1] >= '0' && argv[i + 1][1] <= '9'
-               : argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9'))
-        val = argv[++i];
-      if (!val) {
-        usage(stdout);
-        return 0;
-      }
-      headers = atoi(val) != -1;
-      continue;
-    }
-    if (needs && !val) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "Sqlcmd: '-%c': Missing argument.\n", o);
-        return 1;
-      }
-      val = argv[++i];
-    }
-    switch (o) {
-    case 'S':
-      server = val;
-      break;
-    case 'Q':
-    case 'q':
-      query = val;
-      break;
-    case 'i':
-      inputs = val;
-      break;
-    case 's':
-      sep = val;
-      break;
-    case 'b':
-      bflag = 1;
-      break;
-    case 'r':
-      rflag = 1;
-      break;
-    case '?':
-      usage(stdout);
-      return 0;
-    case 'U':
-    case 'P':
-    case 'd':
-    case 'l':
-    case 't':
-    case 'H':
-    case 'c':
-    case 'a':
-    case 'K':
-    case 'M':
-    case 'f':
-    case 'E':
-    case 'W':
-    case 'C':
-    case 'N':
-    case 'X':
-    case 'I':
-    case 'e':
-      break; /* accepted for compatibility, no effect */
-    default:
-      fprintf(stderr, "Sqlcmd: '%s': Unknown Option. Enter '-?' for help.\n",
-              a);
-      return 1;
-    }
-  }
+/* Everything the command line says. */
+struct cli {
+  const char *server, *query, *sep;
+  const char *inputs; /* -i list, within argv (the last -i wins) */
+  int bflag, rflag, headers, serve;
+  serve_opts so;
+  const char *add_login, *remove_login;
+  char *backup_dirs[MAX_BACKUP_DIRS + 1];
+  int nbackup_dirs;
+};
 
-  char dir[4096];
-  int is_default;
-  if (instance_dir(server, dir, sizeof dir, &is_default)) {
+#define CLI_DONE (-1) /* --version or help was printed: exit 0 */
+
+/* The instance's own options (--serve and the rest).  @return 1 if argv[*i]
+ * was one (its value taken), 0 if not, CLI_DONE, or 2 after an error. */
+static int parse_instance_option(struct cli *c, int argc, char **argv, int *i) {
+  const char *a = argv[*i];
+  if (strcmp(a, "--serve") == 0) {
+    c->serve = 1;
+    return 1;
+  }
+  if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+    printf("vdisql %s\n", VDI_VERSION_STRING);
+    return CLI_DONE;
+  }
+  static const char *const valued[] = {"--tds",          "--tls-cert",
+                                       "--tls-key",      "--tls-mode",
+                                       "--add-login",    "--remove-login",
+                                       "--backup-dir",   "--allow-group",
+                                       "--stop-timeout", NULL};
+  int known = 0;
+  for (int k = 0; valued[k]; k++)
+    known |= strcmp(a, valued[k]) == 0;
+  if (!known) return 0;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "vdisql: '%s': Missing argument.\n", a);
+    return 2;
+  }
+  const char *v = argv[++*i];
+  serve_opts *so = &c->so;
+  char *end;
+  if (strcmp(a, "--tds") == 0) {
+    so->tds = v;
+  } else if (strcmp(a, "--tls-cert") == 0) {
+    so->tls_cert = v;
+  } else if (strcmp(a, "--tls-key") == 0) {
+    so->tls_key = v;
+  } else if (strcmp(a, "--add-login") == 0) {
+    c->add_login = v;
+  } else if (strcmp(a, "--remove-login") == 0) {
+    c->remove_login = v;
+  } else if (strcmp(a, "--backup-dir") == 0) {
+    if (add_backup_dir(c->backup_dirs, &c->nbackup_dirs, v) != 0) return 2;
+  } else if (strcmp(a, "--tls-mode") == 0) {
+    if (strcmp(v, "off") == 0) {
+      so->tls_mode = TDS_TLS_OFF;
+    } else if (strcmp(v, "on") == 0) {
+      so->tls_mode = TDS_TLS_ON;
+    } else if (strcmp(v, "required") == 0) {
+      so->tls_mode = TDS_TLS_REQUIRED;
+    } else {
+      fprintf(stderr, "vdisql: --tls-mode '%s': expected off, on or required\n",
+              v);
+      return 2;
+    }
+  } else if (strcmp(a, "--allow-group") == 0) {
+    struct group *g = getgrnam(v);
+    unsigned long id = strtoul(v, &end, 10);
+    if (!g && (*end || end == v)) {
+      fprintf(stderr, "vdisql: --allow-group: no group '%s'\n", v);
+      return 2;
+    }
+    so->allow_group = 1;
+    so->allow_gid = g ? g->gr_gid : (gid_t)id;
+  } else {
+    long t = strtol(v, &end, 10);
+    if (*end || end == v || t < 0 || t > 86400) {
+      fprintf(stderr,
+              "vdisql: --stop-timeout: '%s' is not a number of "
+              "seconds (0 to 86400)\n",
+              v);
+      return 2;
+    }
+    so->stop_timeout = (int)t;
+  }
+  return 1;
+}
+
+/* One of sqlcmd's options.  @return 0, CLI_DONE, or 1 after an error. */
+static int parse_sqlcmd_option(struct cli *c, int argc, char **argv, int *i) {
+  const char *a = argv[*i];
+  if (a[0] != '-' || !a[1]) {
+    fprintf(stderr, "Sqlcmd: '%s': Unexpected argument.\n", a);
+    usage(stderr);
+    return 1;
+  }
+  char o = a[1];
+  const char *val = a[2] ? a + 2 : NULL;
+  int needs = strchr("SUPQqidlstHWcaKMf", o) != NULL;
+  if (o == 'h') {
+    /* sqlcmd's -h takes a header count; without one it is help. */
+    if (!val && *i + 1 < argc &&
+        (argv[*i + 1][0] == '-'
+             ? argv[*i + 1][1] >= '0' && argv[*i + 1][1] <= '9'
+             : argv[*i + 1][0] >= '0' && argv[*i + 1][0] <= '9'))
+      val = argv[++*i];
+    if (!val) {
+      usage(stdout);
+      return CLI_DONE;
+    }
+    c->headers = atoi(val) != -1;
+    return 0;
+  }
+  if (needs && !val) {
+    if (*i + 1 >= argc) {
+      fprintf(stderr, "Sqlcmd: '-%c': Missing argument.\n", o);
+      return 1;
+    }
+    val = argv[++*i];
+  }
+  switch (o) {
+  case 'S':
+    c->server = val;
+    break;
+  case 'Q':
+  case 'q':
+    c->query = val;
+    break;
+  case 'i':
+    c->inputs = val;
+    break;
+  case 's':
+    c->sep = val;
+    break;
+  case 'b':
+    c->bflag = 1;
+    break;
+  case 'r':
+    c->rflag = 1;
+    break;
+  case '?':
+    usage(stdout);
+    return CLI_DONE;
+  case 'U':
+  case 'P':
+  case 'd':
+  case 'l':
+  case 't':
+  case 'H':
+  case 'c':
+  case 'a':
+  case 'K':
+  case 'M':
+  case 'f':
+  case 'E':
+  case 'W':
+  case 'C':
+  case 'N':
+  case 'X':
+  case 'I':
+  case 'e':
+    break; /* accepted for compatibility, no effect */
+  default:
+    fprintf(stderr, "Sqlcmd: '%s': Unknown Option. Enter '-?' for help.\n", a);
+    return 1;
+  }
+  return 0;
+}
+
+/* The whole command line.  @return 0, CLI_DONE or 1 (told). */
+static int parse_args(struct cli *c, int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    int rc = parse_instance_option(c, argc, argv, &i);
+    if (rc == CLI_DONE) return CLI_DONE;
+    if (rc == 2) return 1;
+    if (rc == 1) continue;
+    rc = parse_sqlcmd_option(c, argc, argv, &i);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* The instance directory, made if it is the per-user default.  0 or 1. */
+static int open_instance(const struct cli *c, char *dir, size_t n,
+                         int *is_default) {
+  if (instance_dir(c->server, dir, n, is_default)) {
     fprintf(stderr, "Sqlcmd: Error: no instance directory: set "
                     "VDI_INSTANCE_DIR or HOME, or use -S DIR.\n");
     return 1;
   }
-  if (is_default && mkdirs(dir) != 0) {
+  if (*is_default && mkdirs(dir) != 0) {
     fprintf(stderr,
             "Sqlcmd: Error: cannot create instance directory '%s': "
             "%s.\n",
@@ -361,65 +387,96 @@ int main(int argc, char **argv) {
     fprintf(stderr,
             "Sqlcmd: Error: Server '%s': the instance directory '%s' does "
             "not exist.\n",
-            server ? server : ".", dir);
+            c->server ? c->server : ".", dir);
     return 1;
   }
-  if (add_login) return logins_add(dir, add_login);
-  if (remove_login) return logins_remove(dir, remove_login);
-  if ((so.tls_cert || so.tls_key || so.tls_mode >= 0) && !so.tds) {
+  return 0;
+}
+
+/* Options that only an instance with a TDS endpoint takes.  0 or 1. */
+static int check_instance_options(const struct cli *c) {
+  const serve_opts *so = &c->so;
+  if ((so->tls_cert || so->tls_key || so->tls_mode >= 0) && !so->tds) {
     fprintf(stderr, "vdisql: --tls-cert, --tls-key and --tls-mode: only "
                     "with --serve --tds\n");
     return 1;
   }
-  if (so.tls_key && !so.tls_cert) {
+  if (so->tls_key && !so->tls_cert) {
     fprintf(stderr, "vdisql: --tls-key: only with --tls-cert\n");
     return 1;
   }
-  if (so.tls_mode == TDS_TLS_REQUIRED && !so.tls_cert) {
+  if (so->tls_mode == TDS_TLS_REQUIRED && !so->tls_cert) {
     fprintf(stderr, "vdisql: --tls-mode required: needs --tls-cert\n");
     return 1;
   }
-  if (serve) {
-    so.dir = dir;
-    /* Statements from clients read and write DISK backups only where the
-     * operator said: by default the instance directory. */
-    if (nbackup_dirs == 0 &&
-        add_backup_dir(backup_dirs, &nbackup_dirs, dir) != 0)
-      return 1;
-    so.backup_dirs = (const char *const *)backup_dirs;
-    return serve_run(&so);
-  }
-  if (so.tds || nbackup_dirs) {
+  if (!c->serve && (so->tds || c->nbackup_dirs)) {
     fprintf(stderr, "vdisql: %s: only with --serve\n",
-            so.tds ? "--tds" : "--backup-dir");
+            so->tds ? "--tds" : "--backup-dir");
     return 1;
   }
+  return 0;
+}
+
+/* vdisql --serve: the instance of @p dir until it is stopped. */
+static int run_instance(struct cli *c, const char *dir) {
+  c->so.dir = dir;
+  /* Statements from clients read and write DISK backups only where the
+   * operator said: by default the instance directory. */
+  if (c->nbackup_dirs == 0 &&
+      add_backup_dir(c->backup_dirs, &c->nbackup_dirs, dir) != 0)
+    return 1;
+  c->so.backup_dirs = (const char *const *)c->backup_dirs;
+  return serve_run(&c->so);
+}
+
+/* -Q / -i: the scripts, sent to the running instance, or run here. */
+static int run_scripts(const struct cli *c, const char *dir, int is_default) {
   char host[256] = "localhost";
   if (is_default) gethostname(host, sizeof host - 1);
-  const char *sname = is_default ? host : server;
+  const char *sname = is_default ? host : c->server;
 
   /* The scripts, read whole before anything runs. */
   char **scripts = NULL;
-  int n = read_scripts(query, inputs, &scripts);
+  int n = read_scripts(c->query, c->inputs, &scripts);
   if (n < 0) return 1;
 
   /* A running instance does the work; else this process does. */
-  int flags = (bflag ? WIRE_F_STOP : 0) | (rflag ? WIRE_F_STDERR : 0) |
-              (headers ? 0 : WIRE_F_NOHEAD);
-  int status = remote_run(dir, flags, sep, sname, scripts, n);
+  int flags = (c->bflag ? WIRE_F_STOP : 0) | (c->rflag ? WIRE_F_STDERR : 0) |
+              (c->headers ? 0 : WIRE_F_NOHEAD);
+  int status = remote_run(dir, flags, c->sep, sname, scripts, n);
   if (status < 0) {
     /* Restores of killed vdisql processes left their new databases here. */
     stale_sweep(dir, ".", ".db.restore-");
-    out_init(sname, rflag);
+    out_init(sname, c->rflag);
     session_vars vars = {"master", 0, (long)getpid()};
-    exec_ctx cx = {dir, sname, sep, headers, NULL, &vars};
+    exec_ctx cx = {dir, sname, c->sep, c->headers, NULL, &vars};
     int failed = 0;
     for (int i = 0; i < n; i++) {
-      failed += script_run(&cx, scripts[i], bflag);
-      if (failed && bflag) break;
+      failed += script_run(&cx, scripts[i], c->bflag);
+      if (failed && c->bflag) break;
     }
-    status = bflag && failed ? 1 : 0;
+    status = c->bflag && failed ? 1 : 0;
   }
   free_scripts(scripts, n);
   return status;
+}
+
+int main(int argc, char **argv) {
+  static struct cli c = {
+      .sep = "\t",
+      .headers = 1,
+      .so = {NULL, 0, 0, 10, NULL, NULL, NULL, -1, NULL},
+  };
+  signal(SIGPIPE, SIG_IGN);
+  int rc = parse_args(&c, argc, argv);
+  if (rc == CLI_DONE) return 0;
+  if (rc) return rc;
+  char dir[4096];
+  int is_default;
+  if (open_instance(&c, dir, sizeof dir, &is_default)) return 1;
+  if (c.add_login) return logins_add(dir, c.add_login);
+  if (c.remove_login) return logins_remove(dir, c.remove_login);
+  if (check_instance_options(&c)) return 1;
+  if (c.serve) return run_instance(&c, dir);
+  return run_scripts(&c, dir, is_default);
 }

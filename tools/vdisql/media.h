@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * media.h - where a backup stream goes to or comes from: a set of stripes
  * ("media families"), one per DISK file or virtual device.  The stream

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * msg.h - messages in SQL Server's form: informational lines on stdout and
  * errors as "Msg N, Level L, State 1, Server S, Line n" plus a text line.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * parser.c - recursive-descent parser for vdisql's BACKUP / RESTORE
  * statements (see parser.h).  Option checks that need no I/O happen here,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * parser.h - the statements vdisql understands, as parsed from a batch:
  *   BACKUP DATABASE db TO dev[, dev...] [WITH opt[, opt...]]

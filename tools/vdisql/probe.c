@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * probe.c - the statements client drivers send around their work, which a
  * backup engine must answer the way SQL Server does (see exec.h):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * remote.h - the client side of the local protocol (wire.h): when an
  * instance runs for the directory, `vdisql -Q/-i` sends it the scripts and

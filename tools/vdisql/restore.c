@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * restore.c - the stream reader: checks every stripe's header, then reads
  * block k from stripe k % stripes, checking each record's CRC, the block
@@ -202,7 +203,11 @@ int stream_read_body(media_t *m, char *const *names, const vs_header *h,
         goto out;
       }
     }
-    if (crc32c_update(0, raw, b.raw_len) != b.raw_crc) {
+    /* Stored as is, the pages are the bytes just checked: their CRC must
+     * be the same number; only a decompressed block is read again. */
+    if ((b.flags & VS_B_ZSTD)
+            ? crc32c_update(0, raw, b.raw_len) != b.raw_crc
+            : b.raw_len != b.stored_len || b.raw_crc != b.stored_crc) {
       damage(err, dev, k, "the pages' checksum does not match");
       goto out;
     }
@@ -224,7 +229,7 @@ int stream_read_body(media_t *m, char *const *names, const vs_header *h,
     rs[s].blocks++;
     rs[s].pages += b.pages;
     rs[s].stored += b.stored_len;
-    rs[s].chain = crc32c_update(rs[s].chain, raw, b.raw_len);
+    rs[s].chain = crc32c_combine(rs[s].chain, b.raw_crc, b.raw_len);
     next = b.first_page + b.pages;
     done += b.pages;
     k++;

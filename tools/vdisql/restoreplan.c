@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * restoreplan.c - the restore rules (see restoreplan.h).  The texts are
  * SQL Server's; where vdisql knows less than SQL Server (a database that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * restoreplan.h - SQL Server's rules for what a RESTORE may do, checked
  * from the backup's header and the instance's state before anything is

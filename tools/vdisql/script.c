@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * script.c - scripts, batches and statements (see script.h).
  */

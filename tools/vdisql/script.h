@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * script.h - running a script: split at GO lines into batches, each lexed
  * and parsed whole, then run statement by statement (sqlcmd's rules: with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * serve.h - `vdisql --serve -S DIR`: the engine instance of one instance
  * directory, running in the foreground until SIGTERM or SIGINT, serving

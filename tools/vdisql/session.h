@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * session.h - one client connection of a running instance: its request
  * read whole (wire.h), its scripts run with the output bound to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * snapshot.c - consistent online reads of a SQLite database (snapshot.h).
  *
@@ -238,7 +239,8 @@ uint64_t snap_page_count(const snap_t *s) {
   return s->page_count;
 }
 
-static const struct walent *find(const snap_t *s, uint64_t pgno) {
+/* The first index entry of a page >= @p pgno (s->nidx if none). */
+static size_t lower_bound(const snap_t *s, uint64_t pgno) {
   size_t lo = 0, hi = s->nidx;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
@@ -247,6 +249,11 @@ static const struct walent *find(const snap_t *s, uint64_t pgno) {
     else
       hi = mid;
   }
+  return lo;
+}
+
+static const struct walent *find(const snap_t *s, uint64_t pgno) {
+  size_t lo = lower_bound(s, pgno);
   return lo < s->nidx && s->idx[lo].pgno == pgno ? &s->idx[lo] : NULL;
 }
 
@@ -271,6 +278,31 @@ int snap_read(snap_t *s, uint64_t pgno, uint8_t *buf, vmsg *err) {
     vmsg_set(err, 3201, "Read error on page %llu of the database: SQLite %d.",
              (unsigned long long)pgno, rc);
     return -1;
+  }
+  return 0;
+}
+
+int snap_read_run(snap_t *s, uint64_t pgno, uint32_t n, uint8_t *buf,
+                  vmsg *err) {
+  sqlite3_int64 ps = s->page_size;
+  /* The run from the database file in one read; then every page of it
+   * that has a frame in our index is read as snap_read reads it (its
+   * frame, or the file again if the WAL restarted: a concurrent backfill
+   * may have torn the copy read here, never the snapshot's). */
+  int rc = s->dbf->pMethods->xRead(s->dbf, buf, (int)(n * ps),
+                                   (sqlite3_int64)(pgno - 1) * ps);
+  if (rc != SQLITE_OK) {
+    /* Past the file's end (pages only in the WAL) or an error: page by
+     * page, as always. */
+    for (uint32_t i = 0; i < n; i++)
+      if (snap_read(s, pgno + i, buf + (size_t)i * (size_t)ps, err)) return -1;
+    return 0;
+  }
+  for (size_t k = lower_bound(s, pgno);
+       k < s->nidx && s->idx[k].pgno < pgno + n; k++) {
+    uint64_t pg = s->idx[k].pgno;
+    if (snap_read(s, pg, buf + (size_t)(pg - pgno) * (size_t)ps, err))
+      return -1;
   }
   return 0;
 }

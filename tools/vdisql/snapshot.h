@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * snapshot.h - a consistent, read-only page-by-page view of a live SQLite
  * database as of one instant, with memory bounded by the WAL's frame count
@@ -32,6 +33,11 @@ uint64_t snap_page_count(const snap_t *s);
 /** @brief Read page @p pgno (1-based, ascending order is fastest) into
  * @p buf (page_size bytes). @return 0 or -1 with @p err set. */
 int snap_read(snap_t *s, uint64_t pgno, uint8_t *buf, vmsg *err);
+/** Pages @p pgno .. @p pgno + @p n - 1 of the snapshot into @p buf, with
+ * one read of the database file for the run (the pages that have WAL
+ * frames are then read as snap_read does).  0, or -1 with @p err set. */
+int snap_read_run(snap_t *s, uint64_t pgno, uint32_t n, uint8_t *buf,
+                  vmsg *err);
 /** End the read transaction and close. */
 void snap_close(snap_t *s);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stage.c - databases in RESTORING state (see stage.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stage.h - databases in RESTORING state.  A RESTORE ... WITH NORECOVERY
  * puts the restored file at DIR/.vdisql/restoring/<db>.db and a

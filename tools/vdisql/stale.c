@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stale.c - removing the temporary files of killed vdisql processes (see
  * stale.h for the locking rule).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stale.h - temporary files a killed vdisql leaves behind, and how the
  * next vdisql recognises and removes them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stream.h - writing and reading a backup set (vstream.h records) over
  * media stripes.  backup.c writes; restore.c reads and checks everything.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tds.c - TDS packets and tokens, server side (see tds.h).  Field layouts
  * follow [MS-TDS]; the section of each is named where it is written.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tds.h - the Tabular Data Stream as Microsoft's open specification
  * [MS-TDS] defines it, server side, versions 7.1 to 7.4: packets (an 8-byte

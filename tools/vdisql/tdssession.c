@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tdssession.c - one TDS connection of a running instance (see session.h):
  * PRELOGIN, LOGIN7 with SQL authentication, then SQL batches run by the

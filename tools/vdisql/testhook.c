@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * testhook.c - named pause points for the tests (see testhook.h).
  */

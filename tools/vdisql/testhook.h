@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * testhook.h - named pause points for the tests (TESTING.md, "Test hooks
  * of the programs").  A test that must kill vdisql, or start a second

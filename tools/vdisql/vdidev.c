@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vdidev.c - the VIRTUAL_DEVICE media driver: vdisql as the SERVER of a
  * virtual device set (include/vdi.h).
@@ -208,7 +209,6 @@ static int send_raw(vmedia_t *vm, struct vdev *d, struct slot *s, int code,
   return vdi_srvdev_send_command(d->h, &s->cmd);
 }
 
-/* Wait until @p s is not in flight.  -1 if the agent ended without it. */
 /* A slot's state, read under the lock (the agent thread writes it). */
 static int slot_state(vmedia_t *vm, struct slot *s) {
   pthread_mutex_lock(&vm->mu);
@@ -217,6 +217,7 @@ static int slot_state(vmedia_t *vm, struct slot *s) {
   return st;
 }
 
+/* Wait until @p s is not in flight or the agent has ended; its state. */
 static int wait_quiet(vmedia_t *vm, struct slot *s) {
   pthread_mutex_lock(&vm->mu);
   while (s->state == SL_INFLIGHT && !vm->agent_done)
@@ -226,6 +227,7 @@ static int wait_quiet(vmedia_t *vm, struct slot *s) {
   return st;
 }
 
+/* Wait until @p s is not in flight.  -1 if the agent ended without it. */
 static int wait_slot(vmedia_t *vm, struct slot *s) {
   if (wait_quiet(vm, s) == SL_INFLIGHT) {
     io_error(vm, s->dev, ERROR_OPERATION_ABORTED);
@@ -233,9 +235,6 @@ static int wait_slot(vmedia_t *vm, struct slot *s) {
   }
   return 0;
 }
-
-/* A send was refused: the cause is usually an earlier command's error
- * completion (the device is then in IO-ERROR), so report that one. */
 
 /* A command refused because the device was already in IO-ERROR (1117) or
  * aborted (995) is a consequence; report the completion that caused it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * walfmt.h - the parts of SQLite's WAL file and wal-index formats that
  * vdisql reads itself (https://sqlite.org/fileformat2.html#walformat and

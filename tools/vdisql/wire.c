@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wire.c - frames of the local protocol and the instance address (see
  * wire.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wire.h - the local protocol between `vdisql -Q/-i` and a running
  * instance (`vdisql --serve`), and the instance's address.

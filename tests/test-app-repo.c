@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-app-repo.c - a vdi target as a repository with history (issue 16,
+ * point 2), across real processes: every backup is a new timestamped set,
+ * `vdi list` shows them all with their chains, a restore takes the newest
+ * full set unless --set names another, `vdi expire` keeps what the kept
+ * chains need (a dry run unless --delete), and backups written in the
+ * older one-folder layout (DB.manifest.json and DB.chain/ in the target)
+ * still list, verify and restore.
+ */
+#include "task.h"
+#include "test-app-util.h"
+#include "test-sql-util.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char inst[4200], bk[4200];
+
+static void setup(void) {
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  snprintf(bk, sizeof bk, "%s/bk", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+}
+
+static void digest_of(const char *name, char *out, size_t n) {
+  char p[4400];
+  snprintf(p, sizeof p, "%s/%s.db", inst, name);
+  app_t_digest(p, out, n);
+}
+
+/* The last path element of a set directory: its ID. */
+static const char *id_of(const char *set) {
+  const char *s = strrchr(set, '/');
+  return s ? s + 1 : set;
+}
+
+static int count(const char *text, const char *what) {
+  int n = 0;
+  for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
+    n++;
+  return n;
+}
+
+TEST_IMPL_TIMEOUT(app_repo_history_and_set_choice, 60) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char v1[64], v2[64], got[64], s1[4400], s2[4400];
+  app_t_make_db(inst, "db", 2000, 4096, 1);
+  digest_of("db", v1, sizeof v1);
+  app_t_run_ok("backup 1", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "-q"));
+  app_t_make_db(inst, "db", 3000, 4096, 2);
+  digest_of("db", v2, sizeof v2);
+  ASSERT(strcmp(v1, v2) != 0);
+  app_t_run_ok("backup 2", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "--stripes",
+                    "2", "--compress", "-q"));
+  /* Two sets, the first kept whole beside the second. */
+  ASSERT_EQ(app_t_set_dir(bk, "db", 0, s1, sizeof s1), 2);
+  app_t_set_dir(bk, "db", -1, s2, sizeof s2);
+  ASSERT(app_t_exists(s1, "db.manifest.json") &&
+         app_t_exists(s1, "db.stripe0.vdibak"));
+  ASSERT(app_t_exists(s2, "db.stripe1.vdibak"));
+  ASSERT(strstr(id_of(s1), "-full") && strstr(id_of(s2), "-full"));
+
+  /* list: every set, with its ID, type, stripes and compression. */
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", bk)), 0);
+  if (!strstr(out, id_of(s1)) || !strstr(out, id_of(s2)) ||
+      !strstr(out, "2 stripes") || !strstr(out, "compression zstd") ||
+      !strstr(out, "compression none")) {
+    app_t_show("list", out);
+    TASK_FAIL_("list does not show both sets");
+  }
+  free(out);
+  /* ... and of one set, given its directory. */
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", s1)), 0);
+  ASSERT(strstr(out, id_of(s1)) && !strstr(out, id_of(s2)));
+  free(out);
+
+  /* ... and of one database's folder. */
+  char folder[4400];
+  snprintf(folder, sizeof folder, "%s/db", bk);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", folder)), 0);
+  ASSERT(strstr(out, id_of(s1)) && strstr(out, id_of(s2)));
+  free(out);
+
+  /* restore: the newest set by default, another with --set. */
+  app_t_run_ok("restore newest", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+                    "newest", "-q"));
+  digest_of("newest", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+  app_t_run_ok("restore --set", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+                    "older", "--set", id_of(s1), "-q"));
+  digest_of("older", got, sizeof got);
+  ASSERT_STR_EQ(got, v1);
+  /* From one set's directory, as from a repository. */
+  app_t_run_ok("restore from a set", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", s1, "--as",
+                    "fromset", "-q"));
+  digest_of("fromset", got, sizeof got);
+  ASSERT_STR_EQ(got, v1);
+  app_t_run_ok("restore from the database's folder", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", folder,
+                    "--as", "fromfolder", "-q"));
+  digest_of("fromfolder", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+  /* `vdi restore db.db`: the name without the file's .db. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "db.db", "--instance", inst, "--from", bk,
+                           "--as", "x")),
+            3);
+  ASSERT(strstr(out, "leave out the file's .db (vdi restore db)"));
+  free(out);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+                     "none", "--set", "20000101T000000.000Z-full", "-q")),
+      3);
+  ASSERT(strstr(out, "no backup set '20000101T000000.000Z-full'"));
+  free(out);
+  /* verify: each set. */
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("verify", "--instance", inst, "--from", bk)),
+      0);
+  ASSERT(strstr(out, id_of(s1)) && strstr(out, id_of(s2)));
+  free(out);
+  return 0;
+}
+
+/* ------------------------------------------------ chains and expire */
+
+static void db_file(char *out, size_t n, const char *name) {
+  snprintf(out, n, "%s/%s.db", inst, name);
+}
+
+static void add_rows(int k) {
+  char p[4400];
+  sqlite3 *db;
+  db_file(p, sizeof p, "app");
+  ASSERT_EQ(sqlite3_open(p, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  for (int i = 0; i < k; i++)
+    ASSERT_EQ(sqlite3_exec(db,
+                           "INSERT INTO t(v, b) VALUES ('more', "
+                           "randomblob(500))",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static long rows(const char *name) {
+  char p[4400];
+  long n = -1;
+  db_file(p, sizeof p, name);
+  if (access(p, F_OK) != 0) return -1;
+  sql_digest(p, &n);
+  return n;
+}
+
+static void backup(const char *what, const char *kind) {
+  if (kind)
+    app_t_run_ok(
+        what, NULL,
+        ARGS("backup", "app", "--instance", inst, "--to", bk, kind, "-q"));
+  else
+    app_t_run_ok(what, NULL,
+                 ARGS("backup", "app", "--instance", inst, "--to", bk, "-q"));
+}
+
+static void copy_set(const char *from, const char *to) {
+  char cmd[9000];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp -p '%s'/* '%s'/", to, from,
+           to);
+  ASSERT_EQ(system(cmd), 0);
+}
+
+TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char p[4400], logp[4400];
+  db_file(p, sizeof p, "app");
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  backup("full 1", NULL);
+  add_rows(20);
+  backup("log 1", "--log");
+  add_rows(20);
+  backup("diff 1", "--differential");
+  backup("full 2", NULL);
+  add_rows(20);
+  backup("log 2", "--log");
+  long all = rows("app");
+  ASSERT_EQ(all, 260);
+  char f1[4400], f2[4400], l2[4400];
+  ASSERT_EQ(app_t_set_dir(bk, "app", 0, f1, sizeof f1), 5);
+  app_t_set_dir(bk, "app", 3, f2, sizeof f2);
+  app_t_set_dir(bk, "app", 4, l2, sizeof l2);
+  ASSERT(strstr(f2, "-full") && strstr(l2, "-log"));
+
+  /* list: each chain under its full set; JSON says which chain. */
+  char *out = NULL, want[9000];
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", bk)), 0);
+  if (!strstr(out, "+ log 000001") || !strstr(out, "+ differential 000002")) {
+    app_t_show("list", out);
+    TASK_FAIL_("the first chain is not shown");
+  }
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", bk, "--json")), 0);
+  snprintf(want, sizeof want,
+           "\"id\": \"%s\", \"type\": \"log\", "
+           "\"complete\": true, \"chain\": \"%s\"",
+           id_of(l2), id_of(f2));
+  if (!strstr(out, want)) {
+    app_t_show("list --json", out);
+    TASK_FAIL_("%s", want);
+  }
+  ASSERT_EQ(count(out, "\"database\": \"app\""), 5);
+  free(out);
+
+  /* expire: a dry run by default; the first chain would go. */
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("expire", "--from", bk, "--keep-last", "1")),
+      0);
+  if (count(out, "would delete") != 3 || !strstr(out, "3 of 5 sets would")) {
+    app_t_show("expire", out);
+    TASK_FAIL_("dry run");
+  }
+  free(out);
+  ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 5); /* nothing deleted */
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", bk, "--keep-daily", "1", "--dry-run")),
+      0);
+  ASSERT(strstr(out, "3 of 5 sets would"));
+  free(out);
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("expire", "--from", bk, "--keep-last", "2")),
+      0);
+  ASSERT(strstr(out, "0 of 5 sets would"));
+  free(out);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", bk, "--keep-last", "1", "--delete")),
+      0);
+  ASSERT(strstr(out, "3 of 5 sets deleted"));
+  free(out);
+  ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 2);
+  /* What is left is a whole chain: it restores to the last log. */
+  app_t_run_ok("latest", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
+                    "r1", "--latest", "-q"));
+  ASSERT_EQ(rows("r1"), all);
+
+  /* The one-folder layout of earlier vdi versions: the full backup's
+   * files in the target, the chain in app.chain/<seq>-log/. */
+  char old[4400], entry[4500];
+  snprintf(old, sizeof old, "%s/old", test_tmpdir());
+  snprintf(entry, sizeof entry, "%s/app.chain/000001-log", old);
+  copy_set(f2, old);
+  copy_set(l2, entry);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", old)), 0);
+  if (!strstr(out, "app  legacy  full") || !strstr(out, "+ log 000001")) {
+    app_t_show("list old", out);
+    TASK_FAIL_("old layout not listed");
+  }
+  free(out);
+  app_t_run_ok("verify old", NULL,
+               ARGS("verify", "--instance", inst, "--from", old));
+  app_t_run_ok("restore old", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", old, "--as",
+                    "r2", "-q"));
+  ASSERT_EQ(rows("r2"), 240);
+  app_t_run_ok("restore old chain", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", old, "--as",
+                    "r3", "--latest", "-q"));
+  ASSERT_EQ(rows("r3"), all);
+  /* expire leaves the old layout alone. */
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", old, "--keep-last", "1", "--delete")),
+      0);
+  ASSERT(app_t_exists(old, "app.manifest.json"));
+  free(out);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

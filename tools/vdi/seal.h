@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * seal.h - authenticated encryption of a byte stream (a backup stripe)
+ * with libsodium's crypto_secretstream_xchacha20poly1305.
+ *
+ * A sealed stream is a 56-byte header, then chunks:
+ *
+ *   0   8  magic "VDISEAL\0"
+ *   8   4  version (1), little-endian
+ *   12  4  plaintext chunk size (65536), little-endian
+ *   16 16  key id: BLAKE2b-128 of "openvdi seal key id" keyed by the key
+ *   32 24  secretstream header (the stream's nonce)
+ *   56 ..  chunks: each holds chunk-size plaintext bytes + 17 bytes of tag
+ *          and MAC, the last one shorter (maybe empty) and tagged FINAL
+ *
+ * The 56-byte header is the additional data of every chunk, so no byte of
+ * it can be changed either.  A reader names a wrong key from the key id
+ * before it decrypts anything (-EKEYREJECTED), refuses a chunk whose MAC
+ * fails (-EBADMSG), and a stream that ends before its FINAL chunk, or goes
+ * on after it, (-EBADMSG).  Plaintext is handed on only chunk by chunk,
+ * after that chunk is authenticated; whoever must refuse a damaged stream
+ * before using any of it reads it whole once first (vdi verify).
+ *
+ * The key is a file of exactly 32 random bytes (`vdi keygen FILE`, or
+ * `head -c 32 /dev/urandom > FILE`).
+ */
+#ifndef OPENVDI_SEAL_H
+#define OPENVDI_SEAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEAL_KEY_BYTES    32
+#define SEAL_HEADER_BYTES 56
+#define SEAL_CHUNK        65536
+
+struct seal_key {
+  unsigned char key[SEAL_KEY_BYTES];
+  unsigned char id[16];
+};
+
+/* Loads a key file (exactly 32 bytes).  0 or a negative errno with a
+ * one-line reason in err. */
+int seal_key_load(struct seal_key *k, const char *path, char *err,
+                  size_t errlen);
+/* Writes a new random key to path (created, mode 0600, never replacing a
+ * file). */
+int seal_keygen(const char *path, char *err, size_t errlen);
+/* The key id as 32 hex digits (out: at least 33 bytes). */
+void seal_key_id_hex(const unsigned char id[16], char *out);
+/* Wipes a key. */
+void seal_key_wipe(struct seal_key *k);
+
+/* Where a writer's sealed bytes, or a reader's opened bytes, go: 0 or a
+ * negative errno that stops the stream. */
+typedef int (*seal_out_fn)(void *arg, const void *buf, size_t n);
+
+struct seal_writer;
+int seal_writer_open(struct seal_writer **w, const struct seal_key *k,
+                     seal_out_fn out, void *arg);
+int seal_write(struct seal_writer *w, const void *buf, size_t n);
+/* Seals the last chunk (FINAL). */
+int seal_writer_finish(struct seal_writer *w);
+void seal_writer_free(struct seal_writer *w);
+/* Sealed size of n plaintext bytes. */
+uint64_t seal_sealed_size(uint64_t n);
+
+struct seal_reader;
+int seal_reader_open(struct seal_reader **r, const struct seal_key *k,
+                     seal_out_fn out, void *arg);
+/* Feeds sealed bytes; opened ones go to out. */
+int seal_feed(struct seal_reader *r, const void *buf, size_t n);
+/* The end of the sealed bytes: -EBADMSG if the FINAL chunk was not seen. */
+int seal_reader_finish(struct seal_reader *r);
+/* The reason of the last error, one line ("" if none). */
+const char *seal_reader_error(const struct seal_reader *r);
+void seal_reader_free(struct seal_reader *r);
+
+#endif
