@@ -692,6 +692,62 @@ static int count_lines(const char *s, const char *with) {
   return n;
 }
 
+/* The key under pre ending in `suffix` (the first, in key order). */
+struct key_find {
+  const char *suffix;
+  char *out;
+  size_t n;
+  int found;
+};
+
+static int match_key(void *arg, const char *key, uint64_t size) {
+  (void)size;
+  struct key_find *f = arg;
+  size_t l = strlen(key), sl = strlen(f->suffix);
+  if (!f->found && l >= sl && strcmp(key + l - sl, f->suffix) == 0) {
+    snprintf(f->out, f->n, "%s", key);
+    f->found = 1;
+  }
+  return 0;
+}
+
+static int find_key(struct s3_client *c, const char *bucket, const char *pre,
+                    const char *suffix, char *out, size_t n) {
+  struct key_find f = {suffix, out, n, 0};
+  ASSERT_EQ(s3_list(c, bucket, pre, match_key, &f), 0);
+  return f.found;
+}
+
+/* The IDs of db's sets under pre, oldest first (from the objects). */
+struct set_ids {
+  size_t plen;
+  char id[8][64];
+  int n;
+};
+
+static int add_set_id(void *arg, const char *key, uint64_t size) {
+  (void)size;
+  struct set_ids *v = arg;
+  const char *id = key + v->plen, *end = strchr(id, '/');
+  if (!end || end - id >= 64) return 0;
+  if (v->n > 0 && strncmp(v->id[v->n - 1], id, (size_t)(end - id)) == 0 &&
+      v->id[v->n - 1][end - id] == 0)
+    return 0;
+  ASSERT(v->n < 8);
+  snprintf(v->id[v->n++], 64, "%.*s", (int)(end - id), id);
+  return 0;
+}
+
+static int set_ids(struct s3_client *c, const char *bucket, const char *pre,
+                   const char *db, struct set_ids *v) {
+  char p[300];
+  snprintf(p, sizeof p, "%s%s/", pre, db);
+  memset(v, 0, sizeof *v);
+  v->plen = strlen(p);
+  ASSERT_EQ(s3_list(c, bucket, p, add_set_id, v), 0);
+  return v->n;
+}
+
 static void vdi_round_trip(const char *stripes, int compress) {
   vdi_setup(prefix());
   if (compress)
@@ -705,7 +761,7 @@ static void vdi_round_trip(const char *stripes, int compress) {
                       "--stripes", stripes, "--encrypt", "--key-file", keyf));
   char *out = NULL;
   ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
-  ASSERT(strstr(out, "src  finished"));
+  ASSERT(strstr(out, "-full  full  finished"));
   ASSERT(strstr(out, compress ? "compression zstd" : "compression none"));
   free(out);
   app_t_run_ok("verify", NULL,
@@ -771,8 +827,16 @@ TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
   ASSERT_EQ(app_t_run(&out, NULL,
                       ARGS("restore", "src", "--instance", inst, "--from", url,
                            "--as", "copy", "--key-file", keyf)),
-            1);
+            3);
   ASSERT(strstr(out, "no complete backup of 'src'"));
+  free(out);
+  /* Listed, from its open upload, as what it is: not a backup. */
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  if (!strstr(out, "-full  full  incomplete (no manifest") ||
+      strstr(out, "finished")) {
+    app_t_show("list", out);
+    TASK_FAIL_("the killed backup is not listed as incomplete");
+  }
   free(out);
   /* The next backup there aborts them first, and succeeds. */
   ASSERT_EQ(app_t_run(&out, NULL,
@@ -802,7 +866,8 @@ TEST_IMPL_TIMEOUT(s3_vdi_damaged_object, 120) {
                     "--stripes", "2", "--compress"));
   /* One byte of stripe 1 changed in the store. */
   char key[300];
-  snprintf(key, sizeof key, "%ssrc.stripe1.vdibak", pre);
+  ASSERT_EQ(find_key(c, bucket, pre, "/src.stripe1.vdibak", key, sizeof key),
+            1);
   struct t_sink obj = {0};
   ASSERT_EQ(s3_get(c, bucket, key, 0, 0, t_sink_write, &obj), 0);
   obj.p[obj.n - 10] ^= 0x01;
@@ -810,14 +875,14 @@ TEST_IMPL_TIMEOUT(s3_vdi_damaged_object, 120) {
   char *out = NULL;
   ASSERT_EQ(app_t_run(&out, NULL,
                       ARGS("verify", "src", "--instance", inst, "--from", url)),
-            1);
+            4);
   fprintf(stderr, "%s", out);
   ASSERT(strstr(out, "CRC-32C") && strstr(out, "damaged"));
   free(out);
   ASSERT_EQ(app_t_run(&out, NULL,
                       ARGS("restore", "src", "--instance", inst, "--from", url,
                            "--as", "copy")),
-            1);
+            4);
   ASSERT(strstr(out, "damaged; refusing to use it"));
   ASSERT(!app_t_exists(inst, "copy.db"));
   free(out);
@@ -853,5 +918,134 @@ TEST_IMPL_TIMEOUT(s3_vdi_credentials_and_bucket, 90) {
     ASSERT_EQ(count_lines(out, "\n"), 1);
     free(out);
   }
+  return 0;
+}
+
+/* An S3 target is a repository like a directory: each backup a new set
+ * under PREFIX/DB/ID/, list shows them all, restore takes the newest
+ * unless --set, expire deletes what no kept chain needs (objects and
+ * unfinished uploads), and the old single-set layout still reads. */
+TEST_IMPL_TIMEOUT(s3_vdi_repository, 240) {
+  const char *pre = prefix();
+  vdi_setup(pre);
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  char v1[64], v2[64], got[64];
+  digest_db("src", v1, sizeof v1);
+  app_t_run_ok("backup 1", NULL,
+               ARGS("backup", "src", "--instance", inst, "--to", url, "-q"));
+  app_t_make_db(inst, "src", 30000, 4096, 4);
+  digest_db("src", v2, sizeof v2);
+  ASSERT(strcmp(v1, v2) != 0);
+  app_t_run_ok("backup 2", NULL,
+               ARGS("backup", "src", "--instance", inst, "--to", url,
+                    "--stripes", "2", "--compress", "-q"));
+  struct set_ids ids;
+  ASSERT_EQ(set_ids(c, bucket, pre, "src", &ids), 2);
+  ASSERT(strstr(ids.id[0], "-full") && strstr(ids.id[1], "-full"));
+  ASSERT(strcmp(ids.id[0], ids.id[1]) < 0);
+  char key[300];
+  snprintf(key, sizeof key, "%ssrc/%s/src.manifest.json", pre, ids.id[1]);
+  uint64_t size = 0;
+  ASSERT_EQ(s3_head(c, bucket, key, &size), 0);
+
+  /* list: both sets, each with its stripes and compression. */
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  if (!strstr(out, ids.id[0]) || !strstr(out, ids.id[1]) ||
+      !strstr(out, "2 stripes") || !strstr(out, "compression zstd") ||
+      !strstr(out, "compression none")) {
+    app_t_show("list", out);
+    TASK_FAIL_("list does not show both sets");
+  }
+  free(out);
+
+  /* restore: the newest set by default, another with --set. */
+  app_t_run_ok("restore newest", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
+                    "newest", "-q"));
+  digest_db("newest", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+  app_t_run_ok("restore --set", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
+                    "older", "--set", ids.id[0], "-q"));
+  digest_db("older", got, sizeof got);
+  ASSERT_STR_EQ(got, v1);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("restore", "src", "--instance", inst, "--from", url,
+                     "--as", "none", "--set", "20000101T000000.000Z-full")),
+      3);
+  ASSERT(strstr(out, "no backup set '20000101T000000.000Z-full'"));
+  free(out);
+
+  /* expire: a dry run deletes nothing. */
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("expire", "--from", url, "--keep-last", "1")),
+      0);
+  if (!strstr(out, "1 of 2 sets would be deleted") || !strstr(out, ids.id[0])) {
+    app_t_show("expire", out);
+    TASK_FAIL_("dry run");
+  }
+  free(out);
+  ASSERT_EQ(set_ids(c, bucket, pre, "src", &ids), 2);
+  /* An upload left open inside the older set goes with it. */
+  char upload[256], okey[300];
+  snprintf(okey, sizeof okey, "%ssrc/%s/src.stripe9.vdibak", pre, ids.id[0]);
+  ASSERT_EQ(s3_mpu_create(c, bucket, okey, upload, sizeof upload), 0);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", url, "--keep-last", "1", "--delete")),
+      0);
+  if (!strstr(out, "1 of 2 sets deleted")) {
+    app_t_show("expire --delete", out);
+    TASK_FAIL_("expire --delete");
+  }
+  free(out);
+  char newest[64];
+  snprintf(newest, sizeof newest, "%s", ids.id[1]);
+  ASSERT_EQ(set_ids(c, bucket, pre, "src", &ids), 1);
+  ASSERT_STR_EQ(ids.id[0], newest);
+  int open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 0);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  ASSERT(strstr(out, newest) && count_lines(out, "-full  full") == 1);
+  free(out);
+
+  /* The old single-set layout (PREFIX/src.manifest.json and its stripes
+   * beside it), as earlier vdi versions wrote it: listed, restored, never
+   * expired.  Made here from the kept set's objects. */
+  const char *names[] = {"src.manifest.json", "src.stripe0.vdibak",
+                         "src.stripe1.vdibak"};
+  for (int i = 2; i >= 0; i--) {
+    char from[300], to[300];
+    struct t_sink obj = {0};
+    snprintf(from, sizeof from, "%ssrc/%s/%s", pre, newest, names[i]);
+    snprintf(to, sizeof to, "%s%s", pre, names[i]);
+    ASSERT_EQ(s3_get(c, bucket, from, 0, 0, t_sink_write, &obj), 0);
+    ASSERT_EQ(s3_put(c, bucket, to, obj.p, obj.n), 0);
+    free(obj.p);
+  }
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  if (!strstr(out, "src  legacy  full") || !strstr(out, newest)) {
+    app_t_show("list", out);
+    TASK_FAIL_("the old layout is not listed");
+  }
+  free(out);
+  app_t_run_ok("restore legacy", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
+                    "legacy", "--set", "legacy", "-q"));
+  digest_db("legacy", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", url, "--keep-last", "1", "--delete")),
+      0);
+  free(out);
+  snprintf(key, sizeof key, "%ssrc.manifest.json", pre);
+  ASSERT_EQ(s3_head(c, bucket, key, &size), 0);
+  s3_client_free(c);
   return 0;
 }
