@@ -8,11 +8,15 @@
  * manifest last, a writer killed mid-upload and its parts cleaned up, a
  * damaged or cut object refused, wrong credentials and a missing bucket
  * each said in one line, the AWS CLI's profile files and virtual-host
- * addressing.  The tests skip only when the script says this machine lacks
- * Ceph.
+ * addressing.  Then `vdi` with s3:// targets across real processes: round
+ * trips, an S3 repository of sets with history (list, restore of the
+ * newest or --set, expire dry run and --delete, the old one-set layout),
+ * differential and log chains, a killed backup, a damaged object.  The
+ * tests skip only when the script says this machine lacks Ceph.
  */
 #include "task.h"
 #include "test-app-util.h"
+#include "test-sql-util.h"
 
 #include "../tools/vdi/s3.h"
 #include "../tools/vdi/seal.h"
@@ -1046,6 +1050,87 @@ TEST_IMPL_TIMEOUT(s3_vdi_repository, 240) {
   free(out);
   snprintf(key, sizeof key, "%ssrc.manifest.json", pre);
   ASSERT_EQ(s3_head(c, bucket, key, &size), 0);
+  s3_client_free(c);
+  return 0;
+}
+
+/* ------------------------------------------------ chains in S3 */
+
+static void chain_backup(const char *what, const char *kind) {
+  if (kind)
+    app_t_run_ok(
+        what, NULL,
+        ARGS("backup", "app", "--instance", inst, "--to", url, kind, "-q"));
+  else
+    app_t_run_ok(what, NULL,
+                 ARGS("backup", "app", "--instance", inst, "--to", url, "-q"));
+}
+
+/* Differential and log sets in S3, as in a directory: listed under their
+ * full set, restored with --latest and --set, and expire keeps the chain
+ * the kept full set needs. */
+TEST_IMPL_TIMEOUT(s3_vdi_chain, 240) {
+  vdi_setup(prefix());
+  const char *pre = strchr(url + 5, '/') + 1;
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  char p[4400], logp[4400];
+  snprintf(p, sizeof p, "%s/app.db", inst);
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  chain_backup("full 1", NULL);
+  app_t_add_rows(inst, "app", 20);
+  chain_backup("log 1", "--log");
+  app_t_add_rows(inst, "app", 20);
+  chain_backup("diff 1", "--differential");
+  long at_diff = app_t_rows(inst, "app");
+  chain_backup("full 2", NULL);
+  app_t_add_rows(inst, "app", 20);
+  chain_backup("log 2", "--log");
+  long all = app_t_rows(inst, "app");
+  ASSERT_EQ(all, 260);
+  struct set_ids ids;
+  ASSERT_EQ(set_ids(c, bucket, pre, "app", &ids), 5);
+  ASSERT(strstr(ids.id[2], "-diff") && strstr(ids.id[4], "-log"));
+
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  if (!strstr(out, "+ log 000001") || !strstr(out, "+ differential 000002") ||
+      count_lines(out, "+ log") != 2) {
+    app_t_show("list", out);
+    TASK_FAIL_("the chains are not shown");
+  }
+  free(out);
+  /* --latest: the newest full and every log after it. */
+  app_t_run_ok("latest", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", url, "--as",
+                    "r1", "--latest", "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r1"), all);
+  /* --set of a differential: its full set, then it. */
+  app_t_run_ok("set diff", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", url, "--as",
+                    "r2", "--set", ids.id[2], "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r2"), at_diff);
+
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", url, "--keep-last", "1", "--delete")),
+      0);
+  if (!strstr(out, "3 of 5 sets deleted")) {
+    app_t_show("expire", out);
+    TASK_FAIL_("expire --delete");
+  }
+  free(out);
+  ASSERT_EQ(set_ids(c, bucket, pre, "app", &ids), 2);
+  ASSERT(strstr(ids.id[0], "-full") && strstr(ids.id[1], "-log"));
+  app_t_run_ok("latest after expire", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", url, "--as",
+                    "r3", "--latest", "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r3"), all);
+  sql_serve_stop(srv, 10000);
   s3_client_free(c);
   return 0;
 }
