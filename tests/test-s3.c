@@ -954,8 +954,19 @@ TEST_IMPL_TIMEOUT(s3_vdi_repository, 240) {
   uint64_t size = 0;
   ASSERT_EQ(s3_head(c, bucket, key, &size), 0);
 
-  /* list: both sets, each with its stripes and compression. */
+  /* vdi check: the store answers, or says why not. */
   char *out = NULL;
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("check", "--instance", inst, "--to", url)), 0);
+  ASSERT(strstr(out, " reachable"));
+  free(out);
+  ASSERT(app_t_run(&out, NULL,
+                   ARGS("check", "--instance", inst, "--to",
+                        "s3://vdi-no-such-bucket/x")) != 0);
+  ASSERT(strstr(out, "NoSuchBucket") && strstr(out, "not reachable"));
+  free(out);
+
+  /* list: both sets, each with its stripes and compression. */
   ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
   if (!strstr(out, ids.id[0]) || !strstr(out, ids.id[1]) ||
       !strstr(out, "2 stripes") || !strstr(out, "compression zstd") ||

@@ -487,6 +487,8 @@ static int s3_stripe_create(struct repo *r, const char *dir, const char *name,
   if (rc == 0)
     rc = stripe_create_s3(st, &s->cfg, s->bucket, key, name, PART_SIZE,
                           INFLIGHT);
+  else
+    st->fd = -1; /* stripe_close() then closes nothing */
   if (rc != 0) app_err("cannot start stripe %d: %s", st->index, strerror(-rc));
   return rc;
 }
