@@ -438,17 +438,20 @@ int repo_check(struct repo *r, const char *dir, const struct manifest *m,
 }
 
 void repo_discard(struct repo *r, const char *dir) {
-  struct repo_set s;
-  memset(&s, 0, sizeof s);
-  snprintf(s.dir, sizeof s.dir, "%s", dir);
-  r->ops->remove(r, &s);
-  if (r->ops == &dir_ops) {
-    char parent[4600];
-    snprintf(parent, sizeof parent, "%s", dir);
-    char *slash = strrchr(parent, '/');
-    if (slash) *slash = 0;
-    rmdir(parent); /* the database's folder, if this was its only set */
+  if (r->ops != &dir_ops) {
+    struct repo_set s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.dir, sizeof s.dir, "%s", dir);
+    r->ops->remove(r, &s);
+    return;
   }
+  /* No manifest was written and nothing needs to be durable: quick. */
+  remove_tree(dir);
+  char parent[4600];
+  snprintf(parent, sizeof parent, "%s", dir);
+  char *slash = strrchr(parent, '/');
+  if (slash) *slash = 0;
+  rmdir(parent); /* the database's folder, if this was its only set */
 }
 
 void repo_close(struct repo *r) {

@@ -500,6 +500,7 @@ static int s3_stripe_open(struct repo *r, const char *dir, const char *name,
   int rc = key_in(s, dir, name, key, sizeof key);
   if (rc != 0) {
     app_err("%s/%s: %s", dir, name, strerror(-rc));
+    st->fd = -1; /* stripe_close() then closes nothing */
     return rc;
   }
   return stripe_open_s3(st, &s->cfg, s->bucket, key, name);
