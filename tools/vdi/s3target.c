@@ -63,7 +63,8 @@ static int told(struct s3repo *s) {
 static int key_in(const struct s3repo *s, const char *dir, const char *name,
                   char *out, size_t n) {
   size_t bl = strlen(s->bucket);
-  if (strncmp(dir, "s3://", 5) != 0 || strncmp(dir + 5, s->bucket, bl) != 0)
+  if (strncmp(dir, "s3://", 5) != 0 || strncmp(dir + 5, s->bucket, bl) != 0 ||
+      (dir[5 + bl] != '/' && dir[5 + bl] != 0))
     return -EINVAL;
   const char *rest = dir + 5 + bl;
   if (*rest == '/') rest++;
