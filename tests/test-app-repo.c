@@ -13,7 +13,6 @@
 #include "test-sql-util.h"
 
 #include <errno.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,30 +138,6 @@ static void db_file(char *out, size_t n, const char *name) {
   snprintf(out, n, "%s/%s.db", inst, name);
 }
 
-static void add_rows(int k) {
-  char p[4400];
-  sqlite3 *db;
-  db_file(p, sizeof p, "app");
-  ASSERT_EQ(sqlite3_open(p, &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  for (int i = 0; i < k; i++)
-    ASSERT_EQ(sqlite3_exec(db,
-                           "INSERT INTO t(v, b) VALUES ('more', "
-                           "randomblob(500))",
-                           NULL, NULL, NULL),
-              SQLITE_OK);
-  sqlite3_close(db);
-}
-
-static long rows(const char *name) {
-  char p[4400];
-  long n = -1;
-  db_file(p, sizeof p, name);
-  if (access(p, F_OK) != 0) return -1;
-  sql_digest(p, &n);
-  return n;
-}
-
 static void backup(const char *what, const char *kind) {
   if (kind)
     app_t_run_ok(
@@ -190,14 +165,14 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   pid_t srv = sql_serve(inst, logp, NULL);
   ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
   backup("full 1", NULL);
-  add_rows(20);
+  app_t_add_rows(inst, "app", 20);
   backup("log 1", "--log");
-  add_rows(20);
+  app_t_add_rows(inst, "app", 20);
   backup("diff 1", "--differential");
   backup("full 2", NULL);
-  add_rows(20);
+  app_t_add_rows(inst, "app", 20);
   backup("log 2", "--log");
-  long all = rows("app");
+  long all = app_t_rows(inst, "app");
   ASSERT_EQ(all, 260);
   char f1[4400], f2[4400], l2[4400];
   ASSERT_EQ(app_t_set_dir(bk, "app", 0, f1, sizeof f1), 5);
@@ -257,7 +232,7 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   app_t_run_ok("latest", NULL,
                ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
                     "r1", "--latest", "-q"));
-  ASSERT_EQ(rows("r1"), all);
+  ASSERT_EQ(app_t_rows(inst, "r1"), all);
 
   /* The one-folder layout of earlier vdi versions: the full backup's
    * files in the target, the chain in app.chain/<seq>-log/. */
@@ -277,11 +252,11 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   app_t_run_ok("restore old", NULL,
                ARGS("restore", "app", "--instance", inst, "--from", old, "--as",
                     "r2", "-q"));
-  ASSERT_EQ(rows("r2"), 240);
+  ASSERT_EQ(app_t_rows(inst, "r2"), 240);
   app_t_run_ok("restore old chain", NULL,
                ARGS("restore", "app", "--instance", inst, "--from", old, "--as",
                     "r3", "--latest", "-q"));
-  ASSERT_EQ(rows("r3"), all);
+  ASSERT_EQ(app_t_rows(inst, "r3"), all);
   /* expire leaves the old layout alone. */
   ASSERT_EQ(
       app_t_run(&out, NULL,

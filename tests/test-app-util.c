@@ -8,6 +8,7 @@
  */
 #include "task.h"
 #include "test-app-util.h"
+#include "test-sql-util.h"
 
 #include "crc32c.h"
 
@@ -338,4 +339,28 @@ int t_sink_write(void *arg, const void *buf, size_t n) {
   memcpy(s->p + s->n, buf, n);
   s->n += n;
   return 0;
+}
+
+void app_t_add_rows(const char *inst, const char *name, int k) {
+  char p[4400];
+  sqlite3 *db;
+  snprintf(p, sizeof p, "%s/%s.db", inst, name);
+  ASSERT_EQ(sqlite3_open(p, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  for (int i = 0; i < k; i++)
+    ASSERT_EQ(sqlite3_exec(db,
+                           "INSERT INTO t(v, b) VALUES ('more', "
+                           "randomblob(500))",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+  sqlite3_close(db);
+}
+
+long app_t_rows(const char *inst, const char *name) {
+  char p[4400];
+  long n = -1;
+  snprintf(p, sizeof p, "%s/%s.db", inst, name);
+  if (access(p, F_OK) != 0) return -1;
+  sql_digest(p, &n);
+  return n;
 }

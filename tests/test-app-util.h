@@ -59,6 +59,10 @@ int t_sink_write(void *arg, const void *buf, size_t n);
  * built: for a test's setup. */
 void app_t_require_engine(void);
 void app_t_flip_byte(const char *path, long off);
+/* k rows more in table t of inst/db.db (sql_make_db's shape), and how
+ * many rows inst/db.db has (-1: no such file). */
+void app_t_add_rows(const char *inst, const char *db, int k);
+long app_t_rows(const char *inst, const char *db);
 long long app_t_file_size(const char *path);
 
 #endif

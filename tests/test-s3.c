@@ -8,11 +8,15 @@
  * manifest last, a writer killed mid-upload and its parts cleaned up, a
  * damaged or cut object refused, wrong credentials and a missing bucket
  * each said in one line, the AWS CLI's profile files and virtual-host
- * addressing.  The tests skip only when the script says this machine lacks
- * Ceph.
+ * addressing.  Then `vdi` with s3:// targets across real processes: round
+ * trips, an S3 repository of sets with history (list, restore of the
+ * newest or --set, expire dry run and --delete, the old one-set layout),
+ * differential and log chains, a killed backup, a damaged object.  The
+ * tests skip only when the script says this machine lacks Ceph.
  */
 #include "task.h"
 #include "test-app-util.h"
+#include "test-sql-util.h"
 
 #include "../tools/vdi/s3.h"
 #include "../tools/vdi/seal.h"
@@ -692,6 +696,62 @@ static int count_lines(const char *s, const char *with) {
   return n;
 }
 
+/* The key under pre ending in `suffix` (the first, in key order). */
+struct key_find {
+  const char *suffix;
+  char *out;
+  size_t n;
+  int found;
+};
+
+static int match_key(void *arg, const char *key, uint64_t size) {
+  (void)size;
+  struct key_find *f = arg;
+  size_t l = strlen(key), sl = strlen(f->suffix);
+  if (!f->found && l >= sl && strcmp(key + l - sl, f->suffix) == 0) {
+    snprintf(f->out, f->n, "%s", key);
+    f->found = 1;
+  }
+  return 0;
+}
+
+static int find_key(struct s3_client *c, const char *bucket, const char *pre,
+                    const char *suffix, char *out, size_t n) {
+  struct key_find f = {suffix, out, n, 0};
+  ASSERT_EQ(s3_list(c, bucket, pre, match_key, &f), 0);
+  return f.found;
+}
+
+/* The IDs of db's sets under pre, oldest first (from the objects). */
+struct set_ids {
+  size_t plen;
+  char id[8][64];
+  int n;
+};
+
+static int add_set_id(void *arg, const char *key, uint64_t size) {
+  (void)size;
+  struct set_ids *v = arg;
+  const char *id = key + v->plen, *end = strchr(id, '/');
+  if (!end || end - id >= 64) return 0;
+  if (v->n > 0 && strncmp(v->id[v->n - 1], id, (size_t)(end - id)) == 0 &&
+      v->id[v->n - 1][end - id] == 0)
+    return 0;
+  ASSERT(v->n < 8);
+  snprintf(v->id[v->n++], 64, "%.*s", (int)(end - id), id);
+  return 0;
+}
+
+static int set_ids(struct s3_client *c, const char *bucket, const char *pre,
+                   const char *db, struct set_ids *v) {
+  char p[300];
+  snprintf(p, sizeof p, "%s%s/", pre, db);
+  memset(v, 0, sizeof *v);
+  v->plen = strlen(p);
+  ASSERT_EQ(s3_list(c, bucket, p, add_set_id, v), 0);
+  return v->n;
+}
+
 static void vdi_round_trip(const char *stripes, int compress) {
   vdi_setup(prefix());
   if (compress)
@@ -705,7 +765,7 @@ static void vdi_round_trip(const char *stripes, int compress) {
                       "--stripes", stripes, "--encrypt", "--key-file", keyf));
   char *out = NULL;
   ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
-  ASSERT(strstr(out, "src  finished"));
+  ASSERT(strstr(out, "-full  full  finished"));
   ASSERT(strstr(out, compress ? "compression zstd" : "compression none"));
   free(out);
   app_t_run_ok("verify", NULL,
@@ -771,8 +831,16 @@ TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
   ASSERT_EQ(app_t_run(&out, NULL,
                       ARGS("restore", "src", "--instance", inst, "--from", url,
                            "--as", "copy", "--key-file", keyf)),
-            1);
+            3);
   ASSERT(strstr(out, "no complete backup of 'src'"));
+  free(out);
+  /* Listed, from its open upload, as what it is: not a backup. */
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  if (!strstr(out, "-full  full  incomplete (no manifest") ||
+      strstr(out, "finished")) {
+    app_t_show("list", out);
+    TASK_FAIL_("the killed backup is not listed as incomplete");
+  }
   free(out);
   /* The next backup there aborts them first, and succeeds. */
   ASSERT_EQ(app_t_run(&out, NULL,
@@ -802,7 +870,8 @@ TEST_IMPL_TIMEOUT(s3_vdi_damaged_object, 120) {
                     "--stripes", "2", "--compress"));
   /* One byte of stripe 1 changed in the store. */
   char key[300];
-  snprintf(key, sizeof key, "%ssrc.stripe1.vdibak", pre);
+  ASSERT_EQ(find_key(c, bucket, pre, "/src.stripe1.vdibak", key, sizeof key),
+            1);
   struct t_sink obj = {0};
   ASSERT_EQ(s3_get(c, bucket, key, 0, 0, t_sink_write, &obj), 0);
   obj.p[obj.n - 10] ^= 0x01;
@@ -810,14 +879,14 @@ TEST_IMPL_TIMEOUT(s3_vdi_damaged_object, 120) {
   char *out = NULL;
   ASSERT_EQ(app_t_run(&out, NULL,
                       ARGS("verify", "src", "--instance", inst, "--from", url)),
-            1);
+            4);
   fprintf(stderr, "%s", out);
   ASSERT(strstr(out, "CRC-32C") && strstr(out, "damaged"));
   free(out);
   ASSERT_EQ(app_t_run(&out, NULL,
                       ARGS("restore", "src", "--instance", inst, "--from", url,
                            "--as", "copy")),
-            1);
+            4);
   ASSERT(strstr(out, "damaged; refusing to use it"));
   ASSERT(!app_t_exists(inst, "copy.db"));
   free(out);
@@ -853,5 +922,226 @@ TEST_IMPL_TIMEOUT(s3_vdi_credentials_and_bucket, 90) {
     ASSERT_EQ(count_lines(out, "\n"), 1);
     free(out);
   }
+  return 0;
+}
+
+/* An S3 target is a repository like a directory: each backup a new set
+ * under PREFIX/DB/ID/, list shows them all, restore takes the newest
+ * unless --set, expire deletes what no kept chain needs (objects and
+ * unfinished uploads), and the old single-set layout still reads. */
+TEST_IMPL_TIMEOUT(s3_vdi_repository, 240) {
+  const char *pre = prefix();
+  vdi_setup(pre);
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  char v1[64], v2[64], got[64];
+  digest_db("src", v1, sizeof v1);
+  app_t_run_ok("backup 1", NULL,
+               ARGS("backup", "src", "--instance", inst, "--to", url, "-q"));
+  app_t_make_db(inst, "src", 30000, 4096, 4);
+  digest_db("src", v2, sizeof v2);
+  ASSERT(strcmp(v1, v2) != 0);
+  app_t_run_ok("backup 2", NULL,
+               ARGS("backup", "src", "--instance", inst, "--to", url,
+                    "--stripes", "2", "--compress", "-q"));
+  struct set_ids ids;
+  ASSERT_EQ(set_ids(c, bucket, pre, "src", &ids), 2);
+  ASSERT(strstr(ids.id[0], "-full") && strstr(ids.id[1], "-full"));
+  ASSERT(strcmp(ids.id[0], ids.id[1]) < 0);
+  char key[300];
+  snprintf(key, sizeof key, "%ssrc/%s/src.manifest.json", pre, ids.id[1]);
+  uint64_t size = 0;
+  ASSERT_EQ(s3_head(c, bucket, key, &size), 0);
+
+  /* vdi check: the store answers, or says why not. */
+  char *out = NULL;
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("check", "--instance", inst, "--to", url)), 0);
+  ASSERT(strstr(out, " reachable"));
+  free(out);
+  ASSERT(app_t_run(&out, NULL,
+                   ARGS("check", "--instance", inst, "--to",
+                        "s3://vdi-no-such-bucket/x")) != 0);
+  ASSERT(strstr(out, "NoSuchBucket") && strstr(out, "not reachable"));
+  free(out);
+
+  /* list: both sets, each with its stripes and compression. */
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  if (!strstr(out, ids.id[0]) || !strstr(out, ids.id[1]) ||
+      !strstr(out, "2 stripes") || !strstr(out, "compression zstd") ||
+      !strstr(out, "compression none")) {
+    app_t_show("list", out);
+    TASK_FAIL_("list does not show both sets");
+  }
+  free(out);
+
+  /* restore: the newest set by default, another with --set. */
+  app_t_run_ok("restore newest", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
+                    "newest", "-q"));
+  digest_db("newest", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+  app_t_run_ok("restore --set", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
+                    "older", "--set", ids.id[0], "-q"));
+  digest_db("older", got, sizeof got);
+  ASSERT_STR_EQ(got, v1);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("restore", "src", "--instance", inst, "--from", url,
+                     "--as", "none", "--set", "20000101T000000.000Z-full")),
+      3);
+  ASSERT(strstr(out, "no backup set '20000101T000000.000Z-full'"));
+  free(out);
+
+  /* expire: a dry run deletes nothing. */
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("expire", "--from", url, "--keep-last", "1")),
+      0);
+  if (!strstr(out, "1 of 2 sets would be deleted") || !strstr(out, ids.id[0])) {
+    app_t_show("expire", out);
+    TASK_FAIL_("dry run");
+  }
+  free(out);
+  ASSERT_EQ(set_ids(c, bucket, pre, "src", &ids), 2);
+  /* An upload left open inside the older set goes with it. */
+  char upload[256], okey[300];
+  snprintf(okey, sizeof okey, "%ssrc/%s/src.stripe9.vdibak", pre, ids.id[0]);
+  ASSERT_EQ(s3_mpu_create(c, bucket, okey, upload, sizeof upload), 0);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", url, "--keep-last", "1", "--delete")),
+      0);
+  if (!strstr(out, "1 of 2 sets deleted")) {
+    app_t_show("expire --delete", out);
+    TASK_FAIL_("expire --delete");
+  }
+  free(out);
+  char newest[64];
+  snprintf(newest, sizeof newest, "%s", ids.id[1]);
+  ASSERT_EQ(set_ids(c, bucket, pre, "src", &ids), 1);
+  ASSERT_STR_EQ(ids.id[0], newest);
+  int open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 0);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  ASSERT(strstr(out, newest) && count_lines(out, "-full  full") == 1);
+  free(out);
+
+  /* The old single-set layout (PREFIX/src.manifest.json and its stripes
+   * beside it), as earlier vdi versions wrote it: listed, restored, never
+   * expired.  Made here from the kept set's objects. */
+  const char *names[] = {"src.manifest.json", "src.stripe0.vdibak",
+                         "src.stripe1.vdibak"};
+  for (int i = 2; i >= 0; i--) {
+    char from[300], to[300];
+    struct t_sink obj = {0};
+    snprintf(from, sizeof from, "%ssrc/%s/%s", pre, newest, names[i]);
+    snprintf(to, sizeof to, "%s%s", pre, names[i]);
+    ASSERT_EQ(s3_get(c, bucket, from, 0, 0, t_sink_write, &obj), 0);
+    ASSERT_EQ(s3_put(c, bucket, to, obj.p, obj.n), 0);
+    free(obj.p);
+  }
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  if (!strstr(out, "src  legacy  full") || !strstr(out, newest)) {
+    app_t_show("list", out);
+    TASK_FAIL_("the old layout is not listed");
+  }
+  free(out);
+  app_t_run_ok("restore legacy", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
+                    "legacy", "--set", "legacy", "-q"));
+  digest_db("legacy", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", url, "--keep-last", "1", "--delete")),
+      0);
+  free(out);
+  snprintf(key, sizeof key, "%ssrc.manifest.json", pre);
+  ASSERT_EQ(s3_head(c, bucket, key, &size), 0);
+  s3_client_free(c);
+  return 0;
+}
+
+/* ------------------------------------------------ chains in S3 */
+
+static void chain_backup(const char *what, const char *kind) {
+  if (kind)
+    app_t_run_ok(
+        what, NULL,
+        ARGS("backup", "app", "--instance", inst, "--to", url, kind, "-q"));
+  else
+    app_t_run_ok(what, NULL,
+                 ARGS("backup", "app", "--instance", inst, "--to", url, "-q"));
+}
+
+/* Differential and log sets in S3, as in a directory: listed under their
+ * full set, restored with --latest and --set, and expire keeps the chain
+ * the kept full set needs. */
+TEST_IMPL_TIMEOUT(s3_vdi_chain, 240) {
+  vdi_setup(prefix());
+  const char *pre = strchr(url + 5, '/') + 1;
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  char p[4400], logp[4400];
+  snprintf(p, sizeof p, "%s/app.db", inst);
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  chain_backup("full 1", NULL);
+  app_t_add_rows(inst, "app", 20);
+  chain_backup("log 1", "--log");
+  app_t_add_rows(inst, "app", 20);
+  chain_backup("diff 1", "--differential");
+  long at_diff = app_t_rows(inst, "app");
+  chain_backup("full 2", NULL);
+  app_t_add_rows(inst, "app", 20);
+  chain_backup("log 2", "--log");
+  long all = app_t_rows(inst, "app");
+  ASSERT_EQ(all, 260);
+  struct set_ids ids;
+  ASSERT_EQ(set_ids(c, bucket, pre, "app", &ids), 5);
+  ASSERT(strstr(ids.id[2], "-diff") && strstr(ids.id[4], "-log"));
+
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  if (!strstr(out, "+ log 000001") || !strstr(out, "+ differential 000002") ||
+      count_lines(out, "+ log") != 2) {
+    app_t_show("list", out);
+    TASK_FAIL_("the chains are not shown");
+  }
+  free(out);
+  /* --latest: the newest full and every log after it. */
+  app_t_run_ok("latest", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", url, "--as",
+                    "r1", "--latest", "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r1"), all);
+  /* --set of a differential: its full set, then it. */
+  app_t_run_ok("set diff", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", url, "--as",
+                    "r2", "--set", ids.id[2], "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r2"), at_diff);
+
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", url, "--keep-last", "1", "--delete")),
+      0);
+  if (!strstr(out, "3 of 5 sets deleted")) {
+    app_t_show("expire", out);
+    TASK_FAIL_("expire --delete");
+  }
+  free(out);
+  ASSERT_EQ(set_ids(c, bucket, pre, "app", &ids), 2);
+  ASSERT(strstr(ids.id[0], "-full") && strstr(ids.id[1], "-log"));
+  app_t_run_ok("latest after expire", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", url, "--as",
+                    "r3", "--latest", "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r3"), all);
+  sql_serve_stop(srv, 10000);
+  s3_client_free(c);
   return 0;
 }

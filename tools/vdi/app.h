@@ -5,7 +5,9 @@
  *
  *   main.c      command line: subcommands, options, usage errors, --help
  *   ops.c       backup / restore / verify / list / expire, from the parts
- *   repo.c      the target as a repository of timestamped backup sets
+ *   repo.c      the target as a repository of timestamped backup sets;
+ *               the directory repository
+ *   s3target.c  the S3 repository (s3://bucket/prefix), over s3.c
  *   check.c     `vdi check` and `vdi databases`
  *   engine.c    the vdisql child process: find it, spawn it, relay its output
  *   transfer.c  the virtual device set: configuration, one thread per device
@@ -204,16 +206,6 @@ int stripe_open_s3(struct stripe *s, const struct s3_config *cfg,
 
 struct options;
 
-/* ------------------------------------------------------------ s3target.c */
-
-/* Targets "s3://bucket/prefix": backup, restore, verify and list of
- * backups kept in an S3 store (called by ops.c for such targets). */
-int app_is_s3(const char *target);
-int op_backup_s3(const struct options *o);
-int op_restore_s3(const struct options *o, const char *target);
-int op_verify_s3(const struct options *o);
-int op_list_s3(const struct options *o);
-
 /* Backup: create "<dir>/.<name>.tmp-<tag>" exclusively, with the
  * permissions of a copy of @p src (the database file; NULL: unknown, 0600;
  * see fmode.h).  0 or -errno (-ELOOP: "<dir>/<name>" is a symbolic link). */
@@ -275,6 +267,11 @@ int manifest_write(const char *dir, const struct manifest *m,
  * -EINVAL (malformed: message in why). */
 int manifest_read(const char *path, struct manifest *m, char *why,
                   size_t whylen);
+/* The same from the manifest's text (an S3 object). */
+int manifest_parse(const char *text, size_t n, struct manifest *m, char *why,
+                   size_t whylen);
+/* The text manifest_write writes (malloc'd; its length in *len). */
+char *manifest_text(const struct manifest *m, size_t *len);
 /* Check every stripe's presence, size and (if full) CRC-32C.  0, -1 (the
  * backup is damaged) or -2 (only the key is wrong or missing), with one
  * message per problem printed. */
@@ -413,31 +410,76 @@ struct repo_set {
 };
 
 struct repo;
-/* What a kind of repository provides (a directory today; S3 later). */
+struct stripe;
+/* What a kind of repository provides: a directory (repo.c) or an S3
+ * prefix (s3target.c).  A set's `dir` is where its files are, a local
+ * directory or "s3://bucket/key-prefix"; the hooks below are the only
+ * code that turns it into files or objects, so ops.c and chain.c work
+ * the same on both.  Hooks that fail return -errno; -ECANCELED means the
+ * reason was already told (the store's own one line). */
 struct repo_ops {
   const char *kind;
   /* Names of the databases with at least one set (sorted, malloc'd). */
   int (*databases)(struct repo *r, char ***names);
   /* Every set of db, complete or not, unsorted (malloc'd). */
   int (*sets)(struct repo *r, const char *db, struct repo_set **out);
-  /* A new, empty set of db started at `when`: its ID and the local
-   * directory its files go into.  0 or -errno. */
+  /* A new, empty set of db started at `when`: its ID and where its files
+   * go.  0 or -errno. */
   int (*create)(struct repo *r, const char *db, int kind, double when, char *id,
                 size_t idn, char *dir, size_t dirn);
-  /* Remove a set (a failed backup, or expire).  0 or -errno. */
+  /* Remove a set (a failed backup, or expire): the manifest first, so a
+   * removal cut short leaves an incomplete set, never a damaged one.  0
+   * or -errno. */
   int (*remove)(struct repo *r, const struct repo_set *s);
+  /* The manifest of db in the set at dir: as manifest_read. */
+  int (*read_manifest)(struct repo *r, const char *dir, const char *db,
+                       struct manifest *m, char *why, size_t whylen);
+  /* Every stripe present with its size (full: and its CRC-32C and stream
+   * header): as manifest_check. */
+  int (*check)(struct repo *r, const char *dir, const struct manifest *m,
+               int full);
+  /* Stripe 0's stream header.  0 or -1. */
+  int (*header)(struct repo *r, const char *dir, const struct manifest *m,
+                vs_header *h);
+  /* Backup: a new stripe `name` in the set at dir (tag: of the temporary
+   * name; src: the database file's stat or NULL).  Restore: open one.
+   * 0 or -errno, with the reason told. */
+  int (*stripe_create)(struct repo *r, const char *dir, const char *name,
+                       const char *tag, const struct stat *src,
+                       struct stripe *s);
+  int (*stripe_open)(struct repo *r, const char *dir, const char *name,
+                     struct stripe *s);
+  /* Backup: the manifest, last, once every stripe is committed.  0 or
+   * -errno (-ELOOP: a symbolic link in the way). */
+  int (*put_manifest)(struct repo *r, const char *dir, const struct manifest *m,
+                      const struct stat *src);
+  void (*close)(struct repo *r);
 };
 struct repo {
   const struct repo_ops *ops;
   char root[4096];
   /* Reading REPO/<db> itself: the database whose sets are in root. */
   char db_folder[128];
+  void *priv; /* the S3 repository's client */
 };
 
 /* Open the target (create: make the directory, 0700, if missing; a
  * target opened to read may also be one database's folder, REPO/<db>).
  * 0 or -errno. */
 int repo_open(struct repo *r, const char *target, int create);
+void repo_close(struct repo *r);
+/* S3 (s3target.c): repo_open for "s3://..." targets; the same contract,
+ * and -ECANCELED once the store's one-line reason is told. */
+int app_is_s3(const char *target);
+int repo_open_s3(struct repo *r, const char *target, int create);
+/* "YYYYMMDDTHHMMSS.mmmZ-kind" of a start time. */
+void repo_id_of_time(double t, int kind, char *buf, size_t n);
+/* As the hooks, through r->ops. */
+int repo_check(struct repo *r, const char *dir, const struct manifest *m,
+               int full);
+/* A failed backup's set goes (and, for a directory, the database's
+ * folder if it was its only set). */
+void repo_discard(struct repo *r, const char *dir);
 int repo_databases(struct repo *r, char ***names);
 /* db's sets, oldest first, manifests read and headers decoded.  Count or
  * -errno; free with repo_free. */
@@ -451,8 +493,11 @@ int repo_find(const struct repo_set *v, int n, const char *id);
 /* Index of the full backup set i belongs to (i itself for a full), -1. */
 int repo_chain_of(const struct repo_set *v, int n, int i);
 int repo_is_set_id(const char *name, int *kind);
+/* Building the lists the sets and databases hooks return: a name added
+ * once (of len bytes), and a new zeroed set at the end of *v. */
+void repo_add_name(char ***v, int *n, const char *name, size_t len);
+struct repo_set *repo_push_set(struct repo_set **v, int *n, int *cap);
 const char *repo_kind_name(int kind);
-void repo_remove_tree(const char *dir);
 
 /* ------------------------------------------------------------ chain.c */
 

@@ -62,8 +62,8 @@ static const char *usage_backup =
     "since the last full backup, or the log since the last log backup (the\n"
     "instance must run: vdisql --serve); a full backup of DB must be in\n"
     "REPO.  Older sets stay until 'vdi expire' deletes them.  REPO may be\n"
-    "s3://bucket/prefix (full backups; credentials from the AWS_*\n"
-    "variables or the AWS CLI's files, see vdi(1)).  --encrypt\n"
+    "s3://bucket/prefix: the same layout as objects (credentials from\n"
+    "the AWS_* variables or the AWS CLI's files, see vdi(1)).  --encrypt\n"
     "--key-file F seals every stripe with the key in F (authenticated\n"
     "encryption; make one with 'vdi keygen F'): restore and verify need\n"
     "it.\n";

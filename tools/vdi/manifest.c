@@ -125,6 +125,15 @@ int manifest_write(const char *dir, const struct manifest *m,
   return rc;
 }
 
+char *manifest_text(const struct manifest *m, size_t *len) {
+  char *text = NULL;
+  FILE *f = open_memstream(&text, len);
+  if (!f) abort();
+  render(f, m, MANIFEST_VERSION, 1, self_crc(m));
+  if (fclose(f) != 0) abort();
+  return text;
+}
+
 /* A stripe file name from a manifest must stay inside the directory. */
 static int safe_file_name(const char *s) {
   size_t n = strlen(s);
@@ -173,15 +182,21 @@ int manifest_read(const char *path, struct manifest *m, char *why,
     if (n > MANIFEST_MAX) break;
   }
   close(fd);
+  int rc = manifest_parse(text, n, m, why, whylen);
+  free(text);
+  return rc;
+}
+
+int manifest_parse(const char *text, size_t n, struct manifest *m, char *why,
+                   size_t whylen) {
+  memset(m, 0, sizeof *m);
   if (n > MANIFEST_MAX) {
-    free(text);
     snprintf(why, whylen, "manifest too large");
     return -EINVAL;
   }
   json_error_t jerr;
   /* Duplicate keys would let two readers see two manifests: refused. */
   json_t *j = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
-  free(text);
   if (!j) {
     snprintf(why, whylen, "malformed manifest: %s at byte %d", jerr.text,
              jerr.position);

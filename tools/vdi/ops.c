@@ -136,7 +136,7 @@ static int backup_target(struct backup_ctx *b) {
   const struct options *o = b->o;
   int rc = repo_open(&b->repo, o->to, 1);
   if (rc != 0) {
-    app_err("%s: %s", o->to, strerror(-rc));
+    if (rc != -ECANCELED) app_err("%s: %s", o->to, strerror(-rc));
     return EXIT_FAIL;
   }
   /* A differential or log backup continues a full backup: one must be
@@ -158,7 +158,8 @@ static int backup_target(struct backup_ctx *b) {
   rc = repo_create(&b->repo, o->db, o->kind, b->id, sizeof b->id, b->dest,
                    sizeof b->dest);
   if (rc != 0) {
-    app_err("cannot create a backup set in %s: %s", o->to, strerror(-rc));
+    if (rc != -ECANCELED)
+      app_err("cannot create a backup set in %s: %s", o->to, strerror(-rc));
     return EXIT_FAIL;
   }
   return EXIT_OK;
@@ -174,19 +175,11 @@ static int backup_open_stripes(struct backup_ctx *b) {
     } else {
       char name[256];
       stripe_file_name(b->o->db, i, name, sizeof name);
-      int rc =
-          stripe_create(s, b->dest, name, tag, b->have_src ? &b->dbst : NULL);
-      if (rc == -ELOOP) {
-        app_err("%s/%s is a symbolic link; vdi does not write a backup "
-                "through one (remove it)",
-                b->dest, name);
+      b->nopen++; /* closed (an S3 upload aborted) even if half made */
+      if (b->repo.ops->stripe_create(&b->repo, b->dest, name, tag,
+                                     b->have_src ? &b->dbst : NULL, s) != 0)
         return -1;
-      }
-      if (rc != 0) {
-        app_err("cannot create a stripe file in %s: %s", b->dest,
-                strerror(-rc));
-        return -1;
-      }
+      continue;
     }
     b->nopen++;
   }
@@ -215,11 +208,6 @@ static int backup_record(struct backup_ctx *b, uint64_t dbsize) {
       return -1;
     }
   }
-  int rc = app_fsync_dir(b->dest);
-  if (rc != 0) {
-    app_err("%s: fsync: %s", b->dest, strerror(-rc));
-    return -1;
-  }
   snprintf(m->database, sizeof m->database, "%s", o->db);
   snprintf(m->set_name, sizeof m->set_name, "%s", b->t->set_name);
   snprintf(m->compression, sizeof m->compression, "%s",
@@ -236,7 +224,8 @@ static int backup_record(struct backup_ctx *b, uint64_t dbsize) {
     m->stripes[i].bytes = b->st[i].bytes;
     m->stripes[i].crc32c = b->st[i].crc;
   }
-  rc = manifest_write(b->dest, m, b->have_src ? &b->dbst : NULL);
+  int rc = b->repo.ops->put_manifest(&b->repo, b->dest, m,
+                                     b->have_src ? &b->dbst : NULL);
   if (rc == -ELOOP) {
     app_err("%s: the manifest's name is a symbolic link; vdi does not write "
             "a manifest through one (remove it)",
@@ -244,7 +233,8 @@ static int backup_record(struct backup_ctx *b, uint64_t dbsize) {
     return -1;
   }
   if (rc != 0) {
-    app_err("cannot write the manifest in %s: %s", b->dest, strerror(-rc));
+    if (rc != -ECANCELED)
+      app_err("cannot write the manifest in %s: %s", b->dest, strerror(-rc));
     return -1;
   }
   return 0;
@@ -274,7 +264,6 @@ static void backup_json(const struct backup_ctx *b, FILE *f,
 }
 
 int op_backup(const struct options *o) {
-  if (app_is_s3(o->to)) return op_backup_s3(o); /* s3target.c */
   struct backup_ctx *b = calloc(1, sizeof *b);
   if (!b) abort();
   b->o = o;
@@ -296,6 +285,7 @@ int op_backup(const struct options *o) {
   }
   announce(o, o->db);
   if (!b->to_stdout && (status = backup_target(b)) != EXIT_OK) {
+    repo_close(&b->repo);
     free(b);
     return status;
   }
@@ -339,12 +329,9 @@ out:
   for (int i = 0; i < b->nopen; i++)
     stripe_close(&b->st[i]);
   /* A set without its manifest is not a backup: it goes. */
-  if (status != EXIT_OK && !b->to_stdout && b->dest[0]) {
-    repo_remove_tree(b->dest);
-    char *slash = strrchr(b->dest, '/');
-    if (slash) *slash = 0;
-    rmdir(b->dest); /* the database's folder, if this was its only set */
-  }
+  if (status != EXIT_OK && !b->to_stdout && b->dest[0])
+    repo_discard(&b->repo, b->dest);
+  if (!b->to_stdout) repo_close(&b->repo);
   free(t);
   free(b->st);
   free(b->m);
@@ -354,29 +341,27 @@ out:
 
 /* ------------------------------------------------------------ restore */
 
-/* Load and check "<dir>/<db>.manifest.json" and every stripe it names.
- * EXIT_OK, EXIT_NOTFOUND or EXIT_DAMAGED (reported). */
-static int load_checked(const char *dir, const char *db, struct manifest *m) {
-  char mname[256], mpath[4800], why[256];
+/* Load and check the manifest of db in the set at dir and every stripe it
+ * names.  EXIT_OK, EXIT_NOTFOUND or EXIT_DAMAGED (reported). */
+static int load_checked(struct repo *r, const char *dir, const char *db,
+                        struct manifest *m) {
+  char mname[256], why[256];
   manifest_file_name(db, mname, sizeof mname);
-  if (app_path(mpath, sizeof mpath, "%s/%s", dir, mname) != 0) {
-    app_err("path too long");
-    return EXIT_FAIL;
-  }
-  int rc = manifest_read(mpath, m, why, sizeof why);
+  int rc = r->ops->read_manifest(r, dir, db, m, why, sizeof why);
   if (rc == -ENOENT) {
     app_err("no complete backup of '%s' in %s (no %s)", db, dir, mname);
     return EXIT_NOTFOUND;
   }
   if (rc != 0) {
-    app_err("%s: %s", mpath, why);
+    app_err("%s/%s: %s", dir, mname, why);
     return EXIT_DAMAGED;
   }
   if (strcmp(m->database, db) != 0) {
-    app_err("%s: names database '%s', not '%s'", mpath, m->database, db);
+    app_err("%s/%s: names database '%s', not '%s'", dir, mname, m->database,
+            db);
     return EXIT_DAMAGED;
   }
-  int mc = manifest_check(dir, m, 1);
+  int mc = repo_check(r, dir, m, 1);
   if (mc == -2) {
     app_err("the backup of '%s' in %s is encrypted: it needs its own key "
             "(--key-file); nothing was used",
@@ -390,9 +375,9 @@ static int load_checked(const char *dir, const char *db, struct manifest *m) {
   return EXIT_OK;
 }
 
-/* Feed a backup (manifest'd directory, or stdin) to a RESTORE statement;
- * the bytes fed are added to *bytes. */
-static int run_restore(const struct options *o, const char *dir,
+/* Feed a backup (a set at dir in r, or stdin) to a RESTORE statement; the
+ * bytes fed are added to *bytes. */
+static int run_restore(const struct options *o, struct repo *r, const char *dir,
                        const struct manifest *m, const char *head,
                        const char *tail, const char *verb, uint64_t *bytes) {
   int from_stdin = dir == NULL;
@@ -419,11 +404,10 @@ static int run_restore(const struct options *o, const char *dir,
       st[i].expect_crc = m->stripes[i].crc32c;
       st[i].check_feed = 1;
       total += m->stripes[i].bytes;
-      int rc = stripe_open(&st[i], dir, m->stripes[i].file);
-      if (rc != 0) {
-        app_err("%s/%s: %s", dir, m->stripes[i].file, strerror(-rc));
+      nopen++;
+      if (r->ops->stripe_open(r, dir, m->stripes[i].file, &st[i]) != 0)
         goto out;
-      }
+      continue;
     }
     nopen++;
   }
@@ -443,19 +427,20 @@ out:
   return status;
 }
 
-/* The repository's sets of db: count (> 0), or -status with the reason
- * told.  *v is freed with repo_free. */
+/* The repository's sets of db (r opened here unless it is open): count
+ * (> 0), or -status with the reason told.  *v is freed with repo_free, r
+ * closed by the caller. */
 static int load_sets(const char *from, const char *db, struct repo *r,
                      struct repo_set **v) {
   *v = NULL;
-  int rc = repo_open(r, from, 0);
+  int rc = r->ops ? 0 : repo_open(r, from, 0);
   if (rc != 0) {
-    app_err("%s: %s", from, strerror(-rc));
+    if (rc != -ECANCELED) app_err("%s: %s", from, strerror(-rc));
     return rc == -ENOENT ? -EXIT_NOTFOUND : -EXIT_FAIL;
   }
   int n = repo_load(r, db, v);
   if (n < 0) {
-    app_err("%s: %s", from, strerror(-n));
+    if (n != -ECANCELED) app_err("%s: %s", from, strerror(-n));
     return -EXIT_FAIL;
   }
   int complete = 0, damaged = -1;
@@ -498,9 +483,9 @@ static void restore_json(const struct options *o, const char *target,
 }
 
 /* Restore the planned sets in order; NORECOVERY until the last. */
-static int restore_steps(const struct options *o, const char *target,
-                         const struct repo_set *v, const int *steps, int nsteps,
-                         uint64_t *bytes) {
+static int restore_steps(const struct options *o, struct repo *r,
+                         const char *target, const struct repo_set *v,
+                         const int *steps, int nsteps, uint64_t *bytes) {
   int64_t T = 0;
   if (o->to_time) time_parse_ms(o->to_time, &T);
   int chain = nsteps > 1 || o->latest || T;
@@ -527,7 +512,7 @@ static int restore_steps(const struct options *o, const char *target,
                T && s->kind == CHAIN_LOG ? ", STOPAT = '" : "",
                T && s->kind == CHAIN_LOG ? o->to_time : "",
                T && s->kind == CHAIN_LOG ? "'" : "");
-    int status = run_restore(o, s->dir, s->m, head, tail, "restore", bytes);
+    int status = run_restore(o, r, s->dir, s->m, head, tail, "restore", bytes);
     if (status != EXIT_OK) {
       if (chain && k > 0)
         app_err("restore of '%s' stopped at set %s; '%s' stays RESTORING "
@@ -553,7 +538,6 @@ int op_restore(const struct options *o) {
             target);
     return EXIT_FAIL;
   }
-  if (app_is_s3(o->from)) return op_restore_s3(o, target);
   double t0 = app_mono_s();
   uint64_t bytes = 0;
   if (strcmp(o->from, "-") == 0) {
@@ -565,21 +549,25 @@ int op_restore(const struct options *o) {
     char head[256];
     app_path(head, sizeof head, "RESTORE DATABASE [%s] FROM", target);
     int status =
-        run_restore(o, NULL, NULL, head, o->replace ? " WITH REPLACE" : "",
-                    "restore", &bytes);
+        run_restore(o, NULL, NULL, NULL, head,
+                    o->replace ? " WITH REPLACE" : "", "restore", &bytes);
     if (status != EXIT_OK) app_err("restore of '%s' failed", target);
     if (status == EXIT_OK && o->json)
       restore_json(o, target, NULL, NULL, 0, bytes, t0);
     return status;
   }
   struct repo r;
+  r.ops = NULL;
   struct repo_set *v;
   int n = load_sets(o->from, o->db, &r, &v);
   size_t l = strlen(o->db);
   if (n == -EXIT_NOTFOUND && l > 3 && strcmp(o->db + l - 3, ".db") == 0)
     app_err("database names leave out the file's .db (vdi restore %.*s)",
             (int)(l - 3), o->db);
-  if (n < 0) return -n;
+  if (n < 0) {
+    repo_close(&r);
+    return -n;
+  }
   int *steps = calloc((size_t)n, sizeof *steps);
   if (!steps) abort();
   int status = EXIT_FAIL;
@@ -590,7 +578,7 @@ int op_restore(const struct options *o) {
   }
   /* Every set of the plan is checked before the engine sees a byte. */
   for (int k = 0; k < nsteps; k++) {
-    status = load_checked(v[steps[k]].dir, o->db, v[steps[k]].m);
+    status = load_checked(&r, v[steps[k]].dir, o->db, v[steps[k]].m);
     if (status != EXIT_OK) {
       if (nsteps > 1)
         app_err("set %s is damaged; refusing to plan a restore across it",
@@ -599,12 +587,13 @@ int op_restore(const struct options *o) {
     }
   }
   announce(o, target);
-  status = restore_steps(o, target, v, steps, nsteps, &bytes);
+  status = restore_steps(o, &r, target, v, steps, nsteps, &bytes);
   if (status == EXIT_OK && o->json)
     restore_json(o, target, v, steps, nsteps, bytes, t0);
 out:
   free(steps);
   repo_free(v, n);
+  repo_close(&r);
   return status;
 }
 
@@ -621,7 +610,8 @@ static void free_names(char **names, int n) {
 static int names_of(const struct options *o, struct repo *r, char ***names) {
   int rc = repo_open(r, o->from, 0);
   if (rc != 0) {
-    app_err("%s: %s", o->from, strerror(-rc));
+    if (rc != -ECANCELED) app_err("%s: %s", o->from, strerror(-rc));
+    repo_close(r);
     return rc == -ENOENT ? -EXIT_NOTFOUND : -EXIT_FAIL;
   }
   if (o->db) {
@@ -632,12 +622,14 @@ static int names_of(const struct options *o, struct repo *r, char ***names) {
   }
   int n = repo_databases(r, names);
   if (n < 0) {
-    app_err("%s: %s", o->from, strerror(-n));
+    if (n != -ECANCELED) app_err("%s: %s", o->from, strerror(-n));
+    repo_close(r);
     return -EXIT_FAIL;
   }
   if (n == 0) {
     app_err("no complete backup in %s", o->from);
     free(*names);
+    repo_close(r);
     return -EXIT_NOTFOUND;
   }
   return n;
@@ -648,11 +640,12 @@ struct verdict {
   int status;
 };
 
-static int verify_one(const struct options *o, const struct repo_set *s) {
-  int st = load_checked(s->dir, s->db, s->m);
+static int verify_one(const struct options *o, struct repo *r,
+                      const struct repo_set *s) {
+  int st = load_checked(r, s->dir, s->db, s->m);
   if (st == EXIT_OK)
-    st = run_restore(o, s->dir, s->m, "RESTORE VERIFYONLY FROM", "", "verify",
-                     NULL);
+    st = run_restore(o, r, s->dir, s->m, "RESTORE VERIFYONLY FROM", "",
+                     "verify", NULL);
   if (st == EXIT_OK) {
     if (!o->json)
       printf("%s: backup of '%s' is valid (set %s, %d stripe%s)\n", APP_NAME,
@@ -666,14 +659,13 @@ static int verify_one(const struct options *o, const struct repo_set *s) {
 }
 
 int op_verify(const struct options *o) {
-  if (app_is_s3(o->from)) return op_verify_s3(o);
   if (strcmp(o->from, "-") == 0) {
     if (isatty(0)) {
       app_err("refusing to read a backup from a terminal (redirect stdin)");
       return EXIT_USAGE;
     }
-    return run_restore(o, NULL, NULL, "RESTORE VERIFYONLY FROM", "", "verify",
-                       NULL);
+    return run_restore(o, NULL, NULL, NULL, "RESTORE VERIFYONLY FROM", "",
+                       "verify", NULL);
   }
   struct repo r;
   char **names;
@@ -702,7 +694,7 @@ int op_verify(const struct options *o) {
         app_err("set %s of '%s': %s", v[k].id, names[i], v[k].why);
         st = EXIT_DAMAGED;
       } else {
-        st = verify_one(o, &v[k]);
+        st = verify_one(o, &r, &v[k]);
       }
       if (nv == cap) {
         cap = cap ? 2 * cap : 16;
@@ -738,6 +730,7 @@ int op_verify(const struct options *o) {
   }
   free(res);
   free_names(names, n);
+  repo_close(&r);
   return status;
 }
 
@@ -805,7 +798,6 @@ static void list_text_set(const struct repo_set *v, int i, int seq) {
 }
 
 int op_list(const struct options *o) {
-  if (app_is_s3(o->from)) return op_list_s3(o);
   struct repo r;
   char **names;
   int n = names_of(o, &r, &names);
@@ -820,6 +812,11 @@ int op_list(const struct options *o) {
   for (int i = 0; i < n; i++) {
     struct repo_set *v = NULL;
     int ns = repo_load(&r, names[i], &v);
+    if (ns < 0) {
+      if (ns != -ECANCELED) app_err("%s: %s", o->from, strerror(-ns));
+      status = EXIT_FAIL;
+      continue;
+    }
     /* Each chain: its full set, then what continues it, numbered. */
     int *seq = calloc((size_t)(ns > 0 ? ns : 1), sizeof *seq);
     if (!seq) abort();
@@ -850,7 +847,7 @@ int op_list(const struct options *o) {
         }
         fflush(stdout);
         /* Sizes only: list is quick; verify reads every byte. */
-        if (manifest_check(v[j].dir, v[j].m, 0) != 0) status = EXIT_DAMAGED;
+        if (repo_check(&r, v[j].dir, v[j].m, 0) != 0) status = EXIT_DAMAGED;
       }
     }
     free(seq);
@@ -859,6 +856,7 @@ int op_list(const struct options *o) {
   if (o->json) printf("\n]}\n");
   fflush(stdout);
   free_names(names, n);
+  repo_close(&r);
   return status;
 }
 
@@ -878,6 +876,11 @@ int op_expire(const struct options *o) {
   for (int i = 0; i < n; i++) {
     struct repo_set *v = NULL;
     int ns = repo_load(&r, names[i], &v);
+    if (ns < 0) {
+      if (ns != -ECANCELED) app_err("%s: %s", o->from, strerror(-ns));
+      status = EXIT_FAIL;
+      continue;
+    }
     int *keep = calloc((size_t)(ns > 0 ? ns : 1), sizeof *keep);
     if (!keep) abort();
     chain_keep(v, ns, o->keep_last, o->keep_daily, keep);
@@ -926,5 +929,6 @@ int op_expire(const struct options *o) {
   }
   fflush(stdout);
   free_names(names, n);
+  repo_close(&r);
   return status;
 }

@@ -3,8 +3,9 @@
  * repo.c - a vdi target as a repository of backup sets with history.
  *
  * The repository layer is a small table of operations (struct repo_ops)
- * so that another kind of repository (S3) can sit beside the directory
- * one; everything above it (ops.c, chain.c) sees sets only.
+ * so that the S3 repository (s3target.c, the same layout under a key
+ * prefix) sits beside the directory one; everything above it (ops.c,
+ * chain.c) sees sets and the hooks only.
  *
  * The directory repository:
  *
@@ -58,7 +59,7 @@ int repo_is_set_id(const char *name, int *kind) {
   return 0;
 }
 
-static void id_of_time(double t, int kind, char *buf, size_t n) {
+void repo_id_of_time(double t, int kind, char *buf, size_t n) {
   time_t s = (time_t)t;
   struct tm tm;
   char day[32];
@@ -91,16 +92,15 @@ static int is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int add_name(char ***v, int *n, const char *name, size_t len) {
+void repo_add_name(char ***v, int *n, const char *name, size_t len) {
   for (int i = 0; i < *n; i++)
-    if (strlen((*v)[i]) == len && strncmp((*v)[i], name, len) == 0) return 0;
+    if (strlen((*v)[i]) == len && strncmp((*v)[i], name, len) == 0) return;
   char **nv = realloc(*v, (size_t)(*n + 1) * sizeof *nv);
   if (!nv) abort();
   *v = nv;
   nv[*n] = strndup(name, len);
   if (!nv[*n]) abort();
   (*n)++;
-  return 0;
 }
 
 static int cmp_name(const void *a, const void *b) {
@@ -125,7 +125,7 @@ static int dir_databases(struct repo *r, char ***out) {
   if (r->db_folder[0]) {
     char **v = NULL;
     int n = 0;
-    add_name(&v, &n, r->db_folder, strlen(r->db_folder));
+    repo_add_name(&v, &n, r->db_folder, strlen(r->db_folder));
     *out = v;
     return n;
   }
@@ -138,19 +138,18 @@ static int dir_databases(struct repo *r, char ***out) {
     const char *nm = e->d_name;
     if (nm[0] == '.') continue;
     if (has_suffix(nm, MANIFEST_SUFFIX))
-      add_name(&v, &n, nm, strlen(nm) - strlen(MANIFEST_SUFFIX));
+      repo_add_name(&v, &n, nm, strlen(nm) - strlen(MANIFEST_SUFFIX));
     else if (has_suffix(nm, ".chain") && app_valid_db_name(nm))
-      add_name(&v, &n, nm, strlen(nm) - strlen(".chain"));
+      repo_add_name(&v, &n, nm, strlen(nm) - strlen(".chain"));
     else if (app_valid_db_name(nm) && holds_sets(r->root, nm))
-      add_name(&v, &n, nm, strlen(nm));
+      repo_add_name(&v, &n, nm, strlen(nm));
   }
   closedir(d);
-  if (n > 1) qsort(v, (size_t)n, sizeof *v, cmp_name);
   *out = v;
   return n;
 }
 
-static struct repo_set *push_set(struct repo_set **v, int *n, int *cap) {
+struct repo_set *repo_push_set(struct repo_set **v, int *n, int *cap) {
   if (*n == *cap) {
     *cap = *cap ? *cap * 2 : 16;
     struct repo_set *nv = realloc(*v, (size_t)*cap * sizeof *nv);
@@ -172,7 +171,7 @@ static int dir_sets(struct repo *r, const char *db, struct repo_set **out) {
   manifest_file_name(db, mn, sizeof mn);
   if (app_path(p, sizeof p, "%s/%s", r->root, mn) == 0 &&
       access(p, F_OK) == 0) {
-    struct repo_set *s = push_set(&v, &n, &cap);
+    struct repo_set *s = repo_push_set(&v, &n, &cap);
     const char *base = strrchr(r->root, '/');
     base = base ? base + 1 : r->root;
     if (repo_is_set_id(base, &kind)) {
@@ -188,7 +187,7 @@ static int dir_sets(struct repo *r, const char *db, struct repo_set **out) {
   struct chain_entry *ce = NULL;
   int nc = chain_list(r->root, db, &ce);
   for (int i = 0; i < nc; i++) {
-    struct repo_set *s = push_set(&v, &n, &cap);
+    struct repo_set *s = repo_push_set(&v, &n, &cap);
     snprintf(s->id, sizeof s->id, "legacy-%06d-%s", ce[i].seq,
              repo_kind_name(ce[i].kind));
     s->kind = ce[i].kind;
@@ -205,7 +204,7 @@ static int dir_sets(struct repo *r, const char *db, struct repo_set **out) {
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
       if (!repo_is_set_id(e->d_name, &kind)) continue;
-      struct repo_set *s = push_set(&v, &n, &cap);
+      struct repo_set *s = repo_push_set(&v, &n, &cap);
       snprintf(s->id, sizeof s->id, "%.63s", e->d_name);
       s->kind = kind;
       if (app_path(s->dir, sizeof s->dir, "%s/%s", p, e->d_name) != 0) n--;
@@ -232,7 +231,7 @@ static int dir_create(struct repo *r, const char *db, int kind, double when,
   if (rc != 0) return rc;
   /* Two sets started in the same millisecond: the later takes the next. */
   for (int tries = 0; tries < 1000; tries++) {
-    id_of_time(when + tries / 1000.0, kind, id, idn);
+    repo_id_of_time(when + tries / 1000.0, kind, id, idn);
     if (app_path(dir, dirn, "%s/%s", p, id) != 0) return -ENAMETOOLONG;
     if (mkdir(dir, 0700) == 0) {
       app_fsync_dir(p);
@@ -244,7 +243,7 @@ static int dir_create(struct repo *r, const char *db, int kind, double when,
 }
 
 /* Remove a set directory's files and the directory. */
-void repo_remove_tree(const char *dir) {
+static void remove_tree(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return;
   struct dirent *e;
@@ -253,7 +252,7 @@ void repo_remove_tree(const char *dir) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     if (app_path(p, sizeof p, "%s/%s", dir, e->d_name) != 0) continue;
     if (e->d_type == DT_DIR)
-      repo_remove_tree(p);
+      remove_tree(p);
     else
       unlink(p);
   }
@@ -264,7 +263,10 @@ void repo_remove_tree(const char *dir) {
 static int dir_remove(struct repo *r, const struct repo_set *s) {
   (void)r;
   if (s->legacy) return -EPERM; /* the old layout is read, never changed */
-  repo_remove_tree(s->dir);
+  char mn[256], mp[4800];
+  manifest_file_name(s->db, mn, sizeof mn);
+  if (s->db[0] && app_path(mp, sizeof mp, "%s/%s", s->dir, mn) == 0) unlink(mp);
+  remove_tree(s->dir);
   char parent[4600];
   snprintf(parent, sizeof parent, "%s", s->dir);
   char *slash = strrchr(parent, '/');
@@ -275,17 +277,79 @@ static int dir_remove(struct repo *r, const struct repo_set *s) {
   return is_dir(s->dir) ? -EIO : 0;
 }
 
+static int dir_read_manifest(struct repo *r, const char *dir, const char *db,
+                             struct manifest *m, char *why, size_t whylen) {
+  (void)r;
+  char mn[256], mp[4800];
+  manifest_file_name(db, mn, sizeof mn);
+  if (app_path(mp, sizeof mp, "%s/%s", dir, mn) != 0) {
+    snprintf(why, whylen, "path too long");
+    return -EINVAL;
+  }
+  return manifest_read(mp, m, why, whylen);
+}
+
+static int dir_check(struct repo *r, const char *dir, const struct manifest *m,
+                     int full) {
+  (void)r;
+  return manifest_check(dir, m, full);
+}
+
+static int dir_header(struct repo *r, const char *dir, const struct manifest *m,
+                      vs_header *h) {
+  (void)r;
+  return chain_header(dir, m, h);
+}
+
+static int dir_stripe_create(struct repo *r, const char *dir, const char *name,
+                             const char *tag, const struct stat *src,
+                             struct stripe *s) {
+  (void)r;
+  int rc = stripe_create(s, dir, name, tag, src);
+  if (rc == -ELOOP)
+    app_err("%s/%s is a symbolic link; vdi does not write a backup "
+            "through one (remove it)",
+            dir, name);
+  else if (rc != 0)
+    app_err("cannot create a stripe file in %s: %s", dir, strerror(-rc));
+  return rc;
+}
+
+static int dir_stripe_open(struct repo *r, const char *dir, const char *name,
+                           struct stripe *s) {
+  (void)r;
+  int rc = stripe_open(s, dir, name);
+  if (rc != 0) app_err("%s/%s: %s", dir, name, strerror(-rc));
+  return rc;
+}
+
+/* The stripes' renames made durable before the manifest says they are
+ * there. */
+static int dir_put_manifest(struct repo *r, const char *dir,
+                            const struct manifest *m, const struct stat *src) {
+  (void)r;
+  int rc = app_fsync_dir(dir);
+  return rc != 0 ? rc : manifest_write(dir, m, src);
+}
+
 static const struct repo_ops dir_ops = {
     .kind = "directory",
     .databases = dir_databases,
     .sets = dir_sets,
     .create = dir_create,
     .remove = dir_remove,
+    .read_manifest = dir_read_manifest,
+    .check = dir_check,
+    .header = dir_header,
+    .stripe_create = dir_stripe_create,
+    .stripe_open = dir_stripe_open,
+    .put_manifest = dir_put_manifest,
 };
 
 /* ------------------------------------------------- the generic layer */
 
 int repo_open(struct repo *r, const char *target, int create) {
+  if (app_is_s3(target)) return repo_open_s3(r, target, create);
   memset(r, 0, sizeof *r);
   r->ops = &dir_ops;
   if (app_path(r->root, sizeof r->root, "%s", target) != 0)
@@ -325,23 +389,18 @@ int repo_load(struct repo *r, const char *db, struct repo_set **out) {
   if (n < 0) return n;
   for (int i = 0; i < n; i++) {
     struct repo_set *s = &v[i];
-    char mn[256], mp[4800];
-    manifest_file_name(db, mn, sizeof mn);
     s->m = calloc(1, sizeof *s->m);
     if (!s->m) abort();
-    if (app_path(mp, sizeof mp, "%s/%s", s->dir, mn) != 0) {
-      snprintf(s->why, sizeof s->why, "path too long");
-    } else {
-      int rc = manifest_read(mp, s->m, s->why, sizeof s->why);
-      if (rc == -ENOENT)
-        snprintf(s->why, sizeof s->why, "no manifest: not a backup");
-      else if (rc == 0 && strcmp(s->m->database, db) != 0)
-        snprintf(s->why, sizeof s->why, "its manifest names database '%s'",
-                 s->m->database);
-      else if (rc == 0)
-        s->complete = 1;
-    }
-    if (s->complete) s->have_header = chain_header(s->dir, s->m, &s->h) == 0;
+    int rc = r->ops->read_manifest(r, s->dir, db, s->m, s->why, sizeof s->why);
+    if (rc == -ENOENT)
+      snprintf(s->why, sizeof s->why, "no manifest: not a backup");
+    else if (rc == 0 && strcmp(s->m->database, db) != 0)
+      snprintf(s->why, sizeof s->why, "its manifest names database '%s'",
+               s->m->database);
+    else if (rc == 0)
+      s->complete = 1;
+    if (s->complete)
+      s->have_header = r->ops->header(r, s->dir, s->m, &s->h) == 0;
     if (!s->legacy)
       snprintf(s->key, sizeof s->key, "%.20s", s->id);
     else if (s->complete)
@@ -359,7 +418,9 @@ void repo_free(struct repo_set *v, int n) {
 }
 
 int repo_databases(struct repo *r, char ***names) {
-  return r->ops->databases(r, names);
+  int n = r->ops->databases(r, names);
+  if (n > 1) qsort(*names, (size_t)n, sizeof **names, cmp_name);
+  return n;
 }
 
 int repo_create(struct repo *r, const char *db, int kind, char *id, size_t idn,
@@ -369,6 +430,33 @@ int repo_create(struct repo *r, const char *db, int kind, char *id, size_t idn,
 
 int repo_remove(struct repo *r, const struct repo_set *s) {
   return r->ops->remove(r, s);
+}
+
+int repo_check(struct repo *r, const char *dir, const struct manifest *m,
+               int full) {
+  return r->ops->check(r, dir, m, full);
+}
+
+void repo_discard(struct repo *r, const char *dir) {
+  if (r->ops != &dir_ops) {
+    struct repo_set s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.dir, sizeof s.dir, "%s", dir);
+    r->ops->remove(r, &s);
+    return;
+  }
+  /* No manifest was written and nothing needs to be durable: quick. */
+  remove_tree(dir);
+  char parent[4600];
+  snprintf(parent, sizeof parent, "%s", dir);
+  char *slash = strrchr(parent, '/');
+  if (slash) *slash = 0;
+  rmdir(parent); /* the database's folder, if this was its only set */
+}
+
+void repo_close(struct repo *r) {
+  if (r->ops && r->ops->close) r->ops->close(r);
+  r->priv = NULL;
 }
 
 int repo_find(const struct repo_set *v, int n, const char *id) {
