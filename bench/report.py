@@ -269,6 +269,12 @@ def main():
     put("tds_login_vs_cli", wall_median("tds_login_tds"),
         wall_median("tds_login_cli"), "s", False)
 
+    # -------------------------------------------------------------- S3
+    put("backup_s3_vs_awscli", wall_median("s3_vdi"), wall_median("s3_awscli"),
+        "s", False)
+    put("backup_s3_encrypted_vs_plain", wall_median("s3_vdi_enc"),
+        wall_median("s3_vdi"), "s", False)
+
     if results:
         body = [[k, "%.3f" % v["ours"], "%.3f" % v["peer"], v["unit"],
                  "%.2f" % v["ratio"]] for k, v in results.items()]

@@ -23,7 +23,9 @@
 # repository); the ports are free ones picked at start and kept in it, so
 # several worktrees can each run their own.  The daemons run as the calling
 # user, authentication inside the cluster is off (loopback only), the OSD
-# keeps its objects in memory (memstore, at most 2 GiB) and no ceph-mgr is
+# keeps its objects in memory (memstore, at most 2 GiB, or
+# $VDI_S3_TEST_MEMSTORE_BYTES: deleted objects are freed only by the
+# gateway's garbage collection, hours later) and no ceph-mgr is
 # started: radosgw does not need one.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -155,7 +157,7 @@ mon cluster log file = $DIR/log/cluster.log
 [osd]
 osd data = $DIR/osd.\$id
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = ${VDI_S3_TEST_MEMSTORE_BYTES:-2147483648}
 osd max object name len = 460
 osd max object namespace len = 64
 osd op num threads per shard = 1
