@@ -33,13 +33,14 @@
 #   ceph-mon ceph-osd radosgw ceph-common curl
 #                     the real S3 store of the tests: a one-node Ceph with
 #                     its RADOS Gateway (tools/s3-test-server.sh)
+#   awscli            aws s3 cp, the peer of `make bench` section s3
 set -eu
 
 PACKAGES="gcc make g++ libsqlite3-dev libzstd-dev libjansson-dev sqlite3 \
 pkg-config clang \
 clang-format gnuplot-nox util-linux freetds-bin python3-pymssql \
 python3-pyodbc tdsodbc unixodbc libssl-dev openssl libcurl4-openssl-dev \
-libxml2-dev libsodium-dev ceph-mon ceph-osd radosgw ceph-common curl"
+libxml2-dev libsodium-dev ceph-mon ceph-osd radosgw ceph-common curl awscli"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: this is not a Debian-like system (no dpkg-query)." >&2
