@@ -679,6 +679,24 @@ static int qadd(struct s3_client *c, struct buf *q, const char *name,
   return rc ? -ENOMEM : 0;
 }
 
+/* GET a listing (@p query on @p bucket) and parse its XML answer into
+ * *@p doc.  0, or a negative errno with c->err set. */
+static int get_listing(struct s3_client *c, const char *bucket,
+                       const char *query, xmlDoc **doc) {
+  struct req r = {.method = "GET", .bucket = bucket, .query = query};
+  int rc = perform(c, &r);
+  if (rc == 0) {
+    *doc = xml_parse(&r.answer);
+    if (!*doc) {
+      snprintf(c->err, sizeof c->err, "s3: GET s3://%s?%s: unreadable listing",
+               bucket, query);
+      rc = -EIO;
+    }
+  }
+  req_done(&r);
+  return rc;
+}
+
 int s3_list(struct s3_client *c, const char *bucket, const char *prefix,
             s3_list_fn fn, void *arg) {
   char token[2048] = "";
@@ -695,24 +713,10 @@ int s3_list(struct s3_client *c, const char *bucket, const char *prefix,
       rc = qadd(c, &q, "max-keys", mk);
     }
     if (!rc && prefix && *prefix) rc = qadd(c, &q, "prefix", prefix);
-    if (rc) {
-      free(q.p);
-      return rc;
-    }
-    struct req r = {.method = "GET", .bucket = bucket, .query = q.p};
-    rc = perform(c, &r);
+    xmlDoc *d = NULL;
+    if (rc == 0) rc = get_listing(c, bucket, q.p, &d);
     free(q.p);
-    if (rc != 0) {
-      req_done(&r);
-      return rc;
-    }
-    xmlDoc *d = xml_parse(&r.answer);
-    req_done(&r);
-    if (!d) {
-      snprintf(c->err, sizeof c->err, "s3: GET s3://%s: unreadable listing",
-               bucket);
-      return -EIO;
-    }
+    if (rc) return rc;
     xmlNode *root = xmlDocGetRootElement(d);
     char trunc[16];
     xml_child_text(root, "IsTruncated", trunc, sizeof trunc);
@@ -861,24 +865,10 @@ int s3_mpu_list(struct s3_client *c, const char *bucket, const char *prefix,
     if (!rc && prefix && *prefix) rc = qadd(c, &q, "prefix", prefix);
     if (!rc && id_marker[0]) rc = qadd(c, &q, "upload-id-marker", id_marker);
     if (!rc) rc = qadd(c, &q, "uploads", "");
-    if (rc) {
-      free(q.p);
-      return rc;
-    }
-    struct req r = {.method = "GET", .bucket = bucket, .query = q.p};
-    rc = perform(c, &r);
+    xmlDoc *d = NULL;
+    if (rc == 0) rc = get_listing(c, bucket, q.p, &d);
     free(q.p);
-    if (rc != 0) {
-      req_done(&r);
-      return rc;
-    }
-    xmlDoc *d = xml_parse(&r.answer);
-    req_done(&r);
-    if (!d) {
-      snprintf(c->err, sizeof c->err, "s3: GET s3://%s?uploads: unreadable",
-               bucket);
-      return -EIO;
-    }
+    if (rc) return rc;
     xmlNode *root = xmlDocGetRootElement(d);
     char trunc[16];
     xml_child_text(root, "IsTruncated", trunc, sizeof trunc);

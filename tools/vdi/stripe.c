@@ -119,7 +119,9 @@ void stripe_use_fd(struct stripe *s, int fd) {
   snprintf(s->name, sizeof s->name, "%s", fd == 0 ? "<stdin>" : "<stdout>");
 }
 
-int stripe_open(struct stripe *s, const char *dir, const char *name) {
+/* A stripe about to be read starts afresh but keeps what the caller set
+ * for the check: its index, the expected size and CRC, the check flag. */
+static void reset_for_reading(struct stripe *s) {
   int idx = s->index;
   uint64_t expect = s->expect;
   uint32_t expect_crc = s->expect_crc;
@@ -129,6 +131,10 @@ int stripe_open(struct stripe *s, const char *dir, const char *name) {
   s->expect = expect;
   s->expect_crc = expect_crc;
   s->check_feed = check;
+}
+
+int stripe_open(struct stripe *s, const char *dir, const char *name) {
+  reset_for_reading(s);
   snprintf(s->dir, sizeof s->dir, "%s", dir);
   snprintf(s->name, sizeof s->name, "%s", name);
   char path[4400];
@@ -486,15 +492,7 @@ int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
 
 int stripe_open_s3(struct stripe *s, const struct s3_config *cfg,
                    const char *bucket, const char *key, const char *name) {
-  int idx = s->index;
-  uint64_t expect = s->expect;
-  uint32_t expect_crc = s->expect_crc;
-  int check = s->check_feed;
-  stripe_init(s);
-  s->index = idx;
-  s->expect = expect;
-  s->expect_crc = expect_crc;
-  s->check_feed = check;
+  reset_for_reading(s);
   snprintf(s->name, sizeof s->name, "%s", name);
   snprintf(s->s3_bucket, sizeof s->s3_bucket, "%s", bucket);
   snprintf(s->s3_key, sizeof s->s3_key, "%s", key);
