@@ -316,7 +316,9 @@ struct srv_dev {
   int index;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  struct slot *free_list;
+  /* free buffers, oldest first: the producer refills the buffer that
+   * came back longest ago (see free_put) */
+  struct slot *free_list, *free_tail;
   int nfree;
   int failed;
   /* agent mode: transfers of this device handed out so far; the primer
@@ -324,6 +326,32 @@ struct srv_dev {
   _Atomic uint64_t next;
   struct slot slots[64];
 };
+
+/* Give a buffer back to the free queue (d->mu held).  Queued at the tail
+ * and taken from the head, as a ring would (vdisql's driver is one): the
+ * buffer refilled next is the one the consumer finished longest ago.  The
+ * buffer it finished last is still in the consumer core's cache, and a
+ * producer writing it first has to take every line from that core: on the
+ * 2-core machine of docs/PERFORMANCE.md that made 1 MiB transfers up to
+ * twice as slow as refilling lines that had gone back to memory. */
+static void free_put(struct srv_dev *d, struct slot *s) {
+  s->next_free = NULL;
+  if (d->free_tail != NULL)
+    d->free_tail->next_free = s;
+  else
+    d->free_list = s;
+  d->free_tail = s;
+  d->nfree++;
+}
+
+/* Take the oldest free buffer (d->mu held, the queue not empty). */
+static struct slot *free_take(struct srv_dev *d) {
+  struct slot *s = d->free_list;
+  d->free_list = s->next_free;
+  if (d->free_list == NULL) d->free_tail = NULL;
+  d->nfree--;
+  return s;
+}
 
 /* Runs on the completion-agent thread: give the buffer back to its
  * device's producer. */
@@ -343,9 +371,7 @@ static void on_complete(VDS_Command *cmd) {
               cmd->completionCode, cmd->bytesTransferred);
     d->failed = 1;
   }
-  s->next_free = d->free_list;
-  d->free_list = s;
-  d->nfree++;
+  free_put(d, s);
   pthread_cond_signal(&d->cv);
   pthread_mutex_unlock(&d->mu);
 }
@@ -373,16 +399,12 @@ static void *srv_primer(void *arg) {
   struct srv_dev *d = arg;
   pthread_mutex_lock(&d->mu);
   while (d->free_list != NULL) {
-    struct slot *s = d->free_list;
-    d->free_list = s->next_free;
-    d->nfree--;
+    struct slot *s = free_take(d);
     pthread_mutex_unlock(&d->mu);
     bool sent = send_fill(d, s);
     pthread_mutex_lock(&d->mu);
     if (!sent) { /* all handed out: put it back and stop priming */
-      s->next_free = d->free_list;
-      d->free_list = s;
-      d->nfree++;
+      free_put(d, s);
       break;
     }
   }
@@ -402,9 +424,7 @@ static void *srv_producer(void *arg) {
     pthread_mutex_lock(&d->mu);
     while (d->free_list == NULL)
       pthread_cond_wait(&d->cv, &d->mu);
-    struct slot *s = d->free_list;
-    d->free_list = s->next_free;
-    d->nfree--;
+    struct slot *s = free_take(d);
     pthread_mutex_unlock(&d->mu);
     bench_fill(s->cmd.buffer, o.size, (uint64_t)d->index * o.per_dev + k);
     s->cmd.commandCode = VDC_Write;
@@ -477,9 +497,7 @@ static void run_vdi(int rep) {
       VDS_SET_COMPLETION(&s->cmd, on_complete);
       s->cmd.completionContext = (uint8_t *)s;
       s->owner = &d[i];
-      s->next_free = d[i].free_list;
-      d[i].free_list = s;
-      d[i].nfree++;
+      free_put(&d[i], s);
     }
   }
   pthread_t agent, th[MAX_STREAMS];

@@ -61,6 +61,17 @@ TEST_IMPL(app_usage_errors) {
                ARGS("backup", "db", "--to", "/x", "--instance"));
   expect_usage("unexpected argument 'two'",
                ARGS("backup", "one", "two", "--to", "/x"));
+  expect_usage("multiple of 65536", ARGS("backup", "db", "--to", "/x",
+                                         "--max-transfer-size", "100000"));
+  expect_usage(
+      "--max-transfer-size must be 65536..4194304",
+      ARGS("backup", "db", "--to", "/x", "--max-transfer-size", "8388608"));
+  expect_usage("--buffer-count must be 1..4096",
+               ARGS("backup", "db", "--to", "/x", "--buffer-count", "0"));
+  expect_usage("--compress-level is low, medium or high",
+               ARGS("backup", "db", "--to", "/x", "--compress-level", "fast"));
+  expect_usage("--buffer-count is an option of",
+               ARGS("list", "--from", "/x", "--buffer-count", "4"));
   expect_usage("--compress takes no value",
                ARGS("backup", "db", "--to", "/x", "--compress=yes"));
   return 0;

@@ -94,6 +94,37 @@ TEST_IMPL_TIMEOUT(app_e2e_roundtrip_4stripes_compress, 30) {
   return 0;
 }
 
+/* --buffer-count, --max-transfer-size and --compress-level reach the
+ * engine's statement (as a backup vendor sets BUFFERCOUNT and
+ * MAXTRANSFERSIZE) and the backup restores with other values. */
+TEST_IMPL_TIMEOUT(app_e2e_roundtrip_tuned, 30) {
+  setup();
+  app_t_make_db(inst, "src", 8000, 4096, 3);
+  char *out = NULL;
+  int rc = app_t_run(&out, NULL,
+                     ARGS("backup", "src", "--instance", inst, "--to", bk,
+                          "--stripes", "2", "--buffer-count", "10",
+                          "--max-transfer-size", "65536", "--compress-level",
+                          "high", "-v"));
+  if (rc != 0) TASK_FAIL_("backup: %d\n%s", rc, out);
+  ASSERT(strstr(out, "COMPRESSION (ALGORITHM = ZSTD, LEVEL = HIGH), "
+                     "BUFFERCOUNT = 10, MAXTRANSFERSIZE = 65536") != NULL);
+  free(out);
+  rc = app_t_run(&out, NULL,
+                 ARGS("restore", "src", "--instance", inst, "--from", bk,
+                      "--as", "copy", "--buffer-count", "3",
+                      "--max-transfer-size", "131072", "-v"));
+  if (rc != 0) TASK_FAIL_("restore: %d\n%s", rc, out);
+  ASSERT(strstr(out, "WITH BUFFERCOUNT = 3, MAXTRANSFERSIZE = 131072") != NULL);
+  free(out);
+  char d1[64], d2[64];
+  digest_of("src", d1, sizeof d1);
+  digest_of("copy", d2, sizeof d2);
+  ASSERT(d1[0] != 0);
+  ASSERT_STR_EQ(d1, d2);
+  return 0;
+}
+
 TEST_IMPL_TIMEOUT(app_e2e_roundtrip_empty_db_8stripes, 30) {
   roundtrip(0, 512, 8, 0);
   return 0;

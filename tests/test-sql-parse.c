@@ -142,6 +142,19 @@ TEST_IMPL(sql_parse_errors_give_msgs) {
       {"RESTORE DATABASE sales FROM DISK='a.bak' WITH STANDBY = 'u.dat'", 3032},
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH DIFFERENTIAL", 3035},
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH ENCRYPTION", 3032},
+      {"BACKUP DATABASE sales TO DISK='a.bak' WITH COMPRESSION "
+       "(ALGORITHM = QAT_DEFLATE)",
+       3032},
+      {"BACKUP DATABASE sales TO DISK='a.bak' WITH COMPRESSION (LEVEL = FAST)",
+       102},
+      {"BACKUP DATABASE sales TO DISK='a.bak' WITH COMPRESSION (ALGORITHM = "
+       "ZSTD",
+       102},
+      {"BACKUP DATABASE sales TO DISK='a.bak' WITH COMPRESSION (SPEED = 1)",
+       102},
+      {"RESTORE DATABASE sales FROM DISK='a.bak' WITH COMPRESSION (LEVEL = "
+       "LOW)",
+       155},
       {"BACKUP DATABASE sales TO TAPE='\\\\.\\tape0'", 3032},
       {"BACKUP DATABASE sales TO DISK='a', VIRTUAL_DEVICE='b'", 3032},
       {"RESTORE DATABASE sales FROM DISK='a.bak' WITH FILE=2", 3032},

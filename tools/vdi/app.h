@@ -50,6 +50,8 @@
 #endif
 
 #define APP_MAX_STRIPES VDI_MAX_DEVICES
+/* BUFFERCOUNT's upper bound, as vdisql's parser takes it. */
+#define APP_MAX_BUFFERS 4096
 
 /* ------------------------------------------------------------ out.c */
 
@@ -363,7 +365,7 @@ struct options {
   const char *as;
   const char *vdisql;
   int stripes;
-  int compress;
+  int compress; /* 0, or COMPRESSION's LEVEL: 1 LOW, 2 MEDIUM, 3 HIGH */
   int replace;
   int quiet;
   int kind;                  /* backup: CHAIN_FULL, CHAIN_DIFF or CHAIN_LOG */
@@ -374,6 +376,8 @@ struct options {
   int delete_sets;           /* expire: really delete (else a dry run) */
   int json;
   int verbose;
+  int buffer_count;     /* backup/restore: BUFFERCOUNT, 0: the engine's */
+  int max_transfer;     /* backup/restore: MAXTRANSFERSIZE, 0: the engine's */
   int encrypt;          /* backup: --encrypt */
   const char *key_file; /* --key-file */
 };

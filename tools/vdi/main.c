@@ -46,7 +46,9 @@ static const char *usage_top =
 
 static const char *usage_backup =
     "usage: vdi backup DB --to REPO|- [--instance DIR] [--stripes N]\n"
-    "                  [--compress] [--differential | --log]\n"
+    "                  [--compress [--compress-level L]]\n"
+    "                  [--differential | --log]\n"
+    "                  [--buffer-count N] [--max-transfer-size B]\n"
     "                  [--encrypt --key-file F] [--vdisql PATH] [--quiet]\n"
     "                  [-v] [--json]\n"
     "\n"
@@ -56,7 +58,10 @@ static const char *usage_backup =
     "file per stripe, DB.stripe<i>.vdibak, and DB.manifest.json written\n"
     "last; ID is the UTC start time and the type, e.g.\n"
     "20261206T221500.123Z-full.  '-' writes the single stripe to stdout\n"
-    "(no manifest).  --compress asks the engine for zstd compression.\n"
+    "(no manifest).  --compress asks the engine for zstd compression;\n"
+    "--compress-level low (the default), medium or high trades speed for\n"
+    "size.  --buffer-count and --max-transfer-size set the engine's\n"
+    "BUFFERCOUNT and MAXTRANSFERSIZE (64 KiB steps up to 4 MiB).\n"
     "--instance defaults to vdisql's default instance ($VDI_INSTANCE_DIR,\n"
     "see vdisql(1)).  --differential and --log back up the pages changed\n"
     "since the last full backup, or the log since the last log backup (the\n"
@@ -71,8 +76,9 @@ static const char *usage_backup =
 static const char *usage_restore =
     "usage: vdi restore DB --from REPO|- [--instance DIR] [--replace]\n"
     "                   [--as NAME] [--set ID] [--to-time T | --latest]\n"
-    "                   [--key-file F] [--vdisql PATH] [--quiet] [-v]\n"
-    "                   [--json]\n"
+    "                   [--key-file F] [--buffer-count N]\n"
+    "                   [--max-transfer-size B] [--vdisql PATH] [--quiet]\n"
+    "                   [-v] [--json]\n"
     "\n"
     "Restore DB from the repository REPO (or from one set's directory),\n"
     "every set used checked against its manifest first, into the instance,\n"
@@ -165,10 +171,22 @@ static const char *help_of(const char *cmd) {
 }
 
 /* Options taking a value, then flags. */
-static const char *const valued[] = {
-    "--instance", "--to",       "--from", "--stripes",   "--as",
-    "--vdisql",   "--to-time",  "--set",  "--keep-last", "--keep-daily",
-    "--output",   "--key-file", NULL};
+static const char *const valued[] = {"--instance",
+                                     "--to",
+                                     "--from",
+                                     "--stripes",
+                                     "--as",
+                                     "--vdisql",
+                                     "--to-time",
+                                     "--set",
+                                     "--keep-last",
+                                     "--keep-daily",
+                                     "--output",
+                                     "--key-file",
+                                     "--buffer-count",
+                                     "--max-transfer-size",
+                                     "--compress-level",
+                                     NULL};
 static const char *const flags[] = {
     "--compress", "--replace", "--differential", "--log",    "--latest",
     "--quiet",    "--verbose", "--json",         "--delete", "--dry-run",
@@ -245,7 +263,17 @@ static int set_option(struct options *o, const char *cmdsp, const char *a,
     o->vdisql = val;
   else if (strcmp(key, "--set") == 0)
     o->set_id = val;
-  else if (strcmp(key, "--keep-last") == 0)
+  else if (strcmp(key, "--buffer-count") == 0)
+    return parse_count(cmdsp, key, val, 1, APP_MAX_BUFFERS, &o->buffer_count);
+  else if (strcmp(key, "--max-transfer-size") == 0) {
+    int rc = parse_count(cmdsp, key, val, 65536, 4194304, &o->max_transfer);
+    if (rc == 0 && o->max_transfer % 65536 != 0)
+      return usage_error(cmdsp,
+                         "--max-transfer-size must be a multiple of "
+                         "65536, not '%s'",
+                         val);
+    return rc;
+  } else if (strcmp(key, "--keep-last") == 0)
     return parse_count(cmdsp, key, val, 0, 100000, &o->keep_last);
   else if (strcmp(key, "--keep-daily") == 0)
     return parse_count(cmdsp, key, val, 0, 100000, &o->keep_daily);
@@ -257,8 +285,18 @@ static int set_option(struct options *o, const char *cmdsp, const char *a,
   } else if (strcmp(key, "--json") == 0)
     o->json = 1;
   else if (strcmp(key, "--compress") == 0)
-    o->compress = 1;
-  else if (strcmp(key, "--replace") == 0)
+    o->compress = o->compress ? o->compress : 1;
+  else if (strcmp(key, "--compress-level") == 0) {
+    o->compress = strcmp(val, "low") == 0      ? 1
+                  : strcmp(val, "medium") == 0 ? 2
+                  : strcmp(val, "high") == 0   ? 3
+                                               : 0;
+    if (!o->compress)
+      return usage_error(cmdsp,
+                         "--compress-level is low, medium or high, "
+                         "not '%s'",
+                         val);
+  } else if (strcmp(key, "--replace") == 0)
     o->replace = 1;
   else if (strcmp(key, "--differential") == 0)
     o->kind = o->kind == CHAIN_LOG ? -1 : CHAIN_DIFF;
@@ -366,6 +404,10 @@ static int validate(struct options *o, const char *cmdsp,
   int expire = strcmp(cmd, "expire") == 0;
   int check = strcmp(cmd, "check") == 0;
   int databases = strcmp(cmd, "databases") == 0;
+  if (!backup && !restore && (o->buffer_count || o->max_transfer))
+    return misplaced(cmdsp,
+                     o->buffer_count ? "--buffer-count" : "--max-transfer-size",
+                     "backup' or 'vdi restore");
   if (!backup && (stripes_arg || o->compress))
     return misplaced(cmdsp, stripes_arg ? "--stripes" : "--compress", "backup");
   if (o->to && !backup && !check) return misplaced(cmdsp, "--to", "backup");

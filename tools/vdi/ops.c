@@ -186,15 +186,32 @@ static int backup_open_stripes(struct backup_ctx *b) {
   return 0;
 }
 
+/* ", BUFFERCOUNT = n, MAXTRANSFERSIZE = m" as asked (--buffer-count,
+ * --max-transfer-size), or "": the engine's defaults. */
+static void buffer_clauses(const struct options *o, char *out, size_t n) {
+  int k = 0;
+  out[0] = 0;
+  if (o->buffer_count)
+    k = snprintf(out, n, ", BUFFERCOUNT = %d", o->buffer_count);
+  if (o->max_transfer)
+    snprintf(out + k, n - (size_t)k, ", MAXTRANSFERSIZE = %d", o->max_transfer);
+}
+
 static void backup_statement(struct backup_ctx *b) {
   const struct options *o = b->o;
   char clause[4096];
   transfer_device_clause(b->t, clause, sizeof clause);
+  char tuning[96];
+  buffer_clauses(o, tuning, sizeof tuning);
   app_path(b->t->statement, sizeof b->t->statement,
-           "BACKUP %s [%s] TO %s WITH %sCHECKSUM, %s",
+           "BACKUP %s [%s] TO %s WITH %sCHECKSUM, %s%s",
            o->kind == CHAIN_LOG ? "LOG" : "DATABASE", o->db, clause,
            o->kind == CHAIN_DIFF ? "DIFFERENTIAL, " : "",
-           o->compress ? "COMPRESSION" : "NO_COMPRESSION");
+           o->compress == 3   ? "COMPRESSION (ALGORITHM = ZSTD, LEVEL = HIGH)"
+           : o->compress == 2 ? "COMPRESSION (ALGORITHM = ZSTD, LEVEL = MEDIUM)"
+           : o->compress      ? "COMPRESSION"
+                              : "NO_COMPRESSION",
+           tuning);
 }
 
 /* The stripes under their names, then the manifest, last.  0 or -1. */
@@ -413,7 +430,11 @@ static int run_restore(const struct options *o, struct repo *r, const char *dir,
   }
   char clause[4096];
   transfer_device_clause(t, clause, sizeof clause);
-  app_path(t->statement, sizeof t->statement, "%s %s%s", head, clause, tail);
+  char tuning[96];
+  buffer_clauses(o, tuning, sizeof tuning);
+  app_path(t->statement, sizeof t->statement, "%s %s%s%s%s", head, clause, tail,
+           *tuning && !*tail ? " WITH " : "",
+           *tuning && !*tail ? tuning + 2 : tuning);
   struct progress prog;
   progress_start(&prog, verb, total, o->quiet);
   t->progress = &prog;

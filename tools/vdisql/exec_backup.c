@@ -147,6 +147,7 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
   snprintf(tmpl.database, sizeof tmpl.database, "%s", s->db);
   wopts o = {0};
   o.compress = s->compression && !s->no_compression;
+  o.comp_level = s->comp_level;
   o.checksum = s->checksum && !s->no_checksum;
   o.copy_only = s->copy_only;
   o.stats = s->stats;

@@ -43,6 +43,7 @@ typedef struct stmt {
   /* WITH options; 0 = not given */
   int format, noformat, init, noinit, checksum, no_checksum, copy_only;
   int compression, no_compression, replace, recovery;
+  int comp_level; /* COMPRESSION (LEVEL = ...): 1 LOW, 2 MEDIUM, 3 HIGH */
   int differential, no_truncate, norecovery;
   int set_recovery; /* ALTER DATABASE: VS_RECOVERY_FULL or _SIMPLE */
   char stopat[64];  /* STOPAT = '...' as given; "" = none */

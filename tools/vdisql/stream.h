@@ -14,7 +14,8 @@
 
 typedef struct wopts {
   int compress, checksum, copy_only;
-  int stats; /* percent step, 0 = none */
+  int comp_level; /* 0 or 1 LOW, 2 MEDIUM, 3 HIGH (stream_zstd_level) */
+  int stats;      /* percent step, 0 = none */
   const char *database, *name, *description, *server;
   const struct stat *src; /* the database file: its mode goes in the header */
   const uint8_t *changed; /* differential: pages to write (bit per page) */
@@ -53,6 +54,10 @@ int stream_read_headers(media_t *m, char *const *names, vs_header *h,
 int stream_read_body(media_t *m, char *const *names, const vs_header *h,
                      const unsigned *order, const rsink *sink, int stats,
                      vmsg *err);
+
+/** zstd's level for COMPRESSION (LEVEL = ...): LOW (the default, as in
+ * SQL Server) 1, MEDIUM 3, HIGH 9. */
+int stream_zstd_level(int comp_level);
 
 /** Print "N percent processed." for every @p step percent crossed. */
 void progress(int step, uint64_t done, uint64_t total, int *last);
