@@ -18,9 +18,10 @@
  *           work alone, the ceiling of a single core).
  *
  * usage: bench-stream -m MODE -s SIZE [-d STREAMS] [-b BYTES] [-r REPS]
- *                     [-n BUFFERS_PER_DEVICE]
+ *                     [-n BUFFERS_PER_DEVICE (default: 16 MiB of them, 8..64)]
  * Prints one line per repetition:
  *   stream mode=vdi size=1048576 dev=1 bytes=N secs=S srv_cpu=C cli_cpu=C
+ *          depth=BUFFERS cond=$BENCH_COND (default quiet)
  * The checksum the consumer computes must equal the closed-form sum of what
  * the producer filled; a mismatch (or any failed call) exits 1.  Exit 77 if
  * libvdi is the link stub (the core is not in this build).
@@ -66,11 +67,13 @@ static uint64_t expected_total(void) {
 }
 
 static void report(double secs, double srv_cpu, double cli_cpu) {
+  /* $BENCH_COND names the conditions run.sh made (loaded, 1cpu, ...). */
+  const char *cond = getenv("BENCH_COND");
   printf("stream mode=%s size=%llu dev=%d bytes=%llu secs=%.6f srv_cpu=%.6f "
-         "cli_cpu=%.6f\n",
+         "cli_cpu=%.6f depth=%d cond=%s\n",
          o.mode, (unsigned long long)o.size, o.streams,
          (unsigned long long)(o.per_dev * o.size * (uint64_t)o.streams), secs,
-         srv_cpu, cli_cpu);
+         srv_cpu, cli_cpu, o.depth, cond && *cond ? cond : "quiet");
   fflush(stdout);
 }
 
@@ -539,7 +542,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-  o = (struct opts){"vdi", 1 << 20, 1, 1ull << 30, 5, 8, 0, 0};
+  o = (struct opts){"vdi", 1 << 20, 1, 1ull << 30, 5, 0, 0, 0};
   int c;
   while ((c = getopt(argc, argv, "m:s:d:b:r:n:")) != -1) {
     switch (c) {
@@ -566,9 +569,17 @@ int main(int argc, char **argv) {
     }
   }
   if (o.size < 4096 || o.size % 65536 != 0 || o.size > (4u << 20) ||
-      o.streams < 1 || o.streams > MAX_STREAMS || o.reps < 1 || o.depth < 1 ||
+      o.streams < 1 || o.streams > MAX_STREAMS || o.reps < 1 || o.depth < 0 ||
       o.depth > 64)
     usage();
+  /* By default 16 MiB in flight per device (8 to 64 buffers): a buffer is
+   * refilled once the consumer's core has let its lines go (see free_put),
+   * which on the machine of docs/PERFORMANCE.md made 1 MiB transfers
+   * nearly twice as fast as 8 buffers did. */
+  if (o.depth == 0) {
+    uint64_t d = (16u << 20) / o.size;
+    o.depth = d < 8 ? 8 : d > 64 ? 64 : (int)d;
+  }
   o.per_dev = o.bytes / o.size / (uint64_t)o.streams;
   if (o.per_dev == 0) o.per_dev = 1;
 

@@ -62,7 +62,7 @@ def main():
     raw, out_json, out_png = sys.argv[1:4]
     rows = parse(raw)
     machine = {}
-    stream = {}   # (mode, size, dev) -> list of (GB/s, srv cpu/GiB, cli)
+    stream = {}   # (mode, size, dev, cond) -> list of (GB/s, srv, cli cpu/GiB)
     latency = {}  # (mode, spin) -> kv
     runs = {}     # label -> kv
     stubbed = False
@@ -73,7 +73,8 @@ def main():
         elif kind == "stream":
             gib = int(kv["bytes"]) / GIB
             secs = float(kv["secs"])
-            key = (kv["mode"], int(kv["size"]), int(kv["dev"]))
+            key = (kv["mode"], int(kv["size"]), int(kv["dev"]),
+                   kv.get("cond", "quiet"))
             stream.setdefault(key, []).append(
                 (int(kv["bytes"]) / secs / 1e9, float(kv["srv_cpu"]) / gib,
                  float(kv["cli_cpu"]) / gib))
@@ -104,8 +105,8 @@ def main():
                          "unit": unit, "ratio": round(r, 3)}
 
     # ------------------------------------------------------------ stream
-    def gbps(mode, size, dev=1):
-        v = stream.get((mode, size, dev))
+    def gbps(mode, size, dev=1, cond="quiet"):
+        v = stream.get((mode, size, dev, cond))
         return statistics.median(x[0] for x in v) if v else None
 
     if stream:
@@ -113,20 +114,23 @@ def main():
         names = {"inproc": "in-process (no IPC)", "pipe": "pipe (1 MiB)",
                  "unix": "unix socket", "vdi": "openvdi",
                  "vdi-agent": "openvdi, completion-driven"}
-        for (mode, size, dev), v in sorted(
+        conds = ["quiet", "loaded", "1cpu", "depth8"]
+        for (mode, size, dev, cond), v in sorted(
                 stream.items(),
-                key=lambda kv: (kv[0][1], list(names).index(kv[0][0]),
+                key=lambda kv: (conds.index(kv[0][3]) if kv[0][3] in conds
+                                else 9, kv[0][1], list(names).index(kv[0][0]),
                                 kv[0][2])):
             med, lo, hi = spread([x[0] for x in v])
             srv = statistics.median(x[1] for x in v)
             cli = statistics.median(x[2] for x in v)
-            body.append([names[mode], fmt_size(size), dev, "%.2f" % med,
+            body.append([names[mode], cond, fmt_size(size), dev, "%.2f" % med,
                          "%.2f-%.2f" % (lo, hi), len(v), "%.3f" % srv,
                          "%.3f" % cli if mode != "inproc" else "-"])
         table("== stream throughput: GB/s (10^9 B/s), median and min-max of "
               "the repetitions; CPU seconds per GiB, producer and consumer "
               "process",
-              ["path", "transfer", "streams", "GB/s", "min-max", "n",
+              ["path", "conditions", "transfer", "streams", "GB/s", "min-max",
+               "n",
                "prod s/GiB", "cons s/GiB"], body)
     K64, M1, M4 = 64 << 10, 1 << 20, 4 << 20
     for tag, size in (("64k", K64), ("1m", M1), ("4m", M4)):
@@ -155,6 +159,15 @@ def main():
         "GB/s")
     put("stream_1m_4dev_vs_4unix", gbps("vdi", M1, 4), gbps("unix", M1, 4),
         "GB/s")
+    # Issue 11: the same 1 MiB targets with a CPU-bound process beside the
+    # bench (every path under the same load), and on one CPU.
+    for cond in ("loaded", "1cpu"):
+        for peer, name in (("pipe", "pipe"), ("unix", "unix"),
+                           ("inproc", "inprocess")):
+            put("stream_1m_vs_%s_%s" % (name, cond), gbps("vdi", M1, 1, cond),
+                gbps(peer, M1, 1, cond), "GB/s")
+    put("stream_1m_depth16_vs_depth8", gbps("vdi", M1),
+        gbps("vdi", M1, 1, "depth8"), "GB/s")
 
     # ----------------------------------------------------------- latency
     if latency:
@@ -270,6 +283,15 @@ def main():
         wall_median("tds_login_cli"), "s", False)
 
     # -------------------------------------------------------------- S3
+    # Issue 11: one-stripe backups of the 1 GiB database, alternating runs.
+    put("backup_64k_vs_1m", wall_median("i11_backup_64k"),
+        wall_median("i11_backup_1m"), "s", False)
+    put("backup_vdi_vs_cp_fsync", wall_median("i11_backup_1m"),
+        wall_median("i11_cp_fsync"), "s", False)
+    put("backup_compress_vs_zstd", wall_median("i11_compress"),
+        wall_median("i11_zstd"), "s", False)
+    put("backup_compress_medium_vs_zstd", wall_median("i11_compress_medium"),
+        wall_median("i11_zstd"), "s", False)
     put("backup_s3_vs_awscli", wall_median("s3_vdi"), wall_median("s3_awscli"),
         "s", False)
     put("backup_s3_encrypted_vs_plain", wall_median("s3_vdi_enc"),

@@ -33,6 +33,27 @@ WORK=$(cd "$WORK" && pwd)
 
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
+# A CPU-bound process beside the bench (issue 11's "loaded" rows): a busy
+# loop placed wherever the scheduler likes, as a database serving queries
+# would be.  hog_stop ends it; so does the exit of this script.
+HOG=
+hog_start() {
+  sh -c 'while :; do :; done' &
+  HOG=$!
+}
+hog_stop() {
+  [ -n "$HOG" ] && kill "$HOG" 2>/dev/null && wait "$HOG" 2>/dev/null
+  HOG=
+}
+trap 'hog_stop' EXIT
+trap 'hog_stop; exit 130' INT TERM
+
+# The first CPU this process may run on, for `taskset -c` (the 1cpu rows).
+first_cpu() {
+  awk '/^Cpus_allowed_list/ { split($2, a, /[-,]/); print a[1] }' \
+    /proc/self/status
+}
+
 # Bytes for one measurement: $1 (a number of MiB) times $BENCH_SCALE.
 mib() {
   awk -v m="$1" -v s="$SCALE" 'BEGIN { printf "%.0f\n", m * s * 1048576 }'
@@ -94,6 +115,29 @@ if want stream; then
     measure "$BIN/bench-stream" -m $mode -s 1M -d 4 -b "$(mib 8192)" \
       -r $REPS
   done
+  # Issue 11: 1 MiB again with a CPU-bound process beside every path
+  # (loaded), with every process on one CPU (1cpu: what the spin policy
+  # does when the peer needs the very core a waiter spins on), and openvdi
+  # with 8 buffers instead of the default 16 MiB of them (depth8).
+  echo "== stream throughput, 1 MiB: loaded, on one CPU, 8 buffers"
+  amount=$(mib 8192)
+  hog_start
+  for mode in inproc pipe unix vdi; do
+    measure env BENCH_COND=loaded "$BIN/bench-stream" -m $mode -s 1M -d 1 \
+      -b "$amount" -r $REPS
+  done
+  hog_stop
+  if command -v taskset >/dev/null 2>&1; then
+    cpu=$(first_cpu)
+    for mode in inproc pipe unix vdi; do
+      measure env BENCH_COND=1cpu taskset -c "$cpu" "$BIN/bench-stream" \
+        -m $mode -s 1M -d 1 -b "$amount" -r $REPS
+    done
+  else
+    echo "  no taskset (Debian util-linux): no 1cpu rows"
+  fi
+  measure env BENCH_COND=depth8 "$BIN/bench-stream" -m vdi -s 1M -d 1 \
+    -b "$amount" -r $REPS -n 8
 fi
 
 # ------------------------------------------------------------- latency
@@ -222,6 +266,49 @@ if want e2e; then
       fi
       rm -rf "$WORK"
     done
+    # Issue 11: one-stripe backups of the 1 GiB database, alternating runs
+    # (medians): 64 KiB transfers with 10 buffers (what Bareos sets)
+    # against the default 1 MiB; the 1 MiB one (checksums, fsync of the
+    # stripe) against cp + fsync of the copy; compressed (LOW, MEDIUM)
+    # against zstd -T0 -3 of the database file.
+    inst=$CACHE/db1024
+    db=$inst/bench.db
+    if [ -f "$db" ]; then
+      echo "== backup of 1 GiB: transfer sizes, cp + fsync, compression" \
+        "(alternating runs, medians)"
+      mkdir -p "$WORK"
+      for r in $(seq 1 $REPS); do
+        timed "i11_backup_1m_r$r" "$WORK/v1m/" "$BUILD/vdi" backup bench \
+          --instance "$inst" --to "$WORK/v1m" --quiet
+        timed "i11_backup_64k_r$r" "$WORK/v64k/" "$BUILD/vdi" backup bench \
+          --instance "$inst" --to "$WORK/v64k" --quiet --buffer-count 10 \
+          --max-transfer-size 65536
+        timed "i11_cp_fsync_r$r" "$WORK/cp.db" sh -c \
+          "cp '$db' '$WORK/cp.db' && sync '$WORK/cp.db'"
+        timed "i11_compress_r$r" "$WORK/vz/" "$BUILD/vdi" backup bench \
+          --instance "$inst" --to "$WORK/vz" --quiet --stripes 4 --compress
+        timed "i11_compress_medium_r$r" "$WORK/vzm/" "$BUILD/vdi" backup \
+          bench --instance "$inst" --to "$WORK/vzm" --quiet --stripes 4 \
+          --compress-level medium
+        if command -v zstd >/dev/null 2>&1; then
+          timed "i11_zstd_r$r" "$WORK/z.zst" sh -c \
+            "zstd -q -T0 -3 -c '$db' >'$WORK/z.zst'"
+        fi
+      done
+      echo "size compressed_low=$(du -sb "$WORK/vz" | cut -f1)" \
+        "compressed_medium=$(du -sb "$WORK/vzm" | cut -f1)" \
+        "zstd3=$(stat -c %s "$WORK/z.zst" 2>/dev/null)" | tee -a "$RAW"
+      for v in v64k vz; do
+        rm -rf "$WORK/r" && mkdir -p "$WORK/r"
+        if "$BUILD/vdi" restore bench --instance "$WORK/r" --from "$WORK/$v" \
+          --quiet && same_rows "$db" "$WORK/r/bench.db"; then :; else
+          echo "bench: the $v backup does not restore the same rows" >&2
+          failed="$failed
+  $v: restored rows differ"
+        fi
+      done
+      rm -rf "$WORK"
+    fi
   fi
 fi
 
