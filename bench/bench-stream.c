@@ -15,7 +15,10 @@
  *           plain write()/read() loops (one copy in, one copy out);
  *   unix    the same over a Unix stream socketpair with large buffers;
  *   inproc  one thread, no IPC: fill a buffer, sum the same buffer (the
- *           work alone, the ceiling of a single core).
+ *           work alone, the ceiling of a single core);
+ *   threads two threads of one process, a ring of buffers and two atomic
+ *           counters (the ceiling of any zero-copy transport between two
+ *           cores of this machine).
  *
  * usage: bench-stream -m MODE -s SIZE [-d STREAMS] [-b BYTES] [-r REPS]
  *                     [-n BUFFERS_PER_DEVICE (default: 16 MiB of them, 8..64)]
@@ -28,6 +31,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -114,6 +118,64 @@ static void run_inproc(void) {
   check(&r);
   report(secs, cpu, 0);
   free(buf);
+}
+
+/* ------------------------------------------------------------ threads */
+
+/* Two threads of one process handing `depth` buffers round a ring with
+ * nothing but two counters: no library, no system call, no process
+ * boundary.  What any zero-copy transport between two cores can reach on
+ * this machine (the fill on one core, the sum on the other, every line
+ * crossing once), so openvdi's rows can be read against it. */
+struct ring {
+  uint8_t *bufs;
+  _Alignas(64) _Atomic uint64_t filled;
+  _Alignas(64) _Atomic uint64_t summed;
+  struct result r;
+};
+
+/* Wait until *v > k, spinning (yielding: the peer may share our core). */
+static void ring_wait(_Atomic uint64_t *v, uint64_t k) {
+  for (unsigned i = 0; atomic_load_explicit(v, memory_order_acquire) <= k;
+       i++)
+    if ((i & 255) == 255) sched_yield();
+}
+
+static void *ring_consumer(void *arg) {
+  struct ring *g = arg;
+  double c0 = bench_cpu_thread();
+  for (uint64_t k = 0; k < o.per_dev; k++) {
+    ring_wait(&g->filled, k);
+    g->r.sum += bench_sum(g->bufs + (k % (uint64_t)o.depth) * o.size, o.size);
+    g->r.transfers++;
+    atomic_store_explicit(&g->summed, k + 1, memory_order_release);
+  }
+  g->r.cpu = bench_cpu_thread() - c0;
+  return NULL;
+}
+
+static void run_threads(void) {
+  static struct ring g;
+  g.bufs = aligned_alloc(4096, o.size * (uint64_t)o.depth);
+  if (g.bufs == NULL) bench_die("out of memory");
+  memset(g.bufs, 0, o.size * (uint64_t)o.depth);
+  atomic_store(&g.filled, 0);
+  atomic_store(&g.summed, 0);
+  g.r = (struct result){0, 0, 0, 1};
+  pthread_t th;
+  double t0 = bench_now(), c0 = bench_cpu_thread();
+  pthread_create(&th, NULL, ring_consumer, &g);
+  for (uint64_t k = 0; k < o.per_dev; k++) {
+    if (k >= (uint64_t)o.depth) ring_wait(&g.summed, k - (uint64_t)o.depth);
+    bench_fill(g.bufs + (k % (uint64_t)o.depth) * o.size, o.size, k);
+    atomic_store_explicit(&g.filled, k + 1, memory_order_release);
+  }
+  double cpu = bench_cpu_thread() - c0;
+  pthread_join(th, NULL);
+  double secs = bench_now() - t0;
+  check(&g.r);
+  report(secs, cpu, g.r.cpu);
+  free(g.bufs);
 }
 
 /* ------------------------------------------------------- pipe / unix */
@@ -536,7 +598,7 @@ static void run_vdi(int rep) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: bench-stream -m inproc|pipe|unix|vdi|vdi-agent -s SIZE "
+          "usage: bench-stream -m inproc|threads|pipe|unix|vdi|vdi-agent -s SIZE "
           "[-d STREAMS] [-b BYTES] [-r REPS] [-n DEPTH]\n");
   exit(2);
 }
@@ -584,10 +646,10 @@ int main(int argc, char **argv) {
   if (o.per_dev == 0) o.per_dev = 1;
 
   void (*fn)(void) = NULL;
-  if (strcmp(o.mode, "inproc") == 0) {
+  if (strcmp(o.mode, "inproc") == 0 || strcmp(o.mode, "threads") == 0) {
     o.streams = 1;
     o.per_dev = o.bytes / o.size;
-    fn = run_inproc;
+    fn = strcmp(o.mode, "inproc") == 0 ? run_inproc : run_threads;
   } else if (strcmp(o.mode, "pipe") == 0 || strcmp(o.mode, "unix") == 0) {
     fn = run_fd;
   } else if (strcmp(o.mode, "vdi") == 0 || strcmp(o.mode, "vdi-agent") == 0) {

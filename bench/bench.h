@@ -71,6 +71,14 @@ static inline double bench_cpu_self(void) {
          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
+/* CPU seconds of the calling thread. */
+static inline double bench_cpu_thread(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 static inline void bench_die(const char *fmt, ...)
     __attribute__((noreturn, format(printf, 1, 2)));
 static inline void bench_die(const char *fmt, ...) {

@@ -98,7 +98,7 @@ if want stream; then
   echo "== stream throughput ($REPS repetitions each)"
   for size in 64K 1M 4M; do
     case $size in 64K) amount=$(mib 2048) ;; *) amount=$(mib 8192) ;; esac
-    for mode in inproc pipe unix; do
+    for mode in inproc threads pipe unix; do
       measure "$BIN/bench-stream" -m $mode -s $size -d 1 -b "$amount" \
         -r $REPS
     done
