@@ -136,8 +136,7 @@ struct ring {
 
 /* Wait until *v > k, spinning (yielding: the peer may share our core). */
 static void ring_wait(_Atomic uint64_t *v, uint64_t k) {
-  for (unsigned i = 0; atomic_load_explicit(v, memory_order_acquire) <= k;
-       i++)
+  for (unsigned i = 0; atomic_load_explicit(v, memory_order_acquire) <= k; i++)
     if ((i & 255) == 255) sched_yield();
 }
 
@@ -597,9 +596,10 @@ static void run_vdi(int rep) {
 /* --------------------------------------------------------------- main */
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: bench-stream -m inproc|threads|pipe|unix|vdi|vdi-agent -s SIZE "
-          "[-d STREAMS] [-b BYTES] [-r REPS] [-n DEPTH]\n");
+  fprintf(
+      stderr,
+      "usage: bench-stream -m inproc|threads|pipe|unix|vdi|vdi-agent -s SIZE "
+      "[-d STREAMS] [-b BYTES] [-r REPS] [-n DEPTH]\n");
   exit(2);
 }
 

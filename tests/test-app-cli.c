@@ -204,9 +204,13 @@ TEST_IMPL(app_no_manifest_refused) {
   return 0;
 }
 
-/* A flipped byte is caught by the manifest's CRC-32C before the engine is
- * started: the engine given here would fail loudly if it ever ran. */
-TEST_IMPL(app_flipped_byte_caught_before_engine) {
+/* A flipped byte is caught by the manifest's CRC-32C: restore and verify
+ * exit 4 (damaged) naming the stripe.  The engine given here fails at
+ * once, as a real one does on a damaged block before the end of the
+ * stripe (where the fed bytes are checked): vdi then reads the set in full
+ * to say why.  (That a real engine replaces nothing: app_e2e_flipped_byte_
+ * refused.) */
+TEST_IMPL(app_flipped_byte_caught) {
   const char *dir = test_tmpdir();
   make_fake_backup(dir, "gamma", 2);
   char engine[4200], marker[4200], path[4200];
@@ -232,7 +236,6 @@ TEST_IMPL(app_flipped_byte_caught_before_engine) {
   ASSERT_EQ(rc, 4);
   ASSERT(strstr(out, "damaged") != NULL);
   free(out);
-  ASSERT(!app_t_exists(dir, "engine-ran"));
 
   /* With the byte put back, the checks pass and the engine is reached. */
   app_t_flip_byte(path, 4321);

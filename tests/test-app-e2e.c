@@ -202,11 +202,12 @@ TEST_IMPL_TIMEOUT(app_e2e_flipped_byte_refused, 30) {
   int rc = app_t_run(
       &out, NULL,
       ARGS("restore", "db", "--instance", inst, "--from", bk, "--replace"));
-  ASSERT_NE(rc, 0);
+  ASSERT_EQ(rc, 4); /* damaged */
   ASSERT(strstr(out, "damaged") != NULL);
   free(out);
   rc = app_t_run(&out, NULL, ARGS("verify", "--instance", inst, "--from", bk));
-  ASSERT_NE(rc, 0);
+  ASSERT_EQ(rc, 4);
+  ASSERT(strstr(out, "stripe 1") && strstr(out, "CRC-32C"));
   free(out);
   digest_of("db", after, sizeof after);
   ASSERT_STR_EQ(before, after);

@@ -233,6 +233,22 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
                ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
                     "r1", "--latest", "-q"));
   ASSERT_EQ(app_t_rows(inst, "r1"), all);
+  /* A damaged log backup stops the plan before the engine sees a byte:
+   * the full backup is not restored over anything, so no r4 appears. */
+  char l2s[4600];
+  snprintf(l2s, sizeof l2s, "%s/app.stripe0.vdibak", l2);
+  long long l2size = app_t_file_size(l2s);
+  app_t_flip_byte(l2s, (long)(l2size / 2));
+  int rc = app_t_run(&out, NULL,
+                     ARGS("restore", "app", "--instance", inst, "--from", bk,
+                          "--as", "r4", "--latest", "-q"));
+  if (rc != 4 || !strstr(out, "refusing to plan a restore across it")) {
+    app_t_show("restore across a damaged log", out);
+    TASK_FAIL_("exit %d", rc);
+  }
+  free(out);
+  ASSERT(!app_t_exists(inst, "r4.db"));
+  app_t_flip_byte(l2s, (long)(l2size / 2));
 
   /* The one-folder layout of earlier vdi versions: the full backup's
    * files in the target, the chain in app.chain/<seq>-log/. */

@@ -274,10 +274,14 @@ int manifest_parse(const char *text, size_t n, struct manifest *m, char *why,
                    size_t whylen);
 /* The text manifest_write writes (malloc'd; its length in *len). */
 char *manifest_text(const struct manifest *m, size_t *len);
-/* Check every stripe's presence, size and (if full) CRC-32C.  0, -1 (the
- * backup is damaged) or -2 (only the key is wrong or missing), with one
- * message per problem printed. */
-int manifest_check(const char *dir, const struct manifest *m, int full);
+/* How much of a set's stripes a check reads: presence and size; also each
+ * stripe's header (a few bytes, through the key when sealed); everything
+ * (every byte's CRC-32C against the manifest). */
+enum { CHECK_SIZES = 0, CHECK_HEADERS = 1, CHECK_FULL = 2 };
+/* Check every stripe as far as @p level says.  0, -1 (the backup is
+ * damaged) or -2 (only the key is wrong or missing), with one message per
+ * problem printed. */
+int manifest_check(const char *dir, const struct manifest *m, int level);
 
 /* ------------------------------------------------------------ progress.c */
 
@@ -326,6 +330,7 @@ struct transfer {
   int engine_status; /* exit code of vdisql (or 128 + signal) */
   int engine_started;
   int engine_failed; /* the statement failed for the engine's own reason */
+  int damaged;       /* restore: a stripe fed differs from its manifest */
   FILE *relay_to;    /* where the engine's informational lines go; NULL:
                         nowhere (--quiet, --json) */
 };

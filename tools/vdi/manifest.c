@@ -314,7 +314,7 @@ static int check_stripe_header(const char *path, const struct manifest *m,
   return 0;
 }
 
-int manifest_check(const char *dir, const struct manifest *m, int full) {
+int manifest_check(const char *dir, const struct manifest *m, int level) {
   int bad = 0, keyed = 0;
   uint8_t set_id[16] = {0};
   for (int i = 0; i < m->nstripes; i++) {
@@ -338,7 +338,7 @@ int manifest_check(const char *dir, const struct manifest *m, int full) {
       bad = 1;
       continue;
     }
-    if (!full) continue;
+    if (level < CHECK_HEADERS) continue;
     int hc = check_stripe_header(path, m, i, set_id);
     if (hc == -2) {
       keyed = 1;
@@ -348,6 +348,7 @@ int manifest_check(const char *dir, const struct manifest *m, int full) {
       bad = 1;
       continue;
     }
+    if (level < CHECK_FULL) continue;
     uint64_t size;
     uint32_t crc;
     int rc = stripe_file_crc(path, &size, &crc);

@@ -359,9 +359,10 @@ out:
 /* ------------------------------------------------------------ restore */
 
 /* Load and check the manifest of db in the set at dir and every stripe it
- * names.  EXIT_OK, EXIT_NOTFOUND or EXIT_DAMAGED (reported). */
+ * names, as far as @p level (CHECK_*) says.  EXIT_OK, EXIT_NOTFOUND,
+ * EXIT_FAIL (the key) or EXIT_DAMAGED (reported). */
 static int load_checked(struct repo *r, const char *dir, const char *db,
-                        struct manifest *m) {
+                        struct manifest *m, int level) {
   char mname[256], why[256];
   manifest_file_name(db, mname, sizeof mname);
   int rc = r->ops->read_manifest(r, dir, db, m, why, sizeof why);
@@ -378,7 +379,7 @@ static int load_checked(struct repo *r, const char *dir, const char *db,
             db);
     return EXIT_DAMAGED;
   }
-  int mc = repo_check(r, dir, m, 1);
+  int mc = repo_check(r, dir, m, level);
   if (mc == -2) {
     app_err("the backup of '%s' in %s is encrypted: it needs its own key "
             "(--key-file); nothing was used",
@@ -440,6 +441,14 @@ static int run_restore(const struct options *o, struct repo *r, const char *dir,
   t->progress = &prog;
   status = transfer_run_reading(t, &prog, verb, n);
   if (bytes) *bytes += prog.done;
+  /* The engine stopped on its own (a damaged block, say) before the end
+   * of a stripe, where the fed bytes are checked: read the set in full to
+   * tell a damaged backup from any other failure. */
+  if (status == EXIT_ENGINE && !from_stdin &&
+      repo_check(r, dir, m, CHECK_FULL) == -1) {
+    app_err("the backup in %s is damaged", dir);
+    status = EXIT_DAMAGED;
+  }
 out:
   for (int i = 0; i < nopen; i++)
     stripe_close(&st[i]);
@@ -597,9 +606,15 @@ int op_restore(const struct options *o) {
     status = -nsteps;
     goto out;
   }
-  /* Every set of the plan is checked before the engine sees a byte. */
+  /* Every set of the plan after the first is read and checked in full
+   * before the engine sees a byte: one that is damaged must not stop a
+   * chain half way, with the database replaced and RESTORING.  The first
+   * set's headers (and key) are checked here and every byte of it as it is
+   * fed (transfer.c); the engine replaces nothing until its whole stream
+   * is read, so reading it twice would buy nothing. */
   for (int k = 0; k < nsteps; k++) {
-    status = load_checked(&r, v[steps[k]].dir, o->db, v[steps[k]].m);
+    status = load_checked(&r, v[steps[k]].dir, o->db, v[steps[k]].m,
+                          k == 0 ? CHECK_HEADERS : CHECK_FULL);
     if (status != EXIT_OK) {
       if (nsteps > 1)
         app_err("set %s is damaged; refusing to plan a restore across it",
@@ -663,7 +678,7 @@ struct verdict {
 
 static int verify_one(const struct options *o, struct repo *r,
                       const struct repo_set *s) {
-  int st = load_checked(r, s->dir, s->db, s->m);
+  int st = load_checked(r, s->dir, s->db, s->m, CHECK_HEADERS);
   if (st == EXIT_OK)
     st = run_restore(o, r, s->dir, s->m, "RESTORE VERIFYONLY FROM", "",
                      "verify", NULL);

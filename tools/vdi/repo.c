@@ -290,9 +290,9 @@ static int dir_read_manifest(struct repo *r, const char *dir, const char *db,
 }
 
 static int dir_check(struct repo *r, const char *dir, const struct manifest *m,
-                     int full) {
+                     int level) {
   (void)r;
-  return manifest_check(dir, m, full);
+  return manifest_check(dir, m, level);
 }
 
 static int dir_header(struct repo *r, const char *dir, const struct manifest *m,

@@ -182,15 +182,26 @@ static uint32_t dev_read(struct transfer *t, int i, VDC_Command *cmd,
     return ERROR_IO_DEVICE;
   }
   if (s->check_feed && s->bytes > s->expect) {
-    dev_fail(t, i, "stripe %d (%s) grew since it was checked", i, s->name);
+    t->damaged = 1;
+    dev_fail(t, i,
+             "stripe %d (%s): longer than the manifest's %llu bytes: the "
+             "backup is damaged",
+             i, s->name, (unsigned long long)s->expect);
     return ERROR_CRC;
   }
   if (got == size) return ERROR_SUCCESS;
-  /* The end of the stripe.  The file was checked before the engine
-   * started; check the bytes actually fed too, so a file changed in
-   * between is refused rather than restored. */
+  /* The end of the stripe: every byte fed must be the manifest's.  The
+   * engine asks for the end after the stream's trailer and replaces
+   * nothing before it has it, so a stripe that fails here restores
+   * nothing (the check before the engine started read the headers only,
+   * ops.c). */
   if (s->check_feed && (s->bytes != s->expect || s->crc != s->expect_crc)) {
-    dev_fail(t, i, "stripe %d (%s) changed since it was checked", i, s->name);
+    t->damaged = 1;
+    dev_fail(t, i,
+             "stripe %d (%s): %llu bytes, CRC-32C %08x; the manifest says "
+             "%llu, %08x: the backup is damaged",
+             i, s->name, (unsigned long long)s->bytes, (unsigned)s->crc,
+             (unsigned long long)s->expect, (unsigned)s->expect_crc);
     return ERROR_CRC;
   }
   return ERROR_HANDLE_EOF;
@@ -449,6 +460,7 @@ int transfer_run(struct transfer *t) {
   int ndev_started = 0;
   pthread_mutex_init(&r.mu, NULL);
   t->engine_status = -1;
+  t->damaged = 0;
   for (int i = 0; i < t->ndev; i++) {
     t->dev_ok[i] = 0;
     t->dev_err[i][0] = 0;
@@ -466,6 +478,7 @@ int transfer_run(struct transfer *t) {
 
 int transfer_exit_status(const struct transfer *t) {
   if (t->interrupted) return 128 + t->interrupted;
+  if (t->damaged) return EXIT_DAMAGED;
   return t->engine_failed ? EXIT_ENGINE : EXIT_FAIL;
 }
 
