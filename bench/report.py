@@ -289,16 +289,18 @@ def main():
     put("tds_login_vs_cli", wall_median("tds_login_tds"),
         wall_median("tds_login_cli"), "s", False)
 
+    # ---------------------------------------- backup speed (issue 11)
+    # One-stripe backups of the 1 GiB database, alternating runs: ours,
+    # the peer.
+    for name, ours, peer in (
+            ("backup_64k_vs_1m", "i11_backup_64k", "i11_backup_1m"),
+            ("backup_vdi_vs_cp_fsync", "i11_backup_1m", "i11_cp_fsync"),
+            ("backup_compress_vs_zstd", "i11_compress", "i11_zstd"),
+            ("backup_compress_medium_vs_zstd", "i11_compress_medium",
+             "i11_zstd")):
+        put(name, wall_median(ours), wall_median(peer), "s", False)
+
     # -------------------------------------------------------------- S3
-    # Issue 11: one-stripe backups of the 1 GiB database, alternating runs.
-    put("backup_64k_vs_1m", wall_median("i11_backup_64k"),
-        wall_median("i11_backup_1m"), "s", False)
-    put("backup_vdi_vs_cp_fsync", wall_median("i11_backup_1m"),
-        wall_median("i11_cp_fsync"), "s", False)
-    put("backup_compress_vs_zstd", wall_median("i11_compress"),
-        wall_median("i11_zstd"), "s", False)
-    put("backup_compress_medium_vs_zstd", wall_median("i11_compress_medium"),
-        wall_median("i11_zstd"), "s", False)
     put("backup_s3_vs_awscli", wall_median("s3_vdi"), wall_median("s3_awscli"),
         "s", False)
     put("backup_s3_encrypted_vs_plain", wall_median("s3_vdi_enc"),
