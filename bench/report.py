@@ -290,8 +290,8 @@ def main():
         wall_median("tds_login_cli"), "s", False)
 
     # ---------------------------------------- backup speed (issue 11)
-    # One-stripe backups of the 1 GiB database, alternating runs: ours,
-    # the peer.
+    # Backups of the 1 GiB database (one stripe; compressed: four),
+    # alternating runs: ours, the peer.
     for name, ours, peer in (
             ("backup_64k_vs_1m", "i11_backup_64k", "i11_backup_1m"),
             ("backup_vdi_vs_cp_fsync", "i11_backup_1m", "i11_cp_fsync"),
