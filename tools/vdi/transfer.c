@@ -178,7 +178,11 @@ static uint32_t dev_read(struct transfer *t, int i, VDC_Command *cmd,
   *bytes = (uint32_t)got;
   progress_add(t->progress, got);
   if (err != 0) {
-    dev_fail(t, i, "reading stripe %d (%s): %s", i, s->name, strerror(-err));
+    /* A sealed chunk that fails its authentication: the stripe was
+     * changed (seal.c said which chunk). */
+    if (err == -EBADMSG) t->damaged = 1;
+    dev_fail(t, i, "reading stripe %d (%s): %s%s", i, s->name, strerror(-err),
+             err == -EBADMSG ? ": the backup is damaged" : "");
     return ERROR_IO_DEVICE;
   }
   if (s->check_feed && s->bytes > s->expect) {
