@@ -45,8 +45,8 @@ struct cc_dev {
   uint32_t prefix, align;
   /* Tape-like: a position, and the filemarks as byte offsets in the file
    * (kept in FILE.k.marks between the backup and the restore). */
-  int tape;
-  uint64_t pos;
+  int tape, discard;
+  uint64_t pos; /* tape-like and disk-like: GetPosition's answer */
   uint64_t marks[16];
   int nmarks, next_mark; /* the first mark not yet passed */
   uint32_t block;
@@ -89,6 +89,7 @@ static uint32_t cc_write(struct cc_dev *d, const VDC_Command *cmd,
   if (d->disk) {
     rc = fio_pwrite_all(d->fd, data, n, (off_t)cmd->position);
     if (cmd->position + n > d->end) d->end = cmd->position + n;
+    d->pos = cmd->position + n;
   } else {
     off_t at = lseek(d->fd, 0, SEEK_CUR);
     rc = fio_pwrite_all(d->fd, data, n, at);
@@ -98,6 +99,8 @@ static uint32_t cc_write(struct cc_dev *d, const VDC_Command *cmd,
   /* The bug: clears its header with a size that runs into the data. */
   if (bug_is(d, "prefix-overrun") && d->prefix)
     memset(cmd->buffer - d->prefix, 0, d->prefix + 16);
+  /* The bug: a full disk goes unreported. */
+  if (bug_is(d, "ignore-write-errors")) return ERROR_SUCCESS;
   return rc == 0 ? ERROR_SUCCESS : ERROR_DISK_FULL;
 }
 
@@ -114,8 +117,61 @@ static uint32_t cc_read(struct cc_dev *d, const VDC_Command *cmd,
     got += (uint32_t)r;
   }
   if (!d->disk) lseek(d->fd, got, SEEK_CUR);
+  d->pos = (uint64_t)at + got;
   *bytes = got;
   return got < want ? ERROR_HANDLE_EOF : ERROR_SUCCESS;
+}
+
+/* The tape's filemarks as seen from the start: the first one at or
+ * after the position is the next one a read meets. */
+static void cc_marks_from(struct cc_dev *d) {
+  d->next_mark = 0;
+  while (d->next_mark < d->nmarks && d->marks[d->next_mark] < d->pos)
+    d->next_mark++;
+}
+
+/* GetPosition, SetPosition, Discard (where advertised): 1 when handled
+ * here (code and *pos set). */
+static int cc_position(struct cc_dev *d, const VDC_Command *cmd, uint32_t *code,
+                       int64_t *pos) {
+  int positions = d->disk || d->tape;
+  switch (cmd->commandCode) {
+  case VDC_GetPosition:
+    if (!positions) return 0;
+    break;
+  case VDC_SetPosition:
+    if (!positions) return 0;
+    /* The bug: says it is there, stays where it was. */
+    if (bug_is(d, "ignore-setpos")) {
+      *pos = cmd->position;
+      return 1;
+    }
+    /* Disk-like: a byte offset from where `size` says; tape-like: a
+     * position GetPosition gave. */
+    if (d->disk && cmd->size == VDC_Current)
+      d->pos += (uint64_t)cmd->position;
+    else if (d->disk && cmd->size == VDC_End)
+      d->pos = (uint64_t)lseek(d->fd, 0, SEEK_END) + (uint64_t)cmd->position;
+    else
+      d->pos = (uint64_t)cmd->position;
+    if (d->tape) cc_marks_from(d);
+    break;
+  case VDC_Discard:
+    if (!d->discard) return 0;
+    if (bug_is(d, "ignore-discard")) break; /* the bug: keeps it all */
+    /* Everything on the medium abandoned: start again from nothing. */
+    if (ftruncate(d->fd, 0) != 0) *code = ERROR_IO_DEVICE;
+    lseek(d->fd, 0, SEEK_SET);
+    d->pos = d->end = 0;
+    d->nmarks = d->next_mark = 0;
+    free(d->held);
+    d->held = NULL;
+    break;
+  default:
+    return 0;
+  }
+  *pos = (int64_t)d->pos;
+  return 1;
 }
 
 /* Tape-like commands: 1 when handled here (code and bytes set). */
@@ -213,6 +269,12 @@ static void *cc_main(void *arg) {
       break;
     }
     uint32_t code = ERROR_SUCCESS, bytes = 0;
+    int64_t pos = 0;
+    if (cc_position(d, cmd, &code, &pos)) {
+      rc = vdi_dev_complete_command(d->dev, cmd, code, 0, pos);
+      if (rc != 0) break;
+      continue;
+    }
     if (d->tape && cc_tape(d, cmd, &code, &bytes)) {
       rc = vdi_dev_complete_command(d->dev, cmd, code, bytes, 0);
       if (rc != 0) break;
@@ -316,6 +378,7 @@ static pid_t cc_spawn_secondary(const char *set, const char *dn,
  * secondary processes. */
 HELPER_IMPL(conform_client) {
   int disk = 0, snapshot = 0, secondary = 0, tape = 0, config_ms = 5000;
+  int discard = 0;
   int i = 1;
   uint32_t server_timeout = 0, prefix = 0, align = 0;
   const char *bug = NULL;
@@ -328,6 +391,8 @@ HELPER_IMPL(conform_client) {
       secondary = 1;
     else if (strcmp(argv[i], "--tape") == 0)
       tape = 1;
+    else if (strcmp(argv[i], "--discard") == 0)
+      discard = 1;
     else if (strcmp(argv[i], "--bug") == 0 && i + 1 < argc)
       bug = argv[++i];
     else if (strcmp(argv[i], "--config-ms") == 0 && i + 1 < argc)
@@ -356,7 +421,8 @@ HELPER_IMPL(conform_client) {
   cfg.features = (disk   ? VDF_LikeDisk
                   : tape ? VDF_LikeTape
                          : VDF_LikePipe) |
-                 VDF_RequestComplete | (snapshot ? VDF_SnapshotPrepare : 0);
+                 VDF_RequestComplete | (snapshot ? VDF_SnapshotPrepare : 0) |
+                 (discard ? VDF_Discard : 0);
   cfg.serverTimeOut = server_timeout;
   cfg.prefixZoneSize = prefix;
   cfg.alignment = align;
@@ -400,6 +466,7 @@ HELPER_IMPL(conform_client) {
                      : -1;
     d->fd = cc_open_file(file, k, backup);
     d->tape = tape;
+    d->discard = discard;
     d->block = cfg.blockSize;
     snprintf(d->marks_path, sizeof d->marks_path, "%s.%d.marks", file, k);
     FILE *mf = backup ? NULL : fopen(d->marks_path, "r");
@@ -431,8 +498,11 @@ HELPER_IMPL(conform_client) {
     waitpid(kids[k], &st, 0);
     all &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
   }
-  vdi_set_close(set);
-  vdi_set_free(set);
+  /* The bug: exits with the set still open (never Close, nor free). */
+  if (!bug || strcmp(bug, "no-close") != 0) {
+    vdi_set_close(set);
+    vdi_set_free(set);
+  }
   free(devs);
   free(kids);
   printf("conform_client: %s %s\n", backup ? "backup" : "restore",
