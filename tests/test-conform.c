@@ -134,7 +134,8 @@ static void cc_marks_from(struct cc_dev *d) {
  * here (code and *pos set). */
 static int cc_position(struct cc_dev *d, const VDC_Command *cmd, uint32_t *code,
                        int64_t *pos) {
-  int positions = d->disk || d->tape;
+  /* The bug: answers positions it never advertised. */
+  int positions = d->disk || d->tape || bug_is(d, "claim-position");
   switch (cmd->commandCode) {
   case VDC_GetPosition:
     if (!positions) return 0;
@@ -560,7 +561,9 @@ static const char *const all_names[] = {
     "slow_server",     "unknown_command",   "disk_1dev",
     "disk_stripes",    "snapshot",          "prefix_align",
     "server_timeout",  "secondary",         "secondary_abort",
-    "name_limit",      "device_name_limit", NULL};
+    "name_limit",      "device_name_limit", "client_close",
+    "position",        "disk_full",         "restore_fewer",
+    NULL};
 
 static int in_list(const char *name, const char *const *list) {
   for (int i = 0; list[i]; i++)
@@ -728,35 +731,40 @@ TEST_IMPL_TIMEOUT(conform_bug_ignore_complete, 60) {
   bug_case("ignore-complete",
            NAMES("pipe_1dev", "stripes_4", "stripes_64", "flush_multi",
                  "xfer_64k", "xfer_4m", "restore_abort", "slow_server",
-                 "unknown_command", "name_limit", "device_name_limit"),
+                 "unknown_command", "name_limit", "device_name_limit",
+                 "client_close", "position", "restore_fewer"),
            NAMES("pipe_1dev", "VDC_Complete #", "pipe_1dev",
                  "was not completed within 5000 ms"));
   return 0;
 }
 
 TEST_IMPL_TIMEOUT(conform_bug_crash_unknown, 60) {
-  bug_case("crash-unknown", NAMES("unknown_command"),
+  /* VDC_Discard is a command it does not know too. */
+  bug_case("crash-unknown", NAMES("unknown_command", "position"),
            NAMES("unknown_command", "VDC_FileInfoBegin", "unknown_command",
-                 "killed by signal 6"));
+                 "killed by signal 6", "position", "VDC_Discard #0"));
   return 0;
 }
 
 TEST_IMPL_TIMEOUT(conform_bug_ok_after_abort, 60) {
   bug_case("ok-after-abort",
            NAMES("abort_mid", "restore_abort", "server_killed", "server_stall",
-                 "no_server"),
+                 "no_server", "disk_full", "restore_fewer"),
            NAMES("abort_mid", "exited 0 (reported success)", "server_killed",
-                 "server was killed", "no_server", "no server ever attached"));
+                 "server was killed", "no_server", "no server ever attached",
+                 "disk_full", "its medium was full", "restore_fewer",
+                 "only 1 of the backup's 2 media families"));
   return 0;
 }
 
 /* restore_abort fails too: the restore runs dry before its midpoint,
- * where the abort would have come. */
+ * where the abort would have come; so do disk_full and restore_fewer,
+ * whose --quick backups are one buffer, the one it drops. */
 TEST_IMPL_TIMEOUT(conform_bug_drop_last, 60) {
   bug_case("drop-last",
            NAMES("pipe_1dev", "stripes_4", "stripes_64", "complete_legacy",
                  "flush_multi", "xfer_64k", "xfer_4m", "restore_abort",
-                 "unknown_command"),
+                 "unknown_command", "position", "disk_full", "restore_fewer"),
            NAMES("restore_abort", "before the fault", "pipe_1dev", "the last",
                  "pipe_1dev", "bytes were not stored or not read back"));
   return 0;
@@ -768,7 +776,8 @@ TEST_IMPL_TIMEOUT(conform_bug_zero_count, 60) {
                  "flush_multi", "xfer_64k", "xfer_4m", "abort_mid",
                  "restore_abort", "server_killed", "server_stall",
                  "slow_server", "unknown_command", "name_limit",
-                 "device_name_limit"),
+                 "device_name_limit", "client_close", "position",
+                 "restore_fewer"),
            NAMES("pipe_1dev", "with bytesTransferred 0", "server_killed",
                  "before the fault"));
   return 0;
@@ -840,6 +849,12 @@ TEST_IMPL_TIMEOUT(conform_vdi, 150) {
    * runs without it, and its last line is vdi's account of the restore. */
   expect_evidence(out, "pipe_1dev", "vdi: restore complete");
   expect_evidence(out, "abort_mid", "backup of 'conformdb' failed");
+  /* vdi names every stripe of its backup in the RESTORE itself; a full
+   * stripe file is an error it reports. */
+  expect_evidence(out, "restore_fewer",
+                  "the client presented all 2 media families itself");
+  expect_evidence(out, "disk_full", "completed with 112 ERROR_DISK_FULL");
+  expect_evidence(out, "position", "ERROR_NOT_SUPPORTED as not advertised");
   ASSERT_EQ(rc, 0);
   fprintf(stderr, "default suite on vdi: %lld ms\n", (long long)ms);
   const char *mult = getenv("VDI_TEST_TIMEOUT_MULTIPLIER");
@@ -865,11 +880,11 @@ TEST_IMPL_TIMEOUT(conform_cxx, 90) {
       &out, ARGS("--quick", "--seed", "3", "--slow-ms", "1000", "--only",
                  "pipe_1dev,complete_legacy,flush_multi,xfer_64k,xfer_4m,"
                  "restore_abort,server_stall,slow_server,unknown_command,"
-                 "name_limit",
+                 "name_limit,client_close,position,disk_full",
                  "--", "sh", "-c", script));
   if (rc != 0) app_t_show("vdi-conform", out);
   ASSERT_EQ(rc, 0);
-  ASSERT(strstr(out, "10 passed, 0 failed") != NULL);
+  ASSERT(strstr(out, "13 passed, 0 failed") != NULL);
   free(out);
   /* They serve one device whatever {devices} says: striping fails, and
    * the evidence says why. */
@@ -1178,5 +1193,73 @@ TEST_IMPL_TIMEOUT(conform_bug_ignore_marks, 40) {
   bug_only("ignore-marks", NAMES("--tape"), "tape,pipe_1dev", "tape",
            NAMES("tape", "after VDC_Rewind and VDC_SkipMarks 1", "tape",
                  "must answer ERROR_FILEMARK_DETECTED"));
+  return 0;
+}
+
+/* Exits 0 with its set still open: never Close (nor free).  Nothing else
+ * shows it; client_close does. */
+TEST_IMPL_TIMEOUT(conform_bug_no_close, 40) {
+  bug_only("no-close", NULL, "client_close,pipe_1dev,abort_mid", "client_close",
+           NAMES("client_close", "exited 0 without calling Close on its set"));
+  return 0;
+}
+
+/* Its files may hold half the backup (RLIMIT_FSIZE); it completes the
+ * writes that failed with success, and the restore comes back short. */
+TEST_IMPL_TIMEOUT(conform_bug_ignore_write_errors, 40) {
+  bug_only("ignore-write-errors", NULL, "disk_full,pipe_1dev,abort_mid",
+           "disk_full",
+           NAMES("disk_full", "bytes were not stored or not read back",
+                 "disk_full", "RLIMIT_FSIZE, and completed every write with "
+                              "success"));
+  return 0;
+}
+
+/* Positioning where advertised: disk-like (byte offsets) and tape-like
+ * (opaque positions), each with VDF_Discard; the pipe-like client
+ * answers all three ERROR_NOT_SUPPORTED.  A correct client that fills
+ * its medium reports it, and one restored from fewer devices than its
+ * backup had fails. */
+TEST_IMPL_TIMEOUT(conform_ok_position, 40) {
+  const char *const *const opts[] = {
+      NAMES("--disk", "--discard"), NAMES("--tape", "--discard"), NULL};
+  char *out = NULL;
+  for (int i = 0; i < 3; i++) {
+    int rc = run_client_opts(NULL, i < 2 ? opts[i] : NULL,
+                             "position,disk_full,restore_fewer", &out);
+    if (rc != 0) app_t_show("vdi-conform", out);
+    ASSERT_EQ(rc, 0);
+    expect_evidence(out, "position",
+                    i < 2 ? "VDC_Discard honoured; SetPosition to"
+                          : "Discard, Get/SetPosition ERROR_NOT_SUPPORTED");
+    expect_evidence(out, "disk_full", "completed with 112 ERROR_DISK_FULL");
+    expect_evidence(out, "restore_fewer", "client exited 1");
+    free(out);
+  }
+  return 0;
+}
+
+/* A tape client that completes SetPosition and stays where it was. */
+TEST_IMPL_TIMEOUT(conform_bug_ignore_setpos, 40) {
+  bug_only("ignore-setpos", NAMES("--tape"), "position,tape", "position",
+           NAMES("position", "VDC_GetPosition right after VDC_SetPosition"));
+  return 0;
+}
+
+/* Advertises VDF_Discard, completes it, keeps what it had. */
+TEST_IMPL_TIMEOUT(conform_bug_ignore_discard, 40) {
+  bug_only("ignore-discard", NAMES("--discard"), "position,pipe_1dev",
+           "position",
+           NAMES("position", "restored data differ from the backup at byte "
+                             "0"));
+  return 0;
+}
+
+/* A pipe-like client that completes GetPosition with success without
+ * advertising positions. */
+TEST_IMPL_TIMEOUT(conform_bug_claim_position, 40) {
+  bug_only("claim-position", NULL, "position,pipe_1dev", "position",
+           NAMES("position", "did not advertise VDF_Position or "
+                             "VDF_RandomAccess"));
   return 0;
 }
