@@ -491,7 +491,9 @@ int vdi_srv_client_closed(vdi_srvset_t *srv) {
     /* Written by the client: a report, copied once, any other value
      * treated as no report. */
     uint32_t v = atomic_load(&srv->c.hdr->client_close);
-    rc = v == VDI_CLOSE_CALLED ? 1 : v == VDI_CLOSE_OPEN ? 0 : VD_E_NOTSUPPORTED;
+    rc = v == VDI_CLOSE_CALLED ? 1
+         : v == VDI_CLOSE_OPEN ? 0
+                               : VD_E_NOTSUPPORTED;
   }
   pthread_mutex_unlock(&srv->lock);
   vdi__leave(&srv->c.calls);

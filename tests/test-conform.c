@@ -553,17 +553,20 @@ static const char *result_of(const char *out, const char *name) {
   return "";
 }
 
-static const char *const all_names[] = {
-    "pipe_1dev",       "stripes_4",         "stripes_64",
-    "complete_legacy", "flush_multi",       "xfer_64k",
-    "xfer_4m",         "abort_mid",         "restore_abort",
-    "server_killed",   "server_stall",      "no_server",
-    "slow_server",     "unknown_command",   "disk_1dev",
-    "disk_stripes",    "snapshot",          "prefix_align",
-    "server_timeout",  "secondary",         "secondary_abort",
-    "name_limit",      "device_name_limit", "client_close",
-    "position",        "disk_full",         "restore_fewer",
-    NULL};
+static const char *const all_names[] = {"pipe_1dev",         "stripes_4",
+                                        "stripes_64",        "complete_legacy",
+                                        "flush_multi",       "xfer_64k",
+                                        "xfer_4m",           "abort_mid",
+                                        "restore_abort",     "server_killed",
+                                        "server_stall",      "no_server",
+                                        "slow_server",       "unknown_command",
+                                        "disk_1dev",         "disk_stripes",
+                                        "snapshot",          "prefix_align",
+                                        "server_timeout",    "secondary",
+                                        "secondary_abort",   "name_limit",
+                                        "device_name_limit", "client_close",
+                                        "position",          "disk_full",
+                                        "restore_fewer",     NULL};
 
 static int in_list(const char *name, const char *const *list) {
   for (int i = 0; list[i]; i++)
@@ -1207,11 +1210,11 @@ TEST_IMPL_TIMEOUT(conform_bug_no_close, 40) {
 /* Its files may hold half the backup (RLIMIT_FSIZE); it completes the
  * writes that failed with success, and the restore comes back short. */
 TEST_IMPL_TIMEOUT(conform_bug_ignore_write_errors, 40) {
-  bug_only("ignore-write-errors", NULL, "disk_full,pipe_1dev,abort_mid",
-           "disk_full",
-           NAMES("disk_full", "bytes were not stored or not read back",
-                 "disk_full", "RLIMIT_FSIZE, and completed every write with "
-                              "success"));
+  bug_only(
+      "ignore-write-errors", NULL, "disk_full,pipe_1dev,abort_mid", "disk_full",
+      NAMES("disk_full", "bytes were not stored or not read back", "disk_full",
+            "RLIMIT_FSIZE, and completed every write with "
+            "success"));
   return 0;
 }
 
@@ -1221,8 +1224,8 @@ TEST_IMPL_TIMEOUT(conform_bug_ignore_write_errors, 40) {
  * its medium reports it, and one restored from fewer devices than its
  * backup had fails. */
 TEST_IMPL_TIMEOUT(conform_ok_position, 40) {
-  const char *const *const opts[] = {
-      NAMES("--disk", "--discard"), NAMES("--tape", "--discard"), NULL};
+  const char *const *const opts[] = {NAMES("--disk", "--discard"),
+                                     NAMES("--tape", "--discard"), NULL};
   char *out = NULL;
   for (int i = 0; i < 3; i++) {
     int rc = run_client_opts(NULL, i < 2 ? opts[i] : NULL,

@@ -153,7 +153,7 @@ struct placeholders {
 };
 
 struct client {
-  pid_t pid; /* also its process group */
+  pid_t pid;            /* also its process group */
   uint64_t fsize_limit; /* RLIMIT_FSIZE for the client (0: none) */
   int exited;
   int status; /* raw wait status */
@@ -235,9 +235,9 @@ struct phase {
   _Atomic int
       client_procs; /* most processes of the client that mapped the set */
   uint32_t client_features;
-  int client_closed; /* vdi_srv_client_closed once the client ended */
-  int refused;       /* restore_ndev: the restore was refused */
-  uint32_t full_code; /* disk_full: the first failed command's code */
+  int client_closed;   /* vdi_srv_client_closed once the client ended */
+  int refused;         /* restore_ndev: the restore was refused */
+  uint32_t full_code;  /* disk_full: the first failed command's code */
   char full_what[160]; /* ... which command, where */
   /* position: what GetPosition said mid-backup (the restore goes back
    * there), and at which byte of the stream. */

@@ -107,8 +107,7 @@ static int judge(const struct scenario *sc, const struct phase *p,
                    "(vdi_set_close, IClientVirtualDeviceSet::Close, "
                    "ClientVirtualDeviceSet::Close)%s%s; its last line: '%s'",
                    what, how, p->client_closed < 0 ? ": " : "",
-                   p->client_closed < 0 ? vdi_error_name(p->client_closed)
-                                        : "",
+                   p->client_closed < 0 ? vdi_error_name(p->client_closed) : "",
                    last);
       return -1;
     }
@@ -143,15 +142,15 @@ static int judge(const struct scenario *sc, const struct phase *p,
                    "%s: the client exited 0 (reported success) although %s; "
                    "its last line: '%s'",
                    what,
-                   p->refused               ? fewer
-                   : p->full_code           ? "its medium was full and the "
-                                              "server aborted the backup"
+                   p->refused                 ? fewer
+                   : p->full_code             ? "its medium was full and the "
+                                                "server aborted the backup"
                    : sc->fault == F_NO_SERVER ? "no server ever attached"
-                   : sc->fault == F_KILL    ? "the server was killed "
-                                              "mid-stream"
-                   : sc->fault == F_TIMEOUT ? "the server sent nothing "
-                                              "beyond its serverTimeOut"
-                                            : "the server aborted mid-stream",
+                   : sc->fault == F_KILL      ? "the server was killed "
+                                                "mid-stream"
+                   : sc->fault == F_TIMEOUT   ? "the server sent nothing "
+                                                "beyond its serverTimeOut"
+                                              : "the server aborted mid-stream",
                    last);
       return -1;
     }
@@ -195,8 +194,8 @@ static int judge(const struct scenario *sc, const struct phase *p,
              p->full_what);
   else if (p->refused)
     snprintf(cause, sizeof cause, "%s; ", fewer);
-  snprintf(res->evidence, sizeof res->evidence, "%s: %s%sclient %s%s%s%s",
-           what, cause, p->detail, how, after, last[0] ? ": " : "", last);
+  snprintf(res->evidence, sizeof res->evidence, "%s: %s%sclient %s%s%s%s", what,
+           cause, p->detail, how, after, last[0] ? ": " : "", last);
   return 0;
 }
 
