@@ -46,6 +46,16 @@ static void client_configure(vdi_set_t *set) {
   ASSERT_RC(rc, 0);
 }
 
+/* A one-device client set, configured, its device open, and the first
+ * thing GetCommand said (a command in *cmd, or the code). */
+static int client_first_command(const char *name, vdi_set_t **set,
+                                vdi_device_t **dev, VDC_Command **cmd) {
+  *set = client_create(name, 1);
+  client_configure(*set);
+  ASSERT_RC(vdi_set_open_device(*set, name, dev), 0);
+  return vdi_dev_get_command(*dev, 5000, cmd);
+}
+
 /* argv: name action; action = "die" (SIGKILL itself after 300 ms),
  * "abort" (SignalAbort after 300 ms, then wait for the client to go),
  * "scribble-ring" (garbage in device 0's command tail). */
@@ -129,12 +139,10 @@ TEST_IMPL(lib_scribble_ring_is_protocol_error) {
 /* argv: name action; the client side misbehaves. */
 HELPER_IMPL(lib_client_misbehave) {
   const char *name = argv[1], *action = argv[2];
-  vdi_set_t *set = client_create(name, 1);
-  client_configure(set);
+  vdi_set_t *set;
   vdi_device_t *dev;
-  ASSERT_RC(vdi_set_open_device(set, name, &dev), 0);
   VDC_Command *cmd;
-  ASSERT_RC(vdi_dev_get_command(dev, 5000, &cmd), 0);
+  ASSERT_RC(client_first_command(name, &set, &dev, &cmd), 0);
   if (strcmp(action, "die") == 0) raise(SIGKILL);
   if (strcmp(action, "abort") == 0) {
     ASSERT_RC(vdi_set_signal_abort(set), 0);
@@ -493,12 +501,10 @@ TEST_IMPL(lib_long_names_with_instance) {
  * would have left it. */
 HELPER_IMPL(lib_client_close_report) {
   const char *name = argv[1], *action = argv[2];
-  vdi_set_t *set = client_create(name, 1);
-  client_configure(set);
+  vdi_set_t *set;
   vdi_device_t *dev;
-  ASSERT_RC(vdi_set_open_device(set, name, &dev), 0);
   VDC_Command *cmd;
-  ASSERT_RC(vdi_dev_get_command(dev, 5000, &cmd), VD_E_CLOSE);
+  ASSERT_RC(client_first_command(name, &set, &dev, &cmd), VD_E_CLOSE);
   if (strcmp(action, "close") == 0) {
     ASSERT_RC(vdi_set_close(set), 0);
     return 0;

@@ -371,7 +371,8 @@ void *script_dev_main(void *arg) {
   struct phase *p = d->r->p;
   if (p->restore && sc->restore_ndev && p->ndev < sc->ndev)
     refused_restore(d);
-  else if (p->restore && sc->position && p->has_mark)
+  else if (p->restore && sc->position && p->has_mark &&
+           (p->client_features & (VDF_Position | VDF_RandomAccess)))
     position_restore(d);
   else if (d->r->p->restore && d->r->sc->tape)
     tape_restore(d);
