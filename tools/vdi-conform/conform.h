@@ -10,6 +10,7 @@
  *   server.c    one phase of a scenario as the server: attach,
  *               configure, one thread per device, the completion agent
  *   script.c    what the server sends on a device, scenario by scenario
+ *   position.c  GetPosition, SetPosition and Discard (scenario position)
  *   window.c    the commands in flight on a device; every completion
  *               checked (window.h holds the per-device state)
  *   util.c      names of codes and commands; monotonic time
