@@ -507,6 +507,7 @@ HELPER_IMPL(lib_client_close_report) {
   ASSERT_RC(client_first_command(name, &set, &dev, &cmd), VD_E_CLOSE);
   if (strcmp(action, "close") == 0) {
     ASSERT_RC(vdi_set_close(set), 0);
+    vdi_set_free(set);
     return 0;
   }
   if (strcmp(action, "old") == 0) {
