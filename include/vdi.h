@@ -554,6 +554,14 @@ VDI_EXPORT int vdi_srv_free_buffer(vdi_srv_t *srv, uint8_t *buf, uint32_t size);
 VDI_EXPORT int vdi_srv_is_shared_buffer(vdi_srv_t *srv, const uint8_t *buf);
 /** @brief Abort the set from the server side.  @return 0 (also again). */
 VDI_EXPORT int vdi_srv_signal_abort(vdi_srv_t *srv);
+/** @brief Whether the client that created the set called vdi_set_close
+ * (IClientVirtualDeviceSet::Close; vdi_set_free closes too), as its
+ * library reports it in the shared memory; readable until vdi_srv_close,
+ * also after the client has exited.  A report, not a proof: a hostile
+ * client can write it.  @return 1 (closed); 0 (not, or not yet);
+ * VD_E_NOTSUPPORTED (the client's library does not report it);
+ * VD_E_PROTOCOL (no set open). */
+VDI_EXPORT int vdi_srv_client_closed(vdi_srv_t *srv);
 /** @brief Release everything.  @return 0; VD_E_PROTOCOL (nothing open, or
  * devices were still open: abort processing was done). */
 VDI_EXPORT int vdi_srv_close(vdi_srv_t *srv);

@@ -304,6 +304,10 @@ int vdi_set_close(vdi_set_t *set) {
     vdi__abort(&set->c, VD_E_ABORT, VDI_ABORT_CLIENT);
     rc = VD_E_OPEN;
   }
+  /* What a server can see of it (vdi_srv_client_closed): the primary's
+   * Close, before anything is unmapped. */
+  if (set->c.role == 0 && set->c.hdr)
+    atomic_store(&set->c.hdr->client_close, VDI_CLOSE_CALLED);
   /* Threads still inside calls of this set must leave before anything is
    * unmapped or freed: make their waits return, then wait for them. */
   atomic_store(&set->c.closing, true);

@@ -482,6 +482,24 @@ int vdi_srv_is_shared_buffer(vdi_srvset_t *srv, const uint8_t *buf) {
   return rc;
 }
 
+int vdi_srv_client_closed(vdi_srvset_t *srv) {
+  if (!srv) return VD_E_INVALID;
+  if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;
+  pthread_mutex_lock(&srv->lock);
+  int rc = VD_E_PROTOCOL;
+  if (srv->state != SV_DNE && srv->c.hdr) {
+    /* Written by the client: a report, copied once, any other value
+     * treated as no report. */
+    uint32_t v = atomic_load(&srv->c.hdr->client_close);
+    rc = v == VDI_CLOSE_CALLED ? 1
+         : v == VDI_CLOSE_OPEN ? 0
+                               : VD_E_NOTSUPPORTED;
+  }
+  pthread_mutex_unlock(&srv->lock);
+  vdi__leave(&srv->c.calls);
+  return rc;
+}
+
 int vdi_srv_signal_abort(vdi_srvset_t *srv) {
   if (!srv) return VD_E_INVALID;
   if (!vdi__enter(&srv->c, &srv->c.calls)) return VD_E_ABORT;

@@ -101,6 +101,7 @@ void vdi__shm_init(struct vdi_shm_hdr *h, uint64_t size, uint32_t dev_count,
   h->creator_pid = (uint32_t)getpid();
   h->requested = *req;
   atomic_store(&h->state, VDI_ST_CREATED);
+  atomic_store(&h->client_close, VDI_CLOSE_OPEN);
   /* Publish: a reader that sees the magic (acquire, in vdi__shm_validate)
    * sees everything above. */
   atomic_store_explicit(&h->magic, VDI_SHM_MAGIC, memory_order_release);

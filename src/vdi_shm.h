@@ -26,7 +26,7 @@
  *         |                                             |  state=INITIALIZING
  *   192   +---------------------------------------------+
  *         | state abort_cause state_seq state_sleepers  |  both (atomics)
- *         | server_pid                                  |
+ *         | server_pid client_close                     |
  *   256   +---------------------------------------------+
  *         | agent_seq  agent_sleepers                   |  client bumps,
  *         |                                             |  server waits
@@ -68,6 +68,10 @@
  * of shared memory once, checks it, and then uses only the copy.
  *
  * Changing anything in this file changes the format: bump VDI_SHM_VERSION.
+ * The one exception: a reserved word may be given a meaning whose value 0
+ * says "not reported", so that a peer of the same version that predates
+ * it (it leaves the word 0 and never reads it) stays compatible; the
+ * sizes, and so the layout word, do not change (client_close is one).
  */
 #ifndef OPENVDI_VDI_SHM_H
 #define OPENVDI_VDI_SHM_H
@@ -105,6 +109,15 @@ enum vdi_abort_cause {
   VDI_ABORT_PROTOCOL = 4,  /* a peer wrote something invalid */
   VDI_ABORT_TIMEOUT = 5,   /* serverTimeOut expired twice */
   VDI_ABORT_RESOURCE = 6,  /* a side ran out of memory or a system call */
+};
+
+/* What the primary client reports of its Close (shm word `client_close`,
+ * written by the client; only a report: nothing depends on it).  0 is a
+ * client library that does not report it. */
+enum vdi_client_close {
+  VDI_CLOSE_UNREPORTED = 0,
+  VDI_CLOSE_OPEN = 1,   /* set at Create */
+  VDI_CLOSE_CALLED = 2, /* the primary called Close (or freed the set) */
 };
 
 /* Device flags (shm word `dstate`, written by the server). */
@@ -161,7 +174,8 @@ struct vdi_shm_hdr {
   _Atomic uint32_t state_seq;      /* 200: futex word for state waits */
   _Atomic uint32_t state_sleepers; /* 204 */
   _Atomic uint32_t server_pid;     /* 208 */
-  uint32_t rsv3[11];               /* 212 */
+  _Atomic uint32_t client_close;   /* 212: enum vdi_client_close (client) */
+  uint32_t rsv3[10];               /* 216 */
   /* completion-agent doorbell: clients bump, the server sleeps on it */
   _Atomic uint32_t agent_seq;      /* 256 */
   _Atomic uint32_t agent_sleepers; /* 260 */
@@ -214,6 +228,7 @@ _Static_assert(offsetof(struct vdi_shm_hdr, dev_off) == 32, "hdr");
 _Static_assert(offsetof(struct vdi_shm_hdr, requested) == 64, "hdr");
 _Static_assert(offsetof(struct vdi_shm_hdr, chosen) == 128, "hdr");
 _Static_assert(offsetof(struct vdi_shm_hdr, state) == 192, "hdr");
+_Static_assert(offsetof(struct vdi_shm_hdr, client_close) == 212, "hdr");
 _Static_assert(offsetof(struct vdi_shm_hdr, agent_seq) == 256, "hdr");
 _Static_assert(offsetof(struct vdi_shm_hdr, seg_count) == 320, "hdr");
 _Static_assert(offsetof(struct vdi_shm_hdr, seg) == 384, "hdr");

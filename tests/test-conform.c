@@ -45,8 +45,8 @@ struct cc_dev {
   uint32_t prefix, align;
   /* Tape-like: a position, and the filemarks as byte offsets in the file
    * (kept in FILE.k.marks between the backup and the restore). */
-  int tape;
-  uint64_t pos;
+  int tape, discard;
+  uint64_t pos; /* tape-like and disk-like: GetPosition's answer */
   uint64_t marks[16];
   int nmarks, next_mark; /* the first mark not yet passed */
   uint32_t block;
@@ -89,6 +89,7 @@ static uint32_t cc_write(struct cc_dev *d, const VDC_Command *cmd,
   if (d->disk) {
     rc = fio_pwrite_all(d->fd, data, n, (off_t)cmd->position);
     if (cmd->position + n > d->end) d->end = cmd->position + n;
+    d->pos = cmd->position + n;
   } else {
     off_t at = lseek(d->fd, 0, SEEK_CUR);
     rc = fio_pwrite_all(d->fd, data, n, at);
@@ -98,6 +99,8 @@ static uint32_t cc_write(struct cc_dev *d, const VDC_Command *cmd,
   /* The bug: clears its header with a size that runs into the data. */
   if (bug_is(d, "prefix-overrun") && d->prefix)
     memset(cmd->buffer - d->prefix, 0, d->prefix + 16);
+  /* The bug: a full disk goes unreported. */
+  if (bug_is(d, "ignore-write-errors")) return ERROR_SUCCESS;
   return rc == 0 ? ERROR_SUCCESS : ERROR_DISK_FULL;
 }
 
@@ -114,8 +117,62 @@ static uint32_t cc_read(struct cc_dev *d, const VDC_Command *cmd,
     got += (uint32_t)r;
   }
   if (!d->disk) lseek(d->fd, got, SEEK_CUR);
+  d->pos = (uint64_t)at + got;
   *bytes = got;
   return got < want ? ERROR_HANDLE_EOF : ERROR_SUCCESS;
+}
+
+/* The tape's filemarks as seen from the start: the first one at or
+ * after the position is the next one a read meets. */
+static void cc_marks_from(struct cc_dev *d) {
+  d->next_mark = 0;
+  while (d->next_mark < d->nmarks && d->marks[d->next_mark] < d->pos)
+    d->next_mark++;
+}
+
+/* GetPosition, SetPosition, Discard (where advertised): 1 when handled
+ * here (code and *pos set). */
+static int cc_position(struct cc_dev *d, const VDC_Command *cmd, uint32_t *code,
+                       int64_t *pos) {
+  /* The bug: answers positions it never advertised. */
+  int positions = d->disk || d->tape || bug_is(d, "claim-position");
+  switch (cmd->commandCode) {
+  case VDC_GetPosition:
+    if (!positions) return 0;
+    break;
+  case VDC_SetPosition:
+    if (!positions) return 0;
+    /* The bug: says it is there, stays where it was. */
+    if (bug_is(d, "ignore-setpos")) {
+      *pos = cmd->position;
+      return 1;
+    }
+    /* Disk-like: a byte offset from where `size` says; tape-like: a
+     * position GetPosition gave. */
+    if (d->disk && cmd->size == VDC_Current)
+      d->pos += (uint64_t)cmd->position;
+    else if (d->disk && cmd->size == VDC_End)
+      d->pos = (uint64_t)lseek(d->fd, 0, SEEK_END) + (uint64_t)cmd->position;
+    else
+      d->pos = (uint64_t)cmd->position;
+    if (d->tape) cc_marks_from(d);
+    break;
+  case VDC_Discard:
+    if (!d->discard) return 0;
+    if (bug_is(d, "ignore-discard")) break; /* the bug: keeps it all */
+    /* Everything on the medium abandoned: start again from nothing. */
+    if (ftruncate(d->fd, 0) != 0) *code = ERROR_IO_DEVICE;
+    lseek(d->fd, 0, SEEK_SET);
+    d->pos = d->end = 0;
+    d->nmarks = d->next_mark = 0;
+    free(d->held);
+    d->held = NULL;
+    break;
+  default:
+    return 0;
+  }
+  *pos = (int64_t)d->pos;
+  return 1;
 }
 
 /* Tape-like commands: 1 when handled here (code and bytes set). */
@@ -213,6 +270,12 @@ static void *cc_main(void *arg) {
       break;
     }
     uint32_t code = ERROR_SUCCESS, bytes = 0;
+    int64_t pos = 0;
+    if (cc_position(d, cmd, &code, &pos)) {
+      rc = vdi_dev_complete_command(d->dev, cmd, code, 0, pos);
+      if (rc != 0) break;
+      continue;
+    }
     if (d->tape && cc_tape(d, cmd, &code, &bytes)) {
       rc = vdi_dev_complete_command(d->dev, cmd, code, bytes, 0);
       if (rc != 0) break;
@@ -316,6 +379,7 @@ static pid_t cc_spawn_secondary(const char *set, const char *dn,
  * secondary processes. */
 HELPER_IMPL(conform_client) {
   int disk = 0, snapshot = 0, secondary = 0, tape = 0, config_ms = 5000;
+  int discard = 0;
   int i = 1;
   uint32_t server_timeout = 0, prefix = 0, align = 0;
   const char *bug = NULL;
@@ -328,6 +392,8 @@ HELPER_IMPL(conform_client) {
       secondary = 1;
     else if (strcmp(argv[i], "--tape") == 0)
       tape = 1;
+    else if (strcmp(argv[i], "--discard") == 0)
+      discard = 1;
     else if (strcmp(argv[i], "--bug") == 0 && i + 1 < argc)
       bug = argv[++i];
     else if (strcmp(argv[i], "--config-ms") == 0 && i + 1 < argc)
@@ -356,7 +422,8 @@ HELPER_IMPL(conform_client) {
   cfg.features = (disk   ? VDF_LikeDisk
                   : tape ? VDF_LikeTape
                          : VDF_LikePipe) |
-                 VDF_RequestComplete | (snapshot ? VDF_SnapshotPrepare : 0);
+                 VDF_RequestComplete | (snapshot ? VDF_SnapshotPrepare : 0) |
+                 (discard ? VDF_Discard : 0);
   cfg.serverTimeOut = server_timeout;
   cfg.prefixZoneSize = prefix;
   cfg.alignment = align;
@@ -400,6 +467,7 @@ HELPER_IMPL(conform_client) {
                      : -1;
     d->fd = cc_open_file(file, k, backup);
     d->tape = tape;
+    d->discard = discard;
     d->block = cfg.blockSize;
     snprintf(d->marks_path, sizeof d->marks_path, "%s.%d.marks", file, k);
     FILE *mf = backup ? NULL : fopen(d->marks_path, "r");
@@ -431,8 +499,11 @@ HELPER_IMPL(conform_client) {
     waitpid(kids[k], &st, 0);
     all &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
   }
-  vdi_set_close(set);
-  vdi_set_free(set);
+  /* The bug: exits with the set still open (never Close, nor free). */
+  if (!bug || strcmp(bug, "no-close") != 0) {
+    vdi_set_close(set);
+    vdi_set_free(set);
+  }
   free(devs);
   free(kids);
   printf("conform_client: %s %s\n", backup ? "backup" : "restore",
@@ -482,15 +553,20 @@ static const char *result_of(const char *out, const char *name) {
   return "";
 }
 
-static const char *const all_names[] = {
-    "pipe_1dev",       "stripes_4",         "stripes_64",
-    "complete_legacy", "flush_multi",       "xfer_64k",
-    "xfer_4m",         "abort_mid",         "restore_abort",
-    "server_killed",   "server_stall",      "no_server",
-    "slow_server",     "unknown_command",   "disk_1dev",
-    "disk_stripes",    "snapshot",          "prefix_align",
-    "server_timeout",  "secondary",         "secondary_abort",
-    "name_limit",      "device_name_limit", NULL};
+static const char *const all_names[] = {"pipe_1dev",         "stripes_4",
+                                        "stripes_64",        "complete_legacy",
+                                        "flush_multi",       "xfer_64k",
+                                        "xfer_4m",           "abort_mid",
+                                        "restore_abort",     "server_killed",
+                                        "server_stall",      "no_server",
+                                        "slow_server",       "unknown_command",
+                                        "disk_1dev",         "disk_stripes",
+                                        "snapshot",          "prefix_align",
+                                        "server_timeout",    "secondary",
+                                        "secondary_abort",   "name_limit",
+                                        "device_name_limit", "client_close",
+                                        "position",          "disk_full",
+                                        "restore_fewer",     NULL};
 
 static int in_list(const char *name, const char *const *list) {
   for (int i = 0; list[i]; i++)
@@ -658,35 +734,40 @@ TEST_IMPL_TIMEOUT(conform_bug_ignore_complete, 60) {
   bug_case("ignore-complete",
            NAMES("pipe_1dev", "stripes_4", "stripes_64", "flush_multi",
                  "xfer_64k", "xfer_4m", "restore_abort", "slow_server",
-                 "unknown_command", "name_limit", "device_name_limit"),
+                 "unknown_command", "name_limit", "device_name_limit",
+                 "client_close", "position", "restore_fewer"),
            NAMES("pipe_1dev", "VDC_Complete #", "pipe_1dev",
                  "was not completed within 5000 ms"));
   return 0;
 }
 
 TEST_IMPL_TIMEOUT(conform_bug_crash_unknown, 60) {
-  bug_case("crash-unknown", NAMES("unknown_command"),
+  /* VDC_Discard is a command it does not know too. */
+  bug_case("crash-unknown", NAMES("unknown_command", "position"),
            NAMES("unknown_command", "VDC_FileInfoBegin", "unknown_command",
-                 "killed by signal 6"));
+                 "killed by signal 6", "position", "VDC_Discard #0"));
   return 0;
 }
 
 TEST_IMPL_TIMEOUT(conform_bug_ok_after_abort, 60) {
   bug_case("ok-after-abort",
            NAMES("abort_mid", "restore_abort", "server_killed", "server_stall",
-                 "no_server"),
+                 "no_server", "disk_full", "restore_fewer"),
            NAMES("abort_mid", "exited 0 (reported success)", "server_killed",
-                 "server was killed", "no_server", "no server ever attached"));
+                 "server was killed", "no_server", "no server ever attached",
+                 "disk_full", "its medium was full", "restore_fewer",
+                 "only 1 of the backup's 2 media families"));
   return 0;
 }
 
 /* restore_abort fails too: the restore runs dry before its midpoint,
- * where the abort would have come. */
+ * where the abort would have come; so do disk_full and restore_fewer,
+ * whose --quick backups are one buffer, the one it drops. */
 TEST_IMPL_TIMEOUT(conform_bug_drop_last, 60) {
   bug_case("drop-last",
            NAMES("pipe_1dev", "stripes_4", "stripes_64", "complete_legacy",
                  "flush_multi", "xfer_64k", "xfer_4m", "restore_abort",
-                 "unknown_command"),
+                 "unknown_command", "position", "disk_full", "restore_fewer"),
            NAMES("restore_abort", "before the fault", "pipe_1dev", "the last",
                  "pipe_1dev", "bytes were not stored or not read back"));
   return 0;
@@ -698,7 +779,8 @@ TEST_IMPL_TIMEOUT(conform_bug_zero_count, 60) {
                  "flush_multi", "xfer_64k", "xfer_4m", "abort_mid",
                  "restore_abort", "server_killed", "server_stall",
                  "slow_server", "unknown_command", "name_limit",
-                 "device_name_limit"),
+                 "device_name_limit", "client_close", "position",
+                 "restore_fewer"),
            NAMES("pipe_1dev", "with bytesTransferred 0", "server_killed",
                  "before the fault"));
   return 0;
@@ -770,6 +852,12 @@ TEST_IMPL_TIMEOUT(conform_vdi, 150) {
    * runs without it, and its last line is vdi's account of the restore. */
   expect_evidence(out, "pipe_1dev", "vdi: restore complete");
   expect_evidence(out, "abort_mid", "backup of 'conformdb' failed");
+  /* vdi names every stripe of its backup in the RESTORE itself; a full
+   * stripe file is an error it reports. */
+  expect_evidence(out, "restore_fewer",
+                  "the client presented all 2 media families itself");
+  expect_evidence(out, "disk_full", "completed with 112 ERROR_DISK_FULL");
+  expect_evidence(out, "position", "ERROR_NOT_SUPPORTED as not advertised");
   ASSERT_EQ(rc, 0);
   fprintf(stderr, "default suite on vdi: %lld ms\n", (long long)ms);
   const char *mult = getenv("VDI_TEST_TIMEOUT_MULTIPLIER");
@@ -795,11 +883,11 @@ TEST_IMPL_TIMEOUT(conform_cxx, 90) {
       &out, ARGS("--quick", "--seed", "3", "--slow-ms", "1000", "--only",
                  "pipe_1dev,complete_legacy,flush_multi,xfer_64k,xfer_4m,"
                  "restore_abort,server_stall,slow_server,unknown_command,"
-                 "name_limit",
+                 "name_limit,client_close,position,disk_full",
                  "--", "sh", "-c", script));
   if (rc != 0) app_t_show("vdi-conform", out);
   ASSERT_EQ(rc, 0);
-  ASSERT(strstr(out, "10 passed, 0 failed") != NULL);
+  ASSERT(strstr(out, "13 passed, 0 failed") != NULL);
   free(out);
   /* They serve one device whatever {devices} says: striping fails, and
    * the evidence says why. */
@@ -1108,5 +1196,73 @@ TEST_IMPL_TIMEOUT(conform_bug_ignore_marks, 40) {
   bug_only("ignore-marks", NAMES("--tape"), "tape,pipe_1dev", "tape",
            NAMES("tape", "after VDC_Rewind and VDC_SkipMarks 1", "tape",
                  "must answer ERROR_FILEMARK_DETECTED"));
+  return 0;
+}
+
+/* Exits 0 with its set still open: never Close (nor free).  Nothing else
+ * shows it; client_close does. */
+TEST_IMPL_TIMEOUT(conform_bug_no_close, 40) {
+  bug_only("no-close", NULL, "client_close,pipe_1dev,abort_mid", "client_close",
+           NAMES("client_close", "exited 0 without calling Close on its set"));
+  return 0;
+}
+
+/* Its files may hold half the backup (RLIMIT_FSIZE); it completes the
+ * writes that failed with success, and the restore comes back short. */
+TEST_IMPL_TIMEOUT(conform_bug_ignore_write_errors, 40) {
+  bug_only(
+      "ignore-write-errors", NULL, "disk_full,pipe_1dev,abort_mid", "disk_full",
+      NAMES("disk_full", "bytes were not stored or not read back", "disk_full",
+            "RLIMIT_FSIZE, and completed every write with "
+            "success"));
+  return 0;
+}
+
+/* Positioning where advertised: disk-like (byte offsets) and tape-like
+ * (opaque positions), each with VDF_Discard; the pipe-like client
+ * answers all three ERROR_NOT_SUPPORTED.  A correct client that fills
+ * its medium reports it, and one restored from fewer devices than its
+ * backup had fails. */
+TEST_IMPL_TIMEOUT(conform_ok_position, 40) {
+  const char *const *const opts[] = {NAMES("--disk", "--discard"),
+                                     NAMES("--tape", "--discard"), NULL};
+  char *out = NULL;
+  for (int i = 0; i < 3; i++) {
+    int rc = run_client_opts(NULL, i < 2 ? opts[i] : NULL,
+                             "position,disk_full,restore_fewer", &out);
+    if (rc != 0) app_t_show("vdi-conform", out);
+    ASSERT_EQ(rc, 0);
+    expect_evidence(out, "position",
+                    i < 2 ? "VDC_Discard honoured; SetPosition to"
+                          : "Discard, Get/SetPosition ERROR_NOT_SUPPORTED");
+    expect_evidence(out, "disk_full", "completed with 112 ERROR_DISK_FULL");
+    expect_evidence(out, "restore_fewer", "client exited 1");
+    free(out);
+  }
+  return 0;
+}
+
+/* A tape client that completes SetPosition and stays where it was. */
+TEST_IMPL_TIMEOUT(conform_bug_ignore_setpos, 40) {
+  bug_only("ignore-setpos", NAMES("--tape"), "position,tape", "position",
+           NAMES("position", "VDC_GetPosition right after VDC_SetPosition"));
+  return 0;
+}
+
+/* Advertises VDF_Discard, completes it, keeps what it had. */
+TEST_IMPL_TIMEOUT(conform_bug_ignore_discard, 40) {
+  bug_only("ignore-discard", NAMES("--discard"), "position,pipe_1dev",
+           "position",
+           NAMES("position", "restored data differ from the backup at byte "
+                             "0"));
+  return 0;
+}
+
+/* A pipe-like client that completes GetPosition with success without
+ * advertising positions. */
+TEST_IMPL_TIMEOUT(conform_bug_claim_position, 40) {
+  bug_only("claim-position", NULL, "position,pipe_1dev", "position",
+           NAMES("position", "did not advertise VDF_Position or "
+                             "VDF_RandomAccess"));
   return 0;
 }

@@ -46,6 +46,16 @@ static void client_configure(vdi_set_t *set) {
   ASSERT_RC(rc, 0);
 }
 
+/* A one-device client set, configured, its device open, and the first
+ * thing GetCommand said (a command in *cmd, or the code). */
+static int client_first_command(const char *name, vdi_set_t **set,
+                                vdi_device_t **dev, VDC_Command **cmd) {
+  *set = client_create(name, 1);
+  client_configure(*set);
+  ASSERT_RC(vdi_set_open_device(*set, name, dev), 0);
+  return vdi_dev_get_command(*dev, 5000, cmd);
+}
+
 /* argv: name action; action = "die" (SIGKILL itself after 300 ms),
  * "abort" (SignalAbort after 300 ms, then wait for the client to go),
  * "scribble-ring" (garbage in device 0's command tail). */
@@ -129,12 +139,10 @@ TEST_IMPL(lib_scribble_ring_is_protocol_error) {
 /* argv: name action; the client side misbehaves. */
 HELPER_IMPL(lib_client_misbehave) {
   const char *name = argv[1], *action = argv[2];
-  vdi_set_t *set = client_create(name, 1);
-  client_configure(set);
+  vdi_set_t *set;
   vdi_device_t *dev;
-  ASSERT_RC(vdi_set_open_device(set, name, &dev), 0);
   VDC_Command *cmd;
-  ASSERT_RC(vdi_dev_get_command(dev, 5000, &cmd), 0);
+  ASSERT_RC(client_first_command(name, &set, &dev, &cmd), 0);
   if (strcmp(action, "die") == 0) raise(SIGKILL);
   if (strcmp(action, "abort") == 0) {
     ASSERT_RC(vdi_set_signal_abort(set), 0);
@@ -484,5 +492,61 @@ TEST_IMPL(lib_long_names_with_instance) {
   ASSERT_EQ(got.deviceCount, 1);
   vdi_srv_free(srv);
   vdi_set_free(set);
+  return 0;
+}
+
+/* lib_client_close_report NAME ACTION: a client whose device the server
+ * closes, then: "close" calls Close; "exit" exits without it; "old" also
+ * exits without, having cleared the word as a library that predates it
+ * would have left it. */
+HELPER_IMPL(lib_client_close_report) {
+  const char *name = argv[1], *action = argv[2];
+  vdi_set_t *set;
+  vdi_device_t *dev;
+  VDC_Command *cmd;
+  ASSERT_RC(client_first_command(name, &set, &dev, &cmd), VD_E_CLOSE);
+  if (strcmp(action, "close") == 0) {
+    ASSERT_RC(vdi_set_close(set), 0);
+    vdi_set_free(set);
+    return 0;
+  }
+  if (strcmp(action, "old") == 0) {
+    struct vdi_shm_hdr *h = lu_find_control();
+    ASSERT_NOT_NULL(h);
+    atomic_store(&h->client_close, VDI_CLOSE_UNREPORTED);
+  }
+  _exit(0);
+}
+
+/* What the server can see of the client's Close (vdi_srv_client_closed):
+ * 0 while the set is in use, then 1 after a Close, 0 after an exit
+ * without one, VD_E_NOTSUPPORTED from a library that does not report it;
+ * readable after the client has gone, until the server's own Close. */
+TEST_IMPL(lib_client_close_reported) {
+  static const char *const actions[] = {"close", "exit", "old"};
+  static const int want[] = {1, 0, VD_E_NOTSUPPORTED};
+  vdi_srvset_t *none;
+  ASSERT_RC(vdi_srv_new(&none), 0);
+  ASSERT_RC(vdi_srv_client_closed(none), VD_E_PROTOCOL);
+  vdi_srv_free(none);
+  ASSERT_RC(vdi_srv_client_closed(NULL), VD_E_INVALID);
+  for (int i = 0; i < 3; i++) {
+    const char *name = unique_name("cclose");
+    pid_t pid = spawn_helper("lib_client_close_report", name, actions[i], NULL);
+    vdi_srvdev_t *dev[1];
+    vdi_srvset_t *srv = lu_server_setup(name, 1, 65536, dev);
+    pthread_t agent;
+    lu_start_agent(srv, &agent);
+    ASSERT_RC(vdi_srv_client_closed(srv), 0);
+    ASSERT_RC(vdi_srvdev_close_device(dev[0]), 0);
+    void *r;
+    pthread_join(agent, &r);
+    ASSERT_RC((int)(intptr_t)r, 0);
+    ASSERT_EQ(wait_helper(pid), 0);
+    ASSERT_RC(vdi_srv_client_closed(srv), want[i]);
+    ASSERT_RC(vdi_srv_close(srv), 0);
+    ASSERT_RC(vdi_srv_client_closed(srv), VD_E_PROTOCOL);
+    vdi_srv_free(srv);
+  }
   return 0;
 }

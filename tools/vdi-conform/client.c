@@ -19,6 +19,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -279,6 +280,14 @@ int client_start(struct client *cl, const struct options *o,
     for (int i = 0; env[i]; i++)
       putenv(env[i]);
     signal(SIGPIPE, SIG_DFL);
+    if (cl->fsize_limit) {
+      /* A full medium: writes past the limit fail with EFBIG (SIGXFSZ
+       * ignored, which exec keeps, so that the client sees the error
+       * instead of dying of it). */
+      struct rlimit rl = {cl->fsize_limit, cl->fsize_limit};
+      signal(SIGXFSZ, SIG_IGN);
+      setrlimit(RLIMIT_FSIZE, &rl);
+    }
     execvp(argv[0], argv);
     fprintf(stderr, "%s: cannot run %s: %s\n", CONFORM_NAME, argv[0],
             strerror(errno));

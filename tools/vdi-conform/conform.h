@@ -10,6 +10,7 @@
  *   server.c    one phase of a scenario as the server: attach,
  *               configure, one thread per device, the completion agent
  *   script.c    what the server sends on a device, scenario by scenario
+ *   position.c  GetPosition, SetPosition and Discard (scenario position)
  *   window.c    the commands in flight on a device; every completion
  *               checked (window.h holds the per-device state)
  *   util.c      names of codes and commands; monotonic time
@@ -109,6 +110,13 @@ struct scenario {
                         SkipBlocks */
   int secondary;     /* applies when the client services devices from
                         secondary processes (OpenInSecondary) */
+  int close_check;   /* the client must have called Close when it exits */
+  int position;      /* GetPosition, SetPosition, Discard (supported or
+                        ERROR_NOT_SUPPORTED, by the client's features) */
+  int disk_full;     /* the backup's client may write only half the
+                        stream to a file (RLIMIT_FSIZE) */
+  int restore_ndev;  /* the restore presents only this many devices
+                        (0: as many as the backup) */
 };
 
 extern const struct scenario scenarios[];
@@ -146,7 +154,8 @@ struct placeholders {
 };
 
 struct client {
-  pid_t pid; /* also its process group */
+  pid_t pid;            /* also its process group */
+  uint64_t fsize_limit; /* RLIMIT_FSIZE for the client (0: none) */
   int exited;
   int status; /* raw wait status */
   int timed_out;
@@ -227,14 +236,25 @@ struct phase {
   _Atomic int
       client_procs; /* most processes of the client that mapped the set */
   uint32_t client_features;
+  int client_closed;   /* vdi_srv_client_closed once the client ended */
+  int refused;         /* restore_ndev: the restore was refused */
+  uint32_t full_code;  /* disk_full: the first failed command's code */
+  char full_what[160]; /* ... which command, where */
+  /* position: what GetPosition said mid-backup (the restore goes back
+   * there), and at which byte of the stream. */
+  int has_mark;
+  uint64_t mark_pos, mark_off;
   char dev_names[VDI_MAX_DEVICES][VDI_MAX_NAME + 1];
   int ndev;
   char failure[EVIDENCE_MAX]; /* the first problem found, "" if none */
   char note[256];             /* why not applicable */
+  char detail[200];           /* what a passing phase did, for evidence */
 };
 
 /* Run one phase.  Fills p's outputs. */
 void server_phase(struct phase *p);
+/* How many devices the phase offers ({devices}). */
+int phase_devices(const struct phase *p);
 /* util.c: Win32 completion code name ("ERROR_HANDLE_EOF"). */
 const char *win32_name(uint32_t code);
 /* "VDC_Write" ... */

@@ -50,8 +50,17 @@ static int judge(const struct scenario *sc, const struct phase *p,
   client_describe(cl, how, sizeof how);
   client_last_line(cl, last, sizeof last);
   const char *what = p->restore ? "restore" : "backup";
-  int faulty = sc->fault != F_NONE && sc->fault != F_SLOW &&
-               sc->fault_restore == p->restore;
+  /* The scenario's fault, or one the client's own condition brought:
+   * its medium full (disk_full), the restore refused (restore_fewer). */
+  int faulty = (sc->fault != F_NONE && sc->fault != F_SLOW &&
+                sc->fault_restore == p->restore) ||
+               p->full_code || p->refused;
+  char fewer[160] = "";
+  if (p->refused)
+    snprintf(fewer, sizeof fewer,
+             "SQL Server refused the restore (only %d of the backup's %d "
+             "media families presented) and aborted",
+             p->ndev, sc->ndev);
   if (p->not_applicable) {
     res->verdict = V_NA;
     snprintf(res->evidence, sizeof res->evidence, "not applicable: %s",
@@ -60,8 +69,14 @@ static int judge(const struct scenario *sc, const struct phase *p,
   }
   if (!faulty) {
     if (p->failure[0]) {
-      verdict_fail(res, "%s: %s; the client %s; its last line: '%s'", what,
-                   p->failure, how, last);
+      char limited[200] = "";
+      if (sc->disk_full && p->restore)
+        snprintf(limited, sizeof limited,
+                 " (its backup had files limited to %llu bytes, "
+                 "RLIMIT_FSIZE, and completed every write with success)",
+                 (unsigned long long)(p->backup_bytes[0] / 2));
+      verdict_fail(res, "%s: %s%s; the client %s; its last line: '%s'", what,
+                   p->failure, limited, how, last);
       return -1;
     }
     if (!p->completed_ok) {
@@ -77,6 +92,23 @@ static int judge(const struct scenario *sc, const struct phase *p,
                    "was closed, but the client %s (a client must report the "
                    "success it had); its last line: '%s'",
                    what, how, last);
+      return -1;
+    }
+    if (sc->close_check && p->client_closed == VD_E_NOTSUPPORTED) {
+      res->verdict = V_NA;
+      snprintf(res->evidence, sizeof res->evidence,
+               "not applicable: the client's VDI library does not report its "
+               "Close (not libvdi 0.3 or later)");
+      return -1;
+    }
+    if (sc->close_check && p->client_closed != 1) {
+      verdict_fail(res,
+                   "%s: the client %s without calling Close on its set "
+                   "(vdi_set_close, IClientVirtualDeviceSet::Close, "
+                   "ClientVirtualDeviceSet::Close)%s%s; its last line: '%s'",
+                   what, how, p->client_closed < 0 ? ": " : "",
+                   p->client_closed < 0 ? vdi_error_name(p->client_closed) : "",
+                   last);
       return -1;
     }
   } else {
@@ -110,12 +142,15 @@ static int judge(const struct scenario *sc, const struct phase *p,
                    "%s: the client exited 0 (reported success) although %s; "
                    "its last line: '%s'",
                    what,
-                   sc->fault == F_NO_SERVER ? "no server ever attached"
-                   : sc->fault == F_KILL    ? "the server was killed "
-                                              "mid-stream"
-                   : sc->fault == F_TIMEOUT ? "the server sent nothing "
-                                              "beyond its serverTimeOut"
-                                            : "the server aborted mid-stream",
+                   p->refused                 ? fewer
+                   : p->full_code             ? "its medium was full and the "
+                                                "server aborted the backup"
+                   : sc->fault == F_NO_SERVER ? "no server ever attached"
+                   : sc->fault == F_KILL      ? "the server was killed "
+                                                "mid-stream"
+                   : sc->fault == F_TIMEOUT   ? "the server sent nothing "
+                                                "beyond its serverTimeOut"
+                                              : "the server aborted mid-stream",
                    last);
       return -1;
     }
@@ -153,8 +188,14 @@ static int judge(const struct scenario *sc, const struct phase *p,
   if (faulty && p->fault_ms > 0)
     snprintf(after, sizeof after, " %lld ms after the fault",
              (long long)(cl->end_ms - p->fault_ms));
-  snprintf(res->evidence, sizeof res->evidence, "%s: client %s%s%s%s", what,
-           how, after, last[0] ? ": " : "", last);
+  char cause[400] = "";
+  if (p->full_code)
+    snprintf(cause, sizeof cause, "%s; the kit aborted as SQL Server does; ",
+             p->full_what);
+  else if (p->refused)
+    snprintf(cause, sizeof cause, "%s; ", fewer);
+  snprintf(res->evidence, sizeof res->evidence, "%s: %s%sclient %s%s%s%s", what,
+           cause, p->detail, how, after, last[0] ? ": " : "", last);
   return 0;
 }
 
@@ -214,7 +255,16 @@ static void run_scenario(const struct options *o, const struct scenario *sc,
   res->verdict = V_PASS;
   int nphases = sc->roundtrip ? 2 : 1;
   for (int ph = 0; ph < nphases; ph++) {
+    /* What the backup's GetPosition said, for the restore. */
+    int has_mark = p->has_mark;
+    uint64_t mark_pos = p->mark_pos, mark_off = p->mark_off;
+    char detail[sizeof p->detail];
+    memcpy(detail, p->detail, sizeof detail);
     memset(p, 0, sizeof *p);
+    memcpy(p->detail, detail, sizeof detail);
+    p->has_mark = has_mark;
+    p->mark_pos = mark_pos;
+    p->mark_off = mark_off;
     p->sc = sc;
     p->o = o;
     p->restore = ph == 1;
@@ -245,11 +295,13 @@ static void run_scenario(const struct options *o, const struct scenario *sc,
         .op = p->restore ? "restore" : "backup",
         .engine = engine,
         .scenario = sc->name,
-        .devices = sc->ndev,
+        .devices = phase_devices(p),
         .seed = o->seed,
     };
     struct client cl;
     memset(&cl, 0, sizeof cl);
+    /* A medium that holds half the backup. */
+    if (sc->disk_full && !p->restore) cl.fsize_limit = per_dev / 2;
     snprintf(cl.log, sizeof cl.log, "%s/client-%s.log", dir, phs.op);
     char why[256];
     if (client_start(&cl, o, &phs, why, sizeof why) != 0) {
@@ -292,6 +344,8 @@ static void run_scenario(const struct options *o, const struct scenario *sc,
     }
     client_tail(&cl, res->tail, sizeof res->tail);
     if (judge(sc, p, &cl, res) != 0) break;
+    /* The backup failed as it should: nothing to restore. */
+    if (p->full_code) break;
   }
   munmap(p, sizeof *p);
   res->seconds = (double)(mono_ms() - t0) / 1000.0;

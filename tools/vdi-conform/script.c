@@ -154,6 +154,7 @@ static void backup_script(struct dev *d) {
   uint64_t nchunks = (total + sc->maxxfer - 1) / sc->maxxfer;
   uint64_t *order = sc->disk ? disk_order(r, nchunks, &rng) : NULL;
   uint64_t k = 0;
+  if (sc->position && d->i == 0 && position_backup_begin(d) != 0) goto out;
   for (;;) {
     if (win_stopped(r) || past_deadline(d)) goto out;
     int more = sc->disk ? k < nchunks : off < total;
@@ -177,6 +178,7 @@ static void backup_script(struct dev *d) {
     }
     if (d->i == 0 && !mid_done && done_bytes >= total / 2) {
       mid_done = 1;
+      if (sc->position && position_backup_mid(d, off) != 0) goto out;
       if (sc->unknown) {
         static const uint32_t codes[] = {VDC_FileInfoBegin, VDC_FileInfoEnd,
                                          VDC_GetError};
@@ -298,9 +300,9 @@ static int tape_command(struct dev *d, uint32_t code, uint32_t count) {
 
 /* Read one file of the tape from byte `from` (where the positioning put
  * the client) to its filemark at `to`, one read at a time, exactly: then
- * one more read, which must meet the filemark; then ClearError, since
- * ending on the mark leaves the device in IO-ERROR. */
-static int tape_file(struct dev *d, uint64_t from, uint64_t to) {
+ * one more read, which must meet the filemark (or the end of the data);
+ * then ClearError, since ending there leaves the device in IO-ERROR. */
+int script_read_span(struct dev *d, uint64_t from, uint64_t to) {
   struct run *r = d->r;
   d->read_off = from;
   d->limit = to;
@@ -335,19 +337,44 @@ static void tape_restore(struct dev *d) {
   if (tape_command(d, VDC_SkipMarks, 1) != 0) return;
   snprintf(d->where, sizeof d->where,
            "second file, after VDC_Rewind and VDC_SkipMarks 1");
-  if (tape_file(d, half, total) != 0) return;
+  if (script_read_span(d, half, total) != 0) return;
   if (tape_command(d, VDC_Rewind, 0) != 0) return;
   if (tape_command(d, VDC_SkipBlocks, skip) != 0) return;
   snprintf(d->where, sizeof d->where,
            "first file, after VDC_Rewind and VDC_SkipBlocks %u (of %u bytes)",
            skip, r->sc->block);
-  if (tape_file(d, (uint64_t)skip * r->sc->block, half) != 0) return;
+  if (script_read_span(d, (uint64_t)skip * r->sc->block, half) != 0) return;
   if (vdi_srvdev_close_device(d->sd) == 0) d->closed = 1;
+}
+
+/* RESTORE with fewer devices than the backup had media families: SQL
+ * Server reads the media header on the first device, finds that families
+ * are missing (Msg 3132: "The media set has 2 media families but only 1
+ * are provided.  All members must be provided."), and the statement
+ * fails: SignalAbort, then Close (spec 1.3). */
+static void refused_restore(struct dev *d) {
+  struct run *r = d->r;
+  if (d->i == 0) {
+    if (win_send(d, VDC_Read, r->sc->block, 0) != 0 || win_retire(d) != 0)
+      return;
+    r->p->refused = 1;
+    win_abort(r);
+    return;
+  }
+  while (!win_stopped(r) && mono_ms() < r->p->deadline_ms)
+    sleep_ms(5);
 }
 
 void *script_dev_main(void *arg) {
   struct dev *d = arg;
-  if (d->r->p->restore && d->r->sc->tape)
+  const struct scenario *sc = d->r->sc;
+  struct phase *p = d->r->p;
+  if (p->restore && sc->restore_ndev && p->ndev < sc->ndev)
+    refused_restore(d);
+  else if (p->restore && sc->position && p->has_mark &&
+           (p->client_features & (VDF_Position | VDF_RandomAccess)))
+    position_restore(d);
+  else if (d->r->p->restore && d->r->sc->tape)
     tape_restore(d);
   else if (d->r->p->restore)
     restore_script(d);

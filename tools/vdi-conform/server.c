@@ -213,6 +213,11 @@ out:
   free(r);
 }
 
+int phase_devices(const struct phase *p) {
+  const struct scenario *sc = p->sc;
+  return p->restore && sc->restore_ndev ? sc->restore_ndev : sc->ndev;
+}
+
 void server_phase(struct phase *p) {
   const struct scenario *sc = p->sc;
   char why[512];
@@ -232,7 +237,7 @@ void server_phase(struct phase *p) {
     }
     snprintf(p->set_name, sizeof p->set_name, "%s", p->dev_names[0]);
   } else {
-    p->ndev = sc->ndev;
+    p->ndev = phase_devices(p);
     for (int i = 0; i < p->ndev; i++) {
       if (i == 0)
         snprintf(p->dev_names[i], sizeof p->dev_names[i], "%s", p->set_name);
@@ -245,11 +250,18 @@ void server_phase(struct phase *p) {
       }
     }
   }
-  if (p->ndev != sc->ndev) {
+  /* A client that names its own devices may present every media family
+   * where the scenario offers fewer: that is right too. */
+  int fewer_ok = p->engine_mode && p->restore && sc->restore_ndev &&
+                 p->ndev >= sc->restore_ndev && p->ndev <= sc->ndev;
+  if (fewer_ok && p->ndev == sc->ndev)
+    snprintf(p->detail, sizeof p->detail,
+             "the client presented all %d media families itself; ", p->ndev);
+  if (p->ndev != phase_devices(p) && !fewer_ok) {
     phase_fail(p,
                "the client named %d devices; this scenario uses %d "
                "({devices} on the command line)",
-               p->ndev, sc->ndev);
+               p->ndev, phase_devices(p));
     if (p->engine_mode) engine_verdict(p->dir, 1);
     return;
   }
@@ -317,6 +329,14 @@ void server_phase(struct phase *p) {
   p->granted_complete = !p->restore && sc->complete == C_GRANT &&
                         (req.features & VDF_RequestComplete) != 0;
   run_devices(p, srv, &req);
+  if (sc->close_check && p->completed_ok && !p->failure[0]) {
+    /* The set stays open on this side until the client has ended, so
+     * that what it reported of its Close can still be read. */
+    if (p->engine_mode) engine_verdict(p->dir, 0);
+    while (!client_poll(p->cl) && mono_ms() < p->deadline_ms)
+      sleep_ms(10);
+    p->client_closed = vdi_srv_client_closed(srv);
+  }
 close:
   rc = vdi_srv_close(srv);
   (void)rc;

@@ -72,9 +72,18 @@ static void on_complete(VDS_Command *cmd) {
   }
   s->rcode = cmd->completionCode;
   s->rbytes = cmd->bytesTransferred;
+  s->rpos = cmd->outPosition;
   s->done = 1;
   pthread_cond_broadcast(&r->cv);
   pthread_mutex_unlock(&r->mu);
+}
+
+uint64_t win_last_pos(const struct dev *d) {
+  const struct slot *s = &d->slots[(d->retire_seq - 1) % d->nslots];
+  pthread_mutex_lock(&d->r->mu);
+  uint64_t pos = s->rpos;
+  pthread_mutex_unlock(&d->r->mu);
+  return pos;
 }
 
 uint32_t win_inflight(const struct dev *d) {
@@ -218,6 +227,50 @@ static int check_read(struct dev *d, struct slot *s, uint32_t c, uint32_t b) {
   return 0;
 }
 
+/* disk_full: a command of the backup failed, as one must once the client
+ * cannot store more.  SQL Server aborts the backup (spec 3.5: Write).  1
+ * when that is what happened (the set is aborted), 0 if not. */
+static int media_full(struct dev *d, struct slot *s, uint32_t c) {
+  struct run *r = d->r;
+  struct phase *p = r->p;
+  if (!r->sc->disk_full || p->restore || c == ERROR_SUCCESS) return 0;
+  if (!p->full_code) {
+    p->full_code = c;
+    snprintf(p->full_what, sizeof p->full_what,
+             "%s #%llu (%u bytes at byte %llu) completed with %u %s",
+             command_name(s->code), (unsigned long long)s->seq, s->size,
+             (unsigned long long)s->off, c, win32_name(c));
+  }
+  win_abort(r);
+  return 1;
+}
+
+/* GetPosition, SetPosition, Discard: ERROR_NOT_SUPPORTED unless the
+ * client advertised the feature, success if it did. */
+static int check_position(struct dev *d, struct slot *s, uint32_t c) {
+  const char *fname;
+  uint32_t need = position_feature(s->code, &fname);
+  int has = (d->r->p->client_features & need) != 0;
+  if (!has && c != ERROR_NOT_SUPPORTED) {
+    win_fail(d->r,
+             "device %d: %s #%llu completed with %u %s, but the client did "
+             "not advertise %s (features 0x%x): a client must answer a "
+             "command it does not implement with ERROR_NOT_SUPPORTED (50)",
+             d->i, command_name(s->code), (unsigned long long)s->seq, c,
+             win32_name(c), fname, d->r->p->client_features);
+    return -1;
+  }
+  if (has && c != ERROR_SUCCESS) {
+    win_fail(d->r,
+             "device %d: %s #%llu completed with %u %s, although the client "
+             "advertised %s (features 0x%x)",
+             d->i, command_name(s->code), (unsigned long long)s->seq, c,
+             win32_name(c), fname, d->r->p->client_features);
+    return -1;
+  }
+  return 0;
+}
+
 /* Wait for the oldest command and check it: 0 ok, 1 stop quietly (our own
  * abort), -1 a failure (recorded). */
 int win_retire(struct dev *d) {
@@ -281,6 +334,7 @@ int win_retire(struct dev *d) {
   case VDC_Read:
     return check_read(d, s, c, b);
   case VDC_Write:
+    if (media_full(d, s, c)) return 1;
     if (c != ERROR_SUCCESS) {
       win_fail(
           r,
@@ -310,6 +364,10 @@ int win_retire(struct dev *d) {
       }
     }
     return 0;
+  case VDC_GetPosition:
+  case VDC_SetPosition:
+  case VDC_Discard:
+    return check_position(d, s, c);
   case VDC_FileInfoBegin:
   case VDC_FileInfoEnd:
   case VDC_GetError:
@@ -323,6 +381,7 @@ int win_retire(struct dev *d) {
     }
     return 0;
   default:
+    if (media_full(d, s, c)) return 1;
     if (c != ERROR_SUCCESS) {
       win_fail(r, "device %d: %s #%llu completed with %u %s", d->i,
                command_name(s->code), seq, c, win32_name(c));

@@ -26,6 +26,7 @@ struct slot {
    * under run.mu. */
   int done, ncompl;
   uint32_t rcode, rbytes;
+  uint64_t rpos; /* outPosition: GetPosition / SetPosition */
 };
 
 struct dev {
@@ -84,7 +85,23 @@ int win_drain(struct dev *d);
 /* A command sent alone, after everything before it completed. */
 int win_barrier(struct dev *d, uint32_t code);
 
+/* The outPosition of the command retired last. */
+uint64_t win_last_pos(const struct dev *d);
+
 /* script.c: the body of a device's thread. */
 void *script_dev_main(void *arg);
+/* Read from byte `from` to the end of a file at `to` (a filemark, or the
+ * end of the data), one read at a time, then one more read that must say
+ * so; then ClearError.  0, or -1 (recorded). */
+int script_read_span(struct dev *d, uint64_t from, uint64_t to);
+
+/* position.c: GetPosition, SetPosition and Discard as SQL Server sends
+ * them, checked against the client's features.  0 to go on, else stop. */
+int position_backup_begin(struct dev *d);
+int position_backup_mid(struct dev *d, uint64_t off);
+void position_restore(struct dev *d);
+/* The feature a positioning command needs (VDF_Discard, or VDF_Position
+ * or VDF_RandomAccess), and its name. */
+uint32_t position_feature(uint32_t code, const char **name);
 
 #endif
