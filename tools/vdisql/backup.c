@@ -145,39 +145,75 @@ static int ws_begin(wstream *w, media_t *m, const wopts *o,
   return 0;
 }
 
-/* Write a checksummed (and maybe compressed) block as the next of the
- * stream: its stripe is the block number modulo the stripes. */
-static int ws_emit(wstream *w, const bp_job *j) {
-  unsigned si = (unsigned)(w->seq % w->m->nstripes);
-  uint32_t n = j->n;
-  vs_block b = {0};
-  b.seq = w->seq;
-  b.first_page = j->first;
-  b.pages = n;
-  b.raw_len = j->raw_len;
-  b.flags = j->log ? VS_B_LOG : 0;
-  b.raw_crc = j->raw_crc;
-  /* Stored as is: the same bytes, the same CRC. */
-  const uint8_t *payload = j->raw;
-  b.stored_len = b.raw_len;
-  b.stored_crc = b.raw_crc;
+/* The header of a checksummed (and maybe compressed) block, the next of
+ * the stream.  Stored as is, its bytes and CRC are the pages'. */
+static void ws_header(const wstream *w, const bp_job *j, vs_block *b) {
+  memset(b, 0, sizeof *b);
+  b->seq = w->seq;
+  b->first_page = j->first;
+  b->pages = j->n;
+  b->raw_len = j->raw_len;
+  b->flags = j->log ? VS_B_LOG : 0;
+  b->raw_crc = j->raw_crc;
+  b->stored_len = b->raw_len;
+  b->stored_crc = b->raw_crc;
   if (j->z_len != 0) {
-    payload = j->z;
-    b.stored_len = j->z_len;
-    b.stored_crc = j->z_crc;
-    b.flags |= VS_B_ZSTD;
+    b->stored_len = j->z_len;
+    b->stored_crc = j->z_crc;
+    b->flags |= VS_B_ZSTD;
   }
-  vs_block_encode(&b, w->hb);
-  if (put(w, si, w->hb, VS_BLOCK_HDR_SIZE) || put(w, si, payload, b.stored_len))
-    return -1;
+}
+
+/* The block b is on stripe si: count it. */
+static void ws_count(wstream *w, unsigned si, const vs_block *b) {
   struct wstripe *s = &w->ws[si];
   s->blocks++;
-  s->pages += n;
-  s->stored += b.stored_len;
-  s->chain = crc32c_combine(s->chain, b.raw_crc, b.raw_len);
+  s->pages += b->pages;
+  s->stored += b->stored_len;
+  s->chain = crc32c_combine(s->chain, b->raw_crc, b->raw_len);
   w->seq++;
-  w->done += n;
+  w->done += b->pages;
   progress(w->o->stats, w->done, w->h.units, &w->last_pct);
+}
+
+/* Write block j as the next of the stream: its stripe is the block
+ * number modulo the stripes. */
+static int ws_emit(wstream *w, const bp_job *j) {
+  unsigned si = (unsigned)(w->seq % w->m->nstripes);
+  vs_block b;
+  ws_header(w, j, &b);
+  vs_block_encode(&b, w->hb);
+  if (put(w, si, w->hb, VS_BLOCK_HDR_SIZE) ||
+      put(w, si, j->z_len ? j->z : j->raw, b.stored_len))
+    return -1;
+  ws_count(w, si, &b);
+  return 0;
+}
+
+/* Where the next block of @p n pages can be made in place (media_reserve:
+ * header, then pages), or NULL: read into w->raw and ws_block. */
+static uint8_t *ws_reserve(wstream *w, uint32_t n) {
+  if (w->pool || w->cctx) return NULL; /* compressed from w->raw */
+  unsigned si = (unsigned)(w->seq % w->m->nstripes);
+  return media_reserve(w->m, si, VS_BLOCK_HDR_SIZE + (size_t)n * w->unit);
+}
+
+/* The block of @p n pages from @p first whose pages were read to
+ * at + VS_BLOCK_HDR_SIZE (ws_reserve): its header goes before them. */
+static int ws_block_at(wstream *w, uint8_t *at, uint64_t first, uint32_t n) {
+  unsigned si = (unsigned)(w->seq % w->m->nstripes);
+  bp_job j = {.raw = at + VS_BLOCK_HDR_SIZE,
+              .raw_len = n * w->unit,
+              .first = first,
+              .n = n};
+  bp_compress(&j, NULL); /* the CRC */
+  vs_block b;
+  ws_header(w, &j, &b);
+  vs_block_encode(&b, at);
+  size_t len = VS_BLOCK_HDR_SIZE + (size_t)j.raw_len;
+  w->ws[si].bytes += len;
+  if (media_commit(w->m, si, len)) return -1;
+  ws_count(w, si, &b);
   return 0;
 }
 
@@ -281,8 +317,15 @@ int stream_backup(snap_t *snap, media_t *m, const wopts *o,
     while (np < w.ppb && pg + np <= pc &&
            (!diff || is_set(o->changed, o->changed_bytes, pg + np)))
       np++;
-    if (snap_read_run(snap, pg, np, w.raw, err)) goto out;
-    if (ws_block(&w, pg, np, 0)) goto out;
+    uint8_t *at = ws_reserve(&w, np);
+    if (at) { /* no copy: the pages go where the device sends them from */
+      if (snap_read_run(snap, pg, np, at + VS_BLOCK_HDR_SIZE, err) ||
+          ws_block_at(&w, at, pg, np))
+        goto out;
+    } else {
+      if (snap_read_run(snap, pg, np, w.raw, err) || ws_block(&w, pg, np, 0))
+        goto out;
+    }
     pg += np;
   }
   rc = ws_end(&w);

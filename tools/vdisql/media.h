@@ -30,6 +30,12 @@ struct media_ops {
    * replaces its database only after this said 0 (exec.c). */
   int (*peer_ok)(media_t *m);
   void (*destroy)(media_t *m);
+  /* Optional (NULL: only write): where the next len bytes of a stripe can
+   * be made in place, in the buffer the driver sends them from, or NULL
+   * when they do not fit there (write them instead).  commit then appends
+   * the len bytes made there.  0 or -1 (error in m->err). */
+  uint8_t *(*reserve)(media_t *m, unsigned stripe, size_t len);
+  int (*commit)(media_t *m, unsigned stripe, size_t len);
 };
 
 struct media {
@@ -71,6 +77,12 @@ int vdidev_abort_owned(const volatile int *cancel);
 
 static inline int media_write(media_t *m, unsigned s, const void *b, size_t n) {
   return m->ops->write(m, s, b, n);
+}
+static inline uint8_t *media_reserve(media_t *m, unsigned s, size_t n) {
+  return m->ops->reserve ? m->ops->reserve(m, s, n) : NULL;
+}
+static inline int media_commit(media_t *m, unsigned s, size_t n) {
+  return m->ops->commit(m, s, n);
 }
 static inline long media_read(media_t *m, unsigned s, void *b, size_t n) {
   return m->ops->read(m, s, b, n);

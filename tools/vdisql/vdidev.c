@@ -294,32 +294,58 @@ static int check_done(vmedia_t *vm, struct slot *s) {
   return 0;
 }
 
+/* The slot being filled on device d (the ring's head once its last write
+ * is back), or NULL on error. */
+static struct slot *fill_slot(vmedia_t *vm, struct vdev *d) {
+  if (!d->cur) {
+    struct slot *s = &d->sl[d->head];
+    if (wait_slot(vm, s) || check_done(vm, s)) return NULL;
+    d->cur = s;
+    d->fill = 0;
+  }
+  return d->cur;
+}
+
+/* n more bytes are in the slot being filled; a full slot is sent. */
+static int filled(vmedia_t *vm, struct vdev *d, size_t n) {
+  d->fill += (uint32_t)n;
+  if (d->fill < vm->mts) return 0;
+  if (send(vm, d, d->cur, VDC_Write, d->fill, d->woff)) return -1;
+  d->woff += d->fill;
+  d->cur = NULL;
+  d->head = (d->head + 1) % d->ns;
+  return 0;
+}
+
 static int v_write(media_t *m, unsigned i, const void *buf, size_t len) {
   vmedia_t *vm = (vmedia_t *)m;
   struct vdev *d = &vm->d[i];
   const uint8_t *p = buf;
   if (vm->failed) return -1;
   while (len > 0) {
-    if (!d->cur) {
-      struct slot *s = &d->sl[d->head];
-      if (wait_slot(vm, s) || check_done(vm, s)) return -1;
-      d->cur = s;
-      d->fill = 0;
-    }
+    if (!fill_slot(vm, d)) return -1;
     size_t n = vm->mts - d->fill;
     if (n > len) n = len;
     memcpy(d->cur->buf + d->fill, p, n);
-    d->fill += (uint32_t)n;
     p += n;
     len -= n;
-    if (d->fill == vm->mts) {
-      if (send(vm, d, d->cur, VDC_Write, d->fill, d->woff)) return -1;
-      d->woff += d->fill;
-      d->cur = NULL;
-      d->head = (d->head + 1) % d->ns;
-    }
+    if (filled(vm, d, n)) return -1;
   }
   return 0;
+}
+
+/* A backup's block made where the client will read it: the engine reads
+ * the pages straight into the shared buffer, no copy of its own. */
+static uint8_t *v_reserve(media_t *m, unsigned i, size_t len) {
+  vmedia_t *vm = (vmedia_t *)m;
+  struct vdev *d = &vm->d[i];
+  if (vm->failed || !fill_slot(vm, d) || vm->mts - d->fill < len) return NULL;
+  return d->cur->buf + d->fill;
+}
+
+static int v_commit(media_t *m, unsigned i, size_t len) {
+  vmedia_t *vm = (vmedia_t *)m;
+  return vm->failed ? -1 : filled(vm, &vm->d[i], len);
 }
 
 /* 1 if a read of this device other than @p s came back with an error or
@@ -540,8 +566,8 @@ static void v_destroy(media_t *m) {
   free(vm);
 }
 
-static const struct media_ops vdi_ops = {v_write, v_read, v_finish, v_peer_ok,
-                                         v_destroy};
+static const struct media_ops vdi_ops = {
+    v_write, v_read, v_finish, v_peer_ok, v_destroy, v_reserve, v_commit};
 
 void vdidev_abort_set(const char *name) {
   vdi_srvset_t *srv = NULL;
