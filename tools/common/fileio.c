@@ -5,6 +5,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -40,4 +41,11 @@ int fio_pread_all(int fd, void *p, size_t n, off_t off) {
     off += k;
   }
   return 0;
+}
+
+void fio_kick_writeback(int fd, uint64_t *kicked, uint64_t written) {
+  if (written < *kicked || written - *kicked < FIO_WRITEBACK_STEP) return;
+  (void)sync_file_range(fd, (off_t)*kicked, (off_t)(written - *kicked),
+                        SYNC_FILE_RANGE_WRITE);
+  *kicked = written;
 }

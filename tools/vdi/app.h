@@ -156,6 +156,7 @@ struct stripe {
   char name[256];  /* final file name inside dir */
   char tmp[300];   /* temporary name inside dir (backup) */
   uint64_t bytes;  /* bytes written / read so far */
+  uint64_t kicked; /* backup: bytes handed to the kernel's writeback */
   uint64_t expect; /* restore: size from the manifest */
   uint32_t crc;    /* running CRC-32C of the bytes so far */
   uint32_t expect_crc;

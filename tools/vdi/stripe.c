@@ -25,6 +25,7 @@
  * and CRC-32Cs are those of the bytes as stored.
  */
 #include "app.h"
+#include "fileio.h"
 #include "fmode.h"
 #include "s3.h"
 #include "seal.h"
@@ -186,6 +187,9 @@ static int raw_write(struct stripe *s, const void *buf, size_t n) {
   }
   s->crc = app_crc32c(s->crc, buf, n);
   s->bytes += n;
+  /* The disk writes while the engine streams; the fsync at VDC_Flush or
+   * VDC_Complete makes the stripe durable. */
+  if (!s->is_std) fio_kick_writeback(s->fd, &s->kicked, s->bytes);
   return 0;
 }
 

@@ -7,6 +7,7 @@
  * existing file (NOINIT) is not supported: such a file is refused unless
  * INIT or FORMAT says to overwrite it.
  */
+#include "fileio.h"
 #include "fmode.h"
 #include "guard.h"
 #include "media.h"
@@ -25,6 +26,7 @@ struct stripe {
   char *path; /* final name */
   char *tmp;  /* temporary name while writing */
   FILE *f;
+  uint64_t bytes, kicked; /* backup: written; handed to writeback */
 };
 
 typedef struct disk {
@@ -48,6 +50,10 @@ static int d_write(media_t *m, unsigned i, const void *buf, size_t len) {
              strerror(e));
     return -1;
   }
+  /* (What stdio still holds is not in the range yet: the next kick or
+   * the fsync of the end takes it.) */
+  d->s[i].bytes += len;
+  fio_kick_writeback(fileno(d->s[i].f), &d->s[i].kicked, d->s[i].bytes);
   return 0;
 }
 
@@ -126,8 +132,8 @@ static int d_peer_ok(media_t *m) {
   return 0;
 }
 
-static const struct media_ops disk_ops = {d_write, d_read, d_finish, d_peer_ok,
-                                          d_destroy};
+static const struct media_ops disk_ops = {
+    d_write, d_read, d_finish, d_peer_ok, d_destroy, NULL, NULL};
 
 static int open_one(disk_t *d, struct stripe *s, const media_opts *o,
                     vmsg *err) {
