@@ -8,6 +8,8 @@
 #   BUILD=build bench/run.sh          (what `make bench` does)
 #   BENCH_SCALE=0.25                  move a quarter of the default amounts
 #   BENCH_ONLY="stream latency e2e recovery tds s3"   run only some sections
+#   BENCH_LOAD=1                      the whole run with a CPU-bound process
+#                                     beside it (results-loaded.json)
 #
 # Speed never fails the run; a failed correctness check does (a checksum
 # mismatch in bench-stream, a failed backup or restore, restored data that
@@ -45,8 +47,14 @@ hog_stop() {
   [ -n "$HOG" ] && kill "$HOG" 2>/dev/null && wait "$HOG" 2>/dev/null
   HOG=
 }
-trap 'hog_stop' EXIT
-trap 'hog_stop; exit 130' INT TERM
+# BENCH_LOAD=1: one more for the whole run.
+LOADHOG=
+load_stop() {
+  [ -n "$LOADHOG" ] && kill "$LOADHOG" 2>/dev/null && wait "$LOADHOG" 2>/dev/null
+  LOADHOG=
+}
+trap 'hog_stop; load_stop' EXIT
+trap 'hog_stop; load_stop; exit 130' INT TERM
 
 # The first CPU this process may run on, for `taskset -c` (the 1cpu rows).
 first_cpu() {
@@ -88,9 +96,17 @@ measure() {
     tr ' ' '_')"
   printf 'machine date=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   printf 'machine scale=%s\n' "$SCALE"
+  printf 'machine load=%s\n' "${BENCH_LOAD:-0}"
 } >>"$RAW"
 echo "== machine"
 sed -n 's/^machine /  /p' "$RAW"
+RESULTS=bench/results.json
+if [ "${BENCH_LOAD:-0}" = 1 ]; then
+  sh -c 'while :; do :; done' &
+  LOADHOG=$!
+  RESULTS=bench/results-loaded.json
+  echo "  (a CPU-bound process runs beside the whole run: $RESULTS)"
+fi
 
 # -------------------------------------------------------------- stream
 # 64 KiB transfers cost a command each, so fewer bytes keep the run short.
@@ -519,7 +535,8 @@ fi
 
 # -------------------------------------------------------------- report
 echo
-python3 bench/report.py "$RAW" bench/results.json bench/throughput.png ||
+load_stop
+python3 bench/report.py "$RAW" "$RESULTS" bench/throughput.png ||
   failed="$failed
   bench/report.py"
 
