@@ -453,6 +453,9 @@ struct repo_ops {
    * -errno (-ELOOP: a symbolic link in the way). */
   int (*put_manifest)(struct repo *r, const char *dir, const struct manifest *m,
                       const struct stat *src);
+  /* A backup failed: what follows (its stripes closed, its set removed)
+   * must end in a bounded time.  May be NULL. */
+  void (*cleaning)(struct repo *r);
   void (*close)(struct repo *r);
 };
 struct repo {

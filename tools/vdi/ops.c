@@ -317,7 +317,6 @@ int op_backup(const struct options *o) {
   progress_stop(&prog);
   if (rc != 0) {
     status = transfer_exit_status(t);
-    app_err("backup of '%s' failed; no backup was recorded", o->db);
     goto out;
   }
   if (!b->to_stdout && backup_record(b, dbsize) != 0) goto out;
@@ -326,11 +325,22 @@ int op_backup(const struct options *o) {
   if (o->json) backup_json(b, b->to_stdout ? stderr : stdout, &prog);
   status = EXIT_OK;
 out:
+  /* What the failure leaves is cleaned up in a bounded time (a store
+   * that stalled may not answer the cleanup either). */
+  if (status != EXIT_OK && !b->to_stdout && b->repo.ops &&
+      b->repo.ops->cleaning)
+    b->repo.ops->cleaning(&b->repo);
   for (int i = 0; i < b->nopen; i++)
     stripe_close(&b->st[i]);
   /* A set without its manifest is not a backup: it goes. */
   if (status != EXIT_OK && !b->to_stdout && b->dest[0])
     repo_discard(&b->repo, b->dest);
+  if (status != EXIT_OK && b->dest[0])
+    app_err("backup of '%s' failed: set %s is incomplete (no manifest), no "
+            "backup was recorded",
+            o->db, b->id);
+  else if (status != EXIT_OK && b->t && b->t->engine_started)
+    app_err("backup of '%s' failed; no backup was recorded", o->db);
   if (!b->to_stdout) repo_close(&b->repo);
   free(t);
   free(b->st);
