@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test-seal.c - sealed streams (tools/vdi/seal.c): round trips of every
+ * test-seal.c - sealed streams (tools/vdi/seal.c), in each algorithm
+ * (XChaCha20-Poly1305 secretstream and AES-256-GCM): round trips of every
  * size around the chunk boundaries fed in odd pieces, a wrong key named
  * before any byte comes out, every kind of flipped byte refused, and a
- * stream cut anywhere (or lengthened) refused; key files.
+ * stream cut anywhere (or lengthened) refused; the algorithm's choice;
+ * key files.
  */
 #include "task.h"
 #include "test-app-util.h"
@@ -15,9 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The algorithm the tests below seal with (each runs with both). */
+static int alg;
+
 static void make_key(struct seal_key *k, const char *name) {
   char path[4200], err[256];
   snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+  unlink(path);
   ASSERT_EQ(seal_keygen(path, err, sizeof err), 0);
   ASSERT_EQ(seal_key_load(k, path, err, sizeof err), 0);
 }
@@ -32,7 +38,7 @@ static void fill(unsigned char *p, size_t n, unsigned seed) {
 static void seal_all(const struct seal_key *k, const unsigned char *p, size_t n,
                      struct t_sink *out) {
   struct seal_writer *w;
-  ASSERT_EQ(seal_writer_open(&w, k, t_sink_write, out), 0);
+  ASSERT_EQ(seal_writer_open_alg(&w, k, alg, t_sink_write, out), 0);
   size_t off = 0, step = 1;
   while (off < n) {
     size_t m = step < n - off ? step : n - off;
@@ -59,7 +65,7 @@ static int open_all(const struct seal_key *k, const unsigned char *p, size_t n,
   return rc;
 }
 
-TEST_IMPL(seal_round_trip) {
+static int seal_round_trip_in(void) {
   struct seal_key k;
   make_key(&k, "key");
   static const size_t sizes[] = {0,      1,      65535,   65536,        65537,
@@ -70,7 +76,8 @@ TEST_IMPL(seal_round_trip) {
     fill(p, n, (unsigned)i + 1);
     struct t_sink sealed = {0}, opened = {0};
     seal_all(&k, p, n, &sealed);
-    ASSERT_UEQ(sealed.n, seal_sealed_size(n));
+    ASSERT_UEQ(sealed.n, seal_sealed_size_alg(alg, n));
+    ASSERT_EQ(sealed.p[8], alg); /* the version names the algorithm */
     /* Nothing of the plaintext shows through. */
     if (n >= 64) ASSERT(memmem(sealed.p, sealed.n, p, 32) == NULL);
     char why[256];
@@ -96,7 +103,15 @@ TEST_IMPL(seal_round_trip) {
   return 0;
 }
 
-TEST_IMPL(seal_wrong_key) {
+TEST_IMPL(seal_round_trip) {
+  for (alg = 1; alg <= 2; alg++) {
+    fprintf(stderr, "algorithm %s\n", seal_alg_name(alg));
+    seal_round_trip_in();
+  }
+  return 0;
+}
+
+static int seal_wrong_key_in(void) {
   struct seal_key k1, k2;
   make_key(&k1, "k1");
   make_key(&k2, "k2");
@@ -127,7 +142,15 @@ TEST_IMPL(seal_wrong_key) {
   return 0;
 }
 
-TEST_IMPL(seal_flipped_byte) {
+TEST_IMPL(seal_wrong_key) {
+  for (alg = 1; alg <= 2; alg++) {
+    fprintf(stderr, "algorithm %s\n", seal_alg_name(alg));
+    seal_wrong_key_in();
+  }
+  return 0;
+}
+
+static int seal_flipped_byte_in(void) {
   struct seal_key k;
   make_key(&k, "key");
   size_t n = 200000; /* 3 full chunks and a short one */
@@ -141,7 +164,7 @@ TEST_IMPL(seal_flipped_byte) {
   for (size_t i = 0; i < SEAL_HEADER_BYTES; i++)
     where[nw++] = i;
   for (size_t c = 0; c < 4; c++) {
-    size_t base = SEAL_HEADER_BYTES + c * (SEAL_CHUNK + 17);
+    size_t base = SEAL_HEADER_BYTES + c * (SEAL_CHUNK + seal_abytes(alg));
     where[nw++] = base;
     where[nw++] = base + 1000;
     if (c < 3) where[nw++] = base + SEAL_CHUNK + 16;
@@ -174,7 +197,15 @@ TEST_IMPL(seal_flipped_byte) {
   return 0;
 }
 
-TEST_IMPL(seal_truncation) {
+TEST_IMPL(seal_flipped_byte) {
+  for (alg = 1; alg <= 2; alg++) {
+    fprintf(stderr, "algorithm %s\n", seal_alg_name(alg));
+    seal_flipped_byte_in();
+  }
+  return 0;
+}
+
+static int seal_truncation_in(void) {
   struct seal_key k;
   make_key(&k, "key");
   size_t n = 2 * SEAL_CHUNK; /* ends on a chunk boundary */
@@ -188,9 +219,9 @@ TEST_IMPL(seal_truncation) {
                    SEAL_HEADER_BYTES - 1,
                    SEAL_HEADER_BYTES,
                    SEAL_HEADER_BYTES + 100,
-                   SEAL_HEADER_BYTES + SEAL_CHUNK + 17,
-                   SEAL_HEADER_BYTES + SEAL_CHUNK + 17 + 1,
-                   full - 17,
+                   SEAL_HEADER_BYTES + SEAL_CHUNK + seal_abytes(alg),
+                   SEAL_HEADER_BYTES + SEAL_CHUNK + seal_abytes(alg) + 1,
+                   full - seal_abytes(alg),
                    full - 1};
   for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
     struct t_sink opened = {0};
@@ -214,6 +245,54 @@ TEST_IMPL(seal_truncation) {
   free(longer);
   free(sealed.p);
   free(p);
+  return 0;
+}
+
+TEST_IMPL(seal_truncation) {
+  for (alg = 1; alg <= 2; alg++) {
+    fprintf(stderr, "algorithm %s\n", seal_alg_name(alg));
+    seal_truncation_in();
+  }
+  return 0;
+}
+
+/* AES-256-GCM where the CPU has AES-NI, else XChaCha20-Poly1305, unless
+ * VDI_SEAL_ALGORITHM says; any stream is read whatever new ones use. */
+TEST_IMPL(seal_algorithm_choice) {
+  unsetenv("VDI_SEAL_ALGORITHM");
+  int dflt = seal_default_alg();
+  fprintf(stderr, "default: %s\n", seal_alg_name(dflt));
+  ASSERT(dflt == SEAL_AES256GCM || dflt == SEAL_XCHACHA20POLY1305);
+  setenv("VDI_SEAL_ALGORITHM", "xchacha20poly1305", 1);
+  ASSERT_EQ(seal_default_alg(), SEAL_XCHACHA20POLY1305);
+  ASSERT_UEQ(seal_sealed_size(65536), 56 + 65536 + 17);
+  setenv("VDI_SEAL_ALGORITHM", "aes-256-gcm", 1);
+  ASSERT_EQ(seal_default_alg(), SEAL_AES256GCM);
+  ASSERT_UEQ(seal_sealed_size(65536), 56 + 65536 + 16);
+  setenv("VDI_SEAL_ALGORITHM", "rot13", 1);
+  ASSERT_EQ(seal_default_alg(), 0);
+  struct seal_key k;
+  make_key(&k, "key");
+  struct seal_writer *w;
+  ASSERT_EQ(seal_writer_open(&w, &k, t_sink_write, NULL), -EINVAL);
+  unsetenv("VDI_SEAL_ALGORITHM");
+  /* Both read by one reader, which says which it was. */
+  for (alg = 1; alg <= 2; alg++) {
+    unsigned char p[1000];
+    fill(p, sizeof p, 3);
+    struct t_sink sealed = {0}, opened = {0};
+    seal_all(&k, p, sizeof p, &sealed);
+    struct seal_reader *r;
+    ASSERT_EQ(seal_reader_open(&r, &k, t_sink_write, &opened), 0);
+    ASSERT_EQ(seal_feed(r, sealed.p, sealed.n), 0);
+    ASSERT_EQ(seal_reader_finish(r), 0);
+    ASSERT_EQ(seal_reader_alg(r), alg);
+    ASSERT_UEQ(opened.n, sizeof p);
+    ASSERT_MEM_EQ(opened.p, p, sizeof p);
+    seal_reader_free(r);
+    free(sealed.p);
+    free(opened.p);
+  }
   return 0;
 }
 
@@ -367,6 +446,119 @@ TEST_IMPL_TIMEOUT(seal_vdi_usage, 30) {
   ASSERT_EQ(app_t_file_size(k), 32);
   ASSERT_EQ(app_t_run(&out, NULL, ARGS("keygen", k)), 1);
   ASSERT(strstr(out, "File exists"));
+  free(out);
+  return 0;
+}
+
+static void key_id_of(const char *path, char *id) {
+  struct seal_key k;
+  char err[256];
+  ASSERT_EQ(seal_key_load(&k, path, err, sizeof err), 0);
+  seal_key_id_hex(k.id, id);
+}
+
+/* The manifest of an encrypted set names its algorithm and its key's id
+ * (a hash, never the key); list and verify show them; a restore with
+ * another key names the key it needs before it reads a stripe (here,
+ * with the stripes moved away); a plain set's manifest stays version 2;
+ * a set sealed with XChaCha20-Poly1305 still reads. */
+TEST_IMPL_TIMEOUT(seal_vdi_manifest_names_key, 90) {
+  vdi_setup();
+  char id1[33], id2[33], set[4400], mpath[4600];
+  key_id_of(key1, id1);
+  key_id_of(key2, id2);
+  ASSERT_EQ(app_t_set_dir(bk, "src", -1, set, sizeof set), 1);
+  snprintf(mpath, sizeof mpath, "%s/src.manifest.json", set);
+  char *text = app_t_slurp(mpath);
+  const char *name = seal_alg_name(seal_default_alg());
+  char want[200];
+  snprintf(want, sizeof want, "\"encryption\": \"%s\"", name);
+  ASSERT(strstr(text, want));
+  snprintf(want, sizeof want, "\"key_id\": \"%s\"", id1);
+  ASSERT(strstr(text, want));
+  ASSERT(strstr(text, "\"format_version\": 3"));
+  free(text);
+
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", bk)), 0);
+  snprintf(want, sizeof want, "encrypted %s, key %s", name, id1);
+  if (!strstr(out, want)) {
+    app_t_show("list", out);
+    TASK_FAIL_("list does not say \"%s\"", want);
+  }
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", bk, "--json")), 0);
+  snprintf(want, sizeof want, "\"key_id\": \"%s\"", id1);
+  ASSERT(strstr(out, want));
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("verify", "src", "--instance", inst, "--from", bk,
+                           "--key-file", key1)),
+            0);
+  snprintf(want, sizeof want, "encrypted %s with key %s", name, id1);
+  ASSERT(strstr(out, want));
+  free(out);
+
+  /* Another key: named, before any stripe is touched. */
+  char moved[4600], back[4600];
+  snprintf(moved, sizeof moved, "%s/src.stripe0.vdibak", set);
+  snprintf(back, sizeof back, "%s/away", test_tmpdir());
+  ASSERT_EQ(rename(moved, back), 0);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "src", "--instance", inst, "--from", bk,
+                           "--as", "copy", "--key-file", key2)),
+            1);
+  snprintf(want, sizeof want, "needs key %s, the key file holds key %s", id1,
+           id2);
+  if (!strstr(out, want) || strstr(out, "stripe 0")) {
+    app_t_show("restore", out);
+    TASK_FAIL_("the key needed is not named first");
+  }
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "src", "--instance", inst, "--from", bk,
+                           "--as", "copy")),
+            1);
+  snprintf(want, sizeof want, "is encrypted (%s, key %s)", name, id1);
+  ASSERT(strstr(out, want));
+  free(out);
+  ASSERT(!app_t_exists(inst, "copy.db"));
+  ASSERT_EQ(rename(back, moved), 0);
+
+  /* A plain backup: version 2, as before. */
+  char plain[4400];
+  snprintf(plain, sizeof plain, "%s/plain", test_tmpdir());
+  app_t_run_ok("plain", NULL,
+               ARGS("backup", "src", "--instance", inst, "--to", plain, "-q"));
+  ASSERT_EQ(app_t_set_dir(plain, "src", -1, set, sizeof set), 1);
+  snprintf(mpath, sizeof mpath, "%s/src.manifest.json", set);
+  text = app_t_slurp(mpath);
+  ASSERT(strstr(text, "\"format_version\": 2"));
+  ASSERT(!strstr(text, "encryption"));
+  free(text);
+
+  /* XChaCha20-Poly1305 (the algorithm of earlier sets, and where the CPU
+   * lacks AES-NI) still reads, whatever new sets use. */
+  char old[4400];
+  snprintf(old, sizeof old, "%s/old", test_tmpdir());
+  app_t_run_ok("xchacha", ENV("VDI_SEAL_ALGORITHM=xchacha20poly1305"),
+               ARGS("backup", "src", "--instance", inst, "--to", old,
+                    "--stripes", "2", "--encrypt", "--key-file", key1, "-q"));
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", old)), 0);
+  ASSERT(strstr(out, "encrypted xchacha20poly1305"));
+  free(out);
+  app_t_run_ok("restore xchacha", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", old, "--as",
+                    "copy", "--key-file", key1, "-q"));
+  char d1[64], d2[64];
+  digest_db("src", d1, sizeof d1);
+  digest_db("copy", d2, sizeof d2);
+  ASSERT_STR_EQ(d1, d2);
+  ASSERT_EQ(app_t_run(&out, ENV("VDI_SEAL_ALGORITHM=rot13"),
+                      ARGS("backup", "src", "--instance", inst, "--to", old,
+                           "--encrypt", "--key-file", key1)),
+            2);
+  ASSERT(strstr(out, "VDI_SEAL_ALGORITHM"));
   free(out);
   return 0;
 }

@@ -198,6 +198,10 @@ int stripe_peek_stream(const char *path, void *buf, size_t n);
  * aborted by stripe_close() without one; restore reads it 4 MiB at a time.
  * 0 or -errno with the store's one-line message printed. */
 struct s3_config;
+/* A backup stripe's encryption: its algorithm's name and its key's id
+ * (33 bytes) into alg/id; 0, or -1 when it is not encrypted. */
+int stripe_sealed_with(const struct stripe *s, char *alg, size_t alen,
+                       char *id);
 int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
                      const char *bucket, const char *key, const char *name,
                      size_t part_size, int inflight);
@@ -250,6 +254,11 @@ struct manifest {
   char started[40], finished[40];
   double seconds;
   uint64_t db_bytes; /* size of the database file at the start, 0 unknown */
+  /* Encrypted (format_version 3): the stripes' algorithm ("aes-256-gcm",
+   * "xchacha20poly1305") and the id of the key that opens them (32 hex
+   * digits, seal.h: a hash of the key, never the key); "" if plain. */
+  char encryption[32];
+  char key_id[40];
   int nstripes;
   struct manifest_stripe stripes[APP_MAX_STRIPES];
 };

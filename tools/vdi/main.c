@@ -451,10 +451,17 @@ static int run(const struct options *o) {
   const char *c = o->cmd;
   if (strcmp(c, "keygen") == 0) {
     char err[512];
-    if (seal_keygen(o->db, err, sizeof err) != 0) {
+    struct seal_key k;
+    char id[33];
+    if (seal_keygen(o->db, err, sizeof err) != 0 ||
+        seal_key_load(&k, o->db, err, sizeof err) != 0) {
       app_err("%s", err);
       return EXIT_FAIL;
     }
+    seal_key_id_hex(k.id, id);
+    seal_key_wipe(&k);
+    app_note("key %s written to %s (mode 0600; keep a copy elsewhere)", id,
+             o->db);
     return EXIT_OK;
   }
   static struct seal_key key;
@@ -466,6 +473,12 @@ static int run(const struct options *o) {
     }
     stripe_key = &key;
     stripe_encrypt = o->encrypt;
+    if (o->encrypt && !seal_default_alg()) {
+      app_err("VDI_SEAL_ALGORITHM is '%s': it names aes-256-gcm or "
+              "xchacha20poly1305",
+              getenv("VDI_SEAL_ALGORITHM"));
+      return EXIT_USAGE;
+    }
   }
   if (strcmp(c, "backup") == 0) return op_backup(o);
   if (strcmp(c, "restore") == 0) return op_restore(o);

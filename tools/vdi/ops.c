@@ -16,6 +16,7 @@
  */
 #include "app.h"
 
+#include "seal.h"
 #include "timefmt.h"
 #include "vstream.h"
 
@@ -217,6 +218,9 @@ static int backup_record(struct backup_ctx *b, uint64_t dbsize) {
   app_iso_time(app_wall_s(), m->finished, sizeof m->finished);
   m->seconds = app_mono_s() - b->mono0;
   m->db_bytes = dbsize;
+  if (stripe_sealed_with(&b->st[0], m->encryption, sizeof m->encryption,
+                         m->key_id) != 0)
+    m->encryption[0] = m->key_id[0] = 0;
   m->nstripes = o->stripes;
   for (int i = 0; i < o->stripes; i++) {
     snprintf(m->stripes[i].file, sizeof m->stripes[i].file, "%s",
@@ -370,6 +374,23 @@ static int load_checked(struct repo *r, const char *dir, const char *db,
     app_err("%s/%s: names database '%s', not '%s'", dir, mname, m->database,
             db);
     return EXIT_DAMAGED;
+  }
+  /* The key an encrypted set needs is named before a stripe is read. */
+  if (m->encryption[0]) {
+    char have[33] = "";
+    if (stripe_key) seal_key_id_hex(stripe_key->id, have);
+    if (!stripe_key) {
+      app_err("the backup of '%s' in %s is encrypted (%s, key %s): give its "
+              "key with --key-file; nothing was used",
+              db, dir, m->encryption, m->key_id);
+      return EXIT_FAIL;
+    }
+    if (strcmp(have, m->key_id) != 0) {
+      app_err("wrong key: the backup of '%s' in %s needs key %s, the key file "
+              "holds key %s; nothing was used",
+              db, dir, m->key_id, have);
+      return EXIT_FAIL;
+    }
   }
   int mc = repo_check(r, dir, m, 1);
   if (mc == -2) {
@@ -658,8 +679,11 @@ static int verify_one(const struct options *o, struct repo *r,
                      "verify", NULL);
   if (st == EXIT_OK) {
     if (!o->json)
-      printf("%s: backup of '%s' is valid (set %s, %d stripe%s)\n", APP_NAME,
-             s->db, s->id, s->m->nstripes, s->m->nstripes == 1 ? "" : "s");
+      printf("%s: backup of '%s' is valid (set %s, %d stripe%s%s%s%s%s)\n",
+             APP_NAME, s->db, s->id, s->m->nstripes,
+             s->m->nstripes == 1 ? "" : "s",
+             s->m->encryption[0] ? ", encrypted " : "", s->m->encryption,
+             s->m->encryption[0] ? " with key " : "", s->m->key_id);
   } else if (st < 128) {
     app_err("backup set %s of '%s' in %s did NOT verify", s->id, s->db,
             o->from);
@@ -770,6 +794,12 @@ static void list_json_set(const struct repo_set *v, int n, int i, int first) {
            (unsigned long long)set_bytes(s->m), s->m->nstripes);
     json_put_str(stdout, s->m->compression);
     printf(", \"database_bytes\": %llu", (unsigned long long)s->m->db_bytes);
+    printf(", \"encryption\": ");
+    json_put_str(stdout, s->m->encryption[0] ? s->m->encryption : "none");
+    if (s->m->encryption[0]) {
+      printf(", \"key_id\": ");
+      json_put_str(stdout, s->m->key_id);
+    }
   } else {
     printf(", \"problem\": ");
     json_put_str(stdout, s->why);
@@ -792,6 +822,8 @@ static void list_text_set(const struct repo_set *v, int i, int seq) {
            m->nstripes, m->nstripes == 1 ? "" : "s",
            (unsigned long long)set_bytes(m), m->compression,
            (unsigned long long)m->db_bytes, m->tool);
+    if (m->encryption[0])
+      printf("  encrypted %s, key %s\n", m->encryption, m->key_id);
     if (s->kind != CHAIN_FULL)
       printf("  (continues no full backup in this repository)\n");
     for (int k = 0; k < m->nstripes; k++)
@@ -800,10 +832,12 @@ static void list_text_set(const struct repo_set *v, int i, int seq) {
              (unsigned)m->stripes[k].crc32c);
   } else {
     printf("  + %s %06d  %s  finished %s  %d stripe%s  %llu bytes  "
-           "compression %s\n",
+           "compression %s%s%s%s%s\n",
            s->kind == CHAIN_LOG ? "log" : "differential", seq, s->id,
            m->finished, m->nstripes, m->nstripes == 1 ? "" : "s",
-           (unsigned long long)set_bytes(m), m->compression);
+           (unsigned long long)set_bytes(m), m->compression,
+           m->encryption[0] ? "  encrypted " : "", m->encryption,
+           m->encryption[0] ? ", key " : "", m->key_id);
   }
 }
 

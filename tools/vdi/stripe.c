@@ -475,6 +475,14 @@ int stripe_peek_stream(const char *path, void *buf, size_t n) {
   return rc == 0 && p.have == n ? 0 : -1;
 }
 
+int stripe_sealed_with(const struct stripe *s, char *alg, size_t alen,
+                       char *id) {
+  if (!s->seal || !stripe_key) return -1;
+  snprintf(alg, alen, "%s", seal_alg_name(seal_writer_alg(s->seal)));
+  seal_key_id_hex(stripe_key->id, id);
+  return 0;
+}
+
 int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
                      const char *bucket, const char *key, const char *name,
                      size_t part_size, int inflight) {
