@@ -296,6 +296,42 @@ TEST_IMPL(seal_algorithm_choice) {
   return 0;
 }
 
+/* A set's key sealed to a key file's public key opens with that key file
+ * only; a public key file is 64 hex digits. */
+TEST_IMPL(seal_recipient_wrap) {
+  struct seal_key k1, k2, set, got;
+  make_key(&k1, "k1");
+  make_key(&k2, "k2");
+  char pub[65], path[4200], err[256], wrapped[SEAL_WRAPPED_HEX];
+  seal_public_hex(&k1, pub);
+  snprintf(path, sizeof path, "%s/k1.pub", test_tmpdir());
+  FILE *f = fopen(path, "w");
+  fprintf(f, "%s\n", pub);
+  fclose(f);
+  unsigned char pk[SEAL_PUBLIC_BYTES];
+  ASSERT_EQ(seal_public_load(pk, path, err, sizeof err), 0);
+  ASSERT_EQ(seal_wrap_new(pk, &set, wrapped), 0);
+  ASSERT_EQ(strlen(wrapped), 160);
+  ASSERT_EQ(seal_unwrap(&k1, wrapped, &got), 0);
+  ASSERT_MEM_EQ(got.key, set.key, SEAL_KEY_BYTES);
+  ASSERT_MEM_EQ(got.id, set.id, 16);
+  /* The public key is not the key file's bytes. */
+  char hex[65];
+  for (int i = 0; i < 32; i++)
+    snprintf(hex + 2 * i, 3, "%02x", k1.key[i]);
+  ASSERT(strcmp(hex, pub) != 0);
+  ASSERT_EQ(seal_unwrap(&k2, wrapped, &got), -EKEYREJECTED);
+  wrapped[100] = wrapped[100] == '0' ? '1' : '0';
+  ASSERT_EQ(seal_unwrap(&k1, wrapped, &got), -EKEYREJECTED);
+  wrapped[159] = 0;
+  ASSERT_EQ(seal_unwrap(&k1, wrapped, &got), -EBADMSG);
+  /* A key file is not a public key file. */
+  snprintf(path, sizeof path, "%s/k1", test_tmpdir());
+  ASSERT_EQ(seal_public_load(pk, path, err, sizeof err), -EINVAL);
+  ASSERT(strstr(err, "not a public key"));
+  return 0;
+}
+
 TEST_IMPL(seal_key_files) {
   char path[4200], err[256];
   snprintf(path, sizeof path, "%s/key", test_tmpdir());
@@ -559,6 +595,95 @@ TEST_IMPL_TIMEOUT(seal_vdi_manifest_names_key, 90) {
                            "--encrypt", "--key-file", key1)),
             2);
   ASSERT(strstr(out, "VDI_SEAL_ALGORITHM"));
+  free(out);
+  return 0;
+}
+
+/* --recipient: a backup sealed to a public key (`vdi keygen --public`)
+ * needs no secret; restore and verify need the key file, and another key
+ * file is named by its public key before a stripe is read. */
+TEST_IMPL_TIMEOUT(seal_vdi_recipient, 90) {
+  vdi_setup();
+  char pub1[4400], pub2[4400], *out = NULL, want[300];
+  snprintf(pub1, sizeof pub1, "%s/k1.pub", test_tmpdir());
+  snprintf(pub2, sizeof pub2, "%s/k2.pub", test_tmpdir());
+  char p1[80] = "", p2[80] = "";
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("keygen", "--public", key1)), 0);
+  ASSERT_EQ(sscanf(out, "%64s", p1), 1);
+  ASSERT_EQ(strlen(p1), 64);
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("keygen", "--public", key2)), 0);
+  ASSERT_EQ(sscanf(out, "%64s", p2), 1);
+  free(out);
+  ASSERT(strcmp(p1, p2) != 0);
+  FILE *f = fopen(pub1, "w");
+  fprintf(f, "%s\n", p1);
+  fclose(f);
+
+  char rb[4400], set[4400], mpath[4600];
+  snprintf(rb, sizeof rb, "%s/rb", test_tmpdir());
+  app_t_run_ok("backup --recipient", NULL,
+               ARGS("backup", "src", "--instance", inst, "--to", rb,
+                    "--stripes", "2", "--encrypt", "--recipient", pub1, "-q"));
+  ASSERT_EQ(app_t_set_dir(rb, "src", -1, set, sizeof set), 1);
+  snprintf(mpath, sizeof mpath, "%s/src.manifest.json", set);
+  char *text = app_t_slurp(mpath);
+  snprintf(want, sizeof want, "\"recipient\": \"%s\"", p1);
+  ASSERT(strstr(text, want) && strstr(text, "\"wrapped_key\": \""));
+  free(text);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", rb)), 0);
+  snprintf(want, sizeof want, "to public key %s", p1);
+  ASSERT(strstr(out, want));
+  free(out);
+
+  app_t_run_ok("verify", NULL,
+               ARGS("verify", "src", "--instance", inst, "--from", rb,
+                    "--key-file", key1));
+  app_t_run_ok("restore", NULL,
+               ARGS("restore", "src", "--instance", inst, "--from", rb, "--as",
+                    "copy", "--key-file", key1, "-q"));
+  char d1[64], d2[64];
+  digest_db("src", d1, sizeof d1);
+  digest_db("copy", d2, sizeof d2);
+  ASSERT_STR_EQ(d1, d2);
+
+  /* Another key file, or none: named by public key, nothing restored. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("restore", "src", "--instance", inst, "--from", rb,
+                           "--as", "other", "--key-file", key2)),
+            1);
+  snprintf(want, sizeof want,
+           "encrypted to public key %s, the key file's public key is %s", p1,
+           p2);
+  if (!strstr(out, want)) {
+    app_t_show("restore", out);
+    TASK_FAIL_("the public key needed is not named");
+  }
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("verify", "src", "--instance", inst, "--from", rb)),
+            1);
+  ASSERT(strstr(out, "give its key file with --key-file"));
+  free(out);
+  ASSERT(!app_t_exists(inst, "other.db"));
+
+  /* Usage. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("backup", "src", "--to", rb, "--encrypt",
+                           "--recipient", pub1, "--key-file", key1)),
+            2);
+  ASSERT(strstr(out, "exclude each other"));
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("backup", "src", "--to", rb, "--recipient", pub1)),
+            2);
+  ASSERT(strstr(out, "--recipient needs --encrypt"));
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("backup", "src", "--instance", inst, "--to", rb,
+                           "--encrypt", "--recipient", key1)),
+            1);
+  ASSERT(strstr(out, "not a public key"));
   free(out);
   return 0;
 }

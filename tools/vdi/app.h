@@ -186,6 +186,12 @@ struct stripe {
 struct seal_key;
 extern const struct seal_key *stripe_key;
 extern int stripe_encrypt;
+/* The key file given (--key-file), of which stripe_key may be a set's own
+ * key opened with it (a set sealed to its public key); and, for a backup
+ * with --recipient, the public key in hex and the set's key sealed to it
+ * (into the manifest). */
+extern const struct seal_key *app_key_file;
+extern char stripe_recipient[65], stripe_wrapped_key[161];
 /* The first n bytes of the stream held in a stripe file, opened with
  * stripe_key if the file is sealed (n at most 64 KiB).  0; -3 the file is
  * sealed and no key or another key was given; -2 a sealed file that does
@@ -259,6 +265,10 @@ struct manifest {
    * digits, seal.h: a hash of the key, never the key); "" if plain. */
   char encryption[32];
   char key_id[40];
+  /* Sealed to a public key (--recipient): it, in hex, and the set's own
+   * key sealed to it (seal.h); "" with a key file. */
+  char recipient[65];
+  char wrapped_key[161];
   int nstripes;
   struct manifest_stripe stripes[APP_MAX_STRIPES];
 };
@@ -383,8 +393,10 @@ struct options {
   int delete_sets;           /* expire: really delete (else a dry run) */
   int json;
   int verbose;
-  int encrypt;          /* backup: --encrypt */
-  const char *key_file; /* --key-file */
+  int encrypt;           /* backup: --encrypt */
+  const char *key_file;  /* --key-file */
+  const char *recipient; /* backup: --recipient (a public key file) */
+  int public_key;        /* keygen: --public */
 };
 
 /* ------------------------------------------------------------ chain.c */

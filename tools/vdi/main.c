@@ -40,6 +40,7 @@ static const char *usage_top =
     "                           target, free space)\n"
     "  databases                the databases of an instance\n"
     "  keygen FILE              make a key for --encrypt (32 random bytes)\n"
+    "  keygen --public FILE     print the public key of key FILE\n"
     "\n"
     "Options of every command: --json, --quiet, -v, -V/--version, --help.\n"
     "'vdi COMMAND --help' describes each command; see also vdi(1).\n";
@@ -47,7 +48,8 @@ static const char *usage_top =
 static const char *usage_backup =
     "usage: vdi backup DB --to REPO|- [--instance DIR] [--stripes N]\n"
     "                  [--compress] [--differential | --log]\n"
-    "                  [--encrypt --key-file F] [--vdisql PATH] [--quiet]\n"
+    "                  [--encrypt --key-file F | --encrypt --recipient P]\n"
+    "                  [--vdisql PATH] [--quiet]\n"
     "                  [-v] [--json]\n"
     "\n"
     "Back up database DB of the instance (the SQLite file DB.db) through N\n"
@@ -66,7 +68,9 @@ static const char *usage_backup =
     "the AWS_* variables or the AWS CLI's files, see vdi(1)).  --encrypt\n"
     "--key-file F seals every stripe with the key in F (authenticated\n"
     "encryption; make one with 'vdi keygen F'): restore and verify need\n"
-    "it.\n";
+    "it.  --encrypt --recipient P seals it to the public key in file P\n"
+    "('vdi keygen --public F > P'): the backup needs no secret; restore\n"
+    "and verify need key file F.\n";
 
 static const char *usage_restore =
     "usage: vdi restore DB --from REPO|- [--instance DIR] [--replace]\n"
@@ -97,10 +101,13 @@ static const char *usage_verify =
 
 static const char *usage_keygen =
     "usage: vdi keygen FILE\n"
+    "       vdi keygen --public FILE\n"
     "\n"
     "Write a new random key (32 bytes, mode 0600) to FILE, which must not\n"
-    "exist, for 'vdi backup --encrypt --key-file FILE'.  Keep a copy away\n"
-    "from the backups: without it they cannot be restored.\n";
+    "exist, for 'vdi backup --encrypt --key-file FILE', and say its key\n"
+    "id.  Keep a copy away from the backups: without it they cannot be\n"
+    "restored.  --public prints the public key of key FILE (64 hex\n"
+    "digits), for 'vdi backup --encrypt --recipient'.\n";
 
 static const char *usage_list =
     "usage: vdi list [DB] --from REPO [--json]\n"
@@ -166,13 +173,13 @@ static const char *help_of(const char *cmd) {
 
 /* Options taking a value, then flags. */
 static const char *const valued[] = {
-    "--instance", "--to",       "--from", "--stripes",   "--as",
-    "--vdisql",   "--to-time",  "--set",  "--keep-last", "--keep-daily",
-    "--output",   "--key-file", NULL};
+    "--instance", "--to",       "--from",      "--stripes",   "--as",
+    "--vdisql",   "--to-time",  "--set",       "--keep-last", "--keep-daily",
+    "--output",   "--key-file", "--recipient", NULL};
 static const char *const flags[] = {
     "--compress", "--replace", "--differential", "--log",    "--latest",
     "--quiet",    "--verbose", "--json",         "--delete", "--dry-run",
-    "--help",     "--version", "--encrypt",      NULL};
+    "--help",     "--version", "--encrypt",      "--public", NULL};
 
 /* Edit distance, for "did you mean". */
 static int distance(const char *a, const char *b) {
@@ -272,6 +279,10 @@ static int set_option(struct options *o, const char *cmdsp, const char *a,
     o->encrypt = 1;
   else if (strcmp(key, "--key-file") == 0)
     o->key_file = val;
+  else if (strcmp(key, "--recipient") == 0)
+    o->recipient = val;
+  else if (strcmp(key, "--public") == 0)
+    o->public_key = 1;
   else if (strcmp(key, "--delete") == 0)
     o->delete_sets = 1;
   else if (strcmp(key, "--dry-run") == 0)
@@ -349,18 +360,27 @@ static int validate(struct options *o, const char *cmdsp,
   int verify = strcmp(cmd, "verify") == 0;
   if (strcmp(cmd, "keygen") == 0)
     return !o->db || o->key_file || o->encrypt || o->instance || o->from ||
-                   o->to || stripes_arg
-               ? usage_error(cmdsp, "keygen takes one FILE and no options")
+                   o->to || stripes_arg || o->recipient
+               ? usage_error(cmdsp, "keygen takes one FILE and no options "
+                                    "but --public")
                : 0;
+  if (o->public_key) return misplaced(cmdsp, "--public", "keygen");
   if (o->encrypt && !backup) return misplaced(cmdsp, "--encrypt", "backup");
+  if (o->recipient && !backup) return misplaced(cmdsp, "--recipient", "backup");
+  if (o->recipient && o->key_file)
+    return usage_error(cmdsp, "--key-file and --recipient exclude each "
+                              "other on a backup");
   if (o->key_file && !backup && !restore && !verify)
     return usage_error(cmdsp, "%s does not use --key-file", cmd);
-  if (backup && (o->encrypt != (o->key_file != NULL)))
+  if (backup && (o->encrypt != (o->key_file || o->recipient)))
     return usage_error(cmdsp, "%s",
-                       o->encrypt ? "--encrypt needs --key-file F"
-                                  : "--key-file on a backup needs --encrypt");
-  if (o->key_file && ((backup && o->to && strcmp(o->to, "-") == 0) ||
-                      (!backup && o->from && strcmp(o->from, "-") == 0)))
+                       o->encrypt    ? "--encrypt needs --key-file F (or "
+                                       "--recipient P)"
+                       : o->key_file ? "--key-file on a backup needs --encrypt"
+                                     : "--recipient needs --encrypt");
+  if ((o->key_file || o->recipient) &&
+      ((backup && o->to && strcmp(o->to, "-") == 0) ||
+       (!backup && o->from && strcmp(o->from, "-") == 0)))
     return usage_error(cmdsp, "encryption works with a repository, not '-'");
   int list = strcmp(cmd, "list") == 0;
   int expire = strcmp(cmd, "expire") == 0;
@@ -453,6 +473,17 @@ static int run(const struct options *o) {
     char err[512];
     struct seal_key k;
     char id[33];
+    if (o->public_key) {
+      char pub[2 * SEAL_PUBLIC_BYTES + 1];
+      if (seal_key_load(&k, o->db, err, sizeof err) != 0) {
+        app_err("%s", err);
+        return EXIT_FAIL;
+      }
+      seal_public_hex(&k, pub);
+      seal_key_wipe(&k);
+      printf("%s\n", pub);
+      return EXIT_OK;
+    }
     if (seal_keygen(o->db, err, sizeof err) != 0 ||
         seal_key_load(&k, o->db, err, sizeof err) != 0) {
       app_err("%s", err);
@@ -471,14 +502,31 @@ static int run(const struct options *o) {
       app_err("%s", err);
       return EXIT_FAIL;
     }
-    stripe_key = &key;
+    stripe_key = app_key_file = &key;
     stripe_encrypt = o->encrypt;
-    if (o->encrypt && !seal_default_alg()) {
-      app_err("VDI_SEAL_ALGORITHM is '%s': it names aes-256-gcm or "
-              "xchacha20poly1305",
-              getenv("VDI_SEAL_ALGORITHM"));
-      return EXIT_USAGE;
+  }
+  if (o->recipient) {
+    /* The set's own random key, sealed to the public key. */
+    char err[512];
+    unsigned char pk[SEAL_PUBLIC_BYTES];
+    if (seal_public_load(pk, o->recipient, err, sizeof err) != 0) {
+      app_err("%s", err);
+      return EXIT_FAIL;
     }
+    if (seal_wrap_new(pk, &key, stripe_wrapped_key) != 0) {
+      app_err("cannot seal a key to the public key in %s", o->recipient);
+      return EXIT_FAIL;
+    }
+    for (int i = 0; i < SEAL_PUBLIC_BYTES; i++)
+      snprintf(stripe_recipient + 2 * i, 3, "%02x", pk[i]);
+    stripe_key = &key;
+    stripe_encrypt = 1;
+  }
+  if (o->encrypt && !seal_default_alg()) {
+    app_err("VDI_SEAL_ALGORITHM is '%s': it names aes-256-gcm or "
+            "xchacha20poly1305",
+            getenv("VDI_SEAL_ALGORITHM"));
+    return EXIT_USAGE;
   }
   if (strcmp(c, "backup") == 0) return op_backup(o);
   if (strcmp(c, "restore") == 0) return op_restore(o);

@@ -17,7 +17,9 @@
  * version 2, which earlier vdi versions read) says so: "encryption" (the
  * algorithm of its stripes) and "key_id" (seal.h's id of the key, a hash,
  * never the key), so that list and verify show it and a restore with
- * another key names the key it needs before reading a stripe.
+ * another key names the key it needs before reading a stripe; a set sealed
+ * to a public key (--recipient) adds "recipient" (the public key) and
+ * "wrapped_key" (the set's random key sealed to it).
  *
  * The manifest protects itself (format_version 2): its last field,
  * "manifest_crc32c", is the CRC-32C of the manifest as vdi renders it
@@ -71,6 +73,12 @@ static void render(FILE *f, const struct manifest *m, int version, int with_crc,
     json_put_str(f, m->encryption);
     fprintf(f, ",\n  \"key_id\": ");
     json_put_str(f, m->key_id);
+    if (m->recipient[0]) {
+      fprintf(f, ",\n  \"recipient\": ");
+      json_put_str(f, m->recipient);
+      fprintf(f, ",\n  \"wrapped_key\": ");
+      json_put_str(f, m->wrapped_key);
+    }
   }
   fprintf(f, ",\n  \"started\": ");
   json_put_str(f, m->started);
@@ -253,6 +261,15 @@ int manifest_parse(const char *text, size_t n, struct manifest *m, char *why,
        !m->encryption[0] || strlen(m->key_id) != 32 ||
        strspn(m->key_id, "0123456789abcdef") != 32)) {
     snprintf(why, whylen, "manifest has a bad encryption or key_id");
+    goto out;
+  }
+  if (ver >= 3 && json_object_get(j, "recipient") &&
+      (get_str(j, "recipient", m->recipient, sizeof m->recipient) != 0 ||
+       get_str(j, "wrapped_key", m->wrapped_key, sizeof m->wrapped_key) != 0 ||
+       strlen(m->recipient) != 64 || strlen(m->wrapped_key) != 160 ||
+       strspn(m->recipient, "0123456789abcdef") != 64 ||
+       strspn(m->wrapped_key, "0123456789abcdef") != 160)) {
+    snprintf(why, whylen, "manifest has a bad recipient or wrapped_key");
     goto out;
   }
   size_t na = json_array_size(arr);

@@ -221,6 +221,10 @@ static int backup_record(struct backup_ctx *b, uint64_t dbsize) {
   if (stripe_sealed_with(&b->st[0], m->encryption, sizeof m->encryption,
                          m->key_id) != 0)
     m->encryption[0] = m->key_id[0] = 0;
+  else if (stripe_recipient[0]) {
+    snprintf(m->recipient, sizeof m->recipient, "%s", stripe_recipient);
+    snprintf(m->wrapped_key, sizeof m->wrapped_key, "%s", stripe_wrapped_key);
+  }
   m->nstripes = o->stripes;
   for (int i = 0; i < o->stripes; i++) {
     snprintf(m->stripes[i].file, sizeof m->stripes[i].file, "%s",
@@ -355,6 +359,54 @@ out:
 
 /* ------------------------------------------------------------ restore */
 
+/* The key that opens the set of manifest m (of db in dir) becomes
+ * stripe_key: the key file's, or the set's own key opened with it (a set
+ * sealed to its public key).  The key a set needs is named before any of
+ * its stripes is read.  EXIT_OK or EXIT_FAIL (told). */
+static int use_set_key(const struct manifest *m, const char *db,
+                       const char *dir) {
+  static struct seal_key set_key;
+  stripe_key = app_key_file;
+  if (!m->encryption[0]) return EXIT_OK; /* plain, or an older manifest */
+  if (!app_key_file) {
+    if (m->recipient[0])
+      app_err("the backup of '%s' in %s is encrypted (%s) to public key %s: "
+              "give its key file with --key-file; nothing was used",
+              db, dir, m->encryption, m->recipient);
+    else
+      app_err("the backup of '%s' in %s is encrypted (%s, key %s): give its "
+              "key with --key-file; nothing was used",
+              db, dir, m->encryption, m->key_id);
+    return EXIT_FAIL;
+  }
+  char have[65] = "";
+  if (m->recipient[0]) {
+    seal_public_hex(app_key_file, have);
+    if (strcmp(have, m->recipient) != 0) {
+      app_err("wrong key: the backup of '%s' in %s was encrypted to public "
+              "key %s, the key file's public key is %s; nothing was used",
+              db, dir, m->recipient, have);
+      return EXIT_FAIL;
+    }
+    if (seal_unwrap(app_key_file, m->wrapped_key, &set_key) != 0) {
+      app_err("the backup of '%s' in %s: its sealed key does not open: the "
+              "manifest is damaged",
+              db, dir);
+      return EXIT_FAIL;
+    }
+    stripe_key = &set_key;
+    return EXIT_OK;
+  }
+  seal_key_id_hex(app_key_file->id, have);
+  if (strcmp(have, m->key_id) != 0) {
+    app_err("wrong key: the backup of '%s' in %s needs key %s, the key file "
+            "holds key %s; nothing was used",
+            db, dir, m->key_id, have);
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
 /* Load and check the manifest of db in the set at dir and every stripe it
  * names.  EXIT_OK, EXIT_NOTFOUND or EXIT_DAMAGED (reported). */
 static int load_checked(struct repo *r, const char *dir, const char *db,
@@ -375,23 +427,8 @@ static int load_checked(struct repo *r, const char *dir, const char *db,
             db);
     return EXIT_DAMAGED;
   }
-  /* The key an encrypted set needs is named before a stripe is read. */
-  if (m->encryption[0]) {
-    char have[33] = "";
-    if (stripe_key) seal_key_id_hex(stripe_key->id, have);
-    if (!stripe_key) {
-      app_err("the backup of '%s' in %s is encrypted (%s, key %s): give its "
-              "key with --key-file; nothing was used",
-              db, dir, m->encryption, m->key_id);
-      return EXIT_FAIL;
-    }
-    if (strcmp(have, m->key_id) != 0) {
-      app_err("wrong key: the backup of '%s' in %s needs key %s, the key file "
-              "holds key %s; nothing was used",
-              db, dir, m->key_id, have);
-      return EXIT_FAIL;
-    }
-  }
+  int st = use_set_key(m, db, dir);
+  if (st != EXIT_OK) return st;
   int mc = repo_check(r, dir, m, 1);
   if (mc == -2) {
     app_err("the backup of '%s' in %s is encrypted: it needs its own key "
@@ -543,7 +580,9 @@ static int restore_steps(const struct options *o, struct repo *r,
                T && s->kind == CHAIN_LOG ? ", STOPAT = '" : "",
                T && s->kind == CHAIN_LOG ? o->to_time : "",
                T && s->kind == CHAIN_LOG ? "'" : "");
-    int status = run_restore(o, r, s->dir, s->m, head, tail, "restore", bytes);
+    int status = use_set_key(s->m, o->db, s->dir);
+    if (status == EXIT_OK)
+      status = run_restore(o, r, s->dir, s->m, head, tail, "restore", bytes);
     if (status != EXIT_OK) {
       if (chain && k > 0)
         app_err("restore of '%s' stopped at set %s; '%s' stays RESTORING "
@@ -683,7 +722,10 @@ static int verify_one(const struct options *o, struct repo *r,
              APP_NAME, s->db, s->id, s->m->nstripes,
              s->m->nstripes == 1 ? "" : "s",
              s->m->encryption[0] ? ", encrypted " : "", s->m->encryption,
-             s->m->encryption[0] ? " with key " : "", s->m->key_id);
+             !s->m->encryption[0] ? ""
+             : s->m->recipient[0] ? " to public key "
+                                  : " with key ",
+             s->m->recipient[0] ? s->m->recipient : s->m->key_id);
   } else if (st < 128) {
     app_err("backup set %s of '%s' in %s did NOT verify", s->id, s->db,
             o->from);
@@ -800,6 +842,10 @@ static void list_json_set(const struct repo_set *v, int n, int i, int first) {
       printf(", \"key_id\": ");
       json_put_str(stdout, s->m->key_id);
     }
+    if (s->m->recipient[0]) {
+      printf(", \"recipient\": ");
+      json_put_str(stdout, s->m->recipient);
+    }
   } else {
     printf(", \"problem\": ");
     json_put_str(stdout, s->why);
@@ -822,7 +868,9 @@ static void list_text_set(const struct repo_set *v, int i, int seq) {
            m->nstripes, m->nstripes == 1 ? "" : "s",
            (unsigned long long)set_bytes(m), m->compression,
            (unsigned long long)m->db_bytes, m->tool);
-    if (m->encryption[0])
+    if (m->recipient[0])
+      printf("  encrypted %s to public key %s\n", m->encryption, m->recipient);
+    else if (m->encryption[0])
       printf("  encrypted %s, key %s\n", m->encryption, m->key_id);
     if (s->kind != CHAIN_FULL)
       printf("  (continues no full backup in this repository)\n");

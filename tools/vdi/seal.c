@@ -91,6 +91,88 @@ int seal_key_load(struct seal_key *k, const char *path, char *err,
   return 0;
 }
 
+/* ------------------------------------------------------------ recipients */
+
+static const char recipient_context[] = "openvdi recipient secret";
+
+/* A key file's X25519 key pair. */
+static void recipient_pair(const struct seal_key *k,
+                           unsigned char sk[crypto_box_SECRETKEYBYTES],
+                           unsigned char pk[crypto_box_PUBLICKEYBYTES]) {
+  crypto_generichash(sk, crypto_box_SECRETKEYBYTES,
+                     (const unsigned char *)recipient_context,
+                     sizeof recipient_context - 1, k->key, sizeof k->key);
+  crypto_scalarmult_base(pk, sk);
+}
+
+void seal_public_hex(const struct seal_key *k, char *out) {
+  unsigned char sk[crypto_box_SECRETKEYBYTES], pk[crypto_box_PUBLICKEYBYTES];
+  recipient_pair(k, sk, pk);
+  sodium_memzero(sk, sizeof sk);
+  sodium_bin2hex(out, 2 * SEAL_PUBLIC_BYTES + 1, pk, sizeof pk);
+}
+
+int seal_public_load(unsigned char pk[SEAL_PUBLIC_BYTES], const char *path,
+                     char *err, size_t errlen) {
+  if (init() != 0) {
+    snprintf(err, errlen, "seal: libsodium cannot start");
+    return -ENOSYS;
+  }
+  FILE *f = fopen(path, "re");
+  if (!f) {
+    int e = errno;
+    snprintf(err, errlen, "public key file %s: %s", path, strerror(e));
+    return -e;
+  }
+  char text[200];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = 0;
+  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+    text[--n] = 0;
+  size_t got = 0;
+  if (n != 2 * SEAL_PUBLIC_BYTES ||
+      sodium_hex2bin(pk, SEAL_PUBLIC_BYTES, text, n, NULL, &got, NULL) != 0 ||
+      got != SEAL_PUBLIC_BYTES) {
+    snprintf(err, errlen,
+             "public key file %s: not a public key (64 hex digits, as `vdi "
+             "keygen --public KEYFILE` prints)",
+             path);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+int seal_wrap_new(const unsigned char pk[SEAL_PUBLIC_BYTES], struct seal_key *k,
+                  char *wrapped) {
+  if (init() != 0) return -ENOSYS;
+  unsigned char box[crypto_box_SEALBYTES + SEAL_KEY_BYTES];
+  randombytes_buf(k->key, sizeof k->key);
+  key_id(k);
+  if (crypto_box_seal(box, k->key, sizeof k->key, pk) != 0) return -EINVAL;
+  sodium_bin2hex(wrapped, SEAL_WRAPPED_HEX, box, sizeof box);
+  return 0;
+}
+
+int seal_unwrap(const struct seal_key *mine, const char *wrapped,
+                struct seal_key *k) {
+  if (init() != 0) return -ENOSYS;
+  unsigned char box[crypto_box_SEALBYTES + SEAL_KEY_BYTES];
+  size_t got = 0;
+  if (strlen(wrapped) != 2 * sizeof box ||
+      sodium_hex2bin(box, sizeof box, wrapped, strlen(wrapped), NULL, &got,
+                     NULL) != 0 ||
+      got != sizeof box)
+    return -EBADMSG;
+  unsigned char sk[crypto_box_SECRETKEYBYTES], pk[crypto_box_PUBLICKEYBYTES];
+  recipient_pair(mine, sk, pk);
+  int rc = crypto_box_seal_open(k->key, box, sizeof box, pk, sk);
+  sodium_memzero(sk, sizeof sk);
+  if (rc != 0) return -EKEYREJECTED;
+  key_id(k);
+  return 0;
+}
+
 int seal_keygen(const char *path, char *err, size_t errlen) {
   if (init() != 0) {
     snprintf(err, errlen, "seal: libsodium cannot start");

@@ -75,6 +75,30 @@ void seal_key_id_hex(const unsigned char id[16], char *out);
 /* Wipes a key. */
 void seal_key_wipe(struct seal_key *k);
 
+/* Public-key mode (vdi backup --recipient): a backup is sealed with a
+ * fresh random key, which is itself sealed (libsodium crypto_box_seal:
+ * X25519, XSalsa20-Poly1305) to the recipient's public key and kept in the
+ * manifest; only the holder of the key file can open it.  A key file's
+ * X25519 secret key is BLAKE2b-256 of "openvdi recipient secret" keyed by
+ * the key (so one key file serves both modes, never as one key twice);
+ * its public key, in text, is 64 hex digits (`vdi keygen --public FILE`).
+ */
+#define SEAL_PUBLIC_BYTES 32
+#define SEAL_WRAPPED_HEX  161 /* 80 bytes in hex, and the NUL */
+/* The public key of a key file's key, as 64 hex digits (out: 65 bytes). */
+void seal_public_hex(const struct seal_key *k, char *out);
+/* Reads a public key file (64 hex digits, maybe a newline).  0 or a
+ * negative errno with a one-line reason in err. */
+int seal_public_load(unsigned char pk[SEAL_PUBLIC_BYTES], const char *path,
+                     char *err, size_t errlen);
+/* A new random key k, and it sealed to pk, in hex (wrapped: 161 bytes). */
+int seal_wrap_new(const unsigned char pk[SEAL_PUBLIC_BYTES], struct seal_key *k,
+                  char *wrapped);
+/* The key sealed in `wrapped` (hex) to the public key of key file key
+ * `mine`: 0, -EKEYREJECTED (another recipient's) or -EBADMSG (damaged). */
+int seal_unwrap(const struct seal_key *mine, const char *wrapped,
+                struct seal_key *k);
+
 /* Where a writer's sealed bytes, or a reader's opened bytes, go: 0 or a
  * negative errno that stops the stream. */
 typedef int (*seal_out_fn)(void *arg, const void *buf, size_t n);
