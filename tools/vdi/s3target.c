@@ -20,10 +20,17 @@
  * backup aborts its uploads; a killed one leaves them open: its set is
  * listed as incomplete (from the store's list of unfinished uploads), and
  * the next backup of the database aborts them first (so two backups of one
- * database into one repository must not run at once).  Restore and verify
- * check every stripe's size, CRC-32C and stream header (and, encrypted,
- * its authentication) by reading it whole before the engine sees a byte,
- * then read the objects again range by range.
+ * database into one repository must not run at once).  Aborting, not
+ * resuming, is the policy: a backup's stream is the engine's, made once by
+ * one BACKUP statement; another BACKUP makes another stream (another set
+ * id, other pages of a live database), so the parts of a cut backup can
+ * never be continued, only thrown away.  A store that stalls is given up
+ * on in a bounded time (s3.h, timeout_s), and the cleanup of the failed
+ * backup gets s3_cleanup_ms() (the `cleaning` hook); what it cannot abort
+ * then, the next backup does.  Restore and verify check every stripe's
+ * size, CRC-32C and stream header (and, encrypted, its authentication) by
+ * reading it whole before the engine sees a byte, then read the objects
+ * again range by range.
  */
 #include "app.h"
 

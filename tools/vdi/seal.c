@@ -338,25 +338,33 @@ int seal_writer_open_alg(struct seal_writer **wp, const struct seal_key *k,
   return 0;
 }
 
-static int push(struct seal_writer *w, int last) {
+/* Seals n bytes at src (the buffered chunk, or a whole one of the
+ * caller's) as the next chunk. */
+static int push_from(struct seal_writer *w, const unsigned char *src, size_t n,
+                     int last) {
   size_t clen;
   if (w->alg == SEAL_AES256GCM) {
-    if (v2_chunk(w->gcm, 1, w->chunk_no, w->header, last, w->plain, w->have,
-                 w->sealed, w->sealed + w->have) != 0)
+    if (v2_chunk(w->gcm, 1, w->chunk_no, w->header, last, src, n, w->sealed,
+                 w->sealed + n) != 0)
       return w->error = -EIO;
-    clen = w->have + GCM_TAG;
+    clen = n + GCM_TAG;
   } else {
     unsigned long long l;
     crypto_secretstream_xchacha20poly1305_push(
-        &w->st, w->sealed, &l, w->plain, w->have, w->header, sizeof w->header,
+        &w->st, w->sealed, &l, src, n, w->header, sizeof w->header,
         last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
     clen = (size_t)l;
   }
   w->chunk_no++;
-  w->have = 0;
   int rc = w->out(w->arg, w->sealed, clen);
   if (rc != 0) w->error = rc;
   return rc;
+}
+
+static int push(struct seal_writer *w, int last) {
+  size_t n = w->have;
+  w->have = 0;
+  return push_from(w, w->plain, n, last);
 }
 
 int seal_write(struct seal_writer *w, const void *buf, size_t n) {
@@ -369,6 +377,15 @@ int seal_write(struct seal_writer *w, const void *buf, size_t n) {
     if (w->have == SEAL_CHUNK) {
       int rc = push(w, 0);
       if (rc) return rc;
+    }
+    /* A whole chunk of the caller's with more after it: sealed where it
+     * is, not copied first. */
+    if (w->have == 0 && n > SEAL_CHUNK) {
+      int rc = push_from(w, p, SEAL_CHUNK, 0);
+      if (rc) return rc;
+      p += SEAL_CHUNK;
+      n -= SEAL_CHUNK;
+      continue;
     }
     size_t k = SEAL_CHUNK - w->have;
     if (k > n) k = n;
