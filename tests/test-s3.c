@@ -757,13 +757,9 @@ static int set_ids(struct s3_client *c, const char *bucket, const char *pre,
 static void vdi_round_trip(const char *stripes, int compress) {
   vdi_setup(prefix());
   if (compress) {
-    char pubf[4400], *pub = NULL;
+    char pubf[4400], pub[65];
     snprintf(pubf, sizeof pubf, "%s/key.pub", test_tmpdir());
-    ASSERT_EQ(app_t_run(&pub, NULL, ARGS("keygen", "--public", keyf)), 0);
-    FILE *f = fopen(pubf, "w");
-    fputs(pub, f);
-    fclose(f);
-    free(pub);
+    app_t_public_key(keyf, pubf, pub);
     app_t_run_ok("backup", NULL,
                  ARGS("backup", "src", "--instance", inst, "--to", url,
                       "--stripes", stripes, "--compress", "--encrypt",
@@ -779,17 +775,7 @@ static void vdi_round_trip(const char *stripes, int compress) {
   ASSERT(strstr(out, compress ? "compression zstd" : "compression none"));
   ASSERT(strstr(out, compress ? "to public key" : ", key "));
   free(out);
-  app_t_run_ok("verify", NULL,
-               ARGS("verify", "src", "--instance", inst, "--from", url,
-                    "--key-file", keyf));
-  app_t_run_ok("restore", NULL,
-               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
-                    "copy", "--key-file", keyf));
-  char d1[64], d2[64];
-  digest_db("src", d1, sizeof d1);
-  digest_db("copy", d2, sizeof d2);
-  ASSERT(d1[0] != 0);
-  ASSERT_STR_EQ(d1, d2);
+  app_t_verify_restore(inst, "src", url, keyf, "copy");
   /* Without the key: refused, nothing restored. */
   ASSERT_EQ(app_t_run(&out, NULL,
                       ARGS("restore", "src", "--instance", inst, "--from", url,

@@ -20,6 +20,15 @@
 /* The algorithm the tests below seal with (each runs with both). */
 static int alg;
 
+/* Runs a test body once with each algorithm. */
+static int both_algs(int (*body)(void)) {
+  for (alg = 1; alg <= 2; alg++) {
+    fprintf(stderr, "algorithm %s\n", seal_alg_name(alg));
+    body();
+  }
+  return 0;
+}
+
 static void make_key(struct seal_key *k, const char *name) {
   char path[4200], err[256];
   snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
@@ -104,11 +113,7 @@ static int seal_round_trip_in(void) {
 }
 
 TEST_IMPL(seal_round_trip) {
-  for (alg = 1; alg <= 2; alg++) {
-    fprintf(stderr, "algorithm %s\n", seal_alg_name(alg));
-    seal_round_trip_in();
-  }
-  return 0;
+  return both_algs(seal_round_trip_in);
 }
 
 static int seal_wrong_key_in(void) {
@@ -143,11 +148,7 @@ static int seal_wrong_key_in(void) {
 }
 
 TEST_IMPL(seal_wrong_key) {
-  for (alg = 1; alg <= 2; alg++) {
-    fprintf(stderr, "algorithm %s\n", seal_alg_name(alg));
-    seal_wrong_key_in();
-  }
-  return 0;
+  return both_algs(seal_wrong_key_in);
 }
 
 static int seal_flipped_byte_in(void) {
@@ -198,11 +199,7 @@ static int seal_flipped_byte_in(void) {
 }
 
 TEST_IMPL(seal_flipped_byte) {
-  for (alg = 1; alg <= 2; alg++) {
-    fprintf(stderr, "algorithm %s\n", seal_alg_name(alg));
-    seal_flipped_byte_in();
-  }
-  return 0;
+  return both_algs(seal_flipped_byte_in);
 }
 
 static int seal_truncation_in(void) {
@@ -249,11 +246,7 @@ static int seal_truncation_in(void) {
 }
 
 TEST_IMPL(seal_truncation) {
-  for (alg = 1; alg <= 2; alg++) {
-    fprintf(stderr, "algorithm %s\n", seal_alg_name(alg));
-    seal_truncation_in();
-  }
-  return 0;
+  return both_algs(seal_truncation_in);
 }
 
 /* AES-256-GCM where the CPU has AES-NI, else XChaCha20-Poly1305, unless
@@ -389,12 +382,6 @@ static void vdi_setup(void) {
                     key1));
 }
 
-static void digest_db(const char *name, char *out, size_t n) {
-  char p[4400];
-  snprintf(p, sizeof p, "%s/%s.db", inst, name);
-  app_t_digest(p, out, n);
-}
-
 /* vdi refuses (exit @p code: 1 for a key, 4 for damage) with a line
  * containing `want`, and restores nothing. */
 static void refused_with(int code, const char *want, const char *const *args) {
@@ -421,17 +408,7 @@ TEST_IMPL_TIMEOUT(seal_vdi_round_trip, 60) {
     close(fd);
     ASSERT_MEM_EQ(magic, "VDISEAL", 8);
   }
-  app_t_run_ok("verify", NULL,
-               ARGS("verify", "src", "--instance", inst, "--from", bk,
-                    "--key-file", key1));
-  app_t_run_ok("restore", NULL,
-               ARGS("restore", "src", "--instance", inst, "--from", bk, "--as",
-                    "copy", "--key-file", key1));
-  char d1[64], d2[64];
-  digest_db("src", d1, sizeof d1);
-  digest_db("copy", d2, sizeof d2);
-  ASSERT(d1[0] != 0);
-  ASSERT_STR_EQ(d1, d2);
+  app_t_verify_restore(inst, "src", bk, key1, "copy");
   return 0;
 }
 
@@ -583,13 +560,7 @@ TEST_IMPL_TIMEOUT(seal_vdi_manifest_names_key, 90) {
   ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", old)), 0);
   ASSERT(strstr(out, "encrypted xchacha20poly1305"));
   free(out);
-  app_t_run_ok("restore xchacha", NULL,
-               ARGS("restore", "src", "--instance", inst, "--from", old, "--as",
-                    "copy", "--key-file", key1, "-q"));
-  char d1[64], d2[64];
-  digest_db("src", d1, sizeof d1);
-  digest_db("copy", d2, sizeof d2);
-  ASSERT_STR_EQ(d1, d2);
+  app_t_verify_restore(inst, "src", old, key1, "copy");
   ASSERT_EQ(app_t_run(&out, ENV("VDI_SEAL_ALGORITHM=rot13"),
                       ARGS("backup", "src", "--instance", inst, "--to", old,
                            "--encrypt", "--key-file", key1)),
@@ -608,17 +579,9 @@ TEST_IMPL_TIMEOUT(seal_vdi_recipient, 90) {
   snprintf(pub1, sizeof pub1, "%s/k1.pub", test_tmpdir());
   snprintf(pub2, sizeof pub2, "%s/k2.pub", test_tmpdir());
   char p1[80] = "", p2[80] = "";
-  ASSERT_EQ(app_t_run(&out, NULL, ARGS("keygen", "--public", key1)), 0);
-  ASSERT_EQ(sscanf(out, "%64s", p1), 1);
-  ASSERT_EQ(strlen(p1), 64);
-  free(out);
-  ASSERT_EQ(app_t_run(&out, NULL, ARGS("keygen", "--public", key2)), 0);
-  ASSERT_EQ(sscanf(out, "%64s", p2), 1);
-  free(out);
+  app_t_public_key(key1, pub1, p1);
+  app_t_public_key(key2, pub2, p2);
   ASSERT(strcmp(p1, p2) != 0);
-  FILE *f = fopen(pub1, "w");
-  fprintf(f, "%s\n", p1);
-  fclose(f);
 
   char rb[4400], set[4400], mpath[4600];
   snprintf(rb, sizeof rb, "%s/rb", test_tmpdir());
@@ -636,54 +599,26 @@ TEST_IMPL_TIMEOUT(seal_vdi_recipient, 90) {
   ASSERT(strstr(out, want));
   free(out);
 
-  app_t_run_ok("verify", NULL,
-               ARGS("verify", "src", "--instance", inst, "--from", rb,
-                    "--key-file", key1));
-  app_t_run_ok("restore", NULL,
-               ARGS("restore", "src", "--instance", inst, "--from", rb, "--as",
-                    "copy", "--key-file", key1, "-q"));
-  char d1[64], d2[64];
-  digest_db("src", d1, sizeof d1);
-  digest_db("copy", d2, sizeof d2);
-  ASSERT_STR_EQ(d1, d2);
+  app_t_verify_restore(inst, "src", rb, key1, "restored");
 
   /* Another key file, or none: named by public key, nothing restored. */
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("restore", "src", "--instance", inst, "--from", rb,
-                           "--as", "other", "--key-file", key2)),
-            1);
   snprintf(want, sizeof want,
            "encrypted to public key %s, the key file's public key is %s", p1,
            p2);
-  if (!strstr(out, want)) {
-    app_t_show("restore", out);
-    TASK_FAIL_("the public key needed is not named");
-  }
-  free(out);
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("verify", "src", "--instance", inst, "--from", rb)),
-            1);
-  ASSERT(strstr(out, "give its key file with --key-file"));
-  free(out);
-  ASSERT(!app_t_exists(inst, "other.db"));
+  refused_with(1, want,
+               ARGS("restore", "src", "--instance", inst, "--from", rb, "--as",
+                    "copy", "--key-file", key2));
+  refused_with(1, "give its key file with --key-file",
+               ARGS("verify", "src", "--instance", inst, "--from", rb));
 
   /* Usage. */
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("backup", "src", "--to", rb, "--encrypt",
-                           "--recipient", pub1, "--key-file", key1)),
-            2);
-  ASSERT(strstr(out, "exclude each other"));
-  free(out);
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("backup", "src", "--to", rb, "--recipient", pub1)),
-            2);
-  ASSERT(strstr(out, "--recipient needs --encrypt"));
-  free(out);
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("backup", "src", "--instance", inst, "--to", rb,
-                           "--encrypt", "--recipient", key1)),
-            1);
-  ASSERT(strstr(out, "not a public key"));
-  free(out);
+  refused_with(2, "exclude each other",
+               ARGS("backup", "src", "--to", rb, "--encrypt", "--recipient",
+                    pub1, "--key-file", key1));
+  refused_with(2, "--recipient needs --encrypt",
+               ARGS("backup", "src", "--to", rb, "--recipient", pub1));
+  refused_with(1, "not a public key",
+               ARGS("backup", "src", "--instance", inst, "--to", rb,
+                    "--encrypt", "--recipient", key1));
   return 0;
 }
