@@ -4,6 +4,8 @@
  * (the CLIENT role of VDI).  One subsystem per file:
  *
  *   main.c      command line: subcommands, options, usage errors, --help
+ *   keys.c      the keys of encrypted backups: keygen, --key-file,
+ *               --recipient (over seal.c, the sealed streams)
  *   ops.c       backup / restore / verify / list / expire, from the parts
  *   repo.c      the target as a repository of timestamped backup sets;
  *               the directory repository
@@ -536,6 +538,12 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
  * always kept. */
 void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
                 int *keep);
+
+/* keys.c: vdi keygen; the keys of --key-file and --recipient made ready
+ * for the stripes (stripe_key, app_key_file, stripe_recipient).  EXIT_*,
+ * the reason told. */
+int keys_keygen(const struct options *o);
+int keys_setup(const struct options *o);
 
 int op_backup(const struct options *o);
 int op_restore(const struct options *o);

@@ -19,7 +19,6 @@
  */
 #include "app.h"
 
-#include "seal.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -469,65 +468,9 @@ static int validate(struct options *o, const char *cmdsp,
 
 static int run(const struct options *o) {
   const char *c = o->cmd;
-  if (strcmp(c, "keygen") == 0) {
-    char err[512];
-    struct seal_key k;
-    char id[33];
-    if (o->public_key) {
-      char pub[2 * SEAL_PUBLIC_BYTES + 1];
-      if (seal_key_load(&k, o->db, err, sizeof err) != 0) {
-        app_err("%s", err);
-        return EXIT_FAIL;
-      }
-      seal_public_hex(&k, pub);
-      seal_key_wipe(&k);
-      printf("%s\n", pub);
-      return EXIT_OK;
-    }
-    if (seal_keygen(o->db, err, sizeof err) != 0 ||
-        seal_key_load(&k, o->db, err, sizeof err) != 0) {
-      app_err("%s", err);
-      return EXIT_FAIL;
-    }
-    seal_key_id_hex(k.id, id);
-    seal_key_wipe(&k);
-    app_note("key %s written to %s (mode 0600; keep a copy elsewhere)", id,
-             o->db);
-    return EXIT_OK;
-  }
-  static struct seal_key key;
-  if (o->key_file) {
-    char err[512];
-    if (seal_key_load(&key, o->key_file, err, sizeof err) != 0) {
-      app_err("%s", err);
-      return EXIT_FAIL;
-    }
-    stripe_key = app_key_file = &key;
-    stripe_encrypt = o->encrypt;
-  }
-  if (o->recipient) {
-    /* The set's own random key, sealed to the public key. */
-    char err[512];
-    unsigned char pk[SEAL_PUBLIC_BYTES];
-    if (seal_public_load(pk, o->recipient, err, sizeof err) != 0) {
-      app_err("%s", err);
-      return EXIT_FAIL;
-    }
-    if (seal_wrap_new(pk, &key, stripe_wrapped_key) != 0) {
-      app_err("cannot seal a key to the public key in %s", o->recipient);
-      return EXIT_FAIL;
-    }
-    for (int i = 0; i < SEAL_PUBLIC_BYTES; i++)
-      snprintf(stripe_recipient + 2 * i, 3, "%02x", pk[i]);
-    stripe_key = &key;
-    stripe_encrypt = 1;
-  }
-  if (o->encrypt && !seal_default_alg()) {
-    app_err("VDI_SEAL_ALGORITHM is '%s': it names aes-256-gcm or "
-            "xchacha20poly1305",
-            getenv("VDI_SEAL_ALGORITHM"));
-    return EXIT_USAGE;
-  }
+  if (strcmp(c, "keygen") == 0) return keys_keygen(o);
+  int st = keys_setup(o);
+  if (st != EXIT_OK) return st;
   if (strcmp(c, "backup") == 0) return op_backup(o);
   if (strcmp(c, "restore") == 0) return op_restore(o);
   if (strcmp(c, "verify") == 0) return op_verify(o);
