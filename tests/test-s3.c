@@ -11,8 +11,11 @@
  * addressing.  Then `vdi` with s3:// targets across real processes: round
  * trips, an S3 repository of sets with history (list, restore of the
  * newest or --set, expire dry run and --delete, the old one-set layout),
- * differential and log chains, a killed backup, a damaged object.  The
- * tests skip only when the script says this machine lacks Ceph.
+ * differential and log chains, a killed backup, a damaged object, a
+ * backup sealed to a public key, and a gateway that stalls mid-backup or
+ * never answers (a TCP relay in front of the real one that stops
+ * relaying: `vdi` gives up in a stated bound).  The tests skip only when
+ * the script says this machine lacks Ceph.
  */
 #include "task.h"
 #include "test-app-util.h"

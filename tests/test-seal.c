@@ -5,7 +5,9 @@
  * size around the chunk boundaries fed in odd pieces, a wrong key named
  * before any byte comes out, every kind of flipped byte refused, and a
  * stream cut anywhere (or lengthened) refused; the algorithm's choice;
- * key files.
+ * key files; a key sealed to a public key.  Then `vdi` itself: round trips,
+ * wrong or no key, a flipped byte, the manifest naming the algorithm and
+ * the key (or public key) a set needs, --recipient.
  */
 #include "task.h"
 #include "test-app-util.h"
