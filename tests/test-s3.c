@@ -800,25 +800,38 @@ TEST_IMPL_TIMEOUT(s3_vdi_round_trip_4_stripes_compressed, 120) {
   return 0;
 }
 
-TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
-  const char *pre = prefix();
-  vdi_setup(pre);
-  struct s3_config cfg;
-  struct s3_client *c = client(&cfg);
-  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
-  /* Slow writes (10 ms per 64 KiB): the first 8 MiB part is sent after a
-   * second or so, then vdi is killed in the middle. */
-  char log[4400];
-  snprintf(log, sizeof log, "%s/vdi.log", test_tmpdir());
+/* A `vdi backup` of `stripes` stripes to url with slow writes (10 ms per
+ * 64 KiB: the first 8 MiB part is sent after a second or so), once one of
+ * its uploads is open under pre; its output goes to `log`. */
+static pid_t slow_backup(struct s3_client *c, const char *bucket,
+                         const char *pre, const char *stripes, char *log,
+                         size_t loglen) {
+  snprintf(log, loglen, "%s/vdi.log", test_tmpdir());
   pid_t p = app_t_spawn(log, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=10"),
                         ARGS("backup", "src", "--instance", inst, "--to", url,
-                             "--encrypt", "--key-file", keyf, "--quiet"));
+                             "--stripes", stripes, "--encrypt", "--key-file",
+                             keyf, "--quiet"));
   int open_uploads = 0;
   int64_t end = now_ms() + 60000;
   while (open_uploads == 0 && now_ms() < end) {
     sleep_ms(100);
     ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
   }
+  ASSERT_GE(open_uploads, 1);
+  return p;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
+  const char *pre = prefix();
+  vdi_setup(pre);
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  /* Killed in the middle of its first part. */
+  char log[4400];
+  pid_t p = slow_backup(c, bucket, pre, "1", log, sizeof log);
+  int open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
   ASSERT_EQ(open_uploads, 1);
   pid_t engine = app_t_find_child(p, "vdisql");
   kill(p, SIGKILL);
@@ -1340,6 +1353,33 @@ TEST_IMPL_TIMEOUT(s3_vdi_stalled_store, 180) {
   open_uploads = 0;
   ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
   ASSERT_EQ(open_uploads, 0);
+  s3_client_free(c);
+  return 0;
+}
+
+/* `vdi backup` interrupted (SIGTERM) while its upload is open cleans up
+ * itself: its uploads are aborted, so no part, no object and no manifest
+ * is left in the store. */
+TEST_IMPL_TIMEOUT(s3_vdi_interrupted_backup_cleans_up, 120) {
+  const char *pre = prefix();
+  vdi_setup(pre);
+  struct s3_config cfg;
+  struct s3_client *c = client(&cfg);
+  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  char log[4400];
+  pid_t p = slow_backup(c, bucket, pre, "2", log, sizeof log);
+  kill(p, SIGTERM);
+  ASSERT_EQ(wait_helper(p), 128 + SIGTERM);
+  char *out = app_t_slurp(log);
+  fprintf(stderr, "%s", out);
+  ASSERT(strstr(out, "is incomplete (no manifest)"));
+  free(out);
+  int open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 0);
+  struct names nm = {0};
+  ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, 0);
   s3_client_free(c);
   return 0;
 }
