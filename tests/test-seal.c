@@ -513,6 +513,17 @@ TEST_IMPL_TIMEOUT(seal_vdi_manifest_names_key, 90) {
   snprintf(want, sizeof want, "encrypted %s with key %s", name, id1);
   ASSERT(strstr(out, want));
   free(out);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("verify", "src", "--instance", inst, "--from", bk,
+                           "--key-file", key1, "--json")),
+            0);
+  snprintf(want, sizeof want, "\"encryption\": \"%s\", \"key_id\": \"%s\"",
+           name, id1);
+  if (!strstr(out, want)) {
+    app_t_show("verify --json", out);
+    TASK_FAIL_("verify --json does not say \"%s\"", want);
+  }
+  free(out);
 
   /* Another key: named, before any stripe is touched. */
   char moved[4600], back[4600];

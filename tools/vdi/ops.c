@@ -708,6 +708,8 @@ static int names_of(const struct options *o, struct repo *r, char ***names) {
 struct verdict {
   char db[128], id[64];
   int status;
+  char encryption[32], key[65]; /* the key id, or the public key */
+  int public_key;
 };
 
 static int verify_one(const struct options *o, struct repo *r,
@@ -779,6 +781,14 @@ int op_verify(const struct options *o) {
       }
       snprintf(res[nv].db, sizeof res[nv].db, "%s", names[i]);
       snprintf(res[nv].id, sizeof res[nv].id, "%s", v[k].id);
+      const struct manifest *m = v[k].complete ? v[k].m : NULL;
+      snprintf(res[nv].encryption, sizeof res[nv].encryption, "%s",
+               m ? m->encryption : "");
+      snprintf(res[nv].key, sizeof res[nv].key, "%s",
+               !m                ? ""
+               : m->recipient[0] ? m->recipient
+                                 : m->key_id);
+      res[nv].public_key = m && m->recipient[0];
       res[nv++].status = st;
       if (st != EXIT_OK && (status == EXIT_OK || st > 128)) status = st;
       if (st > 128) break; /* interrupted */
@@ -799,8 +809,14 @@ int op_verify(const struct options *o) {
       json_put_str(stdout, res[k].db);
       printf(", \"set\": ");
       json_put_str(stdout, res[k].id);
-      printf(", \"valid\": %s, \"exit\": %d}",
+      printf(", \"valid\": %s, \"exit\": %d, \"encryption\": ",
              res[k].status == EXIT_OK ? "true" : "false", res[k].status);
+      json_put_str(stdout, res[k].encryption[0] ? res[k].encryption : "none");
+      if (res[k].encryption[0]) {
+        printf(", \"%s\": ", res[k].public_key ? "recipient" : "key_id");
+        json_put_str(stdout, res[k].key);
+      }
+      printf("}");
     }
     printf("]}\n");
   }
