@@ -1337,7 +1337,7 @@ TEST_IMPL_TIMEOUT(s3_vdi_stalled_store, 180) {
   ASSERT_EQ(st, 1);
   ASSERT(strstr(out, "the store stopped answering"));
   ASSERT_EQ(count_lines(out, "\n"), 1);
-  ASSERT_LT(took, 6000);
+  ASSERT_LT(took, 9000); /* 4T/3 = 4 s, and a loaded machine's slack */
   free(out);
   kill(dead, SIGKILL);
   wait_helper(dead);
