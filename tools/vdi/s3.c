@@ -700,11 +700,11 @@ static int perform(struct s3_client *c, struct req *r) {
     if (attempt + 1 >= c->cfg.max_retries || out_of_time) {
       /* Said once, at the end: how hard it was tried. */
       size_t l = strlen(c->err);
+      char why[64] = "";
+      if (out_of_time && attempt + 1 < c->cfg.max_retries)
+        snprintf(why, sizeof why, "; VDI_S3_TIMEOUT is %d s", c->cfg.timeout_s);
       snprintf(c->err + l, sizeof c->err - l, " (%d attempt%s in %.0f s%s)",
-               attempt + 1, attempt ? "s" : "", (double)spent / 1000.0,
-               out_of_time && attempt + 1 < c->cfg.max_retries
-                   ? ", VDI_S3_TIMEOUT"
-                   : "");
+               attempt + 1, attempt ? "s" : "", (double)spent / 1000.0, why);
       break;
     }
     nap(c, wait);
