@@ -901,7 +901,10 @@ static void list_text_set(const struct repo_set *v, int i, int seq) {
            m->finished, m->nstripes, m->nstripes == 1 ? "" : "s",
            (unsigned long long)set_bytes(m), m->compression,
            m->encryption[0] ? "  encrypted " : "", m->encryption,
-           m->encryption[0] ? ", key " : "", m->key_id);
+           !m->encryption[0] ? ""
+           : m->recipient[0] ? " to public key "
+                             : ", key ",
+           m->recipient[0] ? m->recipient : m->key_id);
   }
 }
 
