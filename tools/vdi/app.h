@@ -176,7 +176,8 @@ struct stripe {
   int up_done;
   struct s3_client *s3;
   char s3_bucket[256], s3_key[1100];
-  unsigned char *gbuf; /* restore: a range of the object */
+  unsigned char *placed_at; /* backup: where a chunk is sealed in place */
+  unsigned char *gbuf;      /* restore: a range of the object */
   size_t g_n, g_off;
   uint64_t g_pos, s3_size;
 };

@@ -1235,30 +1235,50 @@ static struct part_buf *take_free(struct s3_upload *u) {
   return b;
 }
 
+/* The buffer being filled, taken when there is none: 0 or the error. */
+static int current(struct s3_upload *u) {
+  pthread_mutex_lock(&u->mu);
+  int err = u->error;
+  pthread_mutex_unlock(&u->mu);
+  if (err) return err;
+  if (!u->cur) {
+    u->cur = take_free(u);
+    if (!u->cur) return u->error;
+  }
+  return 0;
+}
+
+/* n bytes were put at the end of the current buffer: a full one goes. */
+static int filled(struct s3_upload *u, size_t n) {
+  u->cur->n += n;
+  if (u->cur->n < u->part_size) return 0;
+  if (!u->upload_id[0] && upload_start(u) != 0) return u->error;
+  return queue_current(u);
+}
+
 int s3_upload_write(struct s3_upload *u, const void *buf, size_t n) {
   const unsigned char *p = buf;
   while (n > 0) {
-    pthread_mutex_lock(&u->mu);
-    int err = u->error;
-    pthread_mutex_unlock(&u->mu);
-    if (err) return err;
-    if (!u->cur) {
-      u->cur = take_free(u);
-      if (!u->cur) return u->error;
-    }
+    int rc = current(u);
+    if (rc) return rc;
     size_t room = u->part_size - u->cur->n;
     size_t k = n < room ? n : room;
     memcpy(u->cur->p + u->cur->n, p, k);
-    u->cur->n += k;
     p += k;
     n -= k;
-    if (u->cur->n == u->part_size) {
-      if (!u->upload_id[0] && upload_start(u) != 0) return u->error;
-      int rc = queue_current(u);
-      if (rc) return rc;
-    }
+    rc = filled(u, k);
+    if (rc) return rc;
   }
   return 0;
+}
+
+void *s3_upload_room(struct s3_upload *u, size_t want) {
+  if (current(u) != 0 || u->part_size - u->cur->n < want) return NULL;
+  return u->cur->p + u->cur->n;
+}
+
+int s3_upload_commit(struct s3_upload *u, size_t n) {
+  return filled(u, n);
 }
 
 static void stop_threads(struct s3_upload *u) {

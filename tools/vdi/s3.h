@@ -124,6 +124,12 @@ int s3_upload_open(struct s3_upload **up, const struct s3_config *cfg,
                    const char *bucket, const char *key, size_t part_size,
                    int inflight);
 int s3_upload_write(struct s3_upload *u, const void *buf, size_t n);
+/* Writing in place (the sealed stream's chunks, without a copy): where
+ * the next `want` bytes go in the part being filled, or NULL when it has
+ * less room (or the upload failed): then use s3_upload_write().  Once n <=
+ * want bytes are there, s3_upload_commit(n) counts them as written. */
+void *s3_upload_room(struct s3_upload *u, size_t want);
+int s3_upload_commit(struct s3_upload *u, size_t n);
 int s3_upload_finish(struct s3_upload *u);
 /* Stops the parts in flight at once and aborts the upload within
  * s3_cleanup_ms(): 0, or the store's error (the upload is then left

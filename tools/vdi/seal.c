@@ -294,9 +294,17 @@ struct seal_writer {
   size_t have;
   unsigned char sealed[SEALED_MAX];
   seal_out_fn out;
+  seal_room_fn room;
+  seal_placed_fn placed;
   void *arg;
   int error, done;
 };
+
+void seal_writer_in_place(struct seal_writer *w, seal_room_fn room,
+                          seal_placed_fn placed) {
+  w->room = room;
+  w->placed = placed;
+}
 
 int seal_writer_open(struct seal_writer **wp, const struct seal_key *k,
                      seal_out_fn out, void *arg) {
@@ -342,21 +350,21 @@ int seal_writer_open_alg(struct seal_writer **wp, const struct seal_key *k,
  * caller's) as the next chunk. */
 static int push_from(struct seal_writer *w, const unsigned char *src, size_t n,
                      int last) {
-  size_t clen;
+  size_t clen = n + seal_abytes(w->alg);
+  /* Straight into the reader's memory if it has room, else ours. */
+  unsigned char *dst = w->room ? w->room(w->arg, clen) : NULL;
+  unsigned char *to = dst ? dst : w->sealed;
   if (w->alg == SEAL_AES256GCM) {
-    if (v2_chunk(w->gcm, 1, w->chunk_no, w->header, last, src, n, w->sealed,
-                 w->sealed + n) != 0)
+    if (v2_chunk(w->gcm, 1, w->chunk_no, w->header, last, src, n, to, to + n) !=
+        0)
       return w->error = -EIO;
-    clen = n + GCM_TAG;
   } else {
-    unsigned long long l;
     crypto_secretstream_xchacha20poly1305_push(
-        &w->st, w->sealed, &l, src, n, w->header, sizeof w->header,
+        &w->st, to, NULL, src, n, w->header, sizeof w->header,
         last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
-    clen = (size_t)l;
   }
   w->chunk_no++;
-  int rc = w->out(w->arg, w->sealed, clen);
+  int rc = dst ? w->placed(w->arg, clen) : w->out(w->arg, w->sealed, clen);
   if (rc != 0) w->error = rc;
   return rc;
 }

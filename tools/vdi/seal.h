@@ -103,6 +103,12 @@ int seal_unwrap(const struct seal_key *mine, const char *wrapped,
  * negative errno that stops the stream. */
 typedef int (*seal_out_fn)(void *arg, const void *buf, size_t n);
 
+/* Optional, for a writer: where the next n sealed bytes may be written in
+ * place (NULL: not there, they then go to seal_out_fn), and the call
+ * saying that n bytes were put there (0 or a negative errno). */
+typedef void *(*seal_room_fn)(void *arg, size_t n);
+typedef int (*seal_placed_fn)(void *arg, size_t n);
+
 struct seal_writer;
 /* A new sealed stream, of seal_default_alg() or of alg. */
 int seal_writer_open(struct seal_writer **w, const struct seal_key *k,
@@ -112,6 +118,10 @@ int seal_writer_open_alg(struct seal_writer **w, const struct seal_key *k,
 int seal_write(struct seal_writer *w, const void *buf, size_t n);
 /* The writer's algorithm. */
 int seal_writer_alg(const struct seal_writer *w);
+/* Chunks sealed straight into the reader's memory where room() offers it
+ * (the header always goes to out). */
+void seal_writer_in_place(struct seal_writer *w, seal_room_fn room,
+                          seal_placed_fn placed);
 /* Seals the last chunk (FINAL). */
 int seal_writer_finish(struct seal_writer *w);
 void seal_writer_free(struct seal_writer *w);
