@@ -686,6 +686,15 @@ static void vdi_setup(const char *pre) {
   app_t_make_db(inst, "src", 60000, 4096, 3);
 }
 
+/* vdi_setup(pre), and a client of the store and its bucket for the
+ * test's own look at it. */
+static struct s3_client *vdi_client(const char *pre, struct s3_config *cfg,
+                                    const char **bucket) {
+  vdi_setup(pre);
+  *bucket = getenv("VDI_S3_TEST_BUCKET");
+  return client(cfg);
+}
+
 static void digest_db(const char *name, char *out, size_t n) {
   char p[4400];
   snprintf(p, sizeof p, "%s/%s.db", inst, name);
@@ -822,11 +831,9 @@ static pid_t slow_backup(struct s3_client *c, const char *bucket,
 }
 
 TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
-  const char *pre = prefix();
-  vdi_setup(pre);
+  const char *pre = prefix(), *bucket;
   struct s3_config cfg;
-  struct s3_client *c = client(&cfg);
-  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
   /* Killed in the middle of its first part. */
   char log[4400];
   pid_t p = slow_backup(c, bucket, pre, "1", log, sizeof log);
@@ -874,11 +881,9 @@ TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
 }
 
 TEST_IMPL_TIMEOUT(s3_vdi_damaged_object, 120) {
-  const char *pre = prefix();
-  vdi_setup(pre);
+  const char *pre = prefix(), *bucket;
   struct s3_config cfg;
-  struct s3_client *c = client(&cfg);
-  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
   app_t_run_ok("backup", NULL,
                ARGS("backup", "src", "--instance", inst, "--to", url,
                     "--stripes", "2", "--compress"));
@@ -944,11 +949,9 @@ TEST_IMPL_TIMEOUT(s3_vdi_credentials_and_bucket, 90) {
  * unless --set, expire deletes what no kept chain needs (objects and
  * unfinished uploads), and the old single-set layout still reads. */
 TEST_IMPL_TIMEOUT(s3_vdi_repository, 240) {
-  const char *pre = prefix();
-  vdi_setup(pre);
+  const char *pre = prefix(), *bucket;
   struct s3_config cfg;
-  struct s3_client *c = client(&cfg);
-  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
   char v1[64], v2[64], got[64];
   digest_db("src", v1, sizeof v1);
   app_t_run_ok("backup 1", NULL,
@@ -1283,11 +1286,9 @@ static int has_manifest(void *arg, const char *key, uint64_t size) {
  * backup aborts the uploads the stalled store kept.  (T = 6 s mid-backup:
  * a loaded gateway may take a second to create an upload.) */
 TEST_IMPL_TIMEOUT(s3_vdi_stalled_store, 180) {
-  const char *pre = prefix();
-  vdi_setup(pre);
+  const char *pre = prefix(), *bucket;
   struct s3_config cfg;
-  struct s3_client *c = client(&cfg);
-  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
   int port;
   /* Stalls 4 MiB into the first part. */
   pid_t relay = stall_relay("4194304", &port);
@@ -1361,11 +1362,9 @@ TEST_IMPL_TIMEOUT(s3_vdi_stalled_store, 180) {
  * itself: its uploads are aborted, so no part, no object and no manifest
  * is left in the store. */
 TEST_IMPL_TIMEOUT(s3_vdi_interrupted_backup_cleans_up, 120) {
-  const char *pre = prefix();
-  vdi_setup(pre);
+  const char *pre = prefix(), *bucket;
   struct s3_config cfg;
-  struct s3_client *c = client(&cfg);
-  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
   char log[4400];
   pid_t p = slow_backup(c, bucket, pre, "2", log, sizeof log);
   kill(p, SIGTERM);
