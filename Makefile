@@ -130,11 +130,12 @@ $(BUILD)/vdi.pc: vdi.pc.in
 $(BUILD)/vdisql: $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a
 	$(CC) -o $@ $(VDISQL_OBJS) $(COMMON_OBJS) $(BUILD)/libvdi.a -lsqlite3 -lzstd -lssl -lcrypto $(LDLIBS_ALL)
 
-# vdi's S3 client (tools/vdi/s3.c) and sealed streams (seal.c); the tests
+# vdi's S3 client (tools/vdi/s3.c) and sealed streams (seal.c, libsodium and
+# OpenSSL's libcrypto); the tests
 # link those two objects too.
-S3_PKGS   = libcurl libxml-2.0 libsodium
+S3_PKGS   = libcurl libxml-2.0 libsodium libcrypto
 S3_CFLAGS := $(shell pkg-config --cflags $(S3_PKGS) 2>/dev/null)
-S3_LIBS   := $(shell pkg-config --libs $(S3_PKGS) 2>/dev/null || echo -lcurl -lxml2 -lsodium)
+S3_LIBS   := $(shell pkg-config --libs $(S3_PKGS) 2>/dev/null || echo -lcurl -lxml2 -lsodium -lcrypto)
 S3_OBJS   = $(BUILD)/obj/tools/vdi/s3.o $(BUILD)/obj/tools/vdi/seal.o
 $(S3_OBJS): CFLAGS += $(S3_CFLAGS)
 

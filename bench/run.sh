@@ -508,7 +508,7 @@ if want s3; then
     # aws addresses a bucket path-style at a local endpoint only if told.
     printf '[default]\ns3 =\n    addressing_style = path\n' >"$BIN/aws.cfg"
     rm -f "$BIN/s3.key"
-    "$BUILD/vdi" keygen "$BIN/s3.key" >/dev/null
+    "$BUILD/vdi" keygen "$BIN/s3.key" >/dev/null 2>&1
     # Two rounds: 6 GiB of objects in a 12 GiB in-memory store (a fuller
     # store stalls its writers).
     for r in 1 2; do

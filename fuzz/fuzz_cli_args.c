@@ -31,7 +31,6 @@
 #include "exec.h"
 #include "media.h"
 #include "remote.h"
-#include "seal.h"
 #include "serve.h"
 
 #include <string.h>
@@ -79,17 +78,19 @@ int remote_run(const char *dir, int flags, const char *sep, const char *server,
 
 void signals_init(void) {}
 
-/* vdi keygen and --key-file: no files are written or read here. */
-int seal_keygen(const char *path, char *err, size_t errlen) {
-  FZ_CHECK(path && *path && err && errlen);
-  return 0;
+/* vdi keygen, --key-file and --recipient: no files are written or read
+ * here. */
+int keys_keygen(const struct options *o) {
+  FZ_CHECK(strcmp(o->cmd, "keygen") == 0 && o->db && *o->db);
+  FZ_CHECK(!o->key_file && !o->recipient && !o->encrypt);
+  return EXIT_OK;
 }
 
-int seal_key_load(struct seal_key *k, const char *path, char *err,
-                  size_t errlen) {
-  FZ_CHECK(k && path && *path && err && errlen);
-  memset(k, 0, sizeof *k);
-  return 0;
+int keys_setup(const struct options *o) {
+  FZ_CHECK(!(o->key_file && o->recipient));
+  if (o->encrypt) FZ_CHECK(strcmp(o->cmd, "backup") == 0);
+  if (o->recipient) FZ_CHECK(o->encrypt && *o->recipient);
+  return EXIT_OK;
 }
 
 static int check_options(const struct options *o) {

@@ -83,6 +83,37 @@ void app_t_show(const char *what, const char *out) {
   fprintf(stderr, "---- %s ----\n%s---- end ----\n", what, out);
 }
 
+void app_t_public_key(const char *keyfile, const char *pubfile, char *hex) {
+  char *out = NULL;
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("keygen", "--public", keyfile)), 0);
+  ASSERT_EQ(sscanf(out, "%64s", hex), 1);
+  ASSERT_EQ(strlen(hex), 64);
+  free(out);
+  if (!pubfile) return;
+  FILE *f = fopen(pubfile, "w");
+  ASSERT_NOT_NULL(f);
+  fprintf(f, "%s\n", hex);
+  fclose(f);
+}
+
+void app_t_verify_restore(const char *inst, const char *db, const char *from,
+                          const char *key, const char *as) {
+  /* The key's two arguments, or an option that changes nothing twice. */
+  const char *k = key ? "--key-file" : "--instance", *kv = key ? key : inst;
+  app_t_run_ok("verify", NULL,
+               ARGS("verify", db, "--instance", inst, "--from", from, k, kv));
+  app_t_run_ok("restore", NULL,
+               ARGS("restore", db, "--instance", inst, "--from", from, "--as",
+                    as, k, kv));
+  char p1[4400], p2[4400], d1[64], d2[64];
+  snprintf(p1, sizeof p1, "%s/%s.db", inst, db);
+  snprintf(p2, sizeof p2, "%s/%s.db", inst, as);
+  app_t_digest(p1, d1, sizeof d1);
+  app_t_digest(p2, d2, sizeof d2);
+  ASSERT(d1[0] != 0);
+  ASSERT_STR_EQ(d1, d2);
+}
+
 static void exec_sql(sqlite3 *db, const char *sql) {
   char *err = NULL;
   if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)

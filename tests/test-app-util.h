@@ -30,6 +30,14 @@ int app_t_run(char **out, const char *const *env, const char *const *args);
 void app_t_run_ok(const char *what, const char *const *env,
                   const char *const *args);
 void app_t_show(const char *what, const char *out);
+/* `vdi keygen --public KEYFILE`: the public key's 64 hex digits into hex
+ * (65 bytes), and into file pubfile when not NULL. */
+void app_t_public_key(const char *keyfile, const char *pubfile, char *hex);
+/* `vdi verify` then `vdi restore --as AS` of database DB from FROM into
+ * instance INST (with --key-file KEY unless NULL); the copy must have DB's
+ * digest. */
+void app_t_verify_restore(const char *inst, const char *db, const char *from,
+                          const char *key, const char *as);
 /* A file's text (the first MiB; "" if it cannot be read), malloc'd. */
 char *app_t_slurp(const char *path);
 void app_t_make_db(const char *dir, const char *name, int rows, int page_size,

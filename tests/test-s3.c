@@ -11,8 +11,11 @@
  * addressing.  Then `vdi` with s3:// targets across real processes: round
  * trips, an S3 repository of sets with history (list, restore of the
  * newest or --set, expire dry run and --delete, the old one-set layout),
- * differential and log chains, a killed backup, a damaged object.  The
- * tests skip only when the script says this machine lacks Ceph.
+ * differential and log chains, a killed backup, a damaged object, a
+ * backup sealed to a public key, and a gateway that stalls mid-backup or
+ * never answers (a TCP relay in front of the real one that stops
+ * relaying: `vdi` gives up in a stated bound).  The tests skip only when
+ * the script says this machine lacks Ceph.
  */
 #include "task.h"
 #include "test-app-util.h"
@@ -683,6 +686,15 @@ static void vdi_setup(const char *pre) {
   app_t_make_db(inst, "src", 60000, 4096, 3);
 }
 
+/* vdi_setup(pre), and a client of the store and its bucket for the
+ * test's own look at it. */
+static struct s3_client *vdi_client(const char *pre, struct s3_config *cfg,
+                                    const char **bucket) {
+  vdi_setup(pre);
+  *bucket = getenv("VDI_S3_TEST_BUCKET");
+  return client(cfg);
+}
+
 static void digest_db(const char *name, char *out, size_t n) {
   char p[4400];
   snprintf(p, sizeof p, "%s/%s.db", inst, name);
@@ -752,39 +764,37 @@ static int set_ids(struct s3_client *c, const char *bucket, const char *pre,
   return v->n;
 }
 
+/* Compressed: sealed to the key's public key (--recipient), which is all
+ * the backup needs; restore and verify take the key file. */
 static void vdi_round_trip(const char *stripes, int compress) {
   vdi_setup(prefix());
-  if (compress)
+  if (compress) {
+    char pubf[4400], pub[65];
+    snprintf(pubf, sizeof pubf, "%s/key.pub", test_tmpdir());
+    app_t_public_key(keyf, pubf, pub);
     app_t_run_ok("backup", NULL,
                  ARGS("backup", "src", "--instance", inst, "--to", url,
                       "--stripes", stripes, "--compress", "--encrypt",
-                      "--key-file", keyf));
-  else
+                      "--recipient", pubf));
+  } else {
     app_t_run_ok("backup", NULL,
                  ARGS("backup", "src", "--instance", inst, "--to", url,
                       "--stripes", stripes, "--encrypt", "--key-file", keyf));
+  }
   char *out = NULL;
   ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
   ASSERT(strstr(out, "-full  full  finished"));
   ASSERT(strstr(out, compress ? "compression zstd" : "compression none"));
+  ASSERT(strstr(out, compress ? "to public key" : ", key "));
   free(out);
-  app_t_run_ok("verify", NULL,
-               ARGS("verify", "src", "--instance", inst, "--from", url,
-                    "--key-file", keyf));
-  app_t_run_ok("restore", NULL,
-               ARGS("restore", "src", "--instance", inst, "--from", url, "--as",
-                    "copy", "--key-file", keyf));
-  char d1[64], d2[64];
-  digest_db("src", d1, sizeof d1);
-  digest_db("copy", d2, sizeof d2);
-  ASSERT(d1[0] != 0);
-  ASSERT_STR_EQ(d1, d2);
+  app_t_verify_restore(inst, "src", url, keyf, "copy");
   /* Without the key: refused, nothing restored. */
   ASSERT_EQ(app_t_run(&out, NULL,
                       ARGS("restore", "src", "--instance", inst, "--from", url,
                            "--as", "nokey")),
             1);
-  ASSERT(strstr(out, "give its key with --key-file"));
+  ASSERT(strstr(out, compress ? "give its key file with --key-file"
+                              : "give its key with --key-file"));
   ASSERT(!app_t_exists(inst, "nokey.db"));
   free(out);
 }
@@ -799,25 +809,36 @@ TEST_IMPL_TIMEOUT(s3_vdi_round_trip_4_stripes_compressed, 120) {
   return 0;
 }
 
-TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
-  const char *pre = prefix();
-  vdi_setup(pre);
-  struct s3_config cfg;
-  struct s3_client *c = client(&cfg);
-  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
-  /* Slow writes (10 ms per 64 KiB): the first 8 MiB part is sent after a
-   * second or so, then vdi is killed in the middle. */
-  char log[4400];
-  snprintf(log, sizeof log, "%s/vdi.log", test_tmpdir());
+/* A `vdi backup` of `stripes` stripes to url with slow writes (10 ms per
+ * 64 KiB: the first 8 MiB part is sent after a second or so), once one of
+ * its uploads is open under pre; its output goes to `log`. */
+static pid_t slow_backup(struct s3_client *c, const char *bucket,
+                         const char *pre, const char *stripes, char *log,
+                         size_t loglen) {
+  snprintf(log, loglen, "%s/vdi.log", test_tmpdir());
   pid_t p = app_t_spawn(log, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=10"),
                         ARGS("backup", "src", "--instance", inst, "--to", url,
-                             "--encrypt", "--key-file", keyf, "--quiet"));
+                             "--stripes", stripes, "--encrypt", "--key-file",
+                             keyf, "--quiet"));
   int open_uploads = 0;
   int64_t end = now_ms() + 60000;
   while (open_uploads == 0 && now_ms() < end) {
     sleep_ms(100);
     ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
   }
+  ASSERT_GE(open_uploads, 1);
+  return p;
+}
+
+TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
+  const char *pre = prefix(), *bucket;
+  struct s3_config cfg;
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
+  /* Killed in the middle of its first part. */
+  char log[4400];
+  pid_t p = slow_backup(c, bucket, pre, "1", log, sizeof log);
+  int open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
   ASSERT_EQ(open_uploads, 1);
   pid_t engine = app_t_find_child(p, "vdisql");
   kill(p, SIGKILL);
@@ -860,11 +881,9 @@ TEST_IMPL_TIMEOUT(s3_vdi_killed_backup, 120) {
 }
 
 TEST_IMPL_TIMEOUT(s3_vdi_damaged_object, 120) {
-  const char *pre = prefix();
-  vdi_setup(pre);
+  const char *pre = prefix(), *bucket;
   struct s3_config cfg;
-  struct s3_client *c = client(&cfg);
-  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
   app_t_run_ok("backup", NULL,
                ARGS("backup", "src", "--instance", inst, "--to", url,
                     "--stripes", "2", "--compress"));
@@ -930,11 +949,9 @@ TEST_IMPL_TIMEOUT(s3_vdi_credentials_and_bucket, 90) {
  * unless --set, expire deletes what no kept chain needs (objects and
  * unfinished uploads), and the old single-set layout still reads. */
 TEST_IMPL_TIMEOUT(s3_vdi_repository, 240) {
-  const char *pre = prefix();
-  vdi_setup(pre);
+  const char *pre = prefix(), *bucket;
   struct s3_config cfg;
-  struct s3_client *c = client(&cfg);
-  const char *bucket = getenv("VDI_S3_TEST_BUCKET");
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
   char v1[64], v2[64], got[64];
   digest_db("src", v1, sizeof v1);
   app_t_run_ok("backup 1", NULL,
@@ -1142,6 +1159,226 @@ TEST_IMPL_TIMEOUT(s3_vdi_chain, 240) {
                     "r3", "--latest", "-q"));
   ASSERT_EQ(app_t_rows(inst, "r3"), all);
   sql_serve_stop(srv, 10000);
+  s3_client_free(c);
+  return 0;
+}
+
+/* ------------------------------------------------ a store that stalls */
+
+/* A TCP relay in front of the real gateway that, once `stall_after`
+ * bytes went towards the store, stops relaying in both directions and
+ * keeps every connection open, old and new (accepted, never answered):
+ * the store stalls as a full one did, with nothing answering for it.
+ * argv: upstream-port port-file stall-after. */
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+HELPER_IMPL(s3_stall_relay) {
+  int up_port = atoi(argv[1]);
+  long long stall_after = atoll(argv[3]), sent = 0;
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ASSERT_EQ(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+  ASSERT_EQ(listen(ls, 64), 0);
+  socklen_t al = sizeof a;
+  ASSERT_EQ(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+  FILE *f = fopen(argv[2], "w");
+  fprintf(f, "%d\n", ntohs(a.sin_port));
+  fclose(f);
+  enum { MAXC = 128 };
+  int cl[MAXC], up[MAXC], n = 0;
+  static char buf[1 << 16];
+  for (;;) {
+    int stalled = sent >= stall_after;
+    struct pollfd p[1 + 2 * MAXC];
+    int np = 0;
+    p[np++] = (struct pollfd){.fd = ls, .events = POLLIN};
+    for (int i = 0; i < n && !stalled; i++) {
+      p[np++] = (struct pollfd){.fd = cl[i], .events = POLLIN};
+      p[np++] = (struct pollfd){.fd = up[i], .events = POLLIN};
+    }
+    if (poll(p, (nfds_t)np, 100) < 0) continue;
+    if (p[0].revents & POLLIN) {
+      int c = accept(ls, NULL, NULL);
+      if (c >= 0 && n < MAXC) {
+        int u = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in ua = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)up_port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (stalled || connect(u, (struct sockaddr *)&ua, sizeof ua) != 0) {
+          /* Held open, never answered. */
+          close(u);
+          u = -1;
+        }
+        cl[n] = c;
+        up[n++] = u;
+      }
+    }
+    for (int k = 1; k < np; k++) {
+      if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      int i = (k - 1) / 2, to_store = (k - 1) % 2 == 0;
+      int from = to_store ? cl[i] : up[i], to = to_store ? up[i] : cl[i];
+      if (from < 0 || to < 0) continue;
+      ssize_t got = read(from, buf, sizeof buf);
+      if (got <= 0) {
+        close(cl[i]);
+        close(up[i]);
+        cl[i] = up[i] = -1;
+        continue;
+      }
+      for (ssize_t off = 0; off < got;) {
+        ssize_t w = write(to, buf + off, (size_t)(got - off));
+        if (w <= 0) break;
+        off += w;
+      }
+      if (to_store) sent += got;
+    }
+    /* Closed pairs go (a stalled relay keeps everything). */
+    for (int i = 0; i < n && !stalled; i++)
+      if (cl[i] < 0) {
+        cl[i] = cl[n - 1];
+        up[i] = up[n - 1];
+        n--;
+        i--;
+      }
+  }
+  return 0;
+}
+
+/* The relay's port, once it listens. */
+static pid_t stall_relay(const char *stall_after, int *port) {
+  const char *ep = getenv("AWS_ENDPOINT_URL");
+  const char *colon = strrchr(ep, ':');
+  ASSERT_NOT_NULL(colon);
+  char up[16], pf[4200];
+  snprintf(up, sizeof up, "%d", atoi(colon + 1));
+  snprintf(pf, sizeof pf, "%s/relay-%s.port", test_tmpdir(), stall_after);
+  pid_t p = spawn_helper("s3_stall_relay", up, pf, stall_after, NULL);
+  int64_t end = now_ms() + 10000;
+  *port = 0;
+  while (now_ms() < end && *port == 0) {
+    FILE *f = fopen(pf, "r");
+    if (f) {
+      if (fscanf(f, "%d", port) != 1) *port = 0;
+      fclose(f);
+    }
+    if (*port == 0) sleep_ms(20);
+  }
+  ASSERT(*port > 0);
+  return p;
+}
+
+static int has_manifest(void *arg, const char *key, uint64_t size) {
+  (void)size;
+  size_t l = strlen(key), sl = strlen(".manifest.json");
+  if (l > sl && strcmp(key + l - sl, ".manifest.json") == 0) (*(int *)arg)++;
+  return 0;
+}
+
+/* A gateway that stalls in the middle of a backup (as one whose store was
+ * full did), and one that never answers: `vdi backup` gives up within a
+ * stated bound (VDI_S3_TIMEOUT T: an attempt moving nothing for T/3 is
+ * cut, none starts after T, the cleanup gets min(10 s, T); so at most
+ * 4T/3 + T after the stall, plus the engine's start and end), says what
+ * failed and that the set is incomplete, and leaves no manifest; the next
+ * backup aborts the uploads the stalled store kept.  (T = 6 s mid-backup:
+ * a loaded gateway may take a second to create an upload.) */
+TEST_IMPL_TIMEOUT(s3_vdi_stalled_store, 180) {
+  const char *pre = prefix(), *bucket;
+  struct s3_config cfg;
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
+  int port;
+  /* Stalls 4 MiB into the first part. */
+  pid_t relay = stall_relay("4194304", &port);
+  char ep[128];
+  snprintf(ep, sizeof ep, "AWS_ENDPOINT_URL=http://127.0.0.1:%d", port);
+  char *out = NULL;
+  int64_t t0 = now_ms();
+  int st = app_t_run(
+      &out, ENV(ep, "VDI_S3_TIMEOUT=6", "AWS_MAX_ATTEMPTS=5"),
+      ARGS("backup", "src", "--instance", inst, "--to", url, "--quiet"));
+  int64_t took = now_ms() - t0;
+  fprintf(stderr, "stalled mid-backup: exit %d after %lld ms:\n%s", st,
+          (long long)took, out);
+  ASSERT_EQ(st, 1);
+  ASSERT(strstr(out, "the store stopped answering"));
+  ASSERT(strstr(out, "is incomplete (no manifest), no backup was recorded"));
+  /* The bound: 4T/3 + T = 14 s after the stall, and the engine's time. */
+  ASSERT_LT(took, 25000);
+  free(out);
+  int manifests = 0, open_uploads = 0;
+  ASSERT_EQ(s3_list(c, bucket, pre, has_manifest, &manifests), 0);
+  ASSERT_EQ(manifests, 0);
+  char skey[400];
+  ASSERT_EQ(find_key(c, bucket, pre, ".stripe0.vdibak", skey, sizeof skey), 0);
+  /* The abort could not reach the store: the upload is still open (two,
+   * if a slow create was retried), and listed as an incomplete set. */
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_GE(open_uploads, 1);
+  char aborted[64];
+  snprintf(aborted, sizeof aborted, "aborted %d unfinished upload",
+           open_uploads);
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", url)), 0);
+  ASSERT(strstr(out, "incomplete (no manifest"));
+  free(out);
+
+  /* A gateway that never answers at all: said at the start, in T + T/3. */
+  int dead_port;
+  pid_t dead = stall_relay("0", &dead_port);
+  snprintf(ep, sizeof ep, "AWS_ENDPOINT_URL=http://127.0.0.1:%d", dead_port);
+  t0 = now_ms();
+  st = app_t_run(
+      &out, ENV(ep, "VDI_S3_TIMEOUT=3"),
+      ARGS("backup", "src", "--instance", inst, "--to", url, "--quiet"));
+  took = now_ms() - t0;
+  fprintf(stderr, "dead gateway: exit %d after %lld ms:\n%s", st,
+          (long long)took, out);
+  ASSERT_EQ(st, 1);
+  ASSERT(strstr(out, "the store stopped answering"));
+  ASSERT_EQ(count_lines(out, "\n"), 1);
+  ASSERT_LT(took, 9000); /* 4T/3 = 4 s, and a loaded machine's slack */
+  free(out);
+  kill(dead, SIGKILL);
+  wait_helper(dead);
+  kill(relay, SIGKILL);
+  wait_helper(relay);
+
+  /* The store again: the next backup aborts what was left, and works. */
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("backup", "src", "--instance", inst, "--to", url)),
+            0);
+  ASSERT(strstr(out, aborted));
+  free(out);
+  open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 0);
+  s3_client_free(c);
+  return 0;
+}
+
+/* `vdi backup` interrupted (SIGTERM) while its upload is open cleans up
+ * itself: its uploads are aborted, so no part, no object and no manifest
+ * is left in the store. */
+TEST_IMPL_TIMEOUT(s3_vdi_interrupted_backup_cleans_up, 120) {
+  const char *pre = prefix(), *bucket;
+  struct s3_config cfg;
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
+  char log[4400];
+  pid_t p = slow_backup(c, bucket, pre, "2", log, sizeof log);
+  kill(p, SIGTERM);
+  ASSERT_EQ(wait_helper(p), 128 + SIGTERM);
+  char *out = app_t_slurp(log);
+  fprintf(stderr, "%s", out);
+  ASSERT(strstr(out, "is incomplete (no manifest)"));
+  free(out);
+  int open_uploads = 0;
+  ASSERT_EQ(s3_mpu_list(c, bucket, pre, count_upload, &open_uploads), 0);
+  ASSERT_EQ(open_uploads, 0);
+  struct names nm = {0};
+  ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
+  ASSERT_EQ(nm.n, 0);
   s3_client_free(c);
   return 0;
 }

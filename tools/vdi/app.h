@@ -4,6 +4,8 @@
  * (the CLIENT role of VDI).  One subsystem per file:
  *
  *   main.c      command line: subcommands, options, usage errors, --help
+ *   keys.c      the keys of encrypted backups: keygen, --key-file,
+ *               --recipient (over seal.c, the sealed streams)
  *   ops.c       backup / restore / verify / list / expire, from the parts
  *   repo.c      the target as a repository of timestamped backup sets;
  *               the directory repository
@@ -177,7 +179,8 @@ struct stripe {
   int up_done;
   struct s3_client *s3;
   char s3_bucket[256], s3_key[1100];
-  unsigned char *gbuf; /* restore: a range of the object */
+  unsigned char *placed_at; /* backup: where a chunk is sealed in place */
+  unsigned char *gbuf;      /* restore: a range of the object */
   size_t g_n, g_off;
   uint64_t g_pos, s3_size;
 };
@@ -189,6 +192,12 @@ struct stripe {
 struct seal_key;
 extern const struct seal_key *stripe_key;
 extern int stripe_encrypt;
+/* The key file given (--key-file), of which stripe_key may be a set's own
+ * key opened with it (a set sealed to its public key); and, for a backup
+ * with --recipient, the public key in hex and the set's key sealed to it
+ * (into the manifest). */
+extern const struct seal_key *app_key_file;
+extern char stripe_recipient[65], stripe_wrapped_key[161];
 /* The first n bytes of the stream held in a stripe file, opened with
  * stripe_key if the file is sealed (n at most 64 KiB).  0; -3 the file is
  * sealed and no key or another key was given; -2 a sealed file that does
@@ -201,6 +210,10 @@ int stripe_peek_stream(const char *path, void *buf, size_t n);
  * aborted by stripe_close() without one; restore reads it 4 MiB at a time.
  * 0 or -errno with the store's one-line message printed. */
 struct s3_config;
+/* A backup stripe's encryption: its algorithm's name and its key's id
+ * (33 bytes) into alg/id; 0, or -1 when it is not encrypted. */
+int stripe_sealed_with(const struct stripe *s, char *alg, size_t alen,
+                       char *id);
 int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
                      const char *bucket, const char *key, const char *name,
                      size_t part_size, int inflight);
@@ -253,6 +266,15 @@ struct manifest {
   char started[40], finished[40];
   double seconds;
   uint64_t db_bytes; /* size of the database file at the start, 0 unknown */
+  /* Encrypted (format_version 3): the stripes' algorithm ("aes-256-gcm",
+   * "xchacha20poly1305") and the id of the key that opens them (32 hex
+   * digits, seal.h: a hash of the key, never the key); "" if plain. */
+  char encryption[32];
+  char key_id[40];
+  /* Sealed to a public key (--recipient): it, in hex, and the set's own
+   * key sealed to it (seal.h); "" with a key file. */
+  char recipient[65];
+  char wrapped_key[161];
   int nstripes;
   struct manifest_stripe stripes[APP_MAX_STRIPES];
 };
@@ -382,10 +404,12 @@ struct options {
   int delete_sets;           /* expire: really delete (else a dry run) */
   int json;
   int verbose;
-  int buffer_count;     /* backup/restore: BUFFERCOUNT, 0: the engine's */
-  int max_transfer;     /* backup/restore: MAXTRANSFERSIZE, 0: the engine's */
-  int encrypt;          /* backup: --encrypt */
-  const char *key_file; /* --key-file */
+  int buffer_count;      /* backup/restore: BUFFERCOUNT, 0: the engine's */
+  int max_transfer;      /* backup/restore: MAXTRANSFERSIZE, 0: the engine's */
+  int encrypt;           /* backup: --encrypt */
+  const char *key_file;  /* --key-file */
+  const char *recipient; /* backup: --recipient (a public key file) */
+  int public_key;        /* keygen: --public */
 };
 
 /* ------------------------------------------------------------ chain.c */
@@ -463,6 +487,9 @@ struct repo_ops {
    * -errno (-ELOOP: a symbolic link in the way). */
   int (*put_manifest)(struct repo *r, const char *dir, const struct manifest *m,
                       const struct stat *src);
+  /* A backup failed: what follows (its stripes closed, its set removed)
+   * must end in a bounded time.  May be NULL. */
+  void (*cleaning)(struct repo *r);
   void (*close)(struct repo *r);
 };
 struct repo {
@@ -522,6 +549,12 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
  * always kept. */
 void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
                 int *keep);
+
+/* keys.c: vdi keygen; the keys of --key-file and --recipient made ready
+ * for the stripes (stripe_key, app_key_file, stripe_recipient).  EXIT_*,
+ * the reason told. */
+int keys_keygen(const struct options *o);
+int keys_setup(const struct options *o);
 
 int op_backup(const struct options *o);
 int op_restore(const struct options *o);

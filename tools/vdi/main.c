@@ -19,7 +19,6 @@
  */
 #include "app.h"
 
-#include "seal.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -40,6 +39,7 @@ static const char *usage_top =
     "                           target, free space)\n"
     "  databases                the databases of an instance\n"
     "  keygen FILE              make a key for --encrypt (32 random bytes)\n"
+    "  keygen --public FILE     print the public key of key FILE\n"
     "\n"
     "Options of every command: --json, --quiet, -v, -V/--version, --help.\n"
     "'vdi COMMAND --help' describes each command; see also vdi(1).\n";
@@ -49,7 +49,8 @@ static const char *usage_backup =
     "                  [--compress [--compress-level L]]\n"
     "                  [--differential | --log]\n"
     "                  [--buffer-count N] [--max-transfer-size B]\n"
-    "                  [--encrypt --key-file F] [--vdisql PATH] [--quiet]\n"
+    "                  [--encrypt --key-file F | --encrypt --recipient P]\n"
+    "                  [--vdisql PATH] [--quiet]\n"
     "                  [-v] [--json]\n"
     "\n"
     "Back up database DB of the instance (the SQLite file DB.db) through N\n"
@@ -71,7 +72,9 @@ static const char *usage_backup =
     "the AWS_* variables or the AWS CLI's files, see vdi(1)).  --encrypt\n"
     "--key-file F seals every stripe with the key in F (authenticated\n"
     "encryption; make one with 'vdi keygen F'): restore and verify need\n"
-    "it.\n";
+    "it.  --encrypt --recipient P seals it to the public key in file P\n"
+    "('vdi keygen --public F > P'): the backup needs no secret; restore\n"
+    "and verify need key file F.\n";
 
 static const char *usage_restore =
     "usage: vdi restore DB --from REPO|- [--instance DIR] [--replace]\n"
@@ -103,10 +106,13 @@ static const char *usage_verify =
 
 static const char *usage_keygen =
     "usage: vdi keygen FILE\n"
+    "       vdi keygen --public FILE\n"
     "\n"
     "Write a new random key (32 bytes, mode 0600) to FILE, which must not\n"
-    "exist, for 'vdi backup --encrypt --key-file FILE'.  Keep a copy away\n"
-    "from the backups: without it they cannot be restored.\n";
+    "exist, for 'vdi backup --encrypt --key-file FILE', and say its key\n"
+    "id.  Keep a copy away from the backups: without it they cannot be\n"
+    "restored.  --public prints the public key of key FILE (64 hex\n"
+    "digits), for 'vdi backup --encrypt --recipient'.\n";
 
 static const char *usage_list =
     "usage: vdi list [DB] --from REPO [--json]\n"
@@ -183,6 +189,7 @@ static const char *const valued[] = {"--instance",
                                      "--keep-daily",
                                      "--output",
                                      "--key-file",
+                                     "--recipient",
                                      "--buffer-count",
                                      "--max-transfer-size",
                                      "--compress-level",
@@ -190,7 +197,7 @@ static const char *const valued[] = {"--instance",
 static const char *const flags[] = {
     "--compress", "--replace", "--differential", "--log",    "--latest",
     "--quiet",    "--verbose", "--json",         "--delete", "--dry-run",
-    "--help",     "--version", "--encrypt",      NULL};
+    "--help",     "--version", "--encrypt",      "--public", NULL};
 
 /* Edit distance, for "did you mean". */
 static int distance(const char *a, const char *b) {
@@ -310,6 +317,10 @@ static int set_option(struct options *o, const char *cmdsp, const char *a,
     o->encrypt = 1;
   else if (strcmp(key, "--key-file") == 0)
     o->key_file = val;
+  else if (strcmp(key, "--recipient") == 0)
+    o->recipient = val;
+  else if (strcmp(key, "--public") == 0)
+    o->public_key = 1;
   else if (strcmp(key, "--delete") == 0)
     o->delete_sets = 1;
   else if (strcmp(key, "--dry-run") == 0)
@@ -387,18 +398,27 @@ static int validate(struct options *o, const char *cmdsp,
   int verify = strcmp(cmd, "verify") == 0;
   if (strcmp(cmd, "keygen") == 0)
     return !o->db || o->key_file || o->encrypt || o->instance || o->from ||
-                   o->to || stripes_arg
-               ? usage_error(cmdsp, "keygen takes one FILE and no options")
+                   o->to || stripes_arg || o->recipient
+               ? usage_error(cmdsp, "keygen takes one FILE and no options "
+                                    "but --public")
                : 0;
+  if (o->public_key) return misplaced(cmdsp, "--public", "keygen");
   if (o->encrypt && !backup) return misplaced(cmdsp, "--encrypt", "backup");
+  if (o->recipient && !backup) return misplaced(cmdsp, "--recipient", "backup");
+  if (o->recipient && o->key_file)
+    return usage_error(cmdsp, "--key-file and --recipient exclude each "
+                              "other on a backup");
   if (o->key_file && !backup && !restore && !verify)
     return usage_error(cmdsp, "%s does not use --key-file", cmd);
-  if (backup && (o->encrypt != (o->key_file != NULL)))
+  if (backup && (o->encrypt != (o->key_file || o->recipient)))
     return usage_error(cmdsp, "%s",
-                       o->encrypt ? "--encrypt needs --key-file F"
-                                  : "--key-file on a backup needs --encrypt");
-  if (o->key_file && ((backup && o->to && strcmp(o->to, "-") == 0) ||
-                      (!backup && o->from && strcmp(o->from, "-") == 0)))
+                       o->encrypt    ? "--encrypt needs --key-file F (or "
+                                       "--recipient P)"
+                       : o->key_file ? "--key-file on a backup needs --encrypt"
+                                     : "--recipient needs --encrypt");
+  if ((o->key_file || o->recipient) &&
+      ((backup && o->to && strcmp(o->to, "-") == 0) ||
+       (!backup && o->from && strcmp(o->from, "-") == 0)))
     return usage_error(cmdsp, "encryption works with a repository, not '-'");
   int list = strcmp(cmd, "list") == 0;
   int expire = strcmp(cmd, "expire") == 0;
@@ -491,24 +511,9 @@ static int validate(struct options *o, const char *cmdsp,
 
 static int run(const struct options *o) {
   const char *c = o->cmd;
-  if (strcmp(c, "keygen") == 0) {
-    char err[512];
-    if (seal_keygen(o->db, err, sizeof err) != 0) {
-      app_err("%s", err);
-      return EXIT_FAIL;
-    }
-    return EXIT_OK;
-  }
-  static struct seal_key key;
-  if (o->key_file) {
-    char err[512];
-    if (seal_key_load(&key, o->key_file, err, sizeof err) != 0) {
-      app_err("%s", err);
-      return EXIT_FAIL;
-    }
-    stripe_key = &key;
-    stripe_encrypt = o->encrypt;
-  }
+  if (strcmp(c, "keygen") == 0) return keys_keygen(o);
+  int st = keys_setup(o);
+  if (st != EXIT_OK) return st;
   if (strcmp(c, "backup") == 0) return op_backup(o);
   if (strcmp(c, "restore") == 0) return op_restore(o);
   if (strcmp(c, "verify") == 0) return op_verify(o);

@@ -13,6 +13,14 @@
  * It is read with jansson (Debian's libjansson), strictly: duplicate keys,
  * NUL in strings and non-integer counts are refused.
  *
+ * An encrypted backup's manifest (format_version 3; a plain one stays
+ * version 2, which earlier vdi versions read) says so: "encryption" (the
+ * algorithm of its stripes) and "key_id" (seal.h's id of the key, a hash,
+ * never the key), so that list and verify show it and a restore with
+ * another key names the key it needs before reading a stripe; a set sealed
+ * to a public key (--recipient) adds "recipient" (the public key) and
+ * "wrapped_key" (the set's random key sealed to it).
+ *
  * The manifest protects itself (format_version 2): its last field,
  * "manifest_crc32c", is the CRC-32C of the manifest as vdi renders it
  * without that field.  The reader parses the fields, renders them again
@@ -37,7 +45,7 @@
 #include <unistd.h>
 
 #define MANIFEST_FORMAT  "openvdi-backup-manifest"
-#define MANIFEST_VERSION 2 /* 2: with manifest_crc32c; 1 is still read */
+#define MANIFEST_VERSION 3 /* 3: encrypted; 2: with manifest_crc32c; 1 */
 #define MANIFEST_MAX     (1 << 20)
 
 void manifest_file_name(const char *db, char *buf, size_t n) {
@@ -60,6 +68,18 @@ static void render(FILE *f, const struct manifest *m, int version, int with_crc,
   json_put_str(f, m->set_name);
   fprintf(f, ",\n  \"compression\": ");
   json_put_str(f, m->compression);
+  if (version >= 3) {
+    fprintf(f, ",\n  \"encryption\": ");
+    json_put_str(f, m->encryption);
+    fprintf(f, ",\n  \"key_id\": ");
+    json_put_str(f, m->key_id);
+    if (m->recipient[0]) {
+      fprintf(f, ",\n  \"recipient\": ");
+      json_put_str(f, m->recipient);
+      fprintf(f, ",\n  \"wrapped_key\": ");
+      json_put_str(f, m->wrapped_key);
+    }
+  }
   fprintf(f, ",\n  \"started\": ");
   json_put_str(f, m->started);
   fprintf(f, ",\n  \"finished\": ");
@@ -80,13 +100,18 @@ static void render(FILE *f, const struct manifest *m, int version, int with_crc,
   fprintf(f, "\n}\n");
 }
 
+/* The version a manifest is written in: 3 when encrypted, else 2. */
+static int version_of(const struct manifest *m) {
+  return m->encryption[0] ? 3 : 2;
+}
+
 /* CRC-32C of the manifest rendered without its checksum field. */
 static uint32_t self_crc(const struct manifest *m) {
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   if (!f) abort();
-  render(f, m, MANIFEST_VERSION, 0, 0);
+  render(f, m, version_of(m), 0, 0);
   if (fclose(f) != 0) abort();
   uint32_t crc = app_crc32c(0, text, len);
   free(text);
@@ -112,7 +137,7 @@ int manifest_write(const char *dir, const struct manifest *m,
     unlink(tmp);
     return -err;
   }
-  render(f, m, MANIFEST_VERSION, 1, self_crc(m));
+  render(f, m, version_of(m), 1, self_crc(m));
   if (fflush(f) != 0 || ferror(f)) err = errno ? errno : EIO;
   if (!err && fsync(fd) != 0) err = errno;
   if (fclose(f) != 0 && !err) err = errno;
@@ -129,7 +154,7 @@ char *manifest_text(const struct manifest *m, size_t *len) {
   char *text = NULL;
   FILE *f = open_memstream(&text, len);
   if (!f) abort();
-  render(f, m, MANIFEST_VERSION, 1, self_crc(m));
+  render(f, m, version_of(m), 1, self_crc(m));
   if (fclose(f) != 0) abort();
   return text;
 }
@@ -230,6 +255,23 @@ int manifest_parse(const char *text, size_t n, struct manifest *m, char *why,
     goto out;
   }
   m->seconds = json_number_value(secs);
+  if (ver >= 3 &&
+      (get_str(j, "encryption", m->encryption, sizeof m->encryption) != 0 ||
+       get_str(j, "key_id", m->key_id, sizeof m->key_id) != 0 ||
+       !m->encryption[0] || strlen(m->key_id) != 32 ||
+       strspn(m->key_id, "0123456789abcdef") != 32)) {
+    snprintf(why, whylen, "manifest has a bad encryption or key_id");
+    goto out;
+  }
+  if (ver >= 3 && json_object_get(j, "recipient") &&
+      (get_str(j, "recipient", m->recipient, sizeof m->recipient) != 0 ||
+       get_str(j, "wrapped_key", m->wrapped_key, sizeof m->wrapped_key) != 0 ||
+       strlen(m->recipient) != 64 || strlen(m->wrapped_key) != 160 ||
+       strspn(m->recipient, "0123456789abcdef") != 64 ||
+       strspn(m->wrapped_key, "0123456789abcdef") != 160)) {
+    snprintf(why, whylen, "manifest has a bad recipient or wrapped_key");
+    goto out;
+  }
   size_t na = json_array_size(arr);
   if (!json_is_array(arr) || na < 1 || na > APP_MAX_STRIPES) {
     snprintf(why, whylen, "manifest has no valid stripe list");

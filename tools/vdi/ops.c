@@ -16,6 +16,7 @@
  */
 #include "app.h"
 
+#include "seal.h"
 #include "timefmt.h"
 #include "vstream.h"
 
@@ -234,6 +235,13 @@ static int backup_record(struct backup_ctx *b, uint64_t dbsize) {
   app_iso_time(app_wall_s(), m->finished, sizeof m->finished);
   m->seconds = app_mono_s() - b->mono0;
   m->db_bytes = dbsize;
+  if (stripe_sealed_with(&b->st[0], m->encryption, sizeof m->encryption,
+                         m->key_id) != 0)
+    m->encryption[0] = m->key_id[0] = 0;
+  else if (stripe_recipient[0]) {
+    snprintf(m->recipient, sizeof m->recipient, "%s", stripe_recipient);
+    snprintf(m->wrapped_key, sizeof m->wrapped_key, "%s", stripe_wrapped_key);
+  }
   m->nstripes = o->stripes;
   for (int i = 0; i < o->stripes; i++) {
     snprintf(m->stripes[i].file, sizeof m->stripes[i].file, "%s",
@@ -334,7 +342,6 @@ int op_backup(const struct options *o) {
   progress_stop(&prog);
   if (rc != 0) {
     status = transfer_exit_status(t);
-    app_err("backup of '%s' failed; no backup was recorded", o->db);
     goto out;
   }
   if (!b->to_stdout && backup_record(b, dbsize) != 0) goto out;
@@ -343,11 +350,22 @@ int op_backup(const struct options *o) {
   if (o->json) backup_json(b, b->to_stdout ? stderr : stdout, &prog);
   status = EXIT_OK;
 out:
+  /* What the failure leaves is cleaned up in a bounded time (a store
+   * that stalled may not answer the cleanup either). */
+  if (status != EXIT_OK && !b->to_stdout && b->repo.ops &&
+      b->repo.ops->cleaning)
+    b->repo.ops->cleaning(&b->repo);
   for (int i = 0; i < b->nopen; i++)
     stripe_close(&b->st[i]);
   /* A set without its manifest is not a backup: it goes. */
   if (status != EXIT_OK && !b->to_stdout && b->dest[0])
     repo_discard(&b->repo, b->dest);
+  if (status != EXIT_OK && b->dest[0])
+    app_err("backup of '%s' failed: set %s is incomplete (no manifest), no "
+            "backup was recorded",
+            o->db, b->id);
+  else if (status != EXIT_OK && b->t && b->t->engine_started)
+    app_err("backup of '%s' failed; no backup was recorded", o->db);
   if (!b->to_stdout) repo_close(&b->repo);
   free(t);
   free(b->st);
@@ -357,6 +375,54 @@ out:
 }
 
 /* ------------------------------------------------------------ restore */
+
+/* The key that opens the set of manifest m (of db in dir) becomes
+ * stripe_key: the key file's, or the set's own key opened with it (a set
+ * sealed to its public key).  The key a set needs is named before any of
+ * its stripes is read.  EXIT_OK or EXIT_FAIL (told). */
+static int use_set_key(const struct manifest *m, const char *db,
+                       const char *dir) {
+  static struct seal_key set_key;
+  stripe_key = app_key_file;
+  if (!m->encryption[0]) return EXIT_OK; /* plain, or an older manifest */
+  if (!app_key_file) {
+    if (m->recipient[0])
+      app_err("the backup of '%s' in %s is encrypted (%s) to public key %s: "
+              "give its key file with --key-file; nothing was used",
+              db, dir, m->encryption, m->recipient);
+    else
+      app_err("the backup of '%s' in %s is encrypted (%s, key %s): give its "
+              "key with --key-file; nothing was used",
+              db, dir, m->encryption, m->key_id);
+    return EXIT_FAIL;
+  }
+  char have[65] = "";
+  if (m->recipient[0]) {
+    seal_public_hex(app_key_file, have);
+    if (strcmp(have, m->recipient) != 0) {
+      app_err("wrong key: the backup of '%s' in %s was encrypted to public "
+              "key %s, the key file's public key is %s; nothing was used",
+              db, dir, m->recipient, have);
+      return EXIT_FAIL;
+    }
+    if (seal_unwrap(app_key_file, m->wrapped_key, &set_key) != 0) {
+      app_err("the backup of '%s' in %s: its sealed key does not open: the "
+              "manifest is damaged",
+              db, dir);
+      return EXIT_FAIL;
+    }
+    stripe_key = &set_key;
+    return EXIT_OK;
+  }
+  seal_key_id_hex(app_key_file->id, have);
+  if (strcmp(have, m->key_id) != 0) {
+    app_err("wrong key: the backup of '%s' in %s needs key %s, the key file "
+            "holds key %s; nothing was used",
+            db, dir, m->key_id, have);
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
 
 /* Load and check the manifest of db in the set at dir and every stripe it
  * names, as far as @p level (CHECK_*) says.  EXIT_OK, EXIT_NOTFOUND,
@@ -379,6 +445,8 @@ static int load_checked(struct repo *r, const char *dir, const char *db,
             db);
     return EXIT_DAMAGED;
   }
+  int st = use_set_key(m, db, dir);
+  if (st != EXIT_OK) return st;
   int mc = repo_check(r, dir, m, level);
   if (mc == -2) {
     app_err("the backup of '%s' in %s is encrypted: it needs its own key "
@@ -542,7 +610,9 @@ static int restore_steps(const struct options *o, struct repo *r,
                T && s->kind == CHAIN_LOG ? ", STOPAT = '" : "",
                T && s->kind == CHAIN_LOG ? o->to_time : "",
                T && s->kind == CHAIN_LOG ? "'" : "");
-    int status = run_restore(o, r, s->dir, s->m, head, tail, "restore", bytes);
+    int status = use_set_key(s->m, o->db, s->dir);
+    if (status == EXIT_OK)
+      status = run_restore(o, r, s->dir, s->m, head, tail, "restore", bytes);
     if (status != EXIT_OK) {
       if (chain && k > 0)
         app_err("restore of '%s' stopped at set %s; '%s' stays RESTORING "
@@ -674,6 +744,8 @@ static int names_of(const struct options *o, struct repo *r, char ***names) {
 struct verdict {
   char db[128], id[64];
   int status;
+  char encryption[32], key[65]; /* the key id, or the public key */
+  int public_key;
 };
 
 static int verify_one(const struct options *o, struct repo *r,
@@ -684,8 +756,14 @@ static int verify_one(const struct options *o, struct repo *r,
                      "verify", NULL);
   if (st == EXIT_OK) {
     if (!o->json)
-      printf("%s: backup of '%s' is valid (set %s, %d stripe%s)\n", APP_NAME,
-             s->db, s->id, s->m->nstripes, s->m->nstripes == 1 ? "" : "s");
+      printf("%s: backup of '%s' is valid (set %s, %d stripe%s%s%s%s%s)\n",
+             APP_NAME, s->db, s->id, s->m->nstripes,
+             s->m->nstripes == 1 ? "" : "s",
+             s->m->encryption[0] ? ", encrypted " : "", s->m->encryption,
+             !s->m->encryption[0] ? ""
+             : s->m->recipient[0] ? " to public key "
+                                  : " with key ",
+             s->m->recipient[0] ? s->m->recipient : s->m->key_id);
   } else if (st < 128) {
     app_err("backup set %s of '%s' in %s did NOT verify", s->id, s->db,
             o->from);
@@ -739,6 +817,14 @@ int op_verify(const struct options *o) {
       }
       snprintf(res[nv].db, sizeof res[nv].db, "%s", names[i]);
       snprintf(res[nv].id, sizeof res[nv].id, "%s", v[k].id);
+      const struct manifest *m = v[k].complete ? v[k].m : NULL;
+      snprintf(res[nv].encryption, sizeof res[nv].encryption, "%s",
+               m ? m->encryption : "");
+      snprintf(res[nv].key, sizeof res[nv].key, "%s",
+               !m                ? ""
+               : m->recipient[0] ? m->recipient
+                                 : m->key_id);
+      res[nv].public_key = m && m->recipient[0];
       res[nv++].status = st;
       if (st != EXIT_OK && (status == EXIT_OK || st > 128)) status = st;
       if (st > 128) break; /* interrupted */
@@ -759,8 +845,14 @@ int op_verify(const struct options *o) {
       json_put_str(stdout, res[k].db);
       printf(", \"set\": ");
       json_put_str(stdout, res[k].id);
-      printf(", \"valid\": %s, \"exit\": %d}",
+      printf(", \"valid\": %s, \"exit\": %d, \"encryption\": ",
              res[k].status == EXIT_OK ? "true" : "false", res[k].status);
+      json_put_str(stdout, res[k].encryption[0] ? res[k].encryption : "none");
+      if (res[k].encryption[0]) {
+        printf(", \"%s\": ", res[k].public_key ? "recipient" : "key_id");
+        json_put_str(stdout, res[k].key);
+      }
+      printf("}");
     }
     printf("]}\n");
   }
@@ -796,6 +888,16 @@ static void list_json_set(const struct repo_set *v, int n, int i, int first) {
            (unsigned long long)set_bytes(s->m), s->m->nstripes);
     json_put_str(stdout, s->m->compression);
     printf(", \"database_bytes\": %llu", (unsigned long long)s->m->db_bytes);
+    printf(", \"encryption\": ");
+    json_put_str(stdout, s->m->encryption[0] ? s->m->encryption : "none");
+    if (s->m->encryption[0]) {
+      printf(", \"key_id\": ");
+      json_put_str(stdout, s->m->key_id);
+    }
+    if (s->m->recipient[0]) {
+      printf(", \"recipient\": ");
+      json_put_str(stdout, s->m->recipient);
+    }
   } else {
     printf(", \"problem\": ");
     json_put_str(stdout, s->why);
@@ -818,6 +920,10 @@ static void list_text_set(const struct repo_set *v, int i, int seq) {
            m->nstripes, m->nstripes == 1 ? "" : "s",
            (unsigned long long)set_bytes(m), m->compression,
            (unsigned long long)m->db_bytes, m->tool);
+    if (m->recipient[0])
+      printf("  encrypted %s to public key %s\n", m->encryption, m->recipient);
+    else if (m->encryption[0])
+      printf("  encrypted %s, key %s\n", m->encryption, m->key_id);
     if (s->kind != CHAIN_FULL)
       printf("  (continues no full backup in this repository)\n");
     for (int k = 0; k < m->nstripes; k++)
@@ -826,10 +932,15 @@ static void list_text_set(const struct repo_set *v, int i, int seq) {
              (unsigned)m->stripes[k].crc32c);
   } else {
     printf("  + %s %06d  %s  finished %s  %d stripe%s  %llu bytes  "
-           "compression %s\n",
+           "compression %s%s%s%s%s\n",
            s->kind == CHAIN_LOG ? "log" : "differential", seq, s->id,
            m->finished, m->nstripes, m->nstripes == 1 ? "" : "s",
-           (unsigned long long)set_bytes(m), m->compression);
+           (unsigned long long)set_bytes(m), m->compression,
+           m->encryption[0] ? "  encrypted " : "", m->encryption,
+           !m->encryption[0] ? ""
+           : m->recipient[0] ? " to public key "
+                             : ", key ",
+           m->recipient[0] ? m->recipient : m->key_id);
   }
 }
 

@@ -93,9 +93,18 @@ static const char *env(const char *name) {
   return v && *v ? v : NULL;
 }
 
+/* A whole number of the environment in [lo, hi], else dflt. */
+static int env_int(const char *name, int lo, int hi, int dflt) {
+  const char *v = env(name);
+  char *end;
+  long x = v ? strtol(v, &end, 10) : 0;
+  return v && *end == 0 && x >= lo && x <= hi ? (int)x : dflt;
+}
+
 int s3_config_load(struct s3_config *cfg, char *err, size_t errlen) {
   memset(cfg, 0, sizeof *cfg);
-  cfg->max_retries = 5;
+  cfg->max_retries = env_int("AWS_MAX_ATTEMPTS", 1, 100, 5);
+  cfg->timeout_s = env_int("VDI_S3_TIMEOUT", 1, 86400, 60);
   const char *home = env("HOME");
   char credf[1024], conff[1024];
   snprintf(credf, sizeof credf, "%s/.aws/credentials", home ? home : "");
@@ -205,7 +214,47 @@ struct s3_client {
   char sigv4[128];
   char userpwd[600];
   char err[1024];
+  int64_t deadline; /* monotonic ms; 0: none */
+  const int *cancel;
 };
+
+/* The cleanup deadline of the whole process (monotonic ms; 0: none). */
+static int64_t process_deadline;
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int s3_cleanup_ms(const struct s3_config *cfg) {
+  int t = cfg->timeout_s > 0 ? cfg->timeout_s : 60;
+  return (t < 10 ? t : 10) * 1000;
+}
+
+void s3_client_deadline(struct s3_client *c, int ms) {
+  c->deadline = ms > 0 ? mono_ms() + ms : 0;
+}
+
+void s3_process_deadline(int ms) {
+  __atomic_store_n(&process_deadline, ms > 0 ? mono_ms() + ms : 0,
+                   __ATOMIC_RELAXED);
+}
+
+void s3_client_cancel_on(struct s3_client *c, const int *flag) {
+  c->cancel = flag;
+}
+
+/* The nearer of the client's and the process's deadlines (0: none). */
+static int64_t deadline_of(const struct s3_client *c) {
+  int64_t p = __atomic_load_n(&process_deadline, __ATOMIC_RELAXED);
+  if (!c->deadline) return p;
+  return p && p < c->deadline ? p : c->deadline;
+}
+
+static int cancelled(const struct s3_client *c) {
+  return c->cancel && __atomic_load_n(c->cancel, __ATOMIC_RELAXED);
+}
 
 struct s3_client *s3_client_new(const struct s3_config *cfg) {
   pthread_once(&global_once, global_init);
@@ -213,6 +262,7 @@ struct s3_client *s3_client_new(const struct s3_config *cfg) {
   if (!c) return NULL;
   c->cfg = *cfg;
   if (c->cfg.max_retries <= 0) c->cfg.max_retries = 5;
+  if (c->cfg.timeout_s <= 0) c->cfg.timeout_s = 60;
   c->curl = curl_easy_init();
   if (!c->curl) {
     free(c);
@@ -488,24 +538,55 @@ static int http_error(struct s3_client *c, struct req *r) {
   return -EIO;
 }
 
-static void backoff(int attempt) {
-  /* 100 ms, 200 ms, 400 ms ... at most 5 s, with up to 50% jitter. */
+/* The wait before attempt + 1: 100 ms, 200 ms, 400 ms ... at most 5 s,
+ * with up to 50% jitter. */
+static long backoff_ms(int attempt) {
   long ms = 100L << (attempt < 6 ? attempt : 6);
   if (ms > 5000) ms = 5000;
   unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)attempt;
-  ms += rand_r(&seed) % (ms / 2 + 1);
-  usleep((useconds_t)ms * 1000);
+  return ms + rand_r(&seed) % (ms / 2 + 1);
+}
+
+/* Sleeps ms, waking early when the client is cancelled. */
+static void nap(const struct s3_client *c, long ms) {
+  int64_t end = mono_ms() + ms;
+  while (!cancelled(c) && mono_ms() < end)
+    usleep(20000);
+}
+
+/* curl's progress callback: cuts the transfer when the client is
+ * cancelled or its deadline has passed. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+                       curl_off_t un) {
+  (void)dt;
+  (void)dn;
+  (void)ut;
+  (void)un;
+  const struct s3_client *c = arg;
+  int64_t dl = deadline_of(c);
+  return cancelled(c) || (dl && mono_ms() >= dl);
 }
 
 /* Runs a request with retries.  0 on 2xx, else a negative errno with
- * c->err set. */
+ * c->err set.  Bounded in time (struct s3_config, timeout_s): no attempt
+ * starts after timeout_s, an attempt that moves no byte for a third of
+ * it is cut, and the deadlines of the client and the process cut it
+ * too. */
 static int perform(struct s3_client *c, struct req *r) {
   char *url = NULL;
   int rc = make_url(c, r, &url);
   if (rc != 0) return rc;
   uint64_t off0 = r->range_off, len0 = r->range_len;
   int ranged0 = r->ranged;
+  int64_t t0 = mono_ms(), budget = (int64_t)c->cfg.timeout_s * 1000;
+  long stall = c->cfg.timeout_s / 3 > 0 ? c->cfg.timeout_s / 3 : 1;
   for (int attempt = 0;; attempt++) {
+    int64_t dl = deadline_of(c), left = dl ? dl - mono_ms() : 0;
+    if (dl && left <= 0) {
+      set_err(c, r, "not sent: the time for cleaning up is over");
+      rc = -ETIMEDOUT;
+      break;
+    }
     CURL *h = c->curl;
     curl_easy_reset(h);
     free(r->answer.p);
@@ -543,10 +624,15 @@ static int perform(struct s3_client *c, struct req *r) {
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    /* A stalled transfer (under 1 byte/s for 60 s) is a network error. */
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, stall < 10 ? stall : 10L);
+    /* A stalled transfer (under 1 byte/s for a third of the budget) is a
+     * network error. */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall);
+    if (dl) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left);
     if (strcmp(r->method, "HEAD") == 0) {
       curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (strcmp(r->method, "PUT") == 0) {
@@ -574,9 +660,24 @@ static int perform(struct s3_client *c, struct req *r) {
                r->bucket, r->key ? r->key : "");
       break;
     }
+    if (cc == CURLE_ABORTED_BY_CALLBACK && cancelled(c)) {
+      set_err(c, r, "cancelled (another request of the upload failed)");
+      rc = -ECANCELED;
+      break;
+    }
+    if (cc == CURLE_ABORTED_BY_CALLBACK ||
+        (dl && cc == CURLE_OPERATION_TIMEDOUT && mono_ms() >= dl)) {
+      set_err(c, r, "no answer before the time for cleaning up was over");
+      rc = -ETIMEDOUT;
+      break;
+    }
     if (cc != CURLE_OK) {
-      set_err(c, r, "%s", curl_easy_strerror(cc));
-      rc = -EIO;
+      if (cc == CURLE_OPERATION_TIMEDOUT)
+        set_err(c, r, "the store stopped answering (no byte moved for %ld s)",
+                stall);
+      else
+        set_err(c, r, "%s", curl_easy_strerror(cc));
+      rc = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
       retry = 1;
     } else if (r->status >= 200 && r->status < 300 &&
                !(strcmp(r->method, "POST") == 0 &&
@@ -592,8 +693,26 @@ static int perform(struct s3_client *c, struct req *r) {
               strcmp(code, "InternalError") == 0 ||
               strcmp(code, "RequestTimeout") == 0;
     }
-    if (!retry || attempt + 1 >= c->cfg.max_retries) break;
-    backoff(attempt);
+    if (!retry) break;
+    long wait = backoff_ms(attempt);
+    int64_t spent = mono_ms() - t0;
+    int out_of_time = spent + wait >= budget || (dl && mono_ms() + wait >= dl);
+    if (attempt + 1 >= c->cfg.max_retries || out_of_time) {
+      /* Said once, at the end: how hard it was tried. */
+      size_t l = strlen(c->err);
+      char why[64] = "";
+      if (out_of_time && attempt + 1 < c->cfg.max_retries)
+        snprintf(why, sizeof why, "; VDI_S3_TIMEOUT is %d s", c->cfg.timeout_s);
+      snprintf(c->err + l, sizeof c->err - l, " (%d attempt%s in %.0f s%s)",
+               attempt + 1, attempt ? "s" : "", (double)spent / 1000.0, why);
+      break;
+    }
+    nap(c, wait);
+    if (cancelled(c)) {
+      set_err(c, r, "cancelled (another request of the upload failed)");
+      rc = -ECANCELED;
+      break;
+    }
   }
   free(url);
   return rc;
@@ -966,6 +1085,7 @@ struct s3_upload {
   int netags;
   int error;
   int stopping;
+  int cancel; /* cuts the parts in flight (s3_client_cancel_on) */
   char err[1024];
 };
 
@@ -978,6 +1098,7 @@ static struct part_buf *next_queued(struct s3_upload *u) {
 static void *upload_thread(void *arg) {
   struct s3_upload *u = arg;
   struct s3_client *c = s3_client_new(&u->cfg);
+  if (c) s3_client_cancel_on(c, &u->cancel);
   pthread_mutex_lock(&u->mu);
   if (!c && !u->error) {
     u->error = -ENOMEM;
@@ -1002,6 +1123,8 @@ static void *upload_thread(void *arg) {
     if (rc != 0 && !u->error) {
       u->error = rc;
       snprintf(u->err, sizeof u->err, "%s", s3_error(c));
+      /* The other parts in flight are lost with it: stop them now. */
+      __atomic_store_n(&u->cancel, 1, __ATOMIC_RELAXED);
     }
     b->number = 0;
     b->n = 0;
@@ -1112,30 +1235,50 @@ static struct part_buf *take_free(struct s3_upload *u) {
   return b;
 }
 
+/* The buffer being filled, taken when there is none: 0 or the error. */
+static int current(struct s3_upload *u) {
+  pthread_mutex_lock(&u->mu);
+  int err = u->error;
+  pthread_mutex_unlock(&u->mu);
+  if (err) return err;
+  if (!u->cur) {
+    u->cur = take_free(u);
+    if (!u->cur) return u->error;
+  }
+  return 0;
+}
+
+/* n bytes were put at the end of the current buffer: a full one goes. */
+static int filled(struct s3_upload *u, size_t n) {
+  u->cur->n += n;
+  if (u->cur->n < u->part_size) return 0;
+  if (!u->upload_id[0] && upload_start(u) != 0) return u->error;
+  return queue_current(u);
+}
+
 int s3_upload_write(struct s3_upload *u, const void *buf, size_t n) {
   const unsigned char *p = buf;
   while (n > 0) {
-    pthread_mutex_lock(&u->mu);
-    int err = u->error;
-    pthread_mutex_unlock(&u->mu);
-    if (err) return err;
-    if (!u->cur) {
-      u->cur = take_free(u);
-      if (!u->cur) return u->error;
-    }
+    int rc = current(u);
+    if (rc) return rc;
     size_t room = u->part_size - u->cur->n;
     size_t k = n < room ? n : room;
     memcpy(u->cur->p + u->cur->n, p, k);
-    u->cur->n += k;
     p += k;
     n -= k;
-    if (u->cur->n == u->part_size) {
-      if (!u->upload_id[0] && upload_start(u) != 0) return u->error;
-      int rc = queue_current(u);
-      if (rc) return rc;
-    }
+    rc = filled(u, k);
+    if (rc) return rc;
   }
   return 0;
+}
+
+void *s3_upload_room(struct s3_upload *u, size_t want) {
+  if (current(u) != 0 || u->part_size - u->cur->n < want) return NULL;
+  return u->cur->p + u->cur->n;
+}
+
+int s3_upload_commit(struct s3_upload *u, size_t n) {
+  return filled(u, n);
 }
 
 static void stop_threads(struct s3_upload *u) {
@@ -1198,16 +1341,24 @@ int s3_upload_finish(struct s3_upload *u) {
   return rc;
 }
 
-void s3_upload_abort(struct s3_upload *u) {
+int s3_upload_abort(struct s3_upload *u) {
   pthread_mutex_lock(&u->mu);
   if (!u->error) u->error = -ECANCELED;
+  __atomic_store_n(&u->cancel, 1, __ATOMIC_RELAXED);
   pthread_cond_broadcast(&u->cv);
   pthread_mutex_unlock(&u->mu);
   stop_threads(u);
+  int rc = 0;
   if (u->upload_id[0]) {
-    s3_mpu_abort(u->main, u->bucket, u->key, u->upload_id);
+    /* The store may be what failed: a short time for it. */
+    s3_client_deadline(u->main, s3_cleanup_ms(&u->cfg));
+    rc = s3_mpu_abort(u->main, u->bucket, u->key, u->upload_id);
+    if (rc == -ENOENT) rc = 0;
+    if (rc != 0 && !u->err[0])
+      snprintf(u->err, sizeof u->err, "%s", s3_error(u->main));
     u->upload_id[0] = 0;
   }
+  return rc;
 }
 
 void s3_upload_free(struct s3_upload *u) {

@@ -36,8 +36,15 @@ struct s3_config {
   char secret_key[256];
   char session_token[4096];
   int path_style;
-  int max_retries;   /* on 5xx, SlowDown and network errors; default 5 */
+  int max_retries;   /* attempts of a request that fails with a 5xx,
+                        SlowDown or a network error: AWS_MAX_ATTEMPTS, 5 */
   int list_max_keys; /* page size of listings; 0: the store's (1000) */
+  /* How long one request may go on failing, in seconds ($VDI_S3_TIMEOUT,
+   * default 60): no attempt starts after it, an attempt that moves no
+   * byte for a third of it is cut (a stalled store), and a connection
+   * that is not made in min(10 s, a third) is a failure.  So a request
+   * to a store that stalls ends within 4/3 of it. */
+  int timeout_s;
 };
 
 /* 0, or -EINVAL with a one-line reason in err (no credentials, ...). */
@@ -53,6 +60,19 @@ struct s3_client *s3_client_new(const struct s3_config *cfg);
 void s3_client_free(struct s3_client *c);
 /* The last error of this client, one line; "" if none. */
 const char *s3_error(const struct s3_client *c);
+
+/* Bounded cleanup.  What a failed backup leaves (its uploads to abort,
+ * its set to remove) is cleaned up in s3_cleanup_ms(cfg): 10 s, or
+ * timeout_s if less.  s3_client_deadline() bounds one client's requests
+ * from now on, s3_process_deadline() every client's (0: no bound); a
+ * request then gets no retry past it, is cut at it, and one asked after
+ * it fails at once; each with -ETIMEDOUT and a line saying so. */
+int s3_cleanup_ms(const struct s3_config *cfg);
+void s3_client_deadline(struct s3_client *c, int ms);
+void s3_process_deadline(int ms);
+/* A flag that, once non-zero, cuts the client's request in progress and
+ * its retries (-ECANCELED); NULL: none. */
+void s3_client_cancel_on(struct s3_client *c, const int *flag);
 
 int s3_bucket_create(struct s3_client *c, const char *bucket);
 int s3_put(struct s3_client *c, const char *bucket, const char *key,
@@ -104,8 +124,17 @@ int s3_upload_open(struct s3_upload **up, const struct s3_config *cfg,
                    const char *bucket, const char *key, size_t part_size,
                    int inflight);
 int s3_upload_write(struct s3_upload *u, const void *buf, size_t n);
+/* Writing in place (the sealed stream's chunks, without a copy): where
+ * the next `want` bytes go in the part being filled, or NULL when it has
+ * less room (or the upload failed): then use s3_upload_write().  Once n <=
+ * want bytes are there, s3_upload_commit(n) counts them as written. */
+void *s3_upload_room(struct s3_upload *u, size_t want);
+int s3_upload_commit(struct s3_upload *u, size_t n);
 int s3_upload_finish(struct s3_upload *u);
-void s3_upload_abort(struct s3_upload *u);
+/* Stops the parts in flight at once and aborts the upload within
+ * s3_cleanup_ms(): 0, or the store's error (the upload is then left
+ * open, for the next s3_mpu_cleanup()). */
+int s3_upload_abort(struct s3_upload *u);
 /* The last error of the upload, one line. */
 const char *s3_upload_error(const struct s3_upload *u);
 /* Frees an upload after finish or abort. */

@@ -20,10 +20,17 @@
  * backup aborts its uploads; a killed one leaves them open: its set is
  * listed as incomplete (from the store's list of unfinished uploads), and
  * the next backup of the database aborts them first (so two backups of one
- * database into one repository must not run at once).  Restore and verify
- * check every stripe's size, CRC-32C and stream header (and, encrypted,
- * its authentication) by reading it whole before the engine sees a byte,
- * then read the objects again range by range.
+ * database into one repository must not run at once).  Aborting, not
+ * resuming, is the policy: a backup's stream is the engine's, made once by
+ * one BACKUP statement; another BACKUP makes another stream (another set
+ * id, other pages of a live database), so the parts of a cut backup can
+ * never be continued, only thrown away.  A store that stalls is given up
+ * on in a bounded time (s3.h, timeout_s), and the cleanup of the failed
+ * backup gets s3_cleanup_ms() (the `cleaning` hook); what it cannot abort
+ * then, the next backup does.  Restore and verify check every stripe's
+ * size, CRC-32C and stream header (and, encrypted, its authentication) by
+ * reading it whole before the engine sees a byte, then read the objects
+ * again range by range.
  */
 #include "app.h"
 
@@ -41,6 +48,7 @@
 struct s3repo {
   struct s3_config cfg;
   struct s3_client *c;
+  int cleaning; /* after a failed backup (s3_cleaning) */
   char bucket[256];
   char prefix[1024]; /* "" or ending in '/' */
 };
@@ -278,7 +286,23 @@ static int s3_remove(struct repo *r, const struct repo_set *set) {
     free(k.v[i]);
   free(k.v);
   if (rc == 0) rc = s3_mpu_cleanup(s->c, s->bucket, pre, NULL);
+  if (rc != 0 && s->cleaning) {
+    app_err("%s", s3_error(s->c));
+    app_warn("what the failed backup left under s3://%s/%s could not be "
+             "removed in %d s (no manifest: it is not a backup); the next "
+             "backup of the database to this target aborts its uploads",
+             s->bucket, pre, s3_cleanup_ms(&s->cfg) / 1000);
+    return -ECANCELED;
+  }
   return rc == 0 ? 0 : told(s);
+}
+
+/* A failed backup: its uploads aborted and its set removed within
+ * s3_cleanup_ms(), however the store behaves. */
+static void s3_cleaning(struct repo *r) {
+  struct s3repo *s = S(r);
+  s->cleaning = 1;
+  s3_process_deadline(s3_cleanup_ms(&s->cfg));
 }
 
 /* ------------------------------------------------------------ manifests */
@@ -528,6 +552,7 @@ static const struct repo_ops s3_ops = {
     .stripe_create = s3_stripe_create,
     .stripe_open = s3_stripe_open,
     .put_manifest = s3_put_manifest,
+    .cleaning = s3_cleaning,
     .close = s3_close,
 };
 

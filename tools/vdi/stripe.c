@@ -197,6 +197,24 @@ static int seal_out(void *arg, const void *buf, size_t n) {
   return raw_write(arg, buf, n);
 }
 
+/* An S3 stripe's sealed chunks are made in the part buffer itself. */
+static void *seal_room(void *arg, size_t n) {
+  struct stripe *s = arg;
+  return s->placed_at = s3_upload_room(s->up, n);
+}
+
+static int seal_placed(void *arg, size_t n) {
+  struct stripe *s = arg;
+  s->crc = app_crc32c(s->crc, s->placed_at, n);
+  int rc = s3_upload_commit(s->up, n);
+  if (rc != 0) {
+    app_err("stripe %d: %s", s->index, s3_upload_error(s->up));
+    return rc;
+  }
+  s->bytes += n;
+  return 0;
+}
+
 int stripe_write(struct stripe *s, const void *buf, size_t n) {
   if (slow_write_ms) test_delay(slow_write_ms, n);
   uint64_t before =
@@ -479,6 +497,14 @@ int stripe_peek_stream(const char *path, void *buf, size_t n) {
   return rc == 0 && p.have == n ? 0 : -1;
 }
 
+int stripe_sealed_with(const struct stripe *s, char *alg, size_t alen,
+                       char *id) {
+  if (!s->seal || !stripe_key) return -1;
+  snprintf(alg, alen, "%s", seal_alg_name(seal_writer_alg(s->seal)));
+  seal_key_id_hex(stripe_key->id, id);
+  return 0;
+}
+
 int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
                      const char *bucket, const char *key, const char *name,
                      size_t part_size, int inflight) {
@@ -491,6 +517,7 @@ int stripe_create_s3(struct stripe *s, const struct s3_config *cfg,
   int rc = s3_upload_open(&s->up, cfg, bucket, key, part_size, inflight);
   if (rc == 0 && stripe_encrypt && stripe_key)
     rc = seal_writer_open(&s->seal, stripe_key, seal_out, s);
+  if (rc == 0 && s->seal) seal_writer_in_place(s->seal, seal_room, seal_placed);
   return rc;
 }
 

@@ -86,3 +86,5 @@ int app_path(char *buf, size_t n, const char *fmt, ...) {
  * that main.c needs no transfer machinery to set them. */
 const struct seal_key *stripe_key;
 int stripe_encrypt;
+const struct seal_key *app_key_file;
+char stripe_recipient[65], stripe_wrapped_key[161];
