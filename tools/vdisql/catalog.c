@@ -58,7 +58,16 @@ static const char schema[] =
     " name TEXT PRIMARY KEY, family_guid TEXT NOT NULL,"
     " recovery_model TEXT NOT NULL, lsn INTEGER NOT NULL,"
     " last_guid TEXT NOT NULL, base_guid TEXT, time_ms INTEGER NOT NULL,"
-    " page_size INTEGER NOT NULL, state TEXT NOT NULL);";
+    " page_size INTEGER NOT NULL, state TEXT NOT NULL);"
+    /* The instance's certificates (certs.h), as sys.certificates. */
+    "CREATE TABLE IF NOT EXISTS certificates("
+    " name TEXT PRIMARY KEY, certificate_id INTEGER NOT NULL UNIQUE,"
+    " principal_id INTEGER, key_length INTEGER,"
+    " pvt_key_encryption_type TEXT, pvt_key_encryption_type_desc TEXT,"
+    " is_active_for_begin_dialog INTEGER, issuer_name TEXT,"
+    " cert_serial_number TEXT, subject TEXT, expiry_date TEXT,"
+    " start_date TEXT, thumbprint TEXT NOT NULL UNIQUE,"
+    " pvt_key_last_backup_date TEXT);";
 
 static int cat_fail(vmsg *err, sqlite3 *db, const char *what) {
   vmsg_set(err, 3009,
@@ -213,7 +222,8 @@ static int authorize(void *ctx, int op, const char *a, const char *b,
     return SQLITE_OK;
   case SQLITE_READ:
     return a && (strcmp(a, "backupset") == 0 ||
-                 strcmp(a, "backupmediafamily") == 0)
+                 strcmp(a, "backupmediafamily") == 0 ||
+                 strcmp(a, "certificates") == 0)
                ? SQLITE_OK
                : SQLITE_DENY;
   default:
@@ -269,6 +279,21 @@ static char *rewrite(const char *in) {
         p += 6;
         continue;
       }
+      /* sys.certificates (also master.sys. and master..). */
+      static const char *const certs[] = {"master.sys.certificates",
+                                          "master..certificates",
+                                          "sys.certificates"};
+      int hit = 0;
+      for (int k = 0; k < 3 && !hit; k++) {
+        size_t kl = strlen(certs[k]);
+        if (strncasecmp(p, certs[k], kl) == 0 &&
+            !isalnum((unsigned char)p[kl]) && p[kl] != '_' &&
+            (p == in || !isalnum((unsigned char)p[-1]))) {
+          p += kl - strlen("certificates");
+          hit = 1;
+        }
+      }
+      if (hit) continue;
       if ((*p == 'N' || *p == 'n') && p[1] == '\'' &&
           (p == in || !isalnum((unsigned char)p[-1]))) {
         p++;

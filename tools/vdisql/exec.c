@@ -122,6 +122,9 @@ static int exec_alter(const exec_ctx *cx, const stmt *s) {
 }
 
 int exec_stmt(const exec_ctx *cx, const stmt *s) {
+  if (s->kind == ST_CREATE_MASTER_KEY || s->kind == ST_CREATE_CERT ||
+      s->kind == ST_BACKUP_CERT || s->kind == ST_DROP_CERT)
+    return exec_cert(cx, s);
   if (cx->vars && cx->vars->trancount > 0 && s->kind != ST_ALTER_RECOVERY) {
     vmsg err = {0};
     vmsg_set(&err, 3021,
