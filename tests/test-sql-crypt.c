@@ -135,6 +135,11 @@ TEST_IMPL_TIMEOUT(sql_crypt_roundtrip, 60) {
   ASSERT_UEQ(sql_digest(src, &r1), sql_digest(dst, &r2));
   ASSERT_EQ(r1, 4000);
   ASSERT(sql_integrity_ok(dst));
+  /* msdb's history records the encryptor, as SQL Server's does. */
+  q_has(a,
+        "SELECT key_algorithm, encryptor_type FROM msdb.dbo.backupset "
+        "WHERE encryptor_thumbprint LIKE '0x%'",
+        "aes_256\tCERTIFICATE");
   /* The other algorithms of SQL Server's list that are AES. */
   q_ok(a, "BACKUP DATABASE src TO DISK='e128.bak' WITH ENCRYPTION "
           "(SERVER CERTIFICATE = bk, ALGORITHM = AES_128)");

@@ -344,3 +344,26 @@ const char *vs_status_text(int st) {
   }
   return "unknown error";
 }
+
+void vs_format_thumbprint(const uint8_t t[VS_THUMBPRINT_SIZE], char *out) {
+  static const char hex[] = "0123456789ABCDEF";
+  out[0] = '0';
+  out[1] = 'x';
+  for (unsigned i = 0; i < VS_THUMBPRINT_SIZE; i++) {
+    out[2 + 2 * i] = hex[t[i] >> 4];
+    out[3 + 2 * i] = hex[t[i] & 15];
+  }
+  out[2 + 2 * VS_THUMBPRINT_SIZE] = 0;
+}
+
+const char *vs_enc_name(uint32_t alg) {
+  switch (alg) {
+  case VS_ENC_AES_128:
+    return "aes_128";
+  case VS_ENC_AES_192:
+    return "aes_192";
+  case VS_ENC_AES_256:
+    return "aes_256";
+  }
+  return NULL;
+}

@@ -178,6 +178,14 @@ uint32_t vs_peek_magic(const uint8_t *in);
 /** @brief Backup set id as 36-char GUID text (needs 37 bytes). */
 void vs_format_guid(const uint8_t id[16], char *out);
 
+/** @brief A thumbprint as SQL Server shows it: "0x" and 40 upper-case hex
+ * digits (needs 43 bytes). */
+void vs_format_thumbprint(const uint8_t t[VS_THUMBPRINT_SIZE], char *out);
+
+/** @brief "aes_256" and so on (SQL Server's key_algorithm), NULL for an
+ * unknown VS_ENC_* value. */
+const char *vs_enc_name(uint32_t alg);
+
 /** @brief A short English phrase for a vs_status. */
 const char *vs_status_text(int st);
 

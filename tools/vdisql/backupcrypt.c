@@ -64,18 +64,6 @@ typedef struct bcm {
   struct bstripe s[VS_MAX_STRIPES];
 } bcm;
 
-const char *bc_alg_name(uint32_t alg) {
-  switch (alg) {
-  case VS_ENC_AES_128:
-    return "aes_128";
-  case VS_ENC_AES_192:
-    return "aes_192";
-  case VS_ENC_AES_256:
-    return "aes_256";
-  }
-  return NULL;
-}
-
 static int set_alg(bcm *b, uint32_t alg) {
   b->alg = alg;
   switch (alg) {
@@ -119,15 +107,16 @@ static int frame_crypt(bcm *b, struct bstripe *st, const uint8_t fh[FRAME_HDR],
   return ok ? 0 : -1;
 }
 
-static void hash_of(const uint8_t *hdr, const uint8_t *krec, size_t krec_len,
-                    uint8_t out[32]) {
+static int hash_of(const uint8_t *hdr, const uint8_t *krec, size_t krec_len,
+                   uint8_t out[32]) {
   EVP_MD_CTX *c = EVP_MD_CTX_new();
   unsigned n = 0;
-  if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) ||
-      !EVP_DigestUpdate(c, hdr, VS_HEADER_SIZE) ||
-      !EVP_DigestUpdate(c, krec, krec_len) || !EVP_DigestFinal_ex(c, out, &n))
-    memset(out, 0xff, 32); /* no frame will authenticate */
+  int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+           EVP_DigestUpdate(c, hdr, VS_HEADER_SIZE) &&
+           EVP_DigestUpdate(c, krec, krec_len) &&
+           EVP_DigestFinal_ex(c, out, &n);
   EVP_MD_CTX_free(c);
+  return ok ? 0 : -1;
 }
 
 /* ---- writing ---- */
@@ -140,7 +129,12 @@ static int put(bcm *b, unsigned i, const void *p, size_t n) {
 static int emit_header(bcm *b, unsigned i) {
   struct bstripe *st = &b->s[i];
   st->lindex = le_get32(st->hdr + 32); /* stripe_index (vstream.c) */
-  hash_of(st->hdr, b->krec, b->krec_len, st->hash);
+  if (hash_of(st->hdr, b->krec, b->krec_len, st->hash) != 0) {
+    vmsg_set(b->m.err, 701,
+             "There is insufficient system memory to run "
+             "BACKUP.");
+    return -1;
+  }
   return put(b, i, st->hdr, VS_HEADER_SIZE) || put(b, i, b->krec, b->krec_len)
              ? -1
              : 0;
@@ -365,7 +359,11 @@ static int read_key(bcm *b, unsigned i) {
   vs_header h = b->h;
   h.stripe_index = st->lindex;
   vs_header_encode(&h, hdr);
-  hash_of(hdr, rec, KREC_FIXED + wl + 4u, st->hash);
+  if (hash_of(hdr, rec, KREC_FIXED + wl + 4u, st->hash) != 0) {
+    vmsg_set(b->m.err, 701,
+             "There is insufficient system memory to run RESTORE.");
+    return -1;
+  }
   st->key_read = 1;
   return 0;
 }

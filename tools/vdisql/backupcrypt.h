@@ -34,7 +34,4 @@ media_t *bc_reader(media_t *inner, const vs_header *h, const unsigned *order,
  * certificate opens this backup.  @return 0 or -1 (error in m->err). */
 int bc_check_key(media_t *m);
 
-/** "aes_256" and so on, as RESTORE HEADERONLY's KeyAlgorithm. */
-const char *bc_alg_name(uint32_t alg);
-
 #endif

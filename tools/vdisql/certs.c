@@ -119,13 +119,6 @@ static uint8_t *read_file(const char *path, size_t *len) {
   return buf;
 }
 
-void certs_thumb_text(const uint8_t thumb[VS_THUMBPRINT_SIZE], char *out) {
-  out[0] = '0';
-  out[1] = 'x';
-  for (unsigned i = 0; i < VS_THUMBPRINT_SIZE; i++)
-    snprintf(out + 2 + 2 * i, 3, "%02X", thumb[i]);
-}
-
 /* ---- the master key ---- */
 
 static int gcm(int enc, const uint8_t key[32], const uint8_t *in, uint8_t *out,
@@ -344,7 +337,7 @@ static void thumb_of(X509 *x, uint8_t t[VS_THUMBPRINT_SIZE], char *text) {
   uint8_t md[EVP_MAX_MD_SIZE];
   X509_digest(x, EVP_sha1(), md, &len);
   memcpy(t, md, VS_THUMBPRINT_SIZE);
-  certs_thumb_text(t, text);
+  vs_format_thumbprint(t, text);
 }
 
 static int pem_key(EVP_PKEY *pk, const char *pass, uint8_t **out, size_t *len) {
@@ -628,7 +621,7 @@ EVP_PKEY *certs_private(const char *inst_dir,
                         const uint8_t thumb[VS_THUMBPRINT_SIZE], vmsg *err) {
   struct row r;
   char text[48];
-  certs_thumb_text(thumb, text);
+  vs_format_thumbprint(thumb, text);
   if (row_find(inst_dir, text, 1, &r) != 1) {
     vmsg_set(err, 33111, "Cannot find server certificate with thumbprint '%s'.",
              text);

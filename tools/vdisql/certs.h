@@ -57,7 +57,4 @@ EVP_PKEY *certs_public(const char *inst_dir, const char *name,
 EVP_PKEY *certs_private(const char *inst_dir,
                         const uint8_t thumb[VS_THUMBPRINT_SIZE], vmsg *err);
 
-/** "0x" and 40 upper-case hex digits (needs 43 bytes). */
-void certs_thumb_text(const uint8_t thumb[VS_THUMBPRINT_SIZE], char *out);
-
 #endif

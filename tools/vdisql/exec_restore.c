@@ -66,7 +66,7 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
   vs_format_guid(h->set_id, guid);
   const int enc = (h->flags & VS_F_ENCRYPTED) != 0;
   char thumb[48];
-  if (enc) certs_thumb_text(h->enc_thumbprint, thumb);
+  if (enc) vs_format_thumbprint(h->enc_thumbprint, thumb);
   const int has_fam = memcmp(h->family_id, zero, 16) != 0;
   const int has_base = memcmp(h->diff_base_id, zero, 16) != 0;
   if (has_fam) vs_format_guid(h->family_id, fam);
@@ -163,7 +163,7 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
                        has_base ? dbase : NULL,
                        type_text(h),
                        guid,
-                       enc ? bc_alg_name(h->enc_algorithm) : NULL,
+                       enc ? vs_enc_name(h->enc_algorithm) : NULL,
                        enc ? thumb : NULL,
                        enc ? "CERTIFICATE" : NULL};
   const int n = (int)(sizeof head / sizeof head[0]);
