@@ -11,6 +11,7 @@
 
 #include "certs.h"
 #include "guard.h"
+#include "timefmt.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -41,31 +42,21 @@ static int resolve(const exec_ctx *cx, const char *in, int writing, char *out,
   return 0;
 }
 
-/* 'YYYYMMDD' or 'YYYY-MM-DD', optionally ' HH:MM[:SS]', as UTC. */
+/* 'YYYYMMDD' or 'YYYY-MM-DD', optionally with a time ' HH:MM:SS' or
+ * 'THH:MM:SS[.mmm]', local time (timefmt.h reads the full form). */
 static int parse_date(const char *text, int64_t *out) {
-  struct tm tm;
-  int y, mo, d, h = 0, mi = 0, sec = 0, used = 0;
-  memset(&tm, 0, sizeof tm);
-  if (sscanf(text, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3 &&
-      sscanf(text, "%4d%2d%2d%n", &y, &mo, &d, &used) != 3)
-    return -1;
-  const char *rest = text + used;
-  if (*rest == ' ' || *rest == 'T') {
-    int k = sscanf(rest + 1, "%2d:%2d:%2d", &h, &mi, &sec);
-    if (k < 2) return -1;
-  } else if (*rest) {
-    return -1;
-  }
-  if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-      mi > 59 || sec > 59)
-    return -1;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  *out = (int64_t)timegm(&tm);
+  char full[64];
+  int64_t ms;
+  size_t n = strlen(text);
+  if (n == 8 && strspn(text, "0123456789") == 8)
+    snprintf(full, sizeof full, "%.4s-%.2s-%.2sT00:00:00", text, text + 4,
+             text + 6);
+  else if (n == 10)
+    snprintf(full, sizeof full, "%sT00:00:00", text);
+  else
+    snprintf(full, sizeof full, "%.63s", text);
+  if (time_parse_ms(full, &ms) != 0 || ms < 0) return -1;
+  *out = ms / 1000;
   return 0;
 }
 

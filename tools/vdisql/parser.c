@@ -47,20 +47,24 @@ static int expect_punct(pstate *ps, char c) {
   return 0;
 }
 
+/* Msg 103 for an identifier over SQL Server's 128 bytes (or @p outsz). */
+static int too_long(pstate *ps, const tok *t, size_t outsz) {
+  size_t len = strlen(t->text);
+  if (len <= 128 && len < outsz) return 0;
+  vmsg_setl(ps->err, 103, 15, t->line,
+            "The identifier that starts with '%.128s' is too long. Maximum "
+            "length is 128.",
+            t->text);
+  return -1;
+}
+
 /* A database name: word, [bracketed], "quoted" or 'quoted'. */
 static int parse_name(pstate *ps, char *out, size_t outsz) {
   const tok *t = cur(ps);
   if (t->kind != T_WORD && t->kind != T_QID && t->kind != T_STR)
     return syntax(ps, t);
-  size_t len = strlen(t->text);
-  if (len == 0) return syntax(ps, t);
-  if (len > 128 || len >= outsz) {
-    vmsg_setl(ps->err, 103, 15, t->line,
-              "The identifier that starts with '%.128s' is too long. Maximum "
-              "length is 128.",
-              t->text);
-    return -1;
-  }
+  if (t->text[0] == 0) return syntax(ps, t);
+  if (too_long(ps, t, outsz)) return -1;
   /* The name becomes a file name in the instance directory, and names
    * starting with '.' there are the instance's own. */
   int bad = t->text[0] == '.' || strchr(t->text, '/') != NULL;
@@ -165,13 +169,7 @@ static int parse_ident(pstate *ps, char *out, size_t outsz) {
   const tok *t = cur(ps);
   if ((t->kind != T_WORD && t->kind != T_QID) || t->text[0] == 0)
     return syntax(ps, t);
-  if (strlen(t->text) > 128 || strlen(t->text) >= outsz) {
-    vmsg_setl(ps->err, 103, 15, t->line,
-              "The identifier that starts with '%.128s' is too long. Maximum "
-              "length is 128.",
-              t->text);
-    return -1;
-  }
+  if (too_long(ps, t, outsz)) return -1;
   snprintf(out, outsz, "%s", t->text);
   next(ps);
   return 0;
@@ -198,12 +196,19 @@ static int parse_strdup(pstate *ps, char **out) {
   return 0;
 }
 
+/* After an item of a list: 1 (and past it) at a ',', else 0. */
+static int more_items(pstate *ps) {
+  if (!is_punct(cur(ps), ',')) return 0;
+  next(ps);
+  return 1;
+}
+
 /* ENCRYPTION (ALGORITHM = AES_256, SERVER CERTIFICATE = name), the two in
  * either order. */
 static int parse_encryption(pstate *ps, stmt *s) {
   if (expect_punct(ps, '(')) return -1;
   int have_alg = 0;
-  for (;;) {
+  do {
     const tok *t = next(ps);
     if (tok_is(t, "ALGORITHM")) {
       if (expect_punct(ps, '=')) return -1;
@@ -238,9 +243,7 @@ static int parse_encryption(pstate *ps, stmt *s) {
     } else {
       return syntax(ps, t);
     }
-    if (!is_punct(cur(ps), ',')) break;
-    next(ps);
-  }
+  } while (more_items(ps));
   if (expect_punct(ps, ')')) return -1;
   if (!have_alg || !s->cert[0]) return syntax(ps, cur(ps));
   return 0;
@@ -252,7 +255,7 @@ static int parse_private_key(pstate *ps, stmt *s, const char *verb) {
   if (expect_word(ps, "PRIVATE") || expect_word(ps, "KEY") ||
       expect_punct(ps, '('))
     return -1;
-  for (;;) {
+  do {
     const tok *t = next(ps);
     if (tok_is(t, "FILE")) {
       if (parse_strdup(ps, &s->key_file)) return -1;
@@ -263,9 +266,7 @@ static int parse_private_key(pstate *ps, stmt *s, const char *verb) {
     } else {
       return syntax(ps, t);
     }
-    if (!is_punct(cur(ps), ',')) break;
-    next(ps);
-  }
+  } while (more_items(ps));
   if (expect_punct(ps, ')')) return -1;
   if (!s->key_file || !s->password) return syntax(ps, cur(ps));
   return 0;
@@ -300,7 +301,7 @@ static int parse_create(pstate *ps, stmt *s) {
     return -1;
   }
   if (expect_word(ps, "WITH")) return -1;
-  for (;;) {
+  do {
     const tok *t = next(ps);
     if (tok_is(t, "SUBJECT")) {
       if (parse_strdup(ps, &s->subject)) return -1;
@@ -314,9 +315,7 @@ static int parse_create(pstate *ps, stmt *s) {
     } else {
       return syntax(ps, t);
     }
-    if (!is_punct(cur(ps), ',')) break;
-    next(ps);
-  }
+  } while (more_items(ps));
   if (!s->subject) return syntax(ps, cur(ps));
   return 0;
 }
