@@ -54,6 +54,7 @@ typedef struct bcm {
   size_t key_len;
   uint8_t key[32];
   int have_key;
+  int keyed; /* ctx holds the key schedule (set once have_key) */
   uint8_t krec[KREC_FIXED + MAX_WRAPPED + 4]; /* writer: the key record */
   size_t krec_len;
   vs_header h;        /* reader: the set's header */
@@ -92,8 +93,12 @@ static int frame_crypt(bcm *b, struct bstripe *st, const uint8_t fh[FRAME_HDR],
   memcpy(aad, st->hash, 32);
   le_put64(aad + 32, st->seq);
   memcpy(aad + 40, fh, FRAME_HDR);
-  ok = EVP_CipherInit_ex(b->ctx, b->cipher, NULL, b->key, nonce, enc) &&
+  /* The key schedule once; each frame sets only its nonce. */
+  ok = (b->keyed ||
+        EVP_CipherInit_ex(b->ctx, b->cipher, NULL, b->key, NULL, enc)) &&
+       EVP_CipherInit_ex(b->ctx, NULL, NULL, NULL, nonce, enc) &&
        EVP_CipherUpdate(b->ctx, NULL, &n, aad, sizeof aad);
+  b->keyed = ok;
   if (enc)
     ok =
         ok && EVP_CipherUpdate(b->ctx, b->ct, &n, st->buf, (int)len) &&
