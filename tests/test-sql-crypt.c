@@ -280,6 +280,7 @@ TEST_IMPL_TIMEOUT(sql_crypt_refusals, 60) {
   sub(src, a, "src.db");
   sql_make_db(src, 100, 4096, 0, 1);
   q_msg(a, "CREATE CERTIFICATE bk WITH SUBJECT = 'x'", 15581);
+  q_msg(a, "DROP MASTER KEY", 15581);
   q_msg(a, "BACKUP DATABASE src TO DISK='n.bak' " ENC, 15151);
   sub(p, a, "n.bak");
   ASSERT_EQ(sql_fsize(p), -1); /* nothing written */
@@ -319,6 +320,15 @@ TEST_IMPL_TIMEOUT(sql_crypt_refusals, 60) {
   char sql[4400];
   snprintf(sql, sizeof sql, "CREATE CERTIFICATE pubonly FROM FILE = '%s'", p);
   q_msg(a, sql, 15208);
+  /* The master key goes only after every certificate it encrypts. */
+  q_msg(a, "DROP MASTER KEY", 15580);
+  q_ok(a, "DROP CERTIFICATE bk");
+  q_msg(a, "DROP MASTER KEY", 15580);
+  q_ok(a, "DROP CERTIFICATE c2");
+  q_ok(a, "DROP MASTER KEY");
+  q_msg(a, "CREATE CERTIFICATE c3 WITH SUBJECT = 'x'", 15581);
+  q_ok(a, "CREATE MASTER KEY ENCRYPTION BY PASSWORD = 'New#key-2'");
+  q_ok(a, "CREATE CERTIFICATE c3 WITH SUBJECT = 'x'");
   return 0;
 }
 

@@ -164,7 +164,7 @@ static int master_key(const char *inst_dir, char pass[2 * MK_LEN + 1],
     for (unsigned i = 0; i < MK_LEN; i++)
       snprintf(pass + 2 * i, 3, "%02x", mk[i]);
     rc = 0;
-  } else if (f || svc) {
+  } else if (f) {
     vmsg_set(err, 15466, "An error occurred during decryption.");
   } else {
     no_master_key(err);
@@ -219,7 +219,51 @@ out:
   return rc;
 }
 
+static int any_certificate(const char *inst_dir, char *name, size_t n);
+
+int certs_drop_master_key(const char *inst_dir, vmsg *err) {
+  char p2[PATH_MAX + 32], name[129];
+  if (store_path(inst_dir, "master.key", p2, sizeof p2) ||
+      access(p2, F_OK) != 0) {
+    no_master_key(err);
+    return -1;
+  }
+  int any = any_certificate(inst_dir, name, sizeof name);
+  if (any != 0) {
+    vmsg_set(err, 15580,
+             "Cannot drop master key because certificate '%s' is encrypted "
+             "by it.",
+             any > 0 ? name : "?");
+    return -1;
+  }
+  if (unlink(p2) != 0) return vmsg_os_error(err, "remove", p2);
+  return 0;
+}
+
 /* ---- the catalog rows ---- */
+
+/* 1 and the name of a certificate if there is one, 0 if none, -1 on
+ * error. */
+static int any_certificate(const char *inst_dir, char *name, size_t n) {
+  sqlite3 *db = catalog_open(inst_dir);
+  sqlite3_stmt *st = NULL;
+  int rc = -1;
+  if (db && sqlite3_prepare_v2(db,
+                               "SELECT name FROM certificates ORDER BY "
+                               "certificate_id LIMIT 1",
+                               -1, &st, NULL) == SQLITE_OK) {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+      snprintf(name, n, "%s", (const char *)sqlite3_column_text(st, 0));
+      rc = 1;
+    } else if (s == SQLITE_DONE) {
+      rc = 0;
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rc;
+}
 
 struct row {
   char name[129];

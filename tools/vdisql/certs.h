@@ -22,6 +22,10 @@
 int certs_create_master_key(const char *inst_dir, const char *password,
                             vmsg *err);
 
+/** DROP MASTER KEY: Msg 15580 while a certificate's private key is
+ * encrypted by it (SQL Server's rule), 15581 when there is none. */
+int certs_drop_master_key(const char *inst_dir, vmsg *err);
+
 /** CREATE CERTIFICATE @p name WITH SUBJECT = @p subject: a new RSA 2048
  * key pair and a self-signed X.509 certificate valid from @p start to
  * @p expiry (Unix seconds).  Msg 15581 without a master key, 15232 when

@@ -135,7 +135,8 @@ int exec_stmt(const exec_ctx *cx, const stmt *s) {
 
 static int exec_one(const exec_ctx *cx, const stmt *s) {
   if (s->kind == ST_CREATE_MASTER_KEY || s->kind == ST_CREATE_CERT ||
-      s->kind == ST_BACKUP_CERT || s->kind == ST_DROP_CERT)
+      s->kind == ST_BACKUP_CERT || s->kind == ST_DROP_CERT ||
+      s->kind == ST_DROP_MASTER_KEY)
     return exec_cert(cx, s);
   if (cx->vars && cx->vars->trancount > 0 && s->kind != ST_ALTER_RECOVERY) {
     vmsg err = {0};

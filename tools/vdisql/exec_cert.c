@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * exec_cert.c - the certificate statements: CREATE MASTER KEY, CREATE
- * CERTIFICATE (self-signed or FROM FILE), BACKUP CERTIFICATE and DROP
- * CERTIFICATE, over the store of certs.h.  File names are resolved as
+ * exec_cert.c - the certificate statements: CREATE and DROP MASTER KEY,
+ * CREATE CERTIFICATE (self-signed or FROM FILE), BACKUP CERTIFICATE and
+ * DROP CERTIFICATE, over the store of certs.h.  File names are resolved as
  * DISK paths are: relative to the instance directory, and for an instance
  * confined to its backup directories (guard.h); a certificate is never
  * written over a file of the instance.
@@ -103,6 +103,9 @@ int exec_cert(const exec_ctx *cx, const stmt *s) {
     break;
   case ST_DROP_CERT:
     rc = certs_drop(cx->inst_dir, s->cert, &err);
+    break;
+  case ST_DROP_MASTER_KEY:
+    rc = certs_drop_master_key(cx->inst_dir, &err);
     break;
   }
   return rc ? cert_fail(&err, s) : 0;

@@ -520,6 +520,11 @@ static int parse_stmt(pstate *ps, stmt *s) {
   if (tok_is(t, "ALTER")) return parse_alter(ps, s);
   if (tok_is(t, "CREATE")) return parse_create(ps, s);
   if (tok_is(t, "DROP")) {
+    if (tok_is(cur(ps), "MASTER")) {
+      next(ps);
+      s->kind = ST_DROP_MASTER_KEY;
+      return expect_word(ps, "KEY");
+    }
     if (expect_word(ps, "CERTIFICATE")) return -1;
     s->kind = ST_DROP_CERT;
     return parse_ident(ps, s->cert, sizeof s->cert);
@@ -664,6 +669,8 @@ const char *stmt_verb(int kind) {
     return "BACKUP CERTIFICATE";
   case ST_DROP_CERT:
     return "DROP CERTIFICATE";
+  case ST_DROP_MASTER_KEY:
+    return "DROP MASTER KEY";
   }
   return "?";
 }

@@ -18,6 +18,7 @@
  *   BACKUP CERTIFICATE name TO FILE = 'f'
  *     [WITH PRIVATE KEY (FILE = 'k', ENCRYPTION BY PASSWORD = 'pw')]
  *   DROP CERTIFICATE name
+ *   DROP MASTER KEY
  * BACKUP's options include ENCRYPTION (ALGORITHM = AES_256,
  * SERVER CERTIFICATE = name).
  */
@@ -41,7 +42,8 @@ enum stmt_kind {
   ST_CREATE_MASTER_KEY,
   ST_CREATE_CERT, /* self-signed, or FROM FILE (cert_file set) */
   ST_BACKUP_CERT,
-  ST_DROP_CERT
+  ST_DROP_CERT,
+  ST_DROP_MASTER_KEY
 };
 enum dev_kind { DEV_DISK, DEV_VIRTUAL };
 
