@@ -219,51 +219,9 @@ out:
   return rc;
 }
 
-static int any_certificate(const char *inst_dir, char *name, size_t n);
-
-int certs_drop_master_key(const char *inst_dir, vmsg *err) {
-  char p2[PATH_MAX + 32], name[129];
-  if (store_path(inst_dir, "master.key", p2, sizeof p2) ||
-      access(p2, F_OK) != 0) {
-    no_master_key(err);
-    return -1;
-  }
-  int any = any_certificate(inst_dir, name, sizeof name);
-  if (any != 0) {
-    vmsg_set(err, 15580,
-             "Cannot drop master key because certificate '%s' is encrypted "
-             "by it.",
-             any > 0 ? name : "?");
-    return -1;
-  }
-  if (unlink(p2) != 0) return vmsg_os_error(err, "remove", p2);
-  return 0;
-}
-
 /* ---- the catalog rows ---- */
 
-/* 1 and the name of a certificate if there is one, 0 if none, -1 on
- * error. */
-static int any_certificate(const char *inst_dir, char *name, size_t n) {
-  sqlite3 *db = catalog_open(inst_dir);
-  sqlite3_stmt *st = NULL;
-  int rc = -1;
-  if (db && sqlite3_prepare_v2(db,
-                               "SELECT name FROM certificates ORDER BY "
-                               "certificate_id LIMIT 1",
-                               -1, &st, NULL) == SQLITE_OK) {
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-      snprintf(name, n, "%s", (const char *)sqlite3_column_text(st, 0));
-      rc = 1;
-    } else if (s == SQLITE_DONE) {
-      rc = 0;
-    }
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return rc;
-}
+enum { ROW_BY_NAME, ROW_BY_THUMB, ROW_ANY }; /* row_find's look-ups */
 
 struct row {
   char name[129];
@@ -271,21 +229,23 @@ struct row {
   char subject[4096];
 };
 
-/* Find a row by name (@p by_thumb 0) or by thumbprint text.  1 found, 0
- * not, -1 error. */
-static int row_find(const char *inst_dir, const char *key, int by_thumb,
+/* Find a row by name, by thumbprint text, or the first of any (@p key
+ * NULL).  1 found, 0 not, -1 error. */
+static int row_find(const char *inst_dir, const char *key, int by,
                     struct row *r) {
+  static const char *const sql[] = {
+      "SELECT name, thumbprint, subject FROM certificates WHERE name = ?1",
+      "SELECT name, thumbprint, subject FROM certificates WHERE "
+      "thumbprint = ?1",
+      "SELECT name, thumbprint, subject FROM certificates ORDER BY "
+      "certificate_id LIMIT 1"};
   sqlite3 *db = catalog_open(inst_dir);
   sqlite3_stmt *st = NULL;
   int rc = -1;
   if (!db) return -1;
-  const char *sql =
-      by_thumb ? "SELECT name, thumbprint, subject FROM certificates WHERE "
-                 "thumbprint = ?1"
-               : "SELECT name, thumbprint, subject FROM certificates WHERE "
-                 "name = ?1";
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-      sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT) == SQLITE_OK) {
+  if (sqlite3_prepare_v2(db, sql[by], -1, &st, NULL) == SQLITE_OK &&
+      (by == ROW_ANY ||
+       sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT) == SQLITE_OK)) {
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
       snprintf(r->name, sizeof r->name, "%s",
@@ -376,6 +336,26 @@ static void row_exec(const char *inst_dir, const char *sql, const char *name) {
 
 /* ---- the statements ---- */
 
+int certs_drop_master_key(const char *inst_dir, vmsg *err) {
+  char p2[PATH_MAX + 32];
+  struct row r;
+  if (store_path(inst_dir, "master.key", p2, sizeof p2) ||
+      access(p2, F_OK) != 0) {
+    no_master_key(err);
+    return -1;
+  }
+  int any = row_find(inst_dir, NULL, ROW_ANY, &r);
+  if (any != 0) {
+    vmsg_set(err, 15580,
+             "Cannot drop master key because certificate '%s' is encrypted "
+             "by it.",
+             any > 0 ? r.name : "?");
+    return -1;
+  }
+  if (unlink(p2) != 0) return vmsg_os_error(err, "remove", p2);
+  return 0;
+}
+
 static void thumb_of(X509 *x, uint8_t t[VS_THUMBPRINT_SIZE], char *text) {
   unsigned len = 0;
   uint8_t md[EVP_MAX_MD_SIZE];
@@ -405,9 +385,9 @@ static int store(const char *inst_dir, const char *name, X509 *x, EVP_PKEY *pk,
       key[PATH_MAX + 64];
   uint8_t t[VS_THUMBPRINT_SIZE];
   struct row r;
-  int found = row_find(inst_dir, name, 0, &r);
+  int found = row_find(inst_dir, name, ROW_BY_NAME, &r);
   thumb_of(x, t, thumb);
-  if (found == 0) found = row_find(inst_dir, thumb, 1, &r);
+  if (found == 0) found = row_find(inst_dir, thumb, ROW_BY_THUMB, &r);
   if (found != 0) {
     vmsg_set(err, 15232,
              "A certificate with name '%s' already exists or this certificate "
@@ -590,7 +570,7 @@ static void not_found(vmsg *err, const char *verb, const char *name) {
 int certs_export(const char *inst_dir, const char *name, const char *cert_file,
                  const char *key_file, const char *password, vmsg *err) {
   struct row r;
-  if (row_find(inst_dir, name, 0, &r) != 1) {
+  if (row_find(inst_dir, name, ROW_BY_NAME, &r) != 1) {
     not_found(err, "find", name);
     return -1;
   }
@@ -631,7 +611,7 @@ int certs_export(const char *inst_dir, const char *name, const char *cert_file,
 int certs_drop(const char *inst_dir, const char *name, vmsg *err) {
   struct row r;
   char file[64], path[PATH_MAX + 64];
-  if (row_find(inst_dir, name, 0, &r) != 1) {
+  if (row_find(inst_dir, name, ROW_BY_NAME, &r) != 1) {
     not_found(err, "drop", name);
     return -1;
   }
@@ -649,7 +629,7 @@ EVP_PKEY *certs_public(const char *inst_dir, const char *name,
                        uint8_t thumb[VS_THUMBPRINT_SIZE], vmsg *err) {
   struct row r;
   char text[48];
-  if (row_find(inst_dir, name, 0, &r) != 1) {
+  if (row_find(inst_dir, name, ROW_BY_NAME, &r) != 1) {
     not_found(err, "find", name);
     return NULL;
   }
@@ -666,7 +646,7 @@ EVP_PKEY *certs_private(const char *inst_dir,
   struct row r;
   char text[48];
   vs_format_thumbprint(thumb, text);
-  if (row_find(inst_dir, text, 1, &r) != 1) {
+  if (row_find(inst_dir, text, ROW_BY_THUMB, &r) != 1) {
     vmsg_set(err, 33111, "Cannot find server certificate with thumbprint '%s'.",
              text);
     return NULL;
