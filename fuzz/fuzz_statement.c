@@ -55,7 +55,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else {
     for (size_t i = 0; i < sl.n; i++) {
       const stmt *s = &sl.v[i];
+      FZ_CHECK(terminated(s->cert, sizeof s->cert));
+      if (s->kind >= ST_CREATE_MASTER_KEY && s->kind <= ST_DROP_MASTER_KEY) {
+        /* The certificate statements: no devices; what each needs. */
+        FZ_CHECK(s->ndev == 0);
+        FZ_CHECK(s->kind == ST_CREATE_MASTER_KEY ? s->password != NULL
+                 : s->kind == ST_DROP_MASTER_KEY ? s->cert[0] == 0
+                                                 : s->cert[0] != 0);
+        FZ_CHECK(s->kind != ST_BACKUP_CERT || s->cert_file != NULL);
+        FZ_CHECK(s->kind != ST_CREATE_CERT || s->cert_file || s->subject);
+        FZ_CHECK(!s->key_file ==
+                 !(s->password && s->kind != ST_CREATE_MASTER_KEY));
+        (void)stmt_verb(s->kind);
+        continue;
+      }
       FZ_CHECK(s->kind >= ST_BACKUP_DB && s->kind <= ST_FILELISTONLY);
+      FZ_CHECK(!s->enc_alg ||
+               ((s->kind == ST_BACKUP_DB || s->kind == ST_BACKUP_LOG) &&
+                s->cert[0]));
       FZ_CHECK(s->dev_kind == DEV_DISK || s->dev_kind == DEV_VIRTUAL);
       FZ_CHECK(s->ndev >= 1 && s->ndev <= MAX_DEVICES);
       for (int k = 0; k < s->ndev; k++)

@@ -10,6 +10,10 @@
  *     own: the result must be success, or a damage / format message (Msg
  *     3189, 3241, 3132); pages reach the sink only in order, each once,
  *     and on success all of them;
+ *     an encrypted set (BACKUP ... WITH ENCRYPTION) is read through the
+ *     decrypting media of backupcrypt.c with the private key of the
+ *     instance's certificate "fz" (a fixed test key, below): Msg 33111 for
+ *     another certificate;
  *   - from files, by running a real statement in process (exec_stmt with
  *     DISK devices, as `vdisql -Q` would): RESTORE VERIFYONLY, RESTORE
  *     HEADERONLY, or RESTORE DATABASE ... WITH REPLACE over an existing
@@ -23,11 +27,15 @@
  */
 #include "fuzz_helpers.h"
 
+#include "backupcrypt.h"
+#include "certs.h"
 #include "crc32c.h"
 #include "exec.h"
 #include "stream.h"
 
 #include <dirent.h>
+#include <ftw.h>
+#include <openssl/err.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +43,64 @@
 #include <zstd.h>
 
 #define MAXSTRIPES 3
+
+/* The instance's certificate "fz", for encrypted inputs: a key made for
+ * this fuzzer and published with it, protecting nothing (its PKCS#8
+ * password is "fuzz").  The seeds enc-* were encrypted for it. */
+static const char fz_cert[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIDLzCCAhegAwIBAgIUNbdlIb/ochPp/FBzEtvCme7if7IwDQYJKoZIhvcNAQEL\n"
+    "BQAwJjEkMCIGA1UEAwwbb3BlbnZkaSBmdXp6IChub3QgYSBzZWNyZXQpMCAXDTI2\n"
+    "MTIwNzAxMjAyM1oYDzIxMjYxMTEzMDEyMDIzWjAmMSQwIgYDVQQDDBtvcGVudmRp\n"
+    "IGZ1enogKG5vdCBhIHNlY3JldCkwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEK\n"
+    "AoIBAQDLt5Nu4pWr6N/OeD7wUMo0iMYv7UEGGqdG6NdrWNmwLfTOQrVObPlIFwO6\n"
+    "Q6ykbmlDI3PDOEL09S8k+VGjxgR0ZiTIPf4ApB+9E/maXdZZZ5pd1BS0if/wUkig\n"
+    "2qW+SBH5HSK/p1+6BdQRhmdzaBjbHYAC3AflTFguDozVFbyhUhs/spGHC+dHRwVT\n"
+    "/fyPXrZl0Z+Gds27faIFtwx3jfslfJF+kYTzEuL8yFEZ8j3cAHexseswjWbCS3Zb\n"
+    "A/NAsFJCLiEqSGYYC4AcDqMX1bln0KES3Br5m0MwCz33GWBQZBTNa/piCBJA5OC9\n"
+    "hu4DV2YHfaMWuxrTtYUcxvi1i1XXAgMBAAGjUzBRMB0GA1UdDgQWBBS1U6o6etFU\n"
+    "4lbSaLNAxS5X6hSz7jAfBgNVHSMEGDAWgBS1U6o6etFU4lbSaLNAxS5X6hSz7jAP\n"
+    "BgNVHRMBAf8EBTADAQH/MA0GCSqGSIb3DQEBCwUAA4IBAQAxRCwBdLKuMEoyyw2i\n"
+    "0eSOIHZnpq3dydRxR9vCaAjgDkyoYRHjvcuqR2z0PrjmAEwuUxfpX5stY8cq7P8x\n"
+    "nzisf/aaRzN9afQYw/PmBOtBFYl25urkun98JqQD5+1aXXMx0peOkmmX4uzI6GKE\n"
+    "zpjeaK1ZMQfeDS/YTunPMfto6DL3ekvPUISvLodLGtuSFTBp34U3NVxpK6HU3R5p\n"
+    "KtXX9Nuw4h/Rt10VxYv2r6gjj56bWIfuwNjT9DLsw0w/dqri+LkXVCnB89AvOTur\n"
+    "PcJTeYjg2XrtdEsWIGxysYL3DWXgleG7wSGoU4iwDDV3IgWGnwUpIPTDFnvCXdGa\n"
+    "h7uY\n"
+    "-----END CERTIFICATE-----\n";
+static const char fz_key[] =
+    "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+    "MIIFLTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI06bY/zX82CQCAggA\n"
+    "MAwGCCqGSIb3DQIJBQAwHQYJYIZIAWUDBAEqBBB4dQ6tLwMQ2u/uWeysWXPJBIIE\n"
+    "0EC0KhzzOunpDP8jFunv+aQ1scvgvdAqn1rZoRfdRI8ov591qctrQb0WXHZZY0e2\n"
+    "E750FlDIFVS2p4WgC2iV4Ychn/kFSJvalAyj/tvibA7zVoTXGBwUZQUdBT1+0NXT\n"
+    "ssFjVoEkIKRJjRHXbmn2PsO8AeUtHG8wWQTpjtx09z8tewSREwIOr1zdMqVTenfc\n"
+    "pEmlgHwQ40/YijTL6VG2HJXXJirhW5+TM3cDMBPqLvuh6e/jb/nuBMKQrNxQxTHF\n"
+    "TVmK22tw2aoOp1uvJSZv2UNFW8Dj9wf4GkjvsCHGjSscqiKGyHChBzsHBqBjnnDZ\n"
+    "E1PkgN9oxeSl6oIq2RdovXA2j4RKeqYYHpb2XqDZhuBB/wyRV0YkY1Bye6RXG9cS\n"
+    "JsaDUoFh8fVgiIxHrKpJ/yzUlKH01RD7GV/UFkU+p0lEVx3b+TCFJ+4ujx9SCjjf\n"
+    "rKF8ZIuuXcAWuz6x3+l/UVZarO/cOZejE7yWFOp52xBDLw8FTItWQtDEjbuRkn1G\n"
+    "VcbhdyKGvhCgxSbIn/0LppUpnXnXgmUI8FN3+6egmnvKIW3VfuGfUFIIvwMXhKv0\n"
+    "JTrT4TfCUNHI7UGssunAWJiMOB7FlnoY1KftZoqwd4V0pzSezIyEbSYR6lIMrMpN\n"
+    "o0Ro3Sc0ZprEReo70qWfO/GngDZnp8F6ohz70MTePIEMehgXute3Dwxh5r0L6I44\n"
+    "GMOAsFN9MTow9EvE6MPsj4Y09mJLihcRcT/Kzu2cJMHQJTyDVrGocbMERx4aUTE9\n"
+    "wF4BHTPJtt/diPiP3noHARV+g2jP8NMSDQ31UoMnjim+41Wmq7ORpciYvDyvqVA9\n"
+    "LRaXTJ1mEcl35j8MSmu/UUnocLIYDc5ZbywFQCLKRSupu4RIhzAbH3BQjrbm/Vdb\n"
+    "ecP78m3QZbrmRIsJLC7PQQ8Y4s/3Yk26YaiT0rn9Rh15Hk1puw0Q4Rvx4QMZ3u6D\n"
+    "jal/TssUAtj1fhupN7vjqlaOnrufDYg3D6uHqVZ3K8N4ZChPUPtV28nYTzf59jGy\n"
+    "qPKucdBS9FG3SNcuJr0KWOeYWovKENnxVBpw1Cpnk7/jortOPC5L+6SMH37UqJod\n"
+    "0CRw9EyOdz8111NYxMh1EcbkcbH8jwXkypCipO+msL7NzINYlPvSQzEXCZaVOlZ2\n"
+    "cphTMJaQh/T7YlYFA6lShkQHRhSNkqF09m3OQqiCC9yIWYGVebyjB7mApApBg5LI\n"
+    "WUQF7dq8WxUi0O+x5b1ik5cnMyYK0G5bjMBfkl0GqgY+NttPykZp2Thn34GaPAOa\n"
+    "IsfT4gpwKIosxgJGQiwMfpVnF4c8qks80mhwVv1jLu7wBs10tHgyHasXdYVnXqsi\n"
+    "LWz13xs7N89EMw/8FHiaE0Zn9j4GX4+kpFwCAQi2Xyc6mZY8AYZ6yxlgNxBC4Rb/\n"
+    "zxxOAsOCuRTvK9MqW2NXsIRQK6DhfAOf0vlSAqZ5jLE2wa+Xtm4C/sfKYq8+QJ2n\n"
+    "XPZ6TV2amRdgjRORwHyVn0kJ6riZJPNT+pkgrVK9cM4J8J3IVkLA3XS5NNDhvvYE\n"
+    "hjyT6OiRJIjJyym3TcDUEDRF48xO0uxmoD5/82BwuqDogFYYMNaEYIVfC334BZ9z\n"
+    "oFisL05Dlq+YiZxXOKF4/l7a7ApjQaySLVWIaRa8iMTm\n"
+    "-----END ENCRYPTED PRIVATE KEY-----\n";
+
+static char inst[64];
 
 /* ------------------------------------------------------ CRC repair
  * Most mutations break a record's CRC, and the reader rightly stops at
@@ -151,9 +217,11 @@ static int sink_write(void *ctx, uint64_t first, uint32_t npages,
   return 0;
 }
 
+static void setup_keys(void);
+
 static void read_memory(const uint8_t *const *p, const size_t *len,
                         unsigned n) {
-  static const int msgs[] = {3189, 3241, 3132, 701};
+  static const int msgs[] = {3189, 3241, 3132, 701, 33111};
   struct mem_media mm;
   memset(&mm, 0, sizeof mm);
   vmsg err = {0};
@@ -169,15 +237,29 @@ static void read_memory(const uint8_t *const *p, const size_t *len,
   vs_header h;
   unsigned order[VS_MAX_STRIPES];
   int rc = stream_read_headers(&mm.m, names, &h, order, &err);
+  media_t *m = &mm.m;
+  EVP_PKEY *priv = NULL;
+  if (rc == 0 && (h.flags & VS_F_ENCRYPTED)) {
+    setup_keys();
+    priv = certs_private(inst, h.enc_thumbprint, &err);
+    media_t *dec = priv ? bc_reader(m, &h, order, priv, names, &err) : NULL;
+    if (dec)
+      m = dec;
+    else
+      rc = -1;
+  }
   if (rc == 0) {
     FZ_CHECK(h.stripe_count == n && h.page_size >= 512);
     for (unsigned i = 0; i < n; i++)
       FZ_CHECK(order[i] < n);
     struct sink_state st = {1, h.page_count, h.page_size};
     rsink sink = {&st, sink_write};
-    rc = stream_read_body(&mm.m, names, &h, order, &sink, 0, &err);
+    rc = stream_read_body(m, names, &h, order, &sink, 0, &err);
     if (rc == 0) FZ_CHECK(st.next == h.page_count + 1);
   }
+  if (m != &mm.m) m->ops->destroy(m); /* the memory media's is a no-op */
+  EVP_PKEY_free(priv);
+  ERR_clear_error();
   if (getenv("FZ_TRACE"))
     fprintf(stderr, "memory: %d stripes: rc %d Msg %d %s\n", n, rc, err.num,
             err.text);
@@ -190,8 +272,6 @@ static void read_memory(const uint8_t *const *p, const size_t *len,
 }
 
 /* ------------------------------------------------- the real statement */
-
-static char inst[64];
 static uint8_t *orig; /* bytes of the database a failed restore must keep */
 static size_t orig_len;
 
@@ -213,13 +293,18 @@ static void put(const char *path, const void *p, size_t n) {
   fclose(f);
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *f) {
+  (void)st, (void)flag, (void)f;
+  return remove(path) == 0 ? 0 : 0; /* best effort */
+}
+
+/* The instance directory, its .vdisql (keys, catalog, locks) and media. */
 static void cleanup(void) {
   char path[160];
-  snprintf(path, sizeof path, "%s/fzdb.db", inst);
-  unlink(path);
-  rmdir(inst);
+  nftw(inst, rm_one, 16, FTW_DEPTH | FTW_PHYS);
   snprintf(path, sizeof path, "%s-media", inst);
-  rmdir(path);
+  nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The instance directory with database fzdb, made once per process. */
@@ -238,6 +323,35 @@ static void setup_instance(void) {
   sqlite3_close(db);
   orig = slurp(path, &orig_len);
   FZ_CHECK(orig != NULL);
+}
+
+/* The certificate "fz" with its private key, as a DBA would add it: once
+ * per process, at the first encrypted input (the master key's PBKDF2 and
+ * the fsyncs would slow every input down). */
+static void setup_keys(void) {
+  static int done;
+  char cer[128], key[128], sql[512];
+  if (done++) return;
+  snprintf(cer, sizeof cer, "%s-fz.cer", inst);
+  snprintf(key, sizeof key, "%s-fz.key", inst);
+  put(cer, fz_cert, strlen(fz_cert));
+  put(key, fz_key, strlen(fz_key));
+  snprintf(sql, sizeof sql,
+           "CREATE MASTER KEY ENCRYPTION BY PASSWORD = 'fz'\n"
+           "CREATE CERTIFICATE fz FROM FILE = '%s' WITH PRIVATE KEY "
+           "(FILE = '%s', DECRYPTION BY PASSWORD = 'fuzz')",
+           cer, key);
+  vmsg err = {0};
+  toklist tl;
+  stmtlist sl;
+  FZ_CHECK(lex_batch(sql, &tl, &err) == 0);
+  FZ_CHECK(parse_batch(&tl, &sl, &err) == 0 && sl.n == 2);
+  exec_ctx cx = {inst, "fz", "\t", 1};
+  FZ_CHECK(exec_stmt(&cx, &sl.v[0]) == 0 && exec_stmt(&cx, &sl.v[1]) == 0);
+  stmtlist_free(&sl);
+  toklist_free(&tl);
+  unlink(cer);
+  unlink(key);
 }
 
 static int dir_entries(const char *dir) {

@@ -141,7 +141,6 @@ TEST_IMPL(sql_parse_errors_give_msgs) {
       {"RESTORE DATABASE sales WITH RECOVERY", 3117}, /* not RESTORING */
       {"RESTORE DATABASE sales FROM DISK='a.bak' WITH STANDBY = 'u.dat'", 3032},
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH DIFFERENTIAL", 3035},
-      {"BACKUP DATABASE sales TO DISK='a.bak' WITH ENCRYPTION", 3032},
       {"BACKUP DATABASE sales TO DISK='a.bak' WITH COMPRESSION "
        "(ALGORITHM = QAT_DEFLATE)",
        3032},
@@ -155,6 +154,22 @@ TEST_IMPL(sql_parse_errors_give_msgs) {
       {"RESTORE DATABASE sales FROM DISK='a.bak' WITH COMPRESSION (LEVEL = "
        "LOW)",
        155},
+      {"BACKUP DATABASE sales TO DISK='a.bak' WITH ENCRYPTION", 102},
+      {"BACKUP DATABASE sales TO DISK='a.bak' WITH ENCRYPTION (ALGORITHM = "
+       "AES_256, SERVER ASYMMETRIC KEY = k)",
+       3032},
+      {"BACKUP DATABASE sales TO DISK='a.bak' WITH ENCRYPTION (ALGORITHM = "
+       "AES_256, SERVER CERTIFICATE = nosuch)",
+       15151},
+      {"RESTORE DATABASE sales FROM DISK='a.bak' WITH ENCRYPTION", 155},
+      {"CREATE CERTIFICATE c WITH SUBJECT = 's'", 15581},
+      {"CREATE CERTIFICATE c ENCRYPTION BY PASSWORD = 'p' WITH SUBJECT = 's'",
+       3032},
+      {"CREATE CERTIFICATE c", 102},
+      {"CREATE MASTER KEY", 102},
+      {"BACKUP CERTIFICATE c TO FILE = 'c.cer' WITH PRIVATE KEY (FILE = 'k')",
+       102},
+      {"DROP CERTIFICATE c", 15151},
       {"BACKUP DATABASE sales TO TAPE='\\\\.\\tape0'", 3032},
       {"BACKUP DATABASE sales TO DISK='a', VIRTUAL_DEVICE='b'", 3032},
       {"RESTORE DATABASE sales FROM DISK='a.bak' WITH FILE=2", 3032},

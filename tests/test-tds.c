@@ -525,3 +525,36 @@ TEST_IMPL_TIMEOUT(tds_tsql_live_progress, 60) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* The certificate statements and an encrypted backup and restore issued
+ * by tsql: SQL Server's spelling goes through TDS unchanged, errors come
+ * back as TDS errors with SQL Server's numbers. */
+TEST_IMPL_TIMEOUT(tds_tsql_encrypted_backup, 90) {
+  pid_t srv = start_tds(2000);
+  char *out = NULL;
+  ASSERT_EQ(tsql(PASSWORD,
+                 "CREATE MASTER KEY ENCRYPTION BY PASSWORD = 'Tds#Mk-2026'\n"
+                 "go\n"
+                 "CREATE CERTIFICATE BackupCert WITH SUBJECT = 'tds backups'\n"
+                 "go\n"
+                 "SELECT name, subject, thumbprint FROM sys.certificates\n"
+                 "go\n"
+                 "BACKUP DATABASE app TO DISK='enc.bak' WITH ENCRYPTION "
+                 "(ALGORITHM = AES_256, SERVER CERTIFICATE = BackupCert)\n"
+                 "go\n"
+                 "RESTORE HEADERONLY FROM DISK='enc.bak'\ngo\n"
+                 "RESTORE DATABASE copy FROM DISK='enc.bak'\ngo\n"
+                 "DROP CERTIFICATE NoSuchCert\ngo\nquit\n",
+                 &out),
+            0);
+  if (!strstr(out, "tds backups") || !strstr(out, "0x") ||
+      !strstr(out, "BACKUP DATABASE successfully processed") ||
+      !strstr(out, "aes_256") ||
+      !strstr(out, "RESTORE DATABASE successfully processed") ||
+      !strstr(out, "15151"))
+    TASK_FAIL_("tsql's output:\n%s", out);
+  free(out);
+  expect_copy_equals_app(2000);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

@@ -50,7 +50,10 @@ enum {
   H_FIRSTTIME = 748,
   H_LASTTIME = 756,
   H_UNITS = 764,
-  H_V2_END = 772,
+  H_ENCALG = 772,
+  H_ENCTYPE = 776,
+  H_ENCTHUMB = 780,
+  H_V2_END = 800,
   H_CRC = 1020
 };
 
@@ -101,6 +104,11 @@ void vs_header_encode(const vs_header *h, uint8_t *out) {
   le_put64(out + H_FIRSTTIME, (uint64_t)h->first_time_ms);
   le_put64(out + H_LASTTIME, (uint64_t)h->last_time_ms);
   le_put64(out + H_UNITS, h->units);
+  if (h->flags & VS_F_ENCRYPTED) {
+    le_put32(out + H_ENCALG, h->enc_algorithm);
+    le_put32(out + H_ENCTYPE, h->enc_type);
+    memcpy(out + H_ENCTHUMB, h->enc_thumbprint, VS_THUMBPRINT_SIZE);
+  }
   le_put32(out + H_CRC, crc32c_update(0, out, H_CRC));
 }
 
@@ -141,6 +149,7 @@ int vs_header_decode(vs_header *h, const uint8_t *in) {
   }
   if (version == 1) {
     /* Version 1 had full backups only; its reserved bytes are zero. */
+    if (h->flags & VS_F_ENCRYPTED) return VS_BAD_FIELD;
     h->backup_type = VS_TYPE_DATABASE;
     h->units = h->page_count;
   } else {
@@ -171,6 +180,17 @@ int vs_header_decode(vs_header *h, const uint8_t *in) {
         (uint64_t)h->pages_per_block * (h->page_size + VS_LOGREC_HDR) >
             VS_MAX_RAW_BLOCK)
       return VS_BAD_FIELD;
+    if (h->flags & VS_F_ENCRYPTED) {
+      h->enc_algorithm = le_get32(in + H_ENCALG);
+      h->enc_type = le_get32(in + H_ENCTYPE);
+      memcpy(h->enc_thumbprint, in + H_ENCTHUMB, VS_THUMBPRINT_SIZE);
+      if (h->enc_algorithm < VS_ENC_AES_128 ||
+          h->enc_algorithm > VS_ENC_AES_256 || h->enc_type != VS_ENCRYPTOR_CERT)
+        return VS_BAD_FIELD;
+    } else {
+      for (unsigned i = H_ENCALG; i < H_V2_END; i++)
+        if (in[i] != 0) return VS_BAD_FIELD;
+    }
     for (unsigned i = H_V2_END; i < H_CRC; i++)
       if (in[i] != 0) return VS_BAD_FIELD;
   }
@@ -323,4 +343,27 @@ const char *vs_status_text(int st) {
     return "invalid field value";
   }
   return "unknown error";
+}
+
+void vs_format_thumbprint(const uint8_t t[VS_THUMBPRINT_SIZE], char *out) {
+  static const char hex[] = "0123456789ABCDEF";
+  out[0] = '0';
+  out[1] = 'x';
+  for (unsigned i = 0; i < VS_THUMBPRINT_SIZE; i++) {
+    out[2 + 2 * i] = hex[t[i] >> 4];
+    out[3 + 2 * i] = hex[t[i] & 15];
+  }
+  out[2 + 2 * VS_THUMBPRINT_SIZE] = 0;
+}
+
+const char *vs_enc_name(uint32_t alg) {
+  switch (alg) {
+  case VS_ENC_AES_128:
+    return "aes_128";
+  case VS_ENC_AES_192:
+    return "aes_192";
+  case VS_ENC_AES_256:
+    return "aes_256";
+  }
+  return NULL;
 }

@@ -34,7 +34,16 @@
 #define VS_F_CHECKSUM   0x2u /* BACKUP ... WITH CHECKSUM was given */
 #define VS_F_COPY_ONLY  0x4u /* WITH COPY_ONLY was given */
 #define VS_F_SRC_MODE   0x8u /* src_mode, src_uid, src_gid are recorded */
-#define VS_F_KNOWN      0xFu
+#define VS_F_ENCRYPTED                                                         \
+  0x10u /* everything after the header is encrypted                            \
+         * (enc_* fields; docs/STREAM-FORMAT.md) */
+#define VS_F_KNOWN 0x1Fu
+/* Encryption algorithms (enc_algorithm) and encryptor types. */
+#define VS_ENC_AES_128     1u
+#define VS_ENC_AES_192     2u
+#define VS_ENC_AES_256     3u
+#define VS_ENCRYPTOR_CERT  1u /* SERVER CERTIFICATE */
+#define VS_THUMBPRINT_SIZE 20u
 /* Block flags. */
 #define VS_B_ZSTD 0x1u /* payload is one zstd frame of raw_len bytes */
 #define VS_B_LOG  0x2u /* payload is log records (VS_LOGREC_HDR + page) */
@@ -97,6 +106,10 @@ typedef struct vs_header {
   int64_t last_time_ms;         /* log: last commit; else snapshot time */
   uint64_t units;               /* pages (database, differential) or log
                                  * records (log) in the whole set */
+  /* With VS_F_ENCRYPTED (zero otherwise): */
+  uint32_t enc_algorithm;                     /* VS_ENC_* */
+  uint32_t enc_type;                          /* VS_ENCRYPTOR_* */
+  uint8_t enc_thumbprint[VS_THUMBPRINT_SIZE]; /* SHA-1 of the certificate */
 } vs_header;
 
 typedef struct vs_block {
@@ -164,6 +177,14 @@ uint32_t vs_peek_magic(const uint8_t *in);
 
 /** @brief Backup set id as 36-char GUID text (needs 37 bytes). */
 void vs_format_guid(const uint8_t id[16], char *out);
+
+/** @brief A thumbprint as SQL Server shows it: "0x" and 40 upper-case hex
+ * digits (needs 43 bytes). */
+void vs_format_thumbprint(const uint8_t t[VS_THUMBPRINT_SIZE], char *out);
+
+/** @brief "aes_256" and so on (SQL Server's key_algorithm), NULL for an
+ * unknown VS_ENC_* value. */
+const char *vs_enc_name(uint32_t alg);
 
 /** @brief A short English phrase for a vs_status. */
 const char *vs_status_text(int st);

@@ -121,9 +121,9 @@ static int ws_begin(wstream *w, media_t *m, const wopts *o,
   h->stripe_count = m->nstripes;
   h->pages_per_block = w->ppb;
   h->start_time = (int64_t)time(NULL);
-  h->flags = (o->compress ? VS_F_COMPRESSED : 0) |
-             (o->checksum ? VS_F_CHECKSUM : 0) |
-             (o->copy_only ? VS_F_COPY_ONLY : 0);
+  h->flags =
+      (tmpl->flags & VS_F_ENCRYPTED) | (o->compress ? VS_F_COMPRESSED : 0) |
+      (o->checksum ? VS_F_CHECKSUM : 0) | (o->copy_only ? VS_F_COPY_ONLY : 0);
   if (o->src) {
     /* A restore gives the new database these (fmode.h). */
     h->flags |= VS_F_SRC_MODE;

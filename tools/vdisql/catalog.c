@@ -42,7 +42,8 @@ static const char schema[] =
     " database_backup_lsn NUMERIC, differential_base_lsn NUMERIC,"
     " is_copy_only INTEGER NOT NULL, has_backup_checksums INTEGER NOT NULL,"
     " family_count INTEGER NOT NULL, software_name TEXT,"
-    " family_guid TEXT, differential_base_guid TEXT, recovery_model TEXT);"
+    " family_guid TEXT, differential_base_guid TEXT, recovery_model TEXT,"
+    " key_algorithm TEXT, encryptor_thumbprint TEXT, encryptor_type TEXT);"
     "CREATE TABLE IF NOT EXISTS backupmediafamily("
     " media_set_id INTEGER NOT NULL,"
     " family_sequence_number INTEGER NOT NULL,"
@@ -58,7 +59,16 @@ static const char schema[] =
     " name TEXT PRIMARY KEY, family_guid TEXT NOT NULL,"
     " recovery_model TEXT NOT NULL, lsn INTEGER NOT NULL,"
     " last_guid TEXT NOT NULL, base_guid TEXT, time_ms INTEGER NOT NULL,"
-    " page_size INTEGER NOT NULL, state TEXT NOT NULL);";
+    " page_size INTEGER NOT NULL, state TEXT NOT NULL);"
+    /* The instance's certificates (certs.h), as sys.certificates. */
+    "CREATE TABLE IF NOT EXISTS certificates("
+    " name TEXT PRIMARY KEY, certificate_id INTEGER NOT NULL UNIQUE,"
+    " principal_id INTEGER, key_length INTEGER,"
+    " pvt_key_encryption_type TEXT, pvt_key_encryption_type_desc TEXT,"
+    " is_active_for_begin_dialog INTEGER, issuer_name TEXT,"
+    " cert_serial_number TEXT, subject TEXT, expiry_date TEXT,"
+    " start_date TEXT, thumbprint TEXT NOT NULL UNIQUE,"
+    " pvt_key_last_backup_date TEXT);";
 
 static int cat_fail(vmsg *err, sqlite3 *db, const char *what) {
   vmsg_set(err, 3009,
@@ -87,6 +97,16 @@ sqlite3 *catalog_open(const char *inst_dir) {
       sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
     sqlite3_close(db);
     return NULL;
+  }
+  /* A catalog from before encrypted backups gets their columns (an error
+   * here is "duplicate column": the catalog has them). */
+  static const char *const added[] = {"key_algorithm", "encryptor_thumbprint",
+                                      "encryptor_type"};
+  for (int i = 0; i < 3; i++) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "ALTER TABLE backupset ADD COLUMN %s TEXT",
+             added[i]);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
   }
   return db;
 }
@@ -118,10 +138,12 @@ int catalog_record(const char *inst_dir, const catalog_backup *b, vmsg *err) {
         "is_copy_only, has_backup_checksums, family_count, software_name, "
         "first_lsn, last_lsn, checkpoint_lsn, database_backup_lsn, "
         "differential_base_lsn, family_guid, differential_base_guid, "
-        "recovery_model) "
+        "recovery_model, key_algorithm, encryptor_thumbprint, "
+        "encryptor_type) "
         "VALUES(?1, (SELECT coalesce(max(media_set_id), 0) + 1 FROM "
         "backupset), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-        "'openvdi vdisql', ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) "
+        "'openvdi vdisql', ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
+        "?24) "
         "RETURNING media_set_id",
         -1, &st, NULL);
   }
@@ -164,6 +186,14 @@ int catalog_record(const char *inst_dir, const catalog_backup *b, vmsg *err) {
       sqlite3_bind_text(st, 21,
                         h->recovery == VS_RECOVERY_FULL ? "FULL" : "SIMPLE", -1,
                         SQLITE_STATIC);
+    char thumb[48];
+    if (h->flags & VS_F_ENCRYPTED) {
+      vs_format_thumbprint(h->enc_thumbprint, thumb);
+      sqlite3_bind_text(st, 22, vs_enc_name(h->enc_algorithm), -1,
+                        SQLITE_STATIC);
+      sqlite3_bind_text(st, 23, thumb, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 24, "CERTIFICATE", -1, SQLITE_STATIC);
+    }
     rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
     if (rc == SQLITE_OK) media = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -213,7 +243,8 @@ static int authorize(void *ctx, int op, const char *a, const char *b,
     return SQLITE_OK;
   case SQLITE_READ:
     return a && (strcmp(a, "backupset") == 0 ||
-                 strcmp(a, "backupmediafamily") == 0)
+                 strcmp(a, "backupmediafamily") == 0 ||
+                 strcmp(a, "certificates") == 0)
                ? SQLITE_OK
                : SQLITE_DENY;
   default:
@@ -269,6 +300,21 @@ static char *rewrite(const char *in) {
         p += 6;
         continue;
       }
+      /* sys.certificates (also master.sys. and master..). */
+      static const char *const certs[] = {"master.sys.certificates",
+                                          "master..certificates",
+                                          "sys.certificates"};
+      int hit = 0;
+      for (int k = 0; k < 3 && !hit; k++) {
+        size_t kl = strlen(certs[k]);
+        if (strncasecmp(p, certs[k], kl) == 0 &&
+            !isalnum((unsigned char)p[kl]) && p[kl] != '_' &&
+            (p == in || !isalnum((unsigned char)p[-1]))) {
+          p += kl - strlen("certificates");
+          hit = 1;
+        }
+      }
+      if (hit) continue;
       if ((*p == 'N' || *p == 'n') && p[1] == '\'' &&
           (p == in || !isalnum((unsigned char)p[-1]))) {
         p++;

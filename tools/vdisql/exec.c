@@ -11,6 +11,7 @@
 #include "guard.h"
 #include "vstream.h"
 
+#include <openssl/err.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -121,7 +122,22 @@ static int exec_alter(const exec_ctx *cx, const stmt *s) {
   return rc ? alter_fail(s, &err) : 0;
 }
 
+static int exec_one(const exec_ctx *cx, const stmt *s);
+
 int exec_stmt(const exec_ctx *cx, const stmt *s) {
+  int rc = exec_one(cx, s);
+  /* What OpenSSL left in this thread's error queue (a wrong key password,
+   * say) must not reach the TLS of the session's connection, whose
+   * SSL_get_error reads the same queue. */
+  ERR_clear_error();
+  return rc;
+}
+
+static int exec_one(const exec_ctx *cx, const stmt *s) {
+  if (s->kind == ST_CREATE_MASTER_KEY || s->kind == ST_CREATE_CERT ||
+      s->kind == ST_BACKUP_CERT || s->kind == ST_DROP_CERT ||
+      s->kind == ST_DROP_MASTER_KEY)
+    return exec_cert(cx, s);
   if (cx->vars && cx->vars->trancount > 0 && s->kind != ST_ALTER_RECOVERY) {
     vmsg err = {0};
     vmsg_set(&err, 3021,

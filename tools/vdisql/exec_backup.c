@@ -7,8 +7,10 @@
  */
 #include "exec_int.h"
 
+#include "backupcrypt.h"
 #include "capture.h"
 #include "catalog.h"
+#include "certs.h"
 #include "dbstate.h"
 #include "guard.h"
 #include "stream.h"
@@ -123,17 +125,32 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
   }
   if (!log && !diff && ensure_identity(cx, s, &ds, &err) != 0)
     return exec_fail_early(s, &err);
-  int lock;
-  if (guard_lock(cx->inst_dir, s->db, 0, &lock, &err))
+  /* WITH ENCRYPTION: the certificate first (Msg 15151), as SQL Server. */
+  uint8_t thumb[VS_THUMBPRINT_SIZE];
+  EVP_PKEY *pub = NULL;
+  if (s->enc_alg && !(pub = certs_public(cx->inst_dir, s->cert, thumb, &err)))
     return exec_fail_early(s, &err);
+  int lock;
+  if (guard_lock(cx->inst_dir, s->db, 0, &lock, &err)) {
+    EVP_PKEY_free(pub);
+    return exec_fail_early(s, &err);
+  }
   double t0 = exec_now();
   media_t *m = exec_open_media(cx, s, 1, &st, &err);
+  if (m && pub) m = bc_writer(m, (uint32_t)s->enc_alg, pub, &err);
+  EVP_PKEY_free(pub);
   if (!m) {
     guard_unlock(lock);
     return exec_fail(s, &err);
   }
   vs_header tmpl;
   memset(&tmpl, 0, sizeof tmpl);
+  if (s->enc_alg) {
+    tmpl.flags = VS_F_ENCRYPTED;
+    tmpl.enc_algorithm = (uint32_t)s->enc_alg;
+    tmpl.enc_type = VS_ENCRYPTOR_CERT;
+    memcpy(tmpl.enc_thumbprint, thumb, VS_THUMBPRINT_SIZE);
+  }
   tmpl.backup_type = log ? VS_TYPE_LOG : diff ? VS_TYPE_DIFF : VS_TYPE_DATABASE;
   tmpl.recovery = ds.full ? VS_RECOVERY_FULL : VS_RECOVERY_SIMPLE;
   memcpy(tmpl.family_id, ds.family, 16);

@@ -28,5 +28,7 @@ double exec_now(void);
 
 int exec_backup(const exec_ctx *cx, const stmt *s);
 int exec_restore(const exec_ctx *cx, const stmt *s);
+/** CREATE MASTER KEY, CREATE / BACKUP / DROP CERTIFICATE (exec_cert.c). */
+int exec_cert(const exec_ctx *cx, const stmt *s);
 
 #endif

@@ -9,8 +9,10 @@
  */
 #include "exec_int.h"
 
+#include "backupcrypt.h"
 #include "capture.h"
 #include "catalog.h"
+#include "certs.h"
 #include "dbstate.h"
 #include "dbwrite.h"
 #include "guard.h"
@@ -62,6 +64,9 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
   char guid[40], fam[40], dbase[40], size[32], start[40], finish[40], pages[32],
       psz[32], stripes[32], l1[32], l2[32], l3[32], l4[32], l5[32];
   vs_format_guid(h->set_id, guid);
+  const int enc = (h->flags & VS_F_ENCRYPTED) != 0;
+  char thumb[48];
+  if (enc) vs_format_thumbprint(h->enc_thumbprint, thumb);
   const int has_fam = memcmp(h->family_id, zero, 16) != 0;
   const int has_base = memcmp(h->diff_base_id, zero, 16) != 0;
   if (has_fam) vs_format_guid(h->family_id, fam);
@@ -98,7 +103,10 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
                                      "DifferentialBaseLSN",
                                      "DifferentialBaseGUID",
                                      "BackupTypeDescription",
-                                     "BackupSetGUID"};
+                                     "BackupSetGUID",
+                                     "KeyAlgorithm",
+                                     "EncryptorThumbprint",
+                                     "EncryptorType"};
   /* SQL Server's types of these columns, for TDS clients. */
   static const char *const type[] = {"nvarchar(128)",
                                      "nvarchar(255)",
@@ -125,7 +133,10 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
                                      "numeric(25,0)",
                                      "uniqueidentifier",
                                      "nvarchar(60)",
-                                     "uniqueidentifier"};
+                                     "uniqueidentifier",
+                                     "nvarchar(32)",
+                                     "varbinary(20)",
+                                     "nvarchar(32)"};
   const char *row[] = {h->name[0] ? h->name : NULL,
                        h->description[0] ? h->description : NULL,
                        type_code(h),
@@ -151,7 +162,10 @@ static void print_header(const exec_ctx *cx, const vs_header *h) {
                        lsn_text(h->diff_base_lsn, l5, sizeof l5),
                        has_base ? dbase : NULL,
                        type_text(h),
-                       guid};
+                       guid,
+                       enc ? vs_enc_name(h->enc_algorithm) : NULL,
+                       enc ? thumb : NULL,
+                       enc ? "CERTIFICATE" : NULL};
   const int n = (int)(sizeof head / sizeof head[0]);
   _Static_assert(sizeof type == sizeof head, "a type for every column");
   out_columns(cx->colsep, cx->headers, n, head, type);
@@ -371,8 +385,21 @@ int exec_restore(const exec_ctx *cx, const stmt *s) {
   vs_header h;
   unsigned order[VS_MAX_STRIPES];
   int rc = stream_read_headers(m, s->dev, &h, order, &err);
+  /* An encrypted backup: HEADERONLY reads its clear header; everything
+   * else needs the certificate (Msg 33111), as in SQL Server. */
+  EVP_PKEY *priv = NULL;
+  if (rc == 0 && (h.flags & VS_F_ENCRYPTED) && s->kind != ST_HEADERONLY) {
+    priv = certs_private(cx->inst_dir, h.enc_thumbprint, &err);
+    media_t *dec = priv ? bc_reader(m, &h, order, priv, s->dev, &err) : NULL;
+    if (dec)
+      m = dec;
+    else
+      rc = -1;
+    if (rc == 0 && s->kind == ST_FILELISTONLY) rc = bc_check_key(m);
+  }
   if (rc == 0 && (s->kind == ST_HEADERONLY || s->kind == ST_FILELISTONLY)) {
     media_close(m, 1);
+    EVP_PKEY_free(priv);
     if (s->kind == ST_HEADERONLY)
       print_header(cx, &h);
     else
@@ -402,6 +429,7 @@ int exec_restore(const exec_ctx *cx, const stmt *s) {
   /* After the switch the restore has happened, whatever closing the
    * devices then says (a client killed after it): report it as done. */
   if (media_close(m, rc == 0) != 0 && !done) rc = -1;
+  EVP_PKEY_free(priv);
   guard_unlock(lock);
   if (rc) return exec_fail(s, &err);
   if (s->kind == ST_VERIFYONLY) {

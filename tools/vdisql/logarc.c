@@ -194,7 +194,7 @@ static long list_segments(const char *dir, uint64_t **out) {
     v[n++] = lsn;
   }
   closedir(d);
-  qsort(v, (size_t)n, sizeof *v, cmp_u64);
+  if (n > 1) qsort(v, (size_t)n, sizeof *v, cmp_u64); /* v is NULL if none */
   *out = v;
   return n;
 }

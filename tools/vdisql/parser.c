@@ -6,6 +6,8 @@
  */
 #include "parser.h"
 
+#include "vstream.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,20 +47,24 @@ static int expect_punct(pstate *ps, char c) {
   return 0;
 }
 
+/* Msg 103 for an identifier over SQL Server's 128 bytes (or @p outsz). */
+static int too_long(pstate *ps, const tok *t, size_t outsz) {
+  size_t len = strlen(t->text);
+  if (len <= 128 && len < outsz) return 0;
+  vmsg_setl(ps->err, 103, 15, t->line,
+            "The identifier that starts with '%.128s' is too long. Maximum "
+            "length is 128.",
+            t->text);
+  return -1;
+}
+
 /* A database name: word, [bracketed], "quoted" or 'quoted'. */
 static int parse_name(pstate *ps, char *out, size_t outsz) {
   const tok *t = cur(ps);
   if (t->kind != T_WORD && t->kind != T_QID && t->kind != T_STR)
     return syntax(ps, t);
-  size_t len = strlen(t->text);
-  if (len == 0) return syntax(ps, t);
-  if (len > 128 || len >= outsz) {
-    vmsg_setl(ps->err, 103, 15, t->line,
-              "The identifier that starts with '%.128s' is too long. Maximum "
-              "length is 128.",
-              t->text);
-    return -1;
-  }
+  if (t->text[0] == 0) return syntax(ps, t);
+  if (too_long(ps, t, outsz)) return -1;
   /* The name becomes a file name in the instance directory, and names
    * starting with '.' there are the instance's own. */
   int bad = t->text[0] == '.' || strchr(t->text, '/') != NULL;
@@ -122,7 +128,6 @@ static int parse_devices(pstate *ps, stmt *s) {
 static const char *const unsupported[] = {"STANDBY",
                                           "CONTINUE_AFTER_ERROR",
                                           "PARTIAL",
-                                          "ENCRYPTION",
                                           "MEDIANAME",
                                           "MEDIADESCRIPTION",
                                           "MEDIAPASSWORD",
@@ -156,6 +161,164 @@ static const char *const unsupported[] = {"STANDBY",
                                           NULL};
 
 enum { O_BACKUP = 1, O_RESTORE = 2, O_INFO = 4, O_ALL = 7 };
+
+static int parse_string(pstate *ps, char *out, size_t outsz, const char *opt);
+
+/* A certificate's name: word or [bracketed], up to 128 bytes. */
+static int parse_ident(pstate *ps, char *out, size_t outsz) {
+  const tok *t = cur(ps);
+  if ((t->kind != T_WORD && t->kind != T_QID) || t->text[0] == 0)
+    return syntax(ps, t);
+  if (too_long(ps, t, outsz)) return -1;
+  snprintf(out, outsz, "%s", t->text);
+  next(ps);
+  return 0;
+}
+
+/* The next token must be the keyword @p kw. */
+static int expect_word(pstate *ps, const char *kw) {
+  if (!tok_is(cur(ps), kw)) return syntax(ps, cur(ps));
+  next(ps);
+  return 0;
+}
+
+/* = 'string', into a new copy at *out. */
+static int parse_strdup(pstate *ps, char **out) {
+  if (expect_punct(ps, '=')) return -1;
+  const tok *v = next(ps);
+  if (v->kind != T_STR) return syntax(ps, v);
+  free(*out);
+  *out = strdup(v->text);
+  if (!*out) {
+    vmsg_set(ps->err, 701, "There is insufficient system memory.");
+    return -1;
+  }
+  return 0;
+}
+
+/* After an item of a list: 1 (and past it) at a ',', else 0. */
+static int more_items(pstate *ps) {
+  if (!is_punct(cur(ps), ',')) return 0;
+  next(ps);
+  return 1;
+}
+
+/* ENCRYPTION (ALGORITHM = AES_256, SERVER CERTIFICATE = name), the two in
+ * either order. */
+static int parse_encryption(pstate *ps, stmt *s) {
+  if (expect_punct(ps, '(')) return -1;
+  int have_alg = 0;
+  do {
+    const tok *t = next(ps);
+    if (tok_is(t, "ALGORITHM")) {
+      if (expect_punct(ps, '=')) return -1;
+      const tok *a = next(ps);
+      if (tok_is(a, "AES_128"))
+        s->enc_alg = VS_ENC_AES_128;
+      else if (tok_is(a, "AES_192"))
+        s->enc_alg = VS_ENC_AES_192;
+      else if (tok_is(a, "AES_256"))
+        s->enc_alg = VS_ENC_AES_256;
+      else if (tok_is(a, "TRIPLE_DES_3KEY")) {
+        vmsg_setl(ps->err, 3032, 16, a->line,
+                  "One or more of the options (ALGORITHM = TRIPLE_DES_3KEY) "
+                  "are not supported for this statement: vdisql encrypts "
+                  "backups with AES (AES_128, AES_192, AES_256).");
+        return -1;
+      } else
+        return syntax(ps, a);
+      have_alg = 1;
+    } else if (tok_is(t, "SERVER")) {
+      const tok *k = next(ps);
+      if (tok_is(k, "ASYMMETRIC")) {
+        vmsg_setl(ps->err, 3032, 16, k->line,
+                  "One or more of the options (SERVER ASYMMETRIC KEY) are not "
+                  "supported for this statement: vdisql encrypts backups "
+                  "for a SERVER CERTIFICATE.");
+        return -1;
+      }
+      if (!tok_is(k, "CERTIFICATE")) return syntax(ps, k);
+      if (expect_punct(ps, '=') || parse_ident(ps, s->cert, sizeof s->cert))
+        return -1;
+    } else {
+      return syntax(ps, t);
+    }
+  } while (more_items(ps));
+  if (expect_punct(ps, ')')) return -1;
+  if (!have_alg || !s->cert[0]) return syntax(ps, cur(ps));
+  return 0;
+}
+
+/* PRIVATE KEY (FILE = 'k', {DECRYPTION|ENCRYPTION} BY PASSWORD = 'pw'),
+ * @p verb the one this statement takes. */
+static int parse_private_key(pstate *ps, stmt *s, const char *verb) {
+  if (expect_word(ps, "PRIVATE") || expect_word(ps, "KEY") ||
+      expect_punct(ps, '('))
+    return -1;
+  do {
+    const tok *t = next(ps);
+    if (tok_is(t, "FILE")) {
+      if (parse_strdup(ps, &s->key_file)) return -1;
+    } else if (tok_is(t, verb)) {
+      if (expect_word(ps, "BY") || expect_word(ps, "PASSWORD") ||
+          parse_strdup(ps, &s->password))
+        return -1;
+    } else {
+      return syntax(ps, t);
+    }
+  } while (more_items(ps));
+  if (expect_punct(ps, ')')) return -1;
+  if (!s->key_file || !s->password) return syntax(ps, cur(ps));
+  return 0;
+}
+
+/* CREATE MASTER KEY ... | CREATE CERTIFICATE ... */
+static int parse_create(pstate *ps, stmt *s) {
+  const tok *k = next(ps);
+  if (tok_is(k, "MASTER")) {
+    s->kind = ST_CREATE_MASTER_KEY;
+    if (expect_word(ps, "KEY") || expect_word(ps, "ENCRYPTION") ||
+        expect_word(ps, "BY") || expect_word(ps, "PASSWORD") ||
+        parse_strdup(ps, &s->password))
+      return -1;
+    return 0;
+  }
+  if (!tok_is(k, "CERTIFICATE")) return syntax(ps, k);
+  s->kind = ST_CREATE_CERT;
+  if (parse_ident(ps, s->cert, sizeof s->cert)) return -1;
+  if (tok_is(cur(ps), "FROM")) {
+    next(ps);
+    if (expect_word(ps, "FILE") || parse_strdup(ps, &s->cert_file)) return -1;
+    if (!tok_is(cur(ps), "WITH")) return 0;
+    next(ps);
+    return parse_private_key(ps, s, "DECRYPTION");
+  }
+  if (tok_is(cur(ps), "ENCRYPTION")) {
+    vmsg_setl(ps->err, 3032, 16, cur(ps)->line,
+              "One or more of the options (ENCRYPTION BY PASSWORD) are not "
+              "supported for this statement: vdisql encrypts a "
+              "certificate's private key by the master key.");
+    return -1;
+  }
+  if (expect_word(ps, "WITH")) return -1;
+  do {
+    const tok *t = next(ps);
+    if (tok_is(t, "SUBJECT")) {
+      if (parse_strdup(ps, &s->subject)) return -1;
+    } else if (tok_is(t, "START_DATE")) {
+      if (parse_string(ps, s->start_date, sizeof s->start_date, "START_DATE"))
+        return -1;
+    } else if (tok_is(t, "EXPIRY_DATE")) {
+      if (parse_string(ps, s->expiry_date, sizeof s->expiry_date,
+                       "EXPIRY_DATE"))
+        return -1;
+    } else {
+      return syntax(ps, t);
+    }
+  } while (more_items(ps));
+  if (!s->subject) return syntax(ps, cur(ps));
+  return 0;
+}
 
 static int parse_number(pstate *ps, uint32_t *out) {
   if (expect_punct(ps, '=')) return -1;
@@ -322,6 +485,10 @@ static int parse_option(pstate *ps, stmt *s, int where) {
     if (where != O_RESTORE) goto notopt;
     return parse_string(ps, s->stopat, sizeof s->stopat, "STOPAT");
   }
+  if (tok_is(t, "ENCRYPTION")) {
+    if (where != O_BACKUP) goto notopt;
+    return parse_encryption(ps, s);
+  }
   if (tok_is(t, "DESCRIPTION")) {
     if (where != O_BACKUP) goto notopt;
     return parse_string(ps, s->description, sizeof s->description,
@@ -391,8 +558,28 @@ static int parse_stmt(pstate *ps, stmt *s) {
   const tok *t = next(ps);
   s->line = t->line;
   if (tok_is(t, "ALTER")) return parse_alter(ps, s);
+  if (tok_is(t, "CREATE")) return parse_create(ps, s);
+  if (tok_is(t, "DROP")) {
+    if (tok_is(cur(ps), "MASTER")) {
+      next(ps);
+      s->kind = ST_DROP_MASTER_KEY;
+      return expect_word(ps, "KEY");
+    }
+    if (expect_word(ps, "CERTIFICATE")) return -1;
+    s->kind = ST_DROP_CERT;
+    return parse_ident(ps, s->cert, sizeof s->cert);
+  }
   if (tok_is(t, "BACKUP")) {
     const tok *k = next(ps);
+    if (tok_is(k, "CERTIFICATE")) {
+      s->kind = ST_BACKUP_CERT;
+      if (parse_ident(ps, s->cert, sizeof s->cert) || expect_word(ps, "TO") ||
+          expect_word(ps, "FILE") || parse_strdup(ps, &s->cert_file))
+        return -1;
+      if (!tok_is(cur(ps), "WITH")) return 0;
+      next(ps);
+      return parse_private_key(ps, s, "ENCRYPTION");
+    }
     if (tok_is(k, "DATABASE"))
       s->kind = ST_BACKUP_DB;
     else if (tok_is(k, "LOG"))
@@ -463,7 +650,8 @@ int parse_batch(const toklist *tl, stmtlist *out, vmsg *err) {
     /* Next must be ';', the end, or the start of another statement. */
     const tok *t = cur(&ps);
     if (!is_punct(t, ';') && t->kind != T_END && !tok_is(t, "BACKUP") &&
-        !tok_is(t, "RESTORE") && !tok_is(t, "ALTER")) {
+        !tok_is(t, "RESTORE") && !tok_is(t, "ALTER") && !tok_is(t, "CREATE") &&
+        !tok_is(t, "DROP")) {
       syntax(&ps, t);
       goto fail;
     }
@@ -481,6 +669,12 @@ void stmtlist_free(stmtlist *sl) {
       free(sl->v[i].move_from[k]);
       free(sl->v[i].move_to[k]);
     }
+    free(sl->v[i].cert_file);
+    free(sl->v[i].key_file);
+    if (sl->v[i].password)
+      memset(sl->v[i].password, 0, strlen(sl->v[i].password));
+    free(sl->v[i].password);
+    free(sl->v[i].subject);
   }
   free(sl->v);
   sl->v = NULL;
@@ -507,6 +701,16 @@ const char *stmt_verb(int kind) {
     return "RESTORE DATABASE";
   case ST_ALTER_RECOVERY:
     return "ALTER DATABASE";
+  case ST_CREATE_MASTER_KEY:
+    return "CREATE MASTER KEY";
+  case ST_CREATE_CERT:
+    return "CREATE CERTIFICATE";
+  case ST_BACKUP_CERT:
+    return "BACKUP CERTIFICATE";
+  case ST_DROP_CERT:
+    return "DROP CERTIFICATE";
+  case ST_DROP_MASTER_KEY:
+    return "DROP MASTER KEY";
   }
   return "?";
 }

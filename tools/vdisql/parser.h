@@ -8,7 +8,19 @@
  *   RESTORE DATABASE db WITH RECOVERY
  *   ALTER DATABASE db SET RECOVERY FULL | SIMPLE
  *   RESTORE VERIFYONLY | HEADERONLY | FILELISTONLY FROM dev[, ...] [WITH ...]
- * where dev is DISK = 'path' or VIRTUAL_DEVICE = 'name'.
+ * where dev is DISK = 'path' or VIRTUAL_DEVICE = 'name'; and the
+ * certificate statements of certs.h:
+ *   CREATE MASTER KEY ENCRYPTION BY PASSWORD = 'pw'
+ *   CREATE CERTIFICATE name WITH SUBJECT = 's' [, START_DATE = 'd']
+ *     [, EXPIRY_DATE = 'd']
+ *   CREATE CERTIFICATE name FROM FILE = 'f'
+ *     [WITH PRIVATE KEY (FILE = 'k', DECRYPTION BY PASSWORD = 'pw')]
+ *   BACKUP CERTIFICATE name TO FILE = 'f'
+ *     [WITH PRIVATE KEY (FILE = 'k', ENCRYPTION BY PASSWORD = 'pw')]
+ *   DROP CERTIFICATE name
+ *   DROP MASTER KEY
+ * BACKUP's options include ENCRYPTION (ALGORITHM = AES_256,
+ * SERVER CERTIFICATE = name).
  */
 #ifndef VDISQL_PARSER_H
 #define VDISQL_PARSER_H
@@ -26,7 +38,12 @@ enum stmt_kind {
   ST_HEADERONLY,
   ST_FILELISTONLY,
   ST_RECOVER, /* RESTORE DATABASE db WITH RECOVERY: no devices */
-  ST_ALTER_RECOVERY
+  ST_ALTER_RECOVERY,
+  ST_CREATE_MASTER_KEY,
+  ST_CREATE_CERT, /* self-signed, or FROM FILE (cert_file set) */
+  ST_BACKUP_CERT,
+  ST_DROP_CERT,
+  ST_DROP_MASTER_KEY
 };
 enum dev_kind { DEV_DISK, DEV_VIRTUAL };
 
@@ -53,6 +70,12 @@ typedef struct stmt {
   char name[128];
   int nmove; /* MOVE 'logical' TO 'path', in the order given */
   char *move_from[MAX_MOVES], *move_to[MAX_MOVES];
+  /* Certificates: the statement's certificate, or BACKUP WITH ENCRYPTION's
+   * SERVER CERTIFICATE (enc_alg VS_ENC_*, 0: no encryption). */
+  char cert[129];
+  int enc_alg;
+  char *cert_file, *key_file, *password, *subject; /* NULL: not given */
+  char start_date[64], expiry_date[64];
 } stmt;
 
 typedef struct stmtlist {

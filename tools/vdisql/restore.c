@@ -64,7 +64,10 @@ int stream_read_headers(media_t *m, char *const *names, vs_header *h,
         cur.first_lsn != first.first_lsn || cur.last_lsn != first.last_lsn ||
         cur.units != first.units ||
         memcmp(cur.family_id, first.family_id, 16) != 0 ||
-        memcmp(cur.diff_base_id, first.diff_base_id, 16) != 0)
+        memcmp(cur.diff_base_id, first.diff_base_id, 16) != 0 ||
+        cur.enc_algorithm != first.enc_algorithm ||
+        memcmp(cur.enc_thumbprint, first.enc_thumbprint, VS_THUMBPRINT_SIZE) !=
+            0)
       return malformed(err, names[i],
                        "it belongs to a different backup set than the media "
                        "family on the first device");

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -47,11 +48,20 @@ static FILE *sink_open(struct sink *s) {
 void session_log_script(long id, const char *text) {
   char line[160];
   size_t k = 0;
-  for (const char *p = text; *p && k + 1 < sizeof line; p++)
+  int cut = strlen(text) >= sizeof line - 1;
+  for (const char *p = text; *p && k + 1 < sizeof line; p++) {
+    /* No password of CREATE MASTER KEY or a certificate's key file goes
+     * to the log: the line ends before the word. */
+    if (strncasecmp(p, "PASSWORD", 8) == 0) {
+      cut = 1;
+      break;
+    }
     line[k++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+  }
+  while (cut && k > 0 && line[k - 1] == ' ')
+    k--;
   line[k] = 0;
-  fprintf(stderr, "vdisql: session %ld: %s%s\n", id, line,
-          strlen(text) >= sizeof line - 1 ? " ..." : "");
+  fprintf(stderr, "vdisql: session %ld: %s%s\n", id, line, cut ? " ..." : "");
 }
 
 void session_refuse(int fd, const struct ucred *peer, const char *why) {
