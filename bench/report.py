@@ -296,6 +296,8 @@ def main():
             ("backup_64k_vs_1m", "i11_backup_64k", "i11_backup_1m"),
             ("backup_vdi_vs_cp_fsync", "i11_backup_1m", "i11_cp_fsync"),
             ("backup_compress_vs_zstd", "i11_compress", "i11_zstd"),
+            ("backup_compress_vs_zstd_fsync", "i11_compress",
+             "i11_zstd_fsync"),
             ("backup_compress_medium_vs_zstd", "i11_compress_medium",
              "i11_zstd")):
         put(name, wall_median(ours), wall_median(peer), "s", False)

@@ -309,6 +309,9 @@ if want e2e; then
         if command -v zstd >/dev/null 2>&1; then
           timed "i11_zstd_r$r" "$WORK/z.zst" sh -c \
             "zstd -q -T0 -3 -c '$db' >'$WORK/z.zst'"
+          # The same made durable, as a backup's stripes are.
+          timed "i11_zstd_fsync_r$r" "$WORK/z.zst" sh -c \
+            "zstd -q -T0 -3 -c '$db' >'$WORK/z.zst' && sync '$WORK/z.zst'"
         fi
       done
       echo "size compressed_low=$(du -sb "$WORK/vz" | cut -f1)" \

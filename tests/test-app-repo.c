@@ -129,6 +129,39 @@ TEST_IMPL_TIMEOUT(app_repo_history_and_set_choice, 60) {
       0);
   ASSERT(strstr(out, id_of(s1)) && strstr(out, id_of(s2)));
   free(out);
+
+  /* expire by age (--keep-days) and --keep-full (--keep-last's other
+   * name): the first set made six years old by its ID. */
+  char old[4400];
+  snprintf(old, sizeof old, "%s/db/20200101T000000.000Z-full", bk);
+  ASSERT_EQ(rename(s1, old), 0);
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("expire", "--from", bk, "--keep-days", "30")),
+      0);
+  if (!strstr(out, "1 of 2 sets would") ||
+      !strstr(out, "would delete  db  20200101T000000.000Z-full")) {
+    app_t_show("expire --keep-days 30", out);
+    TASK_FAIL_("the old set is not the one to go");
+  }
+  free(out);
+  ASSERT_EQ(app_t_run(&out, NULL,
+                      ARGS("expire", "--from", bk, "--keep-days", "4000")),
+            0);
+  ASSERT(strstr(out, "0 of 2 sets would"));
+  free(out);
+  ASSERT_EQ(
+      app_t_run(&out, NULL, ARGS("expire", "--from", bk, "--keep-full", "1")),
+      0);
+  ASSERT(strstr(out, "1 of 2 sets would"));
+  free(out);
+  ASSERT_EQ(
+      app_t_run(&out, NULL,
+                ARGS("expire", "--from", bk, "--keep-days", "30", "--delete")),
+      0);
+  ASSERT(strstr(out, "1 of 2 sets deleted"));
+  free(out);
+  ASSERT_EQ(app_t_set_dir(bk, "db", 0, NULL, 0), 1);
+  ASSERT(!app_t_exists(bk, "db/20200101T000000.000Z-full"));
   return 0;
 }
 

@@ -401,6 +401,7 @@ struct options {
   int latest;                /* restore: the whole chain */
   const char *set_id;        /* restore / verify / list: one set */
   int keep_last, keep_daily; /* expire: -1 not given */
+  int keep_days;             /* expire: -1 not given */
   int delete_sets;           /* expire: really delete (else a dry run) */
   int json;
   int verbose;
@@ -544,11 +545,12 @@ const char *repo_kind_name(int kind);
 int chain_plan(const struct repo_set *v, int n, const struct options *o,
                int *steps);
 /* Which sets expire keeps (keep[i] = 1): the newest keep_last full
- * backups, the newest full of each of the last keep_daily days, and every
- * set their chains need.  Sets not complete and old-layout sets are
- * always kept. */
+ * backups, the newest full of each of the last keep_daily days, every full
+ * backup started less than keep_days days before @p now, and every set
+ * their chains need.  Sets not complete and old-layout sets are always
+ * kept. */
 void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
-                int *keep);
+                int keep_days, time_t now, int *keep);
 
 /* keys.c: vdi keygen; the keys of --key-file and --recipient made ready
  * for the stripes (stripe_key, app_key_file, stripe_recipient).  EXIT_*,

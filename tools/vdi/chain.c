@@ -200,8 +200,19 @@ static int day_of(const struct repo_set *s) {
   return d;
 }
 
+/* When a set started (UTC, from its ID-shaped key), or -1. */
+static time_t start_of(const struct repo_set *s) {
+  struct tm tm = {0};
+  if (sscanf(s->key, "%4d%2d%2dT%2d%2d%2d", &tm.tm_year, &tm.tm_mon,
+             &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return timegm(&tm);
+}
+
 void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
-                int *keep) {
+                int keep_days, time_t now, int *keep) {
   for (int i = 0; i < n; i++)
     keep[i] = !v[i].complete || v[i].legacy;
   /* The full backups kept, newest first. */
@@ -212,6 +223,10 @@ void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
       keep[i] = 1;
       last++;
     }
+    /* By age; a set whose time cannot be read is kept. */
+    time_t t = start_of(&v[i]);
+    if (keep_days > 0 && (t < 0 || now - t < (time_t)keep_days * 86400))
+      keep[i] = 1;
     int d = day_of(&v[i]);
     if (d != prev_day && days < keep_daily) {
       keep[i] = 1; /* the newest of its day */

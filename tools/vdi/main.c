@@ -124,11 +124,12 @@ static const char *usage_list =
 
 static const char *usage_expire =
     "usage: vdi expire [DB] --from REPO [--keep-last N] [--keep-daily N]\n"
-    "                  [--dry-run | --delete] [--json]\n"
+    "                  [--keep-days N] [--dry-run | --delete] [--json]\n"
     "\n"
-    "Keep the N newest full backup sets of each database (--keep-last)\n"
-    "and the newest full set of each of the last N days that have one\n"
-    "(--keep-daily), with every differential and log set their chains\n"
+    "Keep the N newest full backup sets of each database (--keep-last,\n"
+    "or --keep-full), the newest full set of each of the last N days that\n"
+    "have one (--keep-daily), and every full set started less than N days\n"
+    "ago (--keep-days), with every differential and log set their chains\n"
     "need; the other sets are listed as 'would delete' (a dry run, the\n"
     "default) or deleted with --delete.  Incomplete sets and backups in\n"
     "the older one-folder layout are left alone.\n";
@@ -186,7 +187,9 @@ static const char *const valued[] = {"--instance",
                                      "--to-time",
                                      "--set",
                                      "--keep-last",
+                                     "--keep-full",
                                      "--keep-daily",
+                                     "--keep-days",
                                      "--output",
                                      "--key-file",
                                      "--recipient",
@@ -280,10 +283,12 @@ static int set_option(struct options *o, const char *cmdsp, const char *a,
                          "65536, not '%s'",
                          val);
     return rc;
-  } else if (strcmp(key, "--keep-last") == 0)
+  } else if (strcmp(key, "--keep-last") == 0 || strcmp(key, "--keep-full") == 0)
     return parse_count(cmdsp, key, val, 0, 100000, &o->keep_last);
   else if (strcmp(key, "--keep-daily") == 0)
     return parse_count(cmdsp, key, val, 0, 100000, &o->keep_daily);
+  else if (strcmp(key, "--keep-days") == 0)
+    return parse_count(cmdsp, key, val, 0, 100000, &o->keep_days);
   else if (strcmp(key, "--output") == 0) {
     if (strcmp(val, "json") == 0)
       o->json = 1;
@@ -441,10 +446,12 @@ static int validate(struct options *o, const char *cmdsp,
   if (!backup && o->kind)
     return misplaced(cmdsp, o->kind == CHAIN_LOG ? "--log" : "--differential",
                      "backup");
-  if (!expire && (o->keep_last >= 0 || o->keep_daily >= 0 || o->delete_sets))
+  if (!expire && (o->keep_last >= 0 || o->keep_daily >= 0 ||
+                  o->keep_days >= 0 || o->delete_sets))
     return misplaced(cmdsp,
                      o->keep_last >= 0    ? "--keep-last"
                      : o->keep_daily >= 0 ? "--keep-daily"
+                     : o->keep_days >= 0  ? "--keep-days"
                      : o->delete_sets > 0 ? "--delete"
                                           : "--dry-run",
                      "expire");
@@ -485,11 +492,12 @@ static int validate(struct options *o, const char *cmdsp,
                        verify || restore ? "|-" : "");
   if ((list || expire) && strcmp(o->from, "-") == 0)
     return usage_error(cmdsp, "%s needs a repository, not '-'", cmd);
-  if (expire && o->keep_last <= 0 && o->keep_daily <= 0)
-    return usage_error(cmdsp, "expire needs --keep-last N or --keep-daily N "
-                              "(at least 1)");
+  if (expire && o->keep_last <= 0 && o->keep_daily <= 0 && o->keep_days <= 0)
+    return usage_error(cmdsp, "expire needs --keep-last N, --keep-daily N or "
+                              "--keep-days N (at least 1)");
   if (o->keep_last < 0) o->keep_last = 0;
   if (o->keep_daily < 0) o->keep_daily = 0;
+  if (o->keep_days < 0) o->keep_days = 0;
   if (o->delete_sets < 0) o->delete_sets = 0;
   o->stripes = 1;
   if (stripes_arg) {
@@ -551,7 +559,8 @@ int main(int argc, char **argv) {
   char cmdsp[32];
   snprintf(cmdsp, sizeof cmdsp, "%s ", cmd);
 
-  struct options o = {.cmd = cmd, .keep_last = -1, .keep_daily = -1};
+  struct options o = {
+      .cmd = cmd, .keep_last = -1, .keep_daily = -1, .keep_days = -1};
   const char *stripes_arg = NULL;
   int rc = parse_args(&o, cmd, cmdsp, argc, argv, &stripes_arg);
   if (rc == PARSE_DONE) return EXIT_OK;

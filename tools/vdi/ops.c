@@ -1030,7 +1030,8 @@ int op_expire(const struct options *o) {
     }
     int *keep = calloc((size_t)(ns > 0 ? ns : 1), sizeof *keep);
     if (!keep) abort();
-    chain_keep(v, ns, o->keep_last, o->keep_daily, keep);
+    chain_keep(v, ns, o->keep_last, o->keep_daily, o->keep_days, time(NULL),
+               keep);
     for (int k = 0; k < ns; k++) {
       const char *act = keep[k]          ? "keep"
                         : o->delete_sets ? "delete"
