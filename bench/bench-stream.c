@@ -17,8 +17,9 @@
  *   inproc  one thread, no IPC: fill a buffer, sum the same buffer (the
  *           work alone, the ceiling of a single core);
  *   threads two threads of one process, a ring of buffers and two atomic
- *           counters (the ceiling of any zero-copy transport between two
- *           cores of this machine).
+ *           counters: zero copy between two cores with no library and no
+ *           process boundary (a reference, not a bound: how the waits are
+ *           made matters as much as the copies).
  *
  * usage: bench-stream -m MODE -s SIZE [-d STREAMS] [-b BYTES] [-r REPS]
  *                     [-n BUFFERS_PER_DEVICE (default: 16 MiB of them, 8..64)]
@@ -124,9 +125,10 @@ static void run_inproc(void) {
 
 /* Two threads of one process handing `depth` buffers round a ring with
  * nothing but two counters: no library, no system call, no process
- * boundary.  What any zero-copy transport between two cores can reach on
- * this machine (the fill on one core, the sum on the other, every line
- * crossing once), so openvdi's rows can be read against it. */
+ * boundary; the fill on one core, the sum on the other, every line
+ * crossing once.  A reference for openvdi's rows: what zero copy between
+ * two cores gives with the plainest waits (a spin that yields now and
+ * then). */
 struct ring {
   uint8_t *bufs;
   _Alignas(64) _Atomic uint64_t filled;

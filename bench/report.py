@@ -112,7 +112,7 @@ def main():
     if stream:
         body = []
         names = {"inproc": "in-process (no IPC)",
-                 "threads": "2 threads, a ring (ceiling)",
+                 "threads": "2 threads, a plain ring",
                  "pipe": "pipe (1 MiB)",
                  "unix": "unix socket", "vdi": "openvdi",
                  "vdi-agent": "openvdi, completion-driven"}
@@ -168,8 +168,8 @@ def main():
                            ("inproc", "inprocess")):
             put("stream_1m_vs_%s_%s" % (name, cond), gbps("vdi", M1, 1, cond),
                 gbps(peer, M1, 1, cond), "GB/s")
-    # Against two threads of one process sharing a ring: the most any
-    # zero-copy transport between two cores gets on this machine.
+    # Against two threads of one process sharing a plain ring: zero copy
+    # between two cores without a library or a process boundary.
     for tag, size in (("64k", K64), ("1m", M1), ("4m", M4)):
         put("stream_%s_vs_threads" % tag, gbps("vdi", size),
             gbps("threads", size), "GB/s")
