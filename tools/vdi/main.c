@@ -84,7 +84,7 @@ static const char *usage_restore =
     "                   [-v] [--json]\n"
     "\n"
     "Restore DB from the repository REPO (or from one set's directory),\n"
-    "every set used checked against its manifest first, into the instance,\n"
+    "every set used checked against its manifest, into the instance,\n"
     "as DB or as NAME with --as.  By default the newest full backup set;\n"
     "--set ID that set (a differential or log set: with the sets before it\n"
     "in its chain).  --latest restores the newest full set's chain (the\n"
