@@ -63,20 +63,19 @@ static inline uint64_t bench_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* User + system CPU seconds of this whole process (every thread). */
-static inline double bench_cpu_self(void) {
+/* User + system CPU seconds of RUSAGE_SELF (this whole process) or
+ * RUSAGE_THREAD (the calling thread). */
+static inline double bench_cpu(int who) {
   struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
+  getrusage(who, &ru);
   return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
-
-/* CPU seconds of the calling thread. */
+static inline double bench_cpu_self(void) {
+  return bench_cpu(RUSAGE_SELF);
+}
 static inline double bench_cpu_thread(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_THREAD, &ru);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+  return bench_cpu(RUSAGE_THREAD);
 }
 
 static inline void bench_die(const char *fmt, ...)

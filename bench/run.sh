@@ -43,14 +43,15 @@ hog_start() {
   sh -c 'while :; do :; done' &
   HOG=$!
 }
+stop_pid() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; }
 hog_stop() {
-  [ -n "$HOG" ] && kill "$HOG" 2>/dev/null && wait "$HOG" 2>/dev/null
+  stop_pid "$HOG"
   HOG=
 }
 # BENCH_LOAD=1: one more for the whole run.
 LOADHOG=
 load_stop() {
-  [ -n "$LOADHOG" ] && kill "$LOADHOG" 2>/dev/null && wait "$LOADHOG" 2>/dev/null
+  stop_pid "$LOADHOG"
   LOADHOG=
 }
 trap 'hog_stop; load_stop' EXIT
@@ -102,8 +103,9 @@ echo "== machine"
 sed -n 's/^machine /  /p' "$RAW"
 RESULTS=bench/results.json
 if [ "${BENCH_LOAD:-0}" = 1 ]; then
-  sh -c 'while :; do :; done' &
-  LOADHOG=$!
+  hog_start
+  LOADHOG=$HOG
+  HOG=
   RESULTS=bench/results-loaded.json
   echo "  (a CPU-bound process runs beside the whole run: $RESULTS)"
 fi

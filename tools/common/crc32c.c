@@ -5,6 +5,7 @@
  */
 #include "crc32c.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -45,7 +46,7 @@ uint32_t crc32c_update_sw(uint32_t crc, const void *buf, size_t len) {
 #define LANE 1024u
 
 static uint32_t shift[4][256];
-static int shift_ready;
+static pthread_once_t shift_once = PTHREAD_ONCE_INIT;
 
 __attribute__((target("sse4.2"))) static uint32_t raw_zeros(uint32_t c,
                                                             size_t len) {
@@ -59,7 +60,6 @@ static void make_shift(void) {
   for (int j = 0; j < 4; j++)
     for (uint32_t b = 0; b < 256; b++)
       shift[j][b] = raw_zeros(b << (8 * j), LANE);
-  __atomic_store_n(&shift_ready, 1, __ATOMIC_RELEASE);
 }
 
 /* The raw CRC register @p c carried over LANE zero bytes. */
@@ -74,8 +74,8 @@ crc_hw(uint32_t crc, const void *buf, size_t len) {
   uint32_t c = ~crc;
 #if defined(__x86_64__)
   if (len >= 3 * LANE) {
-    /* Building the tables twice from two threads is harmless. */
-    if (!__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) make_shift();
+    /* Once: a compressed backup's workers checksum at the same time. */
+    pthread_once(&shift_once, make_shift);
     while (len >= 3 * LANE) {
       uint64_t a = c, b = 0, d = 0;
       for (size_t i = 0; i < LANE; i += 8) {

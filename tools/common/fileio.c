@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -48,4 +51,24 @@ void fio_kick_writeback(int fd, uint64_t *kicked, uint64_t written) {
   (void)sync_file_range(fd, (off_t)*kicked, (off_t)(written - *kicked),
                         SYNC_FILE_RANGE_WRITE);
   *kicked = written;
+}
+
+int fio_sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return rc;
+}
+
+int fio_sync_parent(const char *path) {
+  char *c = strdup(path);
+  if (!c) return -1;
+  int rc = fio_sync_dir(dirname(c));
+  int e = errno;
+  free(c);
+  errno = e;
+  return rc;
 }

@@ -18,6 +18,11 @@ int fio_pwrite_all(int fd, const void *p, size_t n, off_t off);
 /** Read all @p n bytes at @p off.  0, or -1 with errno set (EIO when the
  * file ends first). */
 int fio_pread_all(int fd, void *p, size_t n, off_t off);
+/** fsync a directory, so that a rename or a new file in it lasts.  0, or
+ * -1 with errno set. */
+int fio_sync_dir(const char *dir);
+/** The same for the directory that holds @p path. */
+int fio_sync_parent(const char *path);
 /** A file written front to back and fsync'd at the end: once @p written
  * (the bytes from the start) is FIO_WRITEBACK_STEP past *kicked, ask the
  * kernel to start writing back the bytes between (sync_file_range, no

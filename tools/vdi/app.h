@@ -469,10 +469,9 @@ struct repo_ops {
   /* The manifest of db in the set at dir: as manifest_read. */
   int (*read_manifest)(struct repo *r, const char *dir, const char *db,
                        struct manifest *m, char *why, size_t whylen);
-  /* Every stripe present with its size (full: and its CRC-32C and stream
-   * header): as manifest_check. */
+  /* Every stripe as far as @p level (CHECK_*) says: as manifest_check. */
   int (*check)(struct repo *r, const char *dir, const struct manifest *m,
-               int full);
+               int level);
   /* Stripe 0's stream header.  0 or -1. */
   int (*header)(struct repo *r, const char *dir, const struct manifest *m,
                 vs_header *h);
@@ -514,7 +513,7 @@ int repo_open_s3(struct repo *r, const char *target, int create);
 void repo_id_of_time(double t, int kind, char *buf, size_t n);
 /* As the hooks, through r->ops. */
 int repo_check(struct repo *r, const char *dir, const struct manifest *m,
-               int full);
+               int level);
 /* A failed backup's set goes (and, for a directory, the database's
  * folder if it was its only set). */
 void repo_discard(struct repo *r, const char *dir);

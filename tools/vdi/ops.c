@@ -424,27 +424,12 @@ static int use_set_key(const struct manifest *m, const char *db,
   return EXIT_OK;
 }
 
-/* Load and check the manifest of db in the set at dir and every stripe it
- * names, as far as @p level (CHECK_*) says.  EXIT_OK, EXIT_NOTFOUND,
- * EXIT_FAIL (the key) or EXIT_DAMAGED (reported). */
-static int load_checked(struct repo *r, const char *dir, const char *db,
-                        struct manifest *m, int level) {
-  char mname[256], why[256];
-  manifest_file_name(db, mname, sizeof mname);
-  int rc = r->ops->read_manifest(r, dir, db, m, why, sizeof why);
-  if (rc == -ENOENT) {
-    app_err("no complete backup of '%s' in %s (no %s)", db, dir, mname);
-    return EXIT_NOTFOUND;
-  }
-  if (rc != 0) {
-    app_err("%s/%s: %s", dir, mname, why);
-    return EXIT_DAMAGED;
-  }
-  if (strcmp(m->database, db) != 0) {
-    app_err("%s/%s: names database '%s', not '%s'", dir, mname, m->database,
-            db);
-    return EXIT_DAMAGED;
-  }
+/* Check a complete set (its manifest read and matched by repo_load) and
+ * every stripe it names, as far as @p level (CHECK_*) says, with the key
+ * it needs.  EXIT_OK, EXIT_FAIL (the key) or EXIT_DAMAGED (reported). */
+static int load_checked(struct repo *r, const struct repo_set *s, int level) {
+  const char *db = s->db, *dir = s->dir;
+  const struct manifest *m = s->m;
   int st = use_set_key(m, db, dir);
   if (st != EXIT_OK) return st;
   int mc = repo_check(r, dir, m, level);
@@ -525,6 +510,15 @@ out:
   return status;
 }
 
+/* The sets of db in r (repo_load), or -1 with the reason told (a
+ * cancelled load has said its own). */
+static int load_told(struct repo *r, const char *from, const char *db,
+                     struct repo_set **v) {
+  int ns = repo_load(r, db, v);
+  if (ns < 0 && ns != -ECANCELED) app_err("%s: %s", from, strerror(-ns));
+  return ns < 0 ? -1 : ns;
+}
+
 /* The repository's sets of db (r opened here unless it is open): count
  * (> 0), or -status with the reason told.  *v is freed with repo_free, r
  * closed by the caller. */
@@ -536,11 +530,8 @@ static int load_sets(const char *from, const char *db, struct repo *r,
     if (rc != -ECANCELED) app_err("%s: %s", from, strerror(-rc));
     return rc == -ENOENT ? -EXIT_NOTFOUND : -EXIT_FAIL;
   }
-  int n = repo_load(r, db, v);
-  if (n < 0) {
-    if (n != -ECANCELED) app_err("%s: %s", from, strerror(-n));
-    return -EXIT_FAIL;
-  }
+  int n = load_told(r, from, db, v);
+  if (n < 0) return -EXIT_FAIL;
   int complete = 0, damaged = -1;
   for (int i = 0; i < n; i++) {
     if ((*v)[i].complete) complete++;
@@ -683,10 +674,10 @@ int op_restore(const struct options *o) {
    * fed (transfer.c); the engine replaces nothing until its whole stream
    * is read, so reading it twice would buy nothing. */
   for (int k = 0; k < nsteps; k++) {
-    status = load_checked(&r, v[steps[k]].dir, o->db, v[steps[k]].m,
-                          k == 0 ? CHECK_HEADERS : CHECK_FULL);
+    status =
+        load_checked(&r, &v[steps[k]], k == 0 ? CHECK_HEADERS : CHECK_FULL);
     if (status != EXIT_OK) {
-      if (nsteps > 1)
+      if (nsteps > 1 && status == EXIT_DAMAGED)
         app_err("set %s is damaged; refusing to plan a restore across it",
                 v[steps[k]].id);
       goto out;
@@ -750,7 +741,7 @@ struct verdict {
 
 static int verify_one(const struct options *o, struct repo *r,
                       const struct repo_set *s) {
-  int st = load_checked(r, s->dir, s->db, s->m, CHECK_HEADERS);
+  int st = load_checked(r, s, CHECK_HEADERS);
   if (st == EXIT_OK)
     st = run_restore(o, r, s->dir, s->m, "RESTORE VERIFYONLY FROM", "",
                      "verify", NULL);
@@ -958,9 +949,8 @@ int op_list(const struct options *o) {
   }
   for (int i = 0; i < n; i++) {
     struct repo_set *v = NULL;
-    int ns = repo_load(&r, names[i], &v);
+    int ns = load_told(&r, o->from, names[i], &v);
     if (ns < 0) {
-      if (ns != -ECANCELED) app_err("%s: %s", o->from, strerror(-ns));
       status = EXIT_FAIL;
       continue;
     }
@@ -994,7 +984,8 @@ int op_list(const struct options *o) {
         }
         fflush(stdout);
         /* Sizes only: list is quick; verify reads every byte. */
-        if (repo_check(&r, v[j].dir, v[j].m, 0) != 0) status = EXIT_DAMAGED;
+        if (repo_check(&r, v[j].dir, v[j].m, CHECK_SIZES) != 0)
+          status = EXIT_DAMAGED;
       }
     }
     free(seq);
@@ -1022,9 +1013,8 @@ int op_expire(const struct options *o) {
   }
   for (int i = 0; i < n; i++) {
     struct repo_set *v = NULL;
-    int ns = repo_load(&r, names[i], &v);
+    int ns = load_told(&r, o->from, names[i], &v);
     if (ns < 0) {
-      if (ns != -ECANCELED) app_err("%s: %s", o->from, strerror(-ns));
       status = EXIT_FAIL;
       continue;
     }
@@ -1036,6 +1026,7 @@ int op_expire(const struct options *o) {
       const char *act = keep[k]          ? "keep"
                         : o->delete_sets ? "delete"
                                          : "would delete";
+      int stays = keep[k];
       total++;
       if (!keep[k] && o->delete_sets) {
         int rc = repo_remove(&r, &v[k]);
@@ -1044,9 +1035,10 @@ int op_expire(const struct options *o) {
                   strerror(-rc));
           status = EXIT_FAIL;
           act = "kept (delete failed)";
+          stays = 1;
         }
       }
-      if (!keep[k]) gone++;
+      if (!stays) gone++;
       if (o->json) {
         printf("%s\n  {\"database\": ", first ? "" : ",");
         json_put_str(stdout, names[i]);

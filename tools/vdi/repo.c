@@ -433,8 +433,8 @@ int repo_remove(struct repo *r, const struct repo_set *s) {
 }
 
 int repo_check(struct repo *r, const char *dir, const struct manifest *m,
-               int full) {
-  return r->ops->check(r, dir, m, full);
+               int level) {
+  return r->ops->check(r, dir, m, level);
 }
 
 void repo_discard(struct repo *r, const char *dir) {

@@ -76,7 +76,7 @@ static int put(wstream *w, unsigned i, const void *b, size_t n) {
 static void ws_free(wstream *w) {
   bp_free(w->pool);
   ZSTD_freeCCtx(w->cctx);
-  if (!w->slot) free(w->raw);
+  if (!w->pool) free(w->raw); /* else one of the pool's buffers */
   free(w->z);
 }
 
@@ -93,12 +93,14 @@ static int ws_begin(wstream *w, media_t *m, const wopts *o,
   if (w->ppb == 0) w->ppb = 1;
   w->raw_cap = (size_t)w->ppb * w->unit;
   w->zcap = ZSTD_compressBound(w->raw_cap);
-  unsigned cpus = bp_cpus();
-  if (o->compress && cpus > 1) {
-    w->pool =
-        bp_new(cpus, 2 * cpus, w->raw_cap, stream_zstd_level(o->comp_level));
-    w->slot = w->pool ? bp_slot(w->pool) : NULL;
-    w->raw = w->slot ? w->slot->raw : NULL;
+  unsigned cpus = o->compress ? bp_cpus() : 1;
+  /* Without a pool (one CPU, or no threads to be had) the statement's
+   * thread compresses. */
+  if (cpus > 1 &&
+      (w->pool = bp_new(cpus, w->raw_cap, stream_zstd_level(o->comp_level))) !=
+          NULL) {
+    w->slot = bp_slot(w->pool);
+    w->raw = w->slot->raw;
   } else {
     w->raw = malloc(w->raw_cap);
     if (o->compress) {
@@ -176,10 +178,14 @@ static void ws_count(wstream *w, unsigned si, const vs_block *b) {
   progress(w->o->stats, w->done, w->h.units, &w->last_pct);
 }
 
-/* Write block j as the next of the stream: its stripe is the block
- * number modulo the stripes. */
+/* The stripe of the stream's next block: its number modulo the stripes. */
+static unsigned ws_stripe(const wstream *w) {
+  return (unsigned)(w->seq % w->m->nstripes);
+}
+
+/* Write block j as the next of the stream. */
 static int ws_emit(wstream *w, const bp_job *j) {
-  unsigned si = (unsigned)(w->seq % w->m->nstripes);
+  unsigned si = ws_stripe(w);
   vs_block b;
   ws_header(w, j, &b);
   vs_block_encode(&b, w->hb);
@@ -194,19 +200,19 @@ static int ws_emit(wstream *w, const bp_job *j) {
  * header, then pages), or NULL: read into w->raw and ws_block. */
 static uint8_t *ws_reserve(wstream *w, uint32_t n) {
   if (w->pool || w->cctx) return NULL; /* compressed from w->raw */
-  unsigned si = (unsigned)(w->seq % w->m->nstripes);
-  return media_reserve(w->m, si, VS_BLOCK_HDR_SIZE + (size_t)n * w->unit);
+  return media_reserve(w->m, ws_stripe(w),
+                       VS_BLOCK_HDR_SIZE + (size_t)n * w->unit);
 }
 
 /* The block of @p n pages from @p first whose pages were read to
  * at + VS_BLOCK_HDR_SIZE (ws_reserve): its header goes before them. */
 static int ws_block_at(wstream *w, uint8_t *at, uint64_t first, uint32_t n) {
-  unsigned si = (unsigned)(w->seq % w->m->nstripes);
+  unsigned si = ws_stripe(w);
   bp_job j = {.raw = at + VS_BLOCK_HDR_SIZE,
               .raw_len = n * w->unit,
               .first = first,
               .n = n};
-  bp_compress(&j, NULL); /* the CRC */
+  j.raw_crc = crc32c_update(0, j.raw, j.raw_len);
   vs_block b;
   ws_header(w, &j, &b);
   vs_block_encode(&b, at);

@@ -82,19 +82,19 @@ unsigned bp_cpus(void) {
   return n > 0 ? (unsigned)n : 1;
 }
 
-bpool *bp_new(unsigned workers, unsigned depth, size_t raw_cap, int level) {
+bpool *bp_new(unsigned workers, size_t raw_cap, int level) {
   if (workers > BP_MAX_WORKERS) workers = BP_MAX_WORKERS;
   bpool *p = calloc(1, sizeof *p);
   if (!p) return NULL;
-  p->depth = depth;
+  p->depth = 2 * workers; /* one compressing, one waiting to be written */
   p->level = level;
-  p->jobs = calloc(depth, sizeof *p->jobs);
+  p->jobs = calloc(p->depth, sizeof *p->jobs);
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->work_cv, NULL);
   pthread_cond_init(&p->done_cv, NULL);
   if (!p->jobs) goto fail;
   size_t zcap = ZSTD_compressBound(raw_cap);
-  for (unsigned i = 0; i < depth; i++) {
+  for (unsigned i = 0; i < p->depth; i++) {
     p->jobs[i].raw = malloc(raw_cap);
     p->jobs[i].z = malloc(zcap);
     p->jobs[i].z_cap = zcap;

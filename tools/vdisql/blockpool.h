@@ -3,8 +3,8 @@
  * blockpool.h - the blocks of a compressed backup, checksummed and
  * compressed on worker threads and handed back in the order they were
  * submitted, so that the statement's thread only reads pages and writes
- * blocks.  A ring of `depth` jobs bounds the memory: depth raw blocks and
- * depth compressed ones.
+ * blocks.  A ring of two jobs per worker bounds the memory: that many raw
+ * blocks and as many compressed ones.
  */
 #ifndef VDISQL_BLOCKPOOL_H
 #define VDISQL_BLOCKPOOL_H
@@ -37,9 +37,10 @@ typedef struct bpool bpool;
 
 /** The CPUs this process may run on (sched_getaffinity). */
 unsigned bp_cpus(void);
-/** A pool of @p workers threads and @p depth jobs of @p raw_cap bytes
- * compressing at zstd @p level; NULL if memory or threads ran out. */
-bpool *bp_new(unsigned workers, unsigned depth, size_t raw_cap, int level);
+/** A pool of @p workers threads (at most 16) and two jobs of @p raw_cap
+ * bytes per worker, compressing at zstd @p level; NULL if memory or
+ * threads ran out. */
+bpool *bp_new(unsigned workers, size_t raw_cap, int level);
 /** The job to fill next, or NULL while the ring is full: bp_collect the
  * oldest first (and finish with it: the next bp_slot may hand it out). */
 bp_job *bp_slot(bpool *p);

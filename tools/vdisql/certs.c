@@ -22,6 +22,7 @@
 #include "certs.h"
 
 #include "catalog.h"
+#include "fileio.h"
 #include "guard.h"
 
 #include <errno.h>
@@ -73,15 +74,7 @@ static int write_file(const char *path, const void *buf, size_t len, int excl) {
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   }
   if (fd < 0) return -1;
-  const uint8_t *p = buf;
-  size_t done = 0;
-  while (done < len) {
-    ssize_t w = write(fd, p + done, len - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) break;
-    done += (size_t)w;
-  }
-  int ok = done == len && fchmod(fd, 0600) == 0 && fsync(fd) == 0;
+  int ok = fio_pwrite_all(fd, buf, len, 0) == 0 && fsync(fd) == 0;
   ok = close(fd) == 0 && ok;
   if (!ok) {
     unlink(excl ? path : tmp);
@@ -91,7 +84,9 @@ static int write_file(const char *path, const void *buf, size_t len, int excl) {
     unlink(tmp);
     return -1;
   }
-  return 0;
+  /* The name lasts too: a key lost in a crash after backups were
+   * encrypted to it would leave them unrestorable. */
+  return fio_sync_parent(path);
 }
 
 /* Read a whole file (at most MAX_KEYFILE bytes).  NULL on failure. */
@@ -103,19 +98,12 @@ static uint8_t *read_file(const char *path, size_t *len) {
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
       st.st_size <= MAX_KEYFILE)
     buf = malloc((size_t)st.st_size);
-  size_t got = 0;
-  while (buf && got < (size_t)st.st_size) {
-    ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += (size_t)r;
-  }
-  close(fd);
-  if (buf && got != (size_t)st.st_size) {
+  if (buf && fio_pread_all(fd, buf, (size_t)st.st_size, 0) != 0) {
     free(buf);
     buf = NULL;
   }
-  *len = got;
+  close(fd);
+  *len = buf ? (size_t)st.st_size : 0;
   return buf;
 }
 
@@ -323,15 +311,18 @@ static int row_insert(const char *inst_dir, const char *name, X509 *x,
   return rc;
 }
 
-static void row_exec(const char *inst_dir, const char *sql, const char *name) {
+/* Run @p sql with ?1 = @p name in the catalog.  0, or -1 if it failed. */
+static int row_exec(const char *inst_dir, const char *sql, const char *name) {
   sqlite3 *db = catalog_open(inst_dir);
   sqlite3_stmt *st = NULL;
+  int rc = -1;
   if (db && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-    sqlite3_step(st);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
   }
   sqlite3_finalize(st);
   sqlite3_close(db);
+  return rc;
 }
 
 /* ---- the statements ---- */
@@ -401,13 +392,26 @@ static int store(const char *inst_dir, const char *name, X509 *x, EVP_PKEY *pk,
   int der_len = i2d_X509(x, &der);
   int rc = -1;
   snprintf(file, sizeof file, "%.40s.cer", thumb + 2);
-  if (store_path(inst_dir, file, cer, sizeof cer) != 0) goto out;
+  if (store_path(inst_dir, file, cer, sizeof cer) != 0) {
+    vmsg_os_error(err, "create", ".vdisql/keys");
+    goto out;
+  }
   snprintf(file, sizeof file, "%.40s.key", thumb + 2);
-  if (store_path(inst_dir, file, key, sizeof key) != 0) goto out;
-  if (der_len <= 0 || pem_key(pk, pass, &pem, &pem_len) != 0 ||
-      write_file(key, pem, pem_len, 0) != 0 ||
-      write_file(cer, der, (size_t)der_len, 0) != 0) {
+  if (store_path(inst_dir, file, key, sizeof key) != 0) {
+    vmsg_os_error(err, "create", ".vdisql/keys");
+    goto out;
+  }
+  if (der_len <= 0 || pem_key(pk, pass, &pem, &pem_len) != 0) {
+    vmsg_os_error(err, "encode", key);
+    goto out;
+  }
+  if (write_file(key, pem, pem_len, 0) != 0) {
+    vmsg_os_error(err, "write", key);
+    goto out;
+  }
+  if (write_file(cer, der, (size_t)der_len, 0) != 0) {
     vmsg_os_error(err, "write", cer);
+    unlink(key);
     goto out;
   }
   rc = row_insert(inst_dir, name, x, thumb, err);
@@ -596,10 +600,10 @@ int certs_export(const char *inst_dir, const char *name, const char *cert_file,
              "not already exist.",
              failed);
   else if (key_file)
-    row_exec(inst_dir,
-             "UPDATE certificates SET pvt_key_last_backup_date = "
-             "datetime('now', 'localtime') WHERE name = ?1",
-             name);
+    (void)row_exec(inst_dir,
+                   "UPDATE certificates SET pvt_key_last_backup_date = "
+                   "datetime('now', 'localtime') WHERE name = ?1",
+                   name);
   OPENSSL_free(der);
   if (pem) OPENSSL_cleanse(pem, pem_len);
   free(pem);
@@ -615,7 +619,10 @@ int certs_drop(const char *inst_dir, const char *name, vmsg *err) {
     not_found(err, "drop", name);
     return -1;
   }
-  row_exec(inst_dir, "DELETE FROM certificates WHERE name = ?1", name);
+  /* The row first: a certificate listed without its files could never
+   * be used, nor dropped again. */
+  if (row_exec(inst_dir, "DELETE FROM certificates WHERE name = ?1", name))
+    return vmsg_os_error(err, "update", "the catalog");
   snprintf(file, sizeof file, "%.40s.key", r.thumb + 2);
   if (store_path(inst_dir, file, path, sizeof path) == 0) unlink(path);
   snprintf(file, sizeof file, "%.40s.cer", r.thumb + 2);

@@ -186,13 +186,7 @@ int dbw_prepare(dbw_t *w, uint64_t page_count, vmsg *err) {
 }
 
 int dbw_sync_dir(const char *dir, vmsg *err) {
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || fsync(dfd) != 0) {
-    if (dfd >= 0) close(dfd);
-    return vmsg_os_error(err, "fsync", dir);
-  }
-  close(dfd);
-  return 0;
+  return fio_sync_dir(dir) != 0 ? vmsg_os_error(err, "fsync", dir) : 0;
 }
 
 int dbw_switch_to(dbw_t *w, const char *dest, vmsg *err) {

@@ -69,17 +69,6 @@ static long d_read(media_t *m, unsigned i, void *buf, size_t len) {
   return (long)n;
 }
 
-static int sync_dir(const char *path) {
-  char *c = strdup(path);
-  if (!c) return -1;
-  int fd = open(dirname(c), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  free(c);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
-
 static int d_finish(media_t *m, int ok) {
   disk_t *d = (disk_t *)m;
   int rc = 0;
@@ -102,7 +91,7 @@ static int d_finish(media_t *m, int ok) {
     struct stripe *s = &d->s[i];
     if (!s->tmp) continue;
     if (ok && rc == 0) {
-      if (rename(s->tmp, s->path) != 0 || sync_dir(s->path) != 0) {
+      if (rename(s->tmp, s->path) != 0 || fio_sync_parent(s->path) != 0) {
         int e = errno;
         vmsg_set(m->err, 3202, "Write on \"%s\" failed: %d(%s).", s->path, e,
                  strerror(e));

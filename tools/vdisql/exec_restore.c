@@ -44,7 +44,6 @@ static const char *type_text(const vs_header *h) {
 }
 
 /* An LSN column: NULL where SQL Server shows NULL (no log position). */
-/* An LSN, or NULL (SQL NULL) for none. */
 static const char *lsn_text(uint64_t v, char *buf, size_t n) {
   if (v == 0) return NULL;
   snprintf(buf, n, "%llu", (unsigned long long)v);

@@ -203,14 +203,6 @@ static void seg_path(char *out, size_t n, const char *dir, uint64_t first) {
   snprintf(out, n, "%s/seg-%016llx", dir, (unsigned long long)first);
 }
 
-static void sync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-}
-
 /* Scan entries of segment @p fd: call @p fn for each valid one; stop at
  * the first that is not.  @return the offset after the last mark. */
 typedef int (*entry_fn)(void *ctx, uint32_t magic, const uint8_t *body,
@@ -323,7 +315,7 @@ static int new_segment(logarc_t *a, const la_pos *pos, int empty, vmsg *err) {
     unlink(path);
     return -1;
   }
-  sync_dir(a->dir);
+  (void)fio_sync_dir(a->dir);
   if (old >= 0) close(old);
   return 0;
 }

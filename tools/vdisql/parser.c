@@ -672,7 +672,7 @@ void stmtlist_free(stmtlist *sl) {
     free(sl->v[i].cert_file);
     free(sl->v[i].key_file);
     if (sl->v[i].password)
-      memset(sl->v[i].password, 0, strlen(sl->v[i].password));
+      explicit_bzero(sl->v[i].password, strlen(sl->v[i].password));
     free(sl->v[i].password);
     free(sl->v[i].subject);
   }
