@@ -282,6 +282,19 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   free(out);
   ASSERT(!app_t_exists(inst, "r4.db"));
   app_t_flip_byte(l2s, (long)(l2size / 2));
+  /* ... and one whose stream header cannot be read is never restored
+   * around: --latest refuses rather than stop short of its rows. */
+  app_t_flip_byte(l2s, 10);
+  rc = app_t_run(&out, NULL,
+                 ARGS("restore", "app", "--instance", inst, "--from", bk,
+                      "--as", "r5", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, "cannot be read")) {
+    app_t_show("restore past an unreadable log", out);
+    TASK_FAIL_("exit %d", rc);
+  }
+  free(out);
+  ASSERT(!app_t_exists(inst, "r5.db"));
+  app_t_flip_byte(l2s, 10);
 
   /* The one-folder layout of earlier vdi versions: the full backup's
    * files in the target, the chain in app.chain/<seq>-log/. */

@@ -1163,6 +1163,36 @@ TEST_IMPL_TIMEOUT(s3_vdi_chain, 240) {
   return 0;
 }
 
+/* An encrypted chain in S3 whose log sets are small (one sealed chunk):
+ * --latest restores every row of the last log (each set's header is read
+ * through the key, a stream of one chunk as a longer one). */
+TEST_IMPL_TIMEOUT(s3_vdi_chain_encrypted_small_logs, 240) {
+  vdi_setup(prefix());
+  char p[4400], logp[4400];
+  snprintf(p, sizeof p, "%s/app.db", inst);
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  app_t_run_ok("full", NULL,
+               ARGS("backup", "app", "--instance", inst, "--to", url,
+                    "--encrypt", "--key-file", keyf, "-q"));
+  for (int k = 0; k < 2; k++) {
+    app_t_add_rows(inst, "app", 3);
+    app_t_run_ok("log", NULL,
+                 ARGS("backup", "app", "--instance", inst, "--to", url, "--log",
+                      "--encrypt", "--key-file", keyf, "-q"));
+  }
+  long all = app_t_rows(inst, "app");
+  ASSERT_EQ(all, 206);
+  app_t_run_ok("latest", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", url, "--as",
+                    "r1", "--latest", "--key-file", keyf, "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r1"), all);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
 /* ------------------------------------------------ a store that stalls */
 
 /* A TCP relay in front of the real gateway that, once `stall_after`

@@ -164,8 +164,17 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
   if (base != f) steps[nsteps++] = base;
   uint64_t lsn = v[base].h.last_lsn;
   int reached = target >= 0 && target == base;
-  /* Every log from there on that moves the chain forward. */
+  /* Every log from there on that moves the chain forward.  A log set
+   * taken after the full one whose header cannot be read may hold the
+   * very transactions asked for: refuse, never restore around it. */
   for (int i = 0; i < n && !reached; i++) {
+    if (v[i].kind == CHAIN_LOG && v[i].complete && !v[i].have_header && i > f &&
+        (target < 0 || i <= target)) {
+      app_err("log backup set '%s' cannot be read (its stream header); "
+              "nothing was restored",
+              v[i].id);
+      return -EXIT_DAMAGED;
+    }
     if (v[i].kind != CHAIN_LOG || !v[i].complete || !v[i].have_header ||
         v[i].h.last_lsn <= lsn)
       continue;

@@ -431,6 +431,11 @@ static int s3_header(struct repo *r, const char *dir, const struct manifest *m,
       m->stripes[0].bytes < (1u << 20) ? m->stripes[0].bytes : (1u << 20);
   struct whole w = {0};
   int rc = len ? s3_get(s->c, s->bucket, key, 0, len, whole_in, &w) : -1;
+  /* A sealed chunk is opened once the next begins, or at the end: a
+   * stripe read whole (one chunk, a small log set) must be finished for
+   * its header to come out. */
+  if (rc == 0 && w.r && len == m->stripes[0].bytes)
+    rc = seal_reader_finish(w.r);
   seal_reader_free(w.r);
   return rc == 0 && !header_problem(&w, m, 0, h) ? 0 : -1;
 }
