@@ -316,6 +316,28 @@ if want e2e; then
             "zstd -q -T0 -3 -c '$db' >'$WORK/z.zst' && sync '$WORK/z.zst'"
         fi
       done
+      # RESTORE of the one-stripe backup through vdi against RESTORE FROM
+      # DISK of a one-file DISK backup, alternating: both are bound by
+      # the disk writing 1 GiB, whose speed here varies from run to run.
+      "$BUILD/vdisql" -S "$inst" -b -Q "BACKUP DATABASE bench TO \
+        DISK='$WORK/disk.bak' WITH FORMAT, INIT" >/dev/null || {
+        failed="$failed
+  the DISK backup for the restore rows"
+      }
+      for r in $(seq 1 $REPS); do
+        timed "i11_restore_vdi_r$r" "$WORK/rv/" "$BUILD/vdi" restore bench \
+          --instance "$WORK/rv" --from "$WORK/v1m" --replace --quiet
+        timed "i11_restore_disk_r$r" "$WORK/rd/" "$BUILD/vdisql" \
+          -S "$WORK/rd" -b -Q \
+          "RESTORE DATABASE bench FROM DISK='$WORK/disk.bak' WITH REPLACE"
+      done
+      for v in rv rd; do
+        same_rows "$db" "$WORK/$v/bench.db" || {
+          echo "bench: the database restored in $v differs" >&2
+          failed="$failed
+  $v: restored rows differ"
+        }
+      done
       echo "size compressed_low=$(du -sb "$WORK/vz" | cut -f1)" \
         "compressed_medium=$(du -sb "$WORK/vzm" | cut -f1)" \
         "zstd3=$(stat -c %s "$WORK/z.zst" 2>/dev/null)" | tee -a "$RAW"
