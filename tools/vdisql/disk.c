@@ -35,13 +35,6 @@ typedef struct disk {
   struct stripe s[64];
 } disk_t;
 
-static char *resolve(const char *base, const char *p) {
-  char *out;
-  if (p[0] == '/' || !base) return strdup(p);
-  if (asprintf(&out, "%s/%s", base, p) < 0) return NULL;
-  return out;
-}
-
 static int d_write(media_t *m, unsigned i, const void *buf, size_t len) {
   disk_t *d = (disk_t *)m;
   if (fwrite(buf, 1, len, d->s[i].f) != len) {
@@ -215,10 +208,9 @@ media_t *disk_open(char *const *paths, int n, const media_opts *o, vmsg *err) {
   d->m.device_type = 2;
   d->writing = o->writing;
   for (int i = 0; i < n; i++) {
-    d->s[i].path = resolve(o->base_dir, paths[i]);
+    d->s[i].path = guard_resolve(o->base_dir, paths[i], o->allowed, err);
     d->m.nstripes = (unsigned)i + 1;
-    if (!d->s[i].path) goto fail;
-    if (guard_confined(o->allowed, d->s[i].path, err)) {
+    if (!d->s[i].path) {
       d_destroy(&d->m);
       return NULL;
     }

@@ -13,7 +13,6 @@
 #include "guard.h"
 #include "timefmt.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,22 +23,16 @@ static int cert_fail(const vmsg *m, const stmt *s) {
   return -1;
 }
 
-/* @p in relative to the instance directory, checked like a DISK path. */
-static int resolve(const exec_ctx *cx, const char *in, int writing, char *out,
-                   size_t n, vmsg *err) {
-  int k = in[0] == '/' ? snprintf(out, n, "%s", in)
-                       : snprintf(out, n, "%s/%s", cx->inst_dir, in);
-  if (k < 0 || (size_t)k >= n) {
-    vmsg_set(err, 15240,
-             "Cannot write into file '%s'. Verify that you have write "
-             "permissions, that the file path is valid, and that the file "
-             "does not already exist.",
-             in);
-    return -1;
+/* @p in as a DISK path is (guard_resolve); one to be written must not
+ * be a file of the instance.  NULL with @p err set, or the path. */
+static char *resolve(const exec_ctx *cx, const char *in, int writing,
+                     vmsg *err) {
+  char *out = guard_resolve(cx->inst_dir, in, cx->backup_dirs, err);
+  if (out && writing && guard_backup_target(cx->inst_dir, out, err)) {
+    free(out);
+    return NULL;
   }
-  if (guard_confined(cx->backup_dirs, out, err)) return -1;
-  if (writing && guard_backup_target(cx->inst_dir, out, err)) return -1;
-  return 0;
+  return out;
 }
 
 /* 'YYYYMMDD' or 'YYYY-MM-DD', optionally with a time ' HH:MM:SS' or
@@ -71,7 +64,7 @@ static int bad_date(const stmt *s, const char *what, const char *text) {
 
 int exec_cert(const exec_ctx *cx, const stmt *s) {
   vmsg err = {0};
-  char a[PATH_MAX + 256], b[PATH_MAX + 256];
+  char *a = NULL, *b = NULL;
   int rc = -1;
   switch (s->kind) {
   case ST_CREATE_MASTER_KEY:
@@ -79,8 +72,8 @@ int exec_cert(const exec_ctx *cx, const stmt *s) {
     break;
   case ST_CREATE_CERT:
     if (s->cert_file) {
-      if (resolve(cx, s->cert_file, 0, a, sizeof a, &err) ||
-          (s->key_file && resolve(cx, s->key_file, 0, b, sizeof b, &err)))
+      if (!(a = resolve(cx, s->cert_file, 0, &err)) ||
+          (s->key_file && !(b = resolve(cx, s->key_file, 0, &err))))
         break;
       rc = certs_import(cx->inst_dir, s->cert, a, s->key_file ? b : NULL,
                         s->password, &err);
@@ -95,8 +88,8 @@ int exec_cert(const exec_ctx *cx, const stmt *s) {
     }
     break;
   case ST_BACKUP_CERT:
-    if (resolve(cx, s->cert_file, 1, a, sizeof a, &err) ||
-        (s->key_file && resolve(cx, s->key_file, 1, b, sizeof b, &err)))
+    if (!(a = resolve(cx, s->cert_file, 1, &err)) ||
+        (s->key_file && !(b = resolve(cx, s->key_file, 1, &err))))
       break;
     rc = certs_export(cx->inst_dir, s->cert, a, s->key_file ? b : NULL,
                       s->password, &err);
@@ -108,5 +101,7 @@ int exec_cert(const exec_ctx *cx, const stmt *s) {
     rc = certs_drop_master_key(cx->inst_dir, &err);
     break;
   }
+  free(a);
+  free(b);
   return rc ? cert_fail(&err, s) : 0;
 }

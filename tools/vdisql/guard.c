@@ -183,6 +183,24 @@ refused:
   return -1;
 }
 
+char *guard_resolve(const char *base, const char *path, const char *const *dirs,
+                    vmsg *err) {
+  char *out = NULL;
+  if (path[0] == '/' || !base)
+    out = strdup(path);
+  else if (asprintf(&out, "%s/%s", base, path) < 0)
+    out = NULL;
+  if (!out) {
+    vmsg_set(err, 3201, "Cannot open backup device '%s': out of memory.", path);
+    return NULL;
+  }
+  if (guard_confined(dirs, out, err)) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
 int guard_private_dir(const char *inst_dir, const char *sub, char *out,
                       size_t n) {
   if ((size_t)snprintf(out, n, "%s/%s", inst_dir, PRIVATE_DIR) >= n)

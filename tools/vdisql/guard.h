@@ -30,6 +30,14 @@ int guard_backup_target(const char *inst_dir, const char *path, vmsg *err);
  * @return 0 or -1 with @p err set. */
 int guard_confined(const char *const *dirs, const char *path, vmsg *err);
 
+/** A file named in a statement: @p path as given when absolute (or when
+ * @p base is NULL), else under @p base (the instance directory), and
+ * confined to @p dirs as guard_confined says.  DISK devices and the
+ * certificate statements' files are resolved alike.  @return the path
+ * (malloc'd) or NULL with @p err set. */
+char *guard_resolve(const char *base, const char *path, const char *const *dirs,
+                    vmsg *err);
+
 /** Take database @p db's statement lock: exclusive for RESTORE (Msg 3101
  * while any other statement holds it), shared for BACKUP (Msg 927 while a
  * restore holds it).  Never waits.  @p lock receives the lock (a file
