@@ -430,6 +430,8 @@ out:
 int certs_create(const char *inst_dir, const char *name, const char *subject,
                  int64_t start, int64_t expiry, vmsg *err) {
   char pass[2 * MK_LEN + 1];
+  /* Msg 15581 before the RSA key is made (a second or so), not after;
+   * store() opens the master key again for the private key. */
   if (master_key(inst_dir, pass, err)) return -1;
   OPENSSL_cleanse(pass, sizeof pass);
   EVP_PKEY *pk = EVP_RSA_gen(2048);
