@@ -209,6 +209,16 @@ TEST_IMPL_TIMEOUT(app_e2e_flipped_byte_refused, 30) {
   ASSERT_EQ(rc, 4);
   ASSERT(strstr(out, "stripe 1") && strstr(out, "CRC-32C"));
   free(out);
+  /* An engine that fails before it reads a byte (here: no instance) is
+   * told as such; the set is not read through to look for damage. */
+  rc = app_t_run(&out, NULL,
+                 ARGS("restore", "db", "--instance", "/nonexistent/inst",
+                      "--from", bk, "--replace"));
+  if (rc != 5 || !strstr(out, "(check --instance)") || strstr(out, "damaged")) {
+    app_t_show("restore into a missing instance", out);
+    TASK_FAIL_("not the instance's error");
+  }
+  free(out);
   digest_of("db", after, sizeof after);
   ASSERT_STR_EQ(before, after);
 

@@ -496,8 +496,12 @@ static int run_restore(const struct options *o, struct repo *r, const char *dir,
   if (bytes) *bytes += prog.done;
   /* The engine stopped on its own (a damaged block, say) before the end
    * of a stripe, where the fed bytes are checked: read the set in full to
-   * tell a damaged backup from any other failure. */
-  if (status == EXIT_ENGINE && !from_stdin &&
+   * tell a damaged backup from any other failure.  A restore whose
+   * engine stopped before reading a byte (no instance, say) does not: no
+   * damage can have caused that, and the set may be large; verify reads
+   * it all the same, since that is what it was asked to do. */
+  int read_some = prog.done > 0 || strcmp(verb, "verify") == 0;
+  if (status == EXIT_ENGINE && !from_stdin && read_some &&
       repo_check(r, dir, m, CHECK_FULL) == -1) {
     app_err("the backup in %s is damaged", dir);
     status = EXIT_DAMAGED;
