@@ -1199,14 +1199,66 @@ TEST_IMPL_TIMEOUT(s3_vdi_chain_encrypted_small_logs, 240) {
  * bytes went towards the store, stops relaying in both directions and
  * keeps every connection open, old and new (accepted, never answered):
  * the store stalls as a full one did, with nothing answering for it.
- * argv: upstream-port port-file stall-after. */
+ * With `slow_down` (argv[4]) > 0, the first that many connections get
+ * what a busy gateway answers instead, 503 SlowDown, each counted in the
+ * file argv[5] once answered.
+ * argv: upstream-port port-file stall-after [slow-down count-file]. */
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+/* Read one request's head from @p fd, then its body (Content-Length)
+ * unless the client waits for "100 Continue" before sending it, so that
+ * closing the connection after the answer does not reset it. */
+static void drain_request(int fd) {
+  char head[16384];
+  size_t n = 0;
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  while (n < sizeof head - 1 && poll(&p, 1, 5000) == 1) {
+    ssize_t got = read(fd, head + n, sizeof head - 1 - n);
+    if (got <= 0) return;
+    n += (size_t)got;
+    head[n] = 0;
+    char *end = strstr(head, "\r\n\r\n");
+    if (!end) continue;
+    if (strcasestr(head, "\nExpect: 100-continue")) return;
+    const char *cl = strcasestr(head, "\nContent-Length:");
+    long long body = cl ? atoll(cl + 16) : 0;
+    body -= (long long)(n - (size_t)(end + 4 - head));
+    static char sink[1 << 16];
+    while (body > 0 && poll(&p, 1, 5000) == 1) {
+      got = read(fd, sink,
+                 body < (long long)sizeof sink ? (size_t)body : sizeof sink);
+      if (got <= 0) return;
+      body -= got;
+    }
+    return;
+  }
+}
+
+static void slow_down(int fd) {
+  static const char body[] =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+      "<Error><Code>SlowDown</Code><Message>Please reduce your request "
+      "rate.</Message></Error>";
+  char a[512];
+  drain_request(fd);
+  int n = snprintf(a, sizeof a,
+                   "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml"
+                   "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                   sizeof body - 1, body);
+  if (write(fd, a, (size_t)n) != n) return;
+  shutdown(fd, SHUT_WR);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  char sink[4096];
+  while (poll(&p, 1, 2000) == 1 && read(fd, sink, sizeof sink) > 0) {
+  }
+}
+
 HELPER_IMPL(s3_stall_relay) {
   int up_port = atoi(argv[1]);
   long long stall_after = atoll(argv[3]), sent = 0;
+  int slow = argc > 4 ? atoi(argv[4]) : 0, slowed = 0;
   int ls = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -1232,7 +1284,15 @@ HELPER_IMPL(s3_stall_relay) {
     if (poll(p, (nfds_t)np, 100) < 0) continue;
     if (p[0].revents & POLLIN) {
       int c = accept(ls, NULL, NULL);
-      if (c >= 0 && n < MAXC) {
+      if (c >= 0 && slowed < slow) {
+        slow_down(c);
+        close(c);
+        FILE *cf = fopen(argv[5], "w");
+        if (cf) {
+          fprintf(cf, "%d\n", ++slowed);
+          fclose(cf);
+        }
+      } else if (c >= 0 && n < MAXC) {
         int u = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in ua = {.sin_family = AF_INET,
                                  .sin_port = htons((uint16_t)up_port),
@@ -1277,15 +1337,19 @@ HELPER_IMPL(s3_stall_relay) {
   return 0;
 }
 
-/* The relay's port, once it listens. */
-static pid_t stall_relay(const char *stall_after, int *port) {
+/* The relay's port, once it listens; `slow` connections answered 503
+ * SlowDown first, counted in `count_file` ("0", NULL: none). */
+static pid_t fault_relay(const char *stall_after, const char *slow,
+                         const char *count_file, int *port) {
   const char *ep = getenv("AWS_ENDPOINT_URL");
   const char *colon = strrchr(ep, ':');
   ASSERT_NOT_NULL(colon);
   char up[16], pf[4200];
   snprintf(up, sizeof up, "%d", atoi(colon + 1));
-  snprintf(pf, sizeof pf, "%s/relay-%s.port", test_tmpdir(), stall_after);
-  pid_t p = spawn_helper("s3_stall_relay", up, pf, stall_after, NULL);
+  snprintf(pf, sizeof pf, "%s/relay-%s-%s.port", test_tmpdir(), stall_after,
+           slow);
+  pid_t p = spawn_helper("s3_stall_relay", up, pf, stall_after, slow,
+                         count_file ? count_file : "/dev/null", NULL);
   int64_t end = now_ms() + 10000;
   *port = 0;
   while (now_ms() < end && *port == 0) {
@@ -1298,6 +1362,10 @@ static pid_t stall_relay(const char *stall_after, int *port) {
   }
   ASSERT(*port > 0);
   return p;
+}
+
+static pid_t stall_relay(const char *stall_after, int *port) {
+  return fault_relay(stall_after, "0", NULL, port);
 }
 
 static int has_manifest(void *arg, const char *key, uint64_t size) {
@@ -1409,6 +1477,59 @@ TEST_IMPL_TIMEOUT(s3_vdi_interrupted_backup_cleans_up, 120) {
   struct names nm = {0};
   ASSERT_EQ(s3_list(c, bucket, pre, add_name, &nm), 0);
   ASSERT_EQ(nm.n, 0);
+  s3_client_free(c);
+  return 0;
+}
+
+/* A busy gateway answers 503 SlowDown: `vdi backup` retries with backoff
+ * and the backup is whole (the first four connections refused: the
+ * relay counts what it answered, so the retries were really made); one
+ * that never stops saying so gets one line naming it and how hard it was
+ * tried, and no manifest. */
+TEST_IMPL_TIMEOUT(s3_vdi_slowdown_retried, 120) {
+  const char *pre = prefix(), *bucket;
+  struct s3_config cfg;
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
+  char count[4400], ep[128];
+  snprintf(count, sizeof count, "%s/slowed", test_tmpdir());
+  int port;
+  pid_t relay = fault_relay("999999999999", "4", count, &port);
+  snprintf(ep, sizeof ep, "AWS_ENDPOINT_URL=http://127.0.0.1:%d", port);
+  char *out = NULL;
+  int st = app_t_run(&out, ENV(ep, "AWS_MAX_ATTEMPTS=6"),
+                     ARGS("backup", "src", "--instance", inst, "--to", url,
+                          "--stripes", "2", "--quiet"));
+  if (st != 0) {
+    app_t_show("backup through a busy gateway", out);
+    TASK_FAIL_("exit %d", st);
+  }
+  free(out);
+  char *n = app_t_slurp(count);
+  ASSERT_EQ(atoi(n), 4);
+  free(n);
+  kill(relay, SIGKILL);
+  wait_helper(relay);
+  app_t_verify_restore(inst, "src", url, NULL, "copy");
+
+  /* Always busy: one line, the code, the attempts; no manifest. */
+  const char *pre2 = prefix();
+  char url2[600];
+  snprintf(url2, sizeof url2, "s3://%s/%s", bucket, pre2);
+  relay = fault_relay("999999999999", "1000", count, &port);
+  snprintf(ep, sizeof ep, "AWS_ENDPOINT_URL=http://127.0.0.1:%d", port);
+  st = app_t_run(
+      &out, ENV(ep, "AWS_MAX_ATTEMPTS=3"),
+      ARGS("backup", "src", "--instance", inst, "--to", url2, "--quiet"));
+  fprintf(stderr, "always busy: exit %d:\n%s", st, out);
+  ASSERT_EQ(st, 1);
+  ASSERT(strstr(out, "SlowDown") && strstr(out, "3 attempts"));
+  ASSERT_EQ(count_lines(out, "\n"), 1);
+  free(out);
+  kill(relay, SIGKILL);
+  wait_helper(relay);
+  int manifests = 0;
+  ASSERT_EQ(s3_list(c, bucket, pre2, has_manifest, &manifests), 0);
+  ASSERT_EQ(manifests, 0);
   s3_client_free(c);
   return 0;
 }

@@ -703,8 +703,9 @@ static int perform(struct s3_client *c, struct req *r) {
       char why[64] = "";
       if (out_of_time && attempt + 1 < c->cfg.max_retries)
         snprintf(why, sizeof why, "; VDI_S3_TIMEOUT is %d s", c->cfg.timeout_s);
-      snprintf(c->err + l, sizeof c->err - l, " (%d attempt%s in %.0f s%s)",
-               attempt + 1, attempt ? "s" : "", (double)spent / 1000.0, why);
+      snprintf(c->err + l, sizeof c->err - l, " (%d attempt%s in %.*f s%s)",
+               attempt + 1, attempt ? "s" : "", spent < 10000 ? 1 : 0,
+               (double)spent / 1000.0, why);
       break;
     }
     nap(c, wait);
