@@ -19,10 +19,14 @@
  *   threads two threads of one process, a ring of buffers and two atomic
  *           counters: zero copy between two cores with no library and no
  *           process boundary (a reference, not a bound: how the waits are
- *           made matters as much as the copies).
+ *           made matters as much as the copies);
+ *   fill    the producer's work alone: one thread fills the ring of
+ *           buffers a device keeps in flight, nobody reads them (a stream
+ *           whose producer writes every byte cannot run faster).
  *
  * usage: bench-stream -m MODE -s SIZE [-d STREAMS] [-b BYTES] [-r REPS]
- *                     [-n BUFFERS_PER_DEVICE (default: 16 MiB of them, 8..64)]
+ *                     [-n BUFFERS_PER_DEVICE (default: half the last-level
+ *                     cache over the devices, 4..64)]
  * Prints one line per repetition:
  *   stream mode=vdi size=1048576 dev=1 bytes=N secs=S srv_cpu=C cli_cpu=C
  *          depth=BUFFERS cond=$BENCH_COND (default quiet)
@@ -119,6 +123,28 @@ static void run_inproc(void) {
   check(&r);
   report(secs, cpu, 0);
   free(buf);
+}
+
+/* --------------------------------------------------------------- fill */
+
+/* The producer's side alone, on the ring of `depth` buffers a VDI device
+ * keeps in flight (-n 16 of 1 MiB: more than this machine's caches hold,
+ * so the lines go out to memory as a stream's do).  Nothing reads them,
+ * so there is no sum to check; the rate is the ceiling of any stream
+ * whose producer fills every byte on one core with that ring. */
+static void run_fill(void) {
+  uint8_t *bufs = aligned_alloc(4096, o.size * (uint64_t)o.depth);
+  if (bufs == NULL) bench_die("out of memory");
+  memset(bufs, 0, o.size * (uint64_t)o.depth);
+  double t0 = bench_now(), c0 = bench_cpu_self();
+  for (uint64_t k = 0; k < o.per_dev; k++) {
+    bench_fill(bufs + (k % (uint64_t)o.depth) * o.size, o.size, k);
+    /* The stores must happen: as if a consumer could read them. */
+    __asm__ volatile("" : : "r"(bufs) : "memory");
+  }
+  double secs = bench_now() - t0, cpu = bench_cpu_self() - c0;
+  report(secs, cpu, 0);
+  free(bufs);
 }
 
 /* ------------------------------------------------------------ threads */
@@ -597,11 +623,31 @@ static void run_vdi(int rep) {
 
 /* --------------------------------------------------------------- main */
 
+/* The last-level cache's size as the kernel describes it (sysfs; glibc's
+ * sysconf reads CPUID, which in a VM can name the host's whole cache: 64
+ * MiB here against the 8 MiB the guest is given), 0 if unknown. */
+static uint64_t last_level_cache(void) {
+  for (int i = 3; i >= 2; i--) {
+    char path[96];
+    snprintf(path, sizeof path,
+             "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    char unit = 0;
+    int n = f ? fscanf(f, "%llu%c", &v, &unit) : 0;
+    if (f) fclose(f);
+    if (n >= 1 && v > 0)
+      return unit == 'K' ? v << 10 : unit == 'M' ? v << 20 : v;
+  }
+  long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  return v > 0 ? (uint64_t)v : 0;
+}
+
 static void usage(void) {
-  fprintf(
-      stderr,
-      "usage: bench-stream -m inproc|threads|pipe|unix|vdi|vdi-agent -s SIZE "
-      "[-d STREAMS] [-b BYTES] [-r REPS] [-n DEPTH]\n");
+  fprintf(stderr,
+          "usage: bench-stream -m inproc|threads|fill|pipe|unix|vdi|vdi-agent "
+          "-s SIZE "
+          "[-d STREAMS] [-b BYTES] [-r REPS] [-n DEPTH]\n");
   exit(2);
 }
 
@@ -636,22 +682,29 @@ int main(int argc, char **argv) {
       o.streams < 1 || o.streams > MAX_STREAMS || o.reps < 1 || o.depth < 0 ||
       o.depth > 64)
     usage();
-  /* By default 16 MiB in flight per device (8 to 64 buffers): a buffer is
-   * refilled once the consumer's core has let its lines go (see free_put),
-   * which on the machine of docs/PERFORMANCE.md made 1 MiB transfers
-   * nearly twice as fast as 8 buffers did. */
+  /* By default the devices keep half the last-level cache in flight (4 to
+   * 64 buffers each): a buffer is refilled once the consumer's core has
+   * let its lines go to the shared cache (see free_put), and the ring
+   * still fits there, so no line goes out to memory and back.  Writing a
+   * ring larger than the cache runs at the memory's speed: mode fill
+   * shows that ceiling (docs/PERFORMANCE.md). */
   if (o.depth == 0) {
-    uint64_t d = (16u << 20) / o.size;
-    o.depth = d < 8 ? 8 : d > 64 ? 64 : (int)d;
+    uint64_t llc = last_level_cache();
+    uint64_t in_flight = llc > 0 ? llc / 2 : 16u << 20;
+    uint64_t d = in_flight / (uint64_t)o.streams / o.size;
+    o.depth = d < 4 ? 4 : d > 64 ? 64 : (int)d;
   }
   o.per_dev = o.bytes / o.size / (uint64_t)o.streams;
   if (o.per_dev == 0) o.per_dev = 1;
 
   void (*fn)(void) = NULL;
-  if (strcmp(o.mode, "inproc") == 0 || strcmp(o.mode, "threads") == 0) {
+  if (strcmp(o.mode, "inproc") == 0 || strcmp(o.mode, "threads") == 0 ||
+      strcmp(o.mode, "fill") == 0) {
     o.streams = 1;
     o.per_dev = o.bytes / o.size;
-    fn = strcmp(o.mode, "inproc") == 0 ? run_inproc : run_threads;
+    fn = strcmp(o.mode, "inproc") == 0    ? run_inproc
+         : strcmp(o.mode, "threads") == 0 ? run_threads
+                                          : run_fill;
   } else if (strcmp(o.mode, "pipe") == 0 || strcmp(o.mode, "unix") == 0) {
     fn = run_fd;
   } else if (strcmp(o.mode, "vdi") == 0 || strcmp(o.mode, "vdi-agent") == 0) {

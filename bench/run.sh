@@ -90,6 +90,8 @@ measure() {
   printf 'machine cpu=%s\n' "$(sed -n 's/^model name[[:space:]]*: //p' \
     /proc/cpuinfo | head -n 1 | tr ' ' '_')"
   printf 'machine cores=%s\n' "$(nproc)"
+  printf 'machine llc=%s\n' "$(cat /sys/devices/system/cpu/cpu0/cache/index3/size \
+    2>/dev/null || echo unknown)"
   printf 'machine kernel=%s\n' "$(uname -r)"
   printf 'machine memory_gib=%s\n' "$(awk '/^MemTotal/ {
     printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
@@ -135,9 +137,12 @@ if want stream; then
   done
   # Issue 11: 1 MiB again with a CPU-bound process beside every path
   # (loaded), with every process on one CPU (1cpu: what the spin policy
-  # does when the peer needs the very core a waiter spins on), and openvdi
-  # with 8 buffers instead of the default 16 MiB of them (depth8).
-  echo "== stream throughput, 1 MiB: loaded, on one CPU, 8 buffers"
+  # does when the peer needs the very core a waiter spins on), openvdi
+  # with 16 MiB in flight instead of half the last-level cache (depth16),
+  # and the producer's fill alone on either ring (its ceiling).
+  echo "== stream throughput, 1 MiB: loaded, on one CPU, 16 buffers," \
+    "the fill alone"
+  measure "$BIN/bench-stream" -m fill -s 1M -d 1 -b "$(mib 8192)" -r $REPS
   amount=$(mib 8192)
   hog_start
   for mode in inproc pipe unix vdi; do
@@ -154,8 +159,10 @@ if want stream; then
   else
     echo "  no taskset (Debian util-linux): no 1cpu rows"
   fi
-  measure env BENCH_COND=depth8 "$BIN/bench-stream" -m vdi -s 1M -d 1 \
-    -b "$amount" -r $REPS -n 8
+  for mode in vdi fill; do
+    measure env BENCH_COND=depth16 "$BIN/bench-stream" -m $mode -s 1M -d 1 \
+      -b "$amount" -r $REPS -n 16
+  done
 fi
 
 # ------------------------------------------------------------- latency
