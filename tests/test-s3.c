@@ -1533,3 +1533,86 @@ TEST_IMPL_TIMEOUT(s3_vdi_slowdown_retried, 120) {
   s3_client_free(c);
   return 0;
 }
+
+/* Temporary credentials of the test user from the store's STS
+ * (GetSessionToken, through the server script), as NAME=value strings. */
+struct session {
+  char key[200], secret[200], token[2200];
+};
+
+static void session_credentials(struct session *t) {
+  char script[4200], cmd[4300];
+  server_script(script, sizeof script);
+  snprintf(cmd, sizeof cmd, "'%s' session", script);
+  FILE *f = popen(cmd, "r");
+  ASSERT_NOT_NULL(f);
+  char line[2400], name[64], value[2100];
+  memset(t, 0, sizeof *t);
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "export %63[A-Z_]='%2099[^']'", name, value) == 2) {
+      char *to = strcmp(name, "AWS_ACCESS_KEY_ID") == 0       ? t->key
+                 : strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0 ? t->secret
+                 : strcmp(name, "AWS_SESSION_TOKEN") == 0     ? t->token
+                                                              : NULL;
+      size_t cap = to == t->token ? sizeof t->token : sizeof t->key;
+      if (to) snprintf(to, cap, "%s=%s", name, value);
+    }
+  ASSERT_EQ(pclose(f), 0);
+  ASSERT(t->key[0] && t->secret[0] && t->token[0]);
+}
+
+/* Temporary credentials with a session token, from the environment and
+ * from a profile file as the AWS CLI reads them: `vdi` backs up and lists
+ * with them; the same keys without their token are refused in one line,
+ * so the token is really sent and checked. */
+TEST_IMPL_TIMEOUT(s3_vdi_session_token, 120) {
+  const char *pre = prefix(), *bucket;
+  struct s3_config cfg;
+  struct s3_client *c = vdi_client(pre, &cfg, &bucket);
+  struct session t;
+  session_credentials(&t);
+  char *out = NULL;
+  int st = app_t_run(&out, ENV(t.key, t.secret, t.token),
+                     ARGS("backup", "src", "--instance", inst, "--to", url,
+                          "--stripes", "2", "--quiet"));
+  if (st != 0) {
+    app_t_show("backup with a session token", out);
+    TASK_FAIL_("exit %d", st);
+  }
+  free(out);
+  app_t_verify_restore(inst, "src", url, NULL, "copy");
+
+  /* The profile file's aws_session_token, nothing in the environment. */
+  char creds[4200];
+  snprintf(creds, sizeof creds, "%s/credentials", test_tmpdir());
+  FILE *f = fopen(creds, "w");
+  ASSERT_NOT_NULL(f);
+  fprintf(f,
+          "[tmp]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+          "aws_session_token = %s\n",
+          strchr(t.key, '=') + 1, strchr(t.secret, '=') + 1,
+          strchr(t.token, '=') + 1);
+  fclose(f);
+  char credenv[4300];
+  snprintf(credenv, sizeof credenv, "AWS_SHARED_CREDENTIALS_FILE=%s", creds);
+  st = app_t_run(&out,
+                 ENV("AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
+                     "AWS_SESSION_TOKEN=", "AWS_PROFILE=tmp", credenv),
+                 ARGS("list", "--from", url));
+  if (st != 0 || !strstr(out, "-full  full  finished")) {
+    app_t_show("list with the profile's session token", out);
+    TASK_FAIL_("exit %d", st);
+  }
+  free(out);
+
+  /* The temporary keys without their token: refused, in one line. */
+  st = app_t_run(&out, ENV(t.key, t.secret, "AWS_SESSION_TOKEN="),
+                 ARGS("list", "--from", url));
+  fprintf(stderr, "without the token: exit %d:\n%s", st, out);
+  ASSERT_NE(st, 0);
+  ASSERT(strstr(out, "AccessDenied") || strstr(out, "InvalidAccessKeyId"));
+  ASSERT_EQ(count_lines(out, "\n"), 1);
+  free(out);
+  s3_client_free(c);
+  return 0;
+}

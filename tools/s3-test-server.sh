@@ -10,6 +10,8 @@
 #                                   none runs, starts one first
 #   tools/s3-test-server.sh stop    stop the daemons and remove the directory
 #   tools/s3-test-server.sh status  exit 0 if it answers, 1 if not
+#   tools/s3-test-server.sh session temporary credentials of the test user
+#                                   (STS GetSessionToken), as shell
 #
 # The environment printed is shell (`eval "$(tools/s3-test-server.sh env)"`):
 # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL and
@@ -171,6 +173,10 @@ rgw data = $DIR/rgw
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw dns name = localhost
 rgw thread pool size = 32
+# STS (GetSessionToken): temporary credentials with a session token, as
+# AWS_SESSION_TOKEN carries them.  The key encrypts the tokens.
+rgw s3 auth use sts = true
+rgw sts key = $(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 log file = $DIR/log/rgw.log
 EOF
   ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. \
@@ -231,6 +237,17 @@ EOF
     sleep 0.2
   done
   [ $up -eq 1 ] || fail "could not create the test bucket"
+  # The user may ask for temporary credentials (STS GetSessionToken): a
+  # user policy, put through the IAM API (which the caps open).
+  timeout 60 radosgw-admin -c "$CONF" -n client.rgw caps add --uid=vditest \
+    --caps="user-policy=*" >>"$DIR/log/user.log" 2>&1 ||
+    fail "radosgw-admin caps add failed"
+  curl -fsS -o /dev/null --aws-sigv4 "aws:amz:us-east-1:iam" \
+    --user "$key:$secret" --data-urlencode "Action=PutUserPolicy" \
+    --data-urlencode "Version=2010-05-08" --data-urlencode "UserName=vditest" \
+    --data-urlencode "PolicyName=session" --data-urlencode \
+    'PolicyDocument={"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:GetSessionToken"],"Resource":"*"}]}' \
+    "$url/" 2>>"$DIR/log/start.log" || fail "could not put the user's policy"
   cat >"$DIR/env.tmp" <<EOF
 export AWS_ACCESS_KEY_ID='$key'
 export AWS_SECRET_ACCESS_KEY='$secret'
@@ -284,6 +301,27 @@ case "$cmd" in
     ;;
   memory)
     echo "$(rss_kb) KiB resident (ceph-mon, ceph-osd, radosgw)"
+    ;;
+  session)
+    # Temporary credentials of the test user (STS GetSessionToken, 15
+    # minutes), printed as `env` prints the user's own: the three
+    # AWS_* credential variables, AWS_SESSION_TOKEN among them.
+    answers || { echo "s3-test-server: not running" >&2; exit 1; }
+    # shellcheck disable=SC1091
+    . "$DIR/env"
+    curl -fsS --aws-sigv4 "aws:amz:$AWS_REGION:sts" \
+      --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+      -d "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=900" \
+      "$AWS_ENDPOINT_URL/" | python3 -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.stdin).getroot()
+def text(name):
+    return next(e.text for e in root.iter() if e.tag.split("}")[-1] == name)
+for var, name in (("AWS_ACCESS_KEY_ID", "AccessKeyId"),
+                  ("AWS_SECRET_ACCESS_KEY", "SecretAccessKey"),
+                  ("AWS_SESSION_TOKEN", "SessionToken")):
+    print("export %s=%s" % (var, chr(39) + text(name) + chr(39)))
+'
     ;;
   reclaim)
     # Free what deleted objects still hold now, not after the gateway's
