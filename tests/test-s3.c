@@ -1193,6 +1193,15 @@ TEST_IMPL_TIMEOUT(s3_vdi_chain_encrypted_small_logs, 240) {
   return 0;
 }
 
+/* A chain sealed to a public key (--recipient) in S3: each set's header
+ * read with its own key, so --latest and --set of the differential
+ * restore row for row, and list and expire place every set. */
+TEST_IMPL_TIMEOUT(s3_vdi_chain_recipient, 240) {
+  vdi_setup(prefix());
+  app_t_recipient_chain(inst, url, keyf);
+  return 0;
+}
+
 /* ------------------------------------------------ a store that stalls */
 
 /* A TCP relay in front of the real gateway that, once `stall_after`
