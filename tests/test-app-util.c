@@ -488,14 +488,22 @@ void app_t_recipient_chain(const char *inst, const char *repo,
   /* expire --keep-full 1: without the key, the first chain's log and
    * differential cannot be placed and stay (said once); with it, the
    * first chain goes whole. */
-  quiet_run(0, "1 of 5 sets would be deleted", &out,
-            ARGS("expire", "--from", repo, "--keep-full", "1"));
-  if (!strstr(out, "2 encrypted differential or log sets of 'app' kept") ||
-      occurrences(out, "--key-file") != 1) {
-    app_t_show("expire without the key", out);
-    TASK_FAIL_("what was kept for want of the key is not said once");
+  char other[4400];
+  snprintf(other, sizeof other, "%s/chain-other-key", test_tmpdir());
+  app_t_run_ok("keygen", NULL, ARGS("keygen", other));
+  for (int k = 0; k < 2; k++) {
+    /* No key file, then another one. */
+    quiet_run(0, "1 of 5 sets would be deleted", &out,
+              k ? ARGS("expire", "--from", repo, "--keep-full", "1",
+                       "--key-file", other)
+                : ARGS("expire", "--from", repo, "--keep-full", "1"));
+    if (!strstr(out, "2 encrypted differential or log sets of 'app' kept") ||
+        occurrences(out, "(--key-file") != 1) {
+      app_t_show("expire without the key", out);
+      TASK_FAIL_("what was kept for want of the key is not said once");
+    }
+    free(out);
   }
-  free(out);
   quiet_run(0, "3 of 5 sets deleted", NULL,
             ARGS("expire", "--from", repo, "--keep-full", "1", "--key-file",
                  keyf, "--delete"));

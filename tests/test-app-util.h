@@ -77,9 +77,9 @@ long long app_t_file_size(const char *path);
  * of key file keyf (--recipient): full, log, differential, full, log.
  * Then, each with no error line: list without the key and with it (the
  * chains), restore --latest and --set of the differential (the rows of
- * each, digested, as backed up), expire --keep-full 1 without the key
- * (what it cannot place kept, said once) and with it (--delete: the first
- * chain, 3 of 5 sets), and --latest again. */
+ * each, digested, as backed up), expire --keep-full 1 without the key or
+ * with another (what it cannot place kept, said once) and with it
+ * (--delete: the first chain, 3 of 5 sets), and --latest again. */
 void app_t_recipient_chain(const char *inst, const char *repo,
                            const char *keyf);
 

@@ -393,13 +393,14 @@ static void load_header(struct repo *r, struct repo_set *s) {
   struct seal_key own;
   const struct seal_key *k, *was = stripe_key;
   memset(&own, 0, sizeof own);
-  if (keys_of_set(s->m, &own, &k) == 0) {
+  int rc = keys_of_set(s->m, &own, &k);
+  if (rc == 0) {
     stripe_key = k;
     s->have_header = r->ops->header(r, s->dir, s->m, &s->h) == 0;
     stripe_key = was;
-  } else {
-    s->key_missing = 1;
   }
+  /* (A sealed key that does not open is damage, said by a restore.) */
+  s->key_missing = rc == -ENOKEY || rc == -EKEYREJECTED;
   seal_key_wipe(&own);
 }
 
