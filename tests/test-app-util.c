@@ -395,3 +395,125 @@ long app_t_rows(const char *inst, const char *name) {
   sql_digest(p, &n);
   return n;
 }
+
+/* ------------------------------------------------ a sealed chain */
+
+static int occurrences(const char *s, const char *what) {
+  int n = 0;
+  for (const char *p = s; (p = strstr(p, what)) != NULL; p += strlen(what))
+    n++;
+  return n;
+}
+
+/* vdi with args exits `want` with `has` in its output and no error line
+ * (NULL: the output is kept in *out for the caller, else freed). */
+static void quiet_run(int want, const char *has, char **keep,
+                      const char *const *args) {
+  char *out = NULL;
+  int st = app_t_run(&out, NULL, args);
+  if (st != want || (has && !strstr(out, has)) || strstr(out, "error:")) {
+    app_t_show(args[0], out);
+    TASK_FAIL_("%s: exit %d (expected %d) and \"%s\", no error", args[0], st,
+               want, has ? has : "");
+  }
+  if (keep)
+    *keep = out;
+  else
+    free(out);
+}
+
+/* `vdi restore app --as AS OPT [VAL]` from repo with key file keyf: AS
+ * holds n rows whose digest is `want`. */
+static void restored_rows(const char *inst, const char *repo, const char *keyf,
+                          const char *as, const char *opt, const char *val,
+                          uint32_t want, long n) {
+  app_t_run_ok(opt, NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", repo,
+                    "--as", as, "--key-file", keyf, "-q", opt, val));
+  char p[4400];
+  long got = 0;
+  snprintf(p, sizeof p, "%s/%s.db", inst, as);
+  ASSERT_EQ(sql_digest(p, &got), want);
+  ASSERT_EQ(got, n);
+}
+
+void app_t_recipient_chain(const char *inst, const char *repo,
+                           const char *keyf) {
+  char p[4400], logp[4400], pubf[4400], pub[65];
+  snprintf(p, sizeof p, "%s/app.db", inst);
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance-chain.log", test_tmpdir());
+  snprintf(pubf, sizeof pubf, "%s/chain-key.pub", test_tmpdir());
+  app_t_public_key(keyf, pubf, pub);
+  pid_t srv = sql_serve(inst, logp, NULL);
+  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  /* full, log, differential, full, log: each one's rows digested. */
+  static const char *const kind[5] = {NULL, "--log", "--differential", NULL,
+                                      "--log"};
+  uint32_t at[5];
+  long rows[5];
+  for (int k = 0; k < 5; k++) {
+    if (kind[k]) app_t_add_rows(inst, "app", 20);
+    if (kind[k])
+      app_t_run_ok(kind[k], NULL,
+                   ARGS("backup", "app", "--instance", inst, "--to", repo,
+                        "--encrypt", "--recipient", pubf, "-q", kind[k]));
+    else
+      app_t_run_ok("full", NULL,
+                   ARGS("backup", "app", "--instance", inst, "--to", repo,
+                        "--encrypt", "--recipient", pubf, "-q"));
+    at[k] = sql_digest(p, &rows[k]);
+  }
+  ASSERT_EQ(rows[4], 260);
+
+  /* list: without the key, no error (a set per line, as far as the
+   * manifests tell); with it, each chain under its full set. */
+  quiet_run(0, "to public key", NULL, ARGS("list", "--from", repo));
+  char *out = NULL, diff[64] = "";
+  quiet_run(0, "+ differential 000002", &out,
+            ARGS("list", "--from", repo, "--key-file", keyf));
+  const char *d = strstr(out, "+ differential 000002  ");
+  if (!strstr(out, "+ log 000001") || occurrences(out, "+ log") != 2 || !d ||
+      sscanf(d + strlen("+ differential 000002  "), "%63s", diff) != 1) {
+    app_t_show("list --key-file", out);
+    TASK_FAIL_("the chains are not shown");
+  }
+  free(out);
+
+  /* --latest: the newest full set and its log, row for row; --set of the
+   * differential: its full set, then it. */
+  restored_rows(inst, repo, keyf, "latest", "--latest", NULL, at[4], rows[4]);
+  restored_rows(inst, repo, keyf, "atdiff", "--set", diff, at[2], rows[2]);
+
+  /* expire --keep-full 1: without the key, the first chain's log and
+   * differential cannot be placed and stay (said once); with it, the
+   * first chain goes whole. */
+  char other[4400];
+  snprintf(other, sizeof other, "%s/chain-other-key", test_tmpdir());
+  app_t_run_ok("keygen", NULL, ARGS("keygen", other));
+  for (int k = 0; k < 2; k++) {
+    /* No key file, then another one. */
+    quiet_run(0, "1 of 5 sets would be deleted", &out,
+              k ? ARGS("expire", "--from", repo, "--keep-full", "1",
+                       "--key-file", other)
+                : ARGS("expire", "--from", repo, "--keep-full", "1"));
+    if (!strstr(out, "2 encrypted differential or log sets of 'app' kept") ||
+        occurrences(out, "(--key-file") != 1) {
+      app_t_show("expire without the key", out);
+      TASK_FAIL_("what was kept for want of the key is not said once");
+    }
+    free(out);
+  }
+  quiet_run(0, "3 of 5 sets deleted", NULL,
+            ARGS("expire", "--from", repo, "--keep-full", "1", "--key-file",
+                 keyf, "--delete"));
+  quiet_run(0, "+ log 000001", &out,
+            ARGS("list", "--from", repo, "--key-file", keyf));
+  if (occurrences(out, "-full  full") != 1 || occurrences(out, "+ ") != 1) {
+    app_t_show("list after expire", out);
+    TASK_FAIL_("expire did not leave the second chain alone");
+  }
+  free(out);
+  restored_rows(inst, repo, keyf, "after", "--latest", NULL, at[4], rows[4]);
+  sql_serve_stop(srv, 10000);
+}

@@ -72,5 +72,15 @@ void app_t_flip_byte(const char *path, long off);
 void app_t_add_rows(const char *inst, const char *db, int k);
 long app_t_rows(const char *inst, const char *db);
 long long app_t_file_size(const char *path);
+/* Database app (made in the instance inst, served, RECOVERY FULL) backed
+ * up into repo (a directory or s3://) as a chain sealed to the public key
+ * of key file keyf (--recipient): full, log, differential, full, log.
+ * Then, each with no error line: list without the key and with it (the
+ * chains), restore --latest and --set of the differential (the rows of
+ * each, digested, as backed up), expire --keep-full 1 without the key or
+ * with another (what it cannot place kept, said once) and with it
+ * (--delete: the first chain, 3 of 5 sets), and --latest again. */
+void app_t_recipient_chain(const char *inst, const char *repo,
+                           const char *keyf);
 
 #endif

@@ -647,6 +647,20 @@ TEST_IMPL_TIMEOUT(seal_vdi_manifest_names_key, 90) {
 /* --recipient: a backup sealed to a public key (`vdi keygen --public`)
  * needs no secret; restore and verify need the key file, and another key
  * file is named by its public key before a stripe is read. */
+/* A chain (full, log, differential, full, log) sealed to a public key in
+ * a directory repository: restored with --latest and --set row for row,
+ * listed and expired with the key file and without (no key error). */
+TEST_IMPL_TIMEOUT(seal_vdi_recipient_chain, 120) {
+  app_t_require_engine();
+  snprintf(inst, sizeof inst, "%s/inst", test_tmpdir());
+  snprintf(bk, sizeof bk, "%s/bk", test_tmpdir());
+  snprintf(key1, sizeof key1, "%s/k1", test_tmpdir());
+  ASSERT_EQ(mkdir(inst, 0755), 0);
+  app_t_run_ok("keygen", NULL, ARGS("keygen", key1));
+  app_t_recipient_chain(inst, bk, key1);
+  return 0;
+}
+
 TEST_IMPL_TIMEOUT(seal_vdi_recipient, 90) {
   vdi_setup();
   char pub1[4400], pub2[4400], *out = NULL, want[300];

@@ -441,6 +441,7 @@ struct repo_set {
   char why[256];  /* why not complete */
   struct manifest *m;
   int have_header; /* h is stripe 0's stream header */
+  int key_missing; /* encrypted: --key-file gave no key that opens it */
   vs_header h;
 };
 
@@ -518,9 +519,15 @@ int repo_check(struct repo *r, const char *dir, const struct manifest *m,
  * folder if it was its only set). */
 void repo_discard(struct repo *r, const char *dir);
 int repo_databases(struct repo *r, char ***names);
-/* db's sets, oldest first, manifests read and headers decoded.  Count or
- * -errno; free with repo_free. */
-int repo_load(struct repo *r, const char *db, struct repo_set **out);
+/* db's sets, oldest first, manifests read; with `headers`, each complete
+ * set's stripe 0 stream header decoded too (have_header), read with the
+ * key that opens the set (keys_of_set) and nothing said: an encrypted set
+ * whose key was not given gets no header and key_missing.  A backup
+ * needs no header (it only looks for a full set): REPO_MANIFESTS.  Count
+ * or -errno; free with repo_free. */
+enum { REPO_MANIFESTS = 0, REPO_HEADERS = 1 };
+int repo_load(struct repo *r, const char *db, int headers,
+              struct repo_set **out);
 void repo_free(struct repo_set *v, int n);
 int repo_create(struct repo *r, const char *db, int kind, char *id, size_t idn,
                 char *dir, size_t dirn);
@@ -547,7 +554,9 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
  * backups, the newest full of each of the last keep_daily days, every full
  * backup started less than keep_days days before @p now, and every set
  * their chains need.  Sets not complete and old-layout sets are always
- * kept. */
+ * kept; so is a differential or log set whose chain cannot be told (no
+ * header read, its own or the oldest kept full's): keep[i] = KEEP_UNREAD. */
+enum { KEEP_UNREAD = 2 };
 void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
                 int keep_days, time_t now, int *keep);
 
@@ -556,6 +565,15 @@ void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
  * the reason told. */
 int keys_keygen(const struct options *o);
 int keys_setup(const struct options *o);
+/* The key that opens the set of manifest m, saying nothing: 0 and *key,
+ * the key file's (NULL when none was given and the set is plain) or the
+ * set's own key opened with it into *own (a set sealed to its public
+ * key); -ENOKEY the set is encrypted and no key file was given;
+ * -EKEYREJECTED the key file is another one (its key id, or its public
+ * key, is not the set's); -EBADMSG the set's sealed key does not open
+ * (the manifest is damaged).  *key is the key file's on failure. */
+int keys_of_set(const struct manifest *m, struct seal_key *own,
+                const struct seal_key **key);
 
 int op_backup(const struct options *o);
 int op_restore(const struct options *o);

@@ -244,7 +244,8 @@ void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
     prev_day = d;
   }
   /* What their chains need: differentials of a kept full; every log from
-   * the oldest kept full on (a log without a readable header is kept). */
+   * the oldest kept full on.  A set whose chain cannot be told (its
+   * header, or the oldest kept full's, unread) is kept: KEEP_UNREAD. */
   int oldest = -1;
   for (int i = 0; i < n && oldest < 0; i++)
     if (v[i].kind == CHAIN_FULL && v[i].complete && keep[i]) oldest = i;
@@ -252,10 +253,12 @@ void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
     if (keep[i]) continue;
     if (v[i].kind == CHAIN_DIFF) {
       int f = repo_chain_of(v, n, i);
-      keep[i] = !v[i].have_header || (f >= 0 && keep[f]);
+      keep[i] = !v[i].have_header ? KEEP_UNREAD : f >= 0 && keep[f];
     } else if (v[i].kind == CHAIN_LOG && oldest >= 0) {
-      keep[i] = i > oldest || !v[i].have_header || !v[oldest].have_header ||
-                v[i].h.last_lsn > v[oldest].h.first_lsn;
+      keep[i] = i > oldest ? 1
+                : !v[i].have_header || !v[oldest].have_header
+                    ? KEEP_UNREAD
+                    : v[i].h.last_lsn > v[oldest].h.first_lsn;
     }
   }
 }

@@ -6,6 +6,7 @@
  *   vdi keygen FILE            a new key file, its key id said
  *   vdi keygen --public FILE   the key file's public key, printed
  *   --key-file F               the key, for stripe_key and app_key_file
+ *                              (and the key of each set: keys_of_set)
  *   --recipient P              a new random key for this backup, sealed
  *                              to the public key in P (into the manifest)
  *
@@ -15,7 +16,9 @@
 #include "app.h"
 #include "seal.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 int keys_keygen(const struct options *o) {
   char err[512], id[33];
@@ -77,4 +80,26 @@ int keys_setup(const struct options *o) {
     return EXIT_USAGE;
   }
   return EXIT_OK;
+}
+
+/* The one place that decides which key opens a set: restore and verify
+ * (use_set_key, which names what is wrong) and the stream headers read
+ * for every set when a repository is loaded (repo.c, which must stay
+ * quiet: one repository can hold sets of several keys). */
+int keys_of_set(const struct manifest *m, struct seal_key *own,
+                const struct seal_key **key) {
+  char have[2 * SEAL_PUBLIC_BYTES + 1];
+  *key = app_key_file;
+  if (!m->encryption[0]) return 0; /* plain, or an older manifest */
+  if (!app_key_file) return -ENOKEY;
+  if (m->recipient[0]) {
+    seal_public_hex(app_key_file, have);
+    if (strcmp(have, m->recipient) != 0) return -EKEYREJECTED;
+    /* Sealed to this very public key, it must open: else damage. */
+    if (seal_unwrap(app_key_file, m->wrapped_key, own) != 0) return -EBADMSG;
+    *key = own;
+    return 0;
+  }
+  seal_key_id_hex(app_key_file->id, have);
+  return strcmp(have, m->key_id) == 0 ? 0 : -EKEYREJECTED;
 }

@@ -115,16 +115,19 @@ static const char *usage_keygen =
     "digits), for 'vdi backup --encrypt --recipient'.\n";
 
 static const char *usage_list =
-    "usage: vdi list [DB] --from REPO [--json]\n"
+    "usage: vdi list [DB] --from REPO [--key-file F] [--json]\n"
     "\n"
     "Show every backup set in REPO (or in one set's directory): database,\n"
     "set ID, type, time, stripes, sizes, checksums, compression; the sets\n"
     "that continue a full backup (its chain) follow it, marked '+'.\n"
-    "Stripe files are checked for size.\n";
+    "Stripe files are checked for size.  The chains of encrypted sets are\n"
+    "read with their key (--key-file F); without it a differential is\n"
+    "shown after the full set before it.\n";
 
 static const char *usage_expire =
     "usage: vdi expire [DB] --from REPO [--keep-last N] [--keep-daily N]\n"
-    "                  [--keep-days N] [--dry-run | --delete] [--json]\n"
+    "                  [--keep-days N] [--dry-run | --delete]\n"
+    "                  [--key-file F] [--json]\n"
     "\n"
     "Keep the N newest full backup sets of each database (--keep-last,\n"
     "or --keep-full), the newest full set of each of the last N days that\n"
@@ -132,7 +135,9 @@ static const char *usage_expire =
     "ago (--keep-days), with every differential and log set their chains\n"
     "need; the other sets are listed as 'would delete' (a dry run, the\n"
     "default) or deleted with --delete.  Incomplete sets and backups in\n"
-    "the older one-folder layout are left alone.\n";
+    "the older one-folder layout are left alone.  Which chain an encrypted\n"
+    "differential or log set belongs to is read with its key (--key-file\n"
+    "F); without it such a set is kept.\n";
 
 static const char *usage_check =
     "usage: vdi check [DB] [--instance DIR] [--to REPO] [--vdisql PATH]\n"
@@ -413,7 +418,11 @@ static int validate(struct options *o, const char *cmdsp,
   if (o->recipient && o->key_file)
     return usage_error(cmdsp, "--key-file and --recipient exclude each "
                               "other on a backup");
-  if (o->key_file && !backup && !restore && !verify)
+  /* list and expire read the stream header of each set (its chain) with
+   * the key that opens it. */
+  int reads_sets =
+      restore || verify || !strcmp(cmd, "list") || !strcmp(cmd, "expire");
+  if (o->key_file && !backup && !reads_sets)
     return usage_error(cmdsp, "%s does not use --key-file", cmd);
   if (backup && (o->encrypt != (o->key_file || o->recipient)))
     return usage_error(cmdsp, "%s",

@@ -141,10 +141,11 @@ static int backup_target(struct backup_ctx *b) {
     return EXIT_FAIL;
   }
   /* A differential or log backup continues a full backup: one must be
-   * there to restore them from. */
+   * there to restore them from.  Its manifest says so; the engine finds
+   * the base itself, so no set's stream header is read here. */
   if (o->kind != CHAIN_FULL) {
     struct repo_set *v = NULL;
-    int n = repo_load(&b->repo, o->db, &v), full = 0;
+    int n = repo_load(&b->repo, o->db, REPO_MANIFESTS, &v), full = 0;
     for (int i = 0; i < n; i++)
       full |= v[i].kind == CHAIN_FULL && v[i].complete;
     repo_free(v, n > 0 ? n : 0);
@@ -378,50 +379,40 @@ out:
 
 /* The key that opens the set of manifest m (of db in dir) becomes
  * stripe_key: the key file's, or the set's own key opened with it (a set
- * sealed to its public key).  The key a set needs is named before any of
- * its stripes is read.  EXIT_OK or EXIT_FAIL (told). */
+ * sealed to its public key; keys_of_set decides).  The key a set needs is
+ * named before any of its stripes is read.  EXIT_OK or EXIT_FAIL (told). */
 static int use_set_key(const struct manifest *m, const char *db,
                        const char *dir) {
   static struct seal_key set_key;
-  stripe_key = app_key_file;
-  if (!m->encryption[0]) return EXIT_OK; /* plain, or an older manifest */
-  if (!app_key_file) {
-    if (m->recipient[0])
-      app_err("the backup of '%s' in %s is encrypted (%s) to public key %s: "
-              "give its key file with --key-file; nothing was used",
-              db, dir, m->encryption, m->recipient);
-    else
-      app_err("the backup of '%s' in %s is encrypted (%s, key %s): give its "
-              "key with --key-file; nothing was used",
-              db, dir, m->encryption, m->key_id);
-    return EXIT_FAIL;
-  }
+  const struct seal_key *k;
+  int rc = keys_of_set(m, &set_key, &k);
+  stripe_key = k;
+  if (rc == 0) return EXIT_OK;
   char have[65] = "";
-  if (m->recipient[0]) {
+  if (rc == -ENOKEY && m->recipient[0])
+    app_err("the backup of '%s' in %s is encrypted (%s) to public key %s: "
+            "give its key file with --key-file; nothing was used",
+            db, dir, m->encryption, m->recipient);
+  else if (rc == -ENOKEY)
+    app_err("the backup of '%s' in %s is encrypted (%s, key %s): give its "
+            "key with --key-file; nothing was used",
+            db, dir, m->encryption, m->key_id);
+  else if (rc == -EKEYREJECTED && m->recipient[0]) {
     seal_public_hex(app_key_file, have);
-    if (strcmp(have, m->recipient) != 0) {
-      app_err("wrong key: the backup of '%s' in %s was encrypted to public "
-              "key %s, the key file's public key is %s; nothing was used",
-              db, dir, m->recipient, have);
-      return EXIT_FAIL;
-    }
-    if (seal_unwrap(app_key_file, m->wrapped_key, &set_key) != 0) {
-      app_err("the backup of '%s' in %s: its sealed key does not open: the "
-              "manifest is damaged",
-              db, dir);
-      return EXIT_FAIL;
-    }
-    stripe_key = &set_key;
-    return EXIT_OK;
-  }
-  seal_key_id_hex(app_key_file->id, have);
-  if (strcmp(have, m->key_id) != 0) {
+    app_err("wrong key: the backup of '%s' in %s was encrypted to public "
+            "key %s, the key file's public key is %s; nothing was used",
+            db, dir, m->recipient, have);
+  } else if (rc == -EKEYREJECTED) {
+    seal_key_id_hex(app_key_file->id, have);
     app_err("wrong key: the backup of '%s' in %s needs key %s, the key file "
             "holds key %s; nothing was used",
             db, dir, m->key_id, have);
-    return EXIT_FAIL;
+  } else {
+    app_err("the backup of '%s' in %s: its sealed key does not open: the "
+            "manifest is damaged",
+            db, dir);
   }
-  return EXIT_OK;
+  return EXIT_FAIL;
 }
 
 /* Check a complete set (its manifest read and matched by repo_load) and
@@ -518,7 +509,7 @@ out:
  * cancelled load has said its own). */
 static int load_told(struct repo *r, const char *from, const char *db,
                      struct repo_set **v) {
-  int ns = repo_load(r, db, v);
+  int ns = repo_load(r, db, REPO_HEADERS, v);
   if (ns < 0 && ns != -ECANCELED) app_err("%s: %s", from, strerror(-ns));
   return ns < 0 ? -1 : ns;
 }
@@ -1026,6 +1017,17 @@ int op_expire(const struct options *o) {
     if (!keep) abort();
     chain_keep(v, ns, o->keep_last, o->keep_daily, o->keep_days, time(NULL),
                keep);
+    /* Kept for want of a key, said once (not per set): no error, since a
+     * repository may hold sets of several keys. */
+    int unread = 0;
+    for (int k = 0; k < ns; k++)
+      unread += keep[k] == KEEP_UNREAD && v[k].key_missing;
+    if (unread)
+      app_note("%d encrypted differential or log set%s of '%s' kept: the "
+               "chain%s cannot be read without %s key (--key-file F)",
+               unread, unread == 1 ? "" : "s", names[i],
+               unread == 1 ? " it belongs to" : "s they belong to",
+               unread == 1 ? "its" : "their");
     for (int k = 0; k < ns; k++) {
       const char *act = keep[k]          ? "keep"
                         : o->delete_sets ? "delete"

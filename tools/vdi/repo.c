@@ -24,6 +24,8 @@
  */
 #include "app.h"
 
+#include "seal.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -383,7 +385,27 @@ static int cmp_set(const void *a, const void *b) {
   return (x->legacy_seq > y->legacy_seq) - (x->legacy_seq < y->legacy_seq);
 }
 
-int repo_load(struct repo *r, const char *db, struct repo_set **out) {
+/* Stripe 0's stream header of complete set s, through the key that opens
+ * it, set as stripe_key only for this read (a restore sets the key of
+ * each set it uses itself, use_set_key).  Quiet when no key given opens
+ * the set: list and expire name what that costs, once. */
+static void load_header(struct repo *r, struct repo_set *s) {
+  struct seal_key own;
+  const struct seal_key *k, *was = stripe_key;
+  memset(&own, 0, sizeof own);
+  int rc = keys_of_set(s->m, &own, &k);
+  if (rc == 0) {
+    stripe_key = k;
+    s->have_header = r->ops->header(r, s->dir, s->m, &s->h) == 0;
+    stripe_key = was;
+  }
+  /* (A sealed key that does not open is damage, said by a restore.) */
+  s->key_missing = rc == -ENOKEY || rc == -EKEYREJECTED;
+  seal_key_wipe(&own);
+}
+
+int repo_load(struct repo *r, const char *db, int headers,
+              struct repo_set **out) {
   struct repo_set *v = NULL;
   int n = r->ops->sets(r, db, &v);
   if (n < 0) return n;
@@ -399,8 +421,7 @@ int repo_load(struct repo *r, const char *db, struct repo_set **out) {
                s->m->database);
     else if (rc == 0)
       s->complete = 1;
-    if (s->complete)
-      s->have_header = r->ops->header(r, s->dir, s->m, &s->h) == 0;
+    if (s->complete && headers) load_header(r, s);
     if (!s->legacy)
       snprintf(s->key, sizeof s->key, "%.20s", s->id);
     else if (s->complete)

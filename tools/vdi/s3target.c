@@ -27,10 +27,12 @@
  * never be continued, only thrown away.  A store that stalls is given up
  * on in a bounded time (s3.h, timeout_s), and the cleanup of the failed
  * backup gets s3_cleanup_ms() (the `cleaning` hook); what it cannot abort
- * then, the next backup does.  Restore and verify check every stripe's
- * size, CRC-32C and stream header (and, encrypted, its authentication) by
- * reading it whole before the engine sees a byte, then read the objects
- * again range by range.
+ * then, the next backup does.  Before the engine sees a byte, restore
+ * and verify check each stripe's size and stream header (and, encrypted,
+ * its first chunk's authentication) from a ranged GET of the start of
+ * the object, then check every byte (CRC-32C, authentication) as they
+ * feed it range by range; the later sets of a restored chain are read
+ * whole first (CHECK_FULL), so that none stops the chain half way.
  */
 #include "app.h"
 
@@ -419,7 +421,29 @@ static const char *header_problem(const struct whole *w,
   return NULL;
 }
 
-/* Stripe 0's first MiB (a sealed chunk is 64 KiB) is enough. */
+/* What a header check reads of a stripe object: the stream header is at
+ * the start of the stream; sealed, it comes out once the first chunk is
+ * authenticated, which takes the seal header, the whole first sealed
+ * chunk (SEAL_CHUNK and its tag) and a byte of the next one (a chunk is
+ * opened when more follows it: seal_feed).  The margin covers the tag of
+ * either algorithm and that byte. */
+#define HEAD_RANGE (SEAL_HEADER_BYTES + SEAL_CHUNK + 64)
+
+/* The start of object key (size bytes) through whole_in into w, by one
+ * ranged GET: HEAD_RANGE bytes, or the object whole when it is no longer.
+ * A sealed chunk is opened once the next begins, or at the end: a stream
+ * read whole (one chunk, a small log set) is finished for its header to
+ * come out.  0 or a negative errno; *whole: every byte was read. */
+static int get_head(struct s3repo *s, const char *key, uint64_t size,
+                    struct whole *w, int *whole) {
+  uint64_t len = size < HEAD_RANGE ? size : HEAD_RANGE;
+  *whole = len == size;
+  if (!len) return 0; /* no header: header_problem says so */
+  int rc = s3_get(s->c, s->bucket, key, 0, len, whole_in, w);
+  if (rc == 0 && w->r && *whole) rc = seal_reader_finish(w->r);
+  return rc;
+}
+
 static int s3_header(struct repo *r, const char *dir, const struct manifest *m,
                      vs_header *h) {
   struct s3repo *s = S(r);
@@ -427,21 +451,16 @@ static int s3_header(struct repo *r, const char *dir, const struct manifest *m,
   if (m->nstripes < 1 ||
       key_in(s, dir, m->stripes[0].file, key, sizeof key) != 0)
     return -1;
-  uint64_t len =
-      m->stripes[0].bytes < (1u << 20) ? m->stripes[0].bytes : (1u << 20);
   struct whole w = {0};
-  int rc = len ? s3_get(s->c, s->bucket, key, 0, len, whole_in, &w) : -1;
-  /* A sealed chunk is opened once the next begins, or at the end: a
-   * stripe read whole (one chunk, a small log set) must be finished for
-   * its header to come out. */
-  if (rc == 0 && w.r && len == m->stripes[0].bytes)
-    rc = seal_reader_finish(w.r);
+  int whole, rc = get_head(s, key, m->stripes[0].bytes, &w, &whole);
   seal_reader_free(w.r);
   return rc == 0 && !header_problem(&w, m, 0, h) ? 0 : -1;
 }
 
-/* An object's header cannot be read without fetching and unsealing the
- * start of its stream, so CHECK_HEADERS reads everything, as CHECK_FULL. */
+/* CHECK_HEADERS reads the start of each object (get_head), and checks
+ * its CRC-32C only when that is all of it: a restore checks every byte
+ * of its first set as it feeds it (transfer.c), so reading it whole here
+ * too would fetch it twice.  CHECK_FULL reads every object whole. */
 static int s3_check(struct repo *r, const char *dir, const struct manifest *m,
                     int level) {
   struct s3repo *s = S(r);
@@ -471,8 +490,13 @@ static int s3_check(struct repo *r, const char *dir, const struct manifest *m,
     }
     if (level < CHECK_HEADERS) continue;
     struct whole w = {0};
-    rc = s3_get(s->c, s->bucket, key, 0, 0, whole_in, &w);
-    if (rc == 0 && w.r) rc = seal_reader_finish(w.r);
+    int whole = 1;
+    if (level >= CHECK_FULL) {
+      rc = s3_get(s->c, s->bucket, key, 0, 0, whole_in, &w);
+      if (rc == 0 && w.r) rc = seal_reader_finish(w.r);
+    } else {
+      rc = get_head(s, key, size, &w, &whole);
+    }
     vs_header h;
     const char *why;
     if (w.rc == -ENOKEY) {
@@ -488,7 +512,8 @@ static int s3_check(struct repo *r, const char *dir, const struct manifest *m,
     } else if (rc != 0) {
       app_err("stripe %d: %s", i, s3_error(s->c));
       bad = 1;
-    } else if (w.n != m->stripes[i].bytes || w.crc != m->stripes[i].crc32c) {
+    } else if (whole &&
+               (w.n != m->stripes[i].bytes || w.crc != m->stripes[i].crc32c)) {
       app_err("stripe %d (s3://%s/%s): CRC-32C %08x, manifest says %08x: the "
               "backup is damaged",
               i, s->bucket, key, (unsigned)w.crc,
