@@ -1666,9 +1666,10 @@ TEST_IMPL_TIMEOUT(s3_vdi_slowdown_retried, 120) {
 }
 
 /* Temporary credentials of the test user from the store's STS
- * (GetSessionToken, through the server script), as NAME=value strings. */
+ * (GetSessionToken, through the server script), as NAME=value strings,
+ * with the endpoint of the gateway that answers STS and takes them. */
 struct session {
-  char key[200], secret[200], token[2200];
+  char endpoint[200], key[200], secret[200], token[2200];
 };
 
 static void session_credentials(struct session *t) {
@@ -1684,12 +1685,13 @@ static void session_credentials(struct session *t) {
       char *to = strcmp(name, "AWS_ACCESS_KEY_ID") == 0       ? t->key
                  : strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0 ? t->secret
                  : strcmp(name, "AWS_SESSION_TOKEN") == 0     ? t->token
+                 : strcmp(name, "AWS_ENDPOINT_URL") == 0      ? t->endpoint
                                                               : NULL;
       size_t cap = to == t->token ? sizeof t->token : sizeof t->key;
       if (to) snprintf(to, cap, "%s=%s", name, value);
     }
   ASSERT_EQ(pclose(f), 0);
-  ASSERT(t->key[0] && t->secret[0] && t->token[0]);
+  ASSERT(t->endpoint[0] && t->key[0] && t->secret[0] && t->token[0]);
 }
 
 /* Temporary credentials with a session token, from the environment and
@@ -1703,7 +1705,7 @@ TEST_IMPL_TIMEOUT(s3_vdi_session_token, 120) {
   struct session t;
   session_credentials(&t);
   char *out = NULL;
-  int st = app_t_run(&out, ENV(t.key, t.secret, t.token),
+  int st = app_t_run(&out, ENV(t.endpoint, t.key, t.secret, t.token),
                      ARGS("backup", "src", "--instance", inst, "--to", url,
                           "--stripes", "2", "--quiet"));
   if (st != 0) {
@@ -1727,7 +1729,7 @@ TEST_IMPL_TIMEOUT(s3_vdi_session_token, 120) {
   char credenv[4300];
   snprintf(credenv, sizeof credenv, "AWS_SHARED_CREDENTIALS_FILE=%s", creds);
   st = app_t_run(&out,
-                 ENV("AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
+                 ENV(t.endpoint, "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
                      "AWS_SESSION_TOKEN=", "AWS_PROFILE=tmp", credenv),
                  ARGS("list", "--from", url));
   if (st != 0 || !strstr(out, "-full  full  finished")) {
@@ -1737,7 +1739,7 @@ TEST_IMPL_TIMEOUT(s3_vdi_session_token, 120) {
   free(out);
 
   /* The temporary keys without their token: refused, in one line. */
-  st = app_t_run(&out, ENV(t.key, t.secret, "AWS_SESSION_TOKEN="),
+  st = app_t_run(&out, ENV(t.endpoint, t.key, t.secret, "AWS_SESSION_TOKEN="),
                  ARGS("list", "--from", url));
   fprintf(stderr, "without the token: exit %d:\n%s", st, out);
   ASSERT_NE(st, 0);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # s3-test-server.sh - a real S3 store for the tests: a one-node Ceph cluster
-# (ceph-mon, one ceph-osd on memstore, radosgw) on loopback, in a directory
-# of its own, with one user and one bucket.
+# (ceph-mon, one ceph-osd on memstore, radosgw, and a second radosgw that
+# also answers STS) on loopback, in a directory of its own, with one user
+# and one bucket.
 #
 #   tools/s3-test-server.sh start   start it (or find it running); prints the
 #                                   environment, as `env` does
@@ -112,14 +113,18 @@ stop_daemons() {
 }
 
 start() {
-  local t0 mon_port rgw_port fsid key secret
+  local t0 mon_port rgw_port sts_port fsid key secret
   t0=$(date +%s%N)
   stop_daemons
-  rm -rf "${DIR:?}"/{mon.a,osd.0,run,log,rgw,env,ceph.conf,keyring,monmap}
-  mkdir -p "$DIR"/{run,log,mon.a,osd.0,rgw}
+  rm -rf "${DIR:?}"/{mon.a,osd.0,run,log,rgw,rgw-sts,env,ceph.conf,keyring,monmap}
+  mkdir -p "$DIR"/{run,log,mon.a,osd.0,rgw,rgw-sts}
   mon_port=$(free_port) || fail "no free port"
   rgw_port=$(free_port) || fail "no free port"
   [ "$rgw_port" = "$mon_port" ] && rgw_port=$((rgw_port + 1))
+  sts_port=$(free_port) || fail "no free port"
+  while [ "$sts_port" = "$mon_port" ] || [ "$sts_port" = "$rgw_port" ]; do
+    sts_port=$((sts_port + 1))
+  done
   fsid=$(cat /proc/sys/kernel/random/uuid)
   cat >"$CONF" <<EOF
 [global]
@@ -173,11 +178,20 @@ rgw data = $DIR/rgw
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw dns name = localhost
 rgw thread pool size = 32
-# STS (GetSessionToken): temporary credentials with a session token, as
-# AWS_SESSION_TOKEN carries them.  The key encrypts the tokens.
+log file = $DIR/log/rgw.log
+# A second gateway on the same cluster with STS (GetSessionToken):
+# temporary credentials with a session token, as AWS_SESSION_TOKEN carries
+# them; the key encrypts the tokens.  Apart, because with STS on a gateway
+# answers a wrong secret AccessDenied, not SignatureDoesNotMatch, and the
+# tests of wrong credentials want the store's precise answer.
+[client.rgw.sts]
+rgw data = $DIR/rgw-sts
+rgw frontends = beast endpoint=127.0.0.1:$sts_port
+rgw dns name = localhost
+rgw thread pool size = 8
 rgw s3 auth use sts = true
 rgw sts key = $(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-log file = $DIR/log/rgw.log
+log file = $DIR/log/rgw-sts.log
 EOF
   ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. \
     --cap mon 'allow *' >/dev/null 2>&1 || fail "ceph-authtool failed"
@@ -219,6 +233,18 @@ EOF
     sleep 0.2
   done
   [ $up -eq 1 ] || fail "radosgw does not answer on 127.0.0.1:$rgw_port"
+  radosgw -c "$CONF" -n client.rgw.sts >>"$DIR/log/start.log" 2>&1 9>&- ||
+    fail "radosgw (STS) did not start"
+  up=0
+  for i in $(seq 1 300); do
+    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$sts_port/" \
+      2>/dev/null; then
+      up=1
+      break
+    fi
+    sleep 0.2
+  done
+  [ $up -eq 1 ] || fail "radosgw (STS) does not answer on 127.0.0.1:$sts_port"
   key=$(head -c 15 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F |
     head -c 20)
   secret=$(head -c 30 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
@@ -254,6 +280,7 @@ export AWS_SECRET_ACCESS_KEY='$secret'
 export AWS_REGION='us-east-1'
 export AWS_ENDPOINT_URL='$url'
 export VDI_S3_TEST_BUCKET='vdi-test'
+export VDI_S3_TEST_STS_URL='http://127.0.0.1:$sts_port'
 EOF
   mv "$DIR/env.tmp" "$DIR/env"
   local ms=$((($(date +%s%N) - t0) / 1000000))
@@ -294,25 +321,27 @@ case "$cmd" in
     exec 9>"$DIR/.lock"
     flock 9
     stop_daemons
-    rm -rf "${DIR:?}"/{mon.a,osd.0,run,rgw,env,ceph.conf,keyring,monmap}
+    rm -rf "${DIR:?}"/{mon.a,osd.0,run,rgw,rgw-sts,env,ceph.conf,keyring,monmap}
     ;;
   status)
     answers
     ;;
   memory)
-    echo "$(rss_kb) KiB resident (ceph-mon, ceph-osd, radosgw)"
+    echo "$(rss_kb) KiB resident (ceph-mon, ceph-osd, two radosgw)"
     ;;
   session)
     # Temporary credentials of the test user (STS GetSessionToken, 15
     # minutes), printed as `env` prints the user's own: the three
-    # AWS_* credential variables, AWS_SESSION_TOKEN among them.
+    # AWS_* credential variables, AWS_SESSION_TOKEN among them, and the
+    # gateway that takes them (AWS_ENDPOINT_URL: the STS one).
     answers || { echo "s3-test-server: not running" >&2; exit 1; }
     # shellcheck disable=SC1091
     . "$DIR/env"
+    echo "export AWS_ENDPOINT_URL='$VDI_S3_TEST_STS_URL'"
     curl -fsS --aws-sigv4 "aws:amz:$AWS_REGION:sts" \
       --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
       -d "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=900" \
-      "$AWS_ENDPOINT_URL/" | python3 -c '
+      "$VDI_S3_TEST_STS_URL/" | python3 -c '
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.stdin).getroot()
 def text(name):
