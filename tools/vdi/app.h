@@ -398,6 +398,7 @@ struct options {
   int quiet;
   int kind;                  /* backup: CHAIN_FULL, CHAIN_DIFF or CHAIN_LOG */
   const char *to_time;       /* restore: STOPAT instant, NULL: none */
+  int64_t to_time_ms;        /* ... parsed once (ms since the epoch) */
   int latest;                /* restore: the whole chain */
   const char *set_id;        /* restore / verify / list: one set */
   int keep_last, keep_daily; /* expire: -1 not given */

@@ -105,9 +105,8 @@ static int plan_full(const struct repo_set *v, int n, int target, int64_t T) {
 
 int chain_plan(const struct repo_set *v, int n, const struct options *o,
                int *steps) {
-  int64_t T = 0;
+  int64_t T = o->to_time ? o->to_time_ms : 0; /* parsed by main.c */
   char when[40];
-  if (o->to_time && time_parse_ms(o->to_time, &T) != 0) return -EXIT_USAGE;
   int target = -1;
   if (o->set_id) {
     target = repo_find(v, n, o->set_id);

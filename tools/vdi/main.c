@@ -472,8 +472,7 @@ static int validate(struct options *o, const char *cmdsp,
     return usage_error(cmdsp, "--to-time and --latest exclude each other");
   if (o->set_id && o->to_time)
     return usage_error(cmdsp, "--set and --to-time exclude each other");
-  int64_t when;
-  if (o->to_time && time_parse_ms(o->to_time, &when) != 0)
+  if (o->to_time && time_parse_ms(o->to_time, &o->to_time_ms) != 0)
     return usage_error(cmdsp,
                        "--to-time '%.40s' is not YYYY-MM-DDTHH:MM:SS[.mmm]",
                        o->to_time);

@@ -570,8 +570,7 @@ static void restore_json(const struct options *o, const char *target,
 static int restore_steps(const struct options *o, struct repo *r,
                          const char *target, const struct repo_set *v,
                          const int *steps, int nsteps, uint64_t *bytes) {
-  int64_t T = 0;
-  if (o->to_time) time_parse_ms(o->to_time, &T);
+  int64_t T = o->to_time ? o->to_time_ms : 0;
   int chain = nsteps > 1 || o->latest || T;
   int ndiff = 0;
   for (int k = 0; k < nsteps; k++)
