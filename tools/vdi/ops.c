@@ -948,24 +948,25 @@ int op_list(const struct options *o) {
       status = EXIT_FAIL;
       continue;
     }
-    /* Each chain: its full set, then what continues it, numbered. */
-    int *seq = calloc((size_t)(ns > 0 ? ns : 1), sizeof *seq);
-    if (!seq) abort();
+    /* Each chain: its full set, then what continues it, numbered.  The
+     * full set of each set's chain is found once (a repository of years
+     * of daily logs holds thousands of sets). */
+    size_t cap = (size_t)(ns > 0 ? ns : 1);
+    int *seq = calloc(cap, sizeof *seq), *chain = calloc(cap, sizeof *chain);
+    if (!seq || !chain) abort();
+    for (int k = 0; k < ns; k++)
+      chain[k] = v[k].complete ? repo_chain_of(v, ns, k) : -1;
     for (int k = 0; k < ns; k++) {
-      int c = v[k].complete ? repo_chain_of(v, ns, k) : -1;
-      if (v[k].kind == CHAIN_FULL || c < 0) continue;
-      seq[k] = v[k].legacy ? v[k].legacy_seq : ++seq[c];
+      if (v[k].kind == CHAIN_FULL || chain[k] < 0) continue;
+      seq[k] = v[k].legacy ? v[k].legacy_seq : ++seq[chain[k]];
     }
     for (int k = 0; k < ns; k++)
       if (v[k].kind == CHAIN_FULL) seq[k] = 0;
-    for (int pass = 0; pass < ns; pass++) {
+    for (int k = 0; k < ns; k++) {
       /* Fulls (and sets of no chain) in order, each followed by its own. */
-      int k = pass;
-      int c = v[k].complete ? repo_chain_of(v, ns, k) : -1;
-      if (v[k].kind != CHAIN_FULL && c >= 0) continue;
+      if (v[k].kind != CHAIN_FULL && chain[k] >= 0) continue;
       for (int j = k; j < ns; j++) {
-        int cj = v[j].complete ? repo_chain_of(v, ns, j) : -1;
-        if (j != k && (v[j].kind == CHAIN_FULL || cj != k)) continue;
+        if (j != k && (v[j].kind == CHAIN_FULL || chain[j] != k)) continue;
         if (o->json) {
           list_json_set(v, ns, j, first);
           first = 0;
@@ -983,6 +984,7 @@ int op_list(const struct options *o) {
       }
     }
     free(seq);
+    free(chain);
     repo_free(v, ns);
   }
   if (o->json) printf("\n]}\n");

@@ -274,6 +274,10 @@ static int dir_remove(struct repo *r, const struct repo_set *s) {
   char *slash = strrchr(parent, '/');
   if (slash) {
     *slash = 0;
+    /* The database's folder too, if this was its only set (a failed
+     * first backup); then the repository's folder is the one changed. */
+    if (rmdir(parent) == 0 && (slash = strrchr(parent, '/')) != NULL)
+      *slash = 0;
     app_fsync_dir(parent);
   }
   return is_dir(s->dir) ? -EIO : 0;
@@ -459,20 +463,10 @@ int repo_check(struct repo *r, const char *dir, const struct manifest *m,
 }
 
 void repo_discard(struct repo *r, const char *dir) {
-  if (r->ops != &dir_ops) {
-    struct repo_set s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.dir, sizeof s.dir, "%s", dir);
-    r->ops->remove(r, &s);
-    return;
-  }
-  /* No manifest was written and nothing needs to be durable: quick. */
-  remove_tree(dir);
-  char parent[4600];
-  snprintf(parent, sizeof parent, "%s", dir);
-  char *slash = strrchr(parent, '/');
-  if (slash) *slash = 0;
-  rmdir(parent); /* the database's folder, if this was its only set */
+  struct repo_set s;
+  memset(&s, 0, sizeof s);
+  snprintf(s.dir, sizeof s.dir, "%s", dir);
+  r->ops->remove(r, &s);
 }
 
 void repo_close(struct repo *r) {
