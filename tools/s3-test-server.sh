@@ -112,6 +112,18 @@ stop_daemons() {
   true
 }
 
+start_rgw() { # NAME PORT: start the gateway of ceph.conf section NAME, wait
+  local i
+  radosgw -c "$CONF" -n "$1" >>"$DIR/log/start.log" 2>&1 9>&- ||
+    fail "radosgw -n $1 did not start"
+  for i in $(seq 1 300); do
+    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$2/" 2>/dev/null &&
+      return 0
+    sleep 0.2
+  done
+  fail "radosgw -n $1 does not answer on 127.0.0.1:$2"
+}
+
 start() {
   local t0 mon_port rgw_port sts_port fsid key secret
   t0=$(date +%s%N)
@@ -221,30 +233,8 @@ EOF
     sleep 0.2
   done
   [ $up -eq 1 ] || fail "the OSD did not come up"
-  radosgw -c "$CONF" -n client.rgw >>"$DIR/log/start.log" 2>&1 9>&- ||
-    fail "radosgw did not start"
-  up=0
-  for i in $(seq 1 300); do
-    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$rgw_port/" \
-      2>/dev/null; then
-      up=1
-      break
-    fi
-    sleep 0.2
-  done
-  [ $up -eq 1 ] || fail "radosgw does not answer on 127.0.0.1:$rgw_port"
-  radosgw -c "$CONF" -n client.rgw.sts >>"$DIR/log/start.log" 2>&1 9>&- ||
-    fail "radosgw (STS) did not start"
-  up=0
-  for i in $(seq 1 300); do
-    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$sts_port/" \
-      2>/dev/null; then
-      up=1
-      break
-    fi
-    sleep 0.2
-  done
-  [ $up -eq 1 ] || fail "radosgw (STS) does not answer on 127.0.0.1:$sts_port"
+  start_rgw client.rgw "$rgw_port"
+  start_rgw client.rgw.sts "$sts_port"
   key=$(head -c 15 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F |
     head -c 20)
   secret=$(head -c 30 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
