@@ -131,3 +131,152 @@ TEST_IMPL_TIMEOUT(lib_hot_path_makes_no_syscalls, 30) {
   vdi_set_free(set);
   return 0;
 }
+
+/* ------------------------------------------------ a peer that is slow */
+
+/* A waiter whose peer is slow sleeps rather than hold its core.  On a
+ * machine of many cores a spin costs no throughput but burns a core per
+ * waiting thread (64 devices: 64 cores), so this is what the spin policy
+ * must do there, whatever the number of cores: each wait spins at most
+ * the budget (50 us by default, halved after every long sleep), then
+ * sleeps.  A server process sends one Write every 2 ms on each of 8
+ * devices; the client's 8 threads wait in GetCommand and its completion
+ * agent waits for the completions.  Both processes' CPU time over the
+ * stream stays a small part of its wall time; threads that spun through
+ * the waits would use both cores of a 2-core machine whole. */
+#define SLOW_DEVS   8
+#define SLOW_CMDS   100
+#define SLOW_GAP_US 2000
+
+static struct {
+  _Atomic int done[SLOW_DEVS];
+  _Atomic int errors;
+} sl;
+
+static void sl_complete(VDS_Command *c) {
+  int i = (int)(intptr_t)c->completionContext;
+  if (c->completionCode != 0 || c->bytesTransferred != SIZE) sl.errors++;
+  sl.done[i]++;
+}
+
+static double process_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* argv: name result-file (its CPU seconds and wall seconds) */
+HELPER_IMPL(slow_server) {
+  vdi_srvdev_t *dev[SLOW_DEVS];
+  vdi_srvset_t *srv =
+      lu_server_setup_n(argv[1], SLOW_DEVS, SIZE, SLOW_DEVS, dev);
+  VDS_Command cmds[SLOW_DEVS];
+  memset(cmds, 0, sizeof cmds);
+  for (int i = 0; i < SLOW_DEVS; i++) {
+    ASSERT_RC(vdi_srv_allocate_buffer(srv, &cmds[i].buffer, SIZE, 0), 0);
+    VDS_SET_COMPLETION(&cmds[i], sl_complete);
+    cmds[i].completionContext = (uint8_t *)(intptr_t)i;
+  }
+  pthread_t agent;
+  lu_start_agent(srv, &agent);
+  double c0 = process_cpu_s();
+  int64_t t0 = now_ms();
+  for (int k = 0; k < SLOW_CMDS; k++) {
+    for (int i = 0; i < SLOW_DEVS; i++) {
+      while (sl.done[i] < k) /* the previous one is back (it is, by now) */
+        usleep(100);
+      cmds[i].commandCode = VDC_Write;
+      cmds[i].size = SIZE;
+      ASSERT_RC(vdi_srvdev_send_command(dev[i], &cmds[i]), 0);
+    }
+    usleep(SLOW_GAP_US);
+  }
+  for (int i = 0; i < SLOW_DEVS; i++)
+    while (sl.done[i] < SLOW_CMDS)
+      usleep(100);
+  double cpu = process_cpu_s() - c0, wall = (double)(now_ms() - t0) / 1e3;
+  for (int i = 0; i < SLOW_DEVS; i++)
+    ASSERT_RC(vdi_srvdev_close_device(dev[i]), 0);
+  void *r;
+  pthread_join(agent, &r);
+  ASSERT_RC((int)(intptr_t)r, 0);
+  vdi_srv_close(srv);
+  vdi_srv_free(srv);
+  FILE *f = fopen(argv[2], "w");
+  ASSERT_NOT_NULL(f);
+  fprintf(f, "%f %f\n", cpu, wall);
+  fclose(f);
+  return sl.errors ? 3 : 0;
+}
+
+struct sl_cli {
+  vdi_device_t *dev;
+  int n, failed;
+};
+
+static void *sl_consume(void *arg) {
+  struct sl_cli *d = arg;
+  VDC_Command *cmd;
+  int rc;
+  while ((rc = vdi_dev_get_command(d->dev, INFINITE, &cmd)) == 0) {
+    d->n++;
+    if (vdi_dev_complete_command(d->dev, cmd, 0, SIZE, 0) != 0) d->failed = 1;
+  }
+  if (rc != VD_E_CLOSE) d->failed = 1;
+  return NULL;
+}
+
+TEST_IMPL_TIMEOUT(lib_hot_slow_peer_waiters_sleep, 30) {
+  const char *name = unique_name("slow");
+  vdi_set_t *set;
+  ASSERT_RC(vdi_set_new(&set), 0);
+  VDConfig cfg = {0};
+  cfg.deviceCount = SLOW_DEVS;
+  ASSERT_RC(vdi_set_create(set, name, &cfg), 0);
+  char res[4200];
+  snprintf(res, sizeof res, "%s/server-cpu", test_tmpdir());
+  pid_t pid = spawn_helper("slow_server", name, res, NULL);
+  int rc;
+  while ((rc = vdi_set_get_configuration(set, 1000, &cfg)) == VD_E_TIMEOUT) {
+  }
+  ASSERT_RC(rc, 0);
+  struct sl_cli d[SLOW_DEVS];
+  pthread_t th[SLOW_DEVS];
+  memset(d, 0, sizeof d);
+  for (int i = 0; i < SLOW_DEVS; i++) {
+    char dn[128];
+    if (i == 0)
+      snprintf(dn, sizeof dn, "%s", name);
+    else
+      snprintf(dn, sizeof dn, "%s_%d", name, i);
+    ASSERT_RC(vdi_set_open_device(set, dn, &d[i].dev), 0);
+  }
+  double c0 = process_cpu_s();
+  int64_t t0 = now_ms();
+  for (int i = 0; i < SLOW_DEVS; i++)
+    pthread_create(&th[i], NULL, sl_consume, &d[i]);
+  for (int i = 0; i < SLOW_DEVS; i++)
+    pthread_join(th[i], NULL);
+  double cpu = process_cpu_s() - c0, wall = (double)(now_ms() - t0) / 1e3;
+  ASSERT_EQ(wait_helper(pid), 0);
+  for (int i = 0; i < SLOW_DEVS; i++) {
+    ASSERT_EQ(d[i].failed, 0);
+    ASSERT_EQ(d[i].n, SLOW_CMDS);
+  }
+  FILE *f = fopen(res, "r");
+  ASSERT_NOT_NULL(f);
+  double scpu = 0, swall = 0;
+  ASSERT_EQ(fscanf(f, "%lf %lf", &scpu, &swall), 2);
+  fclose(f);
+  printf("%d devices, a Write every %d us each: client %.3f CPU s in %.3f "
+         "s, server %.3f CPU s in %.3f s\n",
+         SLOW_DEVS, SLOW_GAP_US, cpu, wall, scpu, swall);
+  /* Spinning through the waits: 8 threads on 2 cores, CPU >= the wall
+   * time.  Sleeping: each of the 800 waits spins 50 us at most, and
+   * less after the first few. */
+  ASSERT(cpu < 0.25 * wall);
+  ASSERT(scpu < 0.25 * swall);
+  vdi_set_close(set);
+  vdi_set_free(set);
+  return 0;
+}
