@@ -50,7 +50,10 @@ pid_t sql_serve_plain(const char *dir, const char *log,
     args[n++] = extra[i];
   args[n] = NULL;
   pid_t p = sql_vdisql_spawn(log, args);
-  for (int i = 0; i < 1000 && !sql_file_has(log, " ready (pid "); i++)
+  /* Up to 20 s: a new instance fsyncs its catalog a few times, and on a
+   * shared machine whose disk is busy with another test's writeback one
+   * fsync can take seconds (a `make check` once saw no line in 5 s). */
+  for (int i = 0; i < 4000 && !sql_file_has(log, " ready (pid "); i++)
     sleep_ms(5);
   if (!sql_file_has(log, " ready (pid ")) {
     kill(p, SIGKILL);
