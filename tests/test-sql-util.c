@@ -52,7 +52,8 @@ pid_t sql_serve_plain(const char *dir, const char *log,
   pid_t p = sql_vdisql_spawn(log, args);
   /* Up to 20 s: a new instance fsyncs its catalog a few times, and on a
    * shared machine whose disk is busy with another test's writeback one
-   * fsync can take seconds (a `make check` once saw no line in 5 s). */
+   * fsync can take seconds (a `make check` once saw no line in 5 s, and
+   * this is the likely cause). */
   for (int i = 0; i < 4000 && !sql_file_has(log, " ready (pid "); i++)
     sleep_ms(5);
   if (!sql_file_has(log, " ready (pid ")) {
