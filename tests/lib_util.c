@@ -24,6 +24,13 @@ vdi_srvset_t *lu_server_open_wait(const char *name) {
   return srv;
 }
 
+void lu_dev_name(char *out, size_t n, const char *name, uint32_t i) {
+  if (i == 0)
+    snprintf(out, n, "%s", name);
+  else
+    snprintf(out, n, "%s_%u", name, i);
+}
+
 vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev, uint32_t size,
                                 uint32_t nbuf, vdi_srvdev_t **devs) {
   vdi_srvset_t *srv = lu_server_open_wait(name);
@@ -34,10 +41,7 @@ vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev, uint32_t size,
   ASSERT_RC(vdi_srv_end_configuration(srv), 0);
   for (uint32_t i = 0; i < ndev; i++) {
     char dn[128];
-    if (i == 0)
-      snprintf(dn, sizeof dn, "%s", name);
-    else
-      snprintf(dn, sizeof dn, "%s_%u", name, i);
+    lu_dev_name(dn, sizeof dn, name, i);
     ASSERT_RC(vdi_srv_open_device(srv, dn, &devs[i]), 0);
   }
   return srv;

@@ -21,6 +21,9 @@ vdi_srvset_t *lu_server_setup(const char *name, uint32_t ndev, uint32_t size,
 /* The same with nbuf buffers in all. */
 vdi_srvset_t *lu_server_setup_n(const char *name, uint32_t ndev, uint32_t size,
                                 uint32_t nbuf, vdi_srvdev_t **devs);
+/* The name of device i of set `name`, as the tests name them: the set's
+ * own name for the first, "name_i" for the others. */
+void lu_dev_name(char *out, size_t n, const char *name, uint32_t i);
 /* The control segment as mapped in this process (from /proc/self/maps). */
 struct vdi_shm_hdr *lu_find_control(void);
 struct vdi_shm_dev *lu_dev(struct vdi_shm_hdr *h, uint32_t i);

@@ -144,22 +144,12 @@ TEST_IMPL_TIMEOUT(app_repo_history_and_set_choice, 60) {
     TASK_FAIL_("the old set is not the one to go");
   }
   free(out);
-  ASSERT_EQ(app_t_run(&out, NULL,
-                      ARGS("expire", "--from", bk, "--keep-days", "4000")),
-            0);
-  ASSERT(strstr(out, "0 of 2 sets would"));
-  free(out);
-  ASSERT_EQ(
-      app_t_run(&out, NULL, ARGS("expire", "--from", bk, "--keep-full", "1")),
-      0);
-  ASSERT(strstr(out, "1 of 2 sets would"));
-  free(out);
-  ASSERT_EQ(
-      app_t_run(&out, NULL,
-                ARGS("expire", "--from", bk, "--keep-days", "30", "--delete")),
-      0);
-  ASSERT(strstr(out, "1 of 2 sets deleted"));
-  free(out);
+  app_t_run_has("0 of 2 sets would", NULL,
+                ARGS("expire", "--from", bk, "--keep-days", "4000"));
+  app_t_run_has("1 of 2 sets would", NULL,
+                ARGS("expire", "--from", bk, "--keep-full", "1"));
+  app_t_run_has("1 of 2 sets deleted", NULL,
+                ARGS("expire", "--from", bk, "--keep-days", "30", "--delete"));
   ASSERT_EQ(app_t_set_dir(bk, "db", 0, NULL, 0), 1);
   ASSERT(!app_t_exists(bk, "db/20200101T000000.000Z-full"));
   return 0;
@@ -243,23 +233,12 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   }
   free(out);
   ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 5); /* nothing deleted */
-  ASSERT_EQ(
-      app_t_run(&out, NULL,
-                ARGS("expire", "--from", bk, "--keep-daily", "1", "--dry-run")),
-      0);
-  ASSERT(strstr(out, "3 of 5 sets would"));
-  free(out);
-  ASSERT_EQ(
-      app_t_run(&out, NULL, ARGS("expire", "--from", bk, "--keep-last", "2")),
-      0);
-  ASSERT(strstr(out, "0 of 5 sets would"));
-  free(out);
-  ASSERT_EQ(
-      app_t_run(&out, NULL,
-                ARGS("expire", "--from", bk, "--keep-last", "1", "--delete")),
-      0);
-  ASSERT(strstr(out, "3 of 5 sets deleted"));
-  free(out);
+  app_t_run_has("3 of 5 sets would", NULL,
+                ARGS("expire", "--from", bk, "--keep-daily", "1", "--dry-run"));
+  app_t_run_has("0 of 5 sets would", NULL,
+                ARGS("expire", "--from", bk, "--keep-last", "2"));
+  app_t_run_has("3 of 5 sets deleted", NULL,
+                ARGS("expire", "--from", bk, "--keep-last", "1", "--delete"));
   ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 2);
   /* What is left is a whole chain: it restores to the last log. */
   app_t_run_ok("latest", NULL,

@@ -79,6 +79,18 @@ void app_t_run_ok(const char *what, const char *const *env,
   free(out);
 }
 
+void app_t_run_has(const char *want, const char *const *env,
+                   const char *const *args) {
+  char *out = NULL;
+  int rc = app_t_run(&out, env, args);
+  if (rc != 0 || !strstr(out, want)) {
+    app_t_show(args[0], out);
+    TASK_FAIL_("vdi %s exited %d; wanted \"%s\" in its output", args[0], rc,
+               want);
+  }
+  free(out);
+}
+
 void app_t_show(const char *what, const char *out) {
   fprintf(stderr, "---- %s ----\n%s---- end ----\n", what, out);
 }

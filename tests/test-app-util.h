@@ -29,6 +29,10 @@ int app_t_run(char **out, const char *const *env, const char *const *args);
 /* Run vdi and fail the test (showing its output) unless it exits 0. */
 void app_t_run_ok(const char *what, const char *const *env,
                   const char *const *args);
+/* Run vdi and fail the test (showing its output) unless it exits 0 and
+ * its output holds @p want. */
+void app_t_run_has(const char *want, const char *const *env,
+                   const char *const *args);
 void app_t_show(const char *what, const char *out);
 /* `vdi keygen --public KEYFILE`: the public key's 64 hex digits into hex
  * (65 bytes), and into file pubfile when not NULL. */

@@ -79,21 +79,32 @@ HELPER_IMPL(hotpath_server) {
   return hp.errors ? 3 : 0;
 }
 
-TEST_IMPL_TIMEOUT(lib_hot_path_makes_no_syscalls, 30) {
-  vdi_lib_set_spin_us(1000);
-  const char *name = unique_name("hot");
+/* A client set `name` of ndev devices, its server the helper `server`
+ * (argv: name, res), once the server has configured it. */
+static vdi_set_t *client_and_server(const char *name, uint32_t ndev,
+                                    const char *server, const char *res,
+                                    pid_t *pid) {
   vdi_set_t *set;
   ASSERT_RC(vdi_set_new(&set), 0);
   VDConfig cfg = {0};
-  cfg.deviceCount = 1;
+  cfg.deviceCount = ndev;
   ASSERT_RC(vdi_set_create(set, name, &cfg), 0);
-  char res[4200];
-  snprintf(res, sizeof res, "%s/server-syscalls", test_tmpdir());
-  pid_t pid = spawn_helper("hotpath_server", name, res, NULL);
+  *pid = spawn_helper(server, name, res, NULL);
   int rc;
   while ((rc = vdi_set_get_configuration(set, 1000, &cfg)) == VD_E_TIMEOUT) {
   }
   ASSERT_RC(rc, 0);
+  return set;
+}
+
+TEST_IMPL_TIMEOUT(lib_hot_path_makes_no_syscalls, 30) {
+  vdi_lib_set_spin_us(1000);
+  const char *name = unique_name("hot");
+  char res[4200];
+  snprintf(res, sizeof res, "%s/server-syscalls", test_tmpdir());
+  pid_t pid;
+  vdi_set_t *set = client_and_server(name, 1, "hotpath_server", res, &pid);
+  int rc;
   vdi_device_t *dev;
   ASSERT_RC(vdi_set_open_device(set, name, &dev), 0);
   /* The first command may find us asleep: count from the second one. */
@@ -228,27 +239,16 @@ static void *sl_consume(void *arg) {
 
 TEST_IMPL_TIMEOUT(lib_hot_slow_peer_waiters_sleep, 30) {
   const char *name = unique_name("slow");
-  vdi_set_t *set;
-  ASSERT_RC(vdi_set_new(&set), 0);
-  VDConfig cfg = {0};
-  cfg.deviceCount = SLOW_DEVS;
-  ASSERT_RC(vdi_set_create(set, name, &cfg), 0);
   char res[4200];
   snprintf(res, sizeof res, "%s/server-cpu", test_tmpdir());
-  pid_t pid = spawn_helper("slow_server", name, res, NULL);
-  int rc;
-  while ((rc = vdi_set_get_configuration(set, 1000, &cfg)) == VD_E_TIMEOUT) {
-  }
-  ASSERT_RC(rc, 0);
+  pid_t pid;
+  vdi_set_t *set = client_and_server(name, SLOW_DEVS, "slow_server", res, &pid);
   struct sl_cli d[SLOW_DEVS];
   pthread_t th[SLOW_DEVS];
   memset(d, 0, sizeof d);
   for (int i = 0; i < SLOW_DEVS; i++) {
     char dn[128];
-    if (i == 0)
-      snprintf(dn, sizeof dn, "%s", name);
-    else
-      snprintf(dn, sizeof dn, "%s_%d", name, i);
+    lu_dev_name(dn, sizeof dn, name, (uint32_t)i);
     ASSERT_RC(vdi_set_open_device(set, dn, &d[i].dev), 0);
   }
   double c0 = process_cpu_s();

@@ -148,10 +148,7 @@ HELPER_IMPL(lib_server) {
   struct srv_dev *devs = calloc(ndev, sizeof *devs);
   char dn[128];
   for (uint32_t i = 0; i < ndev; i++) {
-    if (i == 0)
-      snprintf(dn, sizeof dn, "%s", name);
-    else
-      snprintf(dn, sizeof dn, "%s_%u", name, i);
+    lu_dev_name(dn, sizeof dn, name, i);
     ASSERT_RC(vdi_srv_open_device(srv, dn, &devs[i].dev), 0);
   }
   vdi_srvdev_t *extra;
@@ -309,10 +306,7 @@ static void run_stream_mode(uint32_t ndev, uint32_t count, uint32_t size,
   pthread_t th[64];
   char dn[128];
   for (uint32_t i = 0; i < ndev; i++) {
-    if (i == 0)
-      snprintf(dn, sizeof dn, "%s", name);
-    else
-      snprintf(dn, sizeof dn, "%s_%u", name, i);
+    lu_dev_name(dn, sizeof dn, name, i);
     ASSERT_RC(vdi_set_open_device(set, dn, &devs[i].dev), 0);
     devs[i].idx = i;
     devs[i].count = count;

@@ -631,9 +631,8 @@ TEST_IMPL_TIMEOUT(seal_vdi_manifest_names_key, 90) {
   app_t_run_ok("xchacha", ENV("VDI_SEAL_ALGORITHM=xchacha20poly1305"),
                ARGS("backup", "src", "--instance", inst, "--to", old,
                     "--stripes", "2", "--encrypt", "--key-file", key1, "-q"));
-  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", old)), 0);
-  ASSERT(strstr(out, "encrypted xchacha20poly1305"));
-  free(out);
+  app_t_run_has("encrypted xchacha20poly1305", NULL,
+                ARGS("list", "--from", old));
   app_t_verify_restore(inst, "src", old, key1, "copy");
   ASSERT_EQ(app_t_run(&out, ENV("VDI_SEAL_ALGORITHM=rot13"),
                       ARGS("backup", "src", "--instance", inst, "--to", old,
