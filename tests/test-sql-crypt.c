@@ -309,6 +309,17 @@ TEST_IMPL_TIMEOUT(sql_crypt_refusals, 60) {
           "'2026-01-01', EXPIRY_DATE = '20361231'");
   q_has(a, "SELECT expiry_date FROM sys.certificates WHERE name = 'c2'",
         "2036-12-31");
+  /* The dates are UTC whatever the instance's zone (here 9 hours east),
+   * as SQL Server reads them, in its compact form with a time too. */
+  setenv("TZ", "JST-9", 1);
+  q_ok(a, "CREATE CERTIFICATE c3 WITH SUBJECT = 'three', START_DATE = "
+          "'20300101 10:30', EXPIRY_DATE = '2031-01-02 08:00:05'");
+  q_has(a, "SELECT start_date FROM sys.certificates WHERE name = 'c3'",
+        "2030-01-01 10:30:00");
+  q_has(a, "SELECT expiry_date FROM sys.certificates WHERE name = 'c3'",
+        "2031-01-02 08:00:05");
+  q_ok(a, "DROP CERTIFICATE c3");
+  unsetenv("TZ");
   q_msg(a, "DROP CERTIFICATE nosuch", 15151);
   q_msg(a, "BACKUP CERTIFICATE nosuch TO FILE = 'n.cer'", 15151);
   /* The instance's own files are no certificate target. */

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-int time_parse_ms(const char *text, int64_t *ms) {
+/* Both forms: local time (mktime) or UTC (timegm). */
+static int parse_ms(const char *text, int64_t *ms, int utc) {
   struct tm tm;
   int y, mo, d, h, mi, sec, n = 0;
   long frac = 0;
@@ -37,11 +38,19 @@ int time_parse_ms(const char *text, int64_t *ms) {
   tm.tm_min = mi;
   tm.tm_sec = sec;
   tm.tm_isdst = -1;
-  time_t t = mktime(&tm);
+  time_t t = utc ? timegm(&tm) : mktime(&tm);
   /* mktime normalises 31 February to March: refuse that. */
   if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1) return -1;
   *ms = (int64_t)t * 1000 + frac;
   return 0;
+}
+
+int time_parse_ms(const char *text, int64_t *ms) {
+  return parse_ms(text, ms, 0);
+}
+
+int time_parse_utc_ms(const char *text, int64_t *ms) {
+  return parse_ms(text, ms, 1);
 }
 
 void time_format_ms(int64_t ms, char *out, size_t n) {

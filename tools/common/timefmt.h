@@ -13,6 +13,8 @@
 
 /** Parse @p text to Unix milliseconds.  @return 0, or -1 if malformed. */
 int time_parse_ms(const char *text, int64_t *ms);
+/** The same text read as UTC (what SQL Server's certificate dates are). */
+int time_parse_utc_ms(const char *text, int64_t *ms);
 /** Format Unix milliseconds @p ms in that form (local time). */
 void time_format_ms(int64_t ms, char *out, size_t n);
 

@@ -35,20 +35,27 @@ static char *resolve(const exec_ctx *cx, const char *in, int writing,
   return out;
 }
 
-/* 'YYYYMMDD' or 'YYYY-MM-DD', optionally with a time ' HH:MM:SS' or
- * 'THH:MM:SS[.mmm]', local time (timefmt.h reads the full form). */
+/* 'YYYYMMDD' or 'YYYY-MM-DD', optionally with a time ' HH:MM[:SS]' or
+ * 'THH:MM:SS[.mmm]', in UTC as SQL Server reads START_DATE and
+ * EXPIRY_DATE (timefmt.h reads the full form). */
 static int parse_date(const char *text, int64_t *out) {
-  char full[64];
+  char date[11], full[64];
   int64_t ms;
-  size_t n = strlen(text);
-  if (n == 8 && strspn(text, "0123456789") == 8)
-    snprintf(full, sizeof full, "%.4s-%.2s-%.2sT00:00:00", text, text + 4,
-             text + 6);
-  else if (n == 10)
-    snprintf(full, sizeof full, "%sT00:00:00", text);
+  const char *rest;
+  if (strspn(text, "0123456789") == 8) { /* YYYYMMDD */
+    snprintf(date, sizeof date, "%.4s-%.2s-%.2s", text, text + 4, text + 6);
+    rest = text + 8;
+  } else {
+    snprintf(date, sizeof date, "%.10s", text);
+    rest = text + strlen(date);
+  }
+  if (!*rest)
+    snprintf(full, sizeof full, "%sT00:00:00", date);
+  else if (strlen(rest) == 6) /* ' HH:MM': no seconds */
+    snprintf(full, sizeof full, "%s%s:00", date, rest);
   else
-    snprintf(full, sizeof full, "%.63s", text);
-  if (time_parse_ms(full, &ms) != 0 || ms < 0) return -1;
+    snprintf(full, sizeof full, "%s%.52s", date, rest);
+  if (time_parse_utc_ms(full, &ms) != 0 || ms < 0) return -1;
   *out = ms / 1000;
   return 0;
 }
