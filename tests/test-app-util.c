@@ -496,6 +496,16 @@ void app_t_recipient_chain(const char *inst, const char *repo,
    * differential: its full set, then it. */
   restored_rows(inst, repo, keyf, "latest", "--latest", NULL, at[4], rows[4]);
   restored_rows(inst, repo, keyf, "atdiff", "--set", diff, at[2], rows[2]);
+  /* Without the key: the key is what is missing, not a damaged set. */
+  int st = app_t_run(&out, NULL,
+                     ARGS("restore", "app", "--instance", inst, "--from", repo,
+                          "--as", "nokey", "--latest"));
+  if (st != 1 || !strstr(out, "--key-file") || strstr(out, "readable")) {
+    app_t_show("restore --latest without the key", out);
+    TASK_FAIL_("exit %d", st);
+  }
+  free(out);
+  ASSERT(!app_t_exists(inst, "nokey.db"));
 
   /* expire --keep-full 1: without the key, the first chain's log and
    * differential cannot be placed and stay (said once); with it, the

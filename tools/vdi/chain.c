@@ -103,6 +103,26 @@ static int plan_full(const struct repo_set *v, int n, int target, int64_t T) {
   return f;
 }
 
+/* A set of the plan whose stream header could not be read: for want of
+ * the key that opens it (EXIT_FAIL, the key named as the remedy) or
+ * damaged (EXIT_DAMAGED).  Told; the negated status. */
+static int unreadable(const struct repo_set *s, const char *db) {
+  if (s->key_missing) {
+    app_err("backup set '%s' of '%s' is encrypted (%s): give the key file "
+            "that opens it with --key-file; nothing was restored",
+            s->id, db, s->m->encryption);
+    return -EXIT_FAIL;
+  }
+  if (s->kind == CHAIN_FULL)
+    app_err("the full backup set '%s' of '%s' has no readable header", s->id,
+            db);
+  else
+    app_err("log backup set '%s' cannot be read (its stream header); "
+            "nothing was restored",
+            s->id);
+  return -EXIT_DAMAGED;
+}
+
 int chain_plan(const struct repo_set *v, int n, const struct options *o,
                int *steps) {
   int64_t T = o->to_time ? o->to_time_ms : 0; /* parsed by main.c */
@@ -142,11 +162,7 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
   if (!o->latest && !T && (target < 0 || target == f)) return nsteps;
   /* --set FULL with --latest or --to-time: its chain, as far as asked. */
   if (target == f) target = -1;
-  if (!v[f].have_header) {
-    app_err("the full backup set '%s' of '%s' has no readable header", v[f].id,
-            o->db);
-    return -EXIT_DAMAGED;
-  }
+  if (!v[f].have_header) return unreadable(&v[f], o->db);
   /* The newest differential of this full at or before T (or the target). */
   int base = f;
   int limit = target >= 0 ? target : n - 1;
@@ -168,12 +184,8 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
    * very transactions asked for: refuse, never restore around it. */
   for (int i = 0; i < n && !reached; i++) {
     if (v[i].kind == CHAIN_LOG && v[i].complete && !v[i].have_header && i > f &&
-        (target < 0 || i <= target)) {
-      app_err("log backup set '%s' cannot be read (its stream header); "
-              "nothing was restored",
-              v[i].id);
-      return -EXIT_DAMAGED;
-    }
+        (target < 0 || i <= target))
+      return unreadable(&v[i], o->db);
     if (v[i].kind != CHAIN_LOG || !v[i].complete || !v[i].have_header ||
         v[i].h.last_lsn <= lsn)
       continue;
