@@ -24,9 +24,9 @@ uint32_t position_feature(uint32_t code, const char **name) {
   return VDF_Position | VDF_RandomAccess;
 }
 
-static int has(const struct dev *d, uint32_t code) {
+int position_has(const struct phase *p, uint32_t code) {
   const char *name;
-  return (d->r->p->client_features & position_feature(code, &name)) != 0;
+  return (p->client_features & position_feature(code, &name)) != 0;
 }
 
 /* A command the client did not advertise: ERROR_NOT_SUPPORTED (checked
@@ -49,7 +49,7 @@ static int positioning(struct dev *d, uint32_t code, uint32_t whence,
 
 int position_backup_begin(struct dev *d) {
   struct run *r = d->r;
-  if (!has(d, VDC_Discard)) return unsupported(d, VDC_Discard);
+  if (!position_has(r->p, VDC_Discard)) return unsupported(d, VDC_Discard);
   snprintf(r->p->detail, sizeof r->p->detail, "VDC_Discard honoured; ");
   /* A first attempt, then abandoned: bytes that are not the stream's
    * (those past its end), at a position past the end for a disk-like
@@ -62,12 +62,12 @@ int position_backup_begin(struct dev *d) {
 int position_backup_mid(struct dev *d, uint64_t off) {
   struct run *r = d->r;
   struct phase *p = r->p;
-  if (!has(d, VDC_GetPosition)) {
+  if (!position_has(p, VDC_GetPosition)) {
     if (unsupported(d, VDC_GetPosition) != 0) return -1;
     size_t k = strlen(p->detail);
     snprintf(p->detail + k, sizeof p->detail - k,
              "%sGet/SetPosition ERROR_NOT_SUPPORTED as not advertised; ",
-             has(d, VDC_Discard) ? "" : "Discard, ");
+             position_has(p, VDC_Discard) ? "" : "Discard, ");
     return unsupported(d, VDC_SetPosition);
   }
   uint64_t pos;
