@@ -50,7 +50,8 @@ static int positioning(struct dev *d, uint32_t code, uint32_t whence,
 int position_backup_begin(struct dev *d) {
   struct run *r = d->r;
   if (!position_has(r->p, VDC_Discard)) return unsupported(d, VDC_Discard);
-  snprintf(r->p->detail, sizeof r->p->detail, "VDC_Discard honoured; ");
+  snprintf(r->p->kept.detail, sizeof r->p->kept.detail,
+           "VDC_Discard honoured; ");
   /* A first attempt, then abandoned: bytes that are not the stream's
    * (those past its end), at a position past the end for a disk-like
    * client.  None of them may come back in the restore. */
@@ -64,8 +65,8 @@ int position_backup_mid(struct dev *d, uint64_t off) {
   struct phase *p = r->p;
   if (!position_has(p, VDC_GetPosition)) {
     if (unsupported(d, VDC_GetPosition) != 0) return -1;
-    size_t k = strlen(p->detail);
-    snprintf(p->detail + k, sizeof p->detail - k,
+    size_t k = strlen(p->kept.detail);
+    snprintf(p->kept.detail + k, sizeof p->kept.detail - k,
              "%sGet/SetPosition ERROR_NOT_SUPPORTED as not advertised; ",
              position_has(p, VDC_Discard) ? "" : "Discard, ");
     return unsupported(d, VDC_SetPosition);
@@ -82,9 +83,9 @@ int position_backup_mid(struct dev *d, uint64_t off) {
              (unsigned long long)off);
     return -1;
   }
-  p->has_mark = 1;
-  p->mark_pos = pos;
-  p->mark_off = off;
+  p->kept.has_mark = 1;
+  p->kept.mark_pos = pos;
+  p->kept.mark_off = off;
   return 0;
 }
 
@@ -111,25 +112,27 @@ void position_restore(struct dev *d) {
   int ra = (p->client_features & VDF_RandomAccess) != 0;
   /* The data set that started mid-backup, located as SQL Server locates
    * it: by the position GetPosition gave then. */
-  if (set_position(d, p->mark_pos, p->mark_pos,
+  if (set_position(d, p->kept.mark_pos, p->kept.mark_pos,
                    "the position VDC_GetPosition gave mid-backup") != 0)
     return;
   if (positioning(d, VDC_GetPosition, 0, 0, &pos) != 0) return;
-  if (pos != p->mark_pos) {
+  if (pos != p->kept.mark_pos) {
     win_fail(r,
              "device %d: VDC_GetPosition right after VDC_SetPosition to %llu "
              "returned %llu",
-             d->i, (unsigned long long)p->mark_pos, (unsigned long long)pos);
+             d->i, (unsigned long long)p->kept.mark_pos,
+             (unsigned long long)pos);
     return;
   }
-  size_t k = strlen(p->detail);
-  snprintf(p->detail + k, sizeof p->detail - k,
+  size_t k = strlen(p->kept.detail);
+  snprintf(p->kept.detail + k, sizeof p->kept.detail - k,
            "SetPosition to %llu (byte %llu) and GetPosition right, data "
            "right from there and from the start; ",
-           (unsigned long long)p->mark_pos, (unsigned long long)p->mark_off);
+           (unsigned long long)p->kept.mark_pos,
+           (unsigned long long)p->kept.mark_off);
   snprintf(d->where, sizeof d->where,
            "read from the position VDC_GetPosition gave mid-backup");
-  if (script_read_span(d, p->mark_off, total) != 0) return;
+  if (script_read_span(d, p->kept.mark_off, total) != 0) return;
   /* Back to the start, and everything. */
   if (ra ? set_position(d, 0, 0, "the start") != 0
          : win_barrier(d, VDC_Rewind) != 0)

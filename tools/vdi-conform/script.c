@@ -371,7 +371,7 @@ void *script_dev_main(void *arg) {
   struct phase *p = d->r->p;
   if (p->restore && sc->restore_ndev && p->ndev < sc->ndev)
     refused_restore(d);
-  else if (p->restore && sc->position && p->has_mark &&
+  else if (p->restore && sc->position && p->kept.has_mark &&
            position_has(p, VDC_SetPosition))
     position_restore(d);
   else if (p->restore && sc->tape)
