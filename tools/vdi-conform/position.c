@@ -12,6 +12,7 @@
  */
 #include "window.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,17 @@ uint32_t position_feature(uint32_t code, const char **name) {
 int position_has(const struct phase *p, uint32_t code) {
   const char *name;
   return (p->client_features & position_feature(code, &name)) != 0;
+}
+
+/* Add to what the evidence of a passing phase says it did. */
+static void detail_add(struct phase *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void detail_add(struct phase *p, const char *fmt, ...) {
+  size_t k = strlen(p->kept.detail);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->kept.detail + k, sizeof p->kept.detail - k, fmt, ap);
+  va_end(ap);
 }
 
 /* A command the client did not advertise: ERROR_NOT_SUPPORTED (checked
@@ -50,8 +62,7 @@ static int positioning(struct dev *d, uint32_t code, uint32_t whence,
 int position_backup_begin(struct dev *d) {
   struct run *r = d->r;
   if (!position_has(r->p, VDC_Discard)) return unsupported(d, VDC_Discard);
-  snprintf(r->p->kept.detail, sizeof r->p->kept.detail,
-           "VDC_Discard honoured; ");
+  detail_add(r->p, "VDC_Discard honoured; ");
   /* A first attempt, then abandoned: bytes that are not the stream's
    * (those past its end), at a position past the end for a disk-like
    * client.  None of them may come back in the restore. */
@@ -65,10 +76,8 @@ int position_backup_mid(struct dev *d, uint64_t off) {
   struct phase *p = r->p;
   if (!position_has(p, VDC_GetPosition)) {
     if (unsupported(d, VDC_GetPosition) != 0) return -1;
-    size_t k = strlen(p->kept.detail);
-    snprintf(p->kept.detail + k, sizeof p->kept.detail - k,
-             "%sGet/SetPosition ERROR_NOT_SUPPORTED as not advertised; ",
-             position_has(p, VDC_Discard) ? "" : "Discard, ");
+    detail_add(p, "%sGet/SetPosition ERROR_NOT_SUPPORTED as not advertised; ",
+               position_has(p, VDC_Discard) ? "" : "Discard, ");
     return unsupported(d, VDC_SetPosition);
   }
   uint64_t pos;
@@ -124,12 +133,11 @@ void position_restore(struct dev *d) {
              (unsigned long long)pos);
     return;
   }
-  size_t k = strlen(p->kept.detail);
-  snprintf(p->kept.detail + k, sizeof p->kept.detail - k,
-           "SetPosition to %llu (byte %llu) and GetPosition right, data "
-           "right from there and from the start; ",
-           (unsigned long long)p->kept.mark_pos,
-           (unsigned long long)p->kept.mark_off);
+  detail_add(p,
+             "SetPosition to %llu (byte %llu) and GetPosition right, data "
+             "right from there and from the start; ",
+             (unsigned long long)p->kept.mark_pos,
+             (unsigned long long)p->kept.mark_off);
   snprintf(d->where, sizeof d->where,
            "read from the position VDC_GetPosition gave mid-backup");
   if (script_read_span(d, p->kept.mark_off, total) != 0) return;
