@@ -1228,8 +1228,8 @@ TEST_IMPL_TIMEOUT(conform_ok_position, 40) {
                                      NAMES("--tape", "--discard"), NULL};
   char *out = NULL;
   for (int i = 0; i < 3; i++) {
-    int rc = run_client_opts(NULL, i < 2 ? opts[i] : NULL,
-                             "position,disk_full,restore_fewer", &out);
+    int rc = run_client_opts(NULL, opts[i], "position,disk_full,restore_fewer",
+                             &out);
     if (rc != 0) app_t_show("vdi-conform", out);
     ASSERT_EQ(rc, 0);
     expect_evidence(out, "position",

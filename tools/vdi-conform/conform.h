@@ -240,15 +240,19 @@ struct phase {
   int refused;         /* restore_ndev: the restore was refused */
   uint32_t full_code;  /* disk_full: the first failed command's code */
   char full_what[160]; /* ... which command, where */
-  /* position: what GetPosition said mid-backup (the restore goes back
-   * there), and at which byte of the stream. */
-  int has_mark;
-  uint64_t mark_pos, mark_off;
+  /* What the backup leaves for the restore: the phase is cleared between
+   * them, all but this. */
+  struct phase_kept {
+    /* position: what GetPosition said mid-backup (the restore goes back
+     * there), and at which byte of the stream. */
+    int has_mark;
+    uint64_t mark_pos, mark_off;
+    char detail[200]; /* what a passing phase did, for evidence */
+  } kept;
   char dev_names[VDI_MAX_DEVICES][VDI_MAX_NAME + 1];
   int ndev;
   char failure[EVIDENCE_MAX]; /* the first problem found, "" if none */
   char note[256];             /* why not applicable */
-  char detail[200];           /* what a passing phase did, for evidence */
 };
 
 /* Run one phase.  Fills p's outputs. */

@@ -12,6 +12,7 @@
  */
 #include "window.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,9 +25,20 @@ uint32_t position_feature(uint32_t code, const char **name) {
   return VDF_Position | VDF_RandomAccess;
 }
 
-static int has(const struct dev *d, uint32_t code) {
+int position_has(const struct phase *p, uint32_t code) {
   const char *name;
-  return (d->r->p->client_features & position_feature(code, &name)) != 0;
+  return (p->client_features & position_feature(code, &name)) != 0;
+}
+
+/* Add to what the evidence of a passing phase says it did. */
+static void detail_add(struct phase *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void detail_add(struct phase *p, const char *fmt, ...) {
+  size_t k = strlen(p->kept.detail);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->kept.detail + k, sizeof p->kept.detail - k, fmt, ap);
+  va_end(ap);
 }
 
 /* A command the client did not advertise: ERROR_NOT_SUPPORTED (checked
@@ -49,8 +61,8 @@ static int positioning(struct dev *d, uint32_t code, uint32_t whence,
 
 int position_backup_begin(struct dev *d) {
   struct run *r = d->r;
-  if (!has(d, VDC_Discard)) return unsupported(d, VDC_Discard);
-  snprintf(r->p->detail, sizeof r->p->detail, "VDC_Discard honoured; ");
+  if (!position_has(r->p, VDC_Discard)) return unsupported(d, VDC_Discard);
+  detail_add(r->p, "VDC_Discard honoured; ");
   /* A first attempt, then abandoned: bytes that are not the stream's
    * (those past its end), at a position past the end for a disk-like
    * client.  None of them may come back in the restore. */
@@ -62,12 +74,10 @@ int position_backup_begin(struct dev *d) {
 int position_backup_mid(struct dev *d, uint64_t off) {
   struct run *r = d->r;
   struct phase *p = r->p;
-  if (!has(d, VDC_GetPosition)) {
+  if (!position_has(p, VDC_GetPosition)) {
     if (unsupported(d, VDC_GetPosition) != 0) return -1;
-    size_t k = strlen(p->detail);
-    snprintf(p->detail + k, sizeof p->detail - k,
-             "%sGet/SetPosition ERROR_NOT_SUPPORTED as not advertised; ",
-             has(d, VDC_Discard) ? "" : "Discard, ");
+    detail_add(p, "%sGet/SetPosition ERROR_NOT_SUPPORTED as not advertised; ",
+               position_has(p, VDC_Discard) ? "" : "Discard, ");
     return unsupported(d, VDC_SetPosition);
   }
   uint64_t pos;
@@ -82,9 +92,9 @@ int position_backup_mid(struct dev *d, uint64_t off) {
              (unsigned long long)off);
     return -1;
   }
-  p->has_mark = 1;
-  p->mark_pos = pos;
-  p->mark_off = off;
+  p->kept.has_mark = 1;
+  p->kept.mark_pos = pos;
+  p->kept.mark_off = off;
   return 0;
 }
 
@@ -111,25 +121,26 @@ void position_restore(struct dev *d) {
   int ra = (p->client_features & VDF_RandomAccess) != 0;
   /* The data set that started mid-backup, located as SQL Server locates
    * it: by the position GetPosition gave then. */
-  if (set_position(d, p->mark_pos, p->mark_pos,
+  if (set_position(d, p->kept.mark_pos, p->kept.mark_pos,
                    "the position VDC_GetPosition gave mid-backup") != 0)
     return;
   if (positioning(d, VDC_GetPosition, 0, 0, &pos) != 0) return;
-  if (pos != p->mark_pos) {
+  if (pos != p->kept.mark_pos) {
     win_fail(r,
              "device %d: VDC_GetPosition right after VDC_SetPosition to %llu "
              "returned %llu",
-             d->i, (unsigned long long)p->mark_pos, (unsigned long long)pos);
+             d->i, (unsigned long long)p->kept.mark_pos,
+             (unsigned long long)pos);
     return;
   }
-  size_t k = strlen(p->detail);
-  snprintf(p->detail + k, sizeof p->detail - k,
-           "SetPosition to %llu (byte %llu) and GetPosition right, data "
-           "right from there and from the start; ",
-           (unsigned long long)p->mark_pos, (unsigned long long)p->mark_off);
+  detail_add(p,
+             "SetPosition to %llu (byte %llu) and GetPosition right, data "
+             "right from there and from the start; ",
+             (unsigned long long)p->kept.mark_pos,
+             (unsigned long long)p->kept.mark_off);
   snprintf(d->where, sizeof d->where,
            "read from the position VDC_GetPosition gave mid-backup");
-  if (script_read_span(d, p->mark_off, total) != 0) return;
+  if (script_read_span(d, p->kept.mark_off, total) != 0) return;
   /* Back to the start, and everything. */
   if (ra ? set_position(d, 0, 0, "the start") != 0
          : win_barrier(d, VDC_Rewind) != 0)

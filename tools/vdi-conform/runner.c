@@ -195,7 +195,7 @@ static int judge(const struct scenario *sc, const struct phase *p,
   else if (p->refused)
     snprintf(cause, sizeof cause, "%s; ", fewer);
   snprintf(res->evidence, sizeof res->evidence, "%s: %s%sclient %s%s%s%s", what,
-           cause, p->detail, how, after, last[0] ? ": " : "", last);
+           cause, p->kept.detail, how, after, last[0] ? ": " : "", last);
   return 0;
 }
 
@@ -255,16 +255,10 @@ static void run_scenario(const struct options *o, const struct scenario *sc,
   res->verdict = V_PASS;
   int nphases = sc->roundtrip ? 2 : 1;
   for (int ph = 0; ph < nphases; ph++) {
-    /* What the backup's GetPosition said, for the restore. */
-    int has_mark = p->has_mark;
-    uint64_t mark_pos = p->mark_pos, mark_off = p->mark_off;
-    char detail[sizeof p->detail];
-    memcpy(detail, p->detail, sizeof detail);
+    /* What the backup found, for the restore. */
+    struct phase_kept kept = p->kept;
     memset(p, 0, sizeof *p);
-    memcpy(p->detail, detail, sizeof detail);
-    p->has_mark = has_mark;
-    p->mark_pos = mark_pos;
-    p->mark_off = mark_off;
+    p->kept = kept;
     p->sc = sc;
     p->o = o;
     p->restore = ph == 1;

@@ -371,12 +371,12 @@ void *script_dev_main(void *arg) {
   struct phase *p = d->r->p;
   if (p->restore && sc->restore_ndev && p->ndev < sc->ndev)
     refused_restore(d);
-  else if (p->restore && sc->position && p->has_mark &&
-           (p->client_features & (VDF_Position | VDF_RandomAccess)))
+  else if (p->restore && sc->position && p->kept.has_mark &&
+           position_has(p, VDC_SetPosition))
     position_restore(d);
-  else if (d->r->p->restore && d->r->sc->tape)
+  else if (p->restore && sc->tape)
     tape_restore(d);
-  else if (d->r->p->restore)
+  else if (p->restore)
     restore_script(d);
   else
     backup_script(d);

@@ -255,7 +255,7 @@ void server_phase(struct phase *p) {
   int fewer_ok = p->engine_mode && p->restore && sc->restore_ndev &&
                  p->ndev >= sc->restore_ndev && p->ndev <= sc->ndev;
   if (fewer_ok && p->ndev == sc->ndev)
-    snprintf(p->detail, sizeof p->detail,
+    snprintf(p->kept.detail, sizeof p->kept.detail,
              "the client presented all %d media families itself; ", p->ndev);
   if (p->ndev != phase_devices(p) && !fewer_ok) {
     phase_fail(p,

@@ -103,5 +103,7 @@ void position_restore(struct dev *d);
 /* The feature a positioning command needs (VDF_Discard, or VDF_Position
  * or VDF_RandomAccess), and its name. */
 uint32_t position_feature(uint32_t code, const char **name);
+/* Whether the client advertised what a positioning command needs. */
+int position_has(const struct phase *p, uint32_t code);
 
 #endif
