@@ -60,7 +60,9 @@ void progress(int step, uint64_t done, uint64_t total, int *last) {
   }
 }
 
-int stream_zstd_level(int comp_level) {
+/* zstd's level for COMPRESSION (LEVEL = ...): LOW (the default, as in
+ * SQL Server) 1, MEDIUM 3, HIGH 9. */
+static int stream_zstd_level(int comp_level) {
   /* LOW is the speed SQL Server's LOW promises: on the databases of
    * docs/PERFORMANCE.md zstd 1 stored about what level 3 did (0.25 of a
    * text-heavy database, 0.95 of random blobs) at 1.2 to 2.3 times its

@@ -16,8 +16,6 @@
 #include <sched.h>
 #include <stdlib.h>
 
-enum { J_FREE, J_QUEUED, J_RUNNING, J_DONE };
-
 #define BP_MAX_WORKERS 16
 
 struct bpool {
@@ -61,13 +59,12 @@ static void *worker(void *arg) {
       pthread_cond_wait(&p->work_cv, &p->mu);
     if (p->stop) break;
     bp_job *j = &p->jobs[p->next++ % p->depth];
-    j->state = J_RUNNING;
     pthread_mutex_unlock(&p->mu);
     /* Without a context (no memory) the block is stored as it is: the
      * backup is still whole, only larger. */
     bp_compress(j, cctx);
     pthread_mutex_lock(&p->mu);
-    j->state = J_DONE;
+    j->done = 1;
     pthread_cond_broadcast(&p->done_cv);
   }
   pthread_mutex_unlock(&p->mu);
@@ -110,14 +107,12 @@ fail:
 
 bp_job *bp_slot(bpool *p) {
   if (p->tail - p->head == p->depth) return NULL;
-  bp_job *j = &p->jobs[p->tail % p->depth];
-  j->state = J_FREE;
-  return j;
+  return &p->jobs[p->tail % p->depth];
 }
 
 void bp_submit(bpool *p, bp_job *j) {
   pthread_mutex_lock(&p->mu);
-  j->state = J_QUEUED;
+  j->done = 0;
   p->tail++;
   pthread_cond_signal(&p->work_cv);
   pthread_mutex_unlock(&p->mu);
@@ -127,9 +122,9 @@ bp_job *bp_collect(bpool *p, int wait) {
   if (p->head == p->tail) return NULL;
   bp_job *j = &p->jobs[p->head % p->depth];
   pthread_mutex_lock(&p->mu);
-  while (wait && j->state != J_DONE)
+  while (wait && !j->done)
     pthread_cond_wait(&p->done_cv, &p->mu);
-  int done = j->state == J_DONE;
+  int done = j->done;
   pthread_mutex_unlock(&p->mu);
   if (!done) return NULL;
   p->head++;

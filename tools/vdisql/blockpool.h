@@ -25,7 +25,7 @@ typedef struct bp_job {
   size_t z_cap;
   uint32_t z_len; /* 0: compression did not make it smaller */
   uint32_t raw_crc, z_crc;
-  int state; /* the pool's */
+  int done; /* the pool's: compressed, under its lock */
 } bp_job;
 
 /** CRC-32C of job->raw and, when @p cctx is not NULL, its zstd frame in

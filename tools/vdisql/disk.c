@@ -43,8 +43,9 @@ static int d_write(media_t *m, unsigned i, const void *buf, size_t len) {
              strerror(e));
     return -1;
   }
-  /* (What stdio still holds is not in the range yet: the next kick or
-   * the fsync of the end takes it.) */
+  /* (What stdio still holds when a range is kicked is not written yet,
+   * and the kicks have passed it: the fsync at the end takes those few
+   * KiB.) */
   d->s[i].bytes += len;
   fio_kick_writeback(fileno(d->s[i].f), &d->s[i].kicked, d->s[i].bytes);
   return 0;

@@ -359,8 +359,8 @@ static int range(pstate *ps, const tok *t, uint32_t v, uint32_t lo, uint32_t hi,
  * algorithm is zstd: MS_XPRESS, what older scripts name, gets it too;
  * LEVEL is zstd's effort (stream_zstd_level). */
 static int parse_compression(pstate *ps, stmt *s) {
-  next(ps); /* ( */
-  for (;;) {
+  if (expect_punct(ps, '(')) return -1;
+  do {
     const tok *k = next(ps);
     if (k->kind != T_WORD) return syntax(ps, k);
     if (expect_punct(ps, '=')) return -1;
@@ -383,10 +383,8 @@ static int parse_compression(pstate *ps, stmt *s) {
     } else {
       return syntax(ps, k);
     }
-    const tok *p = next(ps);
-    if (is_punct(p, ')')) return 0;
-    if (!is_punct(p, ',')) return syntax(ps, p);
-  }
+  } while (more_items(ps));
+  return expect_punct(ps, ')');
 }
 
 static int parse_option(pstate *ps, stmt *s, int where) {

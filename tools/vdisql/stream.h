@@ -55,10 +55,6 @@ int stream_read_body(media_t *m, char *const *names, const vs_header *h,
                      const unsigned *order, const rsink *sink, int stats,
                      vmsg *err);
 
-/** zstd's level for COMPRESSION (LEVEL = ...): LOW (the default, as in
- * SQL Server) 1, MEDIUM 3, HIGH 9. */
-int stream_zstd_level(int comp_level);
-
 /** Print "N percent processed." for every @p step percent crossed. */
 void progress(int step, uint64_t done, uint64_t total, int *last);
 
