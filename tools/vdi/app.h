@@ -524,8 +524,9 @@ void repo_id_of_time(double t, int kind, char *buf, size_t n);
 int repo_check(struct repo *r, const char *dir, const struct manifest *m,
                int level);
 /* A failed backup's set goes (and, for a directory, the database's
- * folder if it was its only set). */
-void repo_discard(struct repo *r, const char *dir);
+ * folder if it was its only set).  0 once it is gone, or -errno: some of
+ * it is left (-ECANCELED: the store's reason told). */
+int repo_discard(struct repo *r, const char *dir);
 int repo_databases(struct repo *r, char ***names);
 /* db's sets, oldest first, manifests read; with `headers`, each complete
  * set's stripe 0 stream header decoded too (have_header), read with the

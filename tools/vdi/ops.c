@@ -160,6 +160,7 @@ static int backup_target(struct backup_ctx *b) {
   rc = repo_create(&b->repo, o->db, o->kind, b->id, sizeof b->id, b->dest,
                    sizeof b->dest);
   if (rc != 0) {
+    b->dest[0] = 0; /* no set was made: none to remove or speak of */
     if (rc != -ECANCELED)
       app_err("cannot create a backup set in %s: %s", o->to, strerror(-rc));
     return EXIT_FAIL;
@@ -358,13 +359,17 @@ out:
     b->repo.ops->cleaning(&b->repo);
   for (int i = 0; i < b->nopen; i++)
     stripe_close(&b->st[i]);
-  /* A set without its manifest is not a backup: it goes. */
-  if (status != EXIT_OK && !b->to_stdout && b->dest[0])
-    repo_discard(&b->repo, b->dest);
-  if (status != EXIT_OK && b->dest[0])
-    app_err("backup of '%s' failed: set %s is incomplete (no manifest), no "
+  /* A set without its manifest is not a backup: it goes, and the last
+   * line says whether it went. */
+  if (status != EXIT_OK && b->dest[0] && repo_discard(&b->repo, b->dest) == 0)
+    app_err("backup of '%s' failed: the partial set %s was removed; no "
             "backup was recorded",
             o->db, b->id);
+  else if (status != EXIT_OK && b->dest[0])
+    app_err("backup of '%s' failed: the partial set %s could not be removed: "
+            "it is left in %s without a manifest (not a backup); no backup "
+            "was recorded",
+            o->db, b->id, b->dest);
   else if (status != EXIT_OK && b->t && b->t->engine_started)
     app_err("backup of '%s' failed; no backup was recorded", o->db);
   if (!b->to_stdout) repo_close(&b->repo);

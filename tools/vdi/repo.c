@@ -475,11 +475,11 @@ int repo_check(struct repo *r, const char *dir, const struct manifest *m,
   return r->ops->check(r, dir, m, level);
 }
 
-void repo_discard(struct repo *r, const char *dir) {
+int repo_discard(struct repo *r, const char *dir) {
   struct repo_set s;
   memset(&s, 0, sizeof s);
   snprintf(s.dir, sizeof s.dir, "%s", dir);
-  r->ops->remove(r, &s);
+  return r->ops->remove(r, &s);
 }
 
 void repo_close(struct repo *r) {
