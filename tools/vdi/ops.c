@@ -423,7 +423,17 @@ static int use_set_key(struct repo_set *s) {
 
 /* Check a complete set (its manifest read and matched by repo_load) and
  * every stripe it names, as far as @p level (CHECK_*) says, with the key
- * it needs.  EXIT_OK, EXIT_FAIL (the key) or EXIT_DAMAGED (reported). */
+ * it needs.  EXIT_OK, EXIT_FAIL (the key) or EXIT_DAMAGED (reported).
+ *
+ * Stripe 0's header is read here again although repo_load read it (s->h,
+ * one more ranged GET on S3), because this read checks more: repo_load's
+ * is quiet, made for planning, and on a directory only decodes the
+ * header; this one holds every stripe's header, stripe 0's included, to
+ * the manifest (database, stripe number and count, one set id; on a
+ * directory compression too) and names what is wrong, and on S3 it reads
+ * a stripe no longer than the header range whole and checks its CRC-32C
+ * before the engine starts.
+ * The key is not the reason: repo_set_key keeps it from repo_load on. */
 static int load_checked(struct repo *r, struct repo_set *s, int level) {
   const char *db = s->db, *dir = s->dir;
   const struct manifest *m = s->m;
