@@ -307,8 +307,15 @@ TEST_IMPL_TIMEOUT(app_e2e_disk_full, 30) {
   if (rc != 1) app_t_show("backup", out);
   ASSERT_EQ(rc, 1);
   ASSERT(strstr(out, "No space left on device") != NULL);
+  /* Said removed, and gone: only the earlier backup, its manifest and
+   * one stripe. */
+  const char *said = strstr(out, "backup of 'db' failed: the partial set ");
+  ASSERT(said && strstr(said, " was removed; no backup was recorded"));
+  char gone[4400], id[64];
+  ASSERT_EQ(sscanf(said, "backup of 'db' failed: the partial set %63s", id), 1);
+  snprintf(gone, sizeof gone, "%s/db/%s", bk, id);
+  ASSERT(access(gone, F_OK) != 0);
   free(out);
-  /* Only the earlier backup: its manifest and one stripe. */
   char set[4400];
   ASSERT_EQ(app_t_set_dir(bk, "db", -1, set, sizeof set), 1);
   ASSERT_EQ(app_t_count_files(set, NULL, NULL), 2);
@@ -319,6 +326,7 @@ TEST_IMPL_TIMEOUT(app_e2e_disk_full, 30) {
   rc = app_t_run(&out, ENV("VDI_TEST_FAIL_WRITE_AFTER=100000"),
                  ARGS("backup", "db", "--instance", inst, "--to", bk));
   ASSERT_EQ(rc, 1);
+  ASSERT(strstr(out, " was removed; no backup was recorded"));
   free(out);
   ASSERT_EQ(app_t_count_files(bk, NULL, NULL), 0);
   return 0;

@@ -1501,7 +1501,7 @@ static int has_manifest(void *arg, const char *key, uint64_t size) {
  * stated bound (VDI_S3_TIMEOUT T: an attempt moving nothing for T/3 is
  * cut, none starts after T, the cleanup gets min(10 s, T); so at most
  * 4T/3 + T after the stall, plus the engine's start and end), says what
- * failed and that the set is incomplete, and leaves no manifest; the next
+ * failed and that the set is left where it is, and leaves no manifest; the next
  * backup aborts the uploads the stalled store kept.  (T = 6 s mid-backup:
  * a loaded gateway may take a second to create an upload.) */
 TEST_IMPL_TIMEOUT(s3_vdi_stalled_store, 180) {
@@ -1523,7 +1523,11 @@ TEST_IMPL_TIMEOUT(s3_vdi_stalled_store, 180) {
           (long long)took, out);
   ASSERT_EQ(st, 1);
   ASSERT(strstr(out, "the store stopped answering"));
-  ASSERT(strstr(out, "is incomplete (no manifest), no backup was recorded"));
+  /* The stalled store keeps what the backup left: said, and where. */
+  ASSERT(strstr(out, "could not be removed: it is left in s3://"));
+  ASSERT(strstr(out, "without a manifest (not a backup); no backup was "
+                     "recorded"));
+  ASSERT(!strstr(out, "was removed"));
   /* The bound: 4T/3 + T = 14 s after the stall, and the engine's time. */
   ASSERT_LT(took, 25000);
   free(out);
@@ -1583,7 +1587,8 @@ TEST_IMPL_TIMEOUT(s3_vdi_interrupted_backup_cleans_up, 120) {
   ASSERT_EQ(wait_helper(p), 128 + SIGTERM);
   char *out = app_t_slurp(log);
   fprintf(stderr, "%s", out);
-  ASSERT(strstr(out, "is incomplete (no manifest)"));
+  /* Said removed, and it is: no upload, no object left. */
+  ASSERT(strstr(out, "was removed; no backup was recorded"));
   free(out);
   ASSERT_EQ(uploads_open(c, bucket, pre), 0);
   ASSERT_EQ(objects(c, bucket, pre), 0);

@@ -444,6 +444,13 @@ struct repo_set {
   int have_header; /* h is stripe 0's stream header */
   int key_missing; /* encrypted: --key-file gave no key that opens it */
   vs_header h;
+  /* The key that opens it, worked out once (repo_set_key): keys_of_set's
+   * answer and key, and the set's own key unwrapped when it is sealed to
+   * a public key.  own_key is on the heap so that `opens` stays true when
+   * the sets are sorted; repo_free wipes it. */
+  int key_known, key_rc;
+  const struct seal_key *opens;
+  struct seal_key *own_key;
 };
 
 struct repo;
@@ -517,8 +524,9 @@ void repo_id_of_time(double t, int kind, char *buf, size_t n);
 int repo_check(struct repo *r, const char *dir, const struct manifest *m,
                int level);
 /* A failed backup's set goes (and, for a directory, the database's
- * folder if it was its only set). */
-void repo_discard(struct repo *r, const char *dir);
+ * folder if it was its only set).  0 once it is gone, or -errno: some of
+ * it is left (-ECANCELED: the store's reason told). */
+int repo_discard(struct repo *r, const char *dir);
 int repo_databases(struct repo *r, char ***names);
 /* db's sets, oldest first, manifests read; with `headers`, each complete
  * set's stripe 0 stream header decoded too (have_header), read with the
@@ -529,7 +537,12 @@ int repo_databases(struct repo *r, char ***names);
 enum { REPO_MANIFESTS = 0, REPO_HEADERS = 1 };
 int repo_load(struct repo *r, const char *db, int headers,
               struct repo_set **out);
+/* Frees the sets, their manifests and, wiped, their unwrapped keys. */
 void repo_free(struct repo_set *v, int n);
+/* The key that opens complete set s: keys_of_set's answer, worked out
+ * the first time it is asked and kept in s (the set's own key is
+ * unwrapped once, however often a set is read). */
+int repo_set_key(struct repo_set *s, const struct seal_key **key);
 int repo_create(struct repo *r, const char *db, int kind, char *id, size_t idn,
                 char *dir, size_t dirn);
 int repo_remove(struct repo *r, const struct repo_set *s);

@@ -82,10 +82,11 @@ int keys_setup(const struct options *o) {
   return EXIT_OK;
 }
 
-/* The one place that decides which key opens a set: restore and verify
- * (use_set_key, which names what is wrong) and the stream headers read
- * for every set when a repository is loaded (repo.c, which must stay
- * quiet: one repository can hold sets of several keys). */
+/* The one place that decides which key opens a set, asked once per set
+ * by repo_set_key (repo.c), which keeps the answer in the set for the
+ * stream headers read when a repository is loaded (quiet: one repository
+ * can hold sets of several keys) and for restore and verify (use_set_key,
+ * which names what is wrong). */
 int keys_of_set(const struct manifest *m, struct seal_key *own,
                 const struct seal_key **key) {
   char have[2 * SEAL_PUBLIC_BYTES + 1];

@@ -160,6 +160,7 @@ static int backup_target(struct backup_ctx *b) {
   rc = repo_create(&b->repo, o->db, o->kind, b->id, sizeof b->id, b->dest,
                    sizeof b->dest);
   if (rc != 0) {
+    b->dest[0] = 0; /* no set was made: none to remove or speak of */
     if (rc != -ECANCELED)
       app_err("cannot create a backup set in %s: %s", o->to, strerror(-rc));
     return EXIT_FAIL;
@@ -358,13 +359,17 @@ out:
     b->repo.ops->cleaning(&b->repo);
   for (int i = 0; i < b->nopen; i++)
     stripe_close(&b->st[i]);
-  /* A set without its manifest is not a backup: it goes. */
-  if (status != EXIT_OK && !b->to_stdout && b->dest[0])
-    repo_discard(&b->repo, b->dest);
-  if (status != EXIT_OK && b->dest[0])
-    app_err("backup of '%s' failed: set %s is incomplete (no manifest), no "
+  /* A set without its manifest is not a backup: it goes, and the last
+   * line says whether it went. */
+  if (status != EXIT_OK && b->dest[0] && repo_discard(&b->repo, b->dest) == 0)
+    app_err("backup of '%s' failed: the partial set %s was removed; no "
             "backup was recorded",
             o->db, b->id);
+  else if (status != EXIT_OK && b->dest[0])
+    app_err("backup of '%s' failed: the partial set %s could not be removed: "
+            "it is left in %s without a manifest (not a backup); no backup "
+            "was recorded",
+            o->db, b->id, b->dest);
   else if (status != EXIT_OK && b->t && b->t->engine_started)
     app_err("backup of '%s' failed; no backup was recorded", o->db);
   if (!b->to_stdout) repo_close(&b->repo);
@@ -377,15 +382,16 @@ out:
 
 /* ------------------------------------------------------------ restore */
 
-/* The key that opens the set of manifest m (of db in dir) becomes
- * stripe_key: the key file's, or the set's own key opened with it (a set
- * sealed to its public key; keys_of_set decides).  The key a set needs is
- * named before any of its stripes is read.  EXIT_OK or EXIT_FAIL (told). */
-static int use_set_key(const struct manifest *m, const char *db,
-                       const char *dir) {
-  static struct seal_key set_key;
+/* The key that opens complete set s becomes stripe_key: the key file's,
+ * or the set's own key opened with it (a set sealed to its public key;
+ * keys_of_set decides, once: repo_set_key keeps it in the set).  The key
+ * a set needs is named before any of its stripes is read.  EXIT_OK or
+ * EXIT_FAIL (told). */
+static int use_set_key(struct repo_set *s) {
+  const struct manifest *m = s->m;
+  const char *db = s->db, *dir = s->dir;
   const struct seal_key *k;
-  int rc = keys_of_set(m, &set_key, &k);
+  int rc = repo_set_key(s, &k);
   stripe_key = k;
   if (rc == 0) return EXIT_OK;
   char have[65] = "";
@@ -417,11 +423,21 @@ static int use_set_key(const struct manifest *m, const char *db,
 
 /* Check a complete set (its manifest read and matched by repo_load) and
  * every stripe it names, as far as @p level (CHECK_*) says, with the key
- * it needs.  EXIT_OK, EXIT_FAIL (the key) or EXIT_DAMAGED (reported). */
-static int load_checked(struct repo *r, const struct repo_set *s, int level) {
+ * it needs.  EXIT_OK, EXIT_FAIL (the key) or EXIT_DAMAGED (reported).
+ *
+ * Stripe 0's header is read here again although repo_load read it (s->h,
+ * one more ranged GET on S3), because this read checks more: repo_load's
+ * is quiet, made for planning, and on a directory only decodes the
+ * header; this one holds every stripe's header, stripe 0's included, to
+ * the manifest (database, stripe number and count, one set id; on a
+ * directory compression too) and names what is wrong, and on S3 it reads
+ * a stripe no longer than the header range whole and checks its CRC-32C
+ * before the engine starts.
+ * The key is not the reason: repo_set_key keeps it from repo_load on. */
+static int load_checked(struct repo *r, struct repo_set *s, int level) {
   const char *db = s->db, *dir = s->dir;
   const struct manifest *m = s->m;
-  int st = use_set_key(m, db, dir);
+  int st = use_set_key(s);
   if (st != EXIT_OK) return st;
   int mc = repo_check(r, dir, m, level);
   if (mc == -2) {
@@ -568,7 +584,7 @@ static void restore_json(const struct options *o, const char *target,
 
 /* Restore the planned sets in order; NORECOVERY until the last. */
 static int restore_steps(const struct options *o, struct repo *r,
-                         const char *target, const struct repo_set *v,
+                         const char *target, struct repo_set *v,
                          const int *steps, int nsteps, uint64_t *bytes) {
   int64_t T = o->to_time ? o->to_time_ms : 0;
   int chain = nsteps > 1 || o->latest || T;
@@ -580,7 +596,7 @@ static int restore_steps(const struct options *o, struct repo *r,
              nsteps == 1 ? "" : "s", ndiff ? ", differential" : "",
              nsteps - 1 - ndiff);
   for (int k = 0; k < nsteps; k++) {
-    const struct repo_set *s = &v[steps[k]];
+    struct repo_set *s = &v[steps[k]];
     int last = k == nsteps - 1;
     char head[256], tail[300];
     app_note("set %s (%s) from %s", s->id, repo_kind_name(s->kind), s->dir);
@@ -595,7 +611,7 @@ static int restore_steps(const struct options *o, struct repo *r,
                T && s->kind == CHAIN_LOG ? ", STOPAT = '" : "",
                T && s->kind == CHAIN_LOG ? o->to_time : "",
                T && s->kind == CHAIN_LOG ? "'" : "");
-    int status = use_set_key(s->m, o->db, s->dir);
+    int status = use_set_key(s);
     if (status == EXIT_OK)
       status = run_restore(o, r, s->dir, s->m, head, tail, "restore", bytes);
     if (status != EXIT_OK) {
@@ -734,7 +750,7 @@ struct verdict {
 };
 
 static int verify_one(const struct options *o, struct repo *r,
-                      const struct repo_set *s) {
+                      struct repo_set *s) {
   int st = load_checked(r, s, CHECK_HEADERS);
   if (st == EXIT_OK)
     st = run_restore(o, r, s->dir, s->m, "RESTORE VERIFYONLY FROM", "",

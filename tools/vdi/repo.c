@@ -389,15 +389,26 @@ static int cmp_set(const void *a, const void *b) {
   return (x->legacy_seq > y->legacy_seq) - (x->legacy_seq < y->legacy_seq);
 }
 
+int repo_set_key(struct repo_set *s, const struct seal_key **key) {
+  if (!s->key_known) {
+    if (s->m->recipient[0] && !s->own_key) {
+      s->own_key = calloc(1, sizeof *s->own_key);
+      if (!s->own_key) abort();
+    }
+    s->key_rc = keys_of_set(s->m, s->own_key, &s->opens);
+    s->key_known = 1;
+  }
+  *key = s->opens;
+  return s->key_rc;
+}
+
 /* Stripe 0's stream header of complete set s, through the key that opens
  * it, set as stripe_key only for this read (a restore sets the key of
  * each set it uses itself, use_set_key).  Quiet when no key given opens
  * the set: list and expire name what that costs, once. */
 static void load_header(struct repo *r, struct repo_set *s) {
-  struct seal_key own;
   const struct seal_key *k, *was = stripe_key;
-  memset(&own, 0, sizeof own);
-  int rc = keys_of_set(s->m, &own, &k);
+  int rc = repo_set_key(s, &k);
   if (rc == 0) {
     stripe_key = k;
     s->have_header = r->ops->header(r, s->dir, s->m, &s->h) == 0;
@@ -405,7 +416,6 @@ static void load_header(struct repo *r, struct repo_set *s) {
   }
   /* (A sealed key that does not open is damage, said by a restore.) */
   s->key_missing = rc == -ENOKEY || rc == -EKEYREJECTED;
-  seal_key_wipe(&own);
 }
 
 int repo_load(struct repo *r, const char *db, int headers,
@@ -437,8 +447,11 @@ int repo_load(struct repo *r, const char *db, int headers,
 }
 
 void repo_free(struct repo_set *v, int n) {
-  for (int i = 0; v && i < n; i++)
+  for (int i = 0; v && i < n; i++) {
     free(v[i].m);
+    if (v[i].own_key) seal_key_wipe(v[i].own_key); /* sodium_memzero */
+    free(v[i].own_key);
+  }
   free(v);
 }
 
@@ -462,11 +475,11 @@ int repo_check(struct repo *r, const char *dir, const struct manifest *m,
   return r->ops->check(r, dir, m, level);
 }
 
-void repo_discard(struct repo *r, const char *dir) {
+int repo_discard(struct repo *r, const char *dir) {
   struct repo_set s;
   memset(&s, 0, sizeof s);
   snprintf(s.dir, sizeof s.dir, "%s", dir);
-  r->ops->remove(r, &s);
+  return r->ops->remove(r, &s);
 }
 
 void repo_close(struct repo *r) {

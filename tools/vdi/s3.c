@@ -1342,24 +1342,21 @@ int s3_upload_finish(struct s3_upload *u) {
   return rc;
 }
 
-int s3_upload_abort(struct s3_upload *u) {
+void s3_upload_abort(struct s3_upload *u) {
   pthread_mutex_lock(&u->mu);
   if (!u->error) u->error = -ECANCELED;
   __atomic_store_n(&u->cancel, 1, __ATOMIC_RELAXED);
   pthread_cond_broadcast(&u->cv);
   pthread_mutex_unlock(&u->mu);
   stop_threads(u);
-  int rc = 0;
   if (u->upload_id[0]) {
     /* The store may be what failed: a short time for it. */
     s3_client_deadline(u->main, s3_cleanup_ms(&u->cfg));
-    rc = s3_mpu_abort(u->main, u->bucket, u->key, u->upload_id);
-    if (rc == -ENOENT) rc = 0;
-    if (rc != 0 && !u->err[0])
+    int rc = s3_mpu_abort(u->main, u->bucket, u->key, u->upload_id);
+    if (rc != 0 && rc != -ENOENT && !u->err[0])
       snprintf(u->err, sizeof u->err, "%s", s3_error(u->main));
     u->upload_id[0] = 0;
   }
-  return rc;
 }
 
 void s3_upload_free(struct s3_upload *u) {

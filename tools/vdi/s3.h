@@ -132,9 +132,12 @@ void *s3_upload_room(struct s3_upload *u, size_t want);
 int s3_upload_commit(struct s3_upload *u, size_t n);
 int s3_upload_finish(struct s3_upload *u);
 /* Stops the parts in flight at once and aborts the upload within
- * s3_cleanup_ms(): 0, or the store's error (the upload is then left
- * open, for the next s3_mpu_cleanup()). */
-int s3_upload_abort(struct s3_upload *u);
+ * s3_cleanup_ms().  No result: no caller could act on one.  An upload
+ * the store would not abort is left open (the store's error kept for
+ * s3_upload_error() if none was there before) for s3_mpu_cleanup(),
+ * which the removal of a failed backup's set tries (saying what is left
+ * when it cannot) and the next backup of the database does. */
+void s3_upload_abort(struct s3_upload *u);
 /* The last error of the upload, one line. */
 const char *s3_upload_error(const struct s3_upload *u);
 /* Frees an upload after finish or abort. */

@@ -158,19 +158,27 @@ static int start_unseal(struct stripe *s, const char *where) {
   return seal_reader_open(&s->unseal, stripe_key, plain_in, s);
 }
 
+/* n bytes into an S3 stripe's upload: copied in (s3_upload_write), or
+ * already placed in its part buffer and committed (seal_placed).  The
+ * CRC-32C comes first, because a commit may send the part and hand its
+ * buffer to an upload thread; counting bytes a failed store did not keep
+ * does no harm, since an upload's failure is final (s3.h: it is lost and
+ * aborted, its CRC never written). */
+static int s3_store(struct stripe *s, const void *buf, size_t n, int placed) {
+  s->crc = app_crc32c(s->crc, buf, n);
+  int rc = placed ? s3_upload_commit(s->up, n) : s3_upload_write(s->up, buf, n);
+  if (rc != 0) {
+    app_err("stripe %d: %s", s->index, s3_upload_error(s->up));
+    return rc;
+  }
+  s->bytes += n;
+  return 0;
+}
+
 /* Stores n bytes as they are.  A failed write leaves the file as before
  * it, so that a retry after VDC_ClearError continues a clean stream. */
 static int raw_write(struct stripe *s, const void *buf, size_t n) {
-  if (s->up) {
-    int rc = s3_upload_write(s->up, buf, n);
-    if (rc != 0) {
-      app_err("stripe %d: %s", s->index, s3_upload_error(s->up));
-      return rc;
-    }
-    s->crc = app_crc32c(s->crc, buf, n);
-    s->bytes += n;
-    return 0;
-  }
+  if (s->up) return s3_store(s, buf, n, 0);
   const unsigned char *p = buf;
   size_t left = n;
   while (left > 0) {
@@ -205,14 +213,7 @@ static void *seal_room(void *arg, size_t n) {
 
 static int seal_placed(void *arg, size_t n) {
   struct stripe *s = arg;
-  s->crc = app_crc32c(s->crc, s->placed_at, n);
-  int rc = s3_upload_commit(s->up, n);
-  if (rc != 0) {
-    app_err("stripe %d: %s", s->index, s3_upload_error(s->up));
-    return rc;
-  }
-  s->bytes += n;
-  return 0;
+  return s3_store(s, s->placed_at, n, 1);
 }
 
 int stripe_write(struct stripe *s, const void *buf, size_t n) {
