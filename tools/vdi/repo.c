@@ -450,6 +450,9 @@ void repo_free(struct repo_set *v, int n) {
   for (int i = 0; v && i < n; i++) {
     free(v[i].m);
     if (v[i].own_key) seal_key_wipe(v[i].own_key); /* sodium_memzero */
+    /* The restore or verify that used it is over: leave no pointer to
+     * freed memory where the next set's key will be put. */
+    if (v[i].own_key && stripe_key == v[i].own_key) stripe_key = NULL;
     free(v[i].own_key);
   }
   free(v);
