@@ -181,6 +181,31 @@ def main():
     put("stream_1m_vs_depth16", gbps("vdi", M1),
         gbps("vdi", M1, 1, "depth16"), "GB/s")
     put("stream_1m_vs_fill", gbps("vdi", M1), gbps("fill", M1), "GB/s")
+    # Under load the scheduler gives a pair of communicating processes one
+    # core between them (the table below: CPU seconds over wall seconds),
+    # and on one core the work of both cannot pass one thread doing it all
+    # (in-process).  This row is what a stream given one core could reach
+    # against the pipe under the same load, measured in the same run.
+    put("stream_1m_inprocess_vs_pipe_loaded", gbps("inproc", M1, 1, "loaded"),
+        gbps("pipe", M1, 1, "loaded"), "GB/s")
+
+    def cores(mode, cond):
+        # CPU seconds of both processes over the wall time: how many cores
+        # the path got.  x = (GB/s, producer s/GiB, consumer s/GiB).
+        v = stream.get((mode, M1, 1, cond))
+        if not v:
+            return None
+        return statistics.median((x[1] + x[2]) * x[0] * 1e9 / GIB for x in v)
+
+    body = []
+    for mode in ("vdi", "pipe", "unix"):
+        q, ld = cores(mode, "quiet"), cores(mode, "loaded")
+        if q is not None and ld is not None:
+            body.append([mode, "%.2f" % q, "%.2f" % ld])
+    if body:
+        table("== cores used by the 1 MiB stream's two processes (CPU "
+              "seconds / wall seconds, medians): quiet, and beside one "
+              "CPU-bound process", ["path", "quiet", "loaded"], body)
     put("stream_1m_depth16_vs_fill_depth16", gbps("vdi", M1, 1, "depth16"),
         gbps("fill", M1, 1, "depth16"), "GB/s")
 
