@@ -34,6 +34,7 @@ struct test_entry {
   const char *name;
   test_fn fn;
   int timeout_s;
+  int alone; /* TEST_IMPL_ALONE: nothing else runs beside it */
 };
 struct helper_entry {
   const char *name;
@@ -47,13 +48,14 @@ static size_t nhelpers, caphelpers;
 static char self_exe[4096];
 static char tmpdir_path[4096];
 
-void runner_register_test(const char *name, test_fn fn, int timeout_s) {
+void runner_register_test(const char *name, test_fn fn, int timeout_s,
+                          int alone) {
   if (ntests == captests) {
     captests = captests ? captests * 2 : 64;
     tests = realloc(tests, captests * sizeof *tests);
     if (!tests) abort();
   }
-  tests[ntests++] = (struct test_entry){name, fn, timeout_s};
+  tests[ntests++] = (struct test_entry){name, fn, timeout_s, alone};
 }
 
 void runner_register_helper(const char *name, helper_fn fn) {
@@ -347,6 +349,12 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   while (next < ntodo || active > 0) {
     while (active < jobs && next < ntodo) {
+      /* A test that must run alone waits for the others to end, and
+       * holds the rest back while it runs. */
+      int alone_running = 0;
+      for (int k = 0; k < jobs; k++)
+        if (run[k].pid != 0 && tests[run[k].idx].alone) alone_running = 1;
+      if (alone_running || (tests[todo[next]].alone && active > 0)) break;
       for (int k = 0; k < jobs; k++)
         if (run[k].pid == 0) {
           start_test(todo[next++], &run[k]);

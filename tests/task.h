@@ -24,18 +24,24 @@
 typedef int (*test_fn)(void);
 typedef int (*helper_fn)(int argc, char **argv);
 
-void runner_register_test(const char *name, test_fn fn, int timeout_s);
+void runner_register_test(const char *name, test_fn fn, int timeout_s,
+                          int alone);
 void runner_register_helper(const char *name, helper_fn fn);
 
 /* A test: its name is the function's; the default timeout is 10 s (times
  * $VDI_TEST_TIMEOUT_MULTIPLIER). */
-#define TEST_IMPL_TIMEOUT(name, secs)                                          \
+#define TEST_IMPL_RUN_(name, secs, alone)                                      \
   static int test_##name(void);                                                \
   __attribute__((constructor)) static void reg_test_##name(void) {             \
-    runner_register_test(#name, test_##name, secs);                            \
+    runner_register_test(#name, test_##name, secs, alone);                     \
   }                                                                            \
   static int test_##name(void)
-#define TEST_IMPL(name) TEST_IMPL_TIMEOUT(name, 10)
+#define TEST_IMPL_TIMEOUT(name, secs) TEST_IMPL_RUN_(name, secs, 0)
+#define TEST_IMPL(name)               TEST_IMPL_TIMEOUT(name, 10)
+/* A test that measures how the library uses the CPUs, or loads them
+ * itself: the runner starts it once no other test runs, and starts none
+ * beside it. */
+#define TEST_IMPL_ALONE(name, secs) TEST_IMPL_RUN_(name, secs, 1)
 
 /* A helper: a peer process, started with spawn_helper("name", args..., 0). */
 #define HELPER_IMPL(name)                                                      \
