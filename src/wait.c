@@ -119,6 +119,14 @@ void vdi__notify(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers) {
  * for a spin to have caught it grows it, and a long sleep halves it. */
 static __thread uint32_t budget_ns = UINT32_MAX;
 
+/* A core is contended when a sched_yield from a spin comes back later
+ * than this: another runnable thread ran in between (a yield with nobody
+ * else to run returns in about a microsecond).  A thread that saw it
+ * waits without spinning for CONTENDED_PAUSE_NS, then tries again. */
+#define CONTENDED_YIELD_NS 20000
+#define CONTENDED_PAUSE_NS 10000000
+static __thread int64_t no_spin_until;
+
 /* How long a spin runs before it starts yielding between checks
  * ($VDI_YIELD_NS, default 1 µs).  Measured on 2 cores: a pure spin holds
  * the core the producer needs; yielding from the first iteration makes the
@@ -142,8 +150,10 @@ int vdi__wait(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
   if (r) return r;
   uint32_t max_ns = get_spin_us() * 1000u;
   if (budget_ns > max_ns) budget_ns = max_ns;
-  /* A poll (timeout 0) or a deadline already gone: no spin. */
-  if (budget_ns && !vdi__deadline_passed(dl)) {
+  /* A poll (timeout 0) or a deadline already gone: no spin; nor while
+   * this thread's core has lately been contended. */
+  if (no_spin_until && vdi__now_ns() >= no_spin_until) no_spin_until = 0;
+  if (budget_ns && !no_spin_until && !vdi__deadline_passed(dl)) {
     int64_t start = vdi__now_ns(), end = start + budget_ns;
     for (unsigned i = 1;; i++) {
       cpu_relax();
@@ -157,6 +167,15 @@ int vdi__wait(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
         if (now - start >= yield_after_ns()) {
           atomic_fetch_add_explicit(&yield_calls, 1, memory_order_relaxed);
           sched_yield();
+          /* The yield gave our core away for a while: it is contended
+           * (another thread wanted it), and each spin hands it to that
+           * thread for a whole time slice, late for our peer.  Sleep at
+           * once, in this wait and the ones that follow for a while. */
+          int64_t back = vdi__now_ns();
+          if (back - now > CONTENDED_YIELD_NS) {
+            no_spin_until = back + CONTENDED_PAUSE_NS;
+            break;
+          }
         }
       }
     }
