@@ -120,10 +120,14 @@ void vdi__notify(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers) {
 static __thread uint32_t budget_ns = UINT32_MAX;
 
 /* A core is contended when a sched_yield from a spin comes back later
- * than this: another runnable thread ran in between (a yield with nobody
- * else to run returns in about a microsecond).  A thread that saw it
- * waits without spinning for CONTENDED_PAUSE_NS, then tries again. */
-#define CONTENDED_YIELD_NS 20000
+ * than this: a CPU-bound thread ran in between, for its time slice (a
+ * yield with nobody else to run returns in about a microsecond; a thread
+ * that wakes for a moment, a timer or a kernel worker, gives the core
+ * back in tens of microseconds, and must not stop the spin: at 20 us,
+ * the usleep loop of a test's own server did, under ASan).  A thread
+ * that saw it waits without spinning for CONTENDED_PAUSE_NS, then tries
+ * again. */
+#define CONTENDED_YIELD_NS 250000
 #define CONTENDED_PAUSE_NS 10000000
 static __thread int64_t no_spin_until;
 
