@@ -298,9 +298,9 @@ TEST_IMPL_ALONE(lib_hot_slow_peer_waiters_sleep, 30) {
  * whole time slice, and spinning again at the next wait hands it the
  * next one: under two CPU-bound processes on 2 cores the 1 MiB stream
  * got half a core and ran 4-5 times slower than with waits that sleep
- * (docs/PERFORMANCE.md).  A yield that comes back late (another thread
- * ran) makes the thread wait without spinning for 10 ms.  Here client,
- * server and a busy loop share one CPU: the stream's waiters must yield
+ * (docs/PERFORMANCE.md).  A yield that comes back over 250 us late (a
+ * CPU-bound thread ran) makes the thread wait without spinning for 10 ms.  Here
+ * client, server and a busy loop share one CPU: the stream's waiters must yield
  * about once per 10 ms, not whenever a wait outlasts a microsecond. */
 #define CONT_CMDS 2000
 
