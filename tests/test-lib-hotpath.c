@@ -48,6 +48,16 @@ static void hp_complete(VDS_Command *c) {
   }
 }
 
+/* The end of a server helper: the completion agent returns 0 once every
+ * device is closed, then the set goes. */
+static void server_end(vdi_srvset_t *srv, pthread_t agent) {
+  void *r;
+  pthread_join(agent, &r);
+  ASSERT_RC((int)(intptr_t)r, 0);
+  vdi_srv_close(srv);
+  vdi_srv_free(srv);
+}
+
 /* argv: name result-file [writes (default N_CMDS): then the library's
  * default spin, and the file gets the yields too] */
 HELPER_IMPL(hotpath_server) {
@@ -75,11 +85,7 @@ HELPER_IMPL(hotpath_server) {
     usleep(1000);
   uint64_t used = syscalls_now() - before;
   ASSERT_RC(vdi_srvdev_close_device(hp.dev), 0);
-  void *r;
-  pthread_join(agent, &r);
-  ASSERT_RC((int)(intptr_t)r, 0);
-  vdi_srv_close(srv);
-  vdi_srv_free(srv);
+  server_end(srv, agent);
   FILE *f = fopen(argv[2], "w");
   ASSERT_NOT_NULL(f);
   fprintf(f, "%llu %llu\n", (unsigned long long)used,
@@ -89,16 +95,17 @@ HELPER_IMPL(hotpath_server) {
 }
 
 /* A client set `name` of ndev devices, its server the helper `server`
- * (argv: name, res), once the server has configured it. */
+ * (argv: name, res[, arg] when arg is not NULL), once the server has
+ * configured it. */
 static vdi_set_t *client_and_server(const char *name, uint32_t ndev,
                                     const char *server, const char *res,
-                                    pid_t *pid) {
+                                    const char *arg, pid_t *pid) {
   vdi_set_t *set;
   ASSERT_RC(vdi_set_new(&set), 0);
   VDConfig cfg = {0};
   cfg.deviceCount = ndev;
   ASSERT_RC(vdi_set_create(set, name, &cfg), 0);
-  *pid = spawn_helper(server, name, res, NULL);
+  *pid = spawn_helper(server, name, res, arg, NULL);
   int rc;
   while ((rc = vdi_set_get_configuration(set, 1000, &cfg)) == VD_E_TIMEOUT) {
   }
@@ -112,7 +119,8 @@ TEST_IMPL_ALONE(lib_hot_path_makes_no_syscalls, 30) {
   char res[4200];
   snprintf(res, sizeof res, "%s/server-syscalls", test_tmpdir());
   pid_t pid;
-  vdi_set_t *set = client_and_server(name, 1, "hotpath_server", res, &pid);
+  vdi_set_t *set =
+      client_and_server(name, 1, "hotpath_server", res, NULL, &pid);
   int rc;
   vdi_device_t *dev;
   ASSERT_RC(vdi_set_open_device(set, name, &dev), 0);
@@ -217,11 +225,7 @@ HELPER_IMPL(slow_server) {
   double cpu = process_cpu_s() - c0, wall = (double)(now_ms() - t0) / 1e3;
   for (int i = 0; i < SLOW_DEVS; i++)
     ASSERT_RC(vdi_srvdev_close_device(dev[i]), 0);
-  void *r;
-  pthread_join(agent, &r);
-  ASSERT_RC((int)(intptr_t)r, 0);
-  vdi_srv_close(srv);
-  vdi_srv_free(srv);
+  server_end(srv, agent);
   FILE *f = fopen(argv[2], "w");
   ASSERT_NOT_NULL(f);
   fprintf(f, "%f %f\n", cpu, wall);
@@ -251,7 +255,8 @@ TEST_IMPL_ALONE(lib_hot_slow_peer_waiters_sleep, 30) {
   char res[4200];
   snprintf(res, sizeof res, "%s/server-cpu", test_tmpdir());
   pid_t pid;
-  vdi_set_t *set = client_and_server(name, SLOW_DEVS, "slow_server", res, &pid);
+  vdi_set_t *set =
+      client_and_server(name, SLOW_DEVS, "slow_server", res, NULL, &pid);
   struct sl_cli d[SLOW_DEVS];
   pthread_t th[SLOW_DEVS];
   memset(d, 0, sizeof d);
@@ -322,16 +327,10 @@ TEST_IMPL_ALONE(lib_hot_contended_core_waiters_sleep, 60) {
   char res[4200], count[16];
   snprintf(res, sizeof res, "%s/server-yields", test_tmpdir());
   snprintf(count, sizeof count, "%d", CONT_CMDS);
-  vdi_set_t *set;
-  ASSERT_RC(vdi_set_new(&set), 0);
-  VDConfig cfg = {0};
-  cfg.deviceCount = 1;
-  ASSERT_RC(vdi_set_create(set, name, &cfg), 0);
-  pid_t pid = spawn_helper("hotpath_server", name, res, count, NULL);
+  pid_t pid;
+  vdi_set_t *set =
+      client_and_server(name, 1, "hotpath_server", res, count, &pid);
   int rc;
-  while ((rc = vdi_set_get_configuration(set, 1000, &cfg)) == VD_E_TIMEOUT) {
-  }
-  ASSERT_RC(rc, 0);
   vdi_device_t *dev;
   ASSERT_RC(vdi_set_open_device(set, name, &dev), 0);
   uint64_t yields0 = vdi__yields();
