@@ -8,10 +8,15 @@
  *            server's agent thread, which then sends the next one (so, as
  *            in the ping-pongs below, one thread on each side);
  *   eventfd  a ping-pong over two eventfds;
- *   pipe     a ping-pong of one byte over two pipes.
+ *   pipe     a ping-pong of one byte over two pipes;
+ *   cacheline  not a path but the machine's floor under every one of them
+ *            (bench_cacheline, bench.h): two threads pinned to two CPUs
+ *            pass one cache line back and forth; a round is the mean of
+ *            BENCH_CL_BATCH round trips.  Exit 77 with fewer than two
+ *            CPUs.
  *
- * usage: bench-latency -m vdi|eventfd|pipe [-n ROUNDS] [-w WARMUP]
- *                      [-S SPIN_US]
+ * usage: bench-latency -m vdi|eventfd|pipe|cacheline [-n ROUNDS]
+ *                      [-w WARMUP] [-S SPIN_US]
  * -S sets vdi_lib_set_spin_us() in both processes (vdi only; without it the
  * library default, 50 us or $VDI_SPIN_US, applies).  Prints one line:
  *   latency mode=vdi spin=S rounds=N median_us=M p99_us=P mean_us=A
@@ -30,13 +35,8 @@ static long spin = -1;
 static const char *mode = "vdi";
 static uint64_t *lat; /* ns, one per measured round */
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 static void report(void) {
-  qsort(lat, (size_t)rounds, sizeof *lat, cmp_u64);
+  qsort(lat, (size_t)rounds, sizeof *lat, bench_cmp_u64);
   double sum = 0;
   for (int i = 0; i < rounds; i++)
     sum += (double)lat[i];
@@ -94,6 +94,17 @@ static void run_fd(void) {
   }
   if (wait_child(pid) != 0) bench_die("%s: the peer failed", mode);
   report();
+}
+
+/* ---------------------------------------------------------- cacheline */
+
+static int run_cacheline(void) {
+  if (bench_cacheline(lat, rounds, warmup, 0) != rounds) {
+    fprintf(stderr, "bench: cacheline needs two CPUs\n");
+    return 77;
+  }
+  report();
+  return 0;
 }
 
 /* ---------------------------------------------------------------- vdi */
@@ -261,15 +272,19 @@ int main(int argc, char **argv) {
       spin = atol(optarg);
       break;
     default:
-      fprintf(stderr, "usage: bench-latency -m vdi|eventfd|pipe [-n ROUNDS] "
-                      "[-w WARMUP] [-S SPIN_US]\n");
+      fprintf(stderr, "usage: bench-latency -m vdi|eventfd|pipe|cacheline "
+                      "[-n ROUNDS] [-w WARMUP] [-S SPIN_US]\n");
       return 2;
     }
   }
   if (rounds < 1 || warmup < 0) bench_die("bad -n/-w");
   lat = calloc((size_t)rounds, sizeof *lat);
   if (lat == NULL) bench_die("out of memory");
-  if (strcmp(mode, "eventfd") == 0 || strcmp(mode, "pipe") == 0) {
+  if (strcmp(mode, "cacheline") == 0) {
+    int rc = run_cacheline();
+    free(lat);
+    return rc;
+  } else if (strcmp(mode, "eventfd") == 0 || strcmp(mode, "pipe") == 0) {
     run_fd();
   } else if (strcmp(mode, "vdi") == 0) {
     vdi_srvset_t *probe;

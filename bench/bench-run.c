@@ -6,7 +6,10 @@
  * usage: bench-run [-l LABEL] -- COMMAND [ARGS...]
  * After the command ends, prints one line to stdout, prefixed "run " (the
  * command's own output is left where it goes):
- *   run label=L status=0 wall=S cpu=C maxrss_kib=K hwm.NAME=K ...
+ *   run label=L status=0 wall=S cpu=C steal=T maxrss_kib=K hwm.NAME=K ...
+ *
+ * steal is the hypervisor's steal time over every CPU while the command
+ * ran (bench_steal()).
  *
  * maxrss_kib is wait4()'s ru_maxrss: the kernel reports the largest of the
  * child and every descendant it reaped, so for `vdi` (which reaps its
@@ -99,7 +102,7 @@ int main(int argc, char **argv) {
     }
   }
   if (optind >= argc) bench_die("no command");
-  double t0 = bench_now();
+  double t0 = bench_now(), steal0 = bench_steal();
   root = fork();
   if (root < 0) bench_die("fork: %s", strerror(errno));
   if (root == 0) {
@@ -113,14 +116,14 @@ int main(int argc, char **argv) {
   struct rusage ru;
   while (wait4(root, &st, 0, &ru) < 0)
     if (errno != EINTR) bench_die("wait4: %s", strerror(errno));
-  double wall = bench_now() - t0;
+  double wall = bench_now() - t0, steal = bench_steal() - steal0;
   atomic_store(&stop, 1);
   pthread_join(th, NULL);
   int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
                (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-  printf("run label=%s status=%d wall=%.6f cpu=%.6f maxrss_kib=%ld", label,
-         status, wall, cpu, ru.ru_maxrss);
+  printf("run label=%s status=%d wall=%.6f cpu=%.6f steal=%.2f maxrss_kib=%ld",
+         label, status, wall, cpu, steal, ru.ru_maxrss);
   for (int i = 0; i < nnames; i++)
     printf(" hwm.%s=%ld", names[i].name, names[i].hwm_kib);
   printf("\n");

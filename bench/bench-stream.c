@@ -29,7 +29,11 @@
  *                     cache over the devices, 4..64)]
  * Prints one line per repetition:
  *   stream mode=vdi size=1048576 dev=1 bytes=N secs=S srv_cpu=C cli_cpu=C
- *          depth=BUFFERS cond=$BENCH_COND (default quiet)
+ *          steal=T cacheline_us=L depth=BUFFERS cond=$BENCH_COND (default
+ *          quiet)
+ * steal: the hypervisor's steal time over every CPU during the
+ * repetition; cacheline_us: the cache-line round trip between the first
+ * two CPUs measured just before it (-1 on one CPU); both from bench.h.
  * The checksum the consumer computes must equal the closed-form sum of what
  * the producer filled; a mismatch (or any failed call) exits 1.  Exit 77 if
  * libvdi is the link stub (the core is not in this build).
@@ -75,14 +79,24 @@ static uint64_t expected_total(void) {
   return s;
 }
 
+/* The host's steal time when the repetition's clock started, and the two
+ * CPUs' cache-line round trip just before (bench.h). */
+static double steal0, cacheline_us = -1;
+
+static double start_clock(void) {
+  steal0 = bench_steal();
+  return bench_now();
+}
+
 static void report(double secs, double srv_cpu, double cli_cpu) {
   /* $BENCH_COND names the conditions run.sh made (loaded, 1cpu, ...). */
   const char *cond = getenv("BENCH_COND");
   printf("stream mode=%s size=%llu dev=%d bytes=%llu secs=%.6f srv_cpu=%.6f "
-         "cli_cpu=%.6f depth=%d cond=%s\n",
+         "cli_cpu=%.6f steal=%.2f cacheline_us=%.3f depth=%d cond=%s\n",
          o.mode, (unsigned long long)o.size, o.streams,
          (unsigned long long)(o.per_dev * o.size * (uint64_t)o.streams), secs,
-         srv_cpu, cli_cpu, o.depth, cond && *cond ? cond : "quiet");
+         srv_cpu, cli_cpu, bench_steal() - steal0, cacheline_us, o.depth,
+         cond && *cond ? cond : "quiet");
   fflush(stdout);
 }
 
@@ -111,7 +125,7 @@ static void run_inproc(void) {
   uint8_t *buf = aligned_alloc(4096, o.size);
   if (buf == NULL) bench_die("out of memory");
   struct result r = {0, 0, 0, 1};
-  double t0 = bench_now(), c0 = bench_cpu_self();
+  double t0 = start_clock(), c0 = bench_cpu_self();
   for (uint64_t seq = 0; seq < o.per_dev; seq++) {
     bench_fill(buf, o.size, seq);
     /* Keep the compiler from fusing fill and sum into arithmetic. */
@@ -136,7 +150,7 @@ static void run_fill(void) {
   uint8_t *bufs = aligned_alloc(4096, o.size * (uint64_t)o.depth);
   if (bufs == NULL) bench_die("out of memory");
   memset(bufs, 0, o.size * (uint64_t)o.depth);
-  double t0 = bench_now(), c0 = bench_cpu_self();
+  double t0 = start_clock(), c0 = bench_cpu_self();
   for (uint64_t k = 0; k < o.per_dev; k++) {
     bench_fill(bufs + (k % (uint64_t)o.depth) * o.size, o.size, k);
     /* The stores must happen: as if a consumer could read them. */
@@ -190,7 +204,7 @@ static void run_threads(void) {
   atomic_store(&g.summed, 0);
   g.r = (struct result){0, 0, 0, 1};
   pthread_t th;
-  double t0 = bench_now(), c0 = bench_cpu_thread();
+  double t0 = start_clock(), c0 = bench_cpu_thread();
   pthread_create(&th, NULL, ring_consumer, &g);
   for (uint64_t k = 0; k < o.per_dev; k++) {
     if (k >= (uint64_t)o.depth) ring_wait(&g.summed, k - (uint64_t)o.depth);
@@ -292,7 +306,7 @@ static void run_fd(void) {
     close(ch[i][0]);
     s[i] = (struct fdstream){ch[i][1], i, 0, 0};
   }
-  double t0 = bench_now(), c0 = bench_cpu_self();
+  double t0 = start_clock(), c0 = bench_cpu_self();
   for (int i = 0; i < o.streams; i++)
     pthread_create(&th[i], NULL, fd_producer, &s[i]);
   for (int i = 0; i < o.streams; i++)
@@ -593,7 +607,7 @@ static void run_vdi(int rep) {
     }
   }
   pthread_t agent, th[MAX_STREAMS];
-  double t0 = bench_now(), c0 = bench_cpu_self();
+  double t0 = start_clock(), c0 = bench_cpu_self();
   pthread_create(&agent, NULL, agent_thread, srv);
   for (int i = 0; i < o.streams; i++)
     pthread_create(&th[i], NULL, o.agent_fills ? srv_primer : srv_producer,
@@ -723,6 +737,8 @@ int main(int argc, char **argv) {
     usage();
   }
   for (int rep = 0; rep < o.reps; rep++) {
+    /* Where the host has the two CPUs now (bench.h); -1 on one CPU. */
+    cacheline_us = bench_cacheline_us();
     if (fn != NULL)
       fn();
     else

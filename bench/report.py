@@ -62,9 +62,11 @@ def main():
     raw, out_json, out_png = sys.argv[1:4]
     rows = parse(raw)
     machine = {}
-    stream = {}   # (mode, size, dev, cond) -> list of (GB/s, srv, cli cpu/GiB)
+    stream = {}   # (mode, size, dev, cond) -> list of (GB/s, srv, cli cpu/GiB,
+    #               the host's steal seconds, cache-line round trip us)
     latency = {}  # (mode, spin) -> kv
     runs = {}     # label -> kv
+    placements = []  # (when, cache-line round trip between two CPUs, us)
     stubbed = False
     for kind, kv, line in rows:
         if kind == "machine":
@@ -77,7 +79,10 @@ def main():
                    kv.get("cond", "quiet"))
             stream.setdefault(key, []).append(
                 (int(kv["bytes"]) / secs / 1e9, float(kv["srv_cpu"]) / gib,
-                 float(kv["cli_cpu"]) / gib))
+                 float(kv["cli_cpu"]) / gib, float(kv.get("steal", 0)),
+                 float(kv.get("cacheline_us", -1))))
+        elif kind == "latency" and kv["mode"] == "cacheline":
+            placements.append((kv.get("when", "-"), float(kv["median_us"])))
         elif kind == "latency":
             latency[(kv["mode"], int(kv["spin"]))] = kv
         elif kind == "run":
@@ -91,6 +96,12 @@ def main():
               "scale"):
         if k in machine:
             print("  %-10s %s" % (k, machine[k]))
+    if placements:
+        # bench-latency -m cacheline: about 0.1 us when the host runs the
+        # two virtual CPUs on one last-level cache, several times that
+        # when it does not; a stream through shared memory follows it.
+        print("  %-10s %s" % ("cpu pair", "cache-line round trip: " + ", ".join(
+            "%.3f us (%s)" % (us, when) for when, us in placements)))
     print()
     if stubbed:
         print("NOTE: libvdi in this build is the link stub (the core is not "
@@ -127,15 +138,17 @@ def main():
             med, lo, hi = spread([x[0] for x in v])
             srv = statistics.median(x[1] for x in v)
             cli = statistics.median(x[2] for x in v)
+            steal = sum(x[3] for x in v)
             body.append([names[mode], cond, fmt_size(size), dev, "%.2f" % med,
                          "%.2f-%.2f" % (lo, hi), len(v), "%.3f" % srv,
-                         "%.3f" % cli if mode != "inproc" else "-"])
+                         "%.3f" % cli if mode != "inproc" else "-",
+                         "%.2f" % steal])
         table("== stream throughput: GB/s (10^9 B/s), median and min-max of "
               "the repetitions; CPU seconds per GiB, producer and consumer "
-              "process",
+              "process; the host's steal time over all the repetitions",
               ["path", "conditions", "transfer", "streams", "GB/s", "min-max",
                "n",
-               "prod s/GiB", "cons s/GiB"], body)
+               "prod s/GiB", "cons s/GiB", "steal s"], body)
     K64, M1, M4 = 64 << 10, 1 << 20, 4 << 20
     for tag, size in (("64k", K64), ("1m", M1), ("4m", M4)):
         put("stream_%s_vs_pipe" % tag, gbps("vdi", size), gbps("pipe", size),
@@ -209,6 +222,26 @@ def main():
     put("stream_1m_depth16_vs_fill_depth16", gbps("vdi", M1, 1, "depth16"),
         gbps("fill", M1, 1, "depth16"), "GB/s")
 
+    # Each repetition says where the host had the two CPUs just before it
+    # (bench_cacheline_us): near (one last-level cache, about 0.1 us) or
+    # far.  A path between two CPUs slows when they are far apart.
+    NEAR_US = 0.25
+    body = []
+    for mode in ("vdi", "pipe", "unix", "inproc"):
+        v = [x for x in stream.get((mode, M1, 1, "quiet"), []) if x[4] > 0]
+        near = [x[0] for x in v if x[4] < NEAR_US]
+        far = [x[0] for x in v if x[4] >= NEAR_US]
+        if v:
+            body.append([mode, len(near),
+                         "%.2f" % statistics.median(near) if near else "-",
+                         len(far),
+                         "%.2f" % statistics.median(far) if far else "-"])
+    if body and any(r[3] for r in body):
+        table("== the quiet 1 MiB stream by where the host had the two CPUs "
+              "(cache-line round trip before each repetition: near < %.2f "
+              "us <= far); GB/s medians" % NEAR_US,
+              ["path", "near n", "near GB/s", "far n", "far GB/s"], body)
+
     # ----------------------------------------------------------- latency
     if latency:
         body = []
@@ -269,11 +302,13 @@ def main():
                          "FAILED %s" % kv["status"], "%.3f" % t,
                          "%.0f" % (db / t / 1e6) if db else "-",
                          "%.2f" % float(kv["cpu"]),
+                         kv.get("steal", "-"),
                          "%.1f" % (int(kv["maxrss_kib"]) / 1024), hw])
-        table("== end to end (second of two runs, warm page cache; wait4 "
-              "maxrss of the tree, and per-process VmHWM, MiB)",
-              ["run", "status", "wall s", "MB/s", "cpu s", "maxrss",
-               "VmHWM per process"], body)
+        table("== end to end (second of two runs, warm page cache; the "
+              "host's steal time over all CPUs; wait4 maxrss of the tree, "
+              "and per-process VmHWM, MiB)",
+              ["run", "status", "wall s", "MB/s", "cpu s", "steal s",
+               "maxrss", "VmHWM per process"], body)
     put("backup_vdi_vs_disk", wall("backup_vdi_1024"),
         wall("backup_disk_1024"), "s", False)
     put("backup_vdi_vs_sqlite_backup", wall("backup_vdi_1024"),

@@ -68,6 +68,19 @@ mib() {
   awk -v m="$1" -v s="$SCALE" 'BEGIN { printf "%.0f\n", m * s * 1048576 }'
 }
 
+# placement WHEN: how far apart the host has put the first two CPUs now
+# (bench-latency -m cacheline): a cache line's round trip between them.
+# On a virtual machine it changes from hour to hour, and a stream through
+# shared memory changes with it; measured before and after the sections
+# whose rows depend on it.  Not measured beside a CPU-bound process, which
+# would take one of the two pinned threads' CPUs.
+placement() {
+  [ -n "$LOADHOG$HOG" ] && return 0
+  "$BIN/bench-latency" -m cacheline -n 2000 -w 200 >"$BIN/out.txt" 2>/dev/null ||
+    return 0
+  sed "s/\$/ when=$1/" "$BIN/out.txt" | tee -a "$RAW" | sed 's/^/  /'
+}
+
 # Run a measuring program; its result lines go to raw.txt (and the screen).
 # Exit status 77 means "libvdi is the link stub": noted, not a failure.
 measure() {
@@ -116,6 +129,7 @@ fi
 # 64 KiB transfers cost a command each, so fewer bytes keep the run short.
 if want stream; then
   echo "== stream throughput ($REPS repetitions each)"
+  placement stream_start
   for size in 64K 1M 4M; do
     case $size in 64K) amount=$(mib 2048) ;; *) amount=$(mib 8192) ;; esac
     for mode in inproc threads pipe unix; do
@@ -163,6 +177,7 @@ if want stream; then
     measure env BENCH_COND=depth16 "$BIN/bench-stream" -m $mode -s 1M -d 1 \
       -b "$amount" -r $REPS -n 16
   done
+  placement stream_end
 fi
 
 # ------------------------------------------------------------- latency
@@ -255,6 +270,7 @@ same_rows() { # DB1 DB2: the restored database holds the same rows
 
 if want e2e; then
   echo "== end to end (second of two runs, warm page cache)"
+  placement e2e_start
   if e2e_ok; then
     for sz in 100 1024; do
       inst=$CACHE/db$sz
@@ -377,6 +393,7 @@ if want e2e; then
       rm -rf "$WORK"
     fi
   fi
+  placement e2e_end
 fi
 
 # ------------------------------------------------------- recovery model
