@@ -738,3 +738,36 @@ TEST_IMPL_TIMEOUT(sql_recovery_kills_lose_nothing, 120) {
   stop_instance(srv);
   return 0;
 }
+
+/* A differential base outlives a change of recovery model, as in SQL
+ * Server: the differential after ALTER DATABASE ... SET RECOVERY must
+ * still hold every page changed since its base, those changed before the
+ * ALTER included.  Both directions. */
+TEST_IMPL_TIMEOUT(sql_recovery_model_switch_keeps_diff_base, 60) {
+  char p[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 30);
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  insert_rows("app", 31, 60);
+  q_ok("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL");
+  q_ok("RESTORE DATABASE r FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE r FROM DISK='d1.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("r"), 60);
+  db_path(p, sizeof p, "r");
+  ASSERT(sql_integrity_ok(p));
+
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  insert_rows("app", 61, 90);
+  q_ok("ALTER DATABASE app SET RECOVERY SIMPLE");
+  insert_rows("app", 91, 120);
+  q_ok("BACKUP DATABASE app TO DISK='d2.bak' WITH DIFFERENTIAL");
+  q_ok("RESTORE DATABASE s FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE s FROM DISK='d2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("s"), 120);
+  db_path(p, sizeof p, "s");
+  ASSERT(sql_integrity_ok(p));
+  stop_instance(srv);
+  return 0;
+}

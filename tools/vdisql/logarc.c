@@ -343,7 +343,7 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
     vmsg_os_error(err, "list", a->dir);
     goto fail;
   }
-  int fresh = 1;
+  int fresh = 1, carry = 0;
   if (n > 0) {
     char path[PATH_MAX + 200];
     seg_path(path, sizeof path, a->dir, segs[n - 1]);
@@ -354,9 +354,9 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
       a->npending = 0;
       uint8_t h[24];
       /* The segment must be ours as it is now (page size, kept pages). */
-      if (!rc.bad && good > 0 && pread(fd, h, 24, 0) == 24 &&
-          le_get32(h + 8) == page_size &&
-          le_get32(h + 12) == (uint32_t)keep_data &&
+      int sound = !rc.bad && good > 0 && pread(fd, h, 24, 0) == 24 &&
+                  le_get32(h + 8) == page_size;
+      if (sound && le_get32(h + 12) == (uint32_t)keep_data &&
           ftruncate(fd, (off_t)good) == 0) {
         a->fd = fd;
         a->size = good;
@@ -364,6 +364,12 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
         fresh = 0;
       } else {
         close(fd);
+        /* Sound, but of the other recovery model: its log goes, but the
+         * pages changed since the differential base and the position in
+         * the WAL stay (the base outlives the model, as in SQL Server,
+         * and the capture must go on exactly where it stopped, or say
+         * that it cannot). */
+        carry = sound && le_get32(h + 12) != (uint32_t)keep_data;
       }
     }
   }
@@ -371,11 +377,12 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
     /* Nothing usable: a new archive.  LSNs must never repeat within a
      * database, so a damaged one's successor starts far beyond it. */
     la_pos p = {0};
+    if (carry) p = *pos;
     p.next_lsn = n > 0 ? segs[n - 1] + (1ull << 32) : 1;
     if (pos->next_lsn > p.next_lsn) p.next_lsn = pos->next_lsn;
-    clear_changed(a);
+    if (!carry) clear_changed(a);
     *pos = p;
-    if (new_segment(a, pos, 1, err) != 0) {
+    if (new_segment(a, pos, !carry, err) != 0) {
       free(segs);
       goto fail;
     }
