@@ -771,3 +771,54 @@ TEST_IMPL_TIMEOUT(sql_recovery_model_switch_keeps_diff_base, 60) {
   stop_instance(srv);
   return 0;
 }
+
+/* A log backup that ends while a full backup writes its new state: SQL
+ * Server lets both run, and neither may undo what the other recorded.
+ * The full backup waits (backup_rebased) between reading the state and
+ * writing it; the log backup moves the chain on and drops the archive
+ * below it meanwhile.  The chain must go on from the log backup, not from
+ * where the full backup read it (log no longer in the archive: every
+ * later BACKUP LOG Msg 4214, a full backup does not mend it). */
+TEST_IMPL_TIMEOUT(sql_recovery_log_during_full_state, 60) {
+  char mark[4400], flog[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 30);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 31, 60);
+  stop_instance(srv);
+
+  snprintf(mark, sizeof mark, "%s/mark-backup_rebased", test_tmpdir());
+  snprintf(flog, sizeof flog, "%s/full2.log", test_tmpdir());
+  setenv("VDISQL_TEST_PAUSE_AT", "backup_rebased", 1);
+  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
+  setenv("VDISQL_TEST_PAUSE_MS", "1500", 1);
+  srv = start_instance();
+  unsetenv("VDISQL_TEST_PAUSE_AT");
+  unsetenv("VDISQL_TEST_PAUSE_MARK");
+  unsetenv("VDISQL_TEST_PAUSE_MS");
+  pid_t q = sql_vdisql_spawn(
+      flog,
+      (const char *const[]){"-b", "-S", inst, "-Q",
+                            "BACKUP DATABASE app TO DISK='f2.bak'", NULL});
+  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  ASSERT_EQ(access(mark, F_OK), 0);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  if (wait_helper(q) != 0) TASK_FAIL_("full backup:\n%s", sql_slurp(flog));
+  insert_rows("app", 61, 90);
+  q_ok("BACKUP LOG app TO DISK='l3.bak'");
+
+  q_ok("RESTORE DATABASE a FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG a FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG a FROM DISK='l2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG a FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("a"), 90);
+  q_ok("RESTORE DATABASE b FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG b FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("b"), 90);
+  stop_instance(srv);
+  return 0;
+}

@@ -16,6 +16,9 @@
  *                        media are closed (the file renamed, VDC_Complete)
  *   backup_before_state  a BACKUP is complete on its media, before the
  *                        database's base or log position moves on
+ *   backup_rebased       a full BACKUP has read the database's state and
+ *                        become the differential base, before it writes
+ *                        the new state
  *   log_apply            RESTORE LOG has applied its first transaction to
  *                        the staged file and goes on with the rest
  *   diff_apply           RESTORE of a differential has written its first
