@@ -822,3 +822,37 @@ TEST_IMPL_TIMEOUT(sql_recovery_log_during_full_state, 60) {
   stop_instance(srv);
   return 0;
 }
+
+/* A database restored WITH RECOVERY in the instance is followed by the
+ * log capture from then on, whatever its applications do: here one keeps
+ * a connection open across a full backup, then closes it (SQLite's last
+ * connection checkpoints and deletes the WAL), and another writes more.
+ * The log backup must hold every row, and the chain restore them all. */
+TEST_IMPL_TIMEOUT(sql_recovery_capture_after_restore, 60) {
+  char p[4400];
+  sqlite3 *held;
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 20);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  q_ok("RESTORE DATABASE app FROM DISK='f1.bak' WITH REPLACE");
+  ASSERT_EQ(rows_of("app"), 0);
+  db_path(p, sizeof p, "app");
+  ASSERT_EQ(sqlite3_open(p, &held), SQLITE_OK);
+  sqlite3_busy_timeout(held, 5000);
+  exec_sql(held, "SELECT count(*) FROM j");
+  insert_rows("app", 101, 110);
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  insert_rows("app", 111, 120);
+  sqlite3_close(held); /* the last connection */
+  insert_rows("app", 121, 130);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  ASSERT_EQ(rows_of("app"), 30);
+  q_ok("RESTORE DATABASE z FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG z FROM DISK='l2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("z"), 30);
+  stop_instance(srv);
+  return 0;
+}
