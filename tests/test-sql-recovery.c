@@ -856,3 +856,45 @@ TEST_IMPL_TIMEOUT(sql_recovery_capture_after_restore, 60) {
   stop_instance(srv);
   return 0;
 }
+/* A database restored WITH RECOVERY to an earlier point goes on along a
+ * new recovery path: its log from there on is not the log its old backups
+ * hold, and neither may be applied onto the other's backups (SQL Server
+ * refuses them by recovery fork).  Here the new path's full backup falls
+ * inside an old log backup's LSN range, and the old path's logs end
+ * inside the new path's. */
+TEST_IMPL_TIMEOUT(sql_recovery_fork_not_mixed, 60) {
+  char p[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 20);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 21, 40);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  /* Back to f1, and on from there: a new recovery path. */
+  q_ok("RESTORE DATABASE app FROM DISK='f1.bak' WITH REPLACE");
+  ASSERT_EQ(rows_of("app"), 0);
+  insert_rows("app", 101, 110);
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  insert_rows("app", 111, 140);
+  q_ok("BACKUP LOG app TO DISK='l3.bak'");
+
+  /* The old path's log onto the new path's full backup: refused. */
+  q_ok("RESTORE DATABASE z FROM DISK='f2.bak' WITH NORECOVERY");
+  q_msg("RESTORE LOG z FROM DISK='l1.bak' WITH NORECOVERY", 4326);
+  q_msg("RESTORE LOG z FROM DISK='l2.bak' WITH NORECOVERY", 4326);
+  q_ok("RESTORE LOG z FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("z"), 40);
+  db_path(p, sizeof p, "z");
+  ASSERT(sql_integrity_ok(p));
+  /* The new path's log onto the old path's backups: refused. */
+  q_ok("RESTORE DATABASE y FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG y FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG y FROM DISK='l2.bak' WITH NORECOVERY");
+  q_msg("RESTORE LOG y FROM DISK='l3.bak' WITH NORECOVERY", 4305);
+  q_ok("RESTORE DATABASE y WITH RECOVERY");
+  ASSERT_EQ(rows_of("y"), 40);
+  stop_instance(srv);
+  return 0;
+}

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,6 +191,20 @@ static void print_filelist(const exec_ctx *cx, const vs_header *h) {
   out_row(cx->colsep, 8, row);
 }
 
+/* The first LSN of a database restored WITH RECOVERY at @p lsn.  From
+ * there it goes on along a new recovery path: the log it writes next is
+ * not the log its old path's backups hold past @p lsn (nor that of
+ * another restore from the same backups), and the restore rules compare
+ * LSNs only, so the paths must not share any: each starts at its own
+ * random multiple of 2^32 beyond @p lsn (as a damaged archive's
+ * successor starts beyond it, logarc.c). */
+static uint64_t new_path_lsn(uint64_t lsn) {
+  uint32_t r = 0;
+  if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+    r = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+  return ((lsn >> 32) + 1 + (r & 0xFFFFFu)) << 32;
+}
+
 /* What a restore with RECOVERY leaves in the catalog: the database has
  * the backups' identity and recovery model; its log chain and its
  * differential base start again at its next full backup (stricter than
@@ -202,7 +217,7 @@ static void online_state(const exec_ctx *cx, const char *db,
   ds.known = 1;
   memcpy(ds.family, family, 16);
   ds.full = full;
-  ds.lsn_floor = lsn;
+  ds.lsn_floor = new_path_lsn(lsn);
   la_remove(cx->inst_dir, db);
   if (dbstate_put(cx->inst_dir, db, &ds, &err) != 0) out_vmsg(&err, 0);
   if (capture_running() && full) {
