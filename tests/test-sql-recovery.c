@@ -898,3 +898,43 @@ TEST_IMPL_TIMEOUT(sql_recovery_fork_not_mixed, 60) {
   stop_instance(srv);
   return 0;
 }
+
+/* A full RESTORE ... WITH NORECOVERY over a sequence in progress, the
+ * instance killed once the new file is staged but before the new
+ * sequence is recorded: the old sequence's row must not go on over the
+ * new file (its next log would be applied onto the other full backup's
+ * pages).  The sequence must be started again (Msg 3456), and then
+ * restores every row. */
+TEST_IMPL_TIMEOUT(sql_recovery_kill_restaging_full, 60) {
+  char mark[4400], p[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 20);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 21, 40);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  insert_rows("app", 41, 60);
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
+  stop_instance(srv);
+
+  snprintf(mark, sizeof mark, "%s/mark-restore_staged", test_tmpdir());
+  srv = start_paused_instance("restore_staged", mark);
+  kill_instance_at(srv, "restore_staged",
+                   "RESTORE DATABASE c FROM DISK='f2.bak' WITH NORECOVERY");
+  srv = start_instance();
+  ASSERT_EQ(rows_of("c"), -1);
+  q_msg("RESTORE LOG c FROM DISK='l2.bak' WITH RECOVERY", 3456);
+  q_msg("RESTORE DATABASE c WITH RECOVERY", 3456);
+  q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("c"), 40);
+  db_path(p, sizeof p, "c");
+  ASSERT(sql_integrity_ok(p));
+  stop_instance(srv);
+  return 0;
+}

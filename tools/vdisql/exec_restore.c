@@ -296,8 +296,19 @@ static int restore_full(const exec_ctx *cx, const stmt *s, media_t *m,
      * RESTORING and the staged file is what RECOVERY brings online; the
      * placeholder last, so that a restore cut off before it leaves the
      * old file (and a sequence that RECOVERY or a new restore ends). */
-    rc = dbw_switch_to(w, staged, err);
+    /* Over a sequence in progress, whose row describes the staged file
+     * about to be replaced: until the new row is written, a restore cut
+     * off must not let the old sequence go on over the new file (its
+     * next log applied onto another backup's pages), so the old row says
+     * first that the sequence must be started again (Msg 3456). */
+    if (was->known) {
+      restoring old = *was;
+      old.applying = 1;
+      rc = restoring_put(cx->inst_dir, s->db, &old, err);
+    }
+    if (rc == 0) rc = dbw_switch_to(w, staged, err);
     if (rc == 0) rc = dbw_sync_dir(dir, err);
+    if (rc == 0) testhook_pause("restore_staged");
     if (rc == 0) rc = restoring_put(cx->inst_dir, s->db, &r, err);
     if (rc == 0) {
       dbstate_forget(cx->inst_dir, s->db);

@@ -12,6 +12,9 @@
  *
  *   restore_commit       a RESTORE has read, checked and prepared its new
  *                        database, before it checks its client and switches
+ *   restore_staged       a full RESTORE ... WITH NORECOVERY has put its new
+ *                        database at the staged file, before it records
+ *                        the new sequence
  *   backup_before_close  a BACKUP has written its whole stream, before the
  *                        media are closed (the file renamed, VDC_Complete)
  *   backup_before_state  a BACKUP is complete on its media, before the
