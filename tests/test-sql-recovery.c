@@ -938,3 +938,45 @@ TEST_IMPL_TIMEOUT(sql_recovery_kill_restaging_full, 60) {
   stop_instance(srv);
   return 0;
 }
+
+/* The instance killed while its log archive starts a new segment (a log
+ * or full backup's rotation): the new, last segment was created but
+ * nothing was written to it yet.  At the next start the archive cannot
+ * say which pages changed since the differential base, nor give the log
+ * since the last log backup: both must be refused until a full backup
+ * (Msg 3035, 4214), never a differential without the pages changed
+ * before the kill. */
+TEST_IMPL_TIMEOUT(sql_recovery_torn_segment_breaks_chain, 60) {
+  char dir[4400], seg[4500];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 30);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 31, 60);
+  stop_instance(srv);
+  /* What the kill leaves: an empty segment after the others. */
+  snprintf(dir, sizeof dir, "%s/.vdisql/log/app", inst);
+  snprintf(seg, sizeof seg, "%s/seg-00000000ffffff00", dir);
+  int fd = open(seg, O_CREAT | O_WRONLY, 0600);
+  ASSERT(fd >= 0);
+  close(fd);
+  srv = start_instance();
+  insert_rows("app", 61, 90);
+  q_msg("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL", 3035);
+  q_msg("BACKUP LOG app TO DISK='l2.bak'", 4214);
+  /* A full backup starts both again. */
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  insert_rows("app", 91, 100);
+  q_ok("BACKUP DATABASE app TO DISK='d2.bak' WITH DIFFERENTIAL");
+  q_ok("BACKUP LOG app TO DISK='l3.bak'");
+  q_ok("RESTORE DATABASE a FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE a FROM DISK='d2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("a"), 100);
+  q_ok("RESTORE DATABASE b FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG b FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("b"), 100);
+  stop_instance(srv);
+  return 0;
+}

@@ -321,9 +321,10 @@ static int new_segment(logarc_t *a, const la_pos *pos, int empty, vmsg *err) {
 }
 
 int la_open(const char *inst_dir, const char *db, uint32_t page_size,
-            int keep_data, logarc_t **out, la_pos *pos, vmsg *err) {
+            int keep_data, logarc_t **out, la_pos *pos, int *lost, vmsg *err) {
   char base[PATH_MAX];
   *out = NULL;
+  *lost = 0;
   memset(pos, 0, sizeof *pos);
   if (guard_private_dir(inst_dir, "log", base, sizeof base) != 0)
     return vmsg_os_error(err, "mkdir", inst_dir);
@@ -381,6 +382,7 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
     p.next_lsn = n > 0 ? segs[n - 1] + (1ull << 32) : 1;
     if (pos->next_lsn > p.next_lsn) p.next_lsn = pos->next_lsn;
     if (!carry) clear_changed(a);
+    *lost = n > 0 && !carry;
     *pos = p;
     if (new_segment(a, pos, !carry, err) != 0) {
       free(segs);
