@@ -980,3 +980,66 @@ TEST_IMPL_TIMEOUT(sql_recovery_torn_segment_breaks_chain, 60) {
   stop_instance(srv);
   return 0;
 }
+
+/* A full backup that cannot become the differential base (the archive's
+ * new segment cannot be created: here a directory is in its place, as a
+ * full disk would refuse it) leaves the base and the archive where they
+ * were: the next differential, of the old base, must still hold every
+ * page changed since that base, and the next log backup every record
+ * since the last. */
+TEST_IMPL_TIMEOUT(sql_recovery_failed_rebase_keeps_base, 60) {
+  char mark[4400], flog[4400], hole[4500], *out = NULL;
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 10);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 11, 30);
+  stop_instance(srv);
+
+  snprintf(mark, sizeof mark, "%s/mark-backup_before_state", test_tmpdir());
+  snprintf(flog, sizeof flog, "%s/full2.log", test_tmpdir());
+  setenv("VDISQL_TEST_PAUSE_AT", "backup_before_state", 1);
+  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
+  setenv("VDISQL_TEST_PAUSE_MS", "1500", 1);
+  srv = start_instance();
+  unsetenv("VDISQL_TEST_PAUSE_AT");
+  unsetenv("VDISQL_TEST_PAUSE_MARK");
+  unsetenv("VDISQL_TEST_PAUSE_MS");
+  pid_t q = sql_vdisql_spawn(
+      flog,
+      (const char *const[]){"-b", "-S", inst, "-Q",
+                            "BACKUP DATABASE app TO DISK='f2.bak'", NULL});
+  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  ASSERT_EQ(access(mark, F_OK), 0);
+  /* The new segment is named by the backup's LSN (nothing committed
+   * since its snapshot). */
+  ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='f2.bak'", &out), 0);
+  const char *row = strchr(out, '\n');
+  ASSERT_NOT_NULL(row);
+  for (int col = 0; col < 9 && row; col++)
+    row = strchr(row + 1, '\t');
+  ASSERT_NOT_NULL(row);
+  unsigned long long lsn = strtoull(row + 1, NULL, 10);
+  free(out);
+  ASSERT_GT(lsn, 1);
+  snprintf(hole, sizeof hole, "%s/.vdisql/log/app/seg-%016llx", inst, lsn);
+  ASSERT_EQ(mkdir(hole, 0700), 0);
+  wait_helper(q);
+  ASSERT_EQ(rmdir(hole), 0);
+  insert_rows("app", 31, 60);
+  q_ok("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL");
+  /* The archive's current segment went on where it was, whole. */
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  q_ok("RESTORE DATABASE r FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE r FROM DISK='d1.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("r"), 60);
+  q_ok("RESTORE DATABASE s FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG s FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG s FROM DISK='l2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("s"), 60);
+  stop_instance(srv);
+  return 0;
+}

@@ -404,18 +404,32 @@ fail:
 
 int la_rotate(logarc_t *a, const la_pos *pos, const uint8_t *set,
               size_t set_bytes, int drop_older, vmsg *err) {
+  uint8_t *was = a->changed;
+  size_t was_bytes = a->changed_bytes;
   if (set) {
-    /* The new base's set replaces ours (pages changed since its start). */
-    clear_changed(a);
+    /* The new base's set replaces ours (pages changed since its start);
+     * ours is kept until the new segment holds it: if that fails, the
+     * base did not move, and its differential needs every page changed
+     * since the old one. */
+    a->changed = NULL;
+    a->changed_bytes = 0;
     for (size_t i = 0; i < set_bytes * 8; i++)
       if ((set[i / 8] >> (i % 8)) & 1 && set_bit(a, (uint32_t)i)) {
         vmsg_set(err, 701, "There is insufficient system memory for the log.");
-        return -1;
+        goto undo;
       }
   }
-  if (new_segment(a, pos, 0, err) != 0) return -1;
+  if (new_segment(a, pos, 0, err) != 0) goto undo;
+  if (set) free(was);
   if (drop_older) la_truncate(a, a->seg_first);
   return 0;
+undo:
+  if (set) {
+    free(a->changed);
+    a->changed = was;
+    a->changed_bytes = was_bytes;
+  }
+  return -1;
 }
 
 void la_truncate(logarc_t *a, uint64_t lsn) {
