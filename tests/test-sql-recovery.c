@@ -1043,3 +1043,48 @@ TEST_IMPL_TIMEOUT(sql_recovery_failed_rebase_keeps_base, 60) {
   stop_instance(srv);
   return 0;
 }
+
+/* RESTORE ... WITH RECOVERY killed once the database is in place, before
+ * the catalog says so.  The database is online (applications use it);
+ * the catalog still says RESTORING, so BACKUP refuses it (Msg 927): the
+ * RECOVERY that the message calls for must finish the job, not fail for
+ * want of the staged file, and never replace the database. */
+TEST_IMPL_TIMEOUT(sql_recovery_kill_after_recovery_switch, 60) {
+  char mark[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 20);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
+  stop_instance(srv);
+
+  snprintf(mark, sizeof mark, "%s/mark-restore_switched", test_tmpdir());
+  srv = start_paused_instance("restore_switched", mark);
+  kill_instance_at(srv, "restore_switched", "RESTORE DATABASE c WITH RECOVERY");
+  srv = start_instance();
+  ASSERT_EQ(rows_of("c"), 20);
+  insert_rows("c", 21, 25); /* online: an application writes */
+  q_ok("RESTORE DATABASE c WITH RECOVERY");
+  ASSERT_EQ(rows_of("c"), 25);
+  q_ok("BACKUP DATABASE c TO DISK='c1.bak'");
+
+  /* The same for a full restore WITH RECOVERY over a sequence in
+   * progress: the old sequence's staged file must not come back. */
+  q_ok("RESTORE DATABASE d FROM DISK='f1.bak' WITH NORECOVERY");
+  stop_instance(srv);
+  srv = start_paused_instance("restore_switched", mark);
+  kill_instance_at(srv, "restore_switched",
+                   "RESTORE DATABASE d FROM DISK='c1.bak' WITH REPLACE");
+  srv = start_instance();
+  ASSERT_EQ(rows_of("d"), 25);
+  insert_rows("d", 26, 30);
+  char *out = NULL;
+  sql_q(inst, "RESTORE DATABASE d WITH RECOVERY", &out);
+  free(out);
+  ASSERT_EQ(rows_of("d"), 30);
+  stop_instance(srv);
+  return 0;
+}

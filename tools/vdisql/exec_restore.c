@@ -230,6 +230,7 @@ static void online_state(const exec_ctx *cx, const char *db,
 static int recover(const exec_ctx *cx, const stmt *s, restoring *r, vmsg *err) {
   if (rp_check_restoring(s->db, r, err)) return -1;
   if (stage_recover(cx->inst_dir, s->db, err)) return -1;
+  testhook_pause("restore_switched");
   restoring_forget(cx->inst_dir, s->db);
   online_state(cx, s->db, r->family, r->full, r->lsn);
   return 0;
@@ -316,9 +317,14 @@ static int restore_full(const exec_ctx *cx, const stmt *s, media_t *m,
       rc = stage_placeholder(cx->inst_dir, s->db, err);
     }
   } else if (rc == 0) {
+    /* Over a sequence in progress: its row goes first.  Cut off after
+     * the switch, the row would call the database RESTORING while it is
+     * online, and its RECOVERY would put the old sequence's staged file
+     * over it; cut off before, the placeholder stays, with no sequence. */
+    if (was->known) restoring_forget(cx->inst_dir, s->db);
     rc = dbw_switch(w, err);
+    if (rc == 0) testhook_pause("restore_switched");
     if (rc == 0) {
-      if (was->known) restoring_forget(cx->inst_dir, s->db);
       online_state(cx, s->db, h->family_id, h->recovery == VS_RECOVERY_FULL,
                    h->last_lsn);
     }

@@ -12,6 +12,9 @@
  *
  *   restore_commit       a RESTORE has read, checked and prepared its new
  *                        database, before it checks its client and switches
+ *   restore_switched     a RESTORE ... WITH RECOVERY (a full one, or the end
+ *                        of a sequence) has put the database in place,
+ *                        before the catalog says so
  *   restore_staged       a full RESTORE ... WITH NORECOVERY has put its new
  *                        database at the staged file, before it records
  *                        the new sequence
