@@ -1088,3 +1088,38 @@ TEST_IMPL_TIMEOUT(sql_recovery_kill_after_recovery_switch, 60) {
   stop_instance(srv);
   return 0;
 }
+
+/* Two log backups at once, the one that started first finishing last
+ * (a slow device): the chain must stay where the newer one moved it.
+ * Moved back, the next log backup would start where the archive was
+ * already dropped (Msg 4214 from then on, a full backup not mending it). */
+TEST_IMPL_TIMEOUT(sql_recovery_log_backups_overlap, 90) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  char repo[4400], vlog[4400];
+  snprintf(repo, sizeof repo, "%s/bk", test_tmpdir());
+  snprintf(vlog, sizeof vlog, "%s/vdi.log", test_tmpdir());
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  app_t_run_ok(
+      "full", NULL,
+      ARGS("backup", "app", "--instance", inst, "--to", repo, "--quiet"));
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 300); /* enough log that the slow one takes a while */
+  pid_t slow = app_t_spawn(vlog, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=150"),
+                           ARGS("backup", "app", "--instance", inst, "--to",
+                                repo, "--log", "--quiet"));
+  sleep_ms(400);
+  insert_rows("app", 301, 310);
+  q_ok("BACKUP LOG app TO DISK='lb.bak'"); /* starts and ends meanwhile */
+  if (wait_helper(slow) != 0)
+    TASK_FAIL_("slow log backup:\n%s", sql_slurp(vlog));
+  insert_rows("app", 311, 320);
+  q_ok("BACKUP LOG app TO DISK='lc.bak'");
+  q_ok("RESTORE DATABASE r FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG r FROM DISK='lb.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG r FROM DISK='lc.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("r"), 320);
+  stop_instance(srv);
+  return 0;
+}

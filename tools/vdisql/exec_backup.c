@@ -259,7 +259,10 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
         changed = 1;
       }
     }
-    if (log && !s->copy_only && !s->no_truncate) {
+    /* Forward only: a log backup that began before another one and ends
+     * after it holds less, and the archive below the other's end is
+     * already dropped; the chain goes on from there. */
+    if (log && !s->copy_only && !s->no_truncate && hdr.last_lsn > now.log_lsn) {
       now.log_lsn = hdr.last_lsn;
       changed = 1;
     }
