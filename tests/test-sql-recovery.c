@@ -738,3 +738,388 @@ TEST_IMPL_TIMEOUT(sql_recovery_kills_lose_nothing, 120) {
   stop_instance(srv);
   return 0;
 }
+
+/* A differential base outlives a change of recovery model, as in SQL
+ * Server: the differential after ALTER DATABASE ... SET RECOVERY must
+ * still hold every page changed since its base, those changed before the
+ * ALTER included.  Both directions. */
+TEST_IMPL_TIMEOUT(sql_recovery_model_switch_keeps_diff_base, 60) {
+  char p[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 30);
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  insert_rows("app", 31, 60);
+  q_ok("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL");
+  q_ok("RESTORE DATABASE r FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE r FROM DISK='d1.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("r"), 60);
+  db_path(p, sizeof p, "r");
+  ASSERT(sql_integrity_ok(p));
+
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  insert_rows("app", 61, 90);
+  q_ok("ALTER DATABASE app SET RECOVERY SIMPLE");
+  insert_rows("app", 91, 120);
+  q_ok("BACKUP DATABASE app TO DISK='d2.bak' WITH DIFFERENTIAL");
+  q_ok("RESTORE DATABASE s FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE s FROM DISK='d2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("s"), 120);
+  db_path(p, sizeof p, "s");
+  ASSERT(sql_integrity_ok(p));
+  stop_instance(srv);
+  return 0;
+}
+
+/* A log backup that ends while a full backup writes its new state: SQL
+ * Server lets both run, and neither may undo what the other recorded.
+ * The full backup waits (backup_rebased) between reading the state and
+ * writing it; the log backup moves the chain on and drops the archive
+ * below it meanwhile.  The chain must go on from the log backup, not from
+ * where the full backup read it (log no longer in the archive: every
+ * later BACKUP LOG Msg 4214, a full backup does not mend it). */
+TEST_IMPL_TIMEOUT(sql_recovery_log_during_full_state, 60) {
+  char mark[4400], flog[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 30);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 31, 60);
+  stop_instance(srv);
+
+  snprintf(mark, sizeof mark, "%s/mark-backup_rebased", test_tmpdir());
+  snprintf(flog, sizeof flog, "%s/full2.log", test_tmpdir());
+  setenv("VDISQL_TEST_PAUSE_AT", "backup_rebased", 1);
+  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
+  setenv("VDISQL_TEST_PAUSE_MS", "1500", 1);
+  srv = start_instance();
+  unsetenv("VDISQL_TEST_PAUSE_AT");
+  unsetenv("VDISQL_TEST_PAUSE_MARK");
+  unsetenv("VDISQL_TEST_PAUSE_MS");
+  pid_t q = sql_vdisql_spawn(
+      flog,
+      (const char *const[]){"-b", "-S", inst, "-Q",
+                            "BACKUP DATABASE app TO DISK='f2.bak'", NULL});
+  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  ASSERT_EQ(access(mark, F_OK), 0);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  if (wait_helper(q) != 0) TASK_FAIL_("full backup:\n%s", sql_slurp(flog));
+  insert_rows("app", 61, 90);
+  q_ok("BACKUP LOG app TO DISK='l3.bak'");
+
+  q_ok("RESTORE DATABASE a FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG a FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG a FROM DISK='l2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG a FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("a"), 90);
+  q_ok("RESTORE DATABASE b FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG b FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("b"), 90);
+  stop_instance(srv);
+  return 0;
+}
+
+/* A database restored WITH RECOVERY in the instance is followed by the
+ * log capture from then on, whatever its applications do: here one keeps
+ * a connection open across a full backup, then closes it (SQLite's last
+ * connection checkpoints and deletes the WAL), and another writes more.
+ * The log backup must hold every row, and the chain restore them all. */
+TEST_IMPL_TIMEOUT(sql_recovery_capture_after_restore, 60) {
+  char p[4400];
+  sqlite3 *held;
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 20);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  q_ok("RESTORE DATABASE app FROM DISK='f1.bak' WITH REPLACE");
+  ASSERT_EQ(rows_of("app"), 0);
+  db_path(p, sizeof p, "app");
+  ASSERT_EQ(sqlite3_open(p, &held), SQLITE_OK);
+  sqlite3_busy_timeout(held, 5000);
+  exec_sql(held, "SELECT count(*) FROM j");
+  insert_rows("app", 101, 110);
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  insert_rows("app", 111, 120);
+  sqlite3_close(held); /* the last connection */
+  insert_rows("app", 121, 130);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  ASSERT_EQ(rows_of("app"), 30);
+  q_ok("RESTORE DATABASE z FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG z FROM DISK='l2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("z"), 30);
+  stop_instance(srv);
+  return 0;
+}
+/* A database restored WITH RECOVERY to an earlier point goes on along a
+ * new recovery path: its log from there on is not the log its old backups
+ * hold, and neither may be applied onto the other's backups (SQL Server
+ * refuses them by recovery fork).  Here the new path's full backup falls
+ * inside an old log backup's LSN range, and the old path's logs end
+ * inside the new path's. */
+TEST_IMPL_TIMEOUT(sql_recovery_fork_not_mixed, 60) {
+  char p[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 20);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 21, 40);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  /* Back to f1, and on from there: a new recovery path. */
+  q_ok("RESTORE DATABASE app FROM DISK='f1.bak' WITH REPLACE");
+  ASSERT_EQ(rows_of("app"), 0);
+  insert_rows("app", 101, 110);
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  insert_rows("app", 111, 140);
+  q_ok("BACKUP LOG app TO DISK='l3.bak'");
+
+  /* The old path's log onto the new path's full backup: refused. */
+  q_ok("RESTORE DATABASE z FROM DISK='f2.bak' WITH NORECOVERY");
+  q_msg("RESTORE LOG z FROM DISK='l1.bak' WITH NORECOVERY", 4326);
+  q_msg("RESTORE LOG z FROM DISK='l2.bak' WITH NORECOVERY", 4326);
+  q_ok("RESTORE LOG z FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("z"), 40);
+  db_path(p, sizeof p, "z");
+  ASSERT(sql_integrity_ok(p));
+  /* The new path's log onto the old path's backups: refused. */
+  q_ok("RESTORE DATABASE y FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG y FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG y FROM DISK='l2.bak' WITH NORECOVERY");
+  q_msg("RESTORE LOG y FROM DISK='l3.bak' WITH NORECOVERY", 4305);
+  q_ok("RESTORE DATABASE y WITH RECOVERY");
+  ASSERT_EQ(rows_of("y"), 40);
+  stop_instance(srv);
+  return 0;
+}
+
+/* A full RESTORE ... WITH NORECOVERY over a sequence in progress, the
+ * instance killed once the new file is staged but before the new
+ * sequence is recorded: the old sequence's row must not go on over the
+ * new file (its next log would be applied onto the other full backup's
+ * pages).  The sequence must be started again (Msg 3456), and then
+ * restores every row. */
+TEST_IMPL_TIMEOUT(sql_recovery_kill_restaging_full, 60) {
+  char mark[4400], p[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 20);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 21, 40);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  insert_rows("app", 41, 60);
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
+  stop_instance(srv);
+
+  snprintf(mark, sizeof mark, "%s/mark-restore_staged", test_tmpdir());
+  srv = start_paused_instance("restore_staged", mark);
+  kill_instance_at(srv, "restore_staged",
+                   "RESTORE DATABASE c FROM DISK='f2.bak' WITH NORECOVERY");
+  srv = start_instance();
+  ASSERT_EQ(rows_of("c"), -1);
+  q_msg("RESTORE LOG c FROM DISK='l2.bak' WITH RECOVERY", 3456);
+  q_msg("RESTORE DATABASE c WITH RECOVERY", 3456);
+  q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("c"), 40);
+  db_path(p, sizeof p, "c");
+  ASSERT(sql_integrity_ok(p));
+  stop_instance(srv);
+  return 0;
+}
+
+/* The instance killed while its log archive starts a new segment (a log
+ * or full backup's rotation): the new, last segment was created but
+ * nothing was written to it yet.  At the next start the archive cannot
+ * say which pages changed since the differential base, nor give the log
+ * since the last log backup: both must be refused until a full backup
+ * (Msg 3035, 4214), never a differential without the pages changed
+ * before the kill. */
+TEST_IMPL_TIMEOUT(sql_recovery_torn_segment_breaks_chain, 60) {
+  char dir[4400], seg[4500];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 30);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 31, 60);
+  stop_instance(srv);
+  /* What the kill leaves: an empty segment after the others. */
+  snprintf(dir, sizeof dir, "%s/.vdisql/log/app", inst);
+  snprintf(seg, sizeof seg, "%s/seg-00000000ffffff00", dir);
+  int fd = open(seg, O_CREAT | O_WRONLY, 0600);
+  ASSERT(fd >= 0);
+  close(fd);
+  srv = start_instance();
+  insert_rows("app", 61, 90);
+  q_msg("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL", 3035);
+  q_msg("BACKUP LOG app TO DISK='l2.bak'", 4214);
+  /* A full backup starts both again. */
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  insert_rows("app", 91, 100);
+  q_ok("BACKUP DATABASE app TO DISK='d2.bak' WITH DIFFERENTIAL");
+  q_ok("BACKUP LOG app TO DISK='l3.bak'");
+  q_ok("RESTORE DATABASE a FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE a FROM DISK='d2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("a"), 100);
+  q_ok("RESTORE DATABASE b FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG b FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("b"), 100);
+  stop_instance(srv);
+  return 0;
+}
+
+/* A full backup that cannot become the differential base (the archive's
+ * new segment cannot be created: here a directory is in its place, as a
+ * full disk would refuse it) leaves the base and the archive where they
+ * were: the next differential, of the old base, must still hold every
+ * page changed since that base, and the next log backup every record
+ * since the last. */
+TEST_IMPL_TIMEOUT(sql_recovery_failed_rebase_keeps_base, 60) {
+  char mark[4400], flog[4400], hole[4500], *out = NULL;
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 10);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  insert_rows("app", 11, 30);
+  stop_instance(srv);
+
+  snprintf(mark, sizeof mark, "%s/mark-backup_before_state", test_tmpdir());
+  snprintf(flog, sizeof flog, "%s/full2.log", test_tmpdir());
+  setenv("VDISQL_TEST_PAUSE_AT", "backup_before_state", 1);
+  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
+  setenv("VDISQL_TEST_PAUSE_MS", "1500", 1);
+  srv = start_instance();
+  unsetenv("VDISQL_TEST_PAUSE_AT");
+  unsetenv("VDISQL_TEST_PAUSE_MARK");
+  unsetenv("VDISQL_TEST_PAUSE_MS");
+  pid_t q = sql_vdisql_spawn(
+      flog,
+      (const char *const[]){"-b", "-S", inst, "-Q",
+                            "BACKUP DATABASE app TO DISK='f2.bak'", NULL});
+  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  ASSERT_EQ(access(mark, F_OK), 0);
+  /* The new segment is named by the backup's LSN (nothing committed
+   * since its snapshot). */
+  ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='f2.bak'", &out), 0);
+  const char *row = strchr(out, '\n');
+  ASSERT_NOT_NULL(row);
+  for (int col = 0; col < 9 && row; col++)
+    row = strchr(row + 1, '\t');
+  ASSERT_NOT_NULL(row);
+  unsigned long long lsn = strtoull(row + 1, NULL, 10);
+  free(out);
+  ASSERT_GT(lsn, 1);
+  snprintf(hole, sizeof hole, "%s/.vdisql/log/app/seg-%016llx", inst, lsn);
+  ASSERT_EQ(mkdir(hole, 0700), 0);
+  wait_helper(q);
+  ASSERT_EQ(rmdir(hole), 0);
+  insert_rows("app", 31, 60);
+  q_ok("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL");
+  /* The archive's current segment went on where it was, whole. */
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  q_ok("RESTORE DATABASE r FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE DATABASE r FROM DISK='d1.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("r"), 60);
+  q_ok("RESTORE DATABASE s FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG s FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG s FROM DISK='l2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("s"), 60);
+  stop_instance(srv);
+  return 0;
+}
+
+/* RESTORE ... WITH RECOVERY killed once the database is in place, before
+ * the catalog says so.  The database is online (applications use it);
+ * the catalog still says RESTORING, so BACKUP refuses it (Msg 927): the
+ * RECOVERY that the message calls for must finish the job, not fail for
+ * want of the staged file, and never replace the database. */
+TEST_IMPL_TIMEOUT(sql_recovery_kill_after_recovery_switch, 60) {
+  char mark[4400];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 20);
+  q_ok("BACKUP LOG app TO DISK='l1.bak'");
+  q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
+  stop_instance(srv);
+
+  snprintf(mark, sizeof mark, "%s/mark-restore_switched", test_tmpdir());
+  srv = start_paused_instance("restore_switched", mark);
+  kill_instance_at(srv, "restore_switched", "RESTORE DATABASE c WITH RECOVERY");
+  srv = start_instance();
+  ASSERT_EQ(rows_of("c"), 20);
+  insert_rows("c", 21, 25); /* online: an application writes */
+  q_ok("RESTORE DATABASE c WITH RECOVERY");
+  ASSERT_EQ(rows_of("c"), 25);
+  q_ok("BACKUP DATABASE c TO DISK='c1.bak'");
+
+  /* The same for a full restore WITH RECOVERY over a sequence in
+   * progress: the old sequence's staged file must not come back. */
+  q_ok("RESTORE DATABASE d FROM DISK='f1.bak' WITH NORECOVERY");
+  stop_instance(srv);
+  srv = start_paused_instance("restore_switched", mark);
+  kill_instance_at(srv, "restore_switched",
+                   "RESTORE DATABASE d FROM DISK='c1.bak' WITH REPLACE");
+  srv = start_instance();
+  ASSERT_EQ(rows_of("d"), 25);
+  insert_rows("d", 26, 30);
+  char *out = NULL;
+  sql_q(inst, "RESTORE DATABASE d WITH RECOVERY", &out);
+  free(out);
+  ASSERT_EQ(rows_of("d"), 30);
+  stop_instance(srv);
+  return 0;
+}
+
+/* Two log backups at once, the one that started first finishing last
+ * (a slow device): the chain must stay where the newer one moved it.
+ * Moved back, the next log backup would start where the archive was
+ * already dropped (Msg 4214 from then on, a full backup not mending it). */
+TEST_IMPL_TIMEOUT(sql_recovery_log_backups_overlap, 90) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  char repo[4400], vlog[4400];
+  snprintf(repo, sizeof repo, "%s/bk", test_tmpdir());
+  snprintf(vlog, sizeof vlog, "%s/vdi.log", test_tmpdir());
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  app_t_run_ok(
+      "full", NULL,
+      ARGS("backup", "app", "--instance", inst, "--to", repo, "--quiet"));
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 300); /* enough log that the slow one takes a while */
+  pid_t slow = app_t_spawn(vlog, NULL, NULL, ENV("VDI_TEST_SLOW_WRITE_MS=150"),
+                           ARGS("backup", "app", "--instance", inst, "--to",
+                                repo, "--log", "--quiet"));
+  sleep_ms(400);
+  insert_rows("app", 301, 310);
+  q_ok("BACKUP LOG app TO DISK='lb.bak'"); /* starts and ends meanwhile */
+  if (wait_helper(slow) != 0)
+    TASK_FAIL_("slow log backup:\n%s", sql_slurp(vlog));
+  insert_rows("app", 311, 320);
+  q_ok("BACKUP LOG app TO DISK='lc.bak'");
+  q_ok("RESTORE DATABASE r FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG r FROM DISK='lb.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG r FROM DISK='lc.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("r"), 320);
+  stop_instance(srv);
+  return 0;
+}

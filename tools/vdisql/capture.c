@@ -449,7 +449,9 @@ static struct cdb *open_cdb(const char *db, int full, vmsg *err) {
   }
   c->ps = (uint32_t)strtoul(ps, NULL, 10);
   c->fbuf = malloc(WAL_FRAME_HDR + (size_t)c->ps);
-  if (!c->fbuf || la_open(G.dir, db, c->ps, full, &c->arc, &c->pos, err) != 0)
+  int lost = 0;
+  if (!c->fbuf ||
+      la_open(G.dir, db, c->ps, full, &c->arc, &c->pos, &lost, err) != 0)
     goto fail;
   sqlite3_file *dbf = NULL;
   sqlite3_file_control(c->r[0], "main", SQLITE_FCNTL_FILE_POINTER, &dbf);
@@ -475,6 +477,10 @@ static struct cdb *open_cdb(const char *db, int full, vmsg *err) {
       c->pos.next_lsn = ds.lsn_floor;
     skip_to_end(c, &h);
     if (la_mark(c->arc, &c->pos, err) != 0) goto fail;
+    /* Started again over an archive that was cut off (an instance killed
+     * while it began a segment) or damaged: the log and the pages changed
+     * since the differential base that it held are gone. */
+    if (lost) broken(c, &h, "the log archive was cut off or damaged");
   } else {
     int same =
         memcmp(h.salt, c->pos.salt, 8) == 0 && h.mx_frame >= c->pos.frame;

@@ -196,6 +196,14 @@ int dbw_switch_to(dbw_t *w, const char *dest, vmsg *err) {
   if (rename(w->tmp, dest) != 0) return vmsg_os_error(err, "rename", dest);
   free(w->tmp);
   w->tmp = NULL;
+  /* The file is the database now (synced by dbw_prepare).  Closing a
+   * descriptor of it drops every POSIX lock this process holds on it:
+   * done later, it would drop those of the SQLite connections the
+   * instance opens on the restored database (the log capture's), and an
+   * application's last connection would then delete the WAL under the
+   * capture, which would go on following the deleted one. */
+  close(w->fd);
+  w->fd = -1;
   return dbw_sync_dir(w->dir, err);
 }
 

@@ -102,6 +102,7 @@ static int exec_alter(const exec_ctx *cx, const stmt *s) {
     guard_unlock(lock);
     return 0;
   }
+  const int had_row = rc == 0 && ds.known;
   if (rc == 0 && !ds.known) {
     memset(&ds, 0, sizeof ds);
     ds.known = 1;
@@ -112,6 +113,14 @@ static int exec_alter(const exec_ctx *cx, const stmt *s) {
   }
   /* In the instance, check first that the log can be captured (WAL). */
   if (rc == 0 && capture_running()) rc = capture_track(s->db, full, &err);
+  /* The capture may have found the WAL not continuing its archive and
+   * broken the chain and the differential base (dbstate_break): what is
+   * written back must say so. */
+  if (rc == 0 && had_row) {
+    dbstate now;
+    rc = dbstate_get(cx->inst_dir, s->db, &now, &err);
+    if (rc == 0 && now.known) ds = now;
+  }
   if (rc == 0) {
     ds.full = full;
     ds.has_log = 0;

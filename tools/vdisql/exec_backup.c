@@ -16,6 +16,7 @@
 #include "stream.h"
 #include "testhook.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@ static int sync_hook(void *ctx, vmsg *err) {
   sc->followed = rc == 1;
   return rc < 0 ? -1 : 0;
 }
+
+/* The instance's sessions are threads: see the end of exec_backup. */
+static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -231,14 +235,20 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
     guard_unlock(lock);
     return exec_fail(s, &err);
   }
-  /* The backup is complete: what it changes in the database's state. */
+  /* The backup is complete: what it changes in the database's state.
+   * Backups share the database's lock, so a log backup may end while a
+   * full one does: each reads the row, changes its part and writes it
+   * back, and without the mutex one would write back the other's old
+   * part (a log position whose log the other already dropped). */
   vmsg serr = {0};
   dbstate now;
+  pthread_mutex_lock(&state_mu);
   if (dbstate_get(cx->inst_dir, s->db, &now, &serr) == 0 && now.known) {
     int changed = 0;
     if (sc.start_base && sc.followed) {
       int first_of_chain = now.full && !now.has_log;
       if (capture_rebase(s->db, first_of_chain, &serr) == 0) {
+        testhook_pause("backup_rebased");
         now.has_base = 1;
         now.base_lsn = sc.pt.lsn;
         memcpy(now.base_set, hdr.set_id, 16);
@@ -249,7 +259,10 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
         changed = 1;
       }
     }
-    if (log && !s->copy_only && !s->no_truncate) {
+    /* Forward only: a log backup that began before another one and ends
+     * after it holds less, and the archive below the other's end is
+     * already dropped; the chain goes on from there. */
+    if (log && !s->copy_only && !s->no_truncate && hdr.last_lsn > now.log_lsn) {
       now.log_lsn = hdr.last_lsn;
       changed = 1;
     }
@@ -257,6 +270,7 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
         !s->copy_only && !s->no_truncate)
       capture_truncate(s->db, hdr.last_lsn);
   }
+  pthread_mutex_unlock(&state_mu);
   guard_unlock(lock);
   if (serr.num) out_vmsg(&serr, s->line);
   catalog_backup cb = {&hdr,    log ? 'L' : diff ? 'I' : 'D',

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,6 +191,20 @@ static void print_filelist(const exec_ctx *cx, const vs_header *h) {
   out_row(cx->colsep, 8, row);
 }
 
+/* The first LSN of a database restored WITH RECOVERY at @p lsn.  From
+ * there it goes on along a new recovery path: the log it writes next is
+ * not the log its old path's backups hold past @p lsn (nor that of
+ * another restore from the same backups), and the restore rules compare
+ * LSNs only, so the paths must not share any: each starts at its own
+ * random multiple of 2^32 beyond @p lsn (as a damaged archive's
+ * successor starts beyond it, logarc.c). */
+static uint64_t new_path_lsn(uint64_t lsn) {
+  uint32_t r = 0;
+  if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+    r = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+  return ((lsn >> 32) + 1 + (r & 0xFFFFFu)) << 32;
+}
+
 /* What a restore with RECOVERY leaves in the catalog: the database has
  * the backups' identity and recovery model; its log chain and its
  * differential base start again at its next full backup (stricter than
@@ -202,7 +217,7 @@ static void online_state(const exec_ctx *cx, const char *db,
   ds.known = 1;
   memcpy(ds.family, family, 16);
   ds.full = full;
-  ds.lsn_floor = lsn;
+  ds.lsn_floor = new_path_lsn(lsn);
   la_remove(cx->inst_dir, db);
   if (dbstate_put(cx->inst_dir, db, &ds, &err) != 0) out_vmsg(&err, 0);
   if (capture_running() && full) {
@@ -215,6 +230,7 @@ static void online_state(const exec_ctx *cx, const char *db,
 static int recover(const exec_ctx *cx, const stmt *s, restoring *r, vmsg *err) {
   if (rp_check_restoring(s->db, r, err)) return -1;
   if (stage_recover(cx->inst_dir, s->db, err)) return -1;
+  testhook_pause("restore_switched");
   restoring_forget(cx->inst_dir, s->db);
   online_state(cx, s->db, r->family, r->full, r->lsn);
   return 0;
@@ -281,8 +297,19 @@ static int restore_full(const exec_ctx *cx, const stmt *s, media_t *m,
      * RESTORING and the staged file is what RECOVERY brings online; the
      * placeholder last, so that a restore cut off before it leaves the
      * old file (and a sequence that RECOVERY or a new restore ends). */
-    rc = dbw_switch_to(w, staged, err);
+    /* Over a sequence in progress, whose row describes the staged file
+     * about to be replaced: until the new row is written, a restore cut
+     * off must not let the old sequence go on over the new file (its
+     * next log applied onto another backup's pages), so the old row says
+     * first that the sequence must be started again (Msg 3456). */
+    if (was->known) {
+      restoring old = *was;
+      old.applying = 1;
+      rc = restoring_put(cx->inst_dir, s->db, &old, err);
+    }
+    if (rc == 0) rc = dbw_switch_to(w, staged, err);
     if (rc == 0) rc = dbw_sync_dir(dir, err);
+    if (rc == 0) testhook_pause("restore_staged");
     if (rc == 0) rc = restoring_put(cx->inst_dir, s->db, &r, err);
     if (rc == 0) {
       dbstate_forget(cx->inst_dir, s->db);
@@ -290,9 +317,14 @@ static int restore_full(const exec_ctx *cx, const stmt *s, media_t *m,
       rc = stage_placeholder(cx->inst_dir, s->db, err);
     }
   } else if (rc == 0) {
+    /* Over a sequence in progress: its row goes first.  Cut off after
+     * the switch, the row would call the database RESTORING while it is
+     * online, and its RECOVERY would put the old sequence's staged file
+     * over it; cut off before, the placeholder stays, with no sequence. */
+    if (was->known) restoring_forget(cx->inst_dir, s->db);
     rc = dbw_switch(w, err);
+    if (rc == 0) testhook_pause("restore_switched");
     if (rc == 0) {
-      if (was->known) restoring_forget(cx->inst_dir, s->db);
       online_state(cx, s->db, h->family_id, h->recovery == VS_RECOVERY_FULL,
                    h->last_lsn);
     }

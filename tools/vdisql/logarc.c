@@ -321,9 +321,10 @@ static int new_segment(logarc_t *a, const la_pos *pos, int empty, vmsg *err) {
 }
 
 int la_open(const char *inst_dir, const char *db, uint32_t page_size,
-            int keep_data, logarc_t **out, la_pos *pos, vmsg *err) {
+            int keep_data, logarc_t **out, la_pos *pos, int *lost, vmsg *err) {
   char base[PATH_MAX];
   *out = NULL;
+  *lost = 0;
   memset(pos, 0, sizeof *pos);
   if (guard_private_dir(inst_dir, "log", base, sizeof base) != 0)
     return vmsg_os_error(err, "mkdir", inst_dir);
@@ -343,7 +344,7 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
     vmsg_os_error(err, "list", a->dir);
     goto fail;
   }
-  int fresh = 1;
+  int fresh = 1, carry = 0;
   if (n > 0) {
     char path[PATH_MAX + 200];
     seg_path(path, sizeof path, a->dir, segs[n - 1]);
@@ -354,9 +355,9 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
       a->npending = 0;
       uint8_t h[24];
       /* The segment must be ours as it is now (page size, kept pages). */
-      if (!rc.bad && good > 0 && pread(fd, h, 24, 0) == 24 &&
-          le_get32(h + 8) == page_size &&
-          le_get32(h + 12) == (uint32_t)keep_data &&
+      int sound = !rc.bad && good > 0 && pread(fd, h, 24, 0) == 24 &&
+                  le_get32(h + 8) == page_size;
+      if (sound && le_get32(h + 12) == (uint32_t)keep_data &&
           ftruncate(fd, (off_t)good) == 0) {
         a->fd = fd;
         a->size = good;
@@ -364,6 +365,12 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
         fresh = 0;
       } else {
         close(fd);
+        /* Sound, but of the other recovery model: its log goes, but the
+         * pages changed since the differential base and the position in
+         * the WAL stay (the base outlives the model, as in SQL Server,
+         * and the capture must go on exactly where it stopped, or say
+         * that it cannot). */
+        carry = sound && le_get32(h + 12) != (uint32_t)keep_data;
       }
     }
   }
@@ -371,11 +378,13 @@ int la_open(const char *inst_dir, const char *db, uint32_t page_size,
     /* Nothing usable: a new archive.  LSNs must never repeat within a
      * database, so a damaged one's successor starts far beyond it. */
     la_pos p = {0};
+    if (carry) p = *pos;
     p.next_lsn = n > 0 ? segs[n - 1] + (1ull << 32) : 1;
     if (pos->next_lsn > p.next_lsn) p.next_lsn = pos->next_lsn;
-    clear_changed(a);
+    if (!carry) clear_changed(a);
+    *lost = n > 0 && !carry;
     *pos = p;
-    if (new_segment(a, pos, 1, err) != 0) {
+    if (new_segment(a, pos, !carry, err) != 0) {
       free(segs);
       goto fail;
     }
@@ -395,18 +404,32 @@ fail:
 
 int la_rotate(logarc_t *a, const la_pos *pos, const uint8_t *set,
               size_t set_bytes, int drop_older, vmsg *err) {
+  uint8_t *was = a->changed;
+  size_t was_bytes = a->changed_bytes;
   if (set) {
-    /* The new base's set replaces ours (pages changed since its start). */
-    clear_changed(a);
+    /* The new base's set replaces ours (pages changed since its start);
+     * ours is kept until the new segment holds it: if that fails, the
+     * base did not move, and its differential needs every page changed
+     * since the old one. */
+    a->changed = NULL;
+    a->changed_bytes = 0;
     for (size_t i = 0; i < set_bytes * 8; i++)
       if ((set[i / 8] >> (i % 8)) & 1 && set_bit(a, (uint32_t)i)) {
         vmsg_set(err, 701, "There is insufficient system memory for the log.");
-        return -1;
+        goto undo;
       }
   }
-  if (new_segment(a, pos, 0, err) != 0) return -1;
+  if (new_segment(a, pos, 0, err) != 0) goto undo;
+  if (set) free(was);
   if (drop_older) la_truncate(a, a->seg_first);
   return 0;
+undo:
+  if (set) {
+    free(a->changed);
+    a->changed = was;
+    a->changed_bytes = was_bytes;
+  }
+  return -1;
 }
 
 void la_truncate(logarc_t *a, uint64_t lsn) {

@@ -33,9 +33,12 @@ typedef struct la_pos {
 /** Open database @p db's archive, creating it empty (next LSN 1).
  * @p keep_data 0 records page numbers only (a SIMPLE database: for
  * differentials).  @p pos receives the position at the last mark.
+ * @p lost is set when there was an archive but its last segment could
+ * not be used (cut off or damaged): it was started again, and what it
+ * held (log, changed pages) is gone.
  * @return 0 or -1 with @p err set (Msg 3634). */
 int la_open(const char *inst_dir, const char *db, uint32_t page_size,
-            int keep_data, logarc_t **out, la_pos *pos, vmsg *err);
+            int keep_data, logarc_t **out, la_pos *pos, int *lost, vmsg *err);
 void la_close(logarc_t *a);
 
 /** Add one frame (its page when the archive keeps data). */

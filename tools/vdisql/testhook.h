@@ -12,10 +12,19 @@
  *
  *   restore_commit       a RESTORE has read, checked and prepared its new
  *                        database, before it checks its client and switches
+ *   restore_switched     a RESTORE ... WITH RECOVERY (a full one, or the end
+ *                        of a sequence) has put the database in place,
+ *                        before the catalog says so
+ *   restore_staged       a full RESTORE ... WITH NORECOVERY has put its new
+ *                        database at the staged file, before it records
+ *                        the new sequence
  *   backup_before_close  a BACKUP has written its whole stream, before the
  *                        media are closed (the file renamed, VDC_Complete)
  *   backup_before_state  a BACKUP is complete on its media, before the
  *                        database's base or log position moves on
+ *   backup_rebased       a full BACKUP has read the database's state and
+ *                        become the differential base, before it writes
+ *                        the new state
  *   log_apply            RESTORE LOG has applied its first transaction to
  *                        the staged file and goes on with the rest
  *   diff_apply           RESTORE of a differential has written its first
