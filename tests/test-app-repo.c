@@ -308,3 +308,74 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* ------------------------------------------------ broken chains */
+
+/* A log set missing from the middle of a chain (taken into another
+ * repository, deleted by hand, or its manifest damaged) breaks it: the
+ * plan refuses it before the first step, so the full backup never
+ * replaces the database only for the engine to refuse the log after the
+ * gap (Msg 4305) and leave it RESTORING. */
+TEST_IMPL_TIMEOUT(app_repo_log_gap_refused_before_restoring, 120) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char p[4400], logp[4400];
+  db_file(p, sizeof p, "app");
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  backup("full", NULL);
+  app_t_add_rows(inst, "app", 20);
+  backup("log 1", "--log");
+  app_t_add_rows(inst, "app", 20);
+  backup("log 2", "--log");
+  app_t_add_rows(inst, "app", 20);
+  backup("log 3", "--log");
+  char l2[4400], mpath[4500], saved[4500], cmd[9200];
+  ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 4);
+  app_t_set_dir(bk, "app", 2, l2, sizeof l2);
+  ASSERT(strstr(l2, "-log") != NULL);
+  char *out = NULL;
+  /* Its manifest damaged: the set is listed as such, and no restore goes
+   * around it. */
+  snprintf(mpath, sizeof mpath, "%s/app.manifest.json", l2);
+  snprintf(saved, sizeof saved, "%s/app.manifest.saved", test_tmpdir());
+  ASSERT_EQ(rename(mpath, saved), 0);
+  FILE *f = fopen(mpath, "w");
+  ASSERT_NOT_NULL(f);
+  fputs("{\"format\": \"openvdi-backup-manifest\"", f);
+  fclose(f);
+  int rc = app_t_run(&out, NULL,
+                     ARGS("restore", "app", "--instance", inst, "--from", bk,
+                          "--as", "r1", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, "nothing was restored") ||
+      app_t_exists(inst, "r1.db")) {
+    app_t_show("restore across a damaged log manifest", out);
+    TASK_FAIL_("exit %d, r1.db %s", rc,
+               app_t_exists(inst, "r1.db") ? "made" : "not made");
+  }
+  free(out);
+  /* The set gone altogether. */
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", l2);
+  ASSERT_EQ(system(cmd), 0);
+  rc = app_t_run(&out, NULL,
+                 ARGS("restore", "app", "--instance", inst, "--from", bk,
+                      "--as", "r2", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, "nothing was restored") ||
+      app_t_exists(inst, "r2.db")) {
+    app_t_show("restore across a missing log", out);
+    TASK_FAIL_("exit %d, r2.db %s", rc,
+               app_t_exists(inst, "r2.db") ? "made" : "not made");
+  }
+  free(out);
+  /* What comes before the gap still restores. */
+  char l1[4400];
+  app_t_set_dir(bk, "app", 1, l1, sizeof l1);
+  app_t_run_ok("restore to the log before the gap", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
+                    "r3", "--set", id_of(l1), "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r3"), 220);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

@@ -190,6 +190,19 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
         v[i].h.last_lsn <= lsn)
       continue;
     if (target >= 0 && i > target) break;
+    /* A log that begins past where the chain is: one between them is
+     * missing (taken elsewhere, deleted) or damaged.  The engine would
+     * refuse it (Msg 4305) only after the steps before it had replaced
+     * the database and left it RESTORING: refuse the plan instead. */
+    if (v[i].h.first_lsn > lsn) {
+      app_err("the log chain of '%s' is broken: log backup set '%s' begins "
+              "at LSN %llu, but the chain before it ends at LSN %llu (a log "
+              "backup between them is missing or damaged); nothing was "
+              "restored",
+              o->db, v[i].id, (unsigned long long)v[i].h.first_lsn,
+              (unsigned long long)lsn);
+      return -EXIT_FAIL;
+    }
     steps[nsteps++] = i;
     lsn = v[i].h.last_lsn;
     if (T && v[i].h.last_time_ms >= T) reached = 1;
