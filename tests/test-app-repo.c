@@ -379,3 +379,107 @@ TEST_IMPL_TIMEOUT(app_repo_log_gap_refused_before_restoring, 120) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* The newest differential damaged (its stream header, or its manifest):
+ * --latest must not restore the one before it instead and say nothing,
+ * when no log backup carries the chain past it (here the database is in
+ * the SIMPLE recovery model: there are none). */
+TEST_IMPL_TIMEOUT(app_repo_damaged_newest_diff_not_skipped, 120) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char p[4400], logp[4400];
+  db_file(p, sizeof p, "app");
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  backup("full", NULL);
+  app_t_add_rows(inst, "app", 20);
+  backup("diff 1", "--differential");
+  app_t_add_rows(inst, "app", 20);
+  backup("diff 2", "--differential");
+  ASSERT_EQ(app_t_rows(inst, "app"), 240);
+  char d2[4400], s[4600], m[4600], saved[4600];
+  ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 3);
+  app_t_set_dir(bk, "app", 2, d2, sizeof d2);
+  ASSERT(strstr(d2, "-diff") != NULL);
+  app_t_run_ok("latest", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
+                    "r0", "--latest", "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r0"), 240);
+  /* Its stream header unreadable. */
+  snprintf(s, sizeof s, "%s/app.stripe0.vdibak", d2);
+  app_t_flip_byte(s, 10);
+  char *out = NULL;
+  int rc = app_t_run(&out, NULL,
+                     ARGS("restore", "app", "--instance", inst, "--from", bk,
+                          "--as", "r1", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, id_of(d2)) || app_t_exists(inst, "r1.db")) {
+    app_t_show("restore past an unreadable differential", out);
+    TASK_FAIL_("exit %d, %ld rows restored", rc, app_t_rows(inst, "r1"));
+  }
+  free(out);
+  app_t_flip_byte(s, 10);
+  /* Its manifest damaged. */
+  snprintf(m, sizeof m, "%s/app.manifest.json", d2);
+  snprintf(saved, sizeof saved, "%s/app.manifest.saved", test_tmpdir());
+  ASSERT_EQ(rename(m, saved), 0);
+  FILE *f = fopen(m, "w");
+  ASSERT_NOT_NULL(f);
+  fputs("{\"format\": \"openvdi-backup-manifest\"", f);
+  fclose(f);
+  rc = app_t_run(&out, NULL,
+                 ARGS("restore", "app", "--instance", inst, "--from", bk,
+                      "--as", "r2", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, id_of(d2)) || app_t_exists(inst, "r2.db")) {
+    app_t_show("restore past a differential with a damaged manifest", out);
+    TASK_FAIL_("exit %d, %ld rows restored", rc, app_t_rows(inst, "r2"));
+  }
+  free(out);
+  /* Asked for by name, the one before it still restores. */
+  char d1[4400];
+  app_t_set_dir(bk, "app", 1, d1, sizeof d1);
+  app_t_run_ok("--set diff 1", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
+                    "r3", "--set", id_of(d1), "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r3"), 220);
+  ASSERT_EQ(rename(saved, m), 0);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* The same of the newest full set: a restore does not take the one before
+ * it and say nothing; named with --set, the older one restores. */
+TEST_IMPL_TIMEOUT(app_repo_damaged_newest_full_not_skipped, 60) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char v1[64], got[64], s1[4400], s2[4400], m[4600];
+  app_t_make_db(inst, "db", 2000, 4096, 1);
+  digest_of("db", v1, sizeof v1);
+  app_t_run_ok("backup 1", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "-q"));
+  app_t_make_db(inst, "db", 3000, 4096, 2);
+  app_t_run_ok("backup 2", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "-q"));
+  ASSERT_EQ(app_t_set_dir(bk, "db", 0, s1, sizeof s1), 2);
+  app_t_set_dir(bk, "db", 1, s2, sizeof s2);
+  snprintf(m, sizeof m, "%s/db.manifest.json", s2);
+  FILE *f = fopen(m, "w");
+  ASSERT_NOT_NULL(f);
+  fputs("{\"format\": \"openvdi-backup-manifest\"", f);
+  fclose(f);
+  char *out = NULL;
+  int rc = app_t_run(&out, NULL,
+                     ARGS("restore", "db", "--instance", inst, "--from", bk,
+                          "--as", "r1", "-q"));
+  if (rc != 4 || !strstr(out, id_of(s2)) || app_t_exists(inst, "r1.db")) {
+    app_t_show("restore with the newest full set damaged", out);
+    TASK_FAIL_("exit %d", rc);
+  }
+  free(out);
+  app_t_run_ok("--set the older", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+                    "r2", "--set", id_of(s1), "-q"));
+  digest_of("r2", got, sizeof got);
+  ASSERT_STR_EQ(got, v1);
+  return 0;
+}

@@ -117,9 +117,50 @@ static int unreadable(const struct repo_set *s, const char *db) {
     app_err("the full backup set '%s' of '%s' has no readable header", s->id,
             db);
   else
-    app_err("log backup set '%s' cannot be read (its stream header); "
+    app_err("%s backup set '%s' cannot be read (its stream header); "
             "nothing was restored",
-            s->id);
+            s->kind == CHAIN_LOG ? "log" : "differential", s->id);
+  return -EXIT_DAMAGED;
+}
+
+static time_t start_of(const struct repo_set *s);
+
+/* A full or differential set after the plan's base that the plan passes
+ * over although it may hold what was asked for: damaged (a manifest that
+ * does not read) or its stream header unread, started at or before T, and
+ * not carried past by a later step of the plan (a log backup).  Restoring
+ * around it would restore less than asked and say nothing.  Fulls count
+ * when the plan chose its full set (@p fulls); differentials when the
+ * plan takes them (@p diffs), up to the next full set (later ones are
+ * another full set's).  A set without a manifest never finished: it is no
+ * backup.  Its index, or -1. */
+static int passed_over(const struct repo_set *v, int n, int f, int limit,
+                       int64_t T, int fulls, int diffs, int last) {
+  int found = -1, after_full = 0;
+  for (int i = f + 1; i <= limit && i < n; i++) {
+    const struct repo_set *s = &v[i];
+    int unusable =
+        s->complete ? !s->have_header : !strstr(s->why, "no manifest");
+    time_t t = start_of(s);
+    if (unusable && i > last &&
+        (s->kind == CHAIN_FULL
+             ? fulls
+             : s->kind == CHAIN_DIFF && diffs && !after_full) &&
+        (!T || t < 0 || (int64_t)t * 1000 <= T))
+      found = i;
+    if (s->kind == CHAIN_FULL) after_full = 1;
+  }
+  return found;
+}
+
+/* Told; the negated status. */
+static int passed_over_err(const struct repo_set *s, const char *db) {
+  if (s->complete) return unreadable(s, db);
+  app_err("%s backup set '%s' of '%s' is damaged (%s): a restore around it "
+          "would restore less than asked; nothing was restored (--set names "
+          "another set)",
+          s->kind == CHAIN_FULL ? "the newer full" : "differential", s->id, db,
+          s->why);
   return -EXIT_DAMAGED;
 }
 
@@ -159,7 +200,10 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
   int nsteps = 0;
   steps[nsteps++] = f;
   /* A full backup alone: the default, or --set naming a full one. */
-  if (!o->latest && !T && (target < 0 || target == f)) return nsteps;
+  if (!o->latest && !T && (target < 0 || target == f)) {
+    int p = target < 0 ? passed_over(v, n, f, n - 1, 0, 1, 0, f) : -1;
+    return p >= 0 ? passed_over_err(&v[p], o->db) : nsteps;
+  }
   /* --set FULL with --latest or --to-time: its chain, as far as asked. */
   if (target == f) target = -1;
   if (!v[f].have_header) return unreadable(&v[f], o->db);
@@ -222,6 +266,8 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
               v[target].id, v[f].id);
     return -EXIT_FAIL;
   }
+  int p = passed_over(v, n, f, limit, T, !o->set_id, 1, steps[nsteps - 1]);
+  if (p >= 0) return passed_over_err(&v[p], o->db);
   return nsteps;
 }
 
