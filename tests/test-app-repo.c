@@ -483,3 +483,38 @@ TEST_IMPL_TIMEOUT(app_repo_damaged_newest_full_not_skipped, 60) {
   ASSERT_STR_EQ(got, v1);
   return 0;
 }
+
+/* ------------------------------------------------ durable folders */
+
+/* The first backup into a new repository makes REPO and REPO/DB; a
+ * backup it reports done must survive a crash, so each new folder's entry
+ * in its parent is made durable (the parent fsync'd), not only the set's
+ * own.  Seen with strace (-y names each fsync's directory); skipped where
+ * strace cannot run. */
+TEST_IMPL_TIMEOUT(app_repo_new_folders_durable, 60) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  if (system("strace -o /dev/null true >/dev/null 2>&1") != 0) return TEST_SKIP;
+  setup();
+  app_t_make_db(inst, "db", 200, 4096, 1);
+  char real[4096], repo[4400], trace[4400], cmd[14000];
+  ASSERT_NOT_NULL(realpath(test_tmpdir(), real));
+  snprintf(repo, sizeof repo, "%s/new", real);
+  snprintf(trace, sizeof trace, "%s/strace.txt", real);
+  snprintf(cmd, sizeof cmd,
+           "strace -f -y -e trace=fsync -o '%s' '%s' backup db --instance "
+           "'%s' --to '%s' -q",
+           trace, build_path("vdi"), inst, repo);
+  ASSERT_EQ(system(cmd), 0);
+  char *text = app_t_slurp(trace);
+  const char *dirs[] = {real, repo, NULL};
+  for (int i = 0; dirs[i]; i++) {
+    char want[4500];
+    snprintf(want, sizeof want, "<%s>)", dirs[i]);
+    if (!strstr(text, want)) {
+      app_t_show("strace", text);
+      TASK_FAIL_("no fsync of %s, where a new folder's entry is", dirs[i]);
+    }
+  }
+  free(text);
+  return 0;
+}
