@@ -518,3 +518,46 @@ TEST_IMPL_TIMEOUT(app_repo_new_folders_durable, 60) {
   free(text);
   return 0;
 }
+
+/* A full backup taken elsewhere (here to stdout) becomes the base of the
+ * next differential, which then continues no full set of the repository:
+ * --latest must not restore the repository's full set alone, with none of
+ * the differential's rows, and say nothing. */
+TEST_IMPL_TIMEOUT(app_repo_diff_of_a_full_elsewhere_refused, 120) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char p[4400], logp[4400], stream[4400], out1[4400];
+  db_file(p, sizeof p, "app");
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  backup("full", NULL);
+  app_t_add_rows(inst, "app", 20);
+  snprintf(stream, sizeof stream, "%s/elsewhere.vdibak", test_tmpdir());
+  snprintf(out1, sizeof out1, "%s/elsewhere.txt", test_tmpdir());
+  pid_t b =
+      app_t_spawn(out1, stream, NULL, NULL,
+                  ARGS("backup", "app", "--instance", inst, "--to", "-", "-q"));
+  ASSERT_EQ(wait_helper(b), 0);
+  app_t_add_rows(inst, "app", 20);
+  backup("diff", "--differential");
+  char d[4400];
+  ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 2);
+  app_t_set_dir(bk, "app", 1, d, sizeof d);
+  char *out = NULL;
+  int rc = app_t_run(&out, NULL,
+                     ARGS("restore", "app", "--instance", inst, "--from", bk,
+                          "--as", "r1", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, id_of(d)) || app_t_exists(inst, "r1.db")) {
+    app_t_show("restore --latest past a differential of another full", out);
+    TASK_FAIL_("exit %d, %ld rows restored", rc, app_t_rows(inst, "r1"));
+  }
+  free(out);
+  /* The full set alone, asked for, still restores. */
+  app_t_run_ok("the full set", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
+                    "r2", "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r2"), 200);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

@@ -127,7 +127,9 @@ static time_t start_of(const struct repo_set *s);
 
 /* A full or differential set after the plan's base that the plan passes
  * over although it may hold what was asked for: damaged (a manifest that
- * does not read) or its stream header unread, started at or before T, and
+ * does not read), its stream header unread, or a differential of another
+ * full backup than f (one taken elsewhere becomes the engine's base, and
+ * the next differential continues it), started at or before T, and
  * not carried past by a later step of the plan (a log backup).  Restoring
  * around it would restore less than asked and say nothing.  Fulls count
  * when the plan chose its full set (@p fulls); differentials when the
@@ -139,8 +141,11 @@ static int passed_over(const struct repo_set *v, int n, int f, int limit,
   int found = -1, after_full = 0;
   for (int i = f + 1; i <= limit && i < n; i++) {
     const struct repo_set *s = &v[i];
-    int unusable =
-        s->complete ? !s->have_header : !strstr(s->why, "no manifest");
+    int unusable = !s->complete ? !strstr(s->why, "no manifest")
+                   : !s->have_header
+                       ? 1
+                       : s->kind == CHAIN_DIFF &&
+                             memcmp(s->h.diff_base_id, v[f].h.set_id, 16) != 0;
     time_t t = start_of(s);
     if (unusable && i > last &&
         (s->kind == CHAIN_FULL
@@ -155,7 +160,15 @@ static int passed_over(const struct repo_set *v, int n, int f, int limit,
 
 /* Told; the negated status. */
 static int passed_over_err(const struct repo_set *s, const char *db) {
-  if (s->complete) return unreadable(s, db);
+  if (s->complete && !s->have_header) return unreadable(s, db);
+  if (s->complete) {
+    app_err("differential backup set '%s' of '%s' continues a full backup "
+            "that is not in this repository (one taken elsewhere, or whose "
+            "set is gone): a restore without it would restore less than "
+            "asked; nothing was restored (--set names another set)",
+            s->id, db);
+    return -EXIT_FAIL;
+  }
   app_err("%s backup set '%s' of '%s' is damaged (%s): a restore around it "
           "would restore less than asked; nothing was restored (--set names "
           "another set)",
