@@ -308,3 +308,256 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* ------------------------------------------------ broken chains */
+
+/* A log set missing from the middle of a chain (taken into another
+ * repository, deleted by hand, or its manifest damaged) breaks it: the
+ * plan refuses it before the first step, so the full backup never
+ * replaces the database only for the engine to refuse the log after the
+ * gap (Msg 4305) and leave it RESTORING. */
+TEST_IMPL_TIMEOUT(app_repo_log_gap_refused_before_restoring, 120) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char p[4400], logp[4400];
+  db_file(p, sizeof p, "app");
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  backup("full", NULL);
+  app_t_add_rows(inst, "app", 20);
+  backup("log 1", "--log");
+  app_t_add_rows(inst, "app", 20);
+  backup("log 2", "--log");
+  app_t_add_rows(inst, "app", 20);
+  backup("log 3", "--log");
+  char l2[4400], mpath[4500], saved[4500], cmd[9200];
+  ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 4);
+  app_t_set_dir(bk, "app", 2, l2, sizeof l2);
+  ASSERT(strstr(l2, "-log") != NULL);
+  char *out = NULL;
+  /* Its manifest damaged: the set is listed as such, and no restore goes
+   * around it. */
+  snprintf(mpath, sizeof mpath, "%s/app.manifest.json", l2);
+  snprintf(saved, sizeof saved, "%s/app.manifest.saved", test_tmpdir());
+  ASSERT_EQ(rename(mpath, saved), 0);
+  FILE *f = fopen(mpath, "w");
+  ASSERT_NOT_NULL(f);
+  fputs("{\"format\": \"openvdi-backup-manifest\"", f);
+  fclose(f);
+  int rc = app_t_run(&out, NULL,
+                     ARGS("restore", "app", "--instance", inst, "--from", bk,
+                          "--as", "r1", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, "nothing was restored") ||
+      app_t_exists(inst, "r1.db")) {
+    app_t_show("restore across a damaged log manifest", out);
+    TASK_FAIL_("exit %d, r1.db %s", rc,
+               app_t_exists(inst, "r1.db") ? "made" : "not made");
+  }
+  free(out);
+  /* The set gone altogether. */
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", l2);
+  ASSERT_EQ(system(cmd), 0);
+  rc = app_t_run(&out, NULL,
+                 ARGS("restore", "app", "--instance", inst, "--from", bk,
+                      "--as", "r2", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, "nothing was restored") ||
+      app_t_exists(inst, "r2.db")) {
+    app_t_show("restore across a missing log", out);
+    TASK_FAIL_("exit %d, r2.db %s", rc,
+               app_t_exists(inst, "r2.db") ? "made" : "not made");
+  }
+  free(out);
+  /* What comes before the gap still restores. */
+  char l1[4400];
+  app_t_set_dir(bk, "app", 1, l1, sizeof l1);
+  app_t_run_ok("restore to the log before the gap", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
+                    "r3", "--set", id_of(l1), "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r3"), 220);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* The newest differential damaged (its stream header, or its manifest):
+ * --latest must not restore the one before it instead and say nothing,
+ * when no log backup carries the chain past it (here the database is in
+ * the SIMPLE recovery model: there are none). */
+TEST_IMPL_TIMEOUT(app_repo_damaged_newest_diff_not_skipped, 120) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char p[4400], logp[4400];
+  db_file(p, sizeof p, "app");
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  backup("full", NULL);
+  app_t_add_rows(inst, "app", 20);
+  backup("diff 1", "--differential");
+  app_t_add_rows(inst, "app", 20);
+  backup("diff 2", "--differential");
+  ASSERT_EQ(app_t_rows(inst, "app"), 240);
+  char d2[4400], s[4600], m[4600], saved[4600];
+  ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 3);
+  app_t_set_dir(bk, "app", 2, d2, sizeof d2);
+  ASSERT(strstr(d2, "-diff") != NULL);
+  app_t_run_ok("latest", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
+                    "r0", "--latest", "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r0"), 240);
+  /* Its stream header unreadable. */
+  snprintf(s, sizeof s, "%s/app.stripe0.vdibak", d2);
+  app_t_flip_byte(s, 10);
+  char *out = NULL;
+  int rc = app_t_run(&out, NULL,
+                     ARGS("restore", "app", "--instance", inst, "--from", bk,
+                          "--as", "r1", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, id_of(d2)) || app_t_exists(inst, "r1.db")) {
+    app_t_show("restore past an unreadable differential", out);
+    TASK_FAIL_("exit %d, %ld rows restored", rc, app_t_rows(inst, "r1"));
+  }
+  free(out);
+  app_t_flip_byte(s, 10);
+  /* Its manifest damaged. */
+  snprintf(m, sizeof m, "%s/app.manifest.json", d2);
+  snprintf(saved, sizeof saved, "%s/app.manifest.saved", test_tmpdir());
+  ASSERT_EQ(rename(m, saved), 0);
+  FILE *f = fopen(m, "w");
+  ASSERT_NOT_NULL(f);
+  fputs("{\"format\": \"openvdi-backup-manifest\"", f);
+  fclose(f);
+  rc = app_t_run(&out, NULL,
+                 ARGS("restore", "app", "--instance", inst, "--from", bk,
+                      "--as", "r2", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, id_of(d2)) || app_t_exists(inst, "r2.db")) {
+    app_t_show("restore past a differential with a damaged manifest", out);
+    TASK_FAIL_("exit %d, %ld rows restored", rc, app_t_rows(inst, "r2"));
+  }
+  free(out);
+  /* Asked for by name, the one before it still restores. */
+  char d1[4400];
+  app_t_set_dir(bk, "app", 1, d1, sizeof d1);
+  app_t_run_ok("--set diff 1", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
+                    "r3", "--set", id_of(d1), "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r3"), 220);
+  ASSERT_EQ(rename(saved, m), 0);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* The same of the newest full set: a restore does not take the one before
+ * it and say nothing; named with --set, the older one restores. */
+TEST_IMPL_TIMEOUT(app_repo_damaged_newest_full_not_skipped, 60) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char v1[64], got[64], s1[4400], s2[4400], m[4600];
+  app_t_make_db(inst, "db", 2000, 4096, 1);
+  digest_of("db", v1, sizeof v1);
+  app_t_run_ok("backup 1", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "-q"));
+  app_t_make_db(inst, "db", 3000, 4096, 2);
+  app_t_run_ok("backup 2", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "-q"));
+  ASSERT_EQ(app_t_set_dir(bk, "db", 0, s1, sizeof s1), 2);
+  app_t_set_dir(bk, "db", 1, s2, sizeof s2);
+  snprintf(m, sizeof m, "%s/db.manifest.json", s2);
+  FILE *f = fopen(m, "w");
+  ASSERT_NOT_NULL(f);
+  fputs("{\"format\": \"openvdi-backup-manifest\"", f);
+  fclose(f);
+  char *out = NULL;
+  int rc = app_t_run(&out, NULL,
+                     ARGS("restore", "db", "--instance", inst, "--from", bk,
+                          "--as", "r1", "-q"));
+  if (rc != 4 || !strstr(out, id_of(s2)) || app_t_exists(inst, "r1.db")) {
+    app_t_show("restore with the newest full set damaged", out);
+    TASK_FAIL_("exit %d", rc);
+  }
+  free(out);
+  app_t_run_ok("--set the older", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+                    "r2", "--set", id_of(s1), "-q"));
+  digest_of("r2", got, sizeof got);
+  ASSERT_STR_EQ(got, v1);
+  return 0;
+}
+
+/* ------------------------------------------------ durable folders */
+
+/* The first backup into a new repository makes REPO and REPO/DB; a
+ * backup it reports done must survive a crash, so each new folder's entry
+ * in its parent is made durable (the parent fsync'd), not only the set's
+ * own.  Seen with strace (-y names each fsync's directory); skipped where
+ * strace cannot run. */
+TEST_IMPL_TIMEOUT(app_repo_new_folders_durable, 60) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  if (system("strace -o /dev/null true >/dev/null 2>&1") != 0) return TEST_SKIP;
+  setup();
+  app_t_make_db(inst, "db", 200, 4096, 1);
+  char real[4096], repo[4400], trace[4400], cmd[14000];
+  ASSERT_NOT_NULL(realpath(test_tmpdir(), real));
+  snprintf(repo, sizeof repo, "%s/new", real);
+  snprintf(trace, sizeof trace, "%s/strace.txt", real);
+  snprintf(cmd, sizeof cmd,
+           "strace -f -y -e trace=fsync -o '%s' '%s' backup db --instance "
+           "'%s' --to '%s' -q",
+           trace, build_path("vdi"), inst, repo);
+  ASSERT_EQ(system(cmd), 0);
+  char *text = app_t_slurp(trace);
+  const char *dirs[] = {real, repo, NULL};
+  for (int i = 0; dirs[i]; i++) {
+    char want[4500];
+    snprintf(want, sizeof want, "<%s>)", dirs[i]);
+    if (!strstr(text, want)) {
+      app_t_show("strace", text);
+      TASK_FAIL_("no fsync of %s, where a new folder's entry is", dirs[i]);
+    }
+  }
+  free(text);
+  return 0;
+}
+
+/* A full backup taken elsewhere (here to stdout) becomes the base of the
+ * next differential, which then continues no full set of the repository:
+ * --latest must not restore the repository's full set alone, with none of
+ * the differential's rows, and say nothing. */
+TEST_IMPL_TIMEOUT(app_repo_diff_of_a_full_elsewhere_refused, 120) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char p[4400], logp[4400], stream[4400], out1[4400];
+  db_file(p, sizeof p, "app");
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  backup("full", NULL);
+  app_t_add_rows(inst, "app", 20);
+  snprintf(stream, sizeof stream, "%s/elsewhere.vdibak", test_tmpdir());
+  snprintf(out1, sizeof out1, "%s/elsewhere.txt", test_tmpdir());
+  pid_t b =
+      app_t_spawn(out1, stream, NULL, NULL,
+                  ARGS("backup", "app", "--instance", inst, "--to", "-", "-q"));
+  ASSERT_EQ(wait_helper(b), 0);
+  app_t_add_rows(inst, "app", 20);
+  backup("diff", "--differential");
+  char d[4400];
+  ASSERT_EQ(app_t_set_dir(bk, "app", 0, NULL, 0), 2);
+  app_t_set_dir(bk, "app", 1, d, sizeof d);
+  char *out = NULL;
+  int rc = app_t_run(&out, NULL,
+                     ARGS("restore", "app", "--instance", inst, "--from", bk,
+                          "--as", "r1", "--latest", "-q"));
+  if (rc == 0 || !strstr(out, id_of(d)) || app_t_exists(inst, "r1.db")) {
+    app_t_show("restore --latest past a differential of another full", out);
+    TASK_FAIL_("exit %d, %ld rows restored", rc, app_t_rows(inst, "r1"));
+  }
+  free(out);
+  /* The full set alone, asked for, still restores. */
+  app_t_run_ok("the full set", NULL,
+               ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
+                    "r2", "-q"));
+  ASSERT_EQ(app_t_rows(inst, "r2"), 200);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

@@ -117,9 +117,63 @@ static int unreadable(const struct repo_set *s, const char *db) {
     app_err("the full backup set '%s' of '%s' has no readable header", s->id,
             db);
   else
-    app_err("log backup set '%s' cannot be read (its stream header); "
+    app_err("%s backup set '%s' cannot be read (its stream header); "
             "nothing was restored",
-            s->id);
+            s->kind == CHAIN_LOG ? "log" : "differential", s->id);
+  return -EXIT_DAMAGED;
+}
+
+static time_t start_of(const struct repo_set *s);
+
+/* A full or differential set after the plan's base that the plan passes
+ * over although it may hold what was asked for: damaged (a manifest that
+ * does not read), its stream header unread, or a differential of another
+ * full backup than f (one taken elsewhere becomes the engine's base, and
+ * the next differential continues it), started at or before T, and
+ * not carried past by a later step of the plan (a log backup).  Restoring
+ * around it would restore less than asked and say nothing.  Fulls count
+ * when the plan chose its full set (@p fulls); differentials when the
+ * plan takes them (@p diffs), up to the next full set (later ones are
+ * another full set's).  A set without a manifest never finished: it is no
+ * backup.  Its index, or -1. */
+static int passed_over(const struct repo_set *v, int n, int f, int limit,
+                       int64_t T, int fulls, int diffs, int last) {
+  int found = -1, after_full = 0;
+  for (int i = f + 1; i <= limit && i < n; i++) {
+    const struct repo_set *s = &v[i];
+    int unusable = !s->complete ? !strstr(s->why, "no manifest")
+                   : !s->have_header
+                       ? 1
+                       : s->kind == CHAIN_DIFF &&
+                             memcmp(s->h.diff_base_id, v[f].h.set_id, 16) != 0;
+    time_t t = start_of(s);
+    if (unusable && i > last &&
+        (s->kind == CHAIN_FULL
+             ? fulls
+             : s->kind == CHAIN_DIFF && diffs && !after_full) &&
+        (!T || t < 0 || (int64_t)t * 1000 <= T))
+      found = i;
+    if (s->kind == CHAIN_FULL) after_full = 1;
+  }
+  return found;
+}
+
+/* Told; the negated status. */
+static int passed_over_err(const struct repo_set *s, const char *db) {
+  if (s->complete && !s->have_header) return unreadable(s, db);
+  if (s->complete) {
+    app_err("differential backup set '%s' of '%s' continues a full backup "
+            "that is not in this repository (one taken elsewhere, or whose "
+            "set is gone): a restore without it would restore less than "
+            "asked; nothing was restored (--set names another set)",
+            s->id, db);
+    return -EXIT_FAIL;
+  }
+  app_err("%s backup set '%s' of '%s' is damaged (%s): a restore around it "
+          "would restore less than asked; nothing was restored (--set names "
+          "another set)",
+          s->kind == CHAIN_FULL ? "the newer full" : "differential", s->id, db,
+          s->why);
   return -EXIT_DAMAGED;
 }
 
@@ -159,7 +213,10 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
   int nsteps = 0;
   steps[nsteps++] = f;
   /* A full backup alone: the default, or --set naming a full one. */
-  if (!o->latest && !T && (target < 0 || target == f)) return nsteps;
+  if (!o->latest && !T && (target < 0 || target == f)) {
+    int p = target < 0 ? passed_over(v, n, f, n - 1, 0, 1, 0, f) : -1;
+    return p >= 0 ? passed_over_err(&v[p], o->db) : nsteps;
+  }
   /* --set FULL with --latest or --to-time: its chain, as far as asked. */
   if (target == f) target = -1;
   if (!v[f].have_header) return unreadable(&v[f], o->db);
@@ -190,6 +247,19 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
         v[i].h.last_lsn <= lsn)
       continue;
     if (target >= 0 && i > target) break;
+    /* A log that begins past where the chain is: one between them is
+     * missing (taken elsewhere, deleted) or damaged.  The engine would
+     * refuse it (Msg 4305) only after the steps before it had replaced
+     * the database and left it RESTORING: refuse the plan instead. */
+    if (v[i].h.first_lsn > lsn) {
+      app_err("the log chain of '%s' is broken: log backup set '%s' begins "
+              "at LSN %llu, but the chain before it ends at LSN %llu (a log "
+              "backup between them is missing or damaged); nothing was "
+              "restored",
+              o->db, v[i].id, (unsigned long long)v[i].h.first_lsn,
+              (unsigned long long)lsn);
+      return -EXIT_FAIL;
+    }
     steps[nsteps++] = i;
     lsn = v[i].h.last_lsn;
     if (T && v[i].h.last_time_ms >= T) reached = 1;
@@ -209,6 +279,8 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
               v[target].id, v[f].id);
     return -EXIT_FAIL;
   }
+  int p = passed_over(v, n, f, limit, T, !o->set_id, 1, steps[nsteps - 1]);
+  if (p >= 0) return passed_over_err(&v[p], o->db);
   return nsteps;
 }
 

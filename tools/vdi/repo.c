@@ -219,10 +219,26 @@ static int dir_sets(struct repo *r, const char *db, struct repo_set **out) {
   return n;
 }
 
+/* 1 made, 0 there already, or -errno. */
 static int mkdir_private(const char *dir) {
-  if (mkdir(dir, 0700) == 0) return 0;
+  if (mkdir(dir, 0700) == 0) return 1;
   if (errno == EEXIST && is_dir(dir)) return 0;
   return -errno;
+}
+
+/* A new folder's entry made durable: its parent fsync'd.  A backup said
+ * to be done must not vanish with the folder in a crash, however durable
+ * its own files are.  0 or -errno. */
+static int fsync_parent(const char *path) {
+  char parent[4400];
+  snprintf(parent, sizeof parent, "%s", path);
+  char *slash = strrchr(parent, '/');
+  if (!slash) return app_fsync_dir(".");
+  if (slash == parent)
+    slash[1] = 0;
+  else
+    *slash = 0;
+  return app_fsync_dir(parent);
 }
 
 static int dir_create(struct repo *r, const char *db, int kind, double when,
@@ -230,6 +246,7 @@ static int dir_create(struct repo *r, const char *db, int kind, double when,
   char p[4400];
   if (app_path(p, sizeof p, "%s/%s", r->root, db) != 0) return -ENAMETOOLONG;
   int rc = mkdir_private(p);
+  if (rc == 1) rc = fsync_parent(p);
   if (rc != 0) return rc;
   /* Two sets started in the same millisecond: the later takes the next. */
   for (int tries = 0; tries < 1000; tries++) {
@@ -379,7 +396,7 @@ int repo_open(struct repo *r, const char *target, int create) {
   if (errno != ENOENT || !create) return -errno;
   /* It will hold full copies of databases: private until the user says
    * otherwise (by making the directory first). */
-  return mkdir(r->root, 0700) == 0 ? 0 : -errno;
+  return mkdir(r->root, 0700) == 0 ? fsync_parent(r->root) : -errno;
 }
 
 static int cmp_set(const void *a, const void *b) {
