@@ -561,3 +561,51 @@ TEST_IMPL_TIMEOUT(app_repo_diff_of_a_full_elsewhere_refused, 120) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* A database's folder in a repository, given as the target of a backup,
+ * takes the new set beside the others, where a restore from that folder
+ * (or from the repository) finds it; made one level deeper instead
+ * (REPO/db/db/ID), it was passed over and the restore took the older set
+ * with no word.  Another database's backup is refused there. */
+TEST_IMPL_TIMEOUT(app_repo_backup_to_a_database_folder, 60) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char v1[64], v2[64], got[64], folder[4400], nested[4500], set[4400];
+  app_t_make_db(inst, "db", 2000, 4096, 1);
+  digest_of("db", v1, sizeof v1);
+  app_t_run_ok("backup to the repository", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "-q"));
+  app_t_make_db(inst, "db", 3000, 4096, 2);
+  digest_of("db", v2, sizeof v2);
+  ASSERT(strcmp(v1, v2) != 0);
+  snprintf(folder, sizeof folder, "%s/db", bk);
+  app_t_run_ok("backup to the database's folder", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", folder, "-q"));
+  snprintf(nested, sizeof nested, "%s/db", folder);
+  ASSERT(access(nested, F_OK) != 0);
+  ASSERT_EQ(app_t_set_dir(bk, "db", 0, set, sizeof set), 2);
+  app_t_run_ok("restore from the folder", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", folder,
+                    "--as", "fromfolder", "-q"));
+  digest_of("fromfolder", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+  app_t_run_ok("restore from the repository", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+                    "fromrepo", "-q"));
+  digest_of("fromrepo", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+
+  char *out = NULL;
+  app_t_make_db(inst, "other", 500, 4096, 3);
+  ASSERT(app_t_run(&out, NULL,
+                   ARGS("backup", "other", "--instance", inst, "--to", folder,
+                        "-q")) != 0);
+  if (!strstr(out, "holds the backup sets of database 'db'")) {
+    app_t_show("backup of another database", out);
+    TASK_FAIL_("no clear refusal");
+  }
+  free(out);
+  snprintf(nested, sizeof nested, "%s/other", folder);
+  ASSERT(access(nested, F_OK) != 0);
+  return 0;
+}

@@ -504,7 +504,8 @@ struct repo_ops {
 struct repo {
   const struct repo_ops *ops;
   char root[4096];
-  /* Reading REPO/<db> itself: the database whose sets are in root. */
+  /* Given REPO/<db> itself (to read or to back up that database): the
+   * database whose sets are in root. */
   char db_folder[128];
   void *priv; /* the S3 repository's client */
 };

@@ -140,6 +140,14 @@ static int backup_target(struct backup_ctx *b) {
     if (rc != -ECANCELED) app_err("%s: %s", o->to, strerror(-rc));
     return EXIT_FAIL;
   }
+  /* REPO/<db>, one database's folder, takes that database's sets only:
+   * another's would be REPO/<db>/<other>, where nothing looks for it. */
+  if (b->repo.db_folder[0] && strcmp(b->repo.db_folder, o->db) != 0) {
+    app_err("%s holds the backup sets of database '%s' (its folder in a "
+            "repository): back up '%s' to the repository itself",
+            o->to, b->repo.db_folder, o->db);
+    return EXIT_FAIL;
+  }
   /* A differential or log backup continues a full backup: one must be
    * there to restore them from.  Its manifest says so; the engine finds
    * the base itself, so no set's stream header is read here. */

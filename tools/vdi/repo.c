@@ -244,7 +244,10 @@ static int fsync_parent(const char *path) {
 static int dir_create(struct repo *r, const char *db, int kind, double when,
                       char *id, size_t idn, char *dir, size_t dirn) {
   char p[4400];
-  if (app_path(p, sizeof p, "%s/%s", r->root, db) != 0) return -ENAMETOOLONG;
+  int in_root = strcmp(r->db_folder, db) == 0; /* given REPO/<db> */
+  if (in_root ? app_path(p, sizeof p, "%s", r->root) != 0
+              : app_path(p, sizeof p, "%s/%s", r->root, db) != 0)
+    return -ENAMETOOLONG;
   int rc = mkdir_private(p);
   if (rc == 1) rc = fsync_parent(p);
   if (rc != 0) return rc;
@@ -383,13 +386,15 @@ int repo_open(struct repo *r, const char *target, int create) {
   struct stat st;
   if (stat(r->root, &st) == 0) {
     if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
-    /* REPO/<db> given to read: it holds sets, not databases. */
+    /* REPO/<db>: it holds sets, not databases.  A backup given it adds
+     * its set there, where a restore from REPO/<db> or from REPO reads
+     * them; made as REPO/<db>/<db>/ID, the new set would be passed over
+     * by a restore from REPO/<db>, which would take the older ones. */
     const char *base = strrchr(r->root, '/');
     base = base ? base + 1 : r->root;
     char parent[4096];
     snprintf(parent, sizeof parent, "%.*s", (int)(base - r->root), r->root);
-    if (!create && app_valid_db_name(base) &&
-        holds_sets(parent[0] ? parent : ".", base))
+    if (app_valid_db_name(base) && holds_sets(parent[0] ? parent : ".", base))
       snprintf(r->db_folder, sizeof r->db_folder, "%.127s", base);
     return 0;
   }
