@@ -609,3 +609,36 @@ TEST_IMPL_TIMEOUT(app_repo_backup_to_a_database_folder, 60) {
   ASSERT(access(nested, F_OK) != 0);
   return 0;
 }
+
+/* --keep-days never empties a repository: when the backups stopped more
+ * than N days ago, the newest full set stays (a retention run from cron
+ * must not leave nothing to restore); the older one goes. */
+TEST_IMPL_TIMEOUT(app_repo_keep_days_keeps_the_newest_full, 60) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char v2[64], got[64], s1[4400], s2[4400], old1[4400], old2[4400];
+  app_t_make_db(inst, "db", 1000, 4096, 1);
+  app_t_run_ok("backup 1", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "-q"));
+  app_t_make_db(inst, "db", 1500, 4096, 2);
+  digest_of("db", v2, sizeof v2);
+  app_t_run_ok("backup 2", NULL,
+               ARGS("backup", "db", "--instance", inst, "--to", bk, "-q"));
+  ASSERT_EQ(app_t_set_dir(bk, "db", 0, s1, sizeof s1), 2);
+  app_t_set_dir(bk, "db", -1, s2, sizeof s2);
+  /* Both made years old by their IDs: the last backup ran long ago. */
+  snprintf(old1, sizeof old1, "%s/db/20200101T000000.000Z-full", bk);
+  snprintf(old2, sizeof old2, "%s/db/20210101T000000.000Z-full", bk);
+  ASSERT_EQ(rename(s1, old1), 0);
+  ASSERT_EQ(rename(s2, old2), 0);
+  app_t_run_has("1 of 2 sets deleted", NULL,
+                ARGS("expire", "--from", bk, "--keep-days", "30", "--delete"));
+  ASSERT(!app_t_exists(bk, "db/20200101T000000.000Z-full"));
+  ASSERT(app_t_exists(bk, "db/20210101T000000.000Z-full"));
+  app_t_run_ok("restore what is left", NULL,
+               ARGS("restore", "db", "--instance", inst, "--from", bk, "--as",
+                    "left", "-q"));
+  digest_of("left", got, sizeof got);
+  ASSERT_STR_EQ(got, v2);
+  return 0;
+}

@@ -307,10 +307,15 @@ void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
                 int keep_days, time_t now, int *keep) {
   for (int i = 0; i < n; i++)
     keep[i] = !v[i].complete || v[i].legacy;
-  /* The full backups kept, newest first. */
-  int last = 0, days = 0, prev_day = -1;
+  /* The full backups kept, newest first.  The newest is kept whatever
+   * the rules say: backups that stopped some days ago must not leave
+   * --keep-days with nothing to keep, and the repository with nothing to
+   * restore. */
+  int last = 0, days = 0, prev_day = -1, newest = 1;
   for (int i = n - 1; i >= 0; i--) {
     if (v[i].kind != CHAIN_FULL || !v[i].complete) continue;
+    if (newest) keep[i] = 1;
+    newest = 0;
     if (last < keep_last) {
       keep[i] = 1;
       last++;

@@ -133,11 +133,11 @@ static const char *usage_expire =
     "or --keep-full), the newest full set of each of the last N days that\n"
     "have one (--keep-daily), and every full set started less than N days\n"
     "ago (--keep-days), with every differential and log set their chains\n"
-    "need; the other sets are listed as 'would delete' (a dry run, the\n"
-    "default) or deleted with --delete.  Incomplete sets and backups in\n"
-    "the older one-folder layout are left alone.  Which chain an encrypted\n"
-    "differential or log set belongs to is read with its key (--key-file\n"
-    "F); without it such a set is kept.\n";
+    "need; the newest full set is always kept.  The other sets are listed\n"
+    "as 'would delete' (a dry run, the default) or deleted with --delete.\n"
+    "Incomplete sets and backups in the older one-folder layout are left\n"
+    "alone.  Which chain an encrypted differential or log set belongs to\n"
+    "is read with its key (--key-file F); without it such a set is kept.\n";
 
 static const char *usage_check =
     "usage: vdi check [DB] [--instance DIR] [--to REPO] [--vdisql PATH]\n"
