@@ -642,3 +642,41 @@ TEST_IMPL_TIMEOUT(app_repo_keep_days_keeps_the_newest_full, 60) {
   ASSERT_STR_EQ(got, v2);
   return 0;
 }
+
+/* Two databases of one name backed up into one repository (two servers'
+ * "app", say): each full set's chain is its own database's.  The plan
+ * passes over the other database's log sets (another family GUID),
+ * where it used to take them into the chain or call it broken. */
+TEST_IMPL_TIMEOUT(app_repo_chain_keeps_to_its_database, 120) {
+  if (!app_t_engine_ready()) return TEST_SKIP;
+  setup();
+  char p[4500], logp[4400], inst2[4400], log2[4400];
+  db_file(p, sizeof p, "app");
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  backup("full of the first", NULL);
+  for (int i = 0; i < 3; i++) {
+    app_t_add_rows(inst, "app", 20);
+    backup("log of the first", "--log");
+  }
+  sql_serve_stop(srv, 10000);
+
+  /* The second server's "app": another database, its full set newest. */
+  snprintf(inst2, sizeof inst2, "%s/inst2", test_tmpdir());
+  ASSERT_EQ(mkdir(inst2, 0755), 0);
+  snprintf(p, sizeof p, "%s/app.db", inst2);
+  sql_make_db(p, 50, 4096, 1, 9);
+  snprintf(log2, sizeof log2, "%s/instance2.log", test_tmpdir());
+  srv = sql_serve(inst2, log2, NULL);
+  ASSERT_EQ(sql_q(inst2, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  app_t_run_ok("full of the second", NULL,
+               ARGS("backup", "app", "--instance", inst2, "--to", bk, "-q"));
+  app_t_run_ok("restore --latest", NULL,
+               ARGS("restore", "app", "--instance", inst2, "--from", bk, "--as",
+                    "r", "--latest", "-q"));
+  ASSERT_EQ(app_t_rows(inst2, "r"), 50);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

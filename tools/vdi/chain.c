@@ -236,6 +236,9 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
   if (base != f) steps[nsteps++] = base;
   uint64_t lsn = v[base].h.last_lsn;
   int reached = target >= 0 && target == base;
+  static const uint8_t unknown[16];
+  const uint8_t *family = v[f].h.family_id;
+  int known = memcmp(family, unknown, 16) != 0;
   /* Every log from there on that moves the chain forward.  A log set
    * taken after the full one whose header cannot be read may hold the
    * very transactions asked for: refuse, never restore around it. */
@@ -245,6 +248,13 @@ int chain_plan(const struct repo_set *v, int n, const struct options *o,
       return unreadable(&v[i], o->db);
     if (v[i].kind != CHAIN_LOG || !v[i].complete || !v[i].have_header ||
         v[i].h.last_lsn <= lsn)
+      continue;
+    /* Another database of the same name (another family GUID: another
+     * server's, or one dropped and made again): not this chain's, and
+     * the engine would refuse it (Msg 3154) only after the full set had
+     * replaced the database. */
+    if (known && memcmp(v[i].h.family_id, unknown, 16) != 0 &&
+        memcmp(v[i].h.family_id, family, 16) != 0)
       continue;
     if (target >= 0 && i > target) break;
     /* A log that begins past where the chain is: one between them is
