@@ -558,6 +558,22 @@ TEST_IMPL_TIMEOUT(app_repo_diff_of_a_full_elsewhere_refused, 120) {
                ARGS("restore", "app", "--instance", inst, "--from", bk, "--as",
                     "r2", "-q"));
   ASSERT_EQ(app_t_rows(inst, "r2"), 200);
+  /* list does not put the differential in the full set's chain (it said
+   * so, as if a restore could use them together), and expire keeps it
+   * while its time is kept. */
+  ASSERT_EQ(app_t_run(&out, NULL, ARGS("list", "--from", bk, "--json")), 0);
+  char want[4600];
+  snprintf(want, sizeof want,
+           "\"id\": \"%s\", \"type\": \"diff\", "
+           "\"complete\": true, \"chain\": null",
+           id_of(d));
+  if (!strstr(out, want)) {
+    app_t_show("list --json", out);
+    TASK_FAIL_("the differential is put in a chain");
+  }
+  free(out);
+  app_t_run_has("0 of 2 sets would", NULL,
+                ARGS("expire", "--from", bk, "--keep-last", "1"));
   sql_serve_stop(srv, 10000);
   return 0;
 }

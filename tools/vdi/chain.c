@@ -350,8 +350,12 @@ void chain_keep(const struct repo_set *v, int n, int keep_last, int keep_daily,
   for (int i = 0; i < n; i++) {
     if (keep[i]) continue;
     if (v[i].kind == CHAIN_DIFF) {
+      /* One whose full set is not here (taken elsewhere) goes with the
+       * time it was made in: kept after the oldest kept full set. */
       int f = repo_chain_of(v, n, i);
-      keep[i] = !v[i].have_header ? KEEP_UNREAD : f >= 0 && keep[f];
+      keep[i] = !v[i].have_header ? KEEP_UNREAD
+                : f >= 0          ? keep[f]
+                                  : oldest >= 0 && i > oldest;
     } else if (v[i].kind == CHAIN_LOG && oldest >= 0) {
       keep[i] = i > oldest ? 1
                 : !v[i].have_header || !v[oldest].have_header

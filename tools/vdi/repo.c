@@ -520,12 +520,15 @@ int repo_find(const struct repo_set *v, int n, const char *id) {
 
 int repo_chain_of(const struct repo_set *v, int n, int i) {
   if (v[i].kind == CHAIN_FULL) return i;
-  /* A differential names its base. */
-  if (v[i].kind == CHAIN_DIFF && v[i].have_header)
+  /* A differential names its base: when that is not here (a full backup
+   * taken elsewhere), it continues none of this repository's. */
+  if (v[i].kind == CHAIN_DIFF && v[i].have_header) {
     for (int k = 0; k < n; k++)
       if (v[k].kind == CHAIN_FULL && v[k].have_header &&
           memcmp(v[k].h.set_id, v[i].h.diff_base_id, 16) == 0)
         return k;
+    return -1;
+  }
   /* A log continues the newest full backup before it. */
   for (int k = i - 1; k >= 0; k--)
     if (v[k].kind == CHAIN_FULL && v[k].complete) return k;
