@@ -1123,3 +1123,68 @@ TEST_IMPL_TIMEOUT(sql_recovery_log_backups_overlap, 90) {
   stop_instance(srv);
   return 0;
 }
+
+/* An application commits while RESTORE ... WITH REPLACE of its database is
+ * between its takeover and its switch (held at restore_commit): SQL Server
+ * holds exclusive access for the whole restore.  The commit must be
+ * refused (the database is busy) or kept; never reported done and then
+ * thrown away by the switch.  Then the restored database is followed as
+ * any other (a log backup after a full one). */
+TEST_IMPL_TIMEOUT(sql_recovery_replace_holds_db, 60) {
+  char mark[4400], out[4400], p[4400], sql[200];
+  new_instance_dir();
+  pid_t srv = start_instance();
+  q_ok("ALTER DATABASE app SET RECOVERY FULL");
+  q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
+  insert_rows("app", 1, 10);
+  stop_instance(srv);
+
+  snprintf(mark, sizeof mark, "%s/mark-restore_commit", test_tmpdir());
+  snprintf(out, sizeof out, "%s/replace.log", test_tmpdir());
+  setenv("VDISQL_TEST_PAUSE_AT", "restore_commit", 1);
+  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
+  setenv("VDISQL_TEST_PAUSE_MS", "1500", 1);
+  srv = start_instance();
+  unsetenv("VDISQL_TEST_PAUSE_AT");
+  unsetenv("VDISQL_TEST_PAUSE_MARK");
+  unsetenv("VDISQL_TEST_PAUSE_MS");
+  pid_t q = sql_vdisql_spawn(
+      out, (const char *const[]){"-b", "-S", inst, "-Q",
+                                 "RESTORE DATABASE app FROM DISK='f1.bak' "
+                                 "WITH REPLACE",
+                                 NULL});
+  for (int i = 0; i < 3000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  if (access(mark, F_OK) != 0) {
+    kill(q, SIGKILL);
+    TASK_FAIL_("the restore never reached restore_commit:\n%s", sql_slurp(out));
+  }
+  /* The application's commit, in the window. */
+  sqlite3 *db;
+  db_path(p, sizeof p, "app");
+  ASSERT_EQ(sqlite3_open(p, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 300);
+  snprintf(sql, sizeof sql, "INSERT INTO j(n, ms) VALUES (11, 0)");
+  int committed = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+  sqlite3_close(db);
+  int restored = wait_helper_timeout(q, 20000) == 0;
+  long rows = rows_of("app");
+  if (committed && rows != 11)
+    TASK_FAIL_("a commit reported done is gone: %ld rows (restore %s):\n%s",
+               rows, restored ? "succeeded" : "failed", sql_slurp(out));
+  if (!committed) ASSERT(restored);
+  ASSERT(rows == (restored ? 0 : 11));
+  db_path(p, sizeof p, "app");
+  ASSERT(sql_integrity_ok(p));
+  /* The restored database is in WAL mode and followed by the capture. */
+  insert_rows("app", 21, 30);
+  q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
+  insert_rows("app", 31, 40);
+  q_ok("BACKUP LOG app TO DISK='l2.bak'");
+  q_ok("RESTORE DATABASE r FROM DISK='f2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG r FROM DISK='l2.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("r"), rows + 20);
+  stop_instance(srv);
+  unlink(mark);
+  return 0;
+}
