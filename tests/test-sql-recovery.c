@@ -987,7 +987,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_torn_segment_breaks_chain, 60) {
  * were: the next differential, of the old base, must still hold every
  * page changed since that base, and the next log backup every record
  * since the last. */
-TEST_IMPL_TIMEOUT(sql_recovery_failed_rebase_keeps_base, 60) {
+static int failed_rebase(int fifo) {
   char mark[4400], flog[4400], hole[4500], *out = NULL;
   new_instance_dir();
   pid_t srv = start_instance();
@@ -1026,9 +1026,15 @@ TEST_IMPL_TIMEOUT(sql_recovery_failed_rebase_keeps_base, 60) {
   free(out);
   ASSERT_GT(lsn, 1);
   snprintf(hole, sizeof hole, "%s/.vdisql/log/app/seg-%016llx", inst, lsn);
-  ASSERT_EQ(mkdir(hole, 0700), 0);
+  if (fifo)
+    ASSERT_EQ(mkfifo(hole, 0600), 0);
+  else
+    ASSERT_EQ(mkdir(hole, 0700), 0);
   wait_helper(q);
-  ASSERT_EQ(rmdir(hole), 0);
+  if (fifo)
+    unlink(hole); /* removed by the failed rotation */
+  else
+    ASSERT_EQ(rmdir(hole), 0);
   insert_rows("app", 31, 60);
   q_ok("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL");
   /* The archive's current segment went on where it was, whole. */
@@ -1040,8 +1046,29 @@ TEST_IMPL_TIMEOUT(sql_recovery_failed_rebase_keeps_base, 60) {
   q_ok("RESTORE LOG s FROM DISK='l1.bak' WITH NORECOVERY");
   q_ok("RESTORE LOG s FROM DISK='l2.bak' WITH RECOVERY");
   ASSERT_EQ(rows_of("s"), 60);
+  /* The archive as the next start finds it: whole, the chain goes on. */
+  stop_instance(srv);
+  srv = start_instance();
+  insert_rows("app", 61, 70);
+  q_ok("BACKUP LOG app TO DISK='l3.bak'");
+  q_ok("RESTORE DATABASE t FROM DISK='f1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG t FROM DISK='l1.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG t FROM DISK='l2.bak' WITH NORECOVERY");
+  q_ok("RESTORE LOG t FROM DISK='l3.bak' WITH RECOVERY");
+  ASSERT_EQ(rows_of("t"), 70);
   stop_instance(srv);
   return 0;
+}
+
+TEST_IMPL_TIMEOUT(sql_recovery_failed_rebase_keeps_base, 60) {
+  return failed_rebase(0);
+}
+
+/* The same when the new segment is created but cannot be written (here a
+ * FIFO is in its place: the write fails, as on a full disk): the current
+ * segment must go on at its end, not be written over from its start. */
+TEST_IMPL_TIMEOUT(sql_recovery_failed_segment_write_keeps_log, 60) {
+  return failed_rebase(1);
 }
 
 /* RESTORE ... WITH RECOVERY killed once the database is in place, before
