@@ -241,10 +241,11 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
    * back, and without the mutex one would write back the other's old
    * part (a log position whose log the other already dropped). */
   vmsg serr = {0};
-  dbstate now;
+  dbstate now, was;
   pthread_mutex_lock(&state_mu);
   if (dbstate_get(cx->inst_dir, s->db, &now, &serr) == 0 && now.known) {
     int changed = 0;
+    was = now;
     if (sc.start_base && sc.followed) {
       int first_of_chain = now.full && !now.has_log;
       if (capture_rebase(s->db, first_of_chain, &serr) == 0) {
@@ -266,7 +267,11 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
       now.log_lsn = hdr.last_lsn;
       changed = 1;
     }
-    if (changed && dbstate_put(cx->inst_dir, s->db, &now, &serr) == 0 && log &&
+    /* The capture thread's break (dbstate_break) does not take the
+     * mutex: if it came meanwhile, it stands (the row as read is not
+     * written back over it), and the log it skipped is not dropped. */
+    if (changed &&
+        dbstate_update(cx->inst_dir, s->db, &was, &now, &serr) == 0 && log &&
         !s->copy_only && !s->no_truncate)
       capture_truncate(s->db, hdr.last_lsn);
   }
