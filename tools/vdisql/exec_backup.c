@@ -248,7 +248,7 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
     was = now;
     if (sc.start_base && sc.followed) {
       int first_of_chain = now.full && !now.has_log;
-      if (capture_rebase(s->db, first_of_chain, &serr) == 0) {
+      if (capture_rebase(s->db, first_of_chain, sc.pt.breaks, &serr) == 0) {
         testhook_pause("backup_rebased");
         now.has_base = 1;
         now.base_lsn = sc.pt.lsn;
