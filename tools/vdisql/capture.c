@@ -90,6 +90,7 @@ struct cdb {
   size_t base_bytes;
   uint64_t base_lsn;
   int base_on;
+  uint64_t breaks; /* chain breaks so far (cap_point.breaks) */
 };
 
 static struct {
@@ -180,6 +181,7 @@ static void broken(struct cdb *c, const wal_index_hdr *h, const char *why) {
            why);
   note(c, m);
   dbstate_break(G.dir, c->db);
+  c->breaks++;
   if (h) skip_to_end(c, h);
   vmsg err = {0};
   la_rotate(c->arc, &c->pos, NULL, 0, 1, &err);
@@ -633,6 +635,7 @@ int capture_sync(const char *db, int want_changed, int start_base,
   pt->lsn = c->pos.next_lsn;
   pt->time_ms = c->poll_ms ? c->poll_ms : now_ms();
   pt->page_size = c->ps;
+  pt->breaks = c->breaks;
   if (rc > 0 && want_changed) {
     pt->changed_bytes = la_changed_bytes(c->arc);
     pt->changed = malloc(pt->changed_bytes ? pt->changed_bytes : 1);
@@ -654,11 +657,16 @@ int capture_sync(const char *db, int want_changed, int start_base,
   return rc;
 }
 
-int capture_rebase(const char *db, int drop_log, vmsg *err) {
+int capture_rebase(const char *db, int drop_log, uint64_t breaks, vmsg *err) {
   struct cdb *c = lock_cdb(db);
   if (!c) return 0;
   int rc = 0;
-  if (c->base_on) {
+  if (c->breaks != breaks) {
+    /* Broken since the backup's snapshot: the log and the pages changed
+     * after it are not all archived, so neither a differential nor a log
+     * backup may start from it. */
+    rc = 1;
+  } else if (c->base_on) {
     static const uint8_t none[1];
     rc = la_rotate(c->arc, &c->pos, c->base_set ? c->base_set : none,
                    c->base_set ? c->base_bytes : 1, 0, err);

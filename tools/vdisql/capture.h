@@ -39,6 +39,7 @@ typedef struct cap_point {
   uint8_t *changed; /* with want_changed: pages changed since the base
                      * (bit per page; free() it) */
   size_t changed_bytes;
+  uint64_t breaks; /* the chain's breaks so far (capture_rebase) */
 } cap_point;
 
 /** Copy every committed frame now.  From a snapshot's hook (nobody can
@@ -48,8 +49,11 @@ typedef struct cap_point {
 int capture_sync(const char *db, int want_changed, int start_base,
                  cap_point *pt, vmsg *err);
 /** The full backup that called capture_sync(start_base) succeeded: it is
- * the differential base; with @p drop_log, log before it is dropped. */
-int capture_rebase(const char *db, int drop_log, vmsg *err);
+ * the differential base; with @p drop_log, log before it is dropped.
+ * @p breaks is its cap_point's.  @return 0, -1 with @p err set, or 1 if
+ * the chain broke since then (the backup lacks log the capture skipped:
+ * it must be neither the base nor the start of a chain). */
+int capture_rebase(const char *db, int drop_log, uint64_t breaks, vmsg *err);
 /** It failed: forget the collected pages. */
 void capture_abandon_base(const char *db);
 /** A log backup up to @p lsn succeeded: drop the archive below it. */

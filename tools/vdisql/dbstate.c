@@ -124,6 +124,37 @@ int dbstate_put(const char *inst_dir, const char *db, const dbstate *s,
   return finish(c, st, rc, SQLITE_DONE, err);
 }
 
+int dbstate_update(const char *inst_dir, const char *db, const dbstate *was,
+                   const dbstate *s, vmsg *err) {
+  sqlite3 *c;
+  sqlite3_stmt *st = prepare(
+      inst_dir,
+      "UPDATE databases SET family_guid = ?2, recovery_model = ?3, "
+      "base_lsn = ?4, base_guid = ?5, log_lsn = ?6, lsn_floor = ?7 "
+      "WHERE name = ?1 AND family_guid IS ?8 AND recovery_model IS ?9 AND "
+      "base_lsn IS ?10 AND base_guid IS ?11 AND log_lsn IS ?12 AND "
+      "IFNULL(lsn_floor, 0) = ?13",
+      db, &c);
+  if (!st) return fail(err, c);
+  for (int k = 0; k < 2; k++) {
+    const dbstate *d = k ? was : s;
+    int o = k ? 6 : 0; /* ?2..?7, then ?8..?13 */
+    bind_guid(st, o + 2, d->family);
+    sqlite3_bind_text(st, o + 3, d->full ? "FULL" : "SIMPLE", -1,
+                      SQLITE_STATIC);
+    if (d->has_base) {
+      sqlite3_bind_int64(st, o + 4, (sqlite3_int64)d->base_lsn);
+      bind_guid(st, o + 5, d->base_set);
+    }
+    if (d->has_log) sqlite3_bind_int64(st, o + 6, (sqlite3_int64)d->log_lsn);
+    sqlite3_bind_int64(st, o + 7, (sqlite3_int64)d->lsn_floor);
+  }
+  int rc = sqlite3_step(st);
+  int changed = rc == SQLITE_DONE ? sqlite3_changes(c) : 0;
+  if (finish(c, st, rc, SQLITE_DONE, err) != 0) return -1;
+  return changed ? 0 : 1;
+}
+
 static void exec1(const char *inst_dir, const char *sql, const char *db) {
   sqlite3 *c;
   sqlite3_stmt *st = prepare(inst_dir, sql, db, &c);

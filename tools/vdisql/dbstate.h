@@ -30,6 +30,13 @@ int dbstate_get(const char *inst_dir, const char *db, dbstate *s, vmsg *err);
 /** Write @p db's row.  @return 0 or -1 with @p err set. */
 int dbstate_put(const char *inst_dir, const char *db, const dbstate *s,
                 vmsg *err);
+/** Write @p db's row as @p s if it is still @p was (read before): the
+ * capture thread breaks the chain (dbstate_break) without the backups'
+ * lock, and its break must not be written over by an older row.
+ * @return 0 written, 1 the row changed meanwhile (not written), or -1
+ * with @p err set. */
+int dbstate_update(const char *inst_dir, const char *db, const dbstate *was,
+                   const dbstate *s, vmsg *err);
 /** The log chain and the differential base of @p db are broken: the next
  * BACKUP LOG (Msg 4214) and differential (Msg 3035) need a full backup. */
 void dbstate_break(const char *inst_dir, const char *db);

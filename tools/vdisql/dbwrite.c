@@ -5,9 +5,19 @@
  * Replacing a database another process uses would pull it from under that
  * process, so before the rename vdisql makes sure nobody holds it: it opens
  * the old database, checkpoints and truncates its WAL if it has one, and
- * takes an exclusive lock for a moment; if any of that is refused, the
- * restore fails with Msg 3101 and the old database stays.  This also
- * guarantees that no old -wal file is left to be replayed onto the new one.
+ * takes an exclusive lock; if any of that is refused, the restore fails
+ * with Msg 3101 and the old database stays.  This also guarantees that no
+ * old -wal file is left to be replayed onto the new one.
+ *
+ * The lock is held until the switch is done (dbw_release), as SQL Server
+ * holds exclusive access for the whole restore: let go before, an
+ * application's commit made meanwhile (during the fsync, the client's
+ * check) would be reported done and then thrown away by the rename.  The
+ * old database is held in rollback-journal mode: a WAL-mode lock lives in
+ * its -shm and -wal, files found by name, which after the rename are the
+ * new database's; the byte locks of rollback mode are on the old file
+ * itself (and its journal is kept in memory).  Not replaced after all, it
+ * is put back in WAL mode.
  */
 #include "dbwrite.h"
 #include "fileio.h"
@@ -28,6 +38,10 @@ struct dbw {
   int fd;
   uint32_t ps;
   int skip_takeover;
+  sqlite3 *hold;  /* the old database, locked exclusively (take_over_target) */
+  int hold_wal;   /* it was in WAL mode */
+  dev_t hold_dev; /* its file, to tell whether it is still the target */
+  ino_t hold_ino;
   uint64_t end, kicked; /* the furthest byte written; handed to writeback */
 };
 
@@ -140,32 +154,57 @@ static int check_restored(dbw_t *w, vmsg *err) {
   return dbw_check_file(w->tmp, w->db, err);
 }
 
-/* Make sure nobody uses the old database and its WAL is empty. */
+static int step_text(sqlite3 *db, const char *sql, char *out, size_t n) {
+  sqlite3_stmt *s = NULL;
+  int rc = -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_ROW) {
+    const unsigned char *t = sqlite3_column_text(s, 0);
+    snprintf(out, n, "%s", t ? (const char *)t : "");
+    rc = 0;
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* Make sure nobody uses the old database and its WAL is empty, and keep
+ * it so until dbw_release (see the top of the file). */
 static int take_over_target(dbw_t *w, vmsg *err) {
   struct stat st;
   if (stat(w->target, &st) != 0) return 0;
+  w->hold_dev = st.st_dev;
+  w->hold_ino = st.st_ino;
   sqlite3 *db = NULL;
   int busy = 1;
+  char mode[32] = "", v[32] = "";
   if (sqlite3_open_v2(w->target, &db, SQLITE_OPEN_READWRITE, NULL) ==
       SQLITE_OK) {
     sqlite3_busy_timeout(db, 1000);
-    sqlite3_stmt *s = NULL;
     busy = 0;
-    if (sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s,
-                           NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-      busy = sqlite3_column_int(s, 0) != 0;
-    sqlite3_finalize(s);
+    /* Exclusive locking mode: once taken, the lock stays through the
+     * journal mode changes, until the connection is closed; a database
+     * another connection has open is refused right here. */
+    if (step_text(db, "PRAGMA locking_mode=EXCLUSIVE", v, sizeof v) ||
+        step_text(db, "PRAGMA wal_checkpoint(TRUNCATE)", v, sizeof v) ||
+        strcmp(v, "0") != 0 ||
+        step_text(db, "PRAGMA journal_mode", mode, sizeof mode))
+      busy = 1;
+    w->hold_wal = !busy && strcmp(mode, "wal") == 0;
+    /* Its journal in memory: no -journal file either, which the new
+     * database would find under its name. */
+    if (!busy && (step_text(db, "PRAGMA journal_mode=MEMORY", v, sizeof v) ||
+                  strcmp(v, "memory") != 0))
+      busy = 1;
     if (!busy &&
         sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK)
       busy = 1;
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   }
-  sqlite3_close(db);
+  w->hold = db;
   char wal[4200];
   snprintf(wal, sizeof wal, "%s-wal", w->target);
   if (!busy && stat(wal, &st) == 0 && st.st_size > 0) busy = 1;
   if (busy) {
+    dbw_release(w);
     vmsg_set(err, 3101,
              "Exclusive access could not be obtained because the database "
              "'%s' is in use.",
@@ -173,6 +212,20 @@ static int take_over_target(dbw_t *w, vmsg *err) {
     return -1;
   }
   return 0;
+}
+
+void dbw_release(dbw_t *w) {
+  sqlite3 *db = w->hold;
+  struct stat st;
+  if (!db) return;
+  w->hold = NULL;
+  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  /* Still the database (not replaced): as it was, in WAL mode.  The lock
+   * is still ours (exclusive locking mode), so nobody comes in between. */
+  if (w->hold_wal && stat(w->target, &st) == 0 && st.st_dev == w->hold_dev &&
+      st.st_ino == w->hold_ino)
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+  sqlite3_close(db);
 }
 
 int dbw_prepare(dbw_t *w, uint64_t page_count, vmsg *err) {
@@ -217,6 +270,7 @@ void dbw_skip_takeover(dbw_t *w) {
 
 void dbw_free(dbw_t *w) {
   if (!w) return;
+  dbw_release(w);
   if (w->fd >= 0) close(w->fd);
   if (w->tmp) {
     unlink(w->tmp);

@@ -3,6 +3,7 @@
  * dbwrite.h - the restore writer: pages go to a new temporary file in the
  * instance directory; at the end it is checked (PRAGMA integrity_check),
  * fsynced and renamed over the database, then the directory is fsynced.
+ * From dbw_prepare to dbw_release nobody else can use the old database.
  * Until that rename the old database is untouched, whatever fails.
  */
 #ifndef VDISQL_DBWRITE_H
@@ -46,6 +47,9 @@ int dbw_sync_dir(const char *dir, vmsg *err);
 /** The target is not a database anyone uses (the placeholder of a
  * database in RESTORING state): dbw_prepare does not take it over. */
 void dbw_skip_takeover(dbw_t *w);
+/** Let go of the old database, held exclusively since dbw_prepare (put
+ * back as it was if it is still the database).  dbw_free does it too. */
+void dbw_release(dbw_t *w);
 /** Remove the temporary file (after a failure) and free. */
 void dbw_free(dbw_t *w);
 

@@ -139,6 +139,7 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
     EVP_PKEY_free(pub);
     return exec_fail_early(s, &err);
   }
+  testhook_pause("backup_read_state");
   double t0 = exec_now();
   media_t *m = exec_open_media(cx, s, 1, &st, &err);
   if (m && pub) m = bc_writer(m, (uint32_t)s->enc_alg, pub, &err);
@@ -188,6 +189,13 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
   if (log) {
     cap_point pt;
     rc = capture_sync(s->db, 0, 0, &pt, &err) == 1 ? 0 : -1;
+    /* The chain as of the sync: broken since the row was read above (the
+     * capture skipped log), the archive's LSNs go on without a gap, but
+     * the transactions skipped are not in it. */
+    dbstate now;
+    if (rc == 0 && (dbstate_get(cx->inst_dir, s->db, &now, &err) != 0 ||
+                    !now.known || !now.has_log))
+      rc = -1;
     if (rc && !err.num)
       vmsg_set(&err, 4214,
                "BACKUP LOG cannot be performed because there "
@@ -241,13 +249,14 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
    * back, and without the mutex one would write back the other's old
    * part (a log position whose log the other already dropped). */
   vmsg serr = {0};
-  dbstate now;
+  dbstate now, was;
   pthread_mutex_lock(&state_mu);
   if (dbstate_get(cx->inst_dir, s->db, &now, &serr) == 0 && now.known) {
     int changed = 0;
+    was = now;
     if (sc.start_base && sc.followed) {
       int first_of_chain = now.full && !now.has_log;
-      if (capture_rebase(s->db, first_of_chain, &serr) == 0) {
+      if (capture_rebase(s->db, first_of_chain, sc.pt.breaks, &serr) == 0) {
         testhook_pause("backup_rebased");
         now.has_base = 1;
         now.base_lsn = sc.pt.lsn;
@@ -266,7 +275,11 @@ int exec_backup(const exec_ctx *cx, const stmt *s) {
       now.log_lsn = hdr.last_lsn;
       changed = 1;
     }
-    if (changed && dbstate_put(cx->inst_dir, s->db, &now, &serr) == 0 && log &&
+    /* The capture thread's break (dbstate_break) does not take the
+     * mutex: if it came meanwhile, it stands (the row as read is not
+     * written back over it), and the log it skipped is not dropped. */
+    if (changed &&
+        dbstate_update(cx->inst_dir, s->db, &was, &now, &serr) == 0 && log &&
         !s->copy_only && !s->no_truncate)
       capture_truncate(s->db, hdr.last_lsn);
   }

@@ -329,6 +329,9 @@ static int restore_full(const exec_ctx *cx, const stmt *s, media_t *m,
                    h->last_lsn);
     }
   }
+  /* Switched (or not): the old database is let go of only now, so that
+   * no commit could be made in it that the switch then threw away. */
+  dbw_release(w);
   if (rc) {
     /* Not replaced: the database that was there is followed again. */
     dbstate ds;

@@ -306,11 +306,17 @@ static int new_segment(logarc_t *a, const la_pos *pos, int empty, vmsg *err) {
     if (la_changed(a, (uint32_t)i)) le_put32(b + 20 + 4 * k++, (uint32_t)i);
   entry_end(a, body);
   int old = a->fd;
+  uint64_t old_size = a->size, old_first = a->seg_first;
   a->fd = fd;
   a->size = 0;
   a->seg_first = pos->next_lsn;
   if (la_mark(a, pos, err) != 0) {
+    /* The old segment stays current, all of it: left at 0, the next
+     * mark would write over it from its start (and a failed one cut it
+     * to nothing). */
     a->fd = old;
+    a->size = old_size;
+    a->seg_first = old_first;
     close(fd);
     unlink(path);
     return -1;

@@ -18,6 +18,8 @@
  *   restore_staged       a full RESTORE ... WITH NORECOVERY has put its new
  *                        database at the staged file, before it records
  *                        the new sequence
+ *   backup_read_state    a BACKUP has read the database's state (chain,
+ *                        base), before it opens its media and copies
  *   backup_before_close  a BACKUP has written its whole stream, before the
  *                        media are closed (the file renamed, VDC_Complete)
  *   backup_before_state  a BACKUP is complete on its media, before the
