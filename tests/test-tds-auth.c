@@ -211,3 +211,23 @@ TEST_IMPL_TIMEOUT(tds_auth_flood_bounded, 150) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* A password is compared whole: one longer than the login's, whose UTF-8
+ * would not fit the 128 bytes a password has there, is refused, not cut
+ * down to the login's and let in.  (tds_raw_login sends each byte of its
+ * strings as one UTF-16 unit: "\xE9" is U+00E9, two bytes in UTF-8.) */
+TEST_IMPL_TIMEOUT(tds_auth_long_password_not_truncated, 60) {
+  pid_t srv = start_tds(10);
+  char utf8[200] = "", latin1[80] = "";
+  for (int i = 0; i < 64; i++)
+    strcat(utf8, "\xC3\xA9");
+  memset(latin1, 0xE9, 64);
+  ASSERT_EQ(add_login("dave", utf8, 1), 0);
+  ASSERT_EQ(tds_raw_login(port, "dave", latin1), 1); /* the password */
+  latin1[64] = 'x';                                  /* and one more */
+  ASSERT_EQ(tds_raw_login(port, "dave", latin1), 0);
+  memset(latin1, 0xE9, 70);
+  ASSERT_EQ(tds_raw_login(port, "dave", latin1), 0);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

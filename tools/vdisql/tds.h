@@ -126,9 +126,15 @@ void tds_utf8(const uint8_t *in, size_t nchars, char *out, size_t cap);
  * absent).  0, or -1 if malformed. */
 int tds_parse_prelogin(const uint8_t *d, size_t n, int *encryption);
 
+/* A LOGIN7 string is at most 128 UTF-16 units, up to 384 bytes of UTF-8
+ * (3 a unit; a surrogate pair's 4 for 2): every one fits whole, so none
+ * is cut (a password cut to its first 128 bytes would let a longer, wrong
+ * one match the login's). */
+#define TDS_LOGIN_TEXT (3 * 128 + 1)
 typedef struct tds_login {
   uint32_t version, packet_size;
-  char user[129], password[129], app[129], database[129];
+  char user[TDS_LOGIN_TEXT], password[TDS_LOGIN_TEXT], app[TDS_LOGIN_TEXT],
+      database[TDS_LOGIN_TEXT];
 } tds_login;
 /** LOGIN7 (2.2.6.4), the password's obfuscation undone.  0, or -1 if
  * malformed. */

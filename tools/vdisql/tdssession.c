@@ -55,7 +55,7 @@ typedef struct tds_session {
   tds_conn c;
   session_vars vars;
   int errors; /* ERROR tokens in the current reply */
-  char user[129];
+  char user[TDS_LOGIN_TEXT];
   tds_tls *tls; /* while TLS carries the connection */
 } tds_session;
 
@@ -174,7 +174,7 @@ static int login(tds_session *t, const uint8_t *d, size_t n) {
   else
     return login_refused(t, 18452,
                          "Login failed. This server speaks TDS 7.1 to 7.4.");
-  char text[300];
+  char text[TDS_LOGIN_TEXT + 32];
   snprintf(text, sizeof text, "Login failed for user '%s'.", user);
   int good = logins_check(t->s->dir, t->s->password, user, pass);
   explicit_bzero(l.password, sizeof l.password);
@@ -190,9 +190,11 @@ static int login(tds_session *t, const uint8_t *d, size_t n) {
   if (db[0]) {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s.db", t->s->dir, db);
-    if (strcasecmp(db, "master") && strcasecmp(db, "msdb") &&
-        access(path, F_OK) != 0) {
-      char m[400];
+    /* A name longer than the session keeps is not cut to another one. */
+    if (strlen(db) >= sizeof t->vars.db ||
+        (strcasecmp(db, "master") && strcasecmp(db, "msdb") &&
+         access(path, F_OK) != 0)) {
+      char m[TDS_LOGIN_TEXT + 80];
       snprintf(m, sizeof m,
                "Cannot open database \"%s\" requested by the login. The "
                "login failed.",
