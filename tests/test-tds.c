@@ -558,3 +558,57 @@ TEST_IMPL_TIMEOUT(tds_tsql_encrypted_backup, 90) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* A client that sends a batch with a large answer and never reads it
+ * holds its session in a write that does not end.  A stop still ends the
+ * instance: after --stop-timeout, such a connection is cut, not waited on
+ * for ever; another session works until then. */
+TEST_IMPL_TIMEOUT(tds_stop_with_client_not_reading, 90) {
+  pid_t srv =
+      start_tds_with(10, (const char *const[]){"--stop-timeout", "2", NULL});
+  int fd;
+  ASSERT_EQ(tds_raw_login_fd(port, "sa", PASSWORD, &fd), 1);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  /* Statements of 16 x @@VERSION: some 5 kB of answer each, 40 MB in all,
+   * sent in packets of 32000 bytes, ALL_HEADERS first. */
+  static const uint8_t hdrs[22] = {22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0,
+                                   0,  0, 0, 0, 0,  0, 0, 1, 0, 0, 0};
+  char stmt[400] = "SELECT @@VERSION";
+  for (int i = 1; i < 16; i++)
+    strcat(stmt, ",@@VERSION");
+  strcat(stmt, "\n");
+  size_t sl = strlen(stmt), total = sizeof hdrs + 8000 * sl * 2;
+  uint8_t *msg = malloc(total);
+  ASSERT_NOT_NULL(msg);
+  memcpy(msg, hdrs, sizeof hdrs);
+  for (size_t k = 0, at = sizeof hdrs; k < 8000; k++)
+    for (size_t j = 0; j < sl; j++, at += 2)
+      msg[at] = (uint8_t)stmt[j], msg[at + 1] = 0;
+  for (size_t off = 0; off < total;) {
+    size_t n = total - off < 32000 ? total - off : 32000;
+    uint8_t h[8] = {0x01,
+                    off + n == total,
+                    (uint8_t)((n + 8) >> 8),
+                    (uint8_t)(n + 8),
+                    0,
+                    0,
+                    1,
+                    0};
+    ASSERT_EQ(send(fd, h, 8, MSG_NOSIGNAL), 8);
+    ASSERT_EQ(send(fd, msg + off, n, MSG_NOSIGNAL), (ssize_t)n);
+    off += n;
+  }
+  free(msg);
+  sleep_ms(2000); /* the instance's writes fill the connection */
+  ASSERT_EQ(tds_raw_login(port, "sa", PASSWORD), 1);
+  ASSERT_EQ(kill(srv, SIGTERM), 0);
+  int rc = wait_helper_timeout(srv, 20000);
+  if (rc < 0) {
+    kill(srv, SIGKILL);
+    TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(ilog));
+  }
+  ASSERT_EQ(rc, 0);
+  close(fd);
+  return 0;
+}

@@ -6,6 +6,7 @@
 #include "tds.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -137,13 +138,27 @@ static int send_packet(tds_conn *c, int eom) {
     c->write_failed = 1;
     return -1;
   }
-  for (size_t off = 0; off < len;) {
-    ssize_t k = send(c->fd, h + off, len - off, MSG_NOSIGNAL);
+  if (tds_send_raw(c, h, len) == 0) return 0;
+  c->write_failed = 1;
+  return -1;
+}
+
+int tds_send_raw(tds_conn *c, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t off = 0; off < n;) {
+    ssize_t k = send(c->fd, b + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) {
-      c->write_failed = 1;
-      return -1;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* A client that does not read would hold us here for ever (and an
+       * instance's stop with us): once the session is cancelled, a
+       * connection that takes nothing for a second is given up. */
+      struct pollfd pf = {c->fd, POLLOUT, 0};
+      int r = poll(&pf, 1, 1000);
+      if (r < 0 && errno != EINTR) return -1;
+      if (r == 0 && c->cancel && *c->cancel) return -1;
+      continue;
     }
+    if (k <= 0) return -1;
     off += (size_t)k;
   }
   return 0;

@@ -76,9 +76,10 @@ typedef struct tds_conn {
   uint32_t packet_size; /* agreed at login; 4096 before */
   uint8_t *out;         /* the packet being filled, header included */
   size_t nout;
-  int write_failed;  /* the client went away: later writes are dropped */
-  uint8_t packet_id; /* of the last packet sent */
-  int ncols;         /* the current result set's columns, for its rows */
+  int write_failed;     /* the client went away: later writes are dropped */
+  volatile int *cancel; /* the session's cancel flag, or NULL */
+  uint8_t packet_id;    /* of the last packet sent */
+  int ncols;            /* the current result set's columns, for its rows */
   tds_coltype cols[TDS_MAX_COLS];
 } tds_conn;
 
@@ -109,6 +110,11 @@ void tds_u64(tds_conn *c, uint64_t v);
  * packet without it lets the client see what the statement has said so
  * far (progress) while the statement goes on. */
 int tds_flush(tds_conn *c, int eom);
+/** Send @p n bytes as they are on the socket (all of them: 0, or -1).  A
+ * write the client does not take within a second fails once *cancel is
+ * set (the instance stops), so a client that never reads cannot hold the
+ * session for ever. */
+int tds_send_raw(tds_conn *c, const void *p, size_t n);
 /** Whether bytes of the next request already wait inside the connection's
  * I/O layer (a poll of fd would not see them). */
 int tds_pending(const tds_conn *c);

@@ -307,6 +307,7 @@ void *tds_session_main(void *arg) {
   vdidev_set_owner(&s->cancel);
   if (t && tds_init(&t->c, s->fd) == 0) {
     t->s = s;
+    t->c.cancel = &s->cancel;
     t->vars.spid = s->id;
     int enc = TDS_ENCRYPT_NOT_SUP;
     int ok = next_request(t, &type, &d, &n) && type == TDS_PKT_PRELOGIN &&
