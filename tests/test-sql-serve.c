@@ -405,3 +405,61 @@ TEST_IMPL_TIMEOUT(sql_serve_disk_confined, 30) {
   free(out);
   return 0;
 }
+
+/* One frame of the local protocol (wire.h). */
+static void send_frame(int fd, char type, const char *data, size_t len) {
+  unsigned char h[5] = {(unsigned char)type, (unsigned char)len,
+                        (unsigned char)(len >> 8), (unsigned char)(len >> 16),
+                        (unsigned char)(len >> 24)};
+  ASSERT_EQ(send(fd, h, 5, MSG_NOSIGNAL), 5);
+  for (size_t off = 0; off < len;) {
+    ssize_t k = send(fd, data + off, len - off, MSG_NOSIGNAL);
+    ASSERT_GT(k, 0);
+    off += (size_t)k;
+  }
+}
+
+/* A local client that sends a script with a large answer and never reads
+ * it (a `vdisql -S` piped into a pager left open, or stopped) holds its
+ * session in a write.  A stop still ends the instance after its
+ * --stop-timeout, not never. */
+TEST_IMPL_TIMEOUT(sql_serve_stop_with_client_not_reading, 40) {
+  setup();
+  pid_t srv = start_instance(logp, "1");
+  struct stat st;
+  ASSERT_EQ(stat(inst, &st), 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1,
+                   "openvdi-vdisql-%llx-%llx", (unsigned long long)st.st_dev,
+                   (unsigned long long)st.st_ino);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(fd, (struct sockaddr *)&a,
+                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                                (size_t)n)),
+            0);
+  char stmt[400] = "SELECT @@VERSION";
+  for (int i = 1; i < 16; i++)
+    strcat(stmt, ",@@VERSION");
+  strcat(stmt, "\n");
+  size_t sl = strlen(stmt);
+  char *script = malloc(8000 * sl + 1);
+  ASSERT_NOT_NULL(script);
+  for (size_t k = 0; k < 8000; k++)
+    memcpy(script + k * sl, stmt, sl);
+  send_frame(fd, 'H', "1 0", 3);
+  send_frame(fd, 'C', "\t", 1);
+  send_frame(fd, 'N', "srv", 3);
+  send_frame(fd, 'S', script, 8000 * sl);
+  send_frame(fd, 'Z', "", 0);
+  free(script);
+  sleep_ms(1500); /* the instance's writes fill the connection */
+  ASSERT_EQ(kill(srv, SIGTERM), 0);
+  int rc = wait_helper_timeout(srv, 15000);
+  if (rc < 0) {
+    kill(srv, SIGKILL);
+    TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(logp));
+  }
+  ASSERT_EQ(rc, 0);
+  close(fd);
+  return 0;
+}
