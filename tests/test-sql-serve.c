@@ -526,3 +526,33 @@ TEST_IMPL_TIMEOUT(sql_serve_refused_flood_bounded, 40) {
   stop_instance(srv);
   return 0;
 }
+
+/* A local client that connects and never finishes its request (stopped,
+ * or hung, between two frames) does not hold the instance's stop: its
+ * session ends with the stop, as a TDS connection between batches does. */
+TEST_IMPL_TIMEOUT(sql_serve_stop_with_request_unfinished, 40) {
+  setup();
+  pid_t srv = start_instance(logp, "1");
+  struct stat st;
+  ASSERT_EQ(stat(inst, &st), 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1,
+                   "openvdi-vdisql-%llx-%llx", (unsigned long long)st.st_dev,
+                   (unsigned long long)st.st_ino);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(fd, (struct sockaddr *)&a,
+                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                                (size_t)n)),
+            0);
+  send_frame(fd, 'H', "1 0", 3);
+  sleep_ms(300);
+  ASSERT_EQ(kill(srv, SIGTERM), 0);
+  int rc = wait_helper_timeout(srv, 10000);
+  if (rc < 0) {
+    kill(srv, SIGKILL);
+    TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(logp));
+  }
+  ASSERT_EQ(rc, 0);
+  close(fd);
+  return 0;
+}

@@ -453,11 +453,20 @@ int serve_run(const serve_opts *o) {
         st.tfd = -1;
         /* TDS connections stay open between batches: end them after the
          * batch they run (shutting the read side wakes an idle one). */
-        for (session_t *s = st.sessions; s; s = s->next)
+        for (session_t *s = st.sessions; s; s = s->next) {
+          int reading = 0;
           if (s->tds) {
             s->stop = 1;
             shutdown(s->fd, SHUT_RD);
+          } else if (__atomic_compare_exchange_n(&s->running, &reading, 2, 0,
+                                                 __ATOMIC_ACQ_REL,
+                                                 __ATOMIC_ACQUIRE)) {
+            /* Still reading its request, which may never come whole:
+             * nothing has run, nothing will; its read ends now. */
+            s->watching = 0;
+            shutdown(s->fd, SHUT_RDWR);
           }
+        }
         fprintf(stderr,
                 "vdisql: stopping: %d session(s) running, waiting up to %d "
                 "s\n",

@@ -118,7 +118,12 @@ void *session_main(void *arg) {
   char *sep = NULL, *sname = NULL, **scripts = NULL;
   uint32_t status = 1;
   vdidev_set_owner(&s->cancel);
-  if (read_request(s, &flags, &sep, &sname, &scripts, &n) == 0) {
+  int reading = 0;
+  /* A stop cuts a request still being read (its client may never finish
+   * it); one read whole runs, and the stop waits for it. */
+  if (read_request(s, &flags, &sep, &sname, &scripts, &n) == 0 &&
+      __atomic_compare_exchange_n(&s->running, &reading, 1, 0, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE)) {
     struct sink so = {s->fd, 'O', &s->cancel}, se = {s->fd, 'E', &s->cancel};
     FILE *out = sink_open(&so), *err = sink_open(&se);
     if (out && err) {
