@@ -231,3 +231,44 @@ TEST_IMPL_TIMEOUT(tds_auth_long_password_not_truncated, 60) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* Before a login, a request is small (PRELOGIN, the TLS handshake's
+ * flights, LOGIN7): connections that have not logged in cannot make the
+ * instance buffer megabytes each (16 MB is what a logged-in batch may
+ * be), so a flood of them, the most the instance lets in, holds little
+ * memory. */
+TEST_IMPL_TIMEOUT(tds_auth_big_prelogin_bounded, 90) {
+  pid_t srv = start_tds(10);
+  long rss0 = proc_status(srv, "VmRSS:");
+  ASSERT(rss0 > 0);
+  enum { CONNS = 24, PACKET = 32000, PACKETS = 300 }; /* 9.6 MB each */
+  static uint8_t pkt[PACKET];
+  pkt[0] = 0x12; /* PRELOGIN, never its last packet */
+  pkt[2] = (uint8_t)(PACKET >> 8);
+  pkt[3] = (uint8_t)PACKET;
+  int fds[CONNS];
+  for (int i = 0; i < CONNS; i++)
+    fds[i] = tds_raw_connect(port);
+  long max_rss = 0;
+  for (int k = 0; k < PACKETS; k++) {
+    for (int i = 0; i < CONNS; i++)
+      if (fds[i] >= 0 &&
+          send(fds[i], pkt, PACKET, MSG_NOSIGNAL | MSG_DONTWAIT) != PACKET) {
+        close(fds[i]); /* the instance closed it (or would not take it) */
+        fds[i] = -1;
+      }
+    long r = proc_status(srv, "VmRSS:");
+    if (r > max_rss) max_rss = r;
+  }
+  sleep_ms(500);
+  long r = proc_status(srv, "VmRSS:");
+  if (r > max_rss) max_rss = r;
+  for (int i = 0; i < CONNS; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  if (max_rss > rss0 + 64 * 1024)
+    TASK_FAIL_("RSS %ld -> %ld kB from connections not logged in", rss0,
+               max_rss);
+  ASSERT_EQ(tds_raw_login(port, "sa", PASSWORD), 1);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

@@ -23,6 +23,7 @@ int tds_init(tds_conn *c, int fd) {
   c->packet_size = 4096;
   c->out = malloc(MAX_PACKET);
   c->nout = HDR;
+  c->max_message = TDS_MAX_LOGIN_MESSAGE;
   return c->out ? 0 : -1;
 }
 
@@ -96,7 +97,7 @@ int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len) {
     }
     *type = t;
     first = 1;
-    if (n + k > TDS_MAX_MESSAGE) {
+    if (n + k > c->max_message) {
       errno = EPROTO;
       break;
     }

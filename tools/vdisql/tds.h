@@ -54,6 +54,10 @@ enum {
 
 /* The largest request we take: a batch of text, a login. */
 #define TDS_MAX_MESSAGE (16u << 20)
+/* ... and before the login: PRELOGIN, the client's TLS flights and LOGIN7
+ * are a few kB, so a connection nobody has vouched for cannot make us
+ * hold megabytes (tens of them are let in at once). */
+#define TDS_MAX_LOGIN_MESSAGE (128u << 10)
 
 /* How a connection's bytes travel: by default plain on the socket; with
  * TLS (tdstls.h) through these.  read and write work as read(2) and a
@@ -80,6 +84,8 @@ typedef struct tds_conn {
   volatile int *cancel; /* the session's cancel flag, or NULL */
   uint8_t packet_id;    /* of the last packet sent */
   int ncols;            /* the current result set's columns, for its rows */
+  size_t max_message;   /* of a request: TDS_MAX_LOGIN_MESSAGE until the
+                           login, then TDS_MAX_MESSAGE */
   tds_coltype cols[TDS_MAX_COLS];
 } tds_conn;
 
@@ -95,7 +101,7 @@ int tds_set_packet_size(tds_conn *c, uint32_t size);
 int tds_read_packet(tds_conn *c, uint8_t *type, uint8_t *status, uint8_t *buf,
                     size_t cap, size_t *len);
 /** Read a whole message (packets until the end-of-message bit, all of one
- * type, at most TDS_MAX_MESSAGE bytes) into malloc'd *data, *len bytes.
+ * type, at most c->max_message bytes) into malloc'd *data, *len bytes.
  * @return 1, 0 at end of file, -1 on error (errno EPROTO). */
 int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len);
 

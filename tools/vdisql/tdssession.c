@@ -318,7 +318,10 @@ void *tds_session_main(void *arg) {
          end_login_tls(t, enc) == 0 && login(t, d, n) == 0;
     free(d);
     d = NULL;
-    if (ok) __atomic_store_n(&s->logged_in, 1, __ATOMIC_RELEASE);
+    if (ok) {
+      __atomic_store_n(&s->logged_in, 1, __ATOMIC_RELEASE);
+      t->c.max_message = TDS_MAX_MESSAGE; /* batches may be large */
+    }
     while (ok && !s->stop && next_request(t, &type, &d, &n)) {
       if (type != TDS_PKT_BATCH)
         fprintf(stderr, "vdisql: session %ld: TDS request type %u\n", s->id,
