@@ -612,3 +612,41 @@ TEST_IMPL_TIMEOUT(tds_stop_with_client_not_reading, 90) {
   close(fd);
   return 0;
 }
+
+/* A request whose last packet has the IGNORE bit with EOM ([MS-TDS]
+ * 2.2.3.1.2: a client that stops sending a request part way) is dropped,
+ * never run, not even in part: the next request is answered as usual. */
+TEST_IMPL_TIMEOUT(tds_ignored_request_not_run, 60) {
+  pid_t srv = start_tds(10);
+  int fd;
+  ASSERT_EQ(tds_raw_login_fd(port, "sa", PASSWORD, &fd), 1);
+  static const uint8_t hdrs[22] = {22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0,
+                                   0,  0, 0, 0, 0,  0, 0, 1, 0, 0, 0};
+  const char *sql = "BACKUP DATABASE app TO DISK='ignored.bak'";
+  uint8_t b[1024];
+  size_t n = 8;
+  memcpy(b + n, hdrs, sizeof hdrs);
+  n += sizeof hdrs;
+  for (const char *s = sql; *s; s++)
+    b[n++] = (uint8_t)*s, b[n++] = 0;
+  b[0] = 0x01, b[1] = 0x01 | 0x02; /* EOM | IGNORE */
+  b[2] = (uint8_t)(n >> 8), b[3] = (uint8_t)n;
+  b[4] = b[5] = b[7] = 0, b[6] = 1;
+  ASSERT_EQ(send(fd, b, n, MSG_NOSIGNAL), (ssize_t)n);
+  ASSERT_EQ(tds_raw_batch(fd, "SELECT 'next-one'"), 0);
+  static uint8_t r[65536];
+  long k = tds_raw_reply(fd, r, sizeof r);
+  ASSERT_GT(k, 0);
+  static const uint8_t want[] = {'n', 0, 'e', 0, 'x', 0, 't', 0, '-', 0};
+  int found = 0;
+  for (long i = 0; i + (long)sizeof want <= k && !found; i++)
+    found = memcmp(r + i, want, sizeof want) == 0;
+  if (!found)
+    TASK_FAIL_("the first answer is not the SELECT's:\n%s", sql_slurp(ilog));
+  char bak[4400];
+  snprintf(bak, sizeof bak, "%s/ignored.bak", inst);
+  ASSERT(access(bak, F_OK) != 0);
+  close(fd);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

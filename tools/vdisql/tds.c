@@ -110,6 +110,7 @@ int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len) {
     if (k) memcpy(buf + n, pkt, k);
     n += k;
     if (st & TDS_STATUS_EOM) {
+      c->ignored = (st & TDS_STATUS_IGNORE) != 0;
       *data = buf ? buf : malloc(1); /* an attention has no payload */
       buf = NULL;
       *len = n;

@@ -25,7 +25,8 @@ enum {
   TDS_PKT_LOGIN7 = 0x10,
   TDS_PKT_PRELOGIN = 0x12,
 };
-#define TDS_STATUS_EOM 0x01
+#define TDS_STATUS_EOM    0x01
+#define TDS_STATUS_IGNORE 0x02 /* with EOM: the client gave up the message */
 
 /* TDS versions as LOGIN7 and LOGINACK carry them. */
 #define TDS_V71  0x71000001u
@@ -84,6 +85,7 @@ typedef struct tds_conn {
   volatile int *cancel; /* the session's cancel flag, or NULL */
   uint8_t packet_id;    /* of the last packet sent */
   int ncols;            /* the current result set's columns, for its rows */
+  int ignored;          /* the last message read ended with IGNORE */
   size_t max_message;   /* of a request: TDS_MAX_LOGIN_MESSAGE until the
                            login, then TDS_MAX_MESSAGE */
   tds_coltype cols[TDS_MAX_COLS];
@@ -101,7 +103,8 @@ int tds_set_packet_size(tds_conn *c, uint32_t size);
 int tds_read_packet(tds_conn *c, uint8_t *type, uint8_t *status, uint8_t *buf,
                     size_t cap, size_t *len);
 /** Read a whole message (packets until the end-of-message bit, all of one
- * type, at most c->max_message bytes) into malloc'd *data, *len bytes.
+ * type, at most c->max_message bytes) into malloc'd *data, *len bytes;
+ * c->ignored says whether its last packet had IGNORE (to be dropped).
  * @return 1, 0 at end of file, -1 on error (errno EPROTO). */
 int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len);
 

@@ -323,6 +323,11 @@ void *tds_session_main(void *arg) {
       t->c.max_message = TDS_MAX_MESSAGE; /* batches may be large */
     }
     while (ok && !s->stop && next_request(t, &type, &d, &n)) {
+      if (t->c.ignored) { /* 2.2.3.1.2: cut short by the client, not run */
+        free(d);
+        d = NULL;
+        continue;
+      }
       if (type != TDS_PKT_BATCH)
         fprintf(stderr, "vdisql: session %ld: TDS request type %u\n", s->id,
                 (unsigned)type);
