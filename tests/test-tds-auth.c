@@ -272,3 +272,22 @@ TEST_IMPL_TIMEOUT(tds_auth_big_prelogin_bounded, 90) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* The database a login asks for: one that exists, master, msdb, model or
+ * tempdb (as USE takes them, and SQL Server always has) gets the client
+ * in; one that does not gets Msg 4060 and 18456. */
+TEST_IMPL_TIMEOUT(tds_auth_login_database, 60) {
+  pid_t srv = start_tds(10);
+  const char *in[] = {"app", "master", "msdb", "model", "tempdb", "TempDB"};
+  for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+    int fd;
+    if (tds_raw_login_db_fd(port, "sa", PASSWORD, in[i], &fd) != 1)
+      TASK_FAIL_("login to database %s refused:\n%s", in[i], sql_slurp(ilog));
+    close(fd);
+  }
+  int fd;
+  /* Refused (its first message is 4060, not 18456: -1 here). */
+  ASSERT_NE(tds_raw_login_db_fd(port, "sa", PASSWORD, "nosuchdb", &fd), 1);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

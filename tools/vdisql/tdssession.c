@@ -190,9 +190,11 @@ static int login(tds_session *t, const uint8_t *d, size_t n) {
   if (db[0]) {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s.db", t->s->dir, db);
-    /* A name longer than the session keeps is not cut to another one. */
+    /* A name longer than the session keeps is not cut to another one.
+     * The system databases are there, as for USE (probe.c). */
     if (strlen(db) >= sizeof t->vars.db ||
         (strcasecmp(db, "master") && strcasecmp(db, "msdb") &&
+         strcasecmp(db, "model") && strcasecmp(db, "tempdb") &&
          access(path, F_OK) != 0)) {
       char m[TDS_LOGIN_TEXT + 80];
       snprintf(m, sizeof m,
