@@ -650,3 +650,46 @@ TEST_IMPL_TIMEOUT(tds_ignored_request_not_run, 60) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* A client that sends part of a packet while its batch runs (a header cut
+ * short, then nothing) is not waited on for ever once the batch is done:
+ * the connection is closed (a protocol error), the session ends, and the
+ * instance goes on. */
+TEST_IMPL_TIMEOUT(tds_partial_packet_during_batch_closes, 60) {
+  pid_t srv = start_tds(20000);
+  char bak[4400], clog[4400], mark[4400], envm[4500], sql[600], set[128];
+  snprintf(bak, sizeof bak, "%s/b.vdi", test_tmpdir());
+  snprintf(clog, sizeof clog, "%s/c.log", test_tmpdir());
+  snprintf(mark, sizeof mark, "%s/m", test_tmpdir());
+  snprintf(envm, sizeof envm, "PIPE_BACKUP_PAUSE_MARK=%s", mark);
+  const char *env[] = {"PIPE_BACKUP_PAUSE_AT=1000000",
+                       "PIPE_BACKUP_PAUSE_MS=1000", envm, NULL};
+  snprintf(set, sizeof set, "%s", unique_name("tds"));
+  pid_t c = start_client("cxx/pipe_backup", set, bak, clog, env);
+  int fd;
+  ASSERT_EQ(tds_raw_login_fd(port, "sa", PASSWORD, &fd), 1);
+  snprintf(sql, sizeof sql, "BACKUP DATABASE app TO VIRTUAL_DEVICE='%s'", set);
+  ASSERT_EQ(tds_raw_batch(fd, sql), 0);
+  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  if (access(mark, F_OK) != 0)
+    TASK_FAIL_("the backup did not start:\n%s", sql_slurp(ilog));
+  ASSERT_EQ(send(fd, "\x06\x01\x00", 3, MSG_NOSIGNAL), 3); /* 3 of 8 */
+  int crc = wait_helper_timeout(c, 20000);
+  if (crc < 0) kill(c, SIGKILL);
+  /* The batch is over; the answer ends, or the connection does, soon. */
+  struct timeval tv = {8, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  static uint8_t buf[1 << 20];
+  int64_t t0 = now_ms();
+  while (tds_raw_reply(fd, buf, sizeof buf) > 0) {
+  }
+  if (now_ms() - t0 > 7000)
+    TASK_FAIL_("the session still waits for the rest of the packet:\n%s",
+               sql_slurp(ilog));
+  close(fd);
+  ASSERT(sql_file_has(ilog, "the client broke the protocol"));
+  ASSERT_EQ(tds_raw_login(port, "sa", PASSWORD), 1);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

@@ -41,6 +41,7 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* PRELOGIN option tokens (2.2.6.5). */
@@ -290,7 +291,17 @@ static int run_batch(tds_session *t, const uint8_t *d, size_t n) {
   if (watching) {
     uint64_t one = 1;
     (void)!write(w.stop_fd, &one, sizeof one);
-    pthread_join(w.thread, NULL);
+    /* A watcher inside a packet the client never finishes (part of one
+     * sent while the batch ran) would keep us here for ever: after a
+     * second, the connection is cut, which ends its read (a protocol
+     * error: the session ends). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    if (pthread_timedjoin_np(w.thread, NULL, &ts) != 0) {
+      shutdown(s->fd, SHUT_RDWR);
+      pthread_join(w.thread, NULL);
+    }
   }
   if (w.stop_fd >= 0) close(w.stop_fd);
   tds_done(&t->c, TDS_TOK_DONE, t->errors ? TDS_DONE_ERROR : 0, 0, 0);
