@@ -405,3 +405,154 @@ TEST_IMPL_TIMEOUT(sql_serve_disk_confined, 30) {
   free(out);
   return 0;
 }
+
+/* One frame of the local protocol (wire.h). */
+static void send_frame(int fd, char type, const char *data, size_t len) {
+  unsigned char h[5] = {(unsigned char)type, (unsigned char)len,
+                        (unsigned char)(len >> 8), (unsigned char)(len >> 16),
+                        (unsigned char)(len >> 24)};
+  ASSERT_EQ(send(fd, h, 5, MSG_NOSIGNAL), 5);
+  for (size_t off = 0; off < len;) {
+    ssize_t k = send(fd, data + off, len - off, MSG_NOSIGNAL);
+    ASSERT_GT(k, 0);
+    off += (size_t)k;
+  }
+}
+
+/* A local client that sends a script with a large answer and never reads
+ * it (a `vdisql -S` piped into a pager left open, or stopped) holds its
+ * session in a write.  A stop still ends the instance after its
+ * --stop-timeout, not never. */
+TEST_IMPL_TIMEOUT(sql_serve_stop_with_client_not_reading, 40) {
+  setup();
+  pid_t srv = start_instance(logp, "1");
+  struct stat st;
+  ASSERT_EQ(stat(inst, &st), 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1,
+                   "openvdi-vdisql-%llx-%llx", (unsigned long long)st.st_dev,
+                   (unsigned long long)st.st_ino);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(fd, (struct sockaddr *)&a,
+                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                                (size_t)n)),
+            0);
+  char stmt[400] = "SELECT @@VERSION";
+  for (int i = 1; i < 16; i++)
+    strcat(stmt, ",@@VERSION");
+  strcat(stmt, "\n");
+  size_t sl = strlen(stmt);
+  char *script = malloc(8000 * sl + 1);
+  ASSERT_NOT_NULL(script);
+  for (size_t k = 0; k < 8000; k++)
+    memcpy(script + k * sl, stmt, sl);
+  send_frame(fd, 'H', "1 0", 3);
+  send_frame(fd, 'C', "\t", 1);
+  send_frame(fd, 'N', "srv", 3);
+  send_frame(fd, 'S', script, 8000 * sl);
+  send_frame(fd, 'Z', "", 0);
+  free(script);
+  sleep_ms(1500); /* the instance's writes fill the connection */
+  ASSERT_EQ(kill(srv, SIGTERM), 0);
+  int rc = wait_helper_timeout(srv, 15000);
+  if (rc < 0) {
+    kill(srv, SIGKILL);
+    TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(logp));
+  }
+  ASSERT_EQ(rc, 0);
+  close(fd);
+  return 0;
+}
+
+/* From /proc/PID/status, "Threads:". */
+static long threads_of(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+  FILE *f = fopen(path, "r");
+  long v = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "Threads:", 8) == 0) v = atol(line + 8);
+  if (f) fclose(f);
+  return v;
+}
+
+/* Anyone on the machine may connect to the instance's abstract socket.
+ * A user it refuses, opening connection after connection and trickling a
+ * byte into each now and then, gets its refusals, but cannot make the
+ * instance hold a thread per connection for as long as it likes: the
+ * instance's threads stay bounded, and it serves its own user. */
+TEST_IMPL_TIMEOUT(sql_serve_refused_flood_bounded, 40) {
+  if (geteuid() != 0) {
+    fprintf(stderr, "needs root\n");
+    return TEST_SKIP;
+  }
+  setup();
+  make_db("a", 10);
+  pid_t srv = start_instance(logp, "2");
+  long t0 = threads_of(srv);
+  struct stat st;
+  ASSERT_EQ(stat(inst, &st), 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1,
+                   "openvdi-vdisql-%llx-%llx", (unsigned long long)st.st_dev,
+                   (unsigned long long)st.st_ino);
+  socklen_t al =
+      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+  pid_t p = fork();
+  if (p == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    int fds[200];
+    for (int i = 0; i < 200; i++) {
+      fds[i] = socket(AF_UNIX, SOCK_STREAM, 0);
+      if (connect(fds[i], (struct sockaddr *)&a, al) != 0) fds[i] = -1;
+    }
+    for (int round = 0; round < 16; round++) { /* 8 s of trickling */
+      for (int i = 0; i < 200; i++)
+        if (fds[i] >= 0) (void)!send(fds[i], "H", 1, MSG_NOSIGNAL);
+      usleep(500 * 1000);
+    }
+    _exit(0);
+  }
+  sleep_ms(5000);
+  long t = threads_of(srv);
+  /* The instance still serves its own user meanwhile. */
+  char *out = NULL;
+  ASSERT_EQ(sql_q(inst, "SELECT @@SPID", &out), 0);
+  free(out);
+  kill(p, SIGKILL);
+  wait_helper(p);
+  if (t > t0 + 40)
+    TASK_FAIL_("threads %ld -> %ld with refused connections open", t0, t);
+  stop_instance(srv);
+  return 0;
+}
+
+/* A local client that connects and never finishes its request (stopped,
+ * or hung, between two frames) does not hold the instance's stop: its
+ * session ends with the stop, as a TDS connection between batches does. */
+TEST_IMPL_TIMEOUT(sql_serve_stop_with_request_unfinished, 40) {
+  setup();
+  pid_t srv = start_instance(logp, "1");
+  struct stat st;
+  ASSERT_EQ(stat(inst, &st), 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1,
+                   "openvdi-vdisql-%llx-%llx", (unsigned long long)st.st_dev,
+                   (unsigned long long)st.st_ino);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(fd, (struct sockaddr *)&a,
+                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                                (size_t)n)),
+            0);
+  send_frame(fd, 'H', "1 0", 3);
+  sleep_ms(300);
+  ASSERT_EQ(kill(srv, SIGTERM), 0);
+  int rc = wait_helper_timeout(srv, 10000);
+  if (rc < 0) {
+    kill(srv, SIGKILL);
+    TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(logp));
+  }
+  ASSERT_EQ(rc, 0);
+  close(fd);
+  return 0;
+}

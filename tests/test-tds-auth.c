@@ -211,3 +211,83 @@ TEST_IMPL_TIMEOUT(tds_auth_flood_bounded, 150) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* A password is compared whole: one longer than the login's, whose UTF-8
+ * would not fit the 128 bytes a password has there, is refused, not cut
+ * down to the login's and let in.  (tds_raw_login sends each byte of its
+ * strings as one UTF-16 unit: "\xE9" is U+00E9, two bytes in UTF-8.) */
+TEST_IMPL_TIMEOUT(tds_auth_long_password_not_truncated, 60) {
+  pid_t srv = start_tds(10);
+  char utf8[200] = "", latin1[80] = "";
+  for (int i = 0; i < 64; i++)
+    strcat(utf8, "\xC3\xA9");
+  memset(latin1, 0xE9, 64);
+  ASSERT_EQ(add_login("dave", utf8, 1), 0);
+  ASSERT_EQ(tds_raw_login(port, "dave", latin1), 1); /* the password */
+  latin1[64] = 'x';                                  /* and one more */
+  ASSERT_EQ(tds_raw_login(port, "dave", latin1), 0);
+  memset(latin1, 0xE9, 70);
+  ASSERT_EQ(tds_raw_login(port, "dave", latin1), 0);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* Before a login, a request is small (PRELOGIN, the TLS handshake's
+ * flights, LOGIN7): connections that have not logged in cannot make the
+ * instance buffer megabytes each (16 MB is what a logged-in batch may
+ * be), so a flood of them, the most the instance lets in, holds little
+ * memory. */
+TEST_IMPL_TIMEOUT(tds_auth_big_prelogin_bounded, 90) {
+  pid_t srv = start_tds(10);
+  long rss0 = proc_status(srv, "VmRSS:");
+  ASSERT(rss0 > 0);
+  enum { CONNS = 24, PACKET = 32000, PACKETS = 300 }; /* 9.6 MB each */
+  static uint8_t pkt[PACKET];
+  pkt[0] = 0x12; /* PRELOGIN, never its last packet */
+  pkt[2] = (uint8_t)(PACKET >> 8);
+  pkt[3] = (uint8_t)PACKET;
+  int fds[CONNS];
+  for (int i = 0; i < CONNS; i++)
+    fds[i] = tds_raw_connect(port);
+  long max_rss = 0;
+  for (int k = 0; k < PACKETS; k++) {
+    for (int i = 0; i < CONNS; i++)
+      if (fds[i] >= 0 &&
+          send(fds[i], pkt, PACKET, MSG_NOSIGNAL | MSG_DONTWAIT) != PACKET) {
+        close(fds[i]); /* the instance closed it (or would not take it) */
+        fds[i] = -1;
+      }
+    long r = proc_status(srv, "VmRSS:");
+    if (r > max_rss) max_rss = r;
+  }
+  sleep_ms(500);
+  long r = proc_status(srv, "VmRSS:");
+  if (r > max_rss) max_rss = r;
+  for (int i = 0; i < CONNS; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  if (max_rss > rss0 + 64 * 1024)
+    TASK_FAIL_("RSS %ld -> %ld kB from connections not logged in", rss0,
+               max_rss);
+  ASSERT_EQ(tds_raw_login(port, "sa", PASSWORD), 1);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* The database a login asks for: one that exists, master, msdb, model or
+ * tempdb (as USE takes them, and SQL Server always has) gets the client
+ * in; one that does not gets Msg 4060 and 18456. */
+TEST_IMPL_TIMEOUT(tds_auth_login_database, 60) {
+  pid_t srv = start_tds(10);
+  const char *in[] = {"app", "master", "msdb", "model", "tempdb", "TempDB"};
+  for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+    int fd;
+    if (tds_raw_login_db_fd(port, "sa", PASSWORD, in[i], &fd) != 1)
+      TASK_FAIL_("login to database %s refused:\n%s", in[i], sql_slurp(ilog));
+    close(fd);
+  }
+  int fd;
+  /* Refused (its first message is 4060, not 18456: -1 here). */
+  ASSERT_NE(tds_raw_login_db_fd(port, "sa", PASSWORD, "nosuchdb", &fd), 1);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

@@ -268,6 +268,11 @@ static size_t put_utf16(uint8_t *p, const char *s, int obfuscate) {
 }
 
 int tds_raw_login_fd(int at, const char *user, const char *pw, int *fdp) {
+  return tds_raw_login_db_fd(at, user, pw, NULL, fdp);
+}
+
+int tds_raw_login_db_fd(int at, const char *user, const char *pw,
+                        const char *db, int *fdp) {
   int fd = tds_raw_connect(at);
   *fdp = -1;
   if (fd < 0) return -1;
@@ -287,9 +292,14 @@ int tds_raw_login_fd(int at, const char *user, const char *pw, int *fdp) {
   n += ul;
   size_t po = n, pl = put_utf16(l + n, pw, 1);
   n += pl;
+  size_t dbo = n, dbl = put_utf16(l + n, db ? db : "", 0);
+  n += dbl;
   for (size_t at2 = 36; at2 < 90; at2 += 4) {
-    size_t off = at2 == 40 ? uo : at2 == 44 ? po : n;
-    size_t cch = at2 == 40 ? ul / 2 : at2 == 44 ? pl / 2 : 0;
+    size_t off = at2 == 40 ? uo : at2 == 44 ? po : at2 == 68 ? dbo : n;
+    size_t cch = at2 == 40   ? ul / 2
+                 : at2 == 44 ? pl / 2
+                 : at2 == 68 ? dbl / 2
+                             : 0;
     if (at2 == 72) { /* ClientID: 6 bytes, then SSPI's pair at 78 */
       at2 = 74;
       continue;

@@ -66,6 +66,9 @@ long tds_raw_reply(int fd, uint8_t *buf, size_t cap);
  * connection), 0: refused with Msg 18456, -1: closed or broken before an
  * answer (*fdp is -1 unless 1). */
 int tds_raw_login_fd(int at, const char *user, const char *pw, int *fdp);
+/** The same, asking for database @p db (NULL: none). */
+int tds_raw_login_db_fd(int at, const char *user, const char *pw,
+                        const char *db, int *fdp);
 /** The same, the connection closed at once. */
 int tds_raw_login(int at, const char *user, const char *pw);
 /** Send @p sql (ASCII) as a SQL_BATCH. */

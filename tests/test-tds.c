@@ -558,3 +558,138 @@ TEST_IMPL_TIMEOUT(tds_tsql_encrypted_backup, 90) {
   sql_serve_stop(srv, 10000);
   return 0;
 }
+
+/* A client that sends a batch with a large answer and never reads it
+ * holds its session in a write that does not end.  A stop still ends the
+ * instance: after --stop-timeout, such a connection is cut, not waited on
+ * for ever; another session works until then. */
+TEST_IMPL_TIMEOUT(tds_stop_with_client_not_reading, 90) {
+  pid_t srv =
+      start_tds_with(10, (const char *const[]){"--stop-timeout", "2", NULL});
+  int fd;
+  ASSERT_EQ(tds_raw_login_fd(port, "sa", PASSWORD, &fd), 1);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  /* Statements of 16 x @@VERSION: some 5 kB of answer each, 40 MB in all,
+   * sent in packets of 32000 bytes, ALL_HEADERS first. */
+  static const uint8_t hdrs[22] = {22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0,
+                                   0,  0, 0, 0, 0,  0, 0, 1, 0, 0, 0};
+  char stmt[400] = "SELECT @@VERSION";
+  for (int i = 1; i < 16; i++)
+    strcat(stmt, ",@@VERSION");
+  strcat(stmt, "\n");
+  size_t sl = strlen(stmt), total = sizeof hdrs + 8000 * sl * 2;
+  uint8_t *msg = malloc(total);
+  ASSERT_NOT_NULL(msg);
+  memcpy(msg, hdrs, sizeof hdrs);
+  for (size_t k = 0, at = sizeof hdrs; k < 8000; k++)
+    for (size_t j = 0; j < sl; j++, at += 2)
+      msg[at] = (uint8_t)stmt[j], msg[at + 1] = 0;
+  for (size_t off = 0; off < total;) {
+    size_t n = total - off < 32000 ? total - off : 32000;
+    uint8_t h[8] = {0x01,
+                    off + n == total,
+                    (uint8_t)((n + 8) >> 8),
+                    (uint8_t)(n + 8),
+                    0,
+                    0,
+                    1,
+                    0};
+    ASSERT_EQ(send(fd, h, 8, MSG_NOSIGNAL), 8);
+    ASSERT_EQ(send(fd, msg + off, n, MSG_NOSIGNAL), (ssize_t)n);
+    off += n;
+  }
+  free(msg);
+  sleep_ms(2000); /* the instance's writes fill the connection */
+  ASSERT_EQ(tds_raw_login(port, "sa", PASSWORD), 1);
+  ASSERT_EQ(kill(srv, SIGTERM), 0);
+  int rc = wait_helper_timeout(srv, 20000);
+  if (rc < 0) {
+    kill(srv, SIGKILL);
+    TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(ilog));
+  }
+  ASSERT_EQ(rc, 0);
+  close(fd);
+  return 0;
+}
+
+/* A request whose last packet has the IGNORE bit with EOM ([MS-TDS]
+ * 2.2.3.1.2: a client that stops sending a request part way) is dropped,
+ * never run, not even in part: the next request is answered as usual. */
+TEST_IMPL_TIMEOUT(tds_ignored_request_not_run, 60) {
+  pid_t srv = start_tds(10);
+  int fd;
+  ASSERT_EQ(tds_raw_login_fd(port, "sa", PASSWORD, &fd), 1);
+  static const uint8_t hdrs[22] = {22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0,
+                                   0,  0, 0, 0, 0,  0, 0, 1, 0, 0, 0};
+  const char *sql = "BACKUP DATABASE app TO DISK='ignored.bak'";
+  uint8_t b[1024];
+  size_t n = 8;
+  memcpy(b + n, hdrs, sizeof hdrs);
+  n += sizeof hdrs;
+  for (const char *s = sql; *s; s++)
+    b[n++] = (uint8_t)*s, b[n++] = 0;
+  b[0] = 0x01, b[1] = 0x01 | 0x02; /* EOM | IGNORE */
+  b[2] = (uint8_t)(n >> 8), b[3] = (uint8_t)n;
+  b[4] = b[5] = b[7] = 0, b[6] = 1;
+  ASSERT_EQ(send(fd, b, n, MSG_NOSIGNAL), (ssize_t)n);
+  ASSERT_EQ(tds_raw_batch(fd, "SELECT 'next-one'"), 0);
+  static uint8_t r[65536];
+  long k = tds_raw_reply(fd, r, sizeof r);
+  ASSERT_GT(k, 0);
+  static const uint8_t want[] = {'n', 0, 'e', 0, 'x', 0, 't', 0, '-', 0};
+  int found = 0;
+  for (long i = 0; i + (long)sizeof want <= k && !found; i++)
+    found = memcmp(r + i, want, sizeof want) == 0;
+  if (!found)
+    TASK_FAIL_("the first answer is not the SELECT's:\n%s", sql_slurp(ilog));
+  char bak[4400];
+  snprintf(bak, sizeof bak, "%s/ignored.bak", inst);
+  ASSERT(access(bak, F_OK) != 0);
+  close(fd);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}
+
+/* A client that sends part of a packet while its batch runs (a header cut
+ * short, then nothing) is not waited on for ever once the batch is done:
+ * the connection is closed (a protocol error), the session ends, and the
+ * instance goes on. */
+TEST_IMPL_TIMEOUT(tds_partial_packet_during_batch_closes, 60) {
+  pid_t srv = start_tds(20000);
+  char bak[4400], clog[4400], mark[4400], envm[4500], sql[600], set[128];
+  snprintf(bak, sizeof bak, "%s/b.vdi", test_tmpdir());
+  snprintf(clog, sizeof clog, "%s/c.log", test_tmpdir());
+  snprintf(mark, sizeof mark, "%s/m", test_tmpdir());
+  snprintf(envm, sizeof envm, "PIPE_BACKUP_PAUSE_MARK=%s", mark);
+  const char *env[] = {"PIPE_BACKUP_PAUSE_AT=1000000",
+                       "PIPE_BACKUP_PAUSE_MS=1000", envm, NULL};
+  snprintf(set, sizeof set, "%s", unique_name("tds"));
+  pid_t c = start_client("cxx/pipe_backup", set, bak, clog, env);
+  int fd;
+  ASSERT_EQ(tds_raw_login_fd(port, "sa", PASSWORD, &fd), 1);
+  snprintf(sql, sizeof sql, "BACKUP DATABASE app TO VIRTUAL_DEVICE='%s'", set);
+  ASSERT_EQ(tds_raw_batch(fd, sql), 0);
+  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  if (access(mark, F_OK) != 0)
+    TASK_FAIL_("the backup did not start:\n%s", sql_slurp(ilog));
+  ASSERT_EQ(send(fd, "\x06\x01\x00", 3, MSG_NOSIGNAL), 3); /* 3 of 8 */
+  int crc = wait_helper_timeout(c, 20000);
+  if (crc < 0) kill(c, SIGKILL);
+  /* The batch is over; the answer ends, or the connection does, soon. */
+  struct timeval tv = {8, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  static uint8_t buf[1 << 20];
+  int64_t t0 = now_ms();
+  while (tds_raw_reply(fd, buf, sizeof buf) > 0) {
+  }
+  if (now_ms() - t0 > 7000)
+    TASK_FAIL_("the session still waits for the rest of the packet:\n%s",
+               sql_slurp(ilog));
+  close(fd);
+  ASSERT(sql_file_has(ilog, "the client broke the protocol"));
+  ASSERT_EQ(tds_raw_login(port, "sa", PASSWORD), 1);
+  sql_serve_stop(srv, 10000);
+  return 0;
+}

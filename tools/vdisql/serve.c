@@ -134,24 +134,36 @@ struct refusal {
   const char *why;
 };
 
+/* Refusals being answered: anyone may connect to the abstract socket, so
+ * their threads are capped, and each lasts REFUSE_SECONDS in all (a
+ * client trickling bytes would otherwise keep its thread for ever); past
+ * the cap, a refused connection is closed without its answer. */
+#define MAX_REFUSING   16
+#define REFUSE_SECONDS 2
+static int refusing; /* atomic */
+
 static void *refuse_main(void *arg) {
   struct refusal *r = arg;
-  struct timeval tv = {2, 0};
+  struct timeval tv = {REFUSE_SECONDS, 0};
   setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  double end = now_s() + REFUSE_SECONDS;
   session_refuse(r->fd, &r->peer, r->why);
   shutdown(r->fd, SHUT_WR);
   char buf[4096];
-  while (read(r->fd, buf, sizeof buf) > 0) {
+  while (now_s() < end && read(r->fd, buf, sizeof buf) > 0) {
   }
   close(r->fd);
   free(r);
+  __atomic_fetch_sub(&refusing, 1, __ATOMIC_RELAXED);
   return NULL;
 }
 
 static void refuse(int fd, const struct ucred *c, const char *why) {
-  struct refusal *r = malloc(sizeof *r);
+  struct refusal *r = NULL;
   pthread_t t;
   pthread_attr_t at;
+  if (__atomic_add_fetch(&refusing, 1, __ATOMIC_RELAXED) <= MAX_REFUSING)
+    r = malloc(sizeof *r);
   if (r) {
     *r = (struct refusal){fd, *c, why};
     pthread_attr_init(&at);
@@ -161,6 +173,7 @@ static void refuse(int fd, const struct ucred *c, const char *why) {
     if (rc == 0) return;
     free(r);
   }
+  __atomic_fetch_sub(&refusing, 1, __ATOMIC_RELAXED);
   close(fd);
 }
 
@@ -440,11 +453,20 @@ int serve_run(const serve_opts *o) {
         st.tfd = -1;
         /* TDS connections stay open between batches: end them after the
          * batch they run (shutting the read side wakes an idle one). */
-        for (session_t *s = st.sessions; s; s = s->next)
+        for (session_t *s = st.sessions; s; s = s->next) {
+          int reading = 0;
           if (s->tds) {
             s->stop = 1;
             shutdown(s->fd, SHUT_RD);
+          } else if (__atomic_compare_exchange_n(&s->running, &reading, 2, 0,
+                                                 __ATOMIC_ACQ_REL,
+                                                 __ATOMIC_ACQUIRE)) {
+            /* Still reading its request, which may never come whole:
+             * nothing has run, nothing will; its read ends now. */
+            s->watching = 0;
+            shutdown(s->fd, SHUT_RDWR);
           }
+        }
         fprintf(stderr,
                 "vdisql: stopping: %d session(s) running, waiting up to %d "
                 "s\n",

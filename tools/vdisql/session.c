@@ -26,13 +26,14 @@
 struct sink {
   int fd;
   char type;
+  volatile int *cancel; /* the session's: a stop gives up a stuck write */
 };
 
 static ssize_t sink_write(void *c, const char *buf, size_t n) {
   struct sink *s = c;
   /* A client that went away loses its output; the statement goes on
    * until the listener notices the hang-up and cancels it. */
-  (void)wire_send(s->fd, s->type, buf, n);
+  (void)wire_send_until(s->fd, s->type, buf, n, s->cancel);
   return (ssize_t)n;
 }
 
@@ -71,7 +72,7 @@ void session_refuse(int fd, const struct ucred *peer, const char *why) {
                    "Login failed for user 'uid %u'. %s\n",
                    (unsigned)peer->uid, why);
   wire_send(fd, 'E', msg, (size_t)n);
-  wire_send_status(fd, 1);
+  wire_send_status(fd, 1, NULL);
 }
 
 /* The request: header, separator, server name, scripts.  0, or -1 for a
@@ -117,8 +118,13 @@ void *session_main(void *arg) {
   char *sep = NULL, *sname = NULL, **scripts = NULL;
   uint32_t status = 1;
   vdidev_set_owner(&s->cancel);
-  if (read_request(s, &flags, &sep, &sname, &scripts, &n) == 0) {
-    struct sink so = {s->fd, 'O'}, se = {s->fd, 'E'};
+  int reading = 0;
+  /* A stop cuts a request still being read (its client may never finish
+   * it); one read whole runs, and the stop waits for it. */
+  if (read_request(s, &flags, &sep, &sname, &scripts, &n) == 0 &&
+      __atomic_compare_exchange_n(&s->running, &reading, 1, 0, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE)) {
+    struct sink so = {s->fd, 'O', &s->cancel}, se = {s->fd, 'E', &s->cancel};
     FILE *out = sink_open(&so), *err = sink_open(&se);
     if (out && err) {
       out_bind(out, err, sname, (flags & WIRE_F_STDERR) != 0);
@@ -138,7 +144,7 @@ void *session_main(void *arg) {
     }
     if (out) fclose(out);
     if (err) fclose(err);
-    wire_send_status(s->fd, status);
+    wire_send_status(s->fd, status, &s->cancel);
   }
   fprintf(stderr, "vdisql: session %ld ended%s, exit %u\n", s->id,
           s->cancel ? " (cancelled: the client hung up)" : "",

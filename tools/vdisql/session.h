@@ -24,6 +24,8 @@ typedef struct session {
   int done;                /* atomic: the thread has finished */
   int watching;            /* the listener polls fd for a hang-up */
   int tds;                 /* a TDS connection (tdssession.c) */
+  int running;             /* local, atomic: 0 reading the request, 1 past
+                              it, 2 cut there by a stop (serve.c) */
   volatile int stop;       /* the instance stops: end after this batch */
   const char *password;    /* TDS: the sa login's, NULL = refuse all */
   const char *server_name; /* TDS: in messages (@@SERVERNAME) */

@@ -6,6 +6,7 @@
 #include "tds.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@ int tds_init(tds_conn *c, int fd) {
   c->packet_size = 4096;
   c->out = malloc(MAX_PACKET);
   c->nout = HDR;
+  c->max_message = TDS_MAX_LOGIN_MESSAGE;
   return c->out ? 0 : -1;
 }
 
@@ -95,7 +97,7 @@ int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len) {
     }
     *type = t;
     first = 1;
-    if (n + k > TDS_MAX_MESSAGE) {
+    if (n + k > c->max_message) {
       errno = EPROTO;
       break;
     }
@@ -108,6 +110,7 @@ int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len) {
     if (k) memcpy(buf + n, pkt, k);
     n += k;
     if (st & TDS_STATUS_EOM) {
+      c->ignored = (st & TDS_STATUS_IGNORE) != 0;
       *data = buf ? buf : malloc(1); /* an attention has no payload */
       buf = NULL;
       *len = n;
@@ -137,13 +140,27 @@ static int send_packet(tds_conn *c, int eom) {
     c->write_failed = 1;
     return -1;
   }
-  for (size_t off = 0; off < len;) {
-    ssize_t k = send(c->fd, h + off, len - off, MSG_NOSIGNAL);
+  if (tds_send_raw(c, h, len) == 0) return 0;
+  c->write_failed = 1;
+  return -1;
+}
+
+int tds_send_raw(tds_conn *c, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t off = 0; off < n;) {
+    ssize_t k = send(c->fd, b + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) {
-      c->write_failed = 1;
-      return -1;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* A client that does not read would hold us here for ever (and an
+       * instance's stop with us): once the session is cancelled, a
+       * connection that takes nothing for a second is given up. */
+      struct pollfd pf = {c->fd, POLLOUT, 0};
+      int r = poll(&pf, 1, 1000);
+      if (r < 0 && errno != EINTR) return -1;
+      if (r == 0 && c->cancel && *c->cancel) return -1;
+      continue;
     }
+    if (k <= 0) return -1;
     off += (size_t)k;
   }
   return 0;

@@ -25,7 +25,8 @@ enum {
   TDS_PKT_LOGIN7 = 0x10,
   TDS_PKT_PRELOGIN = 0x12,
 };
-#define TDS_STATUS_EOM 0x01
+#define TDS_STATUS_EOM    0x01
+#define TDS_STATUS_IGNORE 0x02 /* with EOM: the client gave up the message */
 
 /* TDS versions as LOGIN7 and LOGINACK carry them. */
 #define TDS_V71  0x71000001u
@@ -54,6 +55,10 @@ enum {
 
 /* The largest request we take: a batch of text, a login. */
 #define TDS_MAX_MESSAGE (16u << 20)
+/* ... and before the login: PRELOGIN, the client's TLS flights and LOGIN7
+ * are a few kB, so a connection nobody has vouched for cannot make us
+ * hold megabytes (tens of them are let in at once). */
+#define TDS_MAX_LOGIN_MESSAGE (128u << 10)
 
 /* How a connection's bytes travel: by default plain on the socket; with
  * TLS (tdstls.h) through these.  read and write work as read(2) and a
@@ -76,9 +81,13 @@ typedef struct tds_conn {
   uint32_t packet_size; /* agreed at login; 4096 before */
   uint8_t *out;         /* the packet being filled, header included */
   size_t nout;
-  int write_failed;  /* the client went away: later writes are dropped */
-  uint8_t packet_id; /* of the last packet sent */
-  int ncols;         /* the current result set's columns, for its rows */
+  int write_failed;     /* the client went away: later writes are dropped */
+  volatile int *cancel; /* the session's cancel flag, or NULL */
+  uint8_t packet_id;    /* of the last packet sent */
+  int ncols;            /* the current result set's columns, for its rows */
+  int ignored;          /* the last message read ended with IGNORE */
+  size_t max_message;   /* of a request: TDS_MAX_LOGIN_MESSAGE until the
+                           login, then TDS_MAX_MESSAGE */
   tds_coltype cols[TDS_MAX_COLS];
 } tds_conn;
 
@@ -94,7 +103,8 @@ int tds_set_packet_size(tds_conn *c, uint32_t size);
 int tds_read_packet(tds_conn *c, uint8_t *type, uint8_t *status, uint8_t *buf,
                     size_t cap, size_t *len);
 /** Read a whole message (packets until the end-of-message bit, all of one
- * type, at most TDS_MAX_MESSAGE bytes) into malloc'd *data, *len bytes.
+ * type, at most c->max_message bytes) into malloc'd *data, *len bytes;
+ * c->ignored says whether its last packet had IGNORE (to be dropped).
  * @return 1, 0 at end of file, -1 on error (errno EPROTO). */
 int tds_read_message(tds_conn *c, uint8_t *type, uint8_t **data, size_t *len);
 
@@ -109,6 +119,11 @@ void tds_u64(tds_conn *c, uint64_t v);
  * packet without it lets the client see what the statement has said so
  * far (progress) while the statement goes on. */
 int tds_flush(tds_conn *c, int eom);
+/** Send @p n bytes as they are on the socket (all of them: 0, or -1).  A
+ * write the client does not take within a second fails once *cancel is
+ * set (the instance stops), so a client that never reads cannot hold the
+ * session for ever. */
+int tds_send_raw(tds_conn *c, const void *p, size_t n);
 /** Whether bytes of the next request already wait inside the connection's
  * I/O layer (a poll of fd would not see them). */
 int tds_pending(const tds_conn *c);
@@ -126,9 +141,15 @@ void tds_utf8(const uint8_t *in, size_t nchars, char *out, size_t cap);
  * absent).  0, or -1 if malformed. */
 int tds_parse_prelogin(const uint8_t *d, size_t n, int *encryption);
 
+/* A LOGIN7 string is at most 128 UTF-16 units, up to 384 bytes of UTF-8
+ * (3 a unit; a surrogate pair's 4 for 2): every one fits whole, so none
+ * is cut (a password cut to its first 128 bytes would let a longer, wrong
+ * one match the login's). */
+#define TDS_LOGIN_TEXT (3 * 128 + 1)
 typedef struct tds_login {
   uint32_t version, packet_size;
-  char user[129], password[129], app[129], database[129];
+  char user[TDS_LOGIN_TEXT], password[TDS_LOGIN_TEXT], app[TDS_LOGIN_TEXT],
+      database[TDS_LOGIN_TEXT];
 } tds_login;
 /** LOGIN7 (2.2.6.4), the password's obfuscation undone.  0, or -1 if
  * malformed. */

@@ -41,6 +41,7 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* PRELOGIN option tokens (2.2.6.5). */
@@ -55,7 +56,7 @@ typedef struct tds_session {
   tds_conn c;
   session_vars vars;
   int errors; /* ERROR tokens in the current reply */
-  char user[129];
+  char user[TDS_LOGIN_TEXT];
   tds_tls *tls; /* while TLS carries the connection */
 } tds_session;
 
@@ -174,7 +175,7 @@ static int login(tds_session *t, const uint8_t *d, size_t n) {
   else
     return login_refused(t, 18452,
                          "Login failed. This server speaks TDS 7.1 to 7.4.");
-  char text[300];
+  char text[TDS_LOGIN_TEXT + 32];
   snprintf(text, sizeof text, "Login failed for user '%s'.", user);
   int good = logins_check(t->s->dir, t->s->password, user, pass);
   explicit_bzero(l.password, sizeof l.password);
@@ -190,9 +191,13 @@ static int login(tds_session *t, const uint8_t *d, size_t n) {
   if (db[0]) {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s.db", t->s->dir, db);
-    if (strcasecmp(db, "master") && strcasecmp(db, "msdb") &&
-        access(path, F_OK) != 0) {
-      char m[400];
+    /* A name longer than the session keeps is not cut to another one.
+     * The system databases are there, as for USE (probe.c). */
+    if (strlen(db) >= sizeof t->vars.db ||
+        (strcasecmp(db, "master") && strcasecmp(db, "msdb") &&
+         strcasecmp(db, "model") && strcasecmp(db, "tempdb") &&
+         access(path, F_OK) != 0)) {
+      char m[TDS_LOGIN_TEXT + 80];
       snprintf(m, sizeof m,
                "Cannot open database \"%s\" requested by the login. The "
                "login failed.",
@@ -286,7 +291,17 @@ static int run_batch(tds_session *t, const uint8_t *d, size_t n) {
   if (watching) {
     uint64_t one = 1;
     (void)!write(w.stop_fd, &one, sizeof one);
-    pthread_join(w.thread, NULL);
+    /* A watcher inside a packet the client never finishes (part of one
+     * sent while the batch ran) would keep us here for ever: after a
+     * second, the connection is cut, which ends its read (a protocol
+     * error: the session ends). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    if (pthread_timedjoin_np(w.thread, NULL, &ts) != 0) {
+      shutdown(s->fd, SHUT_RDWR);
+      pthread_join(w.thread, NULL);
+    }
   }
   if (w.stop_fd >= 0) close(w.stop_fd);
   tds_done(&t->c, TDS_TOK_DONE, t->errors ? TDS_DONE_ERROR : 0, 0, 0);
@@ -305,6 +320,7 @@ void *tds_session_main(void *arg) {
   vdidev_set_owner(&s->cancel);
   if (t && tds_init(&t->c, s->fd) == 0) {
     t->s = s;
+    t->c.cancel = &s->cancel;
     t->vars.spid = s->id;
     int enc = TDS_ENCRYPT_NOT_SUP;
     int ok = next_request(t, &type, &d, &n) && type == TDS_PKT_PRELOGIN &&
@@ -315,8 +331,16 @@ void *tds_session_main(void *arg) {
          end_login_tls(t, enc) == 0 && login(t, d, n) == 0;
     free(d);
     d = NULL;
-    if (ok) __atomic_store_n(&s->logged_in, 1, __ATOMIC_RELEASE);
+    if (ok) {
+      __atomic_store_n(&s->logged_in, 1, __ATOMIC_RELEASE);
+      t->c.max_message = TDS_MAX_MESSAGE; /* batches may be large */
+    }
     while (ok && !s->stop && next_request(t, &type, &d, &n)) {
+      if (t->c.ignored) { /* 2.2.3.1.2: cut short by the client, not run */
+        free(d);
+        d = NULL;
+        continue;
+      }
       if (type != TDS_PKT_BATCH)
         fprintf(stderr, "vdisql: session %ld: TDS request type %u\n", s->id,
                 (unsigned)type);

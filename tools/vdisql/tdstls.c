@@ -139,12 +139,7 @@ static int flush_raw(tds_tls *t) {
   char buf[16384];
   int k;
   while ((k = BIO_read(t->out, buf, sizeof buf)) > 0)
-    for (int off = 0; off < k;) {
-      ssize_t w = send(t->c->fd, buf + off, (size_t)(k - off), MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return -1;
-      off += (int)w;
-    }
+    if (tds_send_raw(t->c, buf, (size_t)k) != 0) return -1;
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,26 @@ int wire_addr(const char *dir, struct sockaddr_un *a, socklen_t *len) {
   return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len) {
+static int write_all(int fd, const void *buf, size_t len,
+                     volatile int *cancel) {
   const char *p = buf;
   while (len > 0) {
-    ssize_t k = send(fd, p, len, MSG_NOSIGNAL);
+    ssize_t k = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k < 0 && errno == EINTR) continue;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* A peer that does not read would hold us here for ever (and an
+       * instance's stop with us): once cancelled, a connection that takes
+       * nothing for a second is given up, and cut, so that no later
+       * frame follows a partial one. */
+      struct pollfd pf = {fd, POLLOUT, 0};
+      int r = poll(&pf, 1, 1000);
+      if (r < 0 && errno != EINTR) return -1;
+      if (r == 0 && cancel && *cancel) {
+        shutdown(fd, SHUT_RDWR);
+        return -1;
+      }
+      continue;
+    }
     if (k <= 0) return -1;
     p += k;
     len -= (size_t)k;
@@ -49,13 +65,18 @@ static int read_all(int fd, void *buf, size_t len) {
   return 0;
 }
 
-int wire_send(int fd, char type, const void *data, size_t len) {
+int wire_send_until(int fd, char type, const void *data, size_t len,
+                    volatile int *cancel) {
   unsigned char h[5] = {(unsigned char)type, (unsigned char)len,
                         (unsigned char)(len >> 8), (unsigned char)(len >> 16),
                         (unsigned char)(len >> 24)};
   if (len > WIRE_MAX_FRAME) return -1;
-  if (write_all(fd, h, sizeof h)) return -1;
-  return len ? write_all(fd, data, len) : 0;
+  if (write_all(fd, h, sizeof h, cancel)) return -1;
+  return len ? write_all(fd, data, len, cancel) : 0;
+}
+
+int wire_send(int fd, char type, const void *data, size_t len) {
+  return wire_send_until(fd, type, data, len, NULL);
 }
 
 long wire_recv(int fd, char *type, char **data) {
@@ -77,11 +98,11 @@ long wire_recv(int fd, char *type, char **data) {
   return (long)len;
 }
 
-int wire_send_status(int fd, uint32_t status) {
+int wire_send_status(int fd, uint32_t status, volatile int *cancel) {
   unsigned char b[4] = {(unsigned char)status, (unsigned char)(status >> 8),
                         (unsigned char)(status >> 16),
                         (unsigned char)(status >> 24)};
-  return wire_send(fd, 'X', b, sizeof b);
+  return wire_send_until(fd, 'X', b, sizeof b, cancel);
 }
 
 uint32_t wire_status(const char *data) {

@@ -38,12 +38,17 @@
  * with errno set (the directory cannot be seen). */
 int wire_addr(const char *dir, struct sockaddr_un *a, socklen_t *len);
 
-/** Send the 'X' frame: the exit status, 4 bytes little-endian. */
-int wire_send_status(int fd, uint32_t status);
+/** Send the 'X' frame: the exit status, 4 bytes little-endian (as
+ * wire_send_until). */
+int wire_send_status(int fd, uint32_t status, volatile int *cancel);
 /** The status of an 'X' frame's bytes. */
 uint32_t wire_status(const char *data);
 /** Write one frame (all of it).  @return 0 or -1. */
 int wire_send(int fd, char type, const void *data, size_t len);
+/** The same; once *@p cancel is set (not NULL), a peer that takes nothing
+ * for a second fails it and the connection is shut down. */
+int wire_send_until(int fd, char type, const void *data, size_t len,
+                    volatile int *cancel);
 /** Read one frame: its type in @p type, its bytes (malloc'd, NUL added)
  * in @p data.  @return the length, or -1 on error or end of stream. */
 long wire_recv(int fd, char *type, char **data);
