@@ -205,7 +205,7 @@ static int login(tds_session *t, const uint8_t *d, size_t n) {
       tds_message(&t->c, 1, 4060, 1, 11, m, t->s->server_name, 1);
       return login_refused(t, 18456, text);
     }
-    snprintf(t->vars.db, sizeof t->vars.db, "%s", db);
+    memcpy(t->vars.db, db, strlen(db) + 1); /* it fits: checked above */
   }
   snprintf(t->user, sizeof t->user, "%s", user);
   fprintf(stderr, "vdisql: session %ld: TDS login '%s' (%s), TDS %x\n",
