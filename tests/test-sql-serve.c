@@ -42,6 +42,29 @@ static void stop_instance(pid_t p) {
   sql_serve_stop(p, 5000);
 }
 
+/* The instance's local address (as tools/vdisql/wire.c makes it): an
+ * abstract socket named after the instance directory's device and inode. */
+static socklen_t instance_addr(struct sockaddr_un *a) {
+  struct stat st;
+  ASSERT_EQ(stat(inst, &st), 0);
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1,
+                   "openvdi-vdisql-%llx-%llx", (unsigned long long)st.st_dev,
+                   (unsigned long long)st.st_ino);
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+/* A connection to the instance's local address. */
+static int connect_instance(void) {
+  struct sockaddr_un a;
+  socklen_t al = instance_addr(&a);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT(fd >= 0);
+  ASSERT_EQ(connect(fd, (struct sockaddr *)&a, al), 0);
+  return fd;
+}
+
 static void make_db(const char *name, int rows) {
   char p[4400];
   snprintf(p, sizeof p, "%s/%s.db", inst, name);
@@ -426,17 +449,7 @@ static void send_frame(int fd, char type, const char *data, size_t len) {
 TEST_IMPL_TIMEOUT(sql_serve_stop_with_client_not_reading, 40) {
   setup();
   pid_t srv = start_instance(logp, "1");
-  struct stat st;
-  ASSERT_EQ(stat(inst, &st), 0);
-  struct sockaddr_un a = {.sun_family = AF_UNIX};
-  int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1,
-                   "openvdi-vdisql-%llx-%llx", (unsigned long long)st.st_dev,
-                   (unsigned long long)st.st_ino);
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  ASSERT_EQ(connect(fd, (struct sockaddr *)&a,
-                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-                                (size_t)n)),
-            0);
+  int fd = connect_instance();
   char stmt[400] = "SELECT @@VERSION";
   for (int i = 1; i < 16; i++)
     strcat(stmt, ",@@VERSION");
@@ -490,14 +503,8 @@ TEST_IMPL_TIMEOUT(sql_serve_refused_flood_bounded, 40) {
   make_db("a", 10);
   pid_t srv = start_instance(logp, "2");
   long t0 = threads_of(srv);
-  struct stat st;
-  ASSERT_EQ(stat(inst, &st), 0);
-  struct sockaddr_un a = {.sun_family = AF_UNIX};
-  int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1,
-                   "openvdi-vdisql-%llx-%llx", (unsigned long long)st.st_dev,
-                   (unsigned long long)st.st_ino);
-  socklen_t al =
-      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+  struct sockaddr_un a;
+  socklen_t al = instance_addr(&a);
   pid_t p = fork();
   if (p == 0) {
     if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
@@ -533,17 +540,7 @@ TEST_IMPL_TIMEOUT(sql_serve_refused_flood_bounded, 40) {
 TEST_IMPL_TIMEOUT(sql_serve_stop_with_request_unfinished, 40) {
   setup();
   pid_t srv = start_instance(logp, "1");
-  struct stat st;
-  ASSERT_EQ(stat(inst, &st), 0);
-  struct sockaddr_un a = {.sun_family = AF_UNIX};
-  int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1,
-                   "openvdi-vdisql-%llx-%llx", (unsigned long long)st.st_dev,
-                   (unsigned long long)st.st_ino);
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  ASSERT_EQ(connect(fd, (struct sockaddr *)&a,
-                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-                                (size_t)n)),
-            0);
+  int fd = connect_instance();
   send_frame(fd, 'H', "1 0", 3);
   sleep_ms(300);
   ASSERT_EQ(kill(srv, SIGTERM), 0);
