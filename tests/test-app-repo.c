@@ -161,6 +161,19 @@ static void db_file(char *out, size_t n, const char *name) {
   snprintf(out, n, "%s/%s.db", inst, name);
 }
 
+/* The instance serving database "app" (200 rows), in the FULL recovery
+ * model when @p full (log backups), SIMPLE otherwise. */
+static pid_t serve_app(int full) {
+  char p[4400], logp[4400];
+  db_file(p, sizeof p, "app");
+  sql_make_db(p, 200, 4096, 1, 7);
+  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
+  pid_t srv = sql_serve(inst, logp, NULL);
+  if (full)
+    ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  return srv;
+}
+
 static void backup(const char *what, const char *kind) {
   if (kind)
     app_t_run_ok(
@@ -181,12 +194,7 @@ static void copy_set(const char *from, const char *to) {
 TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
   if (!app_t_engine_ready()) return TEST_SKIP;
   setup();
-  char p[4400], logp[4400];
-  db_file(p, sizeof p, "app");
-  sql_make_db(p, 200, 4096, 1, 7);
-  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
-  pid_t srv = sql_serve(inst, logp, NULL);
-  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  pid_t srv = serve_app(1);
   backup("full 1", NULL);
   app_t_add_rows(inst, "app", 20);
   backup("log 1", "--log");
@@ -319,12 +327,7 @@ TEST_IMPL_TIMEOUT(app_repo_chains_expire_old_layout, 120) {
 TEST_IMPL_TIMEOUT(app_repo_log_gap_refused_before_restoring, 120) {
   if (!app_t_engine_ready()) return TEST_SKIP;
   setup();
-  char p[4400], logp[4400];
-  db_file(p, sizeof p, "app");
-  sql_make_db(p, 200, 4096, 1, 7);
-  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
-  pid_t srv = sql_serve(inst, logp, NULL);
-  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  pid_t srv = serve_app(1);
   backup("full", NULL);
   app_t_add_rows(inst, "app", 20);
   backup("log 1", "--log");
@@ -387,11 +390,7 @@ TEST_IMPL_TIMEOUT(app_repo_log_gap_refused_before_restoring, 120) {
 TEST_IMPL_TIMEOUT(app_repo_damaged_newest_diff_not_skipped, 120) {
   if (!app_t_engine_ready()) return TEST_SKIP;
   setup();
-  char p[4400], logp[4400];
-  db_file(p, sizeof p, "app");
-  sql_make_db(p, 200, 4096, 1, 7);
-  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
-  pid_t srv = sql_serve(inst, logp, NULL);
+  pid_t srv = serve_app(0);
   backup("full", NULL);
   app_t_add_rows(inst, "app", 20);
   backup("diff 1", "--differential");
@@ -526,11 +525,8 @@ TEST_IMPL_TIMEOUT(app_repo_new_folders_durable, 60) {
 TEST_IMPL_TIMEOUT(app_repo_diff_of_a_full_elsewhere_refused, 120) {
   if (!app_t_engine_ready()) return TEST_SKIP;
   setup();
-  char p[4400], logp[4400], stream[4400], out1[4400];
-  db_file(p, sizeof p, "app");
-  sql_make_db(p, 200, 4096, 1, 7);
-  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
-  pid_t srv = sql_serve(inst, logp, NULL);
+  char stream[4400], out1[4400];
+  pid_t srv = serve_app(0);
   backup("full", NULL);
   app_t_add_rows(inst, "app", 20);
   snprintf(stream, sizeof stream, "%s/elsewhere.vdibak", test_tmpdir());
@@ -666,12 +662,8 @@ TEST_IMPL_TIMEOUT(app_repo_keep_days_keeps_the_newest_full, 60) {
 TEST_IMPL_TIMEOUT(app_repo_chain_keeps_to_its_database, 120) {
   if (!app_t_engine_ready()) return TEST_SKIP;
   setup();
-  char p[4500], logp[4400], inst2[4400], log2[4400];
-  db_file(p, sizeof p, "app");
-  sql_make_db(p, 200, 4096, 1, 7);
-  snprintf(logp, sizeof logp, "%s/instance.log", test_tmpdir());
-  pid_t srv = sql_serve(inst, logp, NULL);
-  ASSERT_EQ(sql_q(inst, "ALTER DATABASE app SET RECOVERY FULL", NULL), 0);
+  char p[4500], inst2[4400], log2[4400];
+  pid_t srv = serve_app(1);
   backup("full of the first", NULL);
   for (int i = 0; i < 3; i++) {
     app_t_add_rows(inst, "app", 20);

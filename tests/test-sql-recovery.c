@@ -371,6 +371,14 @@ static long rows_of(const char *name) {
   return s.rows;
 }
 
+/* Database @p name holds @p rows rows and passes integrity_check. */
+static void assert_restored(const char *name, long rows) {
+  char p[4400];
+  ASSERT_EQ(rows_of(name), rows);
+  db_path(p, sizeof p, name);
+  ASSERT(sql_integrity_ok(p));
+}
+
 /* The statement fails with Msg @p msg. */
 static void q_msg(const char *sql, int msg) {
   char *out = NULL;
@@ -591,17 +599,39 @@ TEST_IMPL_TIMEOUT(sql_recovery_log_during_full, 60) {
   return 0;
 }
 
-/* An instance whose statements pause at @p point (testhook.h), creating
- * @p mark there. */
-static pid_t start_paused_instance(const char *point, const char *mark) {
+/* An instance whose statements pause at @p point (testhook.h) for
+ * @p pause_ms, creating @p mark there. */
+static pid_t start_paused_instance(const char *point, const char *mark,
+                                   int pause_ms) {
+  char ms[32];
+  snprintf(ms, sizeof ms, "%d", pause_ms);
   setenv("VDISQL_TEST_PAUSE_AT", point, 1);
   setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
-  setenv("VDISQL_TEST_PAUSE_MS", "20000", 1);
+  setenv("VDISQL_TEST_PAUSE_MS", ms, 1);
   pid_t p = start_instance();
   unsetenv("VDISQL_TEST_PAUSE_AT");
   unsetenv("VDISQL_TEST_PAUSE_MARK");
   unsetenv("VDISQL_TEST_PAUSE_MS");
   return p;
+}
+
+/* Run @p sql (output to @p log) through the instance @p srv, which
+ * pauses at @p point (start_paused_instance, the mark mark-POINT in the
+ * test's directory): return its client once the statement is there. */
+static pid_t spawn_held(pid_t srv, const char *point, const char *sql,
+                        const char *log) {
+  char mark[4400];
+  snprintf(mark, sizeof mark, "%s/mark-%s", test_tmpdir(), point);
+  pid_t q = sql_vdisql_spawn(
+      log, (const char *const[]){"-b", "-S", inst, "-Q", sql, NULL});
+  for (int i = 0; i < 3000 && access(mark, F_OK) != 0; i++)
+    sleep_ms(5);
+  if (access(mark, F_OK) != 0) {
+    kill(q, SIGKILL);
+    kill(srv, SIGKILL);
+    TASK_FAIL_("%s never reached %s:\n%s", sql, point, sql_slurp(log));
+  }
+  return q;
 }
 
 /* Run @p sql through the instance @p srv, which pauses at @p point: kill
@@ -610,15 +640,7 @@ static void kill_instance_at(pid_t srv, const char *point, const char *sql) {
   char mark[4400], out[4400];
   snprintf(mark, sizeof mark, "%s/mark-%s", test_tmpdir(), point);
   snprintf(out, sizeof out, "%s/killed-%s.log", test_tmpdir(), point);
-  pid_t q = sql_vdisql_spawn(
-      out, (const char *const[]){"-b", "-S", inst, "-Q", sql, NULL});
-  for (int i = 0; i < 3000 && access(mark, F_OK) != 0; i++)
-    sleep_ms(5);
-  if (access(mark, F_OK) != 0) {
-    kill(q, SIGKILL);
-    kill(srv, SIGKILL);
-    TASK_FAIL_("%s never reached %s:\n%s", sql, point, sql_slurp(out));
-  }
+  pid_t q = spawn_held(srv, point, sql, out);
   ASSERT_EQ(kill(srv, SIGKILL), 0);
   wait_helper_timeout(srv, 5000);
   /* The client learns its statement died with the instance. */
@@ -653,12 +675,12 @@ TEST_IMPL_TIMEOUT(sql_recovery_kills_lose_nothing, 120) {
 
   /* BACKUP LOG killed with its stream written but its file not closed. */
   snprintf(mark, sizeof mark, "%s/mark-backup_before_close", test_tmpdir());
-  srv = start_paused_instance("backup_before_close", mark);
+  srv = start_paused_instance("backup_before_close", mark, 20000);
   kill_instance_at(srv, "backup_before_close",
                    "BACKUP LOG app TO DISK='lk.bak' WITH CHECKSUM");
   ASSERT(!file_exists("lk.bak"));
   /* The same for a differential. */
-  srv = start_paused_instance("backup_before_close", mark);
+  srv = start_paused_instance("backup_before_close", mark, 20000);
   kill_instance_at(srv, "backup_before_close",
                    "BACKUP DATABASE app TO DISK='dk.bak' WITH DIFFERENTIAL");
   ASSERT(!file_exists("dk.bak"));
@@ -666,7 +688,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_kills_lose_nothing, 120) {
   /* BACKUP LOG killed after its file is complete, before the chain
    * moved: the file is a good backup; the next log overlaps it. */
   snprintf(mark, sizeof mark, "%s/mark-backup_before_state", test_tmpdir());
-  srv = start_paused_instance("backup_before_state", mark);
+  srv = start_paused_instance("backup_before_state", mark, 20000);
   kill_instance_at(srv, "backup_before_state",
                    "BACKUP LOG app TO DISK='l2k.bak' WITH CHECKSUM");
   ASSERT(file_exists("l2k.bak"));
@@ -699,7 +721,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_kills_lose_nothing, 120) {
   q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
   stop_instance(srv);
   snprintf(mark, sizeof mark, "%s/mark-log_apply", test_tmpdir());
-  srv = start_paused_instance("log_apply", mark);
+  srv = start_paused_instance("log_apply", mark, 20000);
   kill_instance_at(srv, "log_apply",
                    "RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
   srv = start_instance();
@@ -721,7 +743,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_kills_lose_nothing, 120) {
   q_ok("RESTORE DATABASE d FROM DISK='f1.bak' WITH NORECOVERY");
   stop_instance(srv);
   snprintf(mark, sizeof mark, "%s/mark-diff_apply", test_tmpdir());
-  srv = start_paused_instance("diff_apply", mark);
+  srv = start_paused_instance("diff_apply", mark, 20000);
   kill_instance_at(srv, "diff_apply",
                    "RESTORE DATABASE d FROM DISK='d1.bak' WITH NORECOVERY");
   srv = start_instance();
@@ -730,9 +752,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_kills_lose_nothing, 120) {
   q_ok("RESTORE DATABASE d FROM DISK='f1.bak' WITH NORECOVERY");
   q_ok("RESTORE DATABASE d FROM DISK='d1.bak' WITH NORECOVERY");
   q_ok("RESTORE LOG d FROM DISK='l3.bak' WITH RECOVERY");
-  ASSERT_EQ(rows_of("d"), 200);
-  db_path(p, sizeof p, "d");
-  ASSERT(sql_integrity_ok(p));
+  assert_restored("d", 200);
   /* The live database went on untouched through all of it. */
   ASSERT_EQ(rows_of("app"), 200);
   stop_instance(srv);
@@ -744,7 +764,6 @@ TEST_IMPL_TIMEOUT(sql_recovery_kills_lose_nothing, 120) {
  * still hold every page changed since its base, those changed before the
  * ALTER included.  Both directions. */
 TEST_IMPL_TIMEOUT(sql_recovery_model_switch_keeps_diff_base, 60) {
-  char p[4400];
   new_instance_dir();
   pid_t srv = start_instance();
   q_ok("BACKUP DATABASE app TO DISK='f1.bak'");
@@ -754,9 +773,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_model_switch_keeps_diff_base, 60) {
   q_ok("BACKUP DATABASE app TO DISK='d1.bak' WITH DIFFERENTIAL");
   q_ok("RESTORE DATABASE r FROM DISK='f1.bak' WITH NORECOVERY");
   q_ok("RESTORE DATABASE r FROM DISK='d1.bak' WITH RECOVERY");
-  ASSERT_EQ(rows_of("r"), 60);
-  db_path(p, sizeof p, "r");
-  ASSERT(sql_integrity_ok(p));
+  assert_restored("r", 60);
 
   q_ok("BACKUP DATABASE app TO DISK='f2.bak'");
   insert_rows("app", 61, 90);
@@ -765,9 +782,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_model_switch_keeps_diff_base, 60) {
   q_ok("BACKUP DATABASE app TO DISK='d2.bak' WITH DIFFERENTIAL");
   q_ok("RESTORE DATABASE s FROM DISK='f2.bak' WITH NORECOVERY");
   q_ok("RESTORE DATABASE s FROM DISK='d2.bak' WITH RECOVERY");
-  ASSERT_EQ(rows_of("s"), 120);
-  db_path(p, sizeof p, "s");
-  ASSERT(sql_integrity_ok(p));
+  assert_restored("s", 120);
   stop_instance(srv);
   return 0;
 }
@@ -792,20 +807,9 @@ TEST_IMPL_TIMEOUT(sql_recovery_log_during_full_state, 60) {
 
   snprintf(mark, sizeof mark, "%s/mark-backup_rebased", test_tmpdir());
   snprintf(flog, sizeof flog, "%s/full2.log", test_tmpdir());
-  setenv("VDISQL_TEST_PAUSE_AT", "backup_rebased", 1);
-  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
-  setenv("VDISQL_TEST_PAUSE_MS", "1500", 1);
-  srv = start_instance();
-  unsetenv("VDISQL_TEST_PAUSE_AT");
-  unsetenv("VDISQL_TEST_PAUSE_MARK");
-  unsetenv("VDISQL_TEST_PAUSE_MS");
-  pid_t q = sql_vdisql_spawn(
-      flog,
-      (const char *const[]){"-b", "-S", inst, "-Q",
-                            "BACKUP DATABASE app TO DISK='f2.bak'", NULL});
-  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
-    sleep_ms(5);
-  ASSERT_EQ(access(mark, F_OK), 0);
+  srv = start_paused_instance("backup_rebased", mark, 1500);
+  pid_t q = spawn_held(srv, "backup_rebased",
+                       "BACKUP DATABASE app TO DISK='f2.bak'", flog);
   q_ok("BACKUP LOG app TO DISK='l2.bak'");
   if (wait_helper(q) != 0) TASK_FAIL_("full backup:\n%s", sql_slurp(flog));
   insert_rows("app", 61, 90);
@@ -863,7 +867,6 @@ TEST_IMPL_TIMEOUT(sql_recovery_capture_after_restore, 60) {
  * inside an old log backup's LSN range, and the old path's logs end
  * inside the new path's. */
 TEST_IMPL_TIMEOUT(sql_recovery_fork_not_mixed, 60) {
-  char p[4400];
   new_instance_dir();
   pid_t srv = start_instance();
   q_ok("ALTER DATABASE app SET RECOVERY FULL");
@@ -885,9 +888,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_fork_not_mixed, 60) {
   q_msg("RESTORE LOG z FROM DISK='l1.bak' WITH NORECOVERY", 4326);
   q_msg("RESTORE LOG z FROM DISK='l2.bak' WITH NORECOVERY", 4326);
   q_ok("RESTORE LOG z FROM DISK='l3.bak' WITH RECOVERY");
-  ASSERT_EQ(rows_of("z"), 40);
-  db_path(p, sizeof p, "z");
-  ASSERT(sql_integrity_ok(p));
+  assert_restored("z", 40);
   /* The new path's log onto the old path's backups: refused. */
   q_ok("RESTORE DATABASE y FROM DISK='f1.bak' WITH NORECOVERY");
   q_ok("RESTORE LOG y FROM DISK='l1.bak' WITH NORECOVERY");
@@ -906,7 +907,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_fork_not_mixed, 60) {
  * pages).  The sequence must be started again (Msg 3456), and then
  * restores every row. */
 TEST_IMPL_TIMEOUT(sql_recovery_kill_restaging_full, 60) {
-  char mark[4400], p[4400];
+  char mark[4400];
   new_instance_dir();
   pid_t srv = start_instance();
   q_ok("ALTER DATABASE app SET RECOVERY FULL");
@@ -922,7 +923,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_kill_restaging_full, 60) {
   stop_instance(srv);
 
   snprintf(mark, sizeof mark, "%s/mark-restore_staged", test_tmpdir());
-  srv = start_paused_instance("restore_staged", mark);
+  srv = start_paused_instance("restore_staged", mark, 20000);
   kill_instance_at(srv, "restore_staged",
                    "RESTORE DATABASE c FROM DISK='f2.bak' WITH NORECOVERY");
   srv = start_instance();
@@ -932,9 +933,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_kill_restaging_full, 60) {
   q_ok("RESTORE DATABASE c FROM DISK='f1.bak' WITH NORECOVERY");
   q_ok("RESTORE LOG c FROM DISK='l1.bak' WITH NORECOVERY");
   q_ok("RESTORE LOG c FROM DISK='l2.bak' WITH RECOVERY");
-  ASSERT_EQ(rows_of("c"), 40);
-  db_path(p, sizeof p, "c");
-  ASSERT(sql_integrity_ok(p));
+  assert_restored("c", 40);
   stop_instance(srv);
   return 0;
 }
@@ -1000,20 +999,9 @@ static int failed_rebase(int fifo) {
 
   snprintf(mark, sizeof mark, "%s/mark-backup_before_state", test_tmpdir());
   snprintf(flog, sizeof flog, "%s/full2.log", test_tmpdir());
-  setenv("VDISQL_TEST_PAUSE_AT", "backup_before_state", 1);
-  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
-  setenv("VDISQL_TEST_PAUSE_MS", "1500", 1);
-  srv = start_instance();
-  unsetenv("VDISQL_TEST_PAUSE_AT");
-  unsetenv("VDISQL_TEST_PAUSE_MARK");
-  unsetenv("VDISQL_TEST_PAUSE_MS");
-  pid_t q = sql_vdisql_spawn(
-      flog,
-      (const char *const[]){"-b", "-S", inst, "-Q",
-                            "BACKUP DATABASE app TO DISK='f2.bak'", NULL});
-  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
-    sleep_ms(5);
-  ASSERT_EQ(access(mark, F_OK), 0);
+  srv = start_paused_instance("backup_before_state", mark, 1500);
+  pid_t q = spawn_held(srv, "backup_before_state",
+                       "BACKUP DATABASE app TO DISK='f2.bak'", flog);
   /* The new segment is named by the backup's LSN (nothing committed
    * since its snapshot). */
   ASSERT_EQ(sql_q(inst, "RESTORE HEADERONLY FROM DISK='f2.bak'", &out), 0);
@@ -1089,7 +1077,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_kill_after_recovery_switch, 60) {
   stop_instance(srv);
 
   snprintf(mark, sizeof mark, "%s/mark-restore_switched", test_tmpdir());
-  srv = start_paused_instance("restore_switched", mark);
+  srv = start_paused_instance("restore_switched", mark, 20000);
   kill_instance_at(srv, "restore_switched", "RESTORE DATABASE c WITH RECOVERY");
   srv = start_instance();
   ASSERT_EQ(rows_of("c"), 20);
@@ -1102,7 +1090,7 @@ TEST_IMPL_TIMEOUT(sql_recovery_kill_after_recovery_switch, 60) {
    * progress: the old sequence's staged file must not come back. */
   q_ok("RESTORE DATABASE d FROM DISK='f1.bak' WITH NORECOVERY");
   stop_instance(srv);
-  srv = start_paused_instance("restore_switched", mark);
+  srv = start_paused_instance("restore_switched", mark, 20000);
   kill_instance_at(srv, "restore_switched",
                    "RESTORE DATABASE d FROM DISK='c1.bak' WITH REPLACE");
   srv = start_instance();
@@ -1168,24 +1156,10 @@ static int replace_holds_db(int busy_ms) {
 
   snprintf(mark, sizeof mark, "%s/mark-restore_commit", test_tmpdir());
   snprintf(out, sizeof out, "%s/replace.log", test_tmpdir());
-  setenv("VDISQL_TEST_PAUSE_AT", "restore_commit", 1);
-  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
-  setenv("VDISQL_TEST_PAUSE_MS", "1500", 1);
-  srv = start_instance();
-  unsetenv("VDISQL_TEST_PAUSE_AT");
-  unsetenv("VDISQL_TEST_PAUSE_MARK");
-  unsetenv("VDISQL_TEST_PAUSE_MS");
-  pid_t q = sql_vdisql_spawn(
-      out, (const char *const[]){"-b", "-S", inst, "-Q",
-                                 "RESTORE DATABASE app FROM DISK='f1.bak' "
-                                 "WITH REPLACE",
-                                 NULL});
-  for (int i = 0; i < 3000 && access(mark, F_OK) != 0; i++)
-    sleep_ms(5);
-  if (access(mark, F_OK) != 0) {
-    kill(q, SIGKILL);
-    TASK_FAIL_("the restore never reached restore_commit:\n%s", sql_slurp(out));
-  }
+  srv = start_paused_instance("restore_commit", mark, 1500);
+  pid_t q =
+      spawn_held(srv, "restore_commit",
+                 "RESTORE DATABASE app FROM DISK='f1.bak' WITH REPLACE", out);
   /* The application's commit, in the window. */
   sqlite3 *db;
   db_path(p, sizeof p, "app");
@@ -1246,18 +1220,8 @@ static int break_during_backup(const char *point, const char *sql,
 
   snprintf(mark, sizeof mark, "%s/mark-%s", test_tmpdir(), point);
   snprintf(flog, sizeof flog, "%s/full2.log", test_tmpdir());
-  setenv("VDISQL_TEST_PAUSE_AT", point, 1);
-  setenv("VDISQL_TEST_PAUSE_MARK", mark, 1);
-  setenv("VDISQL_TEST_PAUSE_MS", "1500", 1);
-  srv = start_instance();
-  unsetenv("VDISQL_TEST_PAUSE_AT");
-  unsetenv("VDISQL_TEST_PAUSE_MARK");
-  unsetenv("VDISQL_TEST_PAUSE_MS");
-  pid_t q = sql_vdisql_spawn(
-      flog, (const char *const[]){"-b", "-S", inst, "-Q", sql, NULL});
-  for (int i = 0; i < 2000 && access(mark, F_OK) != 0; i++)
-    sleep_ms(5);
-  ASSERT_EQ(access(mark, F_OK), 0);
+  srv = start_paused_instance(point, mark, 1500);
+  pid_t q = spawn_held(srv, point, sql, flog);
   /* The instance stopped, a commit whose last frame is then damaged. */
   ASSERT_EQ(kill(srv, SIGSTOP), 0);
   insert_rows("app", 11, 11);

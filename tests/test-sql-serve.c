@@ -466,13 +466,7 @@ TEST_IMPL_TIMEOUT(sql_serve_stop_with_client_not_reading, 40) {
   send_frame(fd, 'Z', "", 0);
   free(script);
   sleep_ms(1500); /* the instance's writes fill the connection */
-  ASSERT_EQ(kill(srv, SIGTERM), 0);
-  int rc = wait_helper_timeout(srv, 15000);
-  if (rc < 0) {
-    kill(srv, SIGKILL);
-    TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(logp));
-  }
-  ASSERT_EQ(rc, 0);
+  sql_serve_stop_log(srv, 15000, logp);
   close(fd);
   return 0;
 }
@@ -543,13 +537,7 @@ TEST_IMPL_TIMEOUT(sql_serve_stop_with_request_unfinished, 40) {
   int fd = connect_instance();
   send_frame(fd, 'H', "1 0", 3);
   sleep_ms(300);
-  ASSERT_EQ(kill(srv, SIGTERM), 0);
-  int rc = wait_helper_timeout(srv, 10000);
-  if (rc < 0) {
-    kill(srv, SIGKILL);
-    TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(logp));
-  }
-  ASSERT_EQ(rc, 0);
+  sql_serve_stop_log(srv, 10000, logp);
   close(fd);
   return 0;
 }

@@ -63,11 +63,18 @@ pid_t sql_serve_plain(const char *dir, const char *log,
   return p;
 }
 
-void sql_serve_stop(pid_t p, int timeout_ms) {
+void sql_serve_stop_log(pid_t p, int timeout_ms, const char *log) {
   ASSERT_EQ(kill(p, SIGTERM), 0);
   int rc = wait_helper_timeout(p, timeout_ms);
-  if (rc < 0) kill(p, SIGKILL);
+  if (rc < 0) {
+    kill(p, SIGKILL);
+    if (log) TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(log));
+  }
   ASSERT_EQ(rc, 0);
+}
+
+void sql_serve_stop(pid_t p, int timeout_ms) {
+  sql_serve_stop_log(p, timeout_ms, NULL);
 }
 
 pid_t sql_spawn_held_restore(const char *dir, const char *restore_stmt,

@@ -36,6 +36,8 @@ pid_t sql_serve_plain(const char *dir, const char *log,
 /** Stop an instance with SIGTERM; the test fails unless it exits 0 within
  * @p timeout_ms. */
 void sql_serve_stop(pid_t p, int timeout_ms);
+/** The same, showing the instance's log @p log when it did not stop. */
+void sql_serve_stop_log(pid_t p, int timeout_ms, const char *log);
 /** Whether the file at @p path holds @p what anywhere. */
 int sql_file_has(const char *path, const char *what);
 int sql_q(const char *dir, const char *stmt, char **out);

@@ -602,13 +602,7 @@ TEST_IMPL_TIMEOUT(tds_stop_with_client_not_reading, 90) {
   free(msg);
   sleep_ms(2000); /* the instance's writes fill the connection */
   ASSERT_EQ(tds_raw_login(port, "sa", PASSWORD), 1);
-  ASSERT_EQ(kill(srv, SIGTERM), 0);
-  int rc = wait_helper_timeout(srv, 20000);
-  if (rc < 0) {
-    kill(srv, SIGKILL);
-    TASK_FAIL_("the instance did not stop:\n%s", sql_slurp(ilog));
-  }
-  ASSERT_EQ(rc, 0);
+  sql_serve_stop_log(srv, 20000, ilog);
   close(fd);
   return 0;
 }

@@ -104,6 +104,19 @@ int dbstate_get(const char *inst_dir, const char *db, dbstate *s, vmsg *err) {
   return finish(c, st, rc, SQLITE_ROW, err);
 }
 
+/* The row's six columns after the name, from parameter ?o on (NULL for
+ * what @p s does not have). */
+static void bind_state(sqlite3_stmt *st, int o, const dbstate *s) {
+  bind_guid(st, o, s->family);
+  sqlite3_bind_text(st, o + 1, s->full ? "FULL" : "SIMPLE", -1, SQLITE_STATIC);
+  if (s->has_base) {
+    sqlite3_bind_int64(st, o + 2, (sqlite3_int64)s->base_lsn);
+    bind_guid(st, o + 3, s->base_set);
+  }
+  if (s->has_log) sqlite3_bind_int64(st, o + 4, (sqlite3_int64)s->log_lsn);
+  sqlite3_bind_int64(st, o + 5, (sqlite3_int64)s->lsn_floor);
+}
+
 int dbstate_put(const char *inst_dir, const char *db, const dbstate *s,
                 vmsg *err) {
   sqlite3 *c;
@@ -112,14 +125,7 @@ int dbstate_put(const char *inst_dir, const char *db, const dbstate *s,
                              "?2, ?3, ?4, ?5, ?6, ?7)",
                              db, &c);
   if (!st) return fail(err, c);
-  bind_guid(st, 2, s->family);
-  sqlite3_bind_text(st, 3, s->full ? "FULL" : "SIMPLE", -1, SQLITE_STATIC);
-  if (s->has_base) {
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)s->base_lsn);
-    bind_guid(st, 5, s->base_set);
-  }
-  if (s->has_log) sqlite3_bind_int64(st, 6, (sqlite3_int64)s->log_lsn);
-  sqlite3_bind_int64(st, 7, (sqlite3_int64)s->lsn_floor);
+  bind_state(st, 2, s);
   int rc = sqlite3_step(st);
   return finish(c, st, rc, SQLITE_DONE, err);
 }
@@ -136,19 +142,8 @@ int dbstate_update(const char *inst_dir, const char *db, const dbstate *was,
       "IFNULL(lsn_floor, 0) = ?13",
       db, &c);
   if (!st) return fail(err, c);
-  for (int k = 0; k < 2; k++) {
-    const dbstate *d = k ? was : s;
-    int o = k ? 6 : 0; /* ?2..?7, then ?8..?13 */
-    bind_guid(st, o + 2, d->family);
-    sqlite3_bind_text(st, o + 3, d->full ? "FULL" : "SIMPLE", -1,
-                      SQLITE_STATIC);
-    if (d->has_base) {
-      sqlite3_bind_int64(st, o + 4, (sqlite3_int64)d->base_lsn);
-      bind_guid(st, o + 5, d->base_set);
-    }
-    if (d->has_log) sqlite3_bind_int64(st, o + 6, (sqlite3_int64)d->log_lsn);
-    sqlite3_bind_int64(st, o + 7, (sqlite3_int64)d->lsn_floor);
-  }
+  bind_state(st, 2, s);   /* ?2..?7: the new row */
+  bind_state(st, 8, was); /* ?8..?13: the row as read */
   int rc = sqlite3_step(st);
   int changed = rc == SQLITE_DONE ? sqlite3_changes(c) : 0;
   if (finish(c, st, rc, SQLITE_DONE, err) != 0) return -1;
