@@ -114,6 +114,14 @@ static vdi_set_t *client_and_server(const char *name, uint32_t ndev,
 }
 
 TEST_IMPL_ALONE(lib_hot_path_makes_no_syscalls, 30) {
+#if defined(__SANITIZE_THREAD__)
+  /* A count of the optimised build's hot path, not a race: under TSan
+   * every atomic is a call into its runtime, and the peer that must keep
+   * up within the spin often does not (1125 and 1262 futex calls against
+   * the bound of 1000 in two of this build's runs; the plain and ASan
+   * builds run it). */
+  return TEST_SKIP;
+#endif
   vdi_lib_set_spin_us(1000);
   const char *name = unique_name("hot");
   char res[4200];
