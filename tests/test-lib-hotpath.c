@@ -114,14 +114,6 @@ static vdi_set_t *client_and_server(const char *name, uint32_t ndev,
 }
 
 TEST_IMPL_ALONE(lib_hot_path_makes_no_syscalls, 30) {
-#if defined(__SANITIZE_THREAD__)
-  /* A count of the optimised build's hot path, not a race: under TSan
-   * every atomic is a call into its runtime, and the peer that must keep
-   * up within the spin often does not (1125 and 1262 futex calls against
-   * the bound of 1000 in two of this build's runs; the plain and ASan
-   * builds run it). */
-  return TEST_SKIP;
-#endif
   vdi_lib_set_spin_us(1000);
   const char *name = unique_name("hot");
   char res[4200];
@@ -161,8 +153,15 @@ TEST_IMPL_ALONE(lib_hot_path_makes_no_syscalls, 30) {
   printf("futex system calls over %d commands: client %llu, server %llu\n",
          N_CMDS, (unsigned long long)mine, theirs);
   /* Allow for the start, the end, and being descheduled now and then on a
-   * shared machine; sleeping per buffer would be >= N_CMDS. */
+   * shared machine; sleeping per buffer would be >= N_CMDS.  Under TSan,
+   * where every atomic is a call into its runtime, the peer that must
+   * keep up within the spin often does not: 1125 and 1262 calls were
+   * seen there against N_CMDS / 20, so that build allows N_CMDS / 5. */
+#if defined(__SANITIZE_THREAD__)
+  ASSERT_LT(mine + theirs, N_CMDS / 5);
+#else
   ASSERT_LT(mine + theirs, N_CMDS / 20);
+#endif
   vdi_set_close(set);
   vdi_set_free(set);
   return 0;
